@@ -1,0 +1,4 @@
+//! The BGP engine: message codec, pure FSM, sessions and their manager.
+
+pub mod fsm;
+pub mod msg;

@@ -1,0 +1,13 @@
+//! ndbgp: BGP unnumbered driven by IPv6 Neighbor Discovery.
+//!
+//! Data flows one way (see GUIDE.md section 2): netlink + raw ICMPv6 feed
+//! observations into the peer table, which emits Discovered/Lost events for
+//! the BGP engine. Each stage is a task that owns its state.
+
+pub mod bgp;
+pub mod config;
+pub mod control;
+pub mod iface;
+pub mod nd;
+pub mod netlink;
+pub mod peers;

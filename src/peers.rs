@@ -1,0 +1,1 @@
+//! The peer table: the seam between discovery and BGP.

@@ -1,1 +1,0 @@
-//! The peer table: the seam between discovery and BGP.

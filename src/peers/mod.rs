@@ -1,0 +1,175 @@
+//! The peer table: the seam between discovery and BGP.
+//!
+//! Discovery (ND packets, the kernel neighbour table, inbound BGP
+//! connections) feeds [`Observation`]s in. The table keeps one entry per
+//! (ifindex, link-local address) and tells the BGP manager, with
+//! [`PeerEvent`]s, which neighbours may be dialled and which are gone.
+//! Discovery gates new connection attempts only: what BGP does with a
+//! `Lost` for an established session is its own business.
+//!
+//! [`table`] is the pure state machine (time is passed in).
+//!
+//! [`Observation`]: crate::nd::Observation
+
+pub mod table;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::Ipv6Addr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::iface::Mac;
+use crate::nd::Source;
+
+pub use table::{PeerEntry, PeerState, PeerTable};
+
+/// A neighbour's identity: the link it is on and its fe80:: address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerKey {
+    pub ifindex: u32,
+    pub addr: Ipv6Addr,
+}
+
+impl fmt::Display for PeerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%{}", self.addr, self.ifindex)
+    }
+}
+
+/// What the table knows of a neighbour when it becomes dialable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub key: PeerKey,
+    pub interface: String,
+    pub mac: Option<Mac>,
+    pub router: bool,
+    pub sources: BTreeSet<Source>,
+    /// Router lifetime of the last RA from it, in seconds.
+    pub ra_lifetime: Option<u16>,
+}
+
+/// Why a neighbour left the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostReason {
+    LinkDown,
+    LinkDeleted,
+    /// The interface name now belongs to another ifindex (deleted and
+    /// re-created): the old scope id is useless for dialling.
+    IfindexChanged,
+    /// Nothing heard from it for longer than its hold time; `elapsed` is
+    /// the time since it was last heard.
+    Silent {
+        elapsed: Duration,
+    },
+}
+
+impl fmt::Display for LostReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LostReason::LinkDown => f.write_str("link down"),
+            LostReason::LinkDeleted => f.write_str("link deleted"),
+            LostReason::IfindexChanged => f.write_str("ifindex changed"),
+            LostReason::Silent { elapsed } => write!(f, "silent for {elapsed:?}"),
+        }
+    }
+}
+
+/// What the table tells the BGP manager. A key gets at most one
+/// `Discovered` before its `Lost`, and a `Lost` only after a `Discovered`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// A usable neighbour appeared: it may be dialled.
+    Discovered(PeerInfo),
+    Lost {
+        key: PeerKey,
+        reason: LostReason,
+    },
+}
+
+impl PeerEvent {
+    pub fn key(&self) -> PeerKey {
+        match self {
+            PeerEvent::Discovered(info) => info.key,
+            PeerEvent::Lost { key, .. } => *key,
+        }
+    }
+}
+
+/// Tunables of the peer table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerTableConfig {
+    /// Our RA interval. Neighbours are assumed to advertise about as often,
+    /// so the default hold is three of them.
+    pub ra_interval: Duration,
+    /// Overrides 3 x `ra_interval` as the hold time (`--discovery-hold`).
+    pub discovery_hold: Option<Duration>,
+    /// How long after a DAD NS its target is taken as usable when nothing
+    /// else was heard from it: RFC 4862 RetransTimer (1 s) x
+    /// DupAddrDetectTransmits (1), plus margin.
+    pub dad_time: Duration,
+    /// Most entries per interface; past it new addresses are refused.
+    pub max_per_interface: usize,
+}
+
+impl Default for PeerTableConfig {
+    fn default() -> Self {
+        PeerTableConfig {
+            ra_interval: Duration::from_secs(10),
+            discovery_hold: None,
+            dad_time: Duration::from_millis(1500),
+            max_per_interface: 64,
+        }
+    }
+}
+
+impl PeerTableConfig {
+    /// How long a neighbour may stay silent, unless its last RA lifetime
+    /// is longer.
+    pub fn hold(&self) -> Duration {
+        self.discovery_hold
+            .unwrap_or_else(|| self.ra_interval.saturating_mul(3))
+    }
+}
+
+/// "usable" or "tentative" in the JSON view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerStateName {
+    Usable,
+    Tentative,
+}
+
+/// One entry as the control socket shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerEntryView {
+    pub interface: String,
+    pub ifindex: u32,
+    pub address: Ipv6Addr,
+    /// `aa:bb:cc:dd:ee:ff`, or null when unknown.
+    pub mac: Option<String>,
+    /// e.g. `["ra", "ns"]`.
+    pub sources: Vec<String>,
+    pub router: bool,
+    pub state: PeerStateName,
+    /// Milliseconds since it was last heard.
+    pub last_seen_ms: u64,
+    /// Milliseconds since it was first heard.
+    pub first_seen_ms: u64,
+    /// Router lifetime of its last RA, in seconds.
+    pub ra_lifetime: Option<u16>,
+    /// Milliseconds until it is dropped if nothing more is heard; null when
+    /// that is beyond what a clock can hold.
+    pub expires_in_ms: Option<u64>,
+}
+
+/// Per-interface counts of observations the table did not take.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerCounters {
+    /// New addresses refused because the interface had
+    /// `max_per_interface` entries.
+    pub refused: u64,
+    /// Observations on a link that was down or not in the Links snapshot.
+    pub ignored_down: u64,
+}

@@ -7,11 +7,13 @@
 //! Discovery gates new connection attempts only: what BGP does with a
 //! `Lost` for an established session is its own business.
 //!
-//! [`table`] is the pure state machine (time is passed in).
+//! [`table`] is the pure state machine (time is passed in); [`task`] is the
+//! actor that owns it and wires it to channels.
 //!
 //! [`Observation`]: crate::nd::Observation
 
 pub mod table;
+pub mod task;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -24,6 +26,7 @@ use crate::iface::Mac;
 use crate::nd::Source;
 
 pub use table::{PeerEntry, PeerState, PeerTable};
+pub use task::{PeerTableHandle, spawn};
 
 /// A neighbour's identity: the link it is on and its fe80:: address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,0 +1,301 @@
+//! The peer-table actor: owns a [`PeerTable`] and drives it from the
+//! observation channel, the Links watch, its own deadline and commands.
+
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, sleep_until};
+use tracing::debug;
+
+use super::{PeerCounters, PeerEntryView, PeerEvent, PeerTable, PeerTableConfig};
+use crate::iface::Links;
+use crate::nd::Observation;
+
+/// Commands are rare (control requests, inbound BGP connections).
+const COMMAND_QUEUE: usize = 16;
+
+#[derive(Debug)]
+enum Command {
+    Observe(Observation),
+    Snapshot(oneshot::Sender<Vec<PeerEntryView>>),
+    Counters(oneshot::Sender<HashMap<String, PeerCounters>>),
+}
+
+/// A way to talk to the running peer table.
+#[derive(Debug, Clone)]
+pub struct PeerTableHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl PeerTableHandle {
+    /// All entries, sorted by interface then address. Empty once the task
+    /// has stopped.
+    pub async fn snapshot(&self) -> Vec<PeerEntryView> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(Command::Snapshot(reply)).await.is_err() {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+
+    /// Per-interface counters. Empty once the task has stopped.
+    pub async fn counters(&self) -> HashMap<String, PeerCounters> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(Command::Counters(reply)).await.is_err() {
+            return HashMap::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+
+    /// Feed an observation from outside discovery (the BGP listener's
+    /// `Source::Tcp`). Dropped once the task has stopped.
+    pub async fn observe(&self, obs: Observation) {
+        if self.commands.send(Command::Observe(obs)).await.is_err() {
+            debug!("peer table stopped: dropping observation");
+        }
+    }
+}
+
+/// Start the peer-table task. It runs until nothing can reach it any more:
+/// the observation channel is closed and every handle is dropped.
+pub fn spawn(
+    config: PeerTableConfig,
+    links: watch::Receiver<Links>,
+    observations: mpsc::Receiver<Observation>,
+    events: mpsc::Sender<PeerEvent>,
+) -> PeerTableHandle {
+    let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+    let actor = Actor {
+        table: PeerTable::new(config),
+        events,
+        events_open: true,
+    };
+    tokio::spawn(actor.run(links, observations, commands));
+    PeerTableHandle {
+        commands: commands_tx,
+    }
+}
+
+struct Actor {
+    table: PeerTable,
+    events: mpsc::Sender<PeerEvent>,
+    events_open: bool,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut links: watch::Receiver<Links>,
+        mut observations: mpsc::Receiver<Observation>,
+        mut commands: mpsc::Receiver<Command>,
+    ) {
+        // The table is empty, so the first snapshot yields no events.
+        let _ = self.table.links_changed(&links.borrow_and_update());
+        let mut links_open = true;
+        let mut observations_open = true;
+        let mut commands_open = true;
+
+        while observations_open || commands_open {
+            let deadline = self.table.next_deadline();
+            // Biased: link changes first so that Lost on link down is never
+            // queued behind an observation burst; then due expiries, so that
+            // events come out in time order.
+            tokio::select! {
+                biased;
+                changed = links.changed(), if links_open => match changed {
+                    Ok(()) => {
+                        let events = self.table.links_changed(&links.borrow_and_update());
+                        self.emit(events).await;
+                    }
+                    // The watcher is gone: keep the last snapshot.
+                    Err(_) => links_open = false,
+                },
+                () = sleep_until_some(deadline), if deadline.is_some() => {
+                    let events = self.table.expire(now());
+                    self.emit(events).await;
+                }
+                command = commands.recv(), if commands_open => match command {
+                    Some(command) => self.command(command).await,
+                    None => commands_open = false,
+                },
+                obs = observations.recv(), if observations_open => match obs {
+                    Some(obs) => {
+                        let events = self.table.observe(&obs, now());
+                        self.emit(events).await;
+                    }
+                    None => observations_open = false,
+                },
+            }
+        }
+        debug!("peer table stopped: no more inputs");
+    }
+
+    async fn command(&mut self, command: Command) {
+        match command {
+            Command::Observe(obs) => {
+                let events = self.table.observe(&obs, now());
+                self.emit(events).await;
+            }
+            // A requester that went away needs no answer.
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.table.view(now()));
+            }
+            Command::Counters(reply) => {
+                let _ = reply.send(self.table.counters());
+            }
+        }
+    }
+
+    async fn emit(&mut self, events: Vec<PeerEvent>) {
+        for event in events {
+            if self.events_open && self.events.send(event).await.is_err() {
+                // The BGP side is gone (shutting down); keep serving the
+                // control socket.
+                debug!("peer events receiver dropped");
+                self.events_open = false;
+            }
+        }
+    }
+}
+
+/// The table's clock: tokio's, so that paused test time applies.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+async fn sleep_until_some(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(at) => sleep_until(Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv6Addr;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::iface::LinkState;
+    use crate::nd::Source;
+    use crate::peers::{LostReason, PeerKey, PeerStateName};
+
+    const ETH0: u32 = 2;
+
+    fn eth0(up: bool) -> Links {
+        let link = LinkState {
+            name: "eth0".into(),
+            ifindex: ETH0,
+            up,
+            mac: None,
+            link_locals: Vec::new(),
+        };
+        [("eth0".to_owned(), link)].into()
+    }
+
+    fn addr(s: &str) -> Ipv6Addr {
+        s.parse().expect("test address")
+    }
+
+    fn key(a: &str) -> PeerKey {
+        PeerKey {
+            ifindex: ETH0,
+            addr: addr(a),
+        }
+    }
+
+    fn seen(a: &str, source: Source, tentative: bool) -> Observation {
+        Observation {
+            ifindex: ETH0,
+            addr: addr(a),
+            mac: None,
+            source,
+            router: None,
+            ra_lifetime: None,
+            tentative,
+        }
+    }
+
+    async fn next(events: &mut mpsc::Receiver<PeerEvent>) -> PeerEvent {
+        events.recv().await.expect("peer table stopped")
+    }
+
+    fn discovered(event: &PeerEvent) -> PeerKey {
+        match event {
+            PeerEvent::Discovered(info) => info.key,
+            PeerEvent::Lost { .. } => panic!("expected Discovered, got {event:?}"),
+        }
+    }
+
+    // Paused time: when every task waits, the clock jumps to the next
+    // timer, so the hold time passes at once and elapsed time is exact.
+    #[tokio::test(start_paused = true)]
+    async fn events_flow_and_snapshot_works() {
+        let (links_tx, links) = watch::channel(eth0(true));
+        let (observations_tx, observations) = mpsc::channel(8);
+        let (events_tx, mut events) = mpsc::channel(8);
+        let handle = spawn(PeerTableConfig::default(), links, observations, events_tx);
+
+        let start = Instant::now();
+        observations_tx
+            .send(seen("fe80::1", Source::Ra, false))
+            .await
+            .expect("send");
+        assert_eq!(discovered(&next(&mut events).await), key("fe80::1"));
+        let snapshot = handle.snapshot().await;
+        assert_eq!(snapshot.len(), 1);
+        assert_eq!(snapshot[0].address, addr("fe80::1"));
+        assert_eq!(snapshot[0].state, PeerStateName::Usable);
+        assert_eq!(snapshot[0].sources, vec!["ra".to_owned()]);
+
+        // Silent for the hold time (3 x 10 s): lost.
+        assert_eq!(
+            next(&mut events).await,
+            PeerEvent::Lost {
+                key: key("fe80::1"),
+                reason: LostReason::Silent {
+                    elapsed: Duration::from_secs(30)
+                },
+            }
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(30));
+        assert!(handle.snapshot().await.is_empty());
+
+        // A DAD probe, then its DAD time passes: discovered.
+        let probe_at = Instant::now();
+        observations_tx
+            .send(seen("fe80::2", Source::Ns, true))
+            .await
+            .expect("send");
+        assert_eq!(discovered(&next(&mut events).await), key("fe80::2"));
+        assert_eq!(probe_at.elapsed(), Duration::from_millis(1500));
+
+        // Link down: lost at once, not at some timer.
+        let down_at = Instant::now();
+        links_tx.send(eth0(false)).expect("links");
+        assert_eq!(
+            next(&mut events).await,
+            PeerEvent::Lost {
+                key: key("fe80::2"),
+                reason: LostReason::LinkDown,
+            }
+        );
+        assert!(down_at.elapsed() < Duration::from_millis(100));
+
+        // While down, observations are counted, not taken.
+        handle.observe(seen("fe80::3", Source::Tcp, false)).await;
+        assert_eq!(handle.counters().await["eth0"].ignored_down, 1);
+        assert!(handle.snapshot().await.is_empty());
+
+        // Back up: the BGP listener's observation discovers.
+        links_tx.send(eth0(true)).expect("links");
+        handle.observe(seen("fe80::3", Source::Tcp, false)).await;
+        assert_eq!(discovered(&next(&mut events).await), key("fe80::3"));
+        assert_eq!(handle.snapshot().await[0].sources, vec!["tcp".to_owned()]);
+
+        // With no way left to reach it, the task stops.
+        drop(handle);
+        drop(observations_tx);
+        assert_eq!(events.recv().await, None);
+    }
+}

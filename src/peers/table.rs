@@ -578,7 +578,7 @@ mod tests {
             .collect()
     }
 
-    fn lost(key: PeerKey, reason: LostReason) -> PeerEvent {
+    fn lost_event(key: PeerKey, reason: LostReason) -> PeerEvent {
         PeerEvent::Lost { key, reason }
     }
 
@@ -680,7 +680,7 @@ mod tests {
         assert!(table.expire(t0 + secs(30) - ms(1)).is_empty());
         assert_eq!(
             table.expire(t0 + secs(30)),
-            vec![lost(
+            vec![lost_event(
                 key(ETH0, "fe80::1"),
                 LostReason::Silent { elapsed: secs(30) }
             )]
@@ -731,7 +731,7 @@ mod tests {
         assert!(table.expire(t0 + secs(99)).is_empty());
         assert_eq!(
             table.expire(t0 + secs(100)),
-            vec![lost(
+            vec![lost_event(
                 key(ETH0, "fe80::1"),
                 LostReason::Silent { elapsed: secs(100) }
             )]
@@ -841,8 +841,8 @@ mod tests {
         assert_eq!(
             events,
             vec![
-                lost(key(ETH0, "fe80::1"), LostReason::LinkDown),
-                lost(key(ETH0, "fe80::2"), LostReason::LinkDown),
+                lost_event(key(ETH0, "fe80::1"), LostReason::LinkDown),
+                lost_event(key(ETH0, "fe80::2"), LostReason::LinkDown),
             ]
         );
         let keys: Vec<PeerKey> = table.entries().map(|e| e.key).collect();
@@ -856,7 +856,7 @@ mod tests {
         let events = table.links_changed(&links(&[("eth1", ETH1, true)]));
         assert_eq!(
             events,
-            vec![lost(key(ETH0, "fe80::1"), LostReason::LinkDeleted)]
+            vec![lost_event(key(ETH0, "fe80::1"), LostReason::LinkDeleted)]
         );
     }
 
@@ -867,7 +867,7 @@ mod tests {
         let events = table.links_changed(&links(&[("eth0", 9, true), ("eth1", ETH1, true)]));
         assert_eq!(
             events,
-            vec![lost(key(ETH0, "fe80::1"), LostReason::IfindexChanged)]
+            vec![lost_event(key(ETH0, "fe80::1"), LostReason::IfindexChanged)]
         );
         // The same address on the new ifindex is a new neighbour.
         let events = table.observe(&seen(9, "fe80::1", Source::Na), t0);
@@ -961,7 +961,7 @@ mod tests {
         let eth0_down = links(&[("eth0", ETH0, false), ("eth1", ETH1, true)]);
         assert_eq!(
             table.links_changed(&eth0_down),
-            vec![lost(k, LostReason::LinkDown)]
+            vec![lost_event(k, LostReason::LinkDown)]
         );
         assert!(
             table

@@ -230,8 +230,9 @@ pub fn parse(
             }
             let options = LinkLayerOptions::read(payload.options())?;
             if src.is_unspecified() {
-                // 7.1.1: a DAD probe goes to the target's solicited-node
-                // group and carries no source link-layer address.
+                // 7.1.1: a DAD probe goes to a solicited-node group (the
+                // RFC does not insist on the target's own) and carries no
+                // source link-layer address.
                 if !is_solicited_node(&dst) {
                     return Err(DropReason::DadNotSolicitedNode);
                 }

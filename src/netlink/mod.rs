@@ -1,1 +1,19 @@
 //! rtnetlink: links, addresses and neighbours of the configured interfaces.
+//!
+//! The netlink crates break their API often, so their types stay inside this
+//! module: `convert` turns messages into our types (pure, unit-tested),
+//! `state` keeps the tables and computes snapshots and changes (pure),
+//! `watch` does the socket I/O. Callers see only `iface::Links` and
+//! `nd::Observation`.
+//!
+//! Overruns: netlink-proto 0.14 turns ENOBUFS from recv() into an
+//! NLMSG_OVERRUN message on the multicast stream; we re-dump on it. It
+//! cannot tell us about messages it fails to decode (logged through the
+//! `log` crate and dropped; a bad header drops the rest of its datagram) nor
+//! why the socket died (the stream just ends; we reopen and re-dump).
+
+mod convert;
+mod state;
+mod watch;
+
+pub use watch::{dump_links, dump_neighbours, watch};

@@ -1,0 +1,565 @@
+//! The watcher's state: every kernel link and its IPv6 link-locals, the
+//! snapshot of the configured ones, and what changed between two snapshots.
+//!
+//! Pure: fed with `convert::Event`s, tested without sockets.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::Ipv6Addr;
+
+use crate::iface::{LinkLocal, LinkState, Links, Mac, fmt_mac};
+
+use super::convert::{Dad, Event, KernelAddr, KernelLink};
+
+/// Every kernel link and link-local address we have heard of.
+///
+/// All links are tracked, not only configured ones: a rename can turn an
+/// unconfigured link (with its addresses) into a configured one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Table {
+    names: BTreeSet<String>,
+    links: BTreeMap<u32, KernelLink>,
+    addrs: BTreeMap<u32, BTreeMap<Ipv6Addr, Dad>>,
+}
+
+impl Table {
+    pub fn new(names: impl IntoIterator<Item = String>) -> Self {
+        Table {
+            names: names.into_iter().collect(),
+            ..Table::default()
+        }
+    }
+
+    /// The configured interface names.
+    pub fn names(&self) -> &BTreeSet<String> {
+        &self.names
+    }
+
+    /// A fresh table with the same configuration, built from a dump.
+    pub fn from_dump(
+        names: &BTreeSet<String>,
+        links: impl IntoIterator<Item = KernelLink>,
+        addrs: impl IntoIterator<Item = KernelAddr>,
+    ) -> Self {
+        let mut t = Table::new(names.iter().cloned());
+        for l in links {
+            t.apply(&Event::Link(l));
+        }
+        for a in addrs {
+            t.apply(&Event::Addr(a));
+        }
+        t
+    }
+
+    /// Apply a link or address event; others are not ours to handle.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::Link(l) => {
+                // Kernel names are unique: another ifindex still holding this
+                // name is stale (its delete or rename was lost).
+                self.links
+                    .retain(|&i, other| i == l.ifindex || other.name != l.name);
+                self.links.insert(l.ifindex, l.clone());
+            }
+            Event::LinkGone { ifindex } => {
+                self.links.remove(ifindex);
+                self.addrs.remove(ifindex);
+            }
+            Event::Addr(a) => {
+                self.addrs
+                    .entry(a.ifindex)
+                    .or_default()
+                    .insert(a.addr, a.dad);
+            }
+            Event::AddrGone { ifindex, addr } => {
+                if let Some(m) = self.addrs.get_mut(ifindex) {
+                    m.remove(addr);
+                    if m.is_empty() {
+                        self.addrs.remove(ifindex);
+                    }
+                }
+            }
+            Event::Neighbour(_) | Event::Overrun | Event::Ignored => {}
+        }
+    }
+
+    /// True when `ifindex` is a configured interface.
+    pub fn is_configured(&self, ifindex: u32) -> bool {
+        self.links
+            .get(&ifindex)
+            .is_some_and(|l| self.names.contains(&l.name))
+    }
+
+    /// The current name of a link.
+    pub fn name_of(&self, ifindex: u32) -> Option<&str> {
+        self.links.get(&ifindex).map(|l| l.name.as_str())
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let views = self
+            .links
+            .values()
+            .filter(|l| self.names.contains(&l.name))
+            .map(|l| {
+                let view = IfView {
+                    ifindex: l.ifindex,
+                    up: l.up,
+                    mac: l.mac,
+                    link_locals: self.addrs.get(&l.ifindex).cloned().unwrap_or_default(),
+                };
+                (l.name.clone(), view)
+            })
+            .collect();
+        let index_names = self
+            .links
+            .values()
+            .map(|l| (l.ifindex, l.name.clone()))
+            .collect();
+        Snapshot { views, index_names }
+    }
+}
+
+/// One configured interface, with the DAD detail `LinkState` leaves out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IfView {
+    pub ifindex: u32,
+    pub up: bool,
+    pub mac: Option<Mac>,
+    pub link_locals: BTreeMap<Ipv6Addr, Dad>,
+}
+
+/// The configured interfaces present, and every link's name by ifindex (to
+/// tell a rename from a delete).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    pub views: BTreeMap<String, IfView>,
+    pub index_names: BTreeMap<u32, String>,
+}
+
+impl Snapshot {
+    /// What the rest of the daemon sees. A link-local whose DAD failed is
+    /// published as tentative: `LinkLocal` has no other way to say
+    /// "unusable", and it must never be used as a source.
+    pub fn links(&self) -> Links {
+        self.views
+            .iter()
+            .map(|(name, v)| {
+                let state = LinkState {
+                    name: name.clone(),
+                    ifindex: v.ifindex,
+                    up: v.up,
+                    mac: v.mac,
+                    link_locals: v
+                        .link_locals
+                        .iter()
+                        .map(|(&addr, &dad)| LinkLocal {
+                            addr,
+                            tentative: dad != Dad::Ready,
+                        })
+                        .collect(),
+                };
+                (name.clone(), state)
+            })
+            .collect()
+    }
+}
+
+/// One change of a configured interface, as logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    Present {
+        name: String,
+        ifindex: u32,
+        mac: Option<Mac>,
+        renamed_from: Option<String>,
+    },
+    Recreated {
+        name: String,
+        old_ifindex: u32,
+        ifindex: u32,
+    },
+    Deleted {
+        name: String,
+    },
+    RenamedTo {
+        name: String,
+        to: String,
+    },
+    Up {
+        name: String,
+    },
+    Down {
+        name: String,
+    },
+    MacChanged {
+        name: String,
+        mac: Option<Mac>,
+    },
+    LinkLocal {
+        name: String,
+        addr: Ipv6Addr,
+        dad: Dad,
+    },
+    LinkLocalRemoved {
+        name: String,
+        addr: Ipv6Addr,
+    },
+}
+
+impl Change {
+    /// Worth a warning rather than an info line.
+    pub fn is_warning(&self) -> bool {
+        matches!(
+            self,
+            Change::LinkLocal {
+                dad: Dad::Failed,
+                ..
+            }
+        )
+    }
+}
+
+fn mac_str(mac: &Option<Mac>) -> String {
+    mac.as_ref().map_or_else(|| "none".to_string(), fmt_mac)
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Present {
+                name,
+                ifindex,
+                mac,
+                renamed_from,
+            } => {
+                write!(f, "{name}: present")?;
+                if let Some(old) = renamed_from {
+                    write!(f, " (renamed from {old})")?;
+                }
+                write!(f, ", ifindex {ifindex}, mac {}", mac_str(mac))
+            }
+            Change::Recreated {
+                name,
+                old_ifindex,
+                ifindex,
+            } => write!(f, "{name}: recreated, ifindex {old_ifindex} -> {ifindex}"),
+            Change::Deleted { name } => write!(f, "{name}: deleted"),
+            Change::RenamedTo { name, to } => write!(f, "{name}: renamed to {to}"),
+            Change::Up { name } => write!(f, "{name}: link up"),
+            Change::Down { name } => write!(f, "{name}: link down"),
+            Change::MacChanged { name, mac } => {
+                write!(f, "{name}: mac changed to {}", mac_str(mac))
+            }
+            Change::LinkLocal { name, addr, dad } => match dad {
+                Dad::Tentative => write!(f, "{name}: link-local {addr} tentative"),
+                Dad::Ready => write!(f, "{name}: link-local {addr} ready"),
+                Dad::Failed => write!(
+                    f,
+                    "{name}: link-local {addr} duplicate (DAD failed), unusable"
+                ),
+            },
+            Change::LinkLocalRemoved { name, addr } => {
+                write!(f, "{name}: link-local {addr} removed")
+            }
+        }
+    }
+}
+
+/// The changes from `old` to `new`, per interface in name order.
+pub(crate) fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (name, o) in &old.views {
+        if new.views.contains_key(name) {
+            continue;
+        }
+        let name = name.clone();
+        match new.index_names.get(&o.ifindex) {
+            Some(to) if *to != name => out.push(Change::RenamedTo {
+                name,
+                to: to.clone(),
+            }),
+            _ => out.push(Change::Deleted { name }),
+        }
+    }
+    let absent = IfView {
+        ifindex: 0,
+        up: false,
+        mac: None,
+        link_locals: BTreeMap::new(),
+    };
+    for (name, n) in &new.views {
+        let o = match old.views.get(name) {
+            Some(o) => {
+                if o.ifindex != n.ifindex {
+                    out.push(Change::Recreated {
+                        name: name.clone(),
+                        old_ifindex: o.ifindex,
+                        ifindex: n.ifindex,
+                    });
+                }
+                if o.mac != n.mac {
+                    out.push(Change::MacChanged {
+                        name: name.clone(),
+                        mac: n.mac,
+                    });
+                }
+                o
+            }
+            None => {
+                let renamed_from = old
+                    .index_names
+                    .get(&n.ifindex)
+                    .filter(|old_name| *old_name != name)
+                    .cloned();
+                out.push(Change::Present {
+                    name: name.clone(),
+                    ifindex: n.ifindex,
+                    mac: n.mac,
+                    renamed_from,
+                });
+                &absent
+            }
+        };
+        match (o.up, n.up) {
+            (false, true) => out.push(Change::Up { name: name.clone() }),
+            (true, false) => out.push(Change::Down { name: name.clone() }),
+            _ => {}
+        }
+        for addr in o.link_locals.keys() {
+            if !n.link_locals.contains_key(addr) {
+                out.push(Change::LinkLocalRemoved {
+                    name: name.clone(),
+                    addr: *addr,
+                });
+            }
+        }
+        for (addr, dad) in &n.link_locals {
+            if o.link_locals.get(addr) != Some(dad) {
+                out.push(Change::LinkLocal {
+                    name: name.clone(),
+                    addr: *addr,
+                    dad: *dad,
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: Mac = [2, 0, 0, 0, 0, 1];
+
+    fn ll(s: &str) -> Ipv6Addr {
+        s.parse().expect("test address")
+    }
+
+    fn link(ifindex: u32, name: &str, up: bool) -> Event {
+        Event::Link(KernelLink {
+            ifindex,
+            name: name.into(),
+            up,
+            mac: Some(MAC),
+        })
+    }
+
+    fn addr(ifindex: u32, a: &str, dad: Dad) -> Event {
+        Event::Addr(KernelAddr {
+            ifindex,
+            addr: ll(a),
+            dad,
+        })
+    }
+
+    fn table() -> Table {
+        Table::new(["eth0".to_string(), "eth1".to_string()])
+    }
+
+    fn lines(old: &Snapshot, new: &Snapshot) -> Vec<String> {
+        diff(old, new).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn only_configured_links_are_published() {
+        let mut t = table();
+        t.apply(&link(1, "lo", true));
+        t.apply(&link(3, "eth0", true));
+        t.apply(&addr(3, "fe80::1", Dad::Ready));
+        t.apply(&addr(1, "fe80::9", Dad::Ready));
+        let links = t.snapshot().links();
+        assert_eq!(links.keys().collect::<Vec<_>>(), ["eth0"]);
+        let eth0 = &links["eth0"];
+        assert_eq!(eth0.ifindex, 3);
+        assert!(eth0.up);
+        assert_eq!(eth0.mac, Some(MAC));
+        assert_eq!(eth0.usable_link_local(), Some(ll("fe80::1")));
+        assert!(t.is_configured(3));
+        assert!(!t.is_configured(1));
+        assert!(!t.is_configured(99));
+    }
+
+    #[test]
+    fn dad_progress_and_failure() {
+        let mut t = table();
+        t.apply(&link(3, "eth0", true));
+        let s0 = t.snapshot();
+        t.apply(&addr(3, "fe80::1", Dad::Tentative));
+        let s1 = t.snapshot();
+        assert_eq!(s1.links()["eth0"].usable_link_local(), None);
+        assert_eq!(lines(&s0, &s1), ["eth0: link-local fe80::1 tentative"]);
+        t.apply(&addr(3, "fe80::1", Dad::Ready));
+        let s2 = t.snapshot();
+        assert_eq!(lines(&s1, &s2), ["eth0: link-local fe80::1 ready"]);
+        assert_eq!(s2.links()["eth0"].usable_link_local(), Some(ll("fe80::1")));
+
+        t.apply(&addr(3, "fe80::2", Dad::Failed));
+        let s3 = t.snapshot();
+        let changes = diff(&s2, &s3);
+        assert_eq!(changes.len(), 1);
+        assert!(changes[0].is_warning());
+        // Published as tentative: never usable.
+        let lls = &s3.links()["eth0"].link_locals;
+        assert!(lls.contains(&LinkLocal {
+            addr: ll("fe80::2"),
+            tentative: true
+        }));
+
+        t.apply(&Event::AddrGone {
+            ifindex: 3,
+            addr: ll("fe80::1"),
+        });
+        let s4 = t.snapshot();
+        assert_eq!(lines(&s3, &s4), ["eth0: link-local fe80::1 removed"]);
+        assert_eq!(s4.links()["eth0"].usable_link_local(), None);
+    }
+
+    #[test]
+    fn up_down_and_unchanged() {
+        let mut t = table();
+        t.apply(&link(3, "eth0", false));
+        let s0 = t.snapshot();
+        t.apply(&link(3, "eth0", true));
+        let s1 = t.snapshot();
+        assert_eq!(lines(&s0, &s1), ["eth0: link up"]);
+        t.apply(&link(3, "eth0", true));
+        let s2 = t.snapshot();
+        assert_eq!(s1, s2);
+        assert!(diff(&s1, &s2).is_empty());
+        t.apply(&link(3, "eth0", false));
+        assert_eq!(lines(&s2, &t.snapshot()), ["eth0: link down"]);
+    }
+
+    #[test]
+    fn appear_delete_recreate() {
+        let mut t = table();
+        let empty = t.snapshot();
+        t.apply(&link(3, "eth0", true));
+        t.apply(&addr(3, "fe80::1", Dad::Ready));
+        let s1 = t.snapshot();
+        assert_eq!(
+            lines(&empty, &s1),
+            [
+                "eth0: present, ifindex 3, mac 02:00:00:00:00:01",
+                "eth0: link up",
+                "eth0: link-local fe80::1 ready"
+            ]
+        );
+        t.apply(&Event::LinkGone { ifindex: 3 });
+        let s2 = t.snapshot();
+        assert!(s2.links().is_empty());
+        assert_eq!(lines(&s1, &s2), ["eth0: deleted"]);
+        // Addresses went with the link.
+        t.apply(&link(3, "eth0", false));
+        assert!(t.snapshot().links()["eth0"].link_locals.is_empty());
+
+        // Delete and create seen in one batch.
+        let mut t = table();
+        t.apply(&link(3, "eth0", true));
+        let s1 = t.snapshot();
+        t.apply(&Event::LinkGone { ifindex: 3 });
+        t.apply(&link(8, "eth0", false));
+        assert_eq!(
+            lines(&s1, &t.snapshot()),
+            ["eth0: recreated, ifindex 3 -> 8", "eth0: link down"]
+        );
+    }
+
+    #[test]
+    fn rename_in_and_out() {
+        let mut t = table();
+        t.apply(&link(3, "eth0", true));
+        t.apply(&link(5, "tmp", true));
+        t.apply(&addr(5, "fe80::5", Dad::Ready));
+        let s1 = t.snapshot();
+        // eth0 -> old (unconfigured), tmp -> eth1 (configured, with its address).
+        t.apply(&link(3, "old", true));
+        t.apply(&link(5, "eth1", true));
+        let s2 = t.snapshot();
+        assert_eq!(
+            lines(&s1, &s2),
+            [
+                "eth0: renamed to old",
+                "eth1: present (renamed from tmp), ifindex 5, mac 02:00:00:00:00:01",
+                "eth1: link up",
+                "eth1: link-local fe80::5 ready"
+            ]
+        );
+        assert_eq!(s2.links()["eth1"].usable_link_local(), Some(ll("fe80::5")));
+    }
+
+    #[test]
+    fn stale_holder_of_a_name_is_dropped() {
+        let mut t = table();
+        t.apply(&link(3, "eth0", true));
+        // The delete of ifindex 3 was lost; the kernel reused the name.
+        t.apply(&link(9, "eth0", false));
+        let links = t.snapshot().links();
+        assert_eq!(links["eth0"].ifindex, 9);
+        assert!(!t.is_configured(3));
+    }
+
+    #[test]
+    fn from_dump_forgets_what_the_dump_lacks() {
+        let mut t = table();
+        t.apply(&link(3, "eth0", true));
+        t.apply(&addr(3, "fe80::1", Dad::Ready));
+        let fresh = Table::from_dump(
+            t.names(),
+            [KernelLink {
+                ifindex: 3,
+                name: "eth0".into(),
+                up: false,
+                mac: None,
+            }],
+            [],
+        );
+        let s = fresh.snapshot();
+        assert_eq!(
+            lines(&t.snapshot(), &s),
+            [
+                "eth0: mac changed to none",
+                "eth0: link down",
+                "eth0: link-local fe80::1 removed"
+            ]
+        );
+    }
+
+    #[test]
+    fn mac_change() {
+        let mut t = table();
+        t.apply(&link(3, "eth0", true));
+        let s1 = t.snapshot();
+        t.apply(&Event::Link(KernelLink {
+            ifindex: 3,
+            name: "eth0".into(),
+            up: true,
+            mac: Some([2, 0, 0, 0, 0, 2]),
+        }));
+        assert_eq!(
+            lines(&s1, &t.snapshot()),
+            ["eth0: mac changed to 02:00:00:00:00:02"]
+        );
+    }
+}

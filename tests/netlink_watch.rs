@@ -1,0 +1,342 @@
+//! The netlink watcher against a real kernel, inside a network namespace of
+//! its own. Needs root (creates a namespace and veth links); skipped
+//! otherwise, unless CI=true, where skipping would hide a missing check.
+
+use std::fs::File;
+use std::net::Ipv6Addr;
+use std::process::Command;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ndbgp::iface::{Links, Mac};
+use ndbgp::nd::{Observation, Source};
+use nix::sched::{CloneFlags, setns};
+use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Generous: a loaded 2-core machine, and DAD takes 1 to 2 s.
+const DEADLINE: Duration = Duration::from_secs(10);
+/// The link-down budget the watcher must meet.
+const LINK_DOWN_BUDGET: Duration = Duration::from_millis(100);
+
+/// Run a command, fail the test with its stderr if it fails.
+fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A network namespace, deleted on drop (also when the test panics).
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create() -> Netns {
+        let name = format!("nlw-{}", std::process::id());
+        run("ip", &["netns", "add", &name]);
+        Netns { name }
+    }
+
+    /// `ip -n NAME args...`
+    fn ip(&self, args: &str) -> String {
+        let mut full = vec!["-n", &self.name];
+        full.extend(args.split_whitespace());
+        run("ip", &full)
+    }
+
+    /// Ifindex and MAC of a link, as iproute2 sees them.
+    fn link_info(&self, name: &str) -> (u32, Mac) {
+        let out = self.ip(&format!("-o link show dev {name}"));
+        let ifindex = out
+            .split(':')
+            .next()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no ifindex in {out:?}"));
+        let mac = out
+            .split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .and_then(parse_mac)
+            .unwrap_or_else(|| panic!("no mac in {out:?}"));
+        (ifindex, mac)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn parse_mac(s: &str) -> Option<Mac> {
+    let bytes: Vec<u8> = s
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    bytes.try_into().ok()
+}
+
+/// The watcher, running in its own thread inside the namespace.
+struct Watcher {
+    rt: Runtime,
+    links: watch::Receiver<Links>,
+    neighbours: mpsc::Receiver<Observation>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Watcher {
+    fn start(ns: &Netns, names: &[&str]) -> Watcher {
+        let (links_tx, links) = watch::channel(Links::new());
+        let (neigh_tx, neighbours) = mpsc::channel(64);
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let path = format!("/run/netns/{}", ns.name);
+        let thread = std::thread::spawn(move || -> anyhow::Result<()> {
+            // setns moves only this thread; the netlink socket is opened
+            // here, so it belongs to the namespace.
+            setns(File::open(&path)?, CloneFlags::CLONE_NEWNET)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                tokio::select! {
+                    r = ndbgp::netlink::watch(names, links_tx, neigh_tx) => r,
+                    _ = stop_rx => Ok(()),
+                }
+            })
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("test runtime");
+        Watcher {
+            rt,
+            links,
+            neighbours,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Wait until the published snapshot satisfies `pred`; return it.
+    fn wait_links(&mut self, what: &str, pred: impl FnMut(&Links) -> bool) -> Links {
+        self.wait_links_for(what, DEADLINE, pred)
+    }
+
+    fn wait_links_for(
+        &mut self,
+        what: &str,
+        deadline: Duration,
+        pred: impl FnMut(&Links) -> bool,
+    ) -> Links {
+        let res = self.rt.block_on(async {
+            tokio::time::timeout(deadline, self.links.wait_for(pred))
+                .await
+                .map(|r| r.map(|links| links.clone()))
+        });
+        match res {
+            Ok(Ok(links)) => links,
+            Ok(Err(_)) => panic!(
+                "watcher stopped while waiting for {what}: {:?}",
+                self.join()
+            ),
+            Err(_) => panic!(
+                "no {what} within {deadline:?}; last snapshot: {:#?}",
+                *self.links.borrow()
+            ),
+        }
+    }
+
+    /// Wait for a neighbour observation satisfying `pred`, skipping others.
+    fn wait_neighbour(
+        &mut self,
+        what: &str,
+        mut pred: impl FnMut(&Observation) -> bool,
+    ) -> Observation {
+        let res = self.rt.block_on(async {
+            tokio::time::timeout(DEADLINE, async {
+                while let Some(o) = self.neighbours.recv().await {
+                    if pred(&o) {
+                        return Some(o);
+                    }
+                }
+                None
+            })
+            .await
+        });
+        match res {
+            Ok(Some(o)) => o,
+            Ok(None) => panic!(
+                "watcher stopped while waiting for {what}: {:?}",
+                self.join()
+            ),
+            Err(_) => panic!("no {what} within {DEADLINE:?}"),
+        }
+    }
+
+    /// Stop the watcher and return what it returned.
+    fn join(&mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("watcher thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+fn is_up(links: &Links, name: &str) -> bool {
+    links.get(name).is_some_and(|s| s.up)
+}
+
+fn may_run() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("netlink_watch needs root to create a network namespace, and CI=true");
+    }
+    println!("SKIPPED netlink_watch: needs root to create a network namespace");
+    false
+}
+
+#[test]
+fn watcher_follows_links_addresses_and_neighbours() {
+    if !may_run() {
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("ndbgp=debug")
+        .with_test_writer()
+        .try_init();
+
+    let ns = Netns::create();
+    let mut w = Watcher::start(&ns, &["v0", "v1", "vr", "absent0"]);
+
+    // Appears, with the kernel's ifindex and MAC, down.
+    ns.ip("link add name v0 type veth peer name v1");
+    let (v0_index, v0_mac) = ns.link_info("v0");
+    let (v1_index, v1_mac) = ns.link_info("v1");
+    let links = w.wait_links("v0 and v1", |l| {
+        l.contains_key("v0") && l.contains_key("v1")
+    });
+    assert_eq!(links["v0"].ifindex, v0_index);
+    assert_eq!(links["v0"].mac, Some(v0_mac));
+    assert_eq!(links["v1"].ifindex, v1_index);
+    assert_eq!(links["v1"].mac, Some(v1_mac));
+    assert!(!links["v0"].up && !links["v1"].up);
+    assert!(!links.contains_key("absent0"));
+
+    // A veth end is not up until its peer is: whatever has been published
+    // by now must show v0 down.
+    ns.ip("link set v0 up");
+    assert!(!is_up(&w.links.borrow(), "v0"), "v0 up without its peer");
+    ns.ip("link set v1 up");
+    let up_at = Instant::now();
+    w.wait_links("v0 and v1 up", |l| is_up(l, "v0") && is_up(l, "v1"));
+
+    // The kernel's own link-local: it sends no RTM_NEWADDR while such an
+    // address is in DAD (addrconf_dad_begin notifies only optimistic ones),
+    // so it first shows up ready.
+    let links = w.wait_links("v0 link-local", |l| {
+        l.get("v0").is_some_and(|s| !s.link_locals.is_empty())
+    });
+    let auto_ll = links["v0"].link_locals[0];
+    assert!(!auto_ll.tentative);
+    assert_eq!(auto_ll.addr.segments()[0], 0xfe80, "{auto_ll:?}");
+    println!(
+        "DAD: v0 link-local {} usable {:?} after link up",
+        auto_ll.addr,
+        up_at.elapsed()
+    );
+    let shown = ns.ip("-6 addr show dev v0 scope link");
+    assert!(shown.contains(&auto_ll.addr.to_string()), "{shown}");
+
+    // An added link-local is announced tentative, then again when DAD ends.
+    let fe80_1: Ipv6Addr = "fe80::1".parse().expect("address");
+    let dad_of = |l: &Links, name: &str| {
+        l.get(name)
+            .and_then(|s| s.link_locals.iter().find(|ll| ll.addr == fe80_1))
+            .map(|ll| ll.tentative)
+    };
+    let added_at = Instant::now();
+    ns.ip("-6 addr add fe80::1/64 dev v1");
+    w.wait_links("v1 fe80::1 tentative", |l| dad_of(l, "v1") == Some(true));
+    w.wait_links("v1 fe80::1 ready", |l| dad_of(l, "v1") == Some(false));
+    println!(
+        "DAD: v1 fe80::1 usable {:?} after adding it",
+        added_at.elapsed()
+    );
+
+    // The same address on the other end fails DAD (v1 answers for it) and
+    // must never be published usable: DADFAILED keeps it tentative.
+    ns.ip("-6 addr add fe80::1/64 dev v0");
+    w.wait_links("v0 fe80::1 tentative", |l| dad_of(l, "v0") == Some(true));
+    let deadline = Instant::now() + DEADLINE;
+    while !ns.ip("-6 addr show dev v0").contains("dadfailed") {
+        assert!(Instant::now() < deadline, "v0 fe80::1 never failed DAD");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let links = w.links.borrow().clone();
+    assert_eq!(dad_of(&links, "v0"), Some(true));
+    assert_eq!(links["v0"].usable_link_local(), Some(auto_ll.addr));
+
+    // A kernel neighbour becomes an observation.
+    ns.ip("-6 neigh add fe80::99 lladdr 02:00:00:00:00:99 dev v0 nud permanent");
+    let target: Ipv6Addr = "fe80::99".parse().expect("address");
+    let o = w.wait_neighbour("kernel neighbour fe80::99", |o| o.addr == target);
+    assert_eq!(o.ifindex, v0_index);
+    assert_eq!(o.mac, Some([2, 0, 0, 0, 0, 0x99]));
+    assert_eq!(o.source, Source::Kernel);
+    assert_eq!(o.router, None);
+    assert!(!o.tentative);
+    assert_eq!(o.ra_lifetime, None);
+
+    // Link down is seen quickly, on both ends; the link-local goes with it.
+    let start = Instant::now();
+    ns.ip("link set v0 down");
+    let command_took = start.elapsed();
+    w.wait_links_for("v0 down", Duration::from_secs(2), |l| !is_up(l, "v0"));
+    let latency = start.elapsed();
+    println!(
+        "link down seen {latency:?} after starting `ip link set v0 down` (the command took {command_took:?})"
+    );
+    assert!(latency < LINK_DOWN_BUDGET, "link down took {latency:?}");
+    w.wait_links("v1 down (peer down)", |l| !is_up(l, "v1"));
+    w.wait_links("v0 link-local removed", |l| {
+        l.get("v0").is_some_and(|s| s.link_locals.is_empty())
+    });
+
+    // Renamed: the old name goes, the new one (configured) comes, same link.
+    ns.ip("link set v1 down");
+    ns.ip("link set v1 name vr");
+    let links = w.wait_links("v1 renamed vr", |l| {
+        !l.contains_key("v1") && l.contains_key("vr")
+    });
+    assert_eq!(links["vr"].ifindex, v1_index);
+
+    // Deleted (both veth ends), then created again: a new ifindex.
+    ns.ip("link del v0");
+    w.wait_links("v0 and vr deleted", |l| l.is_empty());
+    ns.ip("link add name v0 type veth peer name v1");
+    let links = w.wait_links("v0 recreated", |l| l.contains_key("v0"));
+    assert_ne!(links["v0"].ifindex, v0_index);
+    assert_eq!(links["v0"].ifindex, ns.link_info("v0").0);
+
+    w.join().expect("watcher ended with an error");
+}

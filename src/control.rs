@@ -1,1 +1,178 @@
-//! The control socket.
+//! The control socket: a Unix stream socket carrying one JSON request per
+//! line and one JSON response per line. `ndbgpctl` is its client.
+//!
+//! Request:  `{"command":"discovery"}`
+//! Response: `{"ok":true,"result":...}` or `{"ok":false,"error":"..."}`
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tracing::{debug, warn};
+
+use crate::nd::service::NdHandle;
+use crate::peers::PeerTableHandle;
+
+/// A request line longer than this is refused: nothing we answer needs it.
+const MAX_REQUEST: usize = 4096;
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Request {
+    /// The peer table.
+    Discovery,
+    /// Configured interfaces with their ND counters.
+    Interfaces,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Handles to the tasks whose state the control socket shows.
+#[derive(Clone)]
+pub struct Handles {
+    pub peers: PeerTableHandle,
+    pub nd: NdHandle,
+}
+
+/// Bind the socket, refusing to steal it from a running daemon.
+pub async fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{} is in use: is another ndbgpd running?", path.display()),
+            ));
+        }
+        // A stale socket from a daemon that died.
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
+}
+
+pub async fn serve(listener: UnixListener, handles: Handles) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let handles = handles.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = connection(stream, handles).await {
+                        debug!("control connection: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                warn!("control socket accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn connection(stream: UnixStream, handles: Handles) -> io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read.take(MAX_REQUEST as u64 * 64));
+    loop {
+        let mut line = String::new();
+        let n = match tokio::time::timeout(IDLE_TIMEOUT, lines.read_line(&mut line)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(()),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let response = if line.len() > MAX_REQUEST {
+            error(format!("request longer than {MAX_REQUEST} bytes"))
+        } else {
+            match serde_json::from_str::<Request>(line.trim()) {
+                Ok(request) => answer(request, &handles).await,
+                Err(e) => error(format!("bad request: {e}")),
+            }
+        };
+        let mut out = serde_json::to_vec(&response).map_err(io::Error::other)?;
+        out.push(b'\n');
+        write.write_all(&out).await?;
+    }
+}
+
+fn error(text: String) -> Response {
+    Response {
+        ok: false,
+        result: None,
+        error: Some(text),
+    }
+}
+
+async fn answer(request: Request, handles: &Handles) -> Response {
+    let result = match request {
+        Request::Discovery => serde_json::to_value(handles.peers.snapshot().await),
+        Request::Interfaces => {
+            let mut views = serde_json::to_value(handles.nd.interfaces().await);
+            let counters = handles.peers.counters().await;
+            if let Ok(serde_json::Value::Array(items)) = &mut views {
+                for item in items {
+                    let name = item
+                        .get("interface")
+                        .and_then(|n| n.as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    let peer_counters = counters.get(&name).cloned().unwrap_or_default();
+                    if let Some(obj) = item.as_object_mut() {
+                        obj.insert(
+                            "neighbors".into(),
+                            serde_json::to_value(peer_counters).unwrap_or_default(),
+                        );
+                    }
+                }
+            }
+            views
+        }
+    };
+    match result {
+        Ok(value) => Response {
+            ok: true,
+            result: Some(value),
+            error: None,
+        },
+        Err(e) => error(format!("internal error: {e}")),
+    }
+}
+
+/// The client side: send one request, read one response.
+pub async fn request(path: &PathBuf, request: Request) -> io::Result<serde_json::Value> {
+    let stream = UnixStream::connect(path).await.map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot connect to {}: {e} (is ndbgpd running?)", path.display()),
+        )
+    })?;
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_vec(&request).map_err(io::Error::other)?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    let mut reply = String::new();
+    BufReader::new(read).read_line(&mut reply).await?;
+    let response: Response = serde_json::from_str(&reply)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad response from ndbgpd: {e}")))?;
+    match (response.ok, response.result, response.error) {
+        (true, Some(result), _) => Ok(result),
+        (_, _, Some(err)) => Err(io::Error::other(err)),
+        _ => Err(io::Error::other("empty response from ndbgpd")),
+    }
+}

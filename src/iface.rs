@@ -32,10 +32,7 @@ impl LinkState {
     /// The link-local address we may send from and bind to: the first one
     /// that has left duplicate address detection.
     pub fn usable_link_local(&self) -> Option<Ipv6Addr> {
-        self.link_locals
-            .iter()
-            .find(|ll| !ll.tentative)
-            .map(|ll| ll.addr)
+        self.link_locals.iter().find(|ll| !ll.tentative).map(|ll| ll.addr)
     }
 }
 
@@ -45,10 +42,7 @@ pub type Links = BTreeMap<String, LinkState>;
 
 /// Format a MAC as `aa:bb:cc:dd:ee:ff`.
 pub fn fmt_mac(mac: &Mac) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 /// True for fe80::/10.

@@ -72,9 +72,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
 }
 
@@ -107,9 +105,7 @@ impl Watcher {
             // setns moves only this thread; the netlink socket is opened
             // here, so it belongs to the namespace.
             setns(File::open(&path)?, CloneFlags::CLONE_NEWNET)?;
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(async {
                 tokio::select! {
                     r = ndbgp::netlink::watch(names, links_tx, neigh_tx) => r,
@@ -135,12 +131,7 @@ impl Watcher {
         self.wait_links_for(what, DEADLINE, pred)
     }
 
-    fn wait_links_for(
-        &mut self,
-        what: &str,
-        deadline: Duration,
-        pred: impl FnMut(&Links) -> bool,
-    ) -> Links {
+    fn wait_links_for(&mut self, what: &str, deadline: Duration, pred: impl FnMut(&Links) -> bool) -> Links {
         let res = self.rt.block_on(async {
             tokio::time::timeout(deadline, self.links.wait_for(pred))
                 .await
@@ -148,10 +139,7 @@ impl Watcher {
         });
         match res {
             Ok(Ok(links)) => links,
-            Ok(Err(_)) => panic!(
-                "watcher stopped while waiting for {what}: {:?}",
-                self.join()
-            ),
+            Ok(Err(_)) => panic!("watcher stopped while waiting for {what}: {:?}", self.join()),
             Err(_) => panic!(
                 "no {what} within {deadline:?}; last snapshot: {:#?}",
                 *self.links.borrow()
@@ -160,11 +148,7 @@ impl Watcher {
     }
 
     /// Wait for a neighbour observation satisfying `pred`, skipping others.
-    fn wait_neighbour(
-        &mut self,
-        what: &str,
-        mut pred: impl FnMut(&Observation) -> bool,
-    ) -> Observation {
+    fn wait_neighbour(&mut self, what: &str, mut pred: impl FnMut(&Observation) -> bool) -> Observation {
         let res = self.rt.block_on(async {
             tokio::time::timeout(DEADLINE, async {
                 while let Some(o) = self.neighbours.recv().await {
@@ -178,10 +162,7 @@ impl Watcher {
         });
         match res {
             Ok(Some(o)) => o,
-            Ok(None) => panic!(
-                "watcher stopped while waiting for {what}: {:?}",
-                self.join()
-            ),
+            Ok(None) => panic!("watcher stopped while waiting for {what}: {:?}", self.join()),
             Err(_) => panic!("no {what} within {DEADLINE:?}"),
         }
     }
@@ -232,9 +213,7 @@ fn watcher_follows_links_addresses_and_neighbours() {
     ns.ip("link add name v0 type veth peer name v1");
     let (v0_index, v0_mac) = ns.link_info("v0");
     let (v1_index, v1_mac) = ns.link_info("v1");
-    let links = w.wait_links("v0 and v1", |l| {
-        l.contains_key("v0") && l.contains_key("v1")
-    });
+    let links = w.wait_links("v0 and v1", |l| l.contains_key("v0") && l.contains_key("v1"));
     assert_eq!(links["v0"].ifindex, v0_index);
     assert_eq!(links["v0"].mac, Some(v0_mac));
     assert_eq!(links["v1"].ifindex, v1_index);
@@ -278,10 +257,7 @@ fn watcher_follows_links_addresses_and_neighbours() {
     ns.ip("-6 addr add fe80::1/64 dev v1");
     w.wait_links("v1 fe80::1 tentative", |l| dad_of(l, "v1") == Some(true));
     w.wait_links("v1 fe80::1 ready", |l| dad_of(l, "v1") == Some(false));
-    println!(
-        "DAD: v1 fe80::1 usable {:?} after adding it",
-        added_at.elapsed()
-    );
+    println!("DAD: v1 fe80::1 usable {:?} after adding it", added_at.elapsed());
 
     // The same address on the other end fails DAD (v1 answers for it) and
     // must never be published usable: DADFAILED keeps it tentative.
@@ -313,9 +289,7 @@ fn watcher_follows_links_addresses_and_neighbours() {
     let command_took = start.elapsed();
     w.wait_links_for("v0 down", Duration::from_secs(2), |l| !is_up(l, "v0"));
     let latency = start.elapsed();
-    println!(
-        "link down seen {latency:?} after starting `ip link set v0 down` (the command took {command_took:?})"
-    );
+    println!("link down seen {latency:?} after starting `ip link set v0 down` (the command took {command_took:?})");
     assert!(latency < LINK_DOWN_BUDGET, "link down took {latency:?}");
     w.wait_links("v1 down (peer down)", |l| !is_up(l, "v1"));
     w.wait_links("v0 link-local removed", |l| {
@@ -325,9 +299,7 @@ fn watcher_follows_links_addresses_and_neighbours() {
     // Renamed: the old name goes, the new one (configured) comes, same link.
     ns.ip("link set v1 down");
     ns.ip("link set v1 name vr");
-    let links = w.wait_links("v1 renamed vr", |l| {
-        !l.contains_key("v1") && l.contains_key("vr")
-    });
+    let links = w.wait_links("v1 renamed vr", |l| !l.contains_key("v1") && l.contains_key("vr"));
     assert_eq!(links["vr"].ifindex, v1_index);
 
     // Deleted (both veth ends), then created again: a new ifindex.

@@ -2,3 +2,5 @@
 
 pub mod fsm;
 pub mod msg;
+pub mod router_id;
+pub mod transport;

@@ -1,1 +1,183 @@
-fn main() {}
+//! ndbgpctl: shows what the running ndbgpd knows, through its control socket.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+
+use ndbgp::control::{self, Request};
+
+#[derive(Parser)]
+#[command(name = "ndbgpctl", version, about = "Show the state of a running ndbgpd")]
+struct Cli {
+    /// ndbgpd's control socket.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/run/ndbgpd/ndbgpd.sock",
+        env = "NDBGPCTL_SOCKET"
+    )]
+    socket: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Neighbours found by Neighbor Discovery (the peer table).
+    Discovery {
+        /// Print JSON: an array, one object per neighbour.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Configured interfaces, packet counters and drops by reason.
+    Interfaces {
+        /// Print JSON: an array, one object per interface.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (request, json) = match cli.command {
+        Command::Discovery { json } => (Request::Discovery, json),
+        Command::Interfaces { json } => (Request::Interfaces, json),
+    };
+    let result = match control::request(&cli.socket, request).await {
+        Ok(result) => result,
+        Err(e) => {
+            eprintln!("ndbgpctl: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&result) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("ndbgpctl: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    let rows = result.as_array().cloned().unwrap_or_default();
+    let table = match request {
+        Request::Discovery => discovery_table(&rows),
+        Request::Interfaces => interfaces_table(&rows),
+    };
+    print!("{table}");
+    ExitCode::SUCCESS
+}
+
+fn text(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(b)) => if *b { "yes" } else { "no" }.into(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().unwrap_or("?"))
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `{"ra":3,"ns":1}` as `ra=3 ns=1`, or `-`.
+fn counts(v: &Value, key: &str) -> String {
+    let Some(map) = v.get(key).and_then(Value::as_object) else {
+        return "-".into();
+    };
+    if map.is_empty() {
+        return "-".into();
+    }
+    map.iter()
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn seconds_ago(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_u64)
+        .map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0))
+}
+
+fn discovery_table(rows: &[Value]) -> String {
+    let header = ["INTERFACE", "ADDRESS", "MAC", "SOURCES", "ROUTER", "STATE", "LAST SEEN"];
+    let body = rows
+        .iter()
+        .map(|r| {
+            vec![
+                text(r, "interface"),
+                text(r, "address"),
+                text(r, "mac"),
+                text(r, "sources"),
+                text(r, "router"),
+                text(r, "state"),
+                seconds_ago(r, "last_seen_ms"),
+            ]
+        })
+        .collect();
+    format_table(&header, body)
+}
+
+fn interfaces_table(rows: &[Value]) -> String {
+    let header = [
+        "INTERFACE",
+        "IFINDEX",
+        "STATE",
+        "LINK-LOCAL",
+        "MAC",
+        "RX",
+        "TX",
+        "DROPPED",
+        "NEIGHBORS",
+    ];
+    let body = rows
+        .iter()
+        .map(|r| {
+            let mut link_local = text(r, "link_local");
+            if r.get("tentative").and_then(Value::as_bool) == Some(true) {
+                link_local.push_str(" (tentative)");
+            }
+            vec![
+                text(r, "interface"),
+                text(r, "ifindex"),
+                text(r, "state"),
+                link_local,
+                text(r, "mac"),
+                counts(r, "rx"),
+                counts(r, "tx"),
+                counts(r, "dropped"),
+                r.get("neighbors").map_or("-".into(), |n| {
+                    format!("{} refused={}", text(n, "count"), text(n, "refused"))
+                }),
+            ]
+        })
+        .collect();
+    format_table(&header, body)
+}
+
+fn format_table(header: &[&str], body: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &body {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for row in &body {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}

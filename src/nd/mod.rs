@@ -2,6 +2,7 @@
 //! task that turns received packets into peer-table observations.
 
 pub mod packet;
+pub mod service;
 pub mod socket;
 pub mod speaker;
 

@@ -14,9 +14,8 @@ use std::fmt;
 use std::net::Ipv6Addr;
 
 use etherparse::icmpv6::{
-    NeighborAdvertisementPayloadSlice, NeighborSolicitationPayloadSlice,
-    RouterAdvertisementPayloadSlice, TYPE_NEIGHBOR_ADVERTISEMENT, TYPE_NEIGHBOR_SOLICITATION,
-    TYPE_ROUTER_ADVERTISEMENT, TYPE_ROUTER_SOLICITATION,
+    NeighborAdvertisementPayloadSlice, NeighborSolicitationPayloadSlice, RouterAdvertisementPayloadSlice,
+    TYPE_NEIGHBOR_ADVERTISEMENT, TYPE_NEIGHBOR_SOLICITATION, TYPE_ROUTER_ADVERTISEMENT, TYPE_ROUTER_SOLICITATION,
 };
 use etherparse::{Icmpv6Slice, Icmpv6Type};
 
@@ -148,12 +147,7 @@ impl fmt::Display for DropReason {
 ///
 /// `src`, `dst` and `hop_limit` come from the IPv6 header (ancillary data on
 /// the raw socket). Never panics, whatever the input.
-pub fn parse(
-    icmp: &[u8],
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
-    hop_limit: u8,
-) -> Result<NdMessage, DropReason> {
+pub fn parse(icmp: &[u8], src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8) -> Result<NdMessage, DropReason> {
     let &msg_type = icmp.first().ok_or(DropReason::TooShort)?;
     let min_len = match msg_type {
         TYPE_ROUTER_SOLICITATION => 8,
@@ -180,9 +174,7 @@ pub fn parse(
     if src.is_multicast() {
         return Err(DropReason::SourceMulticast);
     }
-    let (header, body) = icmp
-        .split_at_checked(ICMP_HEADER_LEN)
-        .ok_or(DropReason::TooShort)?;
+    let (header, body) = icmp.split_at_checked(ICMP_HEADER_LEN).ok_or(DropReason::TooShort)?;
     let header = Icmpv6Slice::from_slice(header).map_err(|_| DropReason::TooShort)?;
 
     match header.icmp_type() {
@@ -199,8 +191,7 @@ pub fn parse(
             })
         }
         Icmpv6Type::RouterAdvertisement(ra) => {
-            let payload = RouterAdvertisementPayloadSlice::from_slice(body)
-                .map_err(|_| DropReason::TooShort)?;
+            let payload = RouterAdvertisementPayloadSlice::from_slice(body).map_err(|_| DropReason::TooShort)?;
             // 6.1.2: the source is link-local, so hosts can tell routers
             // apart; :: gets its own counter since it is a different bug.
             if src.is_unspecified() {
@@ -221,8 +212,7 @@ pub fn parse(
             })
         }
         Icmpv6Type::NeighborSolicitation => {
-            let payload = NeighborSolicitationPayloadSlice::from_slice(body)
-                .map_err(|_| DropReason::TooShort)?;
+            let payload = NeighborSolicitationPayloadSlice::from_slice(body).map_err(|_| DropReason::TooShort)?;
             let target = payload.target_address();
             // 7.1.1: target is not multicast.
             if target.is_multicast() {
@@ -246,8 +236,7 @@ pub fn parse(
             })
         }
         Icmpv6Type::NeighborAdvertisement(na) => {
-            let payload = NeighborAdvertisementPayloadSlice::from_slice(body)
-                .map_err(|_| DropReason::TooShort)?;
+            let payload = NeighborAdvertisementPayloadSlice::from_slice(body).map_err(|_| DropReason::TooShort)?;
             let target = payload.target_address();
             // 7.1.2: target is not multicast.
             if target.is_multicast() {
@@ -287,16 +276,7 @@ pub fn is_solicited_node(addr: &Ipv6Addr) -> bool {
 /// NS for `addr` is sent.
 pub fn solicited_node(addr: &Ipv6Addr) -> Ipv6Addr {
     let [.., a, b, c] = addr.octets();
-    Ipv6Addr::from([
-        0xff02,
-        0,
-        0,
-        0,
-        0,
-        1,
-        0xff00 | u16::from(a),
-        u16::from_be_bytes([b, c]),
-    ])
+    Ipv6Addr::from([0xff02, 0, 0, 0, 0, 1, 0xff00 | u16::from(a), u16::from_be_bytes([b, c])])
 }
 
 /// The link-layer address options of a message, after checking that every

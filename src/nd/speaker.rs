@@ -1,1 +1,242 @@
-//! (work in progress)
+//! When to send Router Solicitations and Advertisements on one interface.
+//!
+//! Pure: the caller passes the time in and sends what `poll` returns. The
+//! schedule follows FRR's unnumbered interfaces (GUIDE.md section 4): a burst
+//! of fast RAs when the interface becomes ready, then one every interval; an
+//! RS at the same moment so that routers answer at once instead of at their
+//! next periodic RA.
+
+use std::net::Ipv6Addr;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::socket::ALL_NODES;
+
+/// RSs sent when the interface becomes ready, 1 s apart, until an RA is heard.
+const RS_COUNT: u8 = 3;
+const RS_GAP: Duration = Duration::from_secs(1);
+/// Fast RAs, 1 s apart, when the interface becomes ready (FRR does 4 fast RAs).
+const FAST_RA_COUNT: u8 = 3;
+const FAST_RA_GAP: Duration = Duration::from_secs(1);
+/// RS answers: a burst of this many, refilled at one per `RS_ANSWER_REFILL`,
+/// so a flood of RSs cannot make us flood RAs (RFC 4861 6.2.6 rate limits).
+const RS_ANSWER_BURST: u32 = 8;
+const RS_ANSWER_REFILL: Duration = Duration::from_millis(250);
+
+/// Something to send now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emit {
+    Rs,
+    /// An RA to this destination: all-nodes, or the soliciting node.
+    Ra(Ipv6Addr),
+}
+
+#[derive(Debug)]
+pub struct Speaker {
+    ra_interval: Duration,
+    ready: bool,
+    rs_left: u8,
+    next_rs: Option<Instant>,
+    fast_ra_left: u8,
+    next_ra: Option<Instant>,
+    answer_tokens: u32,
+    last_refill: Option<Instant>,
+}
+
+impl Speaker {
+    pub fn new(ra_interval: Duration) -> Self {
+        Speaker {
+            ra_interval,
+            ready: false,
+            rs_left: 0,
+            next_rs: None,
+            fast_ra_left: 0,
+            next_ra: None,
+            answer_tokens: RS_ANSWER_BURST,
+            last_refill: None,
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// The interface can send (up, with a usable link-local) or not. Becoming
+    /// ready starts the RS and fast-RA bursts at once.
+    pub fn set_ready(&mut self, ready: bool, now: Instant) {
+        if ready == self.ready {
+            return;
+        }
+        self.ready = ready;
+        if ready {
+            self.rs_left = RS_COUNT;
+            self.next_rs = Some(now);
+            self.fast_ra_left = FAST_RA_COUNT;
+            self.next_ra = Some(now);
+        } else {
+            self.rs_left = 0;
+            self.next_rs = None;
+            self.fast_ra_left = 0;
+            self.next_ra = None;
+        }
+    }
+
+    /// A router answered: no more solicitations needed.
+    pub fn heard_ra(&mut self) {
+        self.rs_left = 0;
+        self.next_rs = None;
+    }
+
+    /// An RS arrived: answer at once, unicast to a known source (RFC 4861
+    /// 6.2.6 allows it) or to all-nodes, unless the rate limit is spent.
+    pub fn heard_rs(&mut self, from: Ipv6Addr, now: Instant) -> Option<Emit> {
+        if !self.ready {
+            return None;
+        }
+        self.refill(now);
+        if self.answer_tokens == 0 {
+            return None;
+        }
+        self.answer_tokens -= 1;
+        let to = if from.is_unspecified() { ALL_NODES } else { from };
+        Some(Emit::Ra(to))
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let last = *self.last_refill.get_or_insert(now);
+        let periods = now.saturating_duration_since(last).as_millis() / RS_ANSWER_REFILL.as_millis();
+        let earned = u32::try_from(periods).unwrap_or(u32::MAX).min(RS_ANSWER_BURST);
+        if earned > 0 {
+            self.answer_tokens = (self.answer_tokens + earned).min(RS_ANSWER_BURST);
+            // A full bucket earns nothing more: restart the clock from now.
+            self.last_refill = Some(if self.answer_tokens == RS_ANSWER_BURST {
+                now
+            } else {
+                last + RS_ANSWER_REFILL * earned
+            });
+        }
+    }
+
+    /// What is due at `now`; advances the schedule.
+    pub fn poll(&mut self, now: Instant) -> Vec<Emit> {
+        let mut out = Vec::new();
+        if self.next_rs.is_some_and(|t| t <= now) {
+            out.push(Emit::Rs);
+            self.rs_left = self.rs_left.saturating_sub(1);
+            self.next_rs = (self.rs_left > 0).then(|| now + RS_GAP);
+        }
+        if self.next_ra.is_some_and(|t| t <= now) {
+            out.push(Emit::Ra(ALL_NODES));
+            let gap = if self.fast_ra_left > 1 {
+                self.fast_ra_left -= 1;
+                FAST_RA_GAP
+            } else {
+                self.fast_ra_left = 0;
+                self.ra_interval
+            };
+            self.next_ra = Some(now + gap);
+        }
+        out
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.next_rs, self.next_ra) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INTERVAL: Duration = Duration::from_secs(10);
+
+    fn s(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    /// Everything sent from `start` over `span`, polling at each deadline.
+    fn run(sp: &mut Speaker, start: Instant, span: Duration) -> Vec<(Duration, Emit)> {
+        let mut out = Vec::new();
+        while let Some(t) = sp.next_deadline() {
+            if t > start + span {
+                break;
+            }
+            for e in sp.poll(t) {
+                out.push((t - start, e));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn nothing_until_ready() {
+        let mut sp = Speaker::new(INTERVAL);
+        assert_eq!(sp.next_deadline(), None);
+        assert!(sp.poll(Instant::now()).is_empty());
+        assert_eq!(sp.heard_rs("fe80::1".parse().unwrap(), Instant::now()), None);
+    }
+
+    #[test]
+    fn ready_starts_rs_and_fast_ras_then_interval() {
+        let t0 = Instant::now();
+        let mut sp = Speaker::new(INTERVAL);
+        sp.set_ready(true, t0);
+        let sent = run(&mut sp, t0, s(25));
+        let rs: Vec<_> = sent.iter().filter(|(_, e)| *e == Emit::Rs).map(|(t, _)| *t).collect();
+        let ra: Vec<_> = sent
+            .iter()
+            .filter(|(_, e)| *e == Emit::Ra(ALL_NODES))
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(rs, vec![s(0), s(1), s(2)]);
+        assert_eq!(ra, vec![s(0), s(1), s(2), s(12), s(22)]);
+    }
+
+    #[test]
+    fn heard_ra_stops_solicitations() {
+        let t0 = Instant::now();
+        let mut sp = Speaker::new(INTERVAL);
+        sp.set_ready(true, t0);
+        assert!(sp.poll(t0).contains(&Emit::Rs));
+        sp.heard_ra();
+        let sent = run(&mut sp, t0, s(5));
+        assert!(sent.iter().all(|(_, e)| *e != Emit::Rs), "{sent:?}");
+    }
+
+    #[test]
+    fn link_down_stops_and_link_up_restarts_burst() {
+        let t0 = Instant::now();
+        let mut sp = Speaker::new(INTERVAL);
+        sp.set_ready(true, t0);
+        run(&mut sp, t0, s(30));
+        sp.set_ready(false, t0 + s(30));
+        assert_eq!(sp.next_deadline(), None);
+        sp.set_ready(true, t0 + s(40));
+        let sent = run(&mut sp, t0 + s(40), s(3));
+        assert_eq!(sent.iter().filter(|(_, e)| *e == Emit::Rs).count(), 3);
+        assert_eq!(sent.iter().filter(|(_, e)| matches!(e, Emit::Ra(_))).count(), 3);
+    }
+
+    #[test]
+    fn rs_answered_unicast_or_multicast_and_rate_limited() {
+        let t0 = Instant::now();
+        let mut sp = Speaker::new(INTERVAL);
+        sp.set_ready(true, t0);
+        let peer: Ipv6Addr = "fe80::2".parse().unwrap();
+        assert_eq!(sp.heard_rs(peer, t0), Some(Emit::Ra(peer)));
+        assert_eq!(sp.heard_rs(Ipv6Addr::UNSPECIFIED, t0), Some(Emit::Ra(ALL_NODES)));
+        let answered = (0..100).filter(|_| sp.heard_rs(peer, t0).is_some()).count();
+        assert_eq!(answered as u32, RS_ANSWER_BURST - 2);
+        // One token back per refill period.
+        assert!(sp.heard_rs(peer, t0 + RS_ANSWER_REFILL).is_some());
+        assert!(sp.heard_rs(peer, t0 + RS_ANSWER_REFILL).is_none());
+        // A long quiet period refills the whole burst, no more.
+        let later = t0 + s(60);
+        let answered = (0..100).filter(|_| sp.heard_rs(peer, later).is_some()).count();
+        assert_eq!(answered as u32, RS_ANSWER_BURST);
+    }
+}

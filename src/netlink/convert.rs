@@ -269,11 +269,7 @@ mod tests {
                 .expect("lo")
                 .up
         );
-        assert!(
-            link_from_msg(&link(1, "lo", up_flags(), None))
-                .expect("lo")
-                .up
-        );
+        assert!(link_from_msg(&link(1, "lo", up_flags(), None)).expect("lo").up);
         // A veth whose peer is down: admin up, no carrier.
         let no_carrier = LinkFlags::Up | LinkFlags::Multicast;
         let m = link(3, "v0", no_carrier, Some(State::LowerLayerDown));
@@ -282,25 +278,18 @@ mod tests {
         let m = link(3, "v0", LinkFlags::Multicast, Some(State::Down));
         assert!(!link_from_msg(&m).expect("v0").up);
         // Carrier but dormant (802.1X not authorised yet).
-        let m = link(
-            3,
-            "v0",
-            up_flags() | LinkFlags::Dormant,
-            Some(State::Dormant),
-        );
+        let m = link(3, "v0", up_flags() | LinkFlags::Dormant, Some(State::Dormant));
         assert!(!link_from_msg(&m).expect("v0").up);
     }
 
     #[test]
     fn link_mac_only_when_six_bytes_and_name_required() {
         let mut m = link(9, "gre1", up_flags(), Some(State::Up));
-        m.attributes
-            .retain(|a| !matches!(a, LinkAttribute::Address(_)));
+        m.attributes.retain(|a| !matches!(a, LinkAttribute::Address(_)));
         m.attributes.push(LinkAttribute::Address(vec![10, 0, 0, 1]));
         assert_eq!(link_from_msg(&m).expect("gre1").mac, None);
 
-        m.attributes
-            .retain(|a| !matches!(a, LinkAttribute::IfName(_)));
+        m.attributes.retain(|a| !matches!(a, LinkAttribute::IfName(_)));
         assert_eq!(link_from_msg(&m), None);
     }
 
@@ -308,14 +297,8 @@ mod tests {
     fn bridge_family_link_messages_are_not_the_device() {
         let mut m = link(4, "swp1", up_flags(), Some(State::Up));
         m.header.interface_family = AddressFamily::Bridge;
-        assert_eq!(
-            classify_route(&RouteNetlinkMessage::NewLink(m.clone())),
-            Event::Ignored
-        );
-        assert_eq!(
-            classify_route(&RouteNetlinkMessage::DelLink(m.clone())),
-            Event::Ignored
-        );
+        assert_eq!(classify_route(&RouteNetlinkMessage::NewLink(m.clone())), Event::Ignored);
+        assert_eq!(classify_route(&RouteNetlinkMessage::DelLink(m.clone())), Event::Ignored);
         m.header.interface_family = AddressFamily::Unspec;
         assert_eq!(
             classify_route(&RouteNetlinkMessage::DelLink(m)),
@@ -323,19 +306,13 @@ mod tests {
         );
     }
 
-    fn addr(
-        index: u32,
-        a: &str,
-        header: AddressHeaderFlags,
-        flags: Option<AddressFlags>,
-    ) -> AddressMessage {
+    fn addr(index: u32, a: &str, header: AddressHeaderFlags, flags: Option<AddressFlags>) -> AddressMessage {
         let mut m = AddressMessage::default();
         m.header.family = AddressFamily::Inet6;
         m.header.prefix_len = 64;
         m.header.index = index;
         m.header.flags = header;
-        m.attributes
-            .push(AddressAttribute::Address(IpAddr::V6(ll(a))));
+        m.attributes.push(AddressAttribute::Address(IpAddr::V6(ll(a))));
         if let Some(f) = flags {
             m.attributes.push(AddressAttribute::Flags(f));
         }
@@ -405,8 +382,7 @@ mod tests {
         assert_eq!(addr_from_msg(&v4), None);
         // Point-to-point: IFA_LOCAL is ours, IFA_ADDRESS the peer's.
         let mut p2p = addr(5, "fe80::2", AddressHeaderFlags::empty(), None);
-        p2p.attributes
-            .push(AddressAttribute::Local(IpAddr::V6(ll("fe80::1"))));
+        p2p.attributes.push(AddressAttribute::Local(IpAddr::V6(ll("fe80::1"))));
         assert_eq!(addr_from_msg(&p2p).expect("addr").addr, ll("fe80::1"));
     }
 
@@ -422,35 +398,22 @@ mod tests {
         );
     }
 
-    fn neigh(
-        index: u32,
-        a: &str,
-        state: NeighbourState,
-        flags: NeighbourFlags,
-    ) -> NeighbourMessage {
+    fn neigh(index: u32, a: &str, state: NeighbourState, flags: NeighbourFlags) -> NeighbourMessage {
         let mut m = NeighbourMessage::default();
         m.header.family = AddressFamily::Inet6;
         m.header.ifindex = index;
         m.header.state = state;
         m.header.flags = flags;
         m.attributes
-            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet6(
-                ll(a),
-            )));
-        m.attributes.push(NeighbourAttribute::LinkLayerAddress(vec![
-            2, 0, 0, 0, 0, 0x99,
-        ]));
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet6(ll(a))));
+        m.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(vec![2, 0, 0, 0, 0, 0x99]));
         m
     }
 
     #[test]
     fn neighbour_observation_fields() {
-        let m = neigh(
-            3,
-            "fe80::99",
-            NeighbourState::Reachable,
-            NeighbourFlags::Router,
-        );
+        let m = neigh(3, "fe80::99", NeighbourState::Reachable, NeighbourFlags::Router);
         assert_eq!(
             neighbour_from_msg(&m),
             Some(Observation {
@@ -463,12 +426,7 @@ mod tests {
                 tentative: false,
             })
         );
-        let m = neigh(
-            3,
-            "fe80::99",
-            NeighbourState::Stale,
-            NeighbourFlags::empty(),
-        );
+        let m = neigh(3, "fe80::99", NeighbourState::Stale, NeighbourFlags::empty());
         assert_eq!(neighbour_from_msg(&m).expect("obs").router, None);
     }
 
@@ -487,39 +445,16 @@ mod tests {
 
     #[test]
     fn neighbours_ignored() {
-        let global = neigh(
-            3,
-            "2001:db8::9",
-            NeighbourState::Reachable,
-            NeighbourFlags::empty(),
-        );
+        let global = neigh(3, "2001:db8::9", NeighbourState::Reachable, NeighbourFlags::empty());
         assert_eq!(neighbour_from_msg(&global), None);
-        let proxy = neigh(
-            3,
-            "fe80::9",
-            NeighbourState::Reachable,
-            NeighbourFlags::Proxy,
-        );
+        let proxy = neigh(3, "fe80::9", NeighbourState::Reachable, NeighbourFlags::Proxy);
         assert_eq!(neighbour_from_msg(&proxy), None);
-        let mut v4 = neigh(
-            3,
-            "fe80::9",
-            NeighbourState::Reachable,
-            NeighbourFlags::empty(),
-        );
+        let mut v4 = neigh(3, "fe80::9", NeighbourState::Reachable, NeighbourFlags::empty());
         v4.header.family = AddressFamily::Inet;
         assert_eq!(neighbour_from_msg(&v4), None);
         // Deleted entries end nothing.
-        let del = neigh(
-            3,
-            "fe80::9",
-            NeighbourState::Reachable,
-            NeighbourFlags::empty(),
-        );
-        assert_eq!(
-            classify_route(&RouteNetlinkMessage::DelNeighbour(del)),
-            Event::Ignored
-        );
+        let del = neigh(3, "fe80::9", NeighbourState::Reachable, NeighbourFlags::empty());
+        assert_eq!(classify_route(&RouteNetlinkMessage::DelNeighbour(del)), Event::Ignored);
     }
 
     #[test]
@@ -527,16 +462,10 @@ mod tests {
         // What netlink-proto synthesises when recv() fails with ENOBUFS.
         let mut hdr = NetlinkHeader::default();
         hdr.message_type = NLMSG_OVERRUN;
-        let msg =
-            NetlinkMessage::<RouteNetlinkMessage>::new(hdr, NetlinkPayload::Overrun(Vec::new()));
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::new(hdr, NetlinkPayload::Overrun(Vec::new()));
         assert_eq!(classify(msg), Event::Overrun);
 
-        let m = neigh(
-            3,
-            "fe80::99",
-            NeighbourState::Permanent,
-            NeighbourFlags::empty(),
-        );
+        let m = neigh(3, "fe80::99", NeighbourState::Permanent, NeighbourFlags::empty());
         let msg = NetlinkMessage::from(RouteNetlinkMessage::NewNeighbour(m));
         assert!(matches!(classify(msg), Event::Neighbour(_)));
     }

@@ -57,8 +57,7 @@ impl Table {
             Event::Link(l) => {
                 // Kernel names are unique: another ifindex still holding this
                 // name is stale (its delete or rename was lost).
-                self.links
-                    .retain(|&i, other| i == l.ifindex || other.name != l.name);
+                self.links.retain(|&i, other| i == l.ifindex || other.name != l.name);
                 self.links.insert(l.ifindex, l.clone());
             }
             Event::LinkGone { ifindex } => {
@@ -66,10 +65,7 @@ impl Table {
                 self.addrs.remove(ifindex);
             }
             Event::Addr(a) => {
-                self.addrs
-                    .entry(a.ifindex)
-                    .or_default()
-                    .insert(a.addr, a.dad);
+                self.addrs.entry(a.ifindex).or_default().insert(a.addr, a.dad);
             }
             Event::AddrGone { ifindex, addr } => {
                 if let Some(m) = self.addrs.get_mut(ifindex) {
@@ -85,9 +81,7 @@ impl Table {
 
     /// True when `ifindex` is a configured interface.
     pub fn is_configured(&self, ifindex: u32) -> bool {
-        self.links
-            .get(&ifindex)
-            .is_some_and(|l| self.names.contains(&l.name))
+        self.links.get(&ifindex).is_some_and(|l| self.names.contains(&l.name))
     }
 
     /// The current name of a link.
@@ -110,11 +104,7 @@ impl Table {
                 (l.name.clone(), view)
             })
             .collect();
-        let index_names = self
-            .links
-            .values()
-            .map(|l| (l.ifindex, l.name.clone()))
-            .collect();
+        let index_names = self.links.values().map(|l| (l.ifindex, l.name.clone())).collect();
         Snapshot { views, index_names }
     }
 }
@@ -209,13 +199,7 @@ pub(crate) enum Change {
 impl Change {
     /// Worth a warning rather than an info line.
     pub fn is_warning(&self) -> bool {
-        matches!(
-            self,
-            Change::LinkLocal {
-                dad: Dad::Failed,
-                ..
-            }
-        )
+        matches!(self, Change::LinkLocal { dad: Dad::Failed, .. })
     }
 }
 
@@ -253,10 +237,7 @@ impl fmt::Display for Change {
             Change::LinkLocal { name, addr, dad } => match dad {
                 Dad::Tentative => write!(f, "{name}: link-local {addr} tentative"),
                 Dad::Ready => write!(f, "{name}: link-local {addr} ready"),
-                Dad::Failed => write!(
-                    f,
-                    "{name}: link-local {addr} duplicate (DAD failed), unusable"
-                ),
+                Dad::Failed => write!(f, "{name}: link-local {addr} duplicate (DAD failed), unusable"),
             },
             Change::LinkLocalRemoved { name, addr } => {
                 write!(f, "{name}: link-local {addr} removed")
@@ -274,10 +255,7 @@ pub(crate) fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
         }
         let name = name.clone();
         match new.index_names.get(&o.ifindex) {
-            Some(to) if *to != name => out.push(Change::RenamedTo {
-                name,
-                to: to.clone(),
-            }),
+            Some(to) if *to != name => out.push(Change::RenamedTo { name, to: to.clone() }),
             _ => out.push(Change::Deleted { name }),
         }
     }
@@ -557,9 +535,6 @@ mod tests {
             up: true,
             mac: Some([2, 0, 0, 0, 0, 2]),
         }));
-        assert_eq!(
-            lines(&s1, &t.snapshot()),
-            ["eth0: mac changed to 02:00:00:00:00:02"]
-        );
+        assert_eq!(lines(&s1, &t.snapshot()), ["eth0: mac changed to 02:00:00:00:00:02"]);
     }
 }

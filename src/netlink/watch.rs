@@ -8,9 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
-use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
-};
+use netlink_packet_core::{NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::LinkMessage;
 use netlink_packet_route::neighbour::NeighbourMessage;
@@ -243,8 +241,7 @@ impl Drop for Conn {
 impl Conn {
     /// Open a socket subscribed to `groups` (a bind() bitmask; 0 for none).
     fn open(groups: u32) -> anyhow::Result<Conn> {
-        let (mut conn, handle, events) =
-            rtnetlink::new_connection().context("netlink: opening a route socket")?;
+        let (mut conn, handle, events) = rtnetlink::new_connection().context("netlink: opening a route socket")?;
         // Without NLMSG_DONE forwarded, a dump cut short by a dying
         // connection would end like a complete one.
         conn.set_forward_done(true);
@@ -258,11 +255,7 @@ impl Conn {
                 .context("netlink: subscribing to link, address and neighbour events")?;
         }
         let task = tokio::spawn(conn);
-        Ok(Conn {
-            handle,
-            events,
-            task,
-        })
+        Ok(Conn { handle, events, task })
     }
 
     async fn dump_links_and_addrs(&mut self) -> anyhow::Result<(Vec<KernelLink>, Vec<KernelAddr>)> {
@@ -300,11 +293,7 @@ impl Conn {
 
     /// One complete, consistent dump: retried when the kernel flags it
     /// interrupted, an error when the connection ends before NLMSG_DONE.
-    async fn dump(
-        &mut self,
-        request: RouteNetlinkMessage,
-        what: &str,
-    ) -> anyhow::Result<Vec<RouteNetlinkMessage>> {
+    async fn dump(&mut self, request: RouteNetlinkMessage, what: &str) -> anyhow::Result<Vec<RouteNetlinkMessage>> {
         for _ in 0..DUMP_ATTEMPTS {
             let mut req = NetlinkMessage::from(request.clone());
             req.header.flags = NLM_F_REQUEST | NLM_F_DUMP;

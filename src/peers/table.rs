@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, trace, warn};
 
-use super::{
-    LostReason, PeerCounters, PeerEntryView, PeerEvent, PeerInfo, PeerKey, PeerStateName,
-    PeerTableConfig,
-};
+use super::{LostReason, PeerCounters, PeerEntryView, PeerEvent, PeerInfo, PeerKey, PeerStateName, PeerTableConfig};
 use crate::iface::{Links, Mac, fmt_mac, is_link_local};
 use crate::nd::Observation;
 use crate::nd::Source;
@@ -176,14 +173,8 @@ fn discovered(entry: &mut PeerEntry) -> PeerEvent {
 fn lost(entry: &PeerEntry, reason: LostReason) -> Option<PeerEvent> {
     match entry.state {
         PeerState::Usable => {
-            info!(
-                "{}: neighbour {} lost: {reason}",
-                entry.interface, entry.key.addr
-            );
-            Some(PeerEvent::Lost {
-                key: entry.key,
-                reason,
-            })
+            info!("{}: neighbour {} lost: {reason}", entry.interface, entry.key.addr);
+            Some(PeerEvent::Lost { key: entry.key, reason })
         }
         PeerState::Tentative { .. } => {
             debug!(
@@ -275,20 +266,10 @@ impl PeerTable {
     }
 
     fn count_ignored(&mut self, name: &str) {
-        self.stats
-            .entry(name.to_owned())
-            .or_default()
-            .counters
-            .ignored_down += 1;
+        self.stats.entry(name.to_owned()).or_default().counters.ignored_down += 1;
     }
 
-    fn insert(
-        &mut self,
-        key: PeerKey,
-        interface: String,
-        obs: &Observation,
-        now: Instant,
-    ) -> Vec<PeerEvent> {
+    fn insert(&mut self, key: PeerKey, interface: String, obs: &Observation, now: Instant) -> Vec<PeerEvent> {
         let on_link = self
             .entries
             .range(
@@ -326,10 +307,7 @@ impl PeerTable {
         let events = match entry.state {
             PeerState::Usable => vec![discovered(&mut entry)],
             PeerState::Tentative { .. } => {
-                debug!(
-                    "{}: neighbour {} tentative (DAD)",
-                    entry.interface, entry.key.addr
-                );
+                debug!("{}: neighbour {} tentative (DAD)", entry.interface, entry.key.addr);
                 Vec::new()
             }
         };
@@ -417,14 +395,8 @@ impl PeerTable {
     /// The control socket's view, sorted by interface, then address.
     pub fn view(&self, now: Instant) -> Vec<PeerEntryView> {
         let hold = self.config.hold();
-        let mut views: Vec<PeerEntryView> = self
-            .entries
-            .values()
-            .map(|entry| entry.view(now, hold))
-            .collect();
-        views.sort_by(|a, b| {
-            (a.interface.as_str(), a.address).cmp(&(b.interface.as_str(), b.address))
-        });
+        let mut views: Vec<PeerEntryView> = self.entries.values().map(|entry| entry.view(now, hold)).collect();
+        views.sort_by(|a, b| (a.interface.as_str(), a.address).cmp(&(b.interface.as_str(), b.address)));
         views
     }
 
@@ -436,11 +408,7 @@ impl PeerTable {
             .values()
             .map(|link| (link.name.clone(), PeerCounters::default()))
             .collect();
-        counters.extend(
-            self.stats
-                .iter()
-                .map(|(name, stats)| (name.clone(), stats.counters)),
-        );
+        counters.extend(self.stats.iter().map(|(name, stats)| (name.clone(), stats.counters)));
         counters
     }
 }
@@ -461,10 +429,7 @@ fn refresh(entry: &mut PeerEntry, obs: &Observation, now: Instant) -> Option<Pee
             entry.record(obs, now);
             // DAD sends DupAddrDetectTransmits probes: wait from the last.
             entry.state = PeerState::Tentative { dad_ns_at: now };
-            trace!(
-                "{}: neighbour {} still tentative",
-                entry.interface, entry.key.addr
-            );
+            trace!("{}: neighbour {} still tentative", entry.interface, entry.key.addr);
             None
         }
         (PeerState::Tentative { .. }, false) => {
@@ -527,10 +492,7 @@ mod tests {
     }
 
     fn key(ifindex: u32, a: &str) -> PeerKey {
-        PeerKey {
-            ifindex,
-            addr: addr(a),
-        }
+        PeerKey { ifindex, addr: addr(a) }
     }
 
     fn seen(ifindex: u32, a: &str, source: Source) -> Observation {
@@ -647,11 +609,7 @@ mod tests {
     fn dad_probe_does_not_make_usable_tentative() {
         let (mut table, t0) = table();
         table.observe(&seen(ETH0, "fe80::1", Source::Na), t0);
-        assert!(
-            table
-                .observe(&dad_probe(ETH0, "fe80::1"), t0 + secs(1))
-                .is_empty()
-        );
+        assert!(table.observe(&dad_probe(ETH0, "fe80::1"), t0 + secs(1)).is_empty());
         let entry = table.get(&key(ETH0, "fe80::1")).expect("entry");
         assert_eq!(entry.state, PeerState::Usable);
         // Not a sign of life from the neighbour either.
@@ -766,10 +724,7 @@ mod tests {
             assert_eq!(table.observe(&seen(ETH0, a, Source::Na), t0).len(), 1);
         }
         // The same address on another link is another neighbour.
-        assert_eq!(
-            table.observe(&seen(ETH1, "fe80::1", Source::Na), t0).len(),
-            1
-        );
+        assert_eq!(table.observe(&seen(ETH1, "fe80::1", Source::Na), t0).len(), 1);
         let keys: Vec<PeerKey> = table.entries().map(|e| e.key).collect();
         assert_eq!(
             keys,
@@ -793,11 +748,7 @@ mod tests {
         table.observe(&seen(ETH0, "fe80::2", Source::Na), t0);
         table.observe(&seen(ETH0, "fe80::3", Source::Na), t0);
         // Tentative entries take room too.
-        assert!(
-            table
-                .observe(&seen(ETH0, "fe80::99", Source::Na), t0)
-                .is_empty()
-        );
+        assert!(table.observe(&seen(ETH0, "fe80::99", Source::Na), t0).is_empty());
         assert!(
             table
                 .observe(&seen(ETH0, "fe80::98", Source::Ra), t0 + secs(120))
@@ -824,9 +775,7 @@ mod tests {
         table.observe(&seen(ETH0, "fe80::2", Source::Na), t0 + secs(100));
         assert_eq!(table.expire(t0 + secs(100)).len(), 4);
         assert_eq!(
-            table
-                .observe(&seen(ETH0, "fe80::99", Source::Na), t0 + secs(100))
-                .len(),
+            table.observe(&seen(ETH0, "fe80::99", Source::Na), t0 + secs(100)).len(),
             1
         );
     }
@@ -854,10 +803,7 @@ mod tests {
         let (mut table, t0) = table();
         table.observe(&seen(ETH0, "fe80::1", Source::Na), t0);
         let events = table.links_changed(&links(&[("eth1", ETH1, true)]));
-        assert_eq!(
-            events,
-            vec![lost_event(key(ETH0, "fe80::1"), LostReason::LinkDeleted)]
-        );
+        assert_eq!(events, vec![lost_event(key(ETH0, "fe80::1"), LostReason::LinkDeleted)]);
     }
 
     #[test]
@@ -896,23 +842,11 @@ mod tests {
         let mut table = PeerTable::new(PeerTableConfig::default());
         let t0 = Instant::now();
         // No Links snapshot yet: every ifindex is unknown.
-        assert!(
-            table
-                .observe(&seen(ETH0, "fe80::1", Source::Na), t0)
-                .is_empty()
-        );
+        assert!(table.observe(&seen(ETH0, "fe80::1", Source::Na), t0).is_empty());
         table.links_changed(&links(&[("eth0", ETH0, true), ("eth1", ETH1, false)]));
-        assert!(
-            table
-                .observe(&seen(ETH1, "fe80::1", Source::Ra), t0)
-                .is_empty()
-        );
+        assert!(table.observe(&seen(ETH1, "fe80::1", Source::Ra), t0).is_empty());
         assert!(table.observe(&dad_probe(ETH1, "fe80::2"), t0).is_empty());
-        assert!(
-            table
-                .observe(&seen(7, "fe80::1", Source::Kernel), t0)
-                .is_empty()
-        );
+        assert!(table.observe(&seen(7, "fe80::1", Source::Kernel), t0).is_empty());
         assert_eq!(table.entries().count(), 0);
 
         let counters = table.counters();
@@ -939,8 +873,7 @@ mod tests {
             .enumerate()
         {
             let now = t0 + secs(i as u64);
-            discovered +=
-                discovered_keys(&table.observe(&seen(ETH0, "fe80::1", source), now)).len();
+            discovered += discovered_keys(&table.observe(&seen(ETH0, "fe80::1", source), now)).len();
             discovered += discovered_keys(&table.expire(now)).len();
         }
         assert_eq!(discovered, 1);
@@ -989,10 +922,7 @@ mod tests {
         table.observe(&ra(ETH0, "fe80::1", 1800), t0 + secs(2));
         table.observe(&seen(ETH0, "fe80::1", Source::Ns), t0 + secs(3));
         let entry = table.get(&k).expect("entry");
-        assert_eq!(
-            entry.sources,
-            [Source::Ns, Source::Ra, Source::Kernel].into()
-        );
+        assert_eq!(entry.sources, [Source::Ns, Source::Ra, Source::Kernel].into());
         // Packets that say nothing of the MAC or router flag keep them.
         assert_eq!(entry.mac, Some(mac));
         assert!(entry.router);
@@ -1057,10 +987,7 @@ mod tests {
         );
         table.observe(&seen(ETH0, "fe80::2", Source::Ns), t0 + secs(1));
         let views = table.view(t0 + ms(1500));
-        let order: Vec<(&str, Ipv6Addr)> = views
-            .iter()
-            .map(|v| (v.interface.as_str(), v.address))
-            .collect();
+        let order: Vec<(&str, Ipv6Addr)> = views.iter().map(|v| (v.interface.as_str(), v.address)).collect();
         assert_eq!(
             order,
             vec![

@@ -71,9 +71,7 @@ pub fn spawn(
         events_open: true,
     };
     tokio::spawn(actor.run(links, observations, commands));
-    PeerTableHandle {
-        commands: commands_tx,
-    }
+    PeerTableHandle { commands: commands_tx }
 }
 
 struct Actor {

@@ -73,10 +73,7 @@ fn vectors(text: &str) -> Vec<Vector> {
 }
 
 fn all_vectors() -> Vec<Vector> {
-    [KERNEL, RADVD, FRR, BIRD]
-        .into_iter()
-        .flat_map(vectors)
-        .collect()
+    [KERNEL, RADVD, FRR, BIRD].into_iter().flat_map(vectors).collect()
 }
 
 fn ra(router_lifetime: u16, source_lla: Option<Mac>) -> NdMessage {
@@ -168,10 +165,7 @@ fn real_frr_packets() {
     // zebra: 4 fast RAs at start, lifetime 3 * ra-interval, lifetime 0 on
     // shutdown.
     let r9 = ra(9, Some(MAC_A));
-    assert_parses_to(
-        FRR,
-        &[r9, r9, r9, r9, r9, rs(None), r9, r9, ra(0, Some(MAC_A))],
-    );
+    assert_parses_to(FRR, &[r9, r9, r9, r9, r9, rs(None), r9, r9, ra(0, Some(MAC_A))]);
 }
 
 #[test]
@@ -224,10 +218,7 @@ fn checksum_is_not_checked() {
 #[test]
 fn build_ra_matches_frr_bytes() {
     let frr = &vectors(FRR)[0];
-    assert_eq!(
-        build_ra(&RaParams::new(9, Some(MAC_A))),
-        frr.without_checksum()
-    );
+    assert_eq!(build_ra(&RaParams::new(9, Some(MAC_A))), frr.without_checksum());
 }
 
 #[test]
@@ -306,12 +297,7 @@ fn built_rs_and_ns_are_accepted() {
     );
     let target = ll_b();
     assert_eq!(
-        parse(
-            &build_ns(target, Some(MAC_A)),
-            ll_a(),
-            solicited_node(&target),
-            255
-        ),
+        parse(&build_ns(target, Some(MAC_A)), ll_a(), solicited_node(&target), 255),
         Ok(ns(target, Some(MAC_A)))
     );
     // A DAD probe as we would build it.
@@ -365,10 +351,7 @@ fn all_nodes() -> Ipv6Addr {
 
 #[test]
 fn accepts_base_messages() {
-    assert_eq!(
-        parse(&base_ra(), ll_a(), all_nodes(), 255),
-        Ok(ra(1800, Some(MAC_A)))
-    );
+    assert_eq!(parse(&base_ra(), ll_a(), all_nodes(), 255), Ok(ra(1800, Some(MAC_A))));
     assert_eq!(
         parse(
             &base_na(NA_ROUTER | NA_OVERRIDE, ll_a(), Some(MAC_A)),
@@ -407,10 +390,7 @@ fn drops_hop_limit() {
 fn drops_bad_code() {
     let mut msg = base_ra();
     msg[1] = 1;
-    assert_eq!(
-        parse(&msg, ll_a(), all_nodes(), 255),
-        Err(DropReason::BadCode)
-    );
+    assert_eq!(parse(&msg, ll_a(), all_nodes(), 255), Err(DropReason::BadCode));
     let mut msg = build_ns(ll_b(), None);
     msg[1] = 0xff;
     assert_eq!(
@@ -421,14 +401,8 @@ fn drops_bad_code() {
 
 #[test]
 fn drops_too_short() {
-    assert_eq!(
-        parse(&[], ll_a(), all_nodes(), 255),
-        Err(DropReason::TooShort)
-    );
-    assert_eq!(
-        parse(&[134], ll_a(), all_nodes(), 255),
-        Err(DropReason::TooShort)
-    );
+    assert_eq!(parse(&[], ll_a(), all_nodes(), 255), Err(DropReason::TooShort));
+    assert_eq!(parse(&[134], ll_a(), all_nodes(), 255), Err(DropReason::TooShort));
     // One byte short of each fixed part: RS 8, RA 16, NS 24, NA 24.
     for (msg_type, fixed) in [(133u8, 8usize), (134, 16), (135, 24), (136, 24)] {
         let mut msg = vec![0; fixed - 1];
@@ -445,17 +419,11 @@ fn drops_too_short() {
 fn drops_option_zero_length() {
     let mut msg = base_ra();
     msg.extend_from_slice(&[99, 0, 0, 0, 0, 0, 0, 0]);
-    assert_eq!(
-        parse(&msg, ll_a(), all_nodes(), 255),
-        Err(DropReason::OptionZeroLength)
-    );
+    assert_eq!(parse(&msg, ll_a(), all_nodes(), 255), Err(DropReason::OptionZeroLength));
     // Also when it is the first option, and in an NS.
     let mut msg = build_ns(ll_b(), None);
     msg.extend_from_slice(&[1, 0, 1, 2, 3, 4, 5, 6]);
-    assert_eq!(
-        parse(&msg, ll_a(), ll_b(), 255),
-        Err(DropReason::OptionZeroLength)
-    );
+    assert_eq!(parse(&msg, ll_a(), ll_b(), 255), Err(DropReason::OptionZeroLength));
 }
 
 #[test]
@@ -463,24 +431,15 @@ fn drops_option_overrun() {
     // Length 2 (16 octets) with only 8 present.
     let mut msg = build_rs(None);
     msg.extend_from_slice(&[1, 2, 1, 2, 3, 4, 5, 6]);
-    assert_eq!(
-        parse(&msg, ll_a(), ip("ff02::2"), 255),
-        Err(DropReason::OptionOverrun)
-    );
+    assert_eq!(parse(&msg, ll_a(), ip("ff02::2"), 255), Err(DropReason::OptionOverrun));
     // A lone trailing byte cannot hold an option header.
     let mut msg = base_ra();
     msg.push(1);
-    assert_eq!(
-        parse(&msg, ll_a(), all_nodes(), 255),
-        Err(DropReason::OptionOverrun)
-    );
+    assert_eq!(parse(&msg, ll_a(), all_nodes(), 255), Err(DropReason::OptionOverrun));
     // Maximum length 255 units on a short message.
     let mut msg = base_na(0, ll_a(), None);
     msg.extend_from_slice(&[2, 255, 0, 0, 0, 0, 0, 0]);
-    assert_eq!(
-        parse(&msg, ll_a(), ll_b(), 255),
-        Err(DropReason::OptionOverrun)
-    );
+    assert_eq!(parse(&msg, ll_a(), ll_b(), 255), Err(DropReason::OptionOverrun));
 }
 
 #[test]
@@ -524,12 +483,7 @@ fn drops_unspecified_source_ra_and_na() {
 #[test]
 fn drops_target_multicast() {
     assert_eq!(
-        parse(
-            &build_ns(all_nodes(), Some(MAC_A)),
-            ll_a(),
-            all_nodes(),
-            255
-        ),
+        parse(&build_ns(all_nodes(), Some(MAC_A)), ll_a(), all_nodes(), 255),
         Err(DropReason::TargetMulticast)
     );
     assert_eq!(
@@ -566,12 +520,7 @@ fn drops_dad_with_source_lla() {
     );
     // 6.1.1: the same rule for an RS from ::.
     assert_eq!(
-        parse(
-            &build_rs(Some(MAC_B)),
-            Ipv6Addr::UNSPECIFIED,
-            ip("ff02::2"),
-            255
-        ),
+        parse(&build_rs(Some(MAC_B)), Ipv6Addr::UNSPECIFIED, ip("ff02::2"), 255),
         Err(DropReason::DadWithSourceLla)
     );
     // Any source LLA option counts, even one that is not a MAC.
@@ -614,10 +563,7 @@ fn unknown_options_are_skipped() {
     msg.extend_from_slice(&[0xaa; 22]);
     msg.extend_from_slice(&[1, 1]);
     msg.extend_from_slice(&MAC_B);
-    assert_eq!(
-        parse(&msg, ll_a(), all_nodes(), 255),
-        Ok(ra(30, Some(MAC_B)))
-    );
+    assert_eq!(parse(&msg, ll_a(), all_nodes(), 255), Ok(ra(30, Some(MAC_B))));
 }
 
 #[test]
@@ -662,10 +608,7 @@ fn reserved_bits_are_ignored() {
     // reserved bits.
     let mut msg = base_ra();
     msg[5] = 0x3f;
-    assert_eq!(
-        parse(&msg, ll_a(), all_nodes(), 255),
-        Ok(ra(1800, Some(MAC_A)))
-    );
+    assert_eq!(parse(&msg, ll_a(), all_nodes(), 255), Ok(ra(1800, Some(MAC_A))));
     let mut msg = base_na(0x1f, ll_a(), None);
     msg[5..8].copy_from_slice(&[0xff, 0xff, 0xff]);
     assert_eq!(
@@ -682,10 +625,7 @@ fn drop_reason_names_are_unique_snake_case() {
     assert_eq!(names.len(), DropReason::ALL.len());
     for reason in DropReason::ALL {
         let name = reason.as_str();
-        assert!(
-            name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
-            "{name}"
-        );
+        assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{name}");
         assert_eq!(reason.to_string(), name);
     }
 }

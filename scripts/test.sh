@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The test command (README.md "Run the tests"): installs what the tests need on
+# a fresh Debian machine, then runs formatting, lints, unit and lab tests.
+# Lab tests need root; with CI=true they fail instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian package -> a file it installs that the tests use.
+declare -A needs=(
+  [iproute2]=/usr/sbin/ip
+  [radvd]=/usr/sbin/radvd
+  [ndisc6]=/usr/bin/rdisc6
+  [tshark]=/usr/bin/tshark
+  [tcpdump]=/usr/bin/tcpdump
+  [python3-scapy]=/usr/lib/python3/dist-packages/scapy
+  [frr]=/usr/lib/frr/bgpd
+  [bird2]=/usr/sbin/bird
+  [gobgpd]=/usr/bin/gobgpd
+)
+missing=()
+for pkg in "${!needs[@]}"; do
+  [ -e "${needs[$pkg]}" ] || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: missing packages: ${missing[*]} (run as root to install them)" >&2
+  else
+    echo "test.sh: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets

@@ -1,0 +1,447 @@
+//! The ND task: owns the raw socket, one speaker per interface and the
+//! per-interface packet counters. Received packets become observations for
+//! the peer table; the speakers' schedules become RSs and RAs on the wire.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::Ipv6Addr;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tracing::{debug, info, trace, warn};
+
+use super::packet::{self, NdMessage, RaParams};
+use super::socket::{ALL_ROUTERS, IcmpSocket, Received};
+use super::speaker::{Emit, Speaker};
+use super::{Observation, Source};
+use crate::iface::{Links, fmt_mac, is_link_local};
+
+#[derive(Debug, Clone)]
+pub struct NdConfig {
+    pub interfaces: Vec<String>,
+    pub ra_interval: Duration,
+    /// Router lifetime in our RAs; 0 = "not a default router".
+    pub ra_lifetime: u16,
+}
+
+/// Per-interface counters and state, as `ndbgpctl interfaces` shows them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InterfaceView {
+    pub interface: String,
+    pub ifindex: Option<u32>,
+    /// "up", "down" or "missing" (named but not in the kernel).
+    pub state: &'static str,
+    pub mac: Option<String>,
+    pub link_local: Option<String>,
+    /// The link-local is still in duplicate address detection: nothing sent yet.
+    pub tentative: bool,
+    pub rx: BTreeMap<&'static str, u64>,
+    pub tx: BTreeMap<&'static str, u64>,
+    pub tx_errors: u64,
+    pub dropped: BTreeMap<&'static str, u64>,
+}
+
+enum Command {
+    Interfaces(oneshot::Sender<Vec<InterfaceView>>),
+}
+
+#[derive(Clone)]
+pub struct NdHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl NdHandle {
+    pub async fn interfaces(&self) -> Vec<InterfaceView> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Interfaces(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+}
+
+/// One configured interface as the ND task tracks it.
+struct Iface {
+    speaker: Speaker,
+    /// The ifindex we joined all-routers on, and the source we send from.
+    joined: Option<u32>,
+    source: Option<Ipv6Addr>,
+    counters: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
+    rx: BTreeMap<&'static str, u64>,
+    tx: BTreeMap<&'static str, u64>,
+    tx_errors: u64,
+    dropped: BTreeMap<&'static str, u64>,
+}
+
+fn bump(map: &mut BTreeMap<&'static str, u64>, key: &'static str) {
+    *map.entry(key).or_default() += 1;
+}
+
+pub fn spawn(
+    config: NdConfig,
+    socket: IcmpSocket,
+    links: watch::Receiver<Links>,
+    observations: mpsc::Sender<Observation>,
+) -> NdHandle {
+    let (tx, rx) = mpsc::channel(16);
+    let ifaces = config
+        .interfaces
+        .iter()
+        .map(|name| {
+            let iface = Iface {
+                speaker: Speaker::new(config.ra_interval),
+                joined: None,
+                source: None,
+                counters: Counters::default(),
+            };
+            (name.clone(), iface)
+        })
+        .collect();
+    let service = Service {
+        config,
+        socket,
+        links,
+        observations,
+        ifaces,
+        commands: rx,
+    };
+    tokio::spawn(service.run());
+    NdHandle { tx }
+}
+
+struct Service {
+    config: NdConfig,
+    socket: IcmpSocket,
+    links: watch::Receiver<Links>,
+    observations: mpsc::Sender<Observation>,
+    ifaces: BTreeMap<String, Iface>,
+    commands: mpsc::Receiver<Command>,
+}
+
+impl Service {
+    async fn run(mut self) {
+        let mut buf = vec![0u8; 65536];
+        self.links_changed().await;
+        loop {
+            let deadline = self.ifaces.values().filter_map(|i| i.speaker.next_deadline()).min();
+            tokio::select! {
+                received = self.socket.recv(&mut buf) => match received {
+                    Ok(rx) => {
+                        let len = rx.len.min(buf.len());
+                        self.received(rx, &buf[..len]).await;
+                    }
+                    Err(e) => {
+                        warn!("ICMPv6 receive failed: {e}");
+                    }
+                },
+                changed = self.links.changed() => {
+                    if changed.is_err() {
+                        debug!("link watcher gone; ND task stops");
+                        return;
+                    }
+                    self.links_changed().await;
+                }
+                _ = sleep_until_opt(deadline) => self.poll_speakers().await,
+                command = self.commands.recv() => match command {
+                    Some(Command::Interfaces(reply)) => {
+                        let _ = reply.send(self.views());
+                    }
+                    None => return,
+                },
+            }
+        }
+    }
+
+    /// Follow the links snapshot: join groups on new ifindexes, start or stop
+    /// each speaker as the interface becomes able to send.
+    async fn links_changed(&mut self) {
+        let links = self.links.borrow_and_update().clone();
+        let now = Instant::now();
+        for (name, iface) in &mut self.ifaces {
+            let link = links.get(name);
+            let ifindex = link.map(|l| l.ifindex);
+            if iface.joined != ifindex {
+                if let Some(old) = iface.joined.take() {
+                    self.socket.leave(old);
+                }
+                if let Some(new) = ifindex {
+                    match self.socket.join(new) {
+                        Ok(()) => iface.joined = Some(new),
+                        Err(e) => warn!("{name}: cannot join ff02::2: {e}"),
+                    }
+                }
+            }
+            let source = link.filter(|l| l.up).and_then(|l| l.usable_link_local());
+            if source != iface.source {
+                // A new source address restarts the bursts: peers must learn it.
+                iface.speaker.set_ready(false, now);
+                iface.source = source;
+                if let Some(src) = source {
+                    info!("{name}: announcing from {src}");
+                }
+            }
+            iface.speaker.set_ready(source.is_some(), now);
+        }
+        self.poll_speakers().await;
+    }
+
+    async fn poll_speakers(&mut self) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for (name, iface) in &mut self.ifaces {
+            for emit in iface.speaker.poll(now) {
+                due.push((name.clone(), emit));
+            }
+        }
+        for (name, emit) in due {
+            self.emit(&name, emit).await;
+        }
+    }
+
+    async fn emit(&mut self, name: &str, emit: Emit) {
+        let links = self.links.borrow().clone();
+        let Some(link) = links.get(name) else { return };
+        let Some(iface) = self.ifaces.get_mut(name) else { return };
+        let Some(src) = iface.source else { return };
+        let (dst, bytes, kind) = match emit {
+            Emit::Rs => (ALL_ROUTERS, packet::build_rs(link.mac), "rs"),
+            Emit::Ra(dst) => {
+                let params = RaParams::new(self.config.ra_lifetime, link.mac);
+                (dst, packet::build_ra(&params), "ra")
+            }
+        };
+        match self.socket.send(link.ifindex, src, dst, &bytes).await {
+            Ok(()) => {
+                trace!("{name}: sent {kind} to {dst}");
+                bump(&mut iface.counters.tx, kind);
+            }
+            Err(e) => {
+                iface.counters.tx_errors += 1;
+                warn!("{name}: sending {kind} to {dst} failed: {e}");
+            }
+        }
+    }
+
+    async fn received(&mut self, rx: Received, bytes: &[u8]) {
+        let links = self.links.borrow().clone();
+        let Some(link) = links.values().find(|l| l.ifindex == rx.ifindex) else {
+            // Not a configured interface: not ours to listen on.
+            return;
+        };
+        let name = link.name.clone();
+        let own: HashSet<Ipv6Addr> = links
+            .values()
+            .flat_map(|l| l.link_locals.iter().map(|a| a.addr))
+            .collect();
+        let Some(iface) = self.ifaces.get_mut(&name) else {
+            return;
+        };
+        let msg = match packet::parse(bytes, rx.src, rx.dst, rx.hop_limit) {
+            Ok(msg) => msg,
+            Err(reason) => {
+                bump(&mut iface.counters.dropped, reason.as_str());
+                debug!("{name}: dropped packet from {}: {}", rx.src, reason.as_str());
+                return;
+            }
+        };
+        if own.contains(&rx.src) {
+            // Our own packet, looped back through another configured interface.
+            return;
+        }
+        let kind = message_kind(&msg);
+        bump(&mut iface.counters.rx, kind);
+        trace!("{name}: {kind} from {}", rx.src);
+        let mut answer = None;
+        match &msg {
+            NdMessage::RouterAdvertisement { .. } => iface.speaker.heard_ra(),
+            NdMessage::RouterSolicitation { .. } => answer = iface.speaker.heard_rs(rx.src, Instant::now()),
+            _ => {}
+        }
+        for obs in observations(rx.ifindex, rx.src, &msg) {
+            if own.contains(&obs.addr) {
+                continue;
+            }
+            if self.observations.send(obs).await.is_err() {
+                debug!("peer table gone");
+            }
+        }
+        if let Some(emit) = answer {
+            self.emit(&name, emit).await;
+        }
+    }
+
+    fn views(&self) -> Vec<InterfaceView> {
+        let links = self.links.borrow();
+        self.ifaces
+            .iter()
+            .map(|(name, iface)| {
+                let link = links.get(name);
+                InterfaceView {
+                    interface: name.clone(),
+                    ifindex: link.map(|l| l.ifindex),
+                    state: match link {
+                        None => "missing",
+                        Some(l) if l.up => "up",
+                        Some(_) => "down",
+                    },
+                    mac: link.and_then(|l| l.mac.as_ref().map(fmt_mac)),
+                    link_local: link.and_then(|l| l.link_locals.first().map(|a| a.addr.to_string())),
+                    tentative: link.is_some_and(|l| !l.link_locals.is_empty() && l.usable_link_local().is_none()),
+                    rx: iface.counters.rx.clone(),
+                    tx: iface.counters.tx.clone(),
+                    tx_errors: iface.counters.tx_errors,
+                    dropped: iface.counters.dropped.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn message_kind(msg: &NdMessage) -> &'static str {
+    match msg {
+        NdMessage::RouterSolicitation { .. } => "rs",
+        NdMessage::RouterAdvertisement { .. } => "ra",
+        NdMessage::NeighborSolicitation { .. } => "ns",
+        NdMessage::NeighborAdvertisement { .. } => "na",
+    }
+}
+
+/// What a valid ND message tells us about neighbours (GUIDE.md section 3):
+/// the source of RA/RS/NS/NA unless unspecified, the target of an NA, and
+/// the target of a DAD NS as a tentative address. Only link-locals count:
+/// BGP unnumbered dials fe80:: addresses.
+pub fn observations(ifindex: u32, src: Ipv6Addr, msg: &NdMessage) -> Vec<Observation> {
+    let seen = |addr, source, mac, router, ra_lifetime, tentative| Observation {
+        ifindex,
+        addr,
+        mac,
+        source,
+        router,
+        ra_lifetime,
+        tentative,
+    };
+    let mut out = Vec::new();
+    match *msg {
+        NdMessage::RouterAdvertisement {
+            router_lifetime,
+            source_lla,
+            ..
+        } => {
+            out.push(seen(
+                src,
+                Source::Ra,
+                source_lla,
+                Some(true),
+                Some(router_lifetime),
+                false,
+            ));
+        }
+        NdMessage::RouterSolicitation { source_lla } => {
+            out.push(seen(src, Source::Rs, source_lla, None, None, false));
+        }
+        NdMessage::NeighborSolicitation { target, source_lla } => {
+            if src.is_unspecified() {
+                out.push(seen(target, Source::Ns, None, None, None, true));
+            } else {
+                out.push(seen(src, Source::Ns, source_lla, None, None, false));
+            }
+        }
+        NdMessage::NeighborAdvertisement {
+            router,
+            target,
+            target_lla,
+            ..
+        } => {
+            out.push(seen(target, Source::Na, target_lla, Some(router), None, false));
+            if src != target {
+                out.push(seen(src, Source::Na, None, None, None, false));
+            }
+        }
+    }
+    out.retain(|o| is_link_local(&o.addr) && !o.addr.is_unspecified());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ll(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ra_gives_router_with_lifetime() {
+        let msg = NdMessage::RouterAdvertisement {
+            cur_hop_limit: 64,
+            managed: false,
+            other: false,
+            router_lifetime: 30,
+            reachable_time: 0,
+            retrans_timer: 0,
+            source_lla: Some([2, 0, 0, 0, 0, 1]),
+        };
+        let obs = observations(3, ll("fe80::1"), &msg);
+        assert_eq!(obs.len(), 1);
+        assert_eq!(obs[0].source, Source::Ra);
+        assert_eq!(obs[0].router, Some(true));
+        assert_eq!(obs[0].ra_lifetime, Some(30));
+        assert_eq!(obs[0].mac, Some([2, 0, 0, 0, 0, 1]));
+        assert!(!obs[0].tentative);
+    }
+
+    #[test]
+    fn dad_ns_names_a_tentative_target() {
+        let msg = NdMessage::NeighborSolicitation {
+            target: ll("fe80::9"),
+            source_lla: None,
+        };
+        let obs = observations(3, Ipv6Addr::UNSPECIFIED, &msg);
+        assert_eq!(obs.len(), 1);
+        assert_eq!(obs[0].addr, ll("fe80::9"));
+        assert!(obs[0].tentative);
+    }
+
+    #[test]
+    fn na_gives_target_and_distinct_source() {
+        let msg = NdMessage::NeighborAdvertisement {
+            router: true,
+            solicited: true,
+            override_flag: true,
+            target: ll("fe80::7"),
+            target_lla: Some([2, 0, 0, 0, 0, 7]),
+        };
+        let same = observations(3, ll("fe80::7"), &msg);
+        assert_eq!(same.len(), 1);
+        assert_eq!(same[0].router, Some(true));
+        let other = observations(3, ll("fe80::8"), &msg);
+        assert_eq!(
+            other.iter().map(|o| o.addr).collect::<Vec<_>>(),
+            vec![ll("fe80::7"), ll("fe80::8")]
+        );
+    }
+
+    #[test]
+    fn global_addresses_are_not_neighbours() {
+        let msg = NdMessage::NeighborSolicitation {
+            target: ll("2001:db8::1"),
+            source_lla: None,
+        };
+        assert!(observations(3, ll("2001:db8::2"), &msg).is_empty());
+        assert!(observations(3, Ipv6Addr::UNSPECIFIED, &msg).is_empty());
+        let rs = NdMessage::RouterSolicitation { source_lla: None };
+        assert!(observations(3, Ipv6Addr::UNSPECIFIED, &rs).is_empty());
+    }
+}

@@ -1,0 +1,302 @@
+//! The lab harness: network namespaces, veth links, daemons, polling.
+//!
+//! Everything a test creates is owned by a guard that removes it on drop,
+//! even when the test panics: processes are killed by pid, namespaces deleted.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name unique to this test process and call: `prefix-pid-n`, short
+/// enough for interface-name-like uses.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}{}-{n}", std::process::id() % 100000)
+}
+
+/// True when lab tests can run. Outside CI a non-root run skips with a
+/// message; in CI (CI=true) it fails: a lab test never skips silently there.
+pub fn lab_enabled(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    let have_ip = Command::new("ip").arg("-V").output().is_ok_and(|o| o.status.success());
+    if root && have_ip {
+        return true;
+    }
+    let why = if !root { "needs root" } else { "needs iproute2" };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: lab test {why}, and CI=true forbids skipping");
+    }
+    eprintln!("SKIPPED {test}: lab test {why}");
+    false
+}
+
+/// Fail (in CI) or skip when a tool a test needs is missing.
+pub fn have_tool(test: &str, path: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: {path} is missing (scripts/test.sh installs it)");
+    }
+    eprintln!("SKIPPED {test}: {path} is missing (run scripts/test.sh to install it)");
+    false
+}
+
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn ip(args: &[&str]) -> String {
+    run(Command::new("ip").args(args))
+}
+
+/// A network namespace, deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(prefix: &str) -> Netns {
+        let name = unique(prefix);
+        ip(&["netns", "add", &name]);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+
+    /// A command that runs inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program]);
+        cmd
+    }
+
+    pub fn set_link(&self, ifname: &str, up: bool) {
+        self.ip(&["link", "set", ifname, if up { "up" } else { "down" }]);
+    }
+
+    /// The interface's link-local address and whether it is still tentative.
+    pub fn link_local(&self, ifname: &str) -> Option<(Ipv6Addr, bool)> {
+        let out = self.ip(&["-j", "-6", "addr", "show", "dev", ifname, "scope", "link"]);
+        let v: Value = serde_json::from_str(&out).ok()?;
+        let info = v.get(0)?.get("addr_info")?.as_array()?;
+        info.iter().find_map(|a| {
+            let addr: Ipv6Addr = a.get("local")?.as_str()?.parse().ok()?;
+            let tentative = a.get("tentative").and_then(Value::as_bool).unwrap_or(false);
+            Some((addr, tentative))
+        })
+    }
+
+    pub fn ifindex(&self, ifname: &str) -> u32 {
+        let out = self.ip(&["-j", "link", "show", "dev", ifname]);
+        let v: Value = serde_json::from_str(&out).expect("ip -j link");
+        v[0]["ifindex"].as_u64().expect("ifindex") as u32
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// A veth pair from `a:a_if` to `b:b_if` (down).
+pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
+    a.ip(&[
+        "link", "add", "name", a_if, "type", "veth", "peer", "name", b_if, "netns", &b.name,
+    ]);
+}
+
+/// A scratch directory, removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let path = std::env::temp_dir().join(unique(&format!("ndbgp-{prefix}-")));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir { path }
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A process we started, killed by pid on drop (SIGTERM, then SIGKILL).
+pub struct Process {
+    pub name: String,
+    pub child: Child,
+    pub log: Option<PathBuf>,
+}
+
+impl Process {
+    pub fn spawn(name: &str, cmd: &mut Command, log: Option<PathBuf>) -> Process {
+        if let Some(path) = &log {
+            let file = File::create(path).expect("log file");
+            let err = file.try_clone().expect("log file");
+            cmd.stdout(Stdio::from(file)).stderr(Stdio::from(err));
+        } else {
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Process {
+            name: name.into(),
+            child,
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+
+    /// Panics with the log if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited with {status}:\n{}", self.name, self.log_text());
+        }
+    }
+
+    pub fn stop(&mut self) {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = kill(Pid::from_raw(self.pid()), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn ndbgpd_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ndbgpd")
+}
+
+pub fn ndbgpctl_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ndbgpctl")
+}
+
+/// An ndbgpd in a namespace with its control socket and log in `dir`.
+pub struct Ndbgpd {
+    pub process: Process,
+    pub socket: PathBuf,
+}
+
+impl Ndbgpd {
+    pub fn start(ns: &Netns, dir: &TempDir, tag: &str, args: &[&str]) -> Ndbgpd {
+        let socket = dir.join(&format!("{tag}.sock"));
+        let mut cmd = ns.command(ndbgpd_bin());
+        cmd.args([
+            "--control-socket",
+            socket.to_str().expect("utf-8 path"),
+            "--log-level",
+            "debug",
+        ]);
+        cmd.args(args);
+        let process = Process::spawn(
+            &format!("ndbgpd {tag}"),
+            &mut cmd,
+            Some(dir.join(&format!("{tag}.log"))),
+        );
+        let mut d = Ndbgpd { process, socket };
+        wait_for(&format!("ndbgpd {tag} control socket"), Duration::from_secs(10), || {
+            d.process.assert_running();
+            d.try_ctl(&["interfaces"]).map(|_| ())
+        });
+        d
+    }
+
+    pub fn try_ctl(&self, args: &[&str]) -> Option<Value> {
+        let out = Command::new(ndbgpctl_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .arg("--json")
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    pub fn ctl(&self, args: &[&str]) -> Value {
+        self.try_ctl(args)
+            .unwrap_or_else(|| panic!("ndbgpctl {args:?} failed; log:\n{}", self.process.log_text()))
+    }
+
+    /// The discovery entries as (interface, address, state, sources).
+    pub fn discovery(&self) -> Vec<Value> {
+        self.ctl(&["discovery"]).as_array().cloned().unwrap_or_default()
+    }
+
+    pub fn find_neighbour(&self, ifname: &str, addr: Ipv6Addr) -> Option<Value> {
+        self.discovery()
+            .into_iter()
+            .find(|e| e["interface"] == ifname && e["address"].as_str().and_then(|a| a.parse().ok()) == Some(addr))
+    }
+}
+
+/// Poll `check` every 5 ms until it gives a value or `timeout` passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -1,4 +1,5 @@
 //! The BGP engine: message codec, pure FSM, sessions and their manager.
 
+pub mod collision;
 pub mod fsm;
 pub mod msg;

@@ -17,7 +17,7 @@
 //! opened while the primary already had one of its own. Both speakers dialing
 //! at once is routine in an unnumbered fabric, so the secondary is common.
 //! Which of the two survives is decided by the pure
-//! `collision::resolve_collision` when an OPEN arrives; the
+//! [`crate::bgp::collision::resolve_collision`] when an OPEN arrives; the
 //! loser is told [`Event::OpenCollisionDump`] and is then dropped.
 //!
 //! ```ignore
@@ -84,6 +84,7 @@ use std::net::Ipv4Addr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::collision::Connection;
 use super::msg::{
     AFI_IPV4, AFI_IPV6, AS_TRANS, Capability, ExtendedNextHop, Message, Notification, Open,
     RouteRefresh, SAFI_UNICAST, code,
@@ -744,6 +745,20 @@ impl Fsm {
     /// Who opened this FSM's connection; `None` before it has one.
     pub fn direction(&self) -> Option<Direction> {
         self.direction
+    }
+
+    /// The connection this FSM holds, for collision resolution: `Some` in
+    /// OpenSent, OpenConfirm and Established.
+    pub fn connection(&self) -> Option<Connection> {
+        match self.state {
+            State::OpenSent | State::OpenConfirm | State::Established => {
+                self.direction.map(|direction| Connection {
+                    direction,
+                    state: self.state,
+                })
+            }
+            State::Idle | State::Connect | State::Active => None,
+        }
     }
 
     /// What the peer's OPEN said; `None` until one was accepted on the current

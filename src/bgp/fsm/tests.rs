@@ -1,4 +1,5 @@
 use super::*;
+use crate::bgp::collision::{Keep, Speaker, resolve_collision};
 
 const LOCAL_ASN: u32 = 65001;
 const PEER_ASN: u32 = 65002;
@@ -1594,6 +1595,98 @@ fn happy_path_accepting_side() {
     };
     assert_eq!(info.direction, Direction::Inbound);
     assert_eq!(info.asn, 4_200_000_000);
+    assert_eq!(
+        f.connection().map(|c| c.direction),
+        Some(Direction::Inbound)
+    );
+}
+
+/// Both sides dial at once; the session resolves as sketched in the module
+/// documentation. Returns which FSM survives.
+fn collide(local_id: Ipv4Addr, remote_id: Ipv4Addr) -> (Fsm, Fsm, Vec<Action>) {
+    let cfg = FsmConfig::new(LOCAL_ASN, local_id);
+    let mut outbound = fsm(cfg.clone());
+    outbound.handle(Event::ManualStart);
+    outbound.handle(Event::TcpConnected(Direction::Outbound));
+    // Their connection arrives while ours is in OpenSent: a secondary FSM.
+    let mut inbound = fsm(FsmConfig {
+        passive: true,
+        ..cfg.clone()
+    });
+    inbound.handle(Event::ManualStart);
+    assert_eq!(
+        outbound.handle(Event::TcpConnected(Direction::Inbound)),
+        vec![Action::RefuseConnection],
+        "the primary does not take a second connection"
+    );
+    inbound.handle(Event::TcpConnected(Direction::Inbound));
+
+    // Their OPEN on our connection first: the other FSM is only in OpenSent,
+    // which FRR and we resolve already.
+    let open = peer_open(PEER_ASN, remote_id, 9);
+    let local = Speaker {
+        bgp_id: cfg.router_id,
+        asn: cfg.local_asn,
+    };
+    let remote = Speaker {
+        bgp_id: open.bgp_id,
+        asn: open.asn(),
+    };
+    let existing = inbound.connection().expect("inbound has a connection");
+    let dumped = match resolve_collision(local, remote, existing, Direction::Outbound) {
+        Keep::Both => panic!("both have connections"),
+        Keep::Existing => outbound.handle(Event::OpenCollisionDump),
+        Keep::New => {
+            let dumped = inbound.handle(Event::OpenCollisionDump);
+            outbound.handle(open_msg(open.clone()));
+            dumped
+        }
+    };
+    (outbound, inbound, dumped)
+}
+
+#[test]
+fn collision_our_id_higher_keeps_our_dial() {
+    let (outbound, inbound, dumped) = collide(PEER_ID, LOCAL_ID);
+    assert_eq!(sent_notification(&dumped), Some(&notification(6, 7)));
+    assert_eq!(down_reason(&dumped), Some(&DownReason::CollisionLost));
+    assert_eq!(inbound.state(), State::Idle);
+    assert_eq!(outbound.state(), State::OpenConfirm);
+}
+
+#[test]
+fn collision_our_id_lower_keeps_their_dial() {
+    let (outbound, inbound, dumped) = collide(LOCAL_ID, PEER_ID);
+    assert_eq!(sent_notification(&dumped), Some(&notification(6, 7)));
+    assert_eq!(outbound.state(), State::Idle);
+    assert_eq!(inbound.state(), State::OpenSent);
+    assert_eq!(inbound.direction(), Some(Direction::Inbound));
+}
+
+#[test]
+fn collision_with_established_keeps_established() {
+    let mut established = reach(State::Established);
+    let mut late = fsm(passive_config());
+    late.handle(Event::ManualStart);
+    late.handle(Event::TcpConnected(Direction::Inbound));
+    let local = Speaker {
+        bgp_id: LOCAL_ID,
+        asn: LOCAL_ASN,
+    };
+    let remote = Speaker {
+        bgp_id: PEER_ID,
+        asn: PEER_ASN,
+    };
+    let existing = established.connection().expect("established connection");
+    assert_eq!(
+        resolve_collision(local, remote, existing, Direction::Inbound),
+        Keep::Existing
+    );
+    let actions = late.handle(Event::OpenCollisionDump);
+    assert_eq!(sent_notification(&actions), Some(&notification(6, 7)));
+    assert_eq!(late.state(), State::Idle);
+    assert_eq!(established.handle(keepalive()).len(), 1);
+    assert_eq!(established.state(), State::Established);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The BGP engine: message codec, pure FSM, sessions and their manager.
 
+pub mod collision;
 pub mod fsm;
 pub mod msg;
 pub mod router_id;

@@ -1,7 +1,10 @@
 //! The BGP engine: message codec, pure FSM, sessions and their manager.
 
 pub mod collision;
+pub mod conn;
 pub mod fsm;
+pub mod manager;
 pub mod msg;
 pub mod router_id;
+pub mod session;
 pub mod transport;

@@ -49,13 +49,9 @@ pub fn decode(msg: &[u8]) -> Result<Message, MsgError> {
             UpdatePacket::new_checked(body)?;
             Message::Update(body.to_vec())
         }
-        msg_type::NOTIFICATION => {
-            Message::Notification(Notification::parse(&NotificationPacket::new_checked(body)?))
-        }
+        msg_type::NOTIFICATION => Message::Notification(Notification::parse(&NotificationPacket::new_checked(body)?)),
         msg_type::KEEPALIVE => Message::Keepalive,
-        msg_type::ROUTE_REFRESH => {
-            Message::RouteRefresh(RouteRefresh::parse(&RouteRefreshPacket::new_checked(body)?))
-        }
+        msg_type::ROUTE_REFRESH => Message::RouteRefresh(RouteRefresh::parse(&RouteRefreshPacket::new_checked(body)?)),
         // Header::check has refused every other type.
         other => return Err(MsgError::bad_type(other)),
     })

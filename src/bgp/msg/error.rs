@@ -68,12 +68,7 @@ impl MsgError {
     /// RFC 4271 6.3: the withdrawn routes or path attributes overrun the
     /// message.
     pub(crate) fn malformed_attribute_list(reason: &'static str) -> Self {
-        Self::new(
-            code::UPDATE_MESSAGE,
-            code::MALFORMED_ATTRIBUTE_LIST,
-            Vec::new(),
-            reason,
-        )
+        Self::new(code::UPDATE_MESSAGE, code::MALFORMED_ATTRIBUTE_LIST, Vec::new(), reason)
     }
 
     /// The NOTIFICATION to send in answer.

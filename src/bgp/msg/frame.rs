@@ -57,9 +57,7 @@ impl<T: AsRef<[u8]>> Header<T> {
     }
 
     pub fn marker_ok(&self) -> bool {
-        self.buffer.as_ref()[field::MARKER]
-            .iter()
-            .all(|&b| b == 0xff)
+        self.buffer.as_ref()[field::MARKER].iter().all(|&b| b == 0xff)
     }
 
     /// The whole message length, header included.
@@ -95,10 +93,7 @@ impl<T: AsRef<[u8]>> Header<T> {
         if fits {
             Ok(())
         } else {
-            Err(MsgError::bad_length(
-                length,
-                "length does not fit the message type",
-            ))
+            Err(MsgError::bad_length(length, "length does not fit the message type"))
         }
     }
 }

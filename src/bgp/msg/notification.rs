@@ -63,11 +63,7 @@ enum Communication<'a> {
 
 impl Notification {
     pub fn new(code: u8, subcode: u8, data: Vec<u8>) -> Notification {
-        Notification {
-            code,
-            subcode,
-            data,
-        }
+        Notification { code, subcode, data }
     }
 
     pub fn parse<T: AsRef<[u8]>>(packet: &NotificationPacket<T>) -> Notification {
@@ -219,11 +215,7 @@ impl fmt::Display for Notification {
         match self.communication() {
             Communication::Text("") => Ok(()),
             Communication::Text(text) => write!(f, ": {text:?}"),
-            Communication::Malformed => write!(
-                f,
-                " (malformed shutdown communication, data {})",
-                Hex(&self.data)
-            ),
+            Communication::Malformed => write!(f, " (malformed shutdown communication, data {})", Hex(&self.data)),
             Communication::Absent if self.data.is_empty() => Ok(()),
             Communication::Absent => write!(f, " (data {})", Hex(&self.data)),
         }

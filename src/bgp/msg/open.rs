@@ -97,8 +97,7 @@ impl<T: AsRef<[u8]>> OpenPacket<T> {
     /// RFC 9072 2: a non-zero Non-Ext OP Len followed by type 255 means
     /// 2-octet lengths; the Non-Ext OP Len value itself is then ignored.
     pub fn is_extended(&self) -> bool {
-        self.opt_params_len() != 0
-            && self.buffer.as_ref().get(field::OPT_PARAMS) == Some(&param_type::EXTENDED_LENGTH)
+        self.opt_params_len() != 0 && self.buffer.as_ref().get(field::OPT_PARAMS) == Some(&param_type::EXTENDED_LENGTH)
     }
 
     /// The optional parameters, checked to fill the body exactly.
@@ -151,9 +150,7 @@ impl<'a> Iterator for OptParamIter<'a> {
             (true, &[t, hi, lo, ..]) => (t, usize::from(u16::from_be_bytes([hi, lo])), 3),
             _ => {
                 self.rest = &[];
-                return Some(Err(MsgError::open_malformed(
-                    "optional parameter header is cut short",
-                )));
+                return Some(Err(MsgError::open_malformed("optional parameter header is cut short")));
             }
         };
         let Some(value) = self.rest.get(header..header + len) else {
@@ -189,9 +186,7 @@ impl<'a> Iterator for CapabilityIter<'a> {
             &[code, len, ..] => (code, usize::from(len)),
             _ => {
                 self.rest = &[];
-                return Some(Err(MsgError::open_malformed(
-                    "capability header is cut short",
-                )));
+                return Some(Err(MsgError::open_malformed("capability header is cut short")));
             }
         };
         let Some(value) = self.rest.get(2..2 + len) else {
@@ -222,42 +217,30 @@ impl Capability {
     pub fn parse(code: u8, value: &[u8]) -> Result<Capability, MsgError> {
         match (code, value) {
             // RFC 4760 8: AFI, reserved (ignored on receipt), SAFI.
-            (cap_code::MULTIPROTOCOL, &[a0, a1, _reserved, safi]) => {
-                Ok(Capability::Multiprotocol {
-                    afi: u16::from_be_bytes([a0, a1]),
-                    safi,
-                })
-            }
-            (cap_code::MULTIPROTOCOL, _) => Err(MsgError::open_malformed(
-                "multiprotocol capability length is not 4",
-            )),
+            (cap_code::MULTIPROTOCOL, &[a0, a1, _reserved, safi]) => Ok(Capability::Multiprotocol {
+                afi: u16::from_be_bytes([a0, a1]),
+                safi,
+            }),
+            (cap_code::MULTIPROTOCOL, _) => Err(MsgError::open_malformed("multiprotocol capability length is not 4")),
             // RFC 2918 2: no value.
             (cap_code::ROUTE_REFRESH, []) => Ok(Capability::RouteRefresh),
-            (cap_code::ROUTE_REFRESH, _) => Err(MsgError::open_malformed(
-                "route refresh capability has a value",
-            )),
+            (cap_code::ROUTE_REFRESH, _) => Err(MsgError::open_malformed("route refresh capability has a value")),
             // RFC 8950 3: tuples of NLRI AFI (2), NLRI SAFI (2), next hop AFI (2).
-            (cap_code::EXTENDED_NEXT_HOP, v) if v.len().is_multiple_of(6) => {
-                Ok(Capability::ExtendedNextHop(
-                    v.chunks_exact(6)
-                        .map(|t| ExtendedNextHop {
-                            afi: u16::from_be_bytes([t[0], t[1]]),
-                            safi: u16::from_be_bytes([t[2], t[3]]),
-                            nh_afi: u16::from_be_bytes([t[4], t[5]]),
-                        })
-                        .collect(),
-                ))
-            }
+            (cap_code::EXTENDED_NEXT_HOP, v) if v.len().is_multiple_of(6) => Ok(Capability::ExtendedNextHop(
+                v.chunks_exact(6)
+                    .map(|t| ExtendedNextHop {
+                        afi: u16::from_be_bytes([t[0], t[1]]),
+                        safi: u16::from_be_bytes([t[2], t[3]]),
+                        nh_afi: u16::from_be_bytes([t[4], t[5]]),
+                    })
+                    .collect(),
+            )),
             (cap_code::EXTENDED_NEXT_HOP, _) => Err(MsgError::open_malformed(
                 "extended next hop capability length is not a multiple of 6",
             )),
             // RFC 6793 3: the 4-octet ASN.
-            (cap_code::FOUR_OCTET_AS, &[a, b, c, d]) => {
-                Ok(Capability::FourOctetAs(u32::from_be_bytes([a, b, c, d])))
-            }
-            (cap_code::FOUR_OCTET_AS, _) => Err(MsgError::open_malformed(
-                "four-octet AS capability length is not 4",
-            )),
+            (cap_code::FOUR_OCTET_AS, &[a, b, c, d]) => Ok(Capability::FourOctetAs(u32::from_be_bytes([a, b, c, d]))),
+            (cap_code::FOUR_OCTET_AS, _) => Err(MsgError::open_malformed("four-octet AS capability length is not 4")),
             (code, data) => Ok(Capability::Unknown {
                 code,
                 data: data.to_vec(),
@@ -288,10 +271,7 @@ impl Capability {
         let len = out.len() - start - 2;
         let Ok(len8) = u8::try_from(len) else {
             out.truncate(start);
-            return Err(EncodeError::CapabilityTooLong {
-                code: self.code(),
-                len,
-            });
+            return Err(EncodeError::CapabilityTooLong { code: self.code(), len });
         };
         out[start + 1] = len8;
         Ok(())

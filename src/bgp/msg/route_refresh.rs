@@ -55,10 +55,7 @@ impl<T: AsRef<[u8]>> RouteRefreshPacket<T> {
                     "BoRR/EoRR ROUTE-REFRESH length is not 23",
                 ))
             }
-            _ => Err(MsgError::bad_length(
-                length,
-                "ROUTE-REFRESH length is not 23",
-            )),
+            _ => Err(MsgError::bad_length(length, "ROUTE-REFRESH length is not 23")),
         }
     }
 
@@ -79,11 +76,7 @@ impl<T: AsRef<[u8]>> RouteRefreshPacket<T> {
 impl RouteRefresh {
     /// A plain route refresh request (subtype 0).
     pub fn request(afi: u16, safi: u8) -> RouteRefresh {
-        RouteRefresh {
-            afi,
-            subtype: 0,
-            safi,
-        }
+        RouteRefresh { afi, subtype: 0, safi }
     }
 
     /// Subtypes other than 0 to 2 are passed through: RFC 7313 5 says to

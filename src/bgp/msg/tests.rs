@@ -61,18 +61,13 @@ fn decoded(bytes: &[u8]) -> Message {
 }
 
 fn encoded(msg: &Message) -> Vec<u8> {
-    msg.encode()
-        .unwrap_or_else(|e| panic!("encode failed: {e}"))
+    msg.encode().unwrap_or_else(|e| panic!("encode failed: {e}"))
 }
 
 /// A message with a correct header around `body`.
 fn message(msg_type: u8, body: &[u8]) -> Vec<u8> {
     let mut m = vec![0xff; 16];
-    m.extend_from_slice(
-        &u16::try_from(HEADER_LEN + body.len())
-            .unwrap()
-            .to_be_bytes(),
-    );
+    m.extend_from_slice(&u16::try_from(HEADER_LEN + body.len()).unwrap().to_be_bytes());
     m.push(msg_type);
     m.extend_from_slice(body);
     m
@@ -108,23 +103,14 @@ fn vectors_cover_every_message_type_from_every_daemon() {
         }
     }
     for sender in ["frr", "bird"] {
-        assert!(
-            v.iter()
-                .any(|x| x.sender == sender && x.kind == "ROUTE-REFRESH")
-        );
+        assert!(v.iter().any(|x| x.sender == sender && x.kind == "ROUTE-REFRESH"));
     }
 }
 
 #[test]
 fn every_captured_message_frames_decodes_and_round_trips() {
     for v in all_vectors() {
-        assert_eq!(
-            frame(&v.bytes),
-            Ok(Some(v.bytes.len())),
-            "{} {}",
-            v.sender,
-            v.kind
-        );
+        assert_eq!(frame(&v.bytes), Ok(Some(v.bytes.len())), "{} {}", v.sender, v.kind);
         let msg = decoded(&v.bytes);
         let want = match v.kind {
             "OPEN" => msg_type::OPEN,
@@ -142,11 +128,7 @@ fn every_captured_message_frames_decodes_and_round_trips() {
         if v.sender == "frr" && v.kind == "OPEN" {
             assert!(again.len() < v.bytes.len());
         } else {
-            assert_eq!(
-                again, v.bytes,
-                "{} {} stream {}",
-                v.sender, v.kind, v.stream
-            );
+            assert_eq!(again, v.bytes, "{} {} stream {}", v.sender, v.kind, v.stream);
         }
     }
 }
@@ -209,14 +191,8 @@ fn bird_open_with_four_octet_asn() {
                 data: vec![0x00, 0x78]
             },
             Capability::FourOctetAs(4_200_000_002),
-            Capability::Unknown {
-                code: 70,
-                data: vec![]
-            },
-            Capability::Unknown {
-                code: 71,
-                data: vec![]
-            },
+            Capability::Unknown { code: 70, data: vec![] },
+            Capability::Unknown { code: 71, data: vec![] },
         ]
     );
 }
@@ -250,15 +226,9 @@ fn frr_open_with_one_capability_per_parameter() {
                 data: vec![]
             },
             Capability::RouteRefresh,
-            Capability::Unknown {
-                code: 70,
-                data: vec![]
-            },
+            Capability::Unknown { code: 70, data: vec![] },
             Capability::FourOctetAs(65001),
-            Capability::Unknown {
-                code: 6,
-                data: vec![]
-            },
+            Capability::Unknown { code: 6, data: vec![] },
             Capability::Unknown {
                 code: 69,
                 data: vec![0, 1, 1, 1, 0, 2, 1, 1]
@@ -279,10 +249,7 @@ fn frr_open_with_one_capability_per_parameter() {
     );
     let packet = OpenPacket::new_checked(&bytes[HEADER_LEN..]).unwrap();
     assert!(!packet.is_extended());
-    assert_eq!(
-        packet.opt_params().unwrap().count(),
-        open.capabilities.len()
-    );
+    assert_eq!(packet.opt_params().unwrap().count(), open.capabilities.len());
 }
 
 #[test]
@@ -347,19 +314,10 @@ fn captured_shutdown_notifications() {
         let Message::Notification(n) = decoded(&first(file, sender, "NOTIFICATION")) else {
             panic!("not a NOTIFICATION");
         };
-        assert_eq!(
-            (n.code, n.subcode),
-            (code::CEASE, code::ADMINISTRATIVE_SHUTDOWN)
-        );
+        assert_eq!((n.code, n.subcode), (code::CEASE, code::ADMINISTRATIVE_SHUTDOWN));
         assert_eq!(n.shutdown_text().as_deref(), Some(text));
-        assert_eq!(
-            n.to_string(),
-            format!("Cease/Administrative Shutdown: \"{text}\"")
-        );
-        assert_eq!(
-            Notification::shutdown(code::ADMINISTRATIVE_SHUTDOWN, text),
-            n
-        );
+        assert_eq!(n.to_string(), format!("Cease/Administrative Shutdown: \"{text}\""));
+        assert_eq!(Notification::shutdown(code::ADMINISTRATIVE_SHUTDOWN, text), n);
     }
 }
 
@@ -370,10 +328,7 @@ fn gobgp_stopped_by_sigterm_sends_peer_deconfigured() {
     let Message::Notification(n) = decoded(&last.bytes) else {
         panic!("not a NOTIFICATION");
     };
-    assert_eq!(
-        n,
-        Notification::new(code::CEASE, code::PEER_DECONFIGURED, vec![])
-    );
+    assert_eq!(n, Notification::new(code::CEASE, code::PEER_DECONFIGURED, vec![]));
     assert_eq!(n.shutdown_text(), None);
     assert_eq!(n.to_string(), "Cease/Peer De-configured");
 }
@@ -397,14 +352,8 @@ fn captured_route_refreshes_including_enhanced_subtypes() {
     };
     // FRR asks for IPv4; BIRD answers with BoRR/EoRR (RFC 7313 4), then asks
     // for both families and FRR answers in kind.
-    assert_eq!(
-        refreshes("frr"),
-        vec![rr(1, 0), rr(1, 1), rr(2, 1), rr(1, 2), rr(2, 2)]
-    );
-    assert_eq!(
-        refreshes("bird"),
-        vec![rr(1, 1), rr(1, 2), rr(1, 0), rr(2, 0)]
-    );
+    assert_eq!(refreshes("frr"), vec![rr(1, 0), rr(1, 1), rr(2, 1), rr(1, 2), rr(2, 2)]);
+    assert_eq!(refreshes("bird"), vec![rr(1, 1), rr(1, 2), rr(1, 0), rr(2, 0)]);
     assert_eq!(RouteRefresh::request(AFI_IPV4, SAFI_UNICAST), rr(1, 0));
 }
 
@@ -556,17 +505,13 @@ fn malformed_messages_map_to_their_notification() {
 fn structurally_sound_but_odd_messages_are_accepted() {
     // No optional parameters at all.
     let bare = message(msg_type::OPEN, &open_body(&[0]));
-    let Message::Open(open) = decoded(&bare) else {
-        panic!()
-    };
+    let Message::Open(open) = decoded(&bare) else { panic!() };
     assert!(open.capabilities.is_empty());
     assert_eq!(encoded(&Message::Open(open)), bare);
 
     // Semantics are the FSM's: version 3, hold time 1, id 0 decode fine.
     let odd = message(msg_type::OPEN, &[3, 0, 1, 0, 1, 0, 0, 0, 0, 0]);
-    let Message::Open(open) = decoded(&odd) else {
-        panic!()
-    };
+    let Message::Open(open) = decoded(&odd) else { panic!() };
     assert_eq!(
         (open.version, open.hold_time, open.bgp_id),
         (3, 1, Ipv4Addr::UNSPECIFIED)
@@ -574,9 +519,7 @@ fn structurally_sound_but_odd_messages_are_accepted() {
 
     // Empty Capabilities parameter, unknown and empty-ENH capabilities.
     let caps = message(msg_type::OPEN, &open_body(&[8, 2, 0, 2, 4, 200, 2, 5, 0]));
-    let Message::Open(open) = decoded(&caps) else {
-        panic!()
-    };
+    let Message::Open(open) = decoded(&caps) else { panic!() };
     assert_eq!(
         open.capabilities,
         vec![Capability::Unknown {
@@ -585,9 +528,7 @@ fn structurally_sound_but_odd_messages_are_accepted() {
         }]
     );
     let enh = open_with_caps(&[5, 0]);
-    assert!(
-        matches!(decoded(&enh), Message::Open(o) if o.capabilities == vec![Capability::ExtendedNextHop(vec![])])
-    );
+    assert!(matches!(decoded(&enh), Message::Open(o) if o.capabilities == vec![Capability::ExtendedNextHop(vec![])]));
 
     // MP reserved octet is ignored on receipt (RFC 4760 8).
     let res = open_with_caps(&[1, 4, 0, 2, 7, 1]);
@@ -600,15 +541,9 @@ fn structurally_sound_but_odd_messages_are_accepted() {
         msg_type::OPEN,
         &open_body(&[7, 255, 0, 9, 2, 0, 6, 65, 4, 0, 0, 0xfd, 0xe9]),
     );
-    let Message::Open(open) = decoded(&ext) else {
-        panic!()
-    };
+    let Message::Open(open) = decoded(&ext) else { panic!() };
     assert_eq!(open.capabilities, vec![Capability::FourOctetAs(65001)]);
-    assert!(
-        OpenPacket::new_checked(&ext[HEADER_LEN..])
-            .unwrap()
-            .is_extended()
-    );
+    assert!(OpenPacket::new_checked(&ext[HEADER_LEN..]).unwrap().is_extended());
 
     // Unknown ROUTE-REFRESH subtype passes to the FSM, which ignores it.
     let rr = message(msg_type::ROUTE_REFRESH, &[0, 2, 9, 1]);
@@ -623,9 +558,7 @@ fn structurally_sound_but_odd_messages_are_accepted() {
 
     // UPDATE whose fields exactly fill it.
     let upd = message(msg_type::UPDATE, &[0, 1, 0, 0, 1, 0x40]);
-    let Message::Update(body) = decoded(&upd) else {
-        panic!()
-    };
+    let Message::Update(body) = decoded(&upd) else { panic!() };
     let u = UpdatePacket::new_checked(&body[..]).unwrap();
     assert_eq!(
         (u.withdrawn_routes(), u.path_attributes(), u.nlri()),
@@ -648,10 +581,7 @@ fn open_new_sets_my_as_and_four_octet_as() {
     assert_eq!(big.asn(), 4_200_000_001);
     assert_eq!(
         big.capabilities,
-        vec![
-            Capability::RouteRefresh,
-            Capability::FourOctetAs(4_200_000_001)
-        ]
+        vec![Capability::RouteRefresh, Capability::FourOctetAs(4_200_000_001)]
     );
     let small = Open::new(65_535, 9, id, vec![]);
     assert_eq!((small.my_as, small.version), (65_535, 4));
@@ -732,10 +662,7 @@ fn encoding_refuses_what_does_not_fit() {
 
     let mut out = vec![7];
     let big = Message::Update(vec![0; MAX_MESSAGE_LEN - HEADER_LEN + 1]);
-    assert_eq!(
-        big.encode_into(&mut out),
-        Err(EncodeError::MessageTooLong(4097))
-    );
+    assert_eq!(big.encode_into(&mut out), Err(EncodeError::MessageTooLong(4097)));
     assert_eq!(out, vec![7], "output left as it was");
 
     let max = Message::Update(vec![0; MAX_MESSAGE_LEN - HEADER_LEN]);
@@ -748,10 +675,7 @@ fn encoding_refuses_what_does_not_fit() {
 fn keepalive_and_route_refresh_encode() {
     assert_eq!(encoded(&Message::Keepalive), KEEPALIVE);
     let rr = Message::RouteRefresh(RouteRefresh::request(AFI_IPV6, SAFI_UNICAST));
-    assert_eq!(
-        encoded(&rr),
-        unhex("ffffffffffffffffffffffffffffffff00170500020001")
-    );
+    assert_eq!(encoded(&rr), unhex("ffffffffffffffffffffffffffffffff00170500020001"));
 }
 
 // ---- NOTIFICATION helpers ----
@@ -784,14 +708,8 @@ fn shutdown_without_text_or_outside_subcodes_2_and_4_has_no_data() {
         Notification::new(6, 3, vec![])
     );
     assert_eq!(Notification::new(6, 2, vec![0]).shutdown_text(), None);
-    assert_eq!(
-        Notification::new(6, 3, b"\x03bye".to_vec()).shutdown_text(),
-        None
-    );
-    assert_eq!(
-        Notification::new(2, 2, b"\x03bye".to_vec()).shutdown_text(),
-        None
-    );
+    assert_eq!(Notification::new(6, 3, b"\x03bye".to_vec()).shutdown_text(), None);
+    assert_eq!(Notification::new(2, 2, b"\x03bye".to_vec()).shutdown_text(), None);
 }
 
 #[test]
@@ -806,9 +724,7 @@ fn malformed_shutdown_communication_is_not_shown_as_text() {
     assert_eq!(not_utf8.shutdown_text(), None);
     // Octets after the communication are ignored.
     assert_eq!(
-        Notification::new(6, 2, b"\x02hi!".to_vec())
-            .shutdown_text()
-            .as_deref(),
+        Notification::new(6, 2, b"\x02hi!".to_vec()).shutdown_text().as_deref(),
         Some("hi")
     );
 }
@@ -820,10 +736,7 @@ fn notification_display_names_codes_and_escapes_text() {
             Notification::new(1, 2, vec![0, 18]),
             "Message Header Error/Bad Message Length (data 0012)",
         ),
-        (
-            Notification::new(2, 0, vec![]),
-            "OPEN Message Error/Unspecific",
-        ),
+        (Notification::new(2, 0, vec![]), "OPEN Message Error/Unspecific"),
         (
             Notification::new(2, 7, vec![]),
             "OPEN Message Error/Unsupported Capability",
@@ -837,10 +750,7 @@ fn notification_display_names_codes_and_escapes_text() {
             Notification::new(5, 2, vec![]),
             "Finite State Machine Error/Receive Unexpected Message in OpenConfirm State",
         ),
-        (
-            Notification::new(6, 7, vec![]),
-            "Cease/Connection Collision Resolution",
-        ),
+        (Notification::new(6, 7, vec![]), "Cease/Connection Collision Resolution"),
         (Notification::new(6, 42, vec![]), "Cease/subcode 42"),
         (
             Notification::new(7, 1, vec![]),
@@ -901,8 +811,5 @@ fn msg_error_converts_and_displays() {
         "length outside 19..=4096: Message Header Error/Bad Message Length (data 0012)"
     );
     assert_eq!(err.notification(), Notification::new(1, 2, vec![0, 18]));
-    assert_eq!(
-        Notification::from(err),
-        Notification::new(1, 2, vec![0, 18])
-    );
+    assert_eq!(Notification::from(err), Notification::new(1, 2, vec![0, 18]));
 }

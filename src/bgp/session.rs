@@ -301,8 +301,12 @@ impl Session {
         match action {
             Action::Send(msg) => {
                 if let Message::Notification(n) = &msg {
-                    self.status.last_error = Some(format!("sent {n}"));
                     info!("{name}: sending NOTIFICATION {n}");
+                    // Closing the losing connection of a collision is routine
+                    // here (both sides dial at once), not an error.
+                    if !is_collision_cease(n) {
+                        self.status.last_error = Some(format!("sent {n}"));
+                    }
                 }
                 let Some(slot) = self.slot(which) else { return };
                 let Some(conn) = slot.conn.as_ref() else { return };
@@ -355,7 +359,10 @@ impl Session {
                 was_established,
             } => {
                 match &reason {
-                    DownReason::NotificationReceived(n) => self.status.last_error = Some(format!("received {n}")),
+                    DownReason::NotificationReceived(n) if !is_collision_cease(n) => {
+                        self.status.last_error = Some(format!("received {n}"))
+                    }
+                    DownReason::NotificationReceived(_) => {}
                     DownReason::NotificationSent(_) => {}
                     DownReason::CollisionLost => {}
                     other => self.status.last_error = Some(other.to_string()),
@@ -672,6 +679,10 @@ impl Session {
             let _ = tokio::time::timeout(FLUSH_TIMEOUT, conn.finish()).await;
         }
     }
+}
+
+fn is_collision_cease(n: &super::msg::Notification) -> bool {
+    n.code == code::CEASE && n.subcode == code::CONNECTION_COLLISION_RESOLUTION
 }
 
 pub fn direction_str(d: Direction) -> &'static str {

@@ -1,23 +1,37 @@
-//! Command line -> validated `Config`.
+//! Command line and config file -> validated `Config`.
 //!
-//! Every bad flag or value ends in one line that names it (`ndbgpd: error:
-//! ...`) and exit code 2, so a typo in a systemd unit is obvious in the journal.
+//! Every setting is a flag, and every flag (but `--config` and
+//! `--check-config`) can also be a key of a TOML file given with `--config`:
+//! the key is the flag's clap id (`interfaces` for `--iface`, `ra_interval`
+//! for `--ra-interval`, ...). File values go through the same clap value
+//! parsers as flags, and a flag given on the command line wins over the file.
+//! So a new flag is a new key, with no other change here.
+//!
+//! Every bad flag, key or value ends in one line that names it (`ndbgpd:
+//! error: ...`, with the file, line and column for the file) and exit code 2,
+//! so a typo in a systemd unit or config file is obvious in the journal.
 
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use toml::Spanned;
 
 use crate::bgp::fsm::{DEFAULT_HOLD_TIME, RemoteAs};
 use crate::bgp::msg::BGP_PORT;
-use clap::error::ErrorKind;
 
 /// Longest interface name the kernel takes (IFNAMSIZ - 1).
 const IFNAME_MAX: usize = 15;
 /// RFC 4861 6.2.1: MaxRtrAdvInterval at most 1800 s; AdvDefaultLifetime at most 9000 s.
 const RA_INTERVAL_MAX: u64 = 1800;
 const RA_LIFETIME_MAX: u16 = 9000;
+/// Flags that are not settings: never keys of the config file.
+const COMMAND_LINE_ONLY: &[&str] = &["config", "check_config", "help", "version"];
 
 #[derive(Parser, Debug)]
 #[command(
@@ -26,13 +40,24 @@ const RA_LIFETIME_MAX: u16 = 9000;
     about = "BGP unnumbered daemon: finds neighbours by IPv6 Neighbor Discovery and peers with them"
 )]
 struct Cli {
-    /// Interface to discover neighbours and run BGP on (repeat for more).
-    #[arg(long = "iface", value_name = "IF", required = true)]
-    ifaces: Vec<String>,
+    /// TOML config file: keys named like the flags (interfaces = ["eth0"],
+    /// asn, ra_interval, ...); flags on the command line win. Re-read on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 
-    /// Our autonomous system number (1-4294967295).
+    /// Check the flags and the config file, print a one-line summary and exit
+    /// (0 when valid, 2 with the error when not).
+    #[arg(long)]
+    check_config: bool,
+
+    /// Interface to discover neighbours and run BGP on (repeat for more).
+    /// Required, here or as `interfaces` in the config file.
+    #[arg(long = "iface", value_name = "IF")]
+    interfaces: Vec<String>,
+
+    /// Our autonomous system number (1-4294967295). Required, here or in the config file.
     #[arg(long, value_name = "N", value_parser = parse_asn)]
-    asn: u32,
+    asn: Option<u32>,
 
     /// BGP identifier; default: highest IPv4 on lo, then on any interface,
     /// then derived from the first interface's MAC.
@@ -101,7 +126,7 @@ fn parse_asn(s: &str) -> Result<u32, String> {
 }
 
 /// The validated daemon configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub interfaces: Vec<String>,
     pub asn: u32,
@@ -115,34 +140,301 @@ pub struct Config {
     pub ra_lifetime: u16,
     pub max_neighbors: usize,
     pub discovery_hold: Option<Duration>,
+    /// The `--config` file these settings were read with, if any.
+    pub config_file: Option<PathBuf>,
+    /// Keys of the config file that a command-line flag overrode.
+    pub overridden: Vec<String>,
+}
+
+impl Config {
+    /// One line for the journal and `--check-config`.
+    pub fn summary(&self) -> String {
+        let router_id = self
+            .router_id
+            .map_or_else(|| "derived".to_string(), |id| id.to_string());
+        let mut line = format!(
+            "AS {}, interfaces {}, router ID {}, remote AS {}, hold time {} s, port {}, control socket {}",
+            self.asn,
+            self.interfaces.join(" "),
+            router_id,
+            self.remote_as,
+            self.hold_time,
+            self.port,
+            self.control_socket.display()
+        );
+        if let Some(file) = &self.config_file {
+            line.push_str(&format!(", config file {}", file.display()));
+        }
+        line
+    }
+
+    /// The settings that differ in `new` and only take effect at a restart
+    /// (everything but the interfaces, which a reload applies).
+    pub fn needs_restart(&self, new: &Config) -> Vec<&'static str> {
+        // Destructured so that a new field cannot be forgotten here.
+        let Config {
+            interfaces: _,
+            asn,
+            router_id,
+            remote_as,
+            hold_time,
+            port,
+            control_socket,
+            log_level,
+            ra_interval,
+            ra_lifetime,
+            max_neighbors,
+            discovery_hold,
+            config_file: _,
+            overridden: _,
+        } = self;
+        let mut changed = Vec::new();
+        let mut check = |key: &'static str, differs: bool| {
+            if differs {
+                changed.push(key);
+            }
+        };
+        check("asn", *asn != new.asn);
+        check("router_id", *router_id != new.router_id);
+        check("remote_as", *remote_as != new.remote_as);
+        check("hold_time", *hold_time != new.hold_time);
+        check("port", *port != new.port);
+        check("control_socket", *control_socket != new.control_socket);
+        check("log_level", *log_level != new.log_level);
+        check("ra_interval", *ra_interval != new.ra_interval);
+        check("ra_lifetime", *ra_lifetime != new.ra_lifetime);
+        check("max_neighbors", *max_neighbors != new.max_neighbors);
+        check("discovery_hold", *discovery_hold != new.discovery_hold);
+        changed
+    }
 }
 
 /// What parsing the command line ended in.
 #[derive(Debug)]
 pub enum Parsed {
     Run(Box<Config>),
+    /// --check-config: the configuration is valid; print its summary, exit 0.
+    Check(Box<Config>),
     /// --help or --version: print this to stdout and exit 0.
     Info(String),
 }
 
-/// A bad flag or value: one line, naming it.
+/// A bad flag, key or value: one line, naming it.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+/// Parse the command line and the `--config` file it names, if any.
 pub fn parse<I, T>(args: I) -> Result<Parsed, ConfigError>
 where
     I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
+    T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let command = Cli::command();
+    let matches = match command.clone().try_get_matches_from(&args) {
+        Ok(m) => m,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             return Ok(Parsed::Info(e.to_string()));
         }
         Err(e) => return Err(ConfigError(first_line(&e.to_string()))),
     };
-    validate(cli).map(|c| Parsed::Run(Box::new(c)))
+    let config_file = matches.get_one::<PathBuf>("config").cloned();
+    let check = matches.get_flag("check_config");
+    let mut origins = Origins::default();
+    let cli = match &config_file {
+        None => Cli::from_arg_matches(&matches).map_err(|e| ConfigError(first_line(&e.to_string())))?,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("--config {}: cannot read it: {e}", path.display())))?;
+            let file = FileArgs::parse(&command, path, &text)?;
+            // The file's settings first, then the command line, leaving out
+            // the file's keys that the command line sets.
+            let mut merged: Vec<OsString> = args.first().cloned().into_iter().collect();
+            for setting in file.settings {
+                if given_on_command_line(&matches, &setting.id) {
+                    origins.overridden.push(setting.id);
+                    continue;
+                }
+                merged.extend(setting.args);
+                origins.from_file.insert(setting.id, setting.at);
+            }
+            merged.extend(args.iter().skip(1).cloned());
+            let matches = command
+                .try_get_matches_from(merged)
+                .map_err(|e| ConfigError(first_line(&e.to_string())))?;
+            Cli::from_arg_matches(&matches).map_err(|e| ConfigError(first_line(&e.to_string())))?
+        }
+    };
+    let mut config = validate(cli, &origins)?;
+    config.config_file = config_file;
+    config.overridden = origins.overridden;
+    Ok(if check {
+        Parsed::Check(Box::new(config))
+    } else {
+        Parsed::Run(Box::new(config))
+    })
+}
+
+fn given_on_command_line(matches: &clap::ArgMatches, id: &str) -> bool {
+    matches!(
+        matches.value_source(id),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    )
+}
+
+/// Where each setting came from, to name it in an error the way the user wrote it.
+#[derive(Debug, Default)]
+struct Origins {
+    /// Settings taken from the file: key -> "FILE:LINE:COL".
+    from_file: BTreeMap<String, String>,
+    /// File keys the command line overrode.
+    overridden: Vec<String>,
+}
+
+impl Origins {
+    /// `--flag` for a flag, `FILE:LINE:COL: key` for a key of the file.
+    fn name(&self, id: &str) -> String {
+        match self.from_file.get(id) {
+            Some(at) => format!("{at}: {id}"),
+            None => self.short(id),
+        }
+    }
+
+    /// `--flag` for a flag, `key` for a key of the file.
+    fn short(&self, id: &str) -> String {
+        if self.from_file.contains_key(id) {
+            return id.to_string();
+        }
+        Cli::command()
+            .get_arguments()
+            .find(|a| a.get_id() == id)
+            .and_then(|a| a.get_long())
+            .map_or_else(|| id.to_string(), |long| format!("--{long}"))
+    }
+}
+
+/// The settings of a config file, each turned into command-line arguments
+/// that clap's value parsers have already accepted.
+struct FileArgs {
+    settings: Vec<FileSetting>,
+}
+
+struct FileSetting {
+    /// The clap id, which is the key.
+    id: String,
+    /// `--flag value` (repeated for a list).
+    args: Vec<OsString>,
+    /// "FILE:LINE:COL" of the value.
+    at: String,
+}
+
+impl FileArgs {
+    fn parse(command: &clap::Command, path: &Path, text: &str) -> Result<FileArgs, ConfigError> {
+        let at = |offset: usize| format!("{}:{}", path.display(), line_column(text, offset));
+        let table: BTreeMap<Spanned<String>, Spanned<toml::Value>> = toml::from_str(text).map_err(|e| {
+            let place = e.span().map_or_else(|| path.display().to_string(), |s| at(s.start));
+            ConfigError(format!("{place}: {}", one_line(e.message())))
+        })?;
+        let mut settings = Vec::new();
+        for (key, value) in table {
+            let id = key.get_ref().as_str();
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_id() == id && !COMMAND_LINE_ONLY.contains(&id));
+            let Some(arg) = arg else {
+                return Err(ConfigError(format!(
+                    "{}: unknown key `{id}`, expected one of: {}",
+                    at(key.span().start),
+                    file_keys(command).join(", ")
+                )));
+            };
+            let here = at(value.span().start);
+            let args =
+                setting_args(command, arg, value.get_ref()).map_err(|e| ConfigError(format!("{here}: {id}: {e}")))?;
+            settings.push(FileSetting {
+                id: id.to_string(),
+                args,
+                at: here,
+            });
+        }
+        Ok(FileArgs { settings })
+    }
+}
+
+/// Every key a config file may have.
+fn file_keys(command: &clap::Command) -> Vec<String> {
+    command
+        .get_arguments()
+        .map(|a| a.get_id().as_str())
+        .filter(|id| !COMMAND_LINE_ONLY.contains(id))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A TOML value as command-line arguments for `arg`, each value checked
+/// by the flag's own value parser.
+fn setting_args(command: &clap::Command, arg: &clap::Arg, value: &toml::Value) -> Result<Vec<OsString>, String> {
+    let long = arg.get_long().ok_or("has no command-line flag")?;
+    let repeatable = matches!(arg.get_action(), ArgAction::Append);
+    if matches!(arg.get_action(), ArgAction::SetTrue) {
+        return match value {
+            toml::Value::Boolean(true) => Ok(vec![OsString::from(format!("--{long}"))]),
+            toml::Value::Boolean(false) => Ok(Vec::new()),
+            other => Err(format!("expected true or false, not {}", other.type_str())),
+        };
+    }
+    let items: Vec<&toml::Value> = match value {
+        toml::Value::Array(items) if repeatable => items.iter().collect(),
+        toml::Value::Array(_) => return Err("takes one value, not a list".into()),
+        one => vec![one],
+    };
+    let mut args = Vec::new();
+    for item in items {
+        let text = match item {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            other => {
+                let want = if repeatable {
+                    "strings or numbers"
+                } else {
+                    "a string or a number"
+                };
+                return Err(format!("expected {want}, not {}", other.type_str()));
+            }
+        };
+        // `--flag=value`, so that a value starting with '-' stays a value.
+        let one = OsString::from(format!("--{long}={text}"));
+        let program = OsStr::new(command.get_name());
+        command
+            .clone()
+            .try_get_matches_from([program, one.as_os_str()])
+            .map_err(|e| value_error(&e))?;
+        args.push(one);
+    }
+    Ok(args)
+}
+
+/// A value parser's complaint without the flag it names (the caller names
+/// the key instead).
+fn value_error(e: &clap::Error) -> String {
+    let line = first_line(&e.to_string());
+    match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => line.replace(&format!(" for '{arg}'"), ""),
+        _ => line,
+    }
+}
+
+/// 1-based "LINE:COLUMN" of a byte offset.
+fn line_column(text: &str, offset: usize) -> String {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{line}:{column}")
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// clap's first paragraph names the flag and the problem (a missing flag is
@@ -163,37 +455,53 @@ fn first_line(text: &str) -> String {
     }
 }
 
-fn validate(cli: Cli) -> Result<Config, ConfigError> {
+fn validate(cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
+    let name = |id: &str| origins.name(id);
+    if cli.interfaces.is_empty() {
+        return Err(ConfigError(
+            "no interface: give --iface IF (repeatable) or interfaces = [...] in the --config file".into(),
+        ));
+    }
+    let Some(asn) = cli.asn else {
+        return Err(ConfigError(
+            "no AS number: give --asn N or asn = N in the --config file".into(),
+        ));
+    };
     let mut interfaces: Vec<String> = Vec::new();
-    for name in cli.ifaces {
-        check_ifname(&name)?;
-        if interfaces.contains(&name) {
-            return Err(ConfigError(format!("--iface {name} given twice")));
+    for ifname in cli.interfaces {
+        check_ifname(&ifname).map_err(|e| ConfigError(format!("{} {e}", name("interfaces"))))?;
+        if interfaces.contains(&ifname) {
+            return Err(ConfigError(format!("{} {ifname} given twice", name("interfaces"))));
         }
-        interfaces.push(name);
+        interfaces.push(ifname);
     }
     if cli.hold_time == 1 || cli.hold_time == 2 {
         // RFC 4271 4.2: zero or at least three seconds.
         return Err(ConfigError(format!(
-            "--hold-time {}: must be 0 or at least 3 s (RFC 4271 4.2)",
+            "{} {}: must be 0 or at least 3 s (RFC 4271 4.2)",
+            name("hold_time"),
             cli.hold_time
         )));
     }
     if cli.router_id.is_some_and(|id| id.is_unspecified()) {
-        return Err(ConfigError(
-            "--router-id 0.0.0.0 is not a valid BGP identifier (RFC 4271 6.2)".into(),
-        ));
+        return Err(ConfigError(format!(
+            "{} 0.0.0.0 is not a valid BGP identifier (RFC 4271 6.2)",
+            name("router_id")
+        )));
     }
     let ra_lifetime = match cli.ra_lifetime {
         Some(l) if l > RA_LIFETIME_MAX => {
             return Err(ConfigError(format!(
-                "--ra-lifetime {l}: at most {RA_LIFETIME_MAX} s (RFC 4861 6.2.1)"
+                "{} {l}: at most {RA_LIFETIME_MAX} s (RFC 4861 6.2.1)",
+                name("ra_lifetime")
             )));
         }
         // RFC 4861 6.2.1: non-zero lifetime no less than the RA interval.
         Some(l) if l != 0 && u64::from(l) < cli.ra_interval => {
             return Err(ConfigError(format!(
-                "--ra-lifetime {l}: must be 0 or at least --ra-interval ({} s)",
+                "{} {l}: must be 0 or at least {} ({} s)",
+                name("ra_lifetime"),
+                origins.short("ra_interval"),
                 cli.ra_interval
             )));
         }
@@ -204,7 +512,7 @@ fn validate(cli: Cli) -> Result<Config, ConfigError> {
     };
     Ok(Config {
         interfaces,
-        asn: cli.asn,
+        asn,
         router_id: cli.router_id,
         remote_as: cli.remote_as,
         hold_time: cli.hold_time,
@@ -215,10 +523,12 @@ fn validate(cli: Cli) -> Result<Config, ConfigError> {
         ra_lifetime,
         max_neighbors: usize::try_from(cli.max_neighbors).unwrap_or(usize::MAX),
         discovery_hold: cli.discovery_hold.map(Duration::from_secs),
+        config_file: None,
+        overridden: Vec::new(),
     })
 }
 
-fn check_ifname(name: &str) -> Result<(), ConfigError> {
+fn check_ifname(name: &str) -> Result<(), String> {
     let bad = name.is_empty()
         || name.len() > IFNAME_MAX
         || name == "."
@@ -227,9 +537,9 @@ fn check_ifname(name: &str) -> Result<(), ConfigError> {
             .chars()
             .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
     if bad {
-        return Err(ConfigError(format!(
-            "--iface '{name}': not a valid interface name (1-{IFNAME_MAX} characters, no '/', ':' or spaces)"
-        )));
+        return Err(format!(
+            "'{name}': not a valid interface name (1-{IFNAME_MAX} characters, no '/', ':' or spaces)"
+        ));
     }
     Ok(())
 }
@@ -243,9 +553,265 @@ mod tests {
         all.extend_from_slice(args);
         match parse(all) {
             Ok(Parsed::Run(c)) => Ok(*c),
+            Ok(Parsed::Check(_)) => Err("check".into()),
             Ok(Parsed::Info(_)) => Err("info".into()),
             Err(e) => Err(e.0),
         }
+    }
+
+    /// A config file with `text`, removed on drop.
+    struct File(PathBuf);
+
+    impl File {
+        fn new(text: &str) -> File {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!("ndbgpd-config-test-{}-{n}.toml", std::process::id()));
+            std::fs::write(&path, text).unwrap();
+            File(path)
+        }
+
+        fn path(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+
+    impl Drop for File {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// Run with `--config FILE` (holding `text`) before `args`.
+    fn with_file(text: &str, args: &[&str]) -> (Result<Config, String>, File) {
+        let file = File::new(text);
+        let mut all = vec!["--config", file.path()];
+        all.extend_from_slice(args);
+        let result = run(&all);
+        (result, file)
+    }
+
+    const FULL: &str = r#"
+# every setting
+interfaces = ["swp1", "swp2"]
+asn = 4200000001
+router_id = "10.0.0.1"
+remote_as = "external"
+hold_time = 30
+port = 1179
+control_socket = "/run/x/ndbgpd.sock"
+log_level = "debug"
+ra_interval = 5
+ra_lifetime = 0
+max_neighbors = 8
+discovery_hold = 60
+"#;
+
+    #[test]
+    fn every_setting_from_the_file() {
+        let (c, file) = with_file(FULL, &[]);
+        let c = c.unwrap();
+        assert_eq!(c.interfaces, vec!["swp1", "swp2"]);
+        assert_eq!(c.asn, 4_200_000_001);
+        assert_eq!(c.router_id, Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(c.remote_as, RemoteAs::External);
+        assert_eq!(c.hold_time, 30);
+        assert_eq!(c.port, 1179);
+        assert_eq!(c.control_socket, PathBuf::from("/run/x/ndbgpd.sock"));
+        assert_eq!(c.log_level, "debug");
+        assert_eq!(c.ra_interval, Duration::from_secs(5));
+        assert_eq!(c.ra_lifetime, 0);
+        assert_eq!(c.max_neighbors, 8);
+        assert_eq!(c.discovery_hold, Some(Duration::from_secs(60)));
+        assert_eq!(c.config_file.as_deref(), Some(file.0.as_path()));
+        assert!(c.overridden.is_empty());
+    }
+
+    #[test]
+    fn every_flag_is_a_key_but_config_and_check_config() {
+        let keys = file_keys(&Cli::command());
+        for key in ["interfaces", "asn", "router_id", "remote_as", "hold_time", "port"] {
+            assert!(keys.contains(&key.to_string()), "{key} in {keys:?}");
+        }
+        for id in COMMAND_LINE_ONLY {
+            assert!(!keys.contains(&id.to_string()), "{id} in {keys:?}");
+        }
+        let (err, _f) = with_file("config = \"/etc/other.toml\"\n", &[]);
+        assert!(err.unwrap_err().contains("unknown key `config`"));
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let (c, _f) = with_file(
+            FULL,
+            &[
+                "--iface",
+                "eth9",
+                "--asn",
+                "65009",
+                "--ra-interval",
+                "20",
+                "--hold-time",
+                "9",
+            ],
+        );
+        let c = c.unwrap();
+        // The command line's --iface replaces the file's list, not adds to it.
+        assert_eq!(c.interfaces, vec!["eth9"]);
+        assert_eq!(c.asn, 65009);
+        assert_eq!(c.ra_interval, Duration::from_secs(20));
+        assert_eq!(c.hold_time, 9);
+        // What the flags did not set still comes from the file.
+        assert_eq!(c.port, 1179);
+        assert_eq!(c.max_neighbors, 8);
+        let mut overridden = c.overridden.clone();
+        overridden.sort();
+        assert_eq!(overridden, vec!["asn", "hold_time", "interfaces", "ra_interval"]);
+    }
+
+    #[test]
+    fn a_flag_left_at_its_default_does_not_override_the_file() {
+        // ra_interval's default (10) is not "given": the file's 5 stands.
+        let (c, _f) = with_file("ra_interval = 5\n", &["--iface", "eth0", "--asn", "1"]);
+        assert_eq!(c.unwrap().ra_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn unknown_key_named_with_line_and_column() {
+        let (err, f) = with_file("asn = 65001\ninterfaces = [\"eth0\"]\n  hold_tme = 9\n", &[]);
+        let err = err.unwrap_err();
+        assert!(
+            err.starts_with(&format!("{}:3:3: unknown key `hold_tme`", f.path())),
+            "{err}"
+        );
+        assert!(err.contains("hold_time"), "lists the valid keys: {err}");
+        assert!(!err.contains('\n'), "{err:?}");
+    }
+
+    #[test]
+    fn file_errors_name_file_line_column_and_key() {
+        let cases: &[(&str, &str)] = &[
+            // TOML syntax
+            ("asn = 65001\ninterfaces = [\"eth0\"\n", ":2:21: unclosed array"),
+            ("asn = = 1\n", ":1:7: "),
+            // a value its flag's parser refuses
+            ("asn = 0\ninterfaces = [\"eth0\"]\n", ":1:7: asn: "),
+            (
+                "asn = 1\ninterfaces = [\"eth0\"]\nra_interval = 0\n",
+                ":3:15: ra_interval: ",
+            ),
+            (
+                "asn = 1\ninterfaces = [\"eth0\"]\nlog_level = \"loud\"\n",
+                ":3:13: log_level: ",
+            ),
+            (
+                "asn = 1\ninterfaces = [\"eth0\"]\nrouter_id = \"1.2.3\"\n",
+                ":3:13: router_id: ",
+            ),
+            ("asn = 1\ninterfaces = [\"eth0\"]\nport = -1\n", ":3:8: port: "),
+            // wrong shape or type
+            ("asn = [1, 2]\n", ":1:7: asn: takes one value, not a list"),
+            ("asn = 1.5\n", ":1:7: asn: expected a string or a number, not float"),
+            (
+                "interfaces = [[\"eth0\"]]\n",
+                ":1:14: interfaces: expected strings or numbers, not array",
+            ),
+            ("[bgp]\nasn = 1\n", ":1:2: unknown key `bgp`"),
+            // checks across settings name the key and where it is
+            (
+                "asn = 1\ninterfaces = [\"eth0\"]\nhold_time = 2\n",
+                ":3:13: hold_time 2",
+            ),
+            (
+                "asn = 1\ninterfaces = [\"eth0\", \"eth0\"]\n",
+                ":2:14: interfaces eth0 given twice",
+            ),
+            ("asn = 1\ninterfaces = [\"a/b\"]\n", ":2:14: interfaces 'a/b'"),
+            (
+                "asn = 1\ninterfaces = [\"eth0\"]\nra_interval = 100\nra_lifetime = 50\n",
+                ":4:15: ra_lifetime 50: must be 0 or at least",
+            ),
+        ];
+        for (text, needle) in cases {
+            let (err, f) = with_file(text, &[]);
+            let err = err.expect_err(&format!("{text:?} should fail"));
+            assert!(err.starts_with(f.path()), "{text:?}: {err:?} should name the file");
+            assert!(err.contains(needle), "{text:?}: {err:?} should contain {needle:?}");
+            assert!(!err.contains('\n'), "{text:?}: one line, got {err:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_file_value_fails_even_when_a_flag_overrides_it() {
+        // The file is wrong and would break the next start without the flag.
+        let (err, _f) = with_file(
+            "ra_interval = 0\n",
+            &["--iface", "eth0", "--asn", "1", "--ra-interval", "3"],
+        );
+        assert!(err.unwrap_err().contains(":1:15: ra_interval: "));
+    }
+
+    #[test]
+    fn missing_or_unreadable_file() {
+        let err = run(&["--config", "/nonexistent/ndbgpd.toml"]).unwrap_err();
+        assert!(
+            err.starts_with("--config /nonexistent/ndbgpd.toml: cannot read it"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn required_settings_from_either_place() {
+        let (err, _f) = with_file("asn = 1\n", &[]);
+        assert!(err.unwrap_err().contains("--iface"));
+        let (err, _f) = with_file("interfaces = [\"eth0\"]\n", &[]);
+        assert!(err.unwrap_err().contains("--asn"));
+        let (c, _f) = with_file("interfaces = [\"eth0\"]\n", &["--asn", "7"]);
+        assert_eq!(c.unwrap().asn, 7);
+        // A single interface may be a plain string.
+        let (c, _f) = with_file("interfaces = \"eth0\"\nasn = \"65001\"\n", &[]);
+        let c = c.unwrap();
+        assert_eq!((c.interfaces, c.asn), (vec!["eth0".to_string()], 65001));
+    }
+
+    #[test]
+    fn check_config_returns_the_summary_or_the_error() {
+        let file = File::new(FULL);
+        let ok = parse(["ndbgpd", "--check-config", "--config", file.path()]).unwrap();
+        let Parsed::Check(c) = ok else {
+            panic!("expected Check, got {ok:?}")
+        };
+        let summary = c.summary();
+        assert!(summary.contains("AS 4200000001"), "{summary}");
+        assert!(summary.contains("interfaces swp1 swp2"), "{summary}");
+        assert!(summary.contains(file.path()), "{summary}");
+        assert!(!summary.contains('\n'));
+        let bad = File::new("asn = 1\ninterfaces = [\"eth0\"]\nbogus = 1\n");
+        let err = parse(["ndbgpd", "--check-config", "--config", bad.path()]).unwrap_err();
+        assert!(err.0.contains(":3:1: unknown key `bogus`"), "{}", err.0);
+        // Flags alone are checked too.
+        let ok = parse(["ndbgpd", "--check-config", "--iface", "eth0", "--asn", "1"]).unwrap();
+        assert!(matches!(ok, Parsed::Check(_)));
+    }
+
+    #[test]
+    fn needs_restart_lists_changed_settings_but_not_interfaces() {
+        let a = run(&["--iface", "eth0", "--asn", "1"]).unwrap();
+        let b = run(&["--iface", "eth0", "--iface", "eth1", "--asn", "1"]).unwrap();
+        assert!(a.needs_restart(&b).is_empty());
+        let c = run(&[
+            "--iface",
+            "eth1",
+            "--asn",
+            "2",
+            "--hold-time",
+            "30",
+            "--log-level",
+            "debug",
+        ])
+        .unwrap();
+        assert_eq!(a.needs_restart(&c), vec!["asn", "hold_time", "log_level"]);
     }
 
     #[test]

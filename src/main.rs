@@ -25,6 +25,10 @@ fn main() -> ExitCode {
             print!("{text}");
             return ExitCode::SUCCESS;
         }
+        Ok(Parsed::Check(config)) => {
+            println!("ndbgpd: configuration OK: {}", config.summary());
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("ndbgpd: error: {e}");
             return ExitCode::from(2);

@@ -11,3 +11,5 @@ pub mod iface;
 pub mod nd;
 pub mod netlink;
 pub mod peers;
+pub mod reload;
+pub mod systemd;

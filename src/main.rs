@@ -1,12 +1,15 @@
 //! ndbgpd: the daemon. Parses the command line, starts one task per stage
-//! and waits for a signal.
+//! and waits for a signal: SIGHUP re-reads the configuration, SIGTERM and
+//! SIGINT stop (Cease / Administrative Shutdown to every peer).
 
+use std::ffi::OsString;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{mpsc, watch};
-use tracing::{error, info};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
 
 use ndbgp::bgp::fsm::FsmConfig;
 use ndbgp::bgp::manager::{self, BgpConfig};
@@ -16,10 +19,15 @@ use ndbgp::control;
 use ndbgp::iface::Links;
 use ndbgp::nd::service::NdConfig;
 use ndbgp::nd::socket::IcmpSocket;
-use ndbgp::{nd, netlink, peers};
+use ndbgp::{nd, netlink, peers, reload, systemd};
+
+/// The longest a stop may take: the BGP manager gives sessions 1.5 s to
+/// send their Cease; systemd and scripts expect us gone within 2 s.
+const STOP_TIMEOUT: Duration = Duration::from_millis(1800);
 
 fn main() -> ExitCode {
-    let config = match config::parse(std::env::args_os()) {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let config = match config::parse(&args) {
         Ok(Parsed::Run(config)) => config,
         Ok(Parsed::Info(text)) => {
             print!("{text}");
@@ -46,7 +54,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(*config)) {
+    let result = runtime.block_on(run(*config, args));
+    // Tasks still running are dropped; nothing of ours blocks a thread.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
@@ -67,7 +78,11 @@ fn init_tracing(level: &str) {
         .init();
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, args: Vec<OsString>) -> anyhow::Result<()> {
+    // Before anything else, so that a stop during start-up is orderly too.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let socket = IcmpSocket::open().context("cannot open the raw ICMPv6 socket (needs CAP_NET_RAW)")?;
     let bgp_listener =
         transport::listen(config.port).with_context(|| format!("cannot listen on [::]:{}", config.port))?;
@@ -86,11 +101,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let (links_tx, links_rx) = watch::channel(Links::new());
     let (observations_tx, observations_rx) = mpsc::channel(1024);
     let (events_tx, events_rx) = mpsc::channel(1024);
+    // The configured interface names: a reload changes them, the netlink
+    // watcher, the ND service and the BGP manager follow.
+    let (interfaces_tx, interfaces_rx) = watch::channel(config.interfaces.clone());
+    let (synced_tx, mut synced) = oneshot::channel();
 
-    let mut netlink = tokio::spawn(netlink::watch(
-        config.interfaces.clone(),
+    let mut netlink = tokio::spawn(netlink::watch_interfaces(
+        interfaces_rx.clone(),
         links_tx,
         observations_tx.clone(),
+        Some(synced_tx),
     ));
     let peers = peers::spawn(
         peers::PeerTableConfig {
@@ -107,7 +127,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         BgpConfig {
             fsm,
             port: config.port,
-            interfaces: config.interfaces.clone(),
+            interfaces: interfaces_rx.clone(),
         },
         bgp_listener,
         links_rx.clone(),
@@ -116,7 +136,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     );
     let nd = nd::service::spawn(
         NdConfig {
-            interfaces: config.interfaces.clone(),
+            interfaces: interfaces_rx,
             ra_interval: config.ra_interval,
             ra_lifetime: config.ra_lifetime,
         },
@@ -132,29 +152,101 @@ async fn run(config: Config) -> anyhow::Result<()> {
             bgp: bgp.clone(),
         },
     ));
-    info!(
-        "ndbgpd {} started: AS {}, interfaces {}, control socket {}",
-        env!("CARGO_PKG_VERSION"),
-        config.asn,
-        config.interfaces.join(" "),
-        config.control_socket.display()
-    );
+    info!("ndbgpd {} started: {}", env!("CARGO_PKG_VERSION"), config.summary());
+    if !config.overridden.is_empty() {
+        info!(
+            "the command line overrides the config file's {}",
+            config.overridden.join(", ")
+        );
+    }
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let result = tokio::select! {
-        _ = term.recv() => { info!("SIGTERM: stopping"); Ok(()) }
-        _ = int.recv() => { info!("SIGINT: stopping"); Ok(()) }
-        ended = &mut netlink => match ended {
-            Ok(Ok(())) => Err(anyhow::anyhow!("netlink watcher ended")),
-            Ok(Err(e)) => Err(e.context("netlink watcher failed")),
-            Err(e) => Err(anyhow::anyhow!("netlink watcher panicked: {e}")),
-        },
+    let mut running = config;
+    let mut ready = false;
+    let mut ticks = tokio::time::interval(systemd::tick_interval());
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut status = String::new();
+    let result = loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM: stopping"); break Ok(()) }
+            _ = int.recv() => { info!("SIGINT: stopping"); break Ok(()) }
+            _ = hup.recv() => reload(&args, &mut running, &interfaces_tx),
+            // READY=1 once the sockets are open and the interfaces watched.
+            synced_now = &mut synced, if !ready => {
+                ready = true;
+                if synced_now.is_ok() {
+                    status = systemd::status_line(&bgp.neighbors().await);
+                    systemd::ready(&status);
+                    info!("ready");
+                }
+            }
+            _ = ticks.tick(), if ready => {
+                // The watchdog is fed only while the BGP manager answers.
+                if let Ok(neighbors) = tokio::time::timeout(Duration::from_secs(1), bgp.neighbors()).await {
+                    systemd::watchdog();
+                    let now = systemd::status_line(&neighbors);
+                    if now != status {
+                        systemd::status(&now);
+                        status = now;
+                    }
+                }
+            }
+            ended = &mut netlink => break match ended {
+                Ok(Ok(())) => Err(anyhow::anyhow!("netlink watcher ended")),
+                Ok(Err(e)) => Err(e.context("netlink watcher failed")),
+                Err(e) => Err(anyhow::anyhow!("netlink watcher panicked: {e}")),
+            },
+        }
     };
+    systemd::stopping();
     // RFC 9003: tell every peer why, so its operator sees it.
-    bgp.shutdown(Some("ndbgpd shutting down".into())).await;
-    let _ = std::fs::remove_file(&config.control_socket);
+    let message = Some("ndbgpd shutting down".to_string());
+    match tokio::time::timeout(STOP_TIMEOUT, bgp.shutdown(message)).await {
+        Ok(()) => info!("BGP sessions stopped"),
+        Err(_) => warn!("BGP sessions did not all stop within {STOP_TIMEOUT:?}"),
+    }
+    let _ = std::fs::remove_file(&running.control_socket);
     result
+}
+
+/// SIGHUP: re-read the command line and the config file. Interfaces added
+/// or removed take effect; other changes are logged as needing a restart; a
+/// bad file is logged and the running configuration kept.
+fn reload(args: &[OsString], running: &mut Config, interfaces: &watch::Sender<Vec<String>>) {
+    systemd::reloading();
+    let file = running
+        .config_file
+        .as_ref()
+        .map_or_else(|| "no config file".to_string(), |f| f.display().to_string());
+    info!("SIGHUP: reloading ({file})");
+    match config::parse(args) {
+        Ok(Parsed::Run(new)) => {
+            let plan = reload::Plan::new(running, &new);
+            if !plan.needs_restart.is_empty() {
+                warn!("reload: needs a restart: {}", plan.needs_restart.join(", "));
+            }
+            if !new.overridden.is_empty() {
+                info!(
+                    "reload: the command line overrides the config file's {}",
+                    new.overridden.join(", ")
+                );
+            }
+            if plan.changes_interfaces() {
+                if !plan.added.is_empty() {
+                    info!("reload: interfaces added: {}", plan.added.join(" "));
+                }
+                if !plan.removed.is_empty() {
+                    info!("reload: interfaces removed: {}", plan.removed.join(" "));
+                }
+                interfaces.send_replace(new.interfaces.clone());
+            } else {
+                info!("reload: interfaces unchanged");
+            }
+            reload::apply(running, &new);
+        }
+        Ok(_) => warn!("reload: the command line asks for no daemon; ignored"),
+        Err(e) => error!("reload: {e}; keeping the running configuration"),
+    }
+    systemd::reloaded();
 }
 
 /// --router-id, else derived (see `router_id::choose`); logged either way.

@@ -30,7 +30,9 @@ pub struct BgpConfig {
     /// configured interface that appears"; no session starts before.
     pub fsm: FsmConfig,
     pub port: u16,
-    pub interfaces: Vec<String>,
+    /// The configured interface names, followed: sessions on an interface a
+    /// reload removes end with Cease / Peer De-configured.
+    pub interfaces: watch::Receiver<Vec<String>>,
 }
 
 /// One line of `ndbgpctl neighbors`.
@@ -98,6 +100,7 @@ impl BgpHandle {
 struct Entry {
     interface: String,
     handle: SessionHandle,
+    /// LinkDown or Deconfigured sent: the session is ending.
     link_down_sent: bool,
 }
 
@@ -119,6 +122,7 @@ pub fn spawn(
         ended_tx,
         refused: BTreeMap::new(),
         shutdown: None,
+        interfaces_open: true,
     };
     manager.derive_router_id_if_needed();
     tokio::spawn(manager.run(listener, events, commands, ended));
@@ -135,6 +139,8 @@ struct Manager {
     refused: BTreeMap<&'static str, u64>,
     /// Set once shutting down: answered when the last session has ended.
     shutdown: Option<oneshot::Sender<()>>,
+    /// False once the sender of `config.interfaces` is gone.
+    interfaces_open: bool,
 }
 
 impl Manager {
@@ -154,6 +160,14 @@ impl Manager {
                     Err(e) => warn!("BGP accept failed: {e}"),
                 },
                 Ok(()) = self.links.changed() => self.links_changed().await,
+                changed = self.config.interfaces.changed(), if self.interfaces_open => match changed {
+                    Ok(()) => {
+                        self.config.interfaces.borrow_and_update();
+                        self.end_deconfigured().await;
+                        self.derive_router_id_if_needed();
+                    }
+                    Err(_) => self.interfaces_open = false,
+                },
                 Some((key, id)) = ended.recv() => {
                     if self.sessions.get(&key).is_some_and(|e| e.handle.id == id) {
                         self.sessions.remove(&key);
@@ -204,14 +218,14 @@ impl Manager {
     /// Derive the router ID from the first configured interface with a MAC.
     fn derive_router_id(&mut self) {
         let links = self.links.borrow();
-        let Some((name, mac)) = self
-            .config
-            .interfaces
+        let interfaces = self.config.interfaces.borrow();
+        let Some((name, mac)) = interfaces
             .iter()
             .find_map(|n| links.get(n).and_then(|l| l.mac.map(|m| (n.clone(), m))))
         else {
             return;
         };
+        drop(interfaces);
         drop(links);
         if let Some((id, origin)) = router_id::choose(None, &[], Some(mac)) {
             info!("router ID {id} ({})", origin.describe(&name));
@@ -223,8 +237,30 @@ impl Manager {
         self.links
             .borrow()
             .values()
-            .find(|l| l.ifindex == ifindex && l.up)
+            .find(|l| l.ifindex == ifindex && l.up && self.configured(&l.name))
             .map(|l| l.name.clone())
+    }
+
+    /// Still configured. The netlink watcher drops a removed interface from
+    /// `links` only after re-dumping; the names change first.
+    fn configured(&self, interface: &str) -> bool {
+        self.config.interfaces.borrow().iter().any(|n| n == interface)
+    }
+
+    /// End the sessions of interfaces a reload removed: Cease / Peer
+    /// De-configured, whether the link is up or not.
+    async fn end_deconfigured(&mut self) {
+        let names = self.config.interfaces.borrow().clone();
+        for (key, entry) in self.sessions.iter_mut() {
+            if !entry.link_down_sent && !names.contains(&entry.interface) {
+                entry.link_down_sent = true;
+                info!(
+                    "{}: no longer configured: ending the session with {} (Cease, Peer De-configured)",
+                    entry.interface, key.addr
+                );
+                let _ = entry.handle.commands.send(SessionCommand::Deconfigured).await;
+            }
+        }
     }
 
     fn start(&mut self, key: PeerKey, interface: String, inbound: Option<tokio::net::TcpStream>) {
@@ -256,7 +292,12 @@ impl Manager {
     async fn peer_event(&mut self, event: PeerEvent) {
         match event {
             PeerEvent::Discovered(info) => {
-                if self.sessions.contains_key(&info.key) {
+                if !self.configured(&info.interface) {
+                    debug!(
+                        "{}: {} discovered, but no longer configured",
+                        info.interface, info.key.addr
+                    );
+                } else if self.sessions.contains_key(&info.key) {
                     self.send(&info.key, SessionCommand::NeighbourFound).await;
                 } else {
                     info!("{}: starting BGP session with {}", info.interface, info.key.addr);
@@ -264,6 +305,9 @@ impl Manager {
                 }
             }
             PeerEvent::Lost { key, reason } => {
+                if self.sessions.get(&key).is_some_and(|e| e.link_down_sent) {
+                    return; // already ending
+                }
                 let command = match reason {
                     LostReason::LinkDown | LostReason::LinkDeleted | LostReason::IfindexChanged => {
                         SessionCommand::LinkDown
@@ -283,7 +327,7 @@ impl Manager {
             .links
             .borrow()
             .values()
-            .filter(|l| l.up)
+            .filter(|l| l.up && self.configured(&l.name))
             .map(|l| l.ifindex)
             .collect();
         let (ifindex, addr) = match transport::check_source(from, &configured) {
@@ -317,6 +361,7 @@ impl Manager {
     }
 
     async fn links_changed(&mut self) {
+        self.end_deconfigured().await;
         self.derive_router_id_if_needed();
         let up: Vec<u32> = self
             .links

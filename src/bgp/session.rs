@@ -49,6 +49,9 @@ pub enum SessionCommand {
     LinkDown,
     /// Administrative shutdown (RFC 9003 text), then end.
     Stop { message: Option<String> },
+    /// The interface was removed from the configuration (a reload): Cease /
+    /// Peer De-configured (RFC 4486 3), then end.
+    Deconfigured,
 }
 
 /// What `ndbgpctl neighbors` shows of a session, kept current by the task.
@@ -566,6 +569,11 @@ impl Session {
                 self.feed_both(Event::LinkDown);
             }
             SessionCommand::Stop { message } => self.stop(message),
+            SessionCommand::Deconfigured => {
+                self.ending = Some("interface no longer configured");
+                let subcode = code::PEER_DECONFIGURED;
+                self.feed_both(Event::AutomaticStop { subcode });
+            }
         }
     }
 

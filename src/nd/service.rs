@@ -12,14 +12,15 @@ use tokio::time::Instant;
 use tracing::{debug, info, trace, warn};
 
 use super::packet::{self, NdMessage, RaParams};
-use super::socket::{ALL_ROUTERS, IcmpSocket, Received};
+use super::socket::{ALL_NODES, ALL_ROUTERS, IcmpSocket, Received};
 use super::speaker::{Emit, Speaker};
 use super::{Observation, Source};
 use crate::iface::{Links, fmt_mac, is_link_local};
 
 #[derive(Debug, Clone)]
 pub struct NdConfig {
-    pub interfaces: Vec<String>,
+    /// The configured interface names, followed: a reload adds and removes.
+    pub interfaces: watch::Receiver<Vec<String>>,
     pub ra_interval: Duration,
     /// Router lifetime in our RAs; 0 = "not a default router".
     pub ra_lifetime: u16,
@@ -70,6 +71,17 @@ struct Iface {
     counters: Counters,
 }
 
+impl Iface {
+    fn new(ra_interval: Duration) -> Iface {
+        Iface {
+            speaker: Speaker::new(ra_interval),
+            joined: None,
+            source: None,
+            counters: Counters::default(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     rx: BTreeMap<&'static str, u64>,
@@ -91,16 +103,9 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(16);
     let ifaces = config
         .interfaces
+        .borrow()
         .iter()
-        .map(|name| {
-            let iface = Iface {
-                speaker: Speaker::new(config.ra_interval),
-                joined: None,
-                source: None,
-                counters: Counters::default(),
-            };
-            (name.clone(), iface)
-        })
+        .map(|name| (name.clone(), Iface::new(config.ra_interval)))
         .collect();
     let service = Service {
         config,
@@ -109,6 +114,7 @@ pub fn spawn(
         observations,
         ifaces,
         commands: rx,
+        interfaces_open: true,
     };
     tokio::spawn(service.run());
     NdHandle { tx }
@@ -121,6 +127,8 @@ struct Service {
     observations: mpsc::Sender<Observation>,
     ifaces: BTreeMap<String, Iface>,
     commands: mpsc::Receiver<Command>,
+    /// False once the sender of `config.interfaces` is gone.
+    interfaces_open: bool,
 }
 
 impl Service {
@@ -146,6 +154,13 @@ impl Service {
                     }
                     self.links_changed().await;
                 }
+                changed = self.config.interfaces.changed(), if self.interfaces_open => {
+                    if changed.is_err() {
+                        self.interfaces_open = false;
+                        continue;
+                    }
+                    self.interfaces_changed().await;
+                }
                 _ = sleep_until_opt(deadline) => self.poll_speakers().await,
                 command = self.commands.recv() => match command {
                     Some(Command::Interfaces(reply)) => {
@@ -154,6 +169,43 @@ impl Service {
                     None => return,
                 },
             }
+        }
+    }
+
+    /// A reload changed the configured interfaces: stop announcing on the
+    /// removed ones, start on the new ones; the others are untouched.
+    async fn interfaces_changed(&mut self) {
+        let names = self.config.interfaces.borrow_and_update().clone();
+        let removed: Vec<String> = self.ifaces.keys().filter(|n| !names.contains(n)).cloned().collect();
+        for name in removed {
+            let Some(iface) = self.ifaces.remove(&name) else {
+                continue;
+            };
+            self.farewell(&name, &iface).await;
+            if let Some(ifindex) = iface.joined {
+                self.socket.leave(ifindex);
+            }
+            info!("{name}: no longer configured: stopped announcing");
+        }
+        let ra_interval = self.config.ra_interval;
+        for name in names {
+            self.ifaces.entry(name).or_insert_with(|| Iface::new(ra_interval));
+        }
+        self.links_changed().await;
+    }
+
+    /// RFC 4861 6.2.5: an interface that stops advertising SHOULD send a
+    /// final RA with router lifetime 0, so hosts stop routing through us.
+    async fn farewell(&mut self, name: &str, iface: &Iface) {
+        let (Some(src), true) = (iface.source, self.config.ra_lifetime != 0) else {
+            return;
+        };
+        let Some(link) = self.links.borrow().get(name).cloned() else {
+            return;
+        };
+        let bytes = packet::build_ra(&RaParams::new(0, link.mac));
+        if let Err(e) = self.socket.send(link.ifindex, src, ALL_NODES, &bytes).await {
+            debug!("{name}: final RA failed: {e}");
         }
     }
 

@@ -18,4 +18,4 @@ mod state;
 mod sync;
 mod watch;
 
-pub use watch::{dump_links, dump_neighbours, watch};
+pub use watch::{dump_links, dump_neighbours, watch, watch_interfaces};

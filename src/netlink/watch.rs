@@ -15,7 +15,7 @@ use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{AsyncSocket, SocketAddr};
 use rtnetlink::constants::{RTMGRP_IPV6_IFADDR, RTMGRP_LINK, RTMGRP_NEIGH};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -24,7 +24,7 @@ use crate::iface::{Links, fmt_mac};
 use crate::nd::Observation;
 
 use super::convert::classify;
-use super::state::{Snapshot, Table, diff};
+use super::state::{Change, Snapshot, Table, diff};
 use super::sync::{Dump, Step, Sync};
 
 type Message = NetlinkMessage<RouteNetlinkMessage>;
@@ -61,18 +61,39 @@ pub async fn watch(
     links: watch::Sender<Links>,
     neighbours: mpsc::Sender<Observation>,
 ) -> anyhow::Result<()> {
+    // The sender is dropped: the names never change.
+    let (_, names) = watch::channel(names);
+    watch_interfaces(names, links, neighbours, None).await
+}
+
+/// [`watch`], following the configured names on `names` (a reload): when
+/// they change, everything is re-dumped with the new names, so a newly
+/// configured interface comes with its kernel neighbours and a removed one
+/// leaves `links`. Interfaces configured before and after keep their
+/// snapshot, so nobody downstream sees a change for them. `synced` is
+/// answered when the first snapshot has been taken (and published, if it
+/// holds anything).
+pub async fn watch_interfaces(
+    names: watch::Receiver<Vec<String>>,
+    links: watch::Sender<Links>,
+    neighbours: mpsc::Sender<Observation>,
+    mut synced: Option<oneshot::Sender<()>>,
+) -> anyhow::Result<()> {
+    let initial = names.borrow().clone();
     let mut w = Watcher {
-        table: Table::new(names),
+        table: Table::new(initial),
         published: Snapshot::default(),
         links,
         neighbours,
+        names,
+        names_open: true,
     };
     let mut failures = 0;
     let mut first = true;
     loop {
         let opened = Instant::now();
         let mut conn = Conn::open(GROUPS)?;
-        match w.follow(&mut conn, &mut first).await? {
+        match w.follow(&mut conn, &mut first, &mut synced).await? {
             Ended::ReceiverGone => return Ok(()),
             Ended::SocketFailed { synced } => {
                 failures = if synced { 1 } else { failures + 1 };
@@ -123,13 +144,28 @@ struct Watcher {
     published: Snapshot,
     links: watch::Sender<Links>,
     neighbours: mpsc::Sender<Observation>,
+    /// The configured interface names; `names_open` until the sender is gone.
+    names: watch::Receiver<Vec<String>>,
+    names_open: bool,
 }
 
 impl Watcher {
     /// Sync from a dump, then follow events until the socket fails, resyncing
     /// on overrun. `first` is cleared after the first sync.
-    async fn follow(&mut self, conn: &mut Conn, first: &mut bool) -> anyhow::Result<Ended> {
+    async fn follow(
+        &mut self,
+        conn: &mut Conn,
+        first: &mut bool,
+        ready: &mut Option<oneshot::Sender<()>>,
+    ) -> anyhow::Result<Ended> {
         let mut synced = false;
+        // Names whose absence from the kernel is worth a line in the log.
+        let mut new_names: BTreeSet<String> = if *first {
+            self.table.names().clone()
+        } else {
+            BTreeSet::new()
+        };
+        *first = false;
         'sync: loop {
             let Some((table, observations)) = sync(conn, self.table.names()).await? else {
                 return Ok(Ended::SocketFailed { synced });
@@ -137,18 +173,37 @@ impl Watcher {
             synced = true;
             self.table = table;
             self.publish();
-            if std::mem::take(first) {
-                for name in self.table.names() {
-                    if !self.published.views.contains_key(name) {
-                        info!("{name}: not present, waiting for it");
-                    }
+            for name in std::mem::take(&mut new_names) {
+                if !self.published.views.contains_key(&name) {
+                    info!("{name}: not present, waiting for it");
                 }
+            }
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(());
             }
             if !self.send(observations).await {
                 return Ok(Ended::ReceiverGone);
             }
             loop {
-                let Some(msg) = conn.recv().await else {
+                let received = tokio::select! {
+                    msg = conn.recv() => msg,
+                    changed = self.names.changed(), if self.names_open => {
+                        if changed.is_err() {
+                            self.names_open = false;
+                            continue;
+                        }
+                        let names: BTreeSet<String> = self.names.borrow_and_update().iter().cloned().collect();
+                        if &names == self.table.names() {
+                            continue;
+                        }
+                        new_names = names.difference(self.table.names()).cloned().collect();
+                        debug!("netlink: configured interfaces now {names:?}; re-dumping");
+                        // The dump builds the table anew, with the new names.
+                        self.table = Table::new(names);
+                        continue 'sync;
+                    }
+                };
+                let Some(msg) = received else {
                     return Ok(Ended::SocketFailed { synced });
                 };
                 let mut observations = Vec::new();
@@ -182,6 +237,12 @@ impl Watcher {
             return;
         }
         for change in diff(&self.published, &new) {
+            if let Change::Deleted { name } = &change
+                && !self.table.names().contains(name)
+            {
+                info!("{name}: no longer configured");
+                continue;
+            }
             if change.is_warning() {
                 warn!("{change}");
             } else {

@@ -1,0 +1,103 @@
+//! systemd integration: sd_notify(3) readiness, reload, status and watchdog.
+//!
+//! Every call is a no-op when NOTIFY_SOCKET is not set (not started by
+//! systemd with Type=notify); failures are logged at debug and ignored: the
+//! daemon must not stop because the service manager went away.
+
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+use tracing::debug;
+
+use crate::bgp::manager::NeighborView;
+
+fn notify(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        debug!("sd_notify: {e}");
+    }
+}
+
+/// READY=1 with a first STATUS=.
+pub fn ready(status: &str) {
+    notify(&[NotifyState::Ready, NotifyState::Status(status)]);
+}
+
+/// RELOADING=1 (with MONOTONIC_USEC, as systemd >= 253 wants).
+pub fn reloading() {
+    let mut states = vec![NotifyState::Reloading];
+    if let Ok(now) = NotifyState::monotonic_usec_now() {
+        states.push(now);
+    }
+    notify(&states);
+}
+
+/// READY=1 again after a reload.
+pub fn reloaded() {
+    notify(&[NotifyState::Ready]);
+}
+
+pub fn stopping() {
+    notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+}
+
+pub fn status(text: &str) {
+    notify(&[NotifyState::Status(text)]);
+}
+
+pub fn watchdog() {
+    notify(&[NotifyState::Watchdog]);
+}
+
+/// How often the main loop refreshes STATUS= and pings the watchdog: every
+/// `STATUS_INTERVAL`, or at half the watchdog timeout if that is shorter.
+pub fn tick_interval() -> Duration {
+    const STATUS_INTERVAL: Duration = Duration::from_secs(2);
+    match sd_notify::watchdog_enabled() {
+        Some(timeout) => (timeout / 2).clamp(Duration::from_millis(100), STATUS_INTERVAL),
+        None => STATUS_INTERVAL,
+    }
+}
+
+/// "3 neighbours, 2 Established".
+pub fn status_line(neighbors: &[NeighborView]) -> String {
+    let established_state = crate::bgp::fsm::State::Established.to_string();
+    let established = neighbors.iter().filter(|n| n.state == established_state).count();
+    let noun = if neighbors.len() == 1 {
+        "neighbour"
+    } else {
+        "neighbours"
+    };
+    format!("{} {noun}, {established} Established", neighbors.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(state: &str) -> NeighborView {
+        NeighborView {
+            interface: "eth0".into(),
+            ifindex: 2,
+            address: "fe80::1".parse().unwrap(),
+            state: state.into(),
+            remote_asn: None,
+            remote_id: None,
+            direction: None,
+            uptime_s: 0,
+            last_error: None,
+            hold_time: 9,
+            keepalive_s: None,
+            messages_received: 0,
+            messages_sent: 0,
+            established_count: 0,
+        }
+    }
+
+    #[test]
+    fn status_counts_sessions_and_established() {
+        assert_eq!(status_line(&[]), "0 neighbours, 0 Established");
+        assert_eq!(status_line(&[view("Established")]), "1 neighbour, 1 Established");
+        let three = [view("Established"), view("Connect"), view("Established")];
+        assert_eq!(status_line(&three), "3 neighbours, 2 Established");
+    }
+}

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use ipnet::IpNet;
 
 use crate::bgp::fsm::{DEFAULT_HOLD_TIME, RemoteAs};
 use crate::bgp::msg::BGP_PORT;
@@ -53,6 +54,20 @@ struct Cli {
           value_parser = clap::value_parser!(u16).range(1..))]
     port: u16,
 
+    /// Prefix to announce (IPv4 or IPv6; repeat for more), e.g. 10.0.0.1/32.
+    #[arg(long = "network", value_name = "PREFIX", value_parser = parse_prefix)]
+    networks: Vec<IpNet>,
+
+    /// Also announce the addresses of the loopback and other non-fabric
+    /// interfaces: `connected`.
+    #[arg(long, value_name = "WHAT", value_parser = ["connected"])]
+    redistribute: Vec<String>,
+
+    /// Most equal-cost paths installed per prefix (1-256).
+    #[arg(long, value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    max_paths: u16,
+
     /// Unix socket for ndbgpctl.
     #[arg(long, value_name = "PATH", default_value = "/run/ndbgpd/ndbgpd.sock")]
     control_socket: PathBuf,
@@ -84,6 +99,16 @@ struct Cli {
     discovery_hold: Option<u64>,
 }
 
+fn parse_prefix(s: &str) -> Result<IpNet, String> {
+    let net: IpNet = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a prefix like 10.0.0.1/32 or 2001:db8::/64"))?;
+    if net.trunc() != net {
+        return Err(format!("'{s}' has host bits set: did you mean {}?", net.trunc()));
+    }
+    Ok(net)
+}
+
 fn parse_remote_as(s: &str) -> Result<RemoteAs, String> {
     s.parse()
         .map_err(|e: crate::bgp::fsm::ParseRemoteAsError| e.to_string())
@@ -109,6 +134,9 @@ pub struct Config {
     pub remote_as: RemoteAs,
     pub hold_time: u16,
     pub port: u16,
+    pub networks: Vec<IpNet>,
+    pub redistribute_connected: bool,
+    pub max_paths: u16,
     pub control_socket: PathBuf,
     pub log_level: String,
     pub ra_interval: Duration,
@@ -209,6 +237,9 @@ fn validate(cli: Cli) -> Result<Config, ConfigError> {
         remote_as: cli.remote_as,
         hold_time: cli.hold_time,
         port: cli.port,
+        networks: dedup(cli.networks),
+        redistribute_connected: cli.redistribute.iter().any(|r| r == "connected"),
+        max_paths: cli.max_paths,
         control_socket: cli.control_socket,
         log_level: cli.log_level,
         ra_interval: Duration::from_secs(cli.ra_interval),
@@ -216,6 +247,12 @@ fn validate(cli: Cli) -> Result<Config, ConfigError> {
         max_neighbors: usize::try_from(cli.max_neighbors).unwrap_or(usize::MAX),
         discovery_hold: cli.discovery_hold.map(Duration::from_secs),
     })
+}
+
+fn dedup(mut nets: Vec<IpNet>) -> Vec<IpNet> {
+    nets.sort();
+    nets.dedup();
+    nets
 }
 
 fn check_ifname(name: &str) -> Result<(), ConfigError> {
@@ -310,12 +347,55 @@ mod tests {
                 "--router-id",
             ),
             (&["--iface", "eth0", "--asn", "1", "--port", "0"], "--port"),
+            (&["--iface", "eth0", "--asn", "1", "--network", "10.0.0.1"], "--network"),
+            (
+                &["--iface", "eth0", "--asn", "1", "--network", "10.0.0.1/24"],
+                "host bits",
+            ),
+            (
+                &["--iface", "eth0", "--asn", "1", "--redistribute", "static"],
+                "--redistribute",
+            ),
+            (&["--iface", "eth0", "--asn", "1", "--max-paths", "0"], "--max-paths"),
         ];
         for (args, needle) in cases {
             let err = run(args).expect_err(&format!("{args:?} should fail"));
             assert!(err.contains(needle), "{args:?}: {err:?} should name {needle}");
             assert!(!err.contains('\n'), "{args:?}: one line, got {err:?}");
         }
+    }
+
+    #[test]
+    fn networks_and_redistribution() {
+        let c = run(&[
+            "--iface",
+            "eth0",
+            "--asn",
+            "1",
+            "--network",
+            "10.0.0.1/32",
+            "--network",
+            "2001:db8::/64",
+            "--network",
+            "10.0.0.1/32",
+            "--redistribute",
+            "connected",
+            "--max-paths",
+            "8",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.networks,
+            vec![
+                "10.0.0.1/32".parse().unwrap(),
+                "2001:db8::/64".parse::<IpNet>().unwrap()
+            ]
+        );
+        assert!(c.redistribute_connected);
+        assert_eq!(c.max_paths, 8);
+        let d = run(&["--iface", "eth0", "--asn", "1"]).unwrap();
+        assert!(d.networks.is_empty() && !d.redistribute_connected);
+        assert_eq!(d.max_paths, 64);
     }
 
     #[test]

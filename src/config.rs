@@ -20,6 +20,7 @@ use std::time::Duration;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use ipnet::IpNet;
 use toml::Spanned;
 
 use crate::bgp::fsm::{DEFAULT_HOLD_TIME, RemoteAs};
@@ -78,6 +79,20 @@ struct Cli {
           value_parser = clap::value_parser!(u16).range(1..))]
     port: u16,
 
+    /// Prefix to announce (IPv4 or IPv6; repeat for more), e.g. 10.0.0.1/32.
+    #[arg(long = "network", value_name = "PREFIX", value_parser = parse_prefix)]
+    networks: Vec<IpNet>,
+
+    /// Also announce the addresses of the loopback and other non-fabric
+    /// interfaces: `connected`.
+    #[arg(long, value_name = "WHAT", value_parser = ["connected"])]
+    redistribute: Vec<String>,
+
+    /// Most equal-cost paths installed per prefix (1-256).
+    #[arg(long, value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    max_paths: u16,
+
     /// Unix socket for ndbgpctl.
     #[arg(long, value_name = "PATH", default_value = "/run/ndbgpd/ndbgpd.sock")]
     control_socket: PathBuf,
@@ -109,6 +124,16 @@ struct Cli {
     discovery_hold: Option<u64>,
 }
 
+fn parse_prefix(s: &str) -> Result<IpNet, String> {
+    let net: IpNet = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a prefix like 10.0.0.1/32 or 2001:db8::/64"))?;
+    if net.trunc() != net {
+        return Err(format!("'{s}' has host bits set: did you mean {}?", net.trunc()));
+    }
+    Ok(net)
+}
+
 fn parse_remote_as(s: &str) -> Result<RemoteAs, String> {
     s.parse()
         .map_err(|e: crate::bgp::fsm::ParseRemoteAsError| e.to_string())
@@ -134,6 +159,9 @@ pub struct Config {
     pub remote_as: RemoteAs,
     pub hold_time: u16,
     pub port: u16,
+    pub networks: Vec<IpNet>,
+    pub redistribute_connected: bool,
+    pub max_paths: u16,
     pub control_socket: PathBuf,
     pub log_level: String,
     pub ra_interval: Duration,
@@ -179,6 +207,9 @@ impl Config {
             remote_as,
             hold_time,
             port,
+            networks,
+            redistribute_connected,
+            max_paths,
             control_socket,
             log_level,
             ra_interval,
@@ -199,6 +230,9 @@ impl Config {
         check("remote_as", *remote_as != new.remote_as);
         check("hold_time", *hold_time != new.hold_time);
         check("port", *port != new.port);
+        check("networks", *networks != new.networks);
+        check("redistribute", *redistribute_connected != new.redistribute_connected);
+        check("max_paths", *max_paths != new.max_paths);
         check("control_socket", *control_socket != new.control_socket);
         check("log_level", *log_level != new.log_level);
         check("ra_interval", *ra_interval != new.ra_interval);
@@ -517,6 +551,9 @@ fn validate(cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
         remote_as: cli.remote_as,
         hold_time: cli.hold_time,
         port: cli.port,
+        networks: dedup(cli.networks),
+        redistribute_connected: cli.redistribute.iter().any(|r| r == "connected"),
+        max_paths: cli.max_paths,
         control_socket: cli.control_socket,
         log_level: cli.log_level,
         ra_interval: Duration::from_secs(cli.ra_interval),
@@ -526,6 +563,12 @@ fn validate(cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
         config_file: None,
         overridden: Vec::new(),
     })
+}
+
+fn dedup(mut nets: Vec<IpNet>) -> Vec<IpNet> {
+    nets.sort();
+    nets.dedup();
+    nets
 }
 
 fn check_ifname(name: &str) -> Result<(), String> {
@@ -606,6 +649,9 @@ ra_interval = 5
 ra_lifetime = 0
 max_neighbors = 8
 discovery_hold = 60
+networks = ["10.0.0.1/32", "2001:db8::/64"]
+redistribute = ["connected"]
+max_paths = 8
 "#;
 
     #[test]
@@ -624,6 +670,10 @@ discovery_hold = 60
         assert_eq!(c.ra_lifetime, 0);
         assert_eq!(c.max_neighbors, 8);
         assert_eq!(c.discovery_hold, Some(Duration::from_secs(60)));
+        let nets: Vec<IpNet> = vec!["10.0.0.1/32".parse().unwrap(), "2001:db8::/64".parse().unwrap()];
+        assert_eq!(c.networks, nets);
+        assert!(c.redistribute_connected);
+        assert_eq!(c.max_paths, 8);
         assert_eq!(c.config_file.as_deref(), Some(file.0.as_path()));
         assert!(c.overridden.is_empty());
     }
@@ -710,6 +760,10 @@ discovery_hold = 60
                 ":3:13: router_id: ",
             ),
             ("asn = 1\ninterfaces = [\"eth0\"]\nport = -1\n", ":3:8: port: "),
+            (
+                "asn = 1\ninterfaces = [\"eth0\"]\nnetworks = [\"10.0.0.1/24\"]\n",
+                ":3:12: networks: ",
+            ),
             // wrong shape or type
             ("asn = [1, 2]\n", ":1:7: asn: takes one value, not a list"),
             ("asn = 1.5\n", ":1:7: asn: expected a string or a number, not float"),
@@ -876,12 +930,55 @@ discovery_hold = 60
                 "--router-id",
             ),
             (&["--iface", "eth0", "--asn", "1", "--port", "0"], "--port"),
+            (&["--iface", "eth0", "--asn", "1", "--network", "10.0.0.1"], "--network"),
+            (
+                &["--iface", "eth0", "--asn", "1", "--network", "10.0.0.1/24"],
+                "host bits",
+            ),
+            (
+                &["--iface", "eth0", "--asn", "1", "--redistribute", "static"],
+                "--redistribute",
+            ),
+            (&["--iface", "eth0", "--asn", "1", "--max-paths", "0"], "--max-paths"),
         ];
         for (args, needle) in cases {
             let err = run(args).expect_err(&format!("{args:?} should fail"));
             assert!(err.contains(needle), "{args:?}: {err:?} should name {needle}");
             assert!(!err.contains('\n'), "{args:?}: one line, got {err:?}");
         }
+    }
+
+    #[test]
+    fn networks_and_redistribution() {
+        let c = run(&[
+            "--iface",
+            "eth0",
+            "--asn",
+            "1",
+            "--network",
+            "10.0.0.1/32",
+            "--network",
+            "2001:db8::/64",
+            "--network",
+            "10.0.0.1/32",
+            "--redistribute",
+            "connected",
+            "--max-paths",
+            "8",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.networks,
+            vec![
+                "10.0.0.1/32".parse().unwrap(),
+                "2001:db8::/64".parse::<IpNet>().unwrap()
+            ]
+        );
+        assert!(c.redistribute_connected);
+        assert_eq!(c.max_paths, 8);
+        let d = run(&["--iface", "eth0", "--asn", "1"]).unwrap();
+        assert!(d.networks.is_empty() && !d.redistribute_connected);
+        assert_eq!(d.max_paths, 64);
     }
 
     #[test]

@@ -61,6 +61,16 @@ impl Conn {
             .map_err(|_| "write queue full: peer not reading".to_string())
     }
 
+    /// Write what is queued, then FIN; `is_finished` tells when done.
+    pub fn close(&mut self) {
+        self.writer = None;
+    }
+
+    /// The writer has ended: everything queued is written (or failed).
+    pub fn is_finished(&self) -> bool {
+        self.writer_task.as_ref().is_none_or(|t| t.is_finished())
+    }
+
     /// Close after writing everything queued; returns once written.
     pub async fn finish(mut self) {
         self.writer = None;

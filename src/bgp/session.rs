@@ -116,6 +116,7 @@ pub fn spawn(
         neighbour_lost: false,
         ending: None,
         pending: VecDeque::new(),
+        closing: Vec::new(),
         status: status0,
         status_tx,
     };
@@ -221,6 +222,10 @@ struct Session {
     /// Why the task is ending, once it is.
     ending: Option<&'static str>,
     pending: VecDeque<(Which, Event)>,
+    /// Connections closed while their last messages (a NOTIFICATION) may
+    /// still be queued: the task waits for them before it ends, or a
+    /// process exit right after would lose the NOTIFICATION.
+    closing: Vec<Conn>,
     status: SessionStatus,
     status_tx: watch::Sender<SessionStatus>,
 }
@@ -324,8 +329,10 @@ impl Session {
             Action::Connect => self.dial(),
             Action::AbortConnect => self.dial_id = None,
             Action::RefuseConnection | Action::CloseConnection => {
-                if let Some(slot) = self.slot(which) {
-                    slot.conn = None;
+                if let Some(mut conn) = self.slot(which).and_then(|slot| slot.conn.take()) {
+                    conn.close();
+                    self.closing.retain(|c| !c.is_finished());
+                    self.closing.push(conn);
                 }
             }
             Action::StartTimer(timer, duration) => {
@@ -682,6 +689,7 @@ impl Session {
         ]
         .into_iter()
         .flatten()
+        .chain(self.closing.drain(..))
         .collect();
         for conn in conns {
             let _ = tokio::time::timeout(FLUSH_TIMEOUT, conn.finish()).await;

@@ -16,6 +16,8 @@ declare -A needs=(
   [frr]=/usr/lib/frr/bgpd
   [bird2]=/usr/sbin/bird
   [gobgpd]=/usr/bin/gobgpd
+  [systemd]=/usr/bin/systemd-analyze
+  [util-linux]=/usr/bin/setpriv
 )
 missing=()
 for pkg in "${!needs[@]}"; do

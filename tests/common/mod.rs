@@ -234,8 +234,21 @@ pub struct Ndbgpd {
 
 impl Ndbgpd {
     pub fn start(ns: &Netns, dir: &TempDir, tag: &str, args: &[&str]) -> Ndbgpd {
+        Ndbgpd::start_wrapped(ns, dir, tag, &[], args)
+    }
+
+    /// Start it through `wrapper` (a program and its arguments, e.g.
+    /// setpriv), which runs ndbgpd with the arguments that follow.
+    pub fn start_wrapped(ns: &Netns, dir: &TempDir, tag: &str, wrapper: &[&str], args: &[&str]) -> Ndbgpd {
         let socket = dir.join(&format!("{tag}.sock"));
-        let mut cmd = ns.command(ndbgpd_bin());
+        let mut cmd = match wrapper.split_first() {
+            None => ns.command(ndbgpd_bin()),
+            Some((program, rest)) => {
+                let mut cmd = ns.command(program);
+                cmd.args(rest).arg(ndbgpd_bin());
+                cmd
+            }
+        };
         cmd.args([
             "--control-socket",
             socket.to_str().expect("utf-8 path"),

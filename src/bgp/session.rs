@@ -111,6 +111,7 @@ pub fn spawn(
         dial_tx,
         next_conn_id: 1,
         dial_id: None,
+        dial_task: None,
         backoff: Backoff::default(),
         restart_at: None,
         neighbour_lost: false,
@@ -215,6 +216,10 @@ struct Session {
     next_conn_id: u64,
     /// The dial in flight, if any; results of other dials are stale.
     dial_id: Option<u64>,
+    /// The task of that dial: aborted with it, so that a dial given up on
+    /// (ConnectRetry, an inbound connection taken) never connects later
+    /// behind our back and leaves the neighbour a connection we dropped.
+    dial_task: Option<tokio::task::JoinHandle<()>>,
     backoff: Backoff,
     restart_at: Option<Instant>,
     /// Discovery lost the neighbour while Established: end at the next down.
@@ -270,6 +275,7 @@ impl Session {
                 _ = sleep_until_opt(deadline) => self.timers_due(),
             }
         }
+        self.abort_dial();
         self.publish();
         self.flush().await;
         debug!(
@@ -327,7 +333,7 @@ impl Session {
                 }
             }
             Action::Connect => self.dial(),
-            Action::AbortConnect => self.dial_id = None,
+            Action::AbortConnect => self.abort_dial(),
             Action::RefuseConnection | Action::CloseConnection => {
                 if let Some(mut conn) = self.slot(which).and_then(|slot| slot.conn.take()) {
                     conn.close();
@@ -391,7 +397,15 @@ impl Session {
         }
     }
 
+    fn abort_dial(&mut self) {
+        self.dial_id = None;
+        if let Some(task) = self.dial_task.take() {
+            task.abort();
+        }
+    }
+
     fn dial(&mut self) {
+        self.abort_dial();
         let id = self.next_conn_id;
         self.next_conn_id += 1;
         self.dial_id = Some(id);
@@ -400,7 +414,7 @@ impl Session {
         let mut links = self.links.clone();
         let tx = self.dial_tx.clone();
         let name = self.params.interface.clone();
-        tokio::spawn(async move {
+        self.dial_task = Some(tokio::spawn(async move {
             // Our link-local may still be in DAD when the neighbour is found:
             // dial the moment it is usable rather than fail and back off.
             let usable = |links: &Links| {
@@ -424,7 +438,7 @@ impl Session {
                 }
             };
             let _ = tx.send((id, result)).await;
-        });
+        }));
     }
 
     fn dialed(&mut self, id: u64, result: Result<TcpStream, String>) {
@@ -432,6 +446,7 @@ impl Session {
             return; // aborted: a stale dial's stream is dropped here
         }
         self.dial_id = None;
+        self.dial_task = None;
         match result {
             Ok(stream) => self.attach(Which::Primary, stream, Direction::Outbound),
             Err(e) => {
@@ -445,6 +460,12 @@ impl Session {
     fn attach(&mut self, which: Which, stream: TcpStream, direction: Direction) {
         let id = self.next_conn_id;
         self.next_conn_id += 1;
+        debug!(
+            "{}: {} connection {id} ({:?}) on {which:?}",
+            self.name(),
+            direction_str(direction),
+            stream.local_addr().ok().zip(stream.peer_addr().ok())
+        );
         let conn = Conn::start(id, stream, self.conn_tx.clone());
         if let Some(slot) = self.slot(which) {
             slot.conn = Some(conn);
@@ -462,18 +483,32 @@ impl Session {
             self.restart();
         }
         match self.primary.state() {
-            State::Connect | State::Active => self.attach(Which::Primary, stream, Direction::Inbound),
-            _ if self.secondary.is_none() => {
-                let config = FsmConfig {
-                    passive: true,
-                    ..self.params.fsm.clone()
-                };
-                self.secondary = Some(Slot::new(Fsm::new(config).ok()));
-                self.feed(Which::Secondary, Event::ManualStart);
-                self.attach(Which::Secondary, stream, Direction::Inbound);
+            // Our dial is in flight and has likely reached the neighbour as
+            // well: it holds two connections, as we will. Taking its
+            // connection and dropping ours here could leave each side
+            // keeping the connection the other one dropped (seen as a
+            // 2-4 s stall at link up when both dial at once); with both
+            // kept, collision resolution (RFC 4271 6.8) picks the same one
+            // on both sides.
+            State::Connect if self.dial_id.is_some() && self.secondary.is_none() => {
+                self.add_secondary(stream, Direction::Inbound)
             }
+            State::Connect | State::Active => self.attach(Which::Primary, stream, Direction::Inbound),
+            _ if self.secondary.is_none() => self.add_secondary(stream, Direction::Inbound),
             _ => debug!("{}: a third connection is refused", self.name()),
         }
+    }
+
+    /// A second connection to the same neighbour, on its own passive FSM
+    /// until the OPENs decide which one stays (RFC 4271 6.8).
+    fn add_secondary(&mut self, stream: TcpStream, direction: Direction) {
+        let config = FsmConfig {
+            passive: true,
+            ..self.params.fsm.clone()
+        };
+        self.secondary = Some(Slot::new(Fsm::new(config).ok()));
+        self.feed(Which::Secondary, Event::ManualStart);
+        self.attach(Which::Secondary, stream, direction);
     }
 
     fn conn_event(&mut self, id: u64, event: ConnEvent) {

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+
+use crate::bgp::fsm::{DEFAULT_HOLD_TIME, RemoteAs};
+use crate::bgp::msg::BGP_PORT;
 use clap::error::ErrorKind;
 
 /// Longest interface name the kernel takes (IFNAMSIZ - 1).
@@ -35,6 +38,20 @@ struct Cli {
     /// then derived from the first interface's MAC.
     #[arg(long, value_name = "A.B.C.D")]
     router_id: Option<Ipv4Addr>,
+
+    /// Which peer AS to accept: any, external, internal, or a number.
+    #[arg(long, value_name = "AS", default_value = "any", value_parser = parse_remote_as)]
+    remote_as: RemoteAs,
+
+    /// BGP hold time we offer, seconds (0 = none, else 3-65535); the session
+    /// uses the smaller of ours and the peer's. Keepalives every third of it.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HOLD_TIME)]
+    hold_time: u16,
+
+    /// TCP port to listen on and dial (tests use another).
+    #[arg(long, value_name = "PORT", default_value_t = BGP_PORT,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    port: u16,
 
     /// Unix socket for ndbgpctl.
     #[arg(long, value_name = "PATH", default_value = "/run/ndbgpd/ndbgpd.sock")]
@@ -67,6 +84,11 @@ struct Cli {
     discovery_hold: Option<u64>,
 }
 
+fn parse_remote_as(s: &str) -> Result<RemoteAs, String> {
+    s.parse()
+        .map_err(|e: crate::bgp::fsm::ParseRemoteAsError| e.to_string())
+}
+
 fn parse_asn(s: &str) -> Result<u32, String> {
     let asn: u32 = s
         .parse()
@@ -84,6 +106,9 @@ pub struct Config {
     pub interfaces: Vec<String>,
     pub asn: u32,
     pub router_id: Option<Ipv4Addr>,
+    pub remote_as: RemoteAs,
+    pub hold_time: u16,
+    pub port: u16,
     pub control_socket: PathBuf,
     pub log_level: String,
     pub ra_interval: Duration,
@@ -147,6 +172,18 @@ fn validate(cli: Cli) -> Result<Config, ConfigError> {
         }
         interfaces.push(name);
     }
+    if cli.hold_time == 1 || cli.hold_time == 2 {
+        // RFC 4271 4.2: zero or at least three seconds.
+        return Err(ConfigError(format!(
+            "--hold-time {}: must be 0 or at least 3 s (RFC 4271 4.2)",
+            cli.hold_time
+        )));
+    }
+    if cli.router_id.is_some_and(|id| id.is_unspecified()) {
+        return Err(ConfigError(
+            "--router-id 0.0.0.0 is not a valid BGP identifier (RFC 4271 6.2)".into(),
+        ));
+    }
     let ra_lifetime = match cli.ra_lifetime {
         Some(l) if l > RA_LIFETIME_MAX => {
             return Err(ConfigError(format!(
@@ -169,6 +206,9 @@ fn validate(cli: Cli) -> Result<Config, ConfigError> {
         interfaces,
         asn: cli.asn,
         router_id: cli.router_id,
+        remote_as: cli.remote_as,
+        hold_time: cli.hold_time,
+        port: cli.port,
         control_socket: cli.control_socket,
         log_level: cli.log_level,
         ra_interval: Duration::from_secs(cli.ra_interval),
@@ -218,6 +258,9 @@ mod tests {
         assert_eq!(c.max_neighbors, 64);
         assert_eq!(c.control_socket, PathBuf::from("/run/ndbgpd/ndbgpd.sock"));
         assert_eq!(c.discovery_hold, None);
+        assert_eq!(c.hold_time, 9);
+        assert_eq!(c.remote_as, RemoteAs::Any);
+        assert_eq!(c.port, 179);
     }
 
     #[test]
@@ -256,6 +299,17 @@ mod tests {
             (&["--iface", "a/b", "--asn", "1"], "--iface"),
             (&["--iface", "abcdefghijklmnop", "--asn", "1"], "--iface"),
             (&["--iface", "eth0", "--iface", "eth0", "--asn", "1"], "twice"),
+            (&["--iface", "eth0", "--asn", "1", "--hold-time", "2"], "--hold-time"),
+            (
+                &["--iface", "eth0", "--asn", "1", "--hold-time", "70000"],
+                "--hold-time",
+            ),
+            (&["--iface", "eth0", "--asn", "1", "--remote-as", "ebgp"], "--remote-as"),
+            (
+                &["--iface", "eth0", "--asn", "1", "--router-id", "0.0.0.0"],
+                "--router-id",
+            ),
+            (&["--iface", "eth0", "--asn", "1", "--port", "0"], "--port"),
         ];
         for (args, needle) in cases {
             let err = run(args).expect_err(&format!("{args:?} should fail"));

@@ -14,6 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
+use crate::bgp::manager::BgpHandle;
 use crate::nd::service::NdHandle;
 use crate::peers::PeerTableHandle;
 
@@ -28,6 +29,8 @@ pub enum Request {
     Discovery,
     /// Configured interfaces with their ND counters.
     Interfaces,
+    /// BGP sessions.
+    Neighbors,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,6 +47,7 @@ pub struct Response {
 pub struct Handles {
     pub peers: PeerTableHandle,
     pub nd: NdHandle,
+    pub bgp: BgpHandle,
 }
 
 /// Bind the socket, refusing to steal it from a running daemon.
@@ -122,6 +126,7 @@ fn error(text: String) -> Response {
 async fn answer(request: Request, handles: &Handles) -> Response {
     let result = match request {
         Request::Discovery => serde_json::to_value(handles.peers.snapshot().await),
+        Request::Neighbors => serde_json::to_value(handles.bgp.neighbors().await),
         Request::Interfaces => {
             let mut views = serde_json::to_value(handles.nd.interfaces().await);
             let counters = handles.peers.counters().await;

@@ -6,8 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, error, info};
+use tracing::{error, info};
 
+use ndbgp::bgp::fsm::FsmConfig;
+use ndbgp::bgp::manager::{self, BgpConfig};
+use ndbgp::bgp::{router_id, transport};
 use ndbgp::config::{self, Config, Parsed};
 use ndbgp::control;
 use ndbgp::iface::Links;
@@ -62,13 +65,23 @@ fn init_tracing(level: &str) {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let socket = IcmpSocket::open().context("cannot open the raw ICMPv6 socket (needs CAP_NET_RAW)")?;
+    let bgp_listener =
+        transport::listen(config.port).with_context(|| format!("cannot listen on [::]:{}", config.port))?;
     let listener = control::bind(&config.control_socket)
         .await
         .with_context(|| format!("control socket {}", config.control_socket.display()))?;
+    // Unspecified until an interface appears, when none has an address or MAC yet.
+    let router_id = choose_router_id(&config).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+    let mut fsm = FsmConfig::new(config.asn, router_id);
+    fsm.hold_time = config.hold_time;
+    fsm.remote_as = config.remote_as;
+    if !router_id.is_unspecified() {
+        fsm.validate().context("BGP configuration")?;
+    }
 
     let (links_tx, links_rx) = watch::channel(Links::new());
     let (observations_tx, observations_rx) = mpsc::channel(1024);
-    let (events_tx, mut events_rx) = mpsc::channel(1024);
+    let (events_tx, events_rx) = mpsc::channel(1024);
 
     let mut netlink = tokio::spawn(netlink::watch(
         config.interfaces.clone(),
@@ -86,6 +99,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         observations_rx,
         events_tx,
     );
+    let bgp = manager::spawn(
+        BgpConfig {
+            fsm,
+            port: config.port,
+            interfaces: config.interfaces.clone(),
+        },
+        bgp_listener,
+        links_rx.clone(),
+        events_rx,
+        peers.clone(),
+    );
     let nd = nd::service::spawn(
         NdConfig {
             interfaces: config.interfaces.clone(),
@@ -96,14 +120,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         links_rx,
         observations_tx,
     );
-    tokio::spawn(control::serve(listener, control::Handles { peers, nd }));
-    // The BGP manager will consume these; until then they are only logged
-    // (the peer table logs each one at info).
-    tokio::spawn(async move {
-        while let Some(event) = events_rx.recv().await {
-            debug!("peer event: {event:?}");
-        }
-    });
+    tokio::spawn(control::serve(
+        listener,
+        control::Handles {
+            peers,
+            nd,
+            bgp: bgp.clone(),
+        },
+    ));
     info!(
         "ndbgpd {} started: AS {}, interfaces {}, control socket {}",
         env!("CARGO_PKG_VERSION"),
@@ -123,6 +147,22 @@ async fn run(config: Config) -> anyhow::Result<()> {
             Err(e) => Err(anyhow::anyhow!("netlink watcher panicked: {e}")),
         },
     };
+    // RFC 9003: tell every peer why, so its operator sees it.
+    bgp.shutdown(Some("ndbgpd shutting down".into())).await;
     let _ = std::fs::remove_file(&config.control_socket);
     result
+}
+
+/// --router-id, else derived (see `router_id::choose`); logged either way.
+/// None when nothing to derive it from exists yet: the BGP manager then
+/// derives it from the first configured interface's MAC when it appears.
+fn choose_router_id(config: &Config) -> Option<std::net::Ipv4Addr> {
+    let first = config.interfaces.first().map(String::as_str).unwrap_or_default();
+    let (addrs, mac) = router_id::system_addresses(first);
+    let Some((id, origin)) = router_id::choose(config.router_id, &addrs, mac) else {
+        info!("router ID: no IPv4 address here and {first} has no MAC yet; waiting for a configured interface");
+        return None;
+    };
+    info!("router ID {id} ({})", origin.describe(first));
+    Some(id)
 }

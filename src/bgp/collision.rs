@@ -70,12 +70,7 @@ pub fn preferred_direction(local: Speaker, remote: Speaker) -> Direction {
 ///   neighbour the session is for, and FRR checks OpenSent too.
 /// - Both in the same direction (the peer dialed again): keep the new one; the
 ///   peer has evidently given up the older connection.
-pub fn resolve_collision(
-    local: Speaker,
-    remote: Speaker,
-    existing: Connection,
-    new: Direction,
-) -> Keep {
+pub fn resolve_collision(local: Speaker, remote: Speaker, existing: Connection, new: Direction) -> Keep {
     match existing.state {
         State::Idle | State::Connect | State::Active => Keep::Both,
         State::Established => Keep::Existing,
@@ -113,23 +108,13 @@ mod tests {
         for state in [State::OpenSent, State::OpenConfirm] {
             // Our dial exists, theirs brings an OPEN: keep ours.
             assert_eq!(
-                resolve_collision(
-                    local,
-                    remote,
-                    existing(Direction::Outbound, state),
-                    Direction::Inbound
-                ),
+                resolve_collision(local, remote, existing(Direction::Outbound, state), Direction::Inbound),
                 Keep::Existing,
                 "{state}"
             );
             // Theirs exists, our dial brings an OPEN: switch to ours.
             assert_eq!(
-                resolve_collision(
-                    local,
-                    remote,
-                    existing(Direction::Inbound, state),
-                    Direction::Outbound
-                ),
+                resolve_collision(local, remote, existing(Direction::Inbound, state), Direction::Outbound),
                 Keep::New,
                 "{state}"
             );
@@ -142,22 +127,12 @@ mod tests {
         assert_eq!(preferred_direction(local, remote), Direction::Inbound);
         for state in [State::OpenSent, State::OpenConfirm] {
             assert_eq!(
-                resolve_collision(
-                    local,
-                    remote,
-                    existing(Direction::Outbound, state),
-                    Direction::Inbound
-                ),
+                resolve_collision(local, remote, existing(Direction::Outbound, state), Direction::Inbound),
                 Keep::New,
                 "{state}"
             );
             assert_eq!(
-                resolve_collision(
-                    local,
-                    remote,
-                    existing(Direction::Inbound, state),
-                    Direction::Outbound
-                ),
+                resolve_collision(local, remote, existing(Direction::Inbound, state), Direction::Outbound),
                 Keep::Existing,
                 "{state}"
             );
@@ -242,12 +217,7 @@ mod tests {
         let (local, remote) = (speaker(HIGH, 65001), speaker(LOW, 65002));
         for state in [State::Idle, State::Connect, State::Active] {
             assert_eq!(
-                resolve_collision(
-                    local,
-                    remote,
-                    existing(Direction::Outbound, state),
-                    Direction::Inbound
-                ),
+                resolve_collision(local, remote, existing(Direction::Outbound, state), Direction::Inbound),
                 Keep::Both,
                 "{state}"
             );

@@ -18,6 +18,17 @@ pub enum Origin {
     Mac,
 }
 
+impl Origin {
+    pub fn describe(self, iface: &str) -> String {
+        match self {
+            Origin::Configured => "from --router-id".into(),
+            Origin::Loopback => "highest IPv4 address on the loopback".into(),
+            Origin::Interface => "highest IPv4 address on an interface".into(),
+            Origin::Mac => format!("derived from the MAC of {iface}"),
+        }
+    }
+}
+
 /// `addrs` are (interface name, is loopback, IPv4 address); `mac` is that of
 /// the first configured interface if known.
 pub fn choose(

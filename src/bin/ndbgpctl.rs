@@ -31,6 +31,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// BGP sessions, one per neighbour.
+    Neighbors {
+        /// Print JSON: an array, one object per session.
+        #[arg(long)]
+        json: bool,
+    },
     /// Configured interfaces, packet counters and drops by reason.
     Interfaces {
         /// Print JSON: an array, one object per interface.
@@ -45,6 +51,7 @@ async fn main() -> ExitCode {
     let (request, json) = match cli.command {
         Command::Discovery { json } => (Request::Discovery, json),
         Command::Interfaces { json } => (Request::Interfaces, json),
+        Command::Neighbors { json } => (Request::Neighbors, json),
     };
     let result = match control::request(&cli.socket, request).await {
         Ok(result) => result,
@@ -67,6 +74,7 @@ async fn main() -> ExitCode {
     let table = match request {
         Request::Discovery => discovery_table(&rows),
         Request::Interfaces => interfaces_table(&rows),
+        Request::Neighbors => neighbors_table(&rows),
     };
     print!("{table}");
     ExitCode::SUCCESS
@@ -119,6 +127,45 @@ fn discovery_table(rows: &[Value]) -> String {
                 text(r, "router"),
                 text(r, "state"),
                 seconds_ago(r, "last_seen_ms"),
+            ]
+        })
+        .collect();
+    format_table(&header, body)
+}
+
+fn uptime(v: &Value) -> String {
+    let s = v.get("uptime_s").and_then(Value::as_u64).unwrap_or(0);
+    if v.get("state").and_then(Value::as_str) != Some("Established") {
+        return "-".into();
+    }
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn neighbors_table(rows: &[Value]) -> String {
+    let header = [
+        "INTERFACE",
+        "ADDRESS",
+        "STATE",
+        "AS",
+        "ROUTER ID",
+        "DIR",
+        "UPTIME",
+        "HOLD",
+        "LAST ERROR",
+    ];
+    let body = rows
+        .iter()
+        .map(|r| {
+            vec![
+                text(r, "interface"),
+                text(r, "address"),
+                text(r, "state"),
+                text(r, "remote_asn"),
+                text(r, "remote_id"),
+                text(r, "direction"),
+                uptime(r),
+                text(r, "hold_time"),
+                text(r, "last_error"),
             ]
         })
         .collect();

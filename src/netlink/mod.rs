@@ -1,8 +1,9 @@
 //! rtnetlink: links, addresses and neighbours of the configured interfaces.
 //!
 //! The netlink crates break their API often, so their types stay inside this
-//! module: `convert` turns messages into our types (pure, unit-tested),
-//! `state` keeps the tables and computes snapshots and changes (pure),
+//! module: `convert` turns messages into our types, `state` keeps the tables
+//! and computes snapshots and changes, `sync` rebuilds the state from dumps
+//! while events keep coming (all three pure, unit-tested without root), and
 //! `watch` does the socket I/O. Callers see only `iface::Links` and
 //! `nd::Observation`.
 //!
@@ -14,6 +15,7 @@
 
 mod convert;
 mod state;
+mod sync;
 mod watch;
 
 pub use watch::{dump_links, dump_neighbours, watch};

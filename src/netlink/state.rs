@@ -8,8 +8,9 @@ use std::fmt;
 use std::net::Ipv6Addr;
 
 use crate::iface::{LinkLocal, LinkState, Links, Mac, fmt_mac};
+use crate::nd::Observation;
 
-use super::convert::{Dad, Event, KernelAddr, KernelLink};
+use super::convert::{Dad, Event, KernelLink};
 
 /// Every kernel link and link-local address we have heard of.
 ///
@@ -35,20 +36,19 @@ impl Table {
         &self.names
     }
 
-    /// A fresh table with the same configuration, built from a dump.
-    pub fn from_dump(
-        names: &BTreeSet<String>,
-        links: impl IntoIterator<Item = KernelLink>,
-        addrs: impl IntoIterator<Item = KernelAddr>,
-    ) -> Self {
-        let mut t = Table::new(names.iter().cloned());
-        for l in links {
-            t.apply(&Event::Link(l));
+    /// Apply any event: links and addresses change the table, neighbours
+    /// of configured interfaces are collected. True on overrun.
+    pub fn apply_event(&mut self, event: Event, observations: &mut Vec<Observation>) -> bool {
+        match event {
+            Event::Overrun => return true,
+            Event::Neighbour(o) => {
+                if self.is_configured(o.ifindex) {
+                    observations.push(o);
+                }
+            }
+            event => self.apply(&event),
         }
-        for a in addrs {
-            t.apply(&Event::Addr(a));
-        }
-        t
+        false
     }
 
     /// Apply a link or address event; others are not ours to handle.
@@ -327,6 +327,7 @@ pub(crate) fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::convert::KernelAddr;
 
     const MAC: Mac = [2, 0, 0, 0, 0, 1];
 
@@ -499,29 +500,29 @@ mod tests {
     }
 
     #[test]
-    fn from_dump_forgets_what_the_dump_lacks() {
+    fn neighbours_only_of_configured_interfaces() {
         let mut t = table();
+        t.apply(&link(1, "lo", true));
         t.apply(&link(3, "eth0", true));
-        t.apply(&addr(3, "fe80::1", Dad::Ready));
-        let fresh = Table::from_dump(
-            t.names(),
-            [KernelLink {
-                ifindex: 3,
-                name: "eth0".into(),
-                up: false,
+        let obs = |ifindex| {
+            Event::Neighbour(Observation {
+                ifindex,
+                addr: ll("fe80::9"),
                 mac: None,
-            }],
-            [],
-        );
-        let s = fresh.snapshot();
-        assert_eq!(
-            lines(&t.snapshot(), &s),
-            [
-                "eth0: mac changed to none",
-                "eth0: link down",
-                "eth0: link-local fe80::1 removed"
-            ]
-        );
+                source: crate::nd::Source::Kernel,
+                router: None,
+                ra_lifetime: None,
+                tentative: false,
+            })
+        };
+        let mut out = Vec::new();
+        assert!(!t.apply_event(obs(3), &mut out));
+        assert!(!t.apply_event(obs(1), &mut out));
+        assert!(!t.apply_event(obs(99), &mut out));
+        assert!(t.apply_event(Event::Overrun, &mut out));
+        assert_eq!(out.iter().map(|o| o.ifindex).collect::<Vec<_>>(), [3]);
+        assert!(!t.apply_event(Event::LinkGone { ifindex: 3 }, &mut out));
+        assert!(t.snapshot().links().is_empty());
     }
 
     #[test]

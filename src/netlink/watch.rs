@@ -1,18 +1,18 @@
 //! The I/O half: one rtnetlink socket, subscribed then dumped, whose events
 //! keep a `Table` current. Conversions and state live in `convert` and
 //! `state`; this file only moves messages.
+//!
+//! Dumps are requested on the event socket and read from the same
+//! ordered stream as the events: see `sync` for why.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
-use netlink_packet_core::{NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
-use netlink_packet_route::address::AddressMessage;
-use netlink_packet_route::link::LinkMessage;
-use netlink_packet_route::neighbour::NeighbourMessage;
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkMessage};
+use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{AsyncSocket, SocketAddr};
 use rtnetlink::constants::{RTMGRP_IPV6_IFADDR, RTMGRP_LINK, RTMGRP_NEIGH};
 use tokio::sync::{mpsc, watch};
@@ -23,8 +23,9 @@ use tracing::{debug, info, warn};
 use crate::iface::{Links, fmt_mac};
 use crate::nd::Observation;
 
-use super::convert::{Event, KernelAddr, KernelLink, classify, classify_route};
+use super::convert::classify;
 use super::state::{Snapshot, Table, diff};
+use super::sync::{Dump, Step, Sync};
 
 type Message = NetlinkMessage<RouteNetlinkMessage>;
 
@@ -33,13 +34,13 @@ const GROUPS: u32 = RTMGRP_LINK | RTMGRP_IPV6_IFADDR | RTMGRP_NEIGH;
 /// Receive buffer asked for (the kernel caps it at net.core.rmem_max): a
 /// bigger buffer makes overruns rarer when hundreds of links flap at once.
 const RECV_BUFFER: libc::c_int = 1 << 20;
-/// A dump interrupted by concurrent changes (NLM_F_DUMP_INTR) is retried.
-const DUMP_ATTEMPTS: usize = 5;
 /// Queued events applied before one publish, so a burst is published once
 /// but a flood still gets published.
 const MAX_BATCH: usize = 256;
 /// At most one reconnect per interval if the socket keeps failing.
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+/// Socket failures in a row (without a completed resync) before giving up.
+const MAX_SOCKET_FAILURES: u32 = 5;
 
 /// Watch the configured interfaces and the kernel's IPv6 neighbours.
 ///
@@ -51,9 +52,10 @@ const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
 /// `neighbours` (waiting when the receiver is slow).
 ///
 /// On overrun (ENOBUFS: events were lost) everything is re-dumped. If the
-/// socket fails it is reopened and everything re-dumped; reopening or
-/// dumping failing is the error returned. Returns Ok when the `neighbours`
-/// receiver is dropped.
+/// socket fails it is reopened and everything re-dumped; an error is
+/// returned when a socket cannot be opened, a dump is refused, or the
+/// socket fails repeatedly. Returns Ok when the `neighbours` receiver is
+/// dropped.
 pub async fn watch(
     names: Vec<String>,
     links: watch::Sender<Links>,
@@ -65,63 +67,54 @@ pub async fn watch(
         links,
         neighbours,
     };
-    let mut conn = Conn::open(GROUPS)?;
-    let mut opened = Instant::now();
-    if !w.resync(&mut conn).await? {
-        return Ok(());
-    }
-    for name in w.table.names() {
-        if !w.published.views.contains_key(name) {
-            info!("{name}: not present, waiting for it");
-        }
-    }
+    let mut failures = 0;
+    let mut first = true;
     loop {
-        let Some((first, _)) = conn.events.next().await else {
-            warn!("netlink: event socket failed; reopening it and re-dumping");
-            drop(conn);
-            tokio::time::sleep_until(opened + RECONNECT_INTERVAL).await;
-            conn = Conn::open(GROUPS)?;
-            opened = Instant::now();
-            if !w.resync(&mut conn).await? {
-                return Ok(());
+        let opened = Instant::now();
+        let mut conn = Conn::open(GROUPS)?;
+        match w.follow(&mut conn, &mut first).await? {
+            Ended::ReceiverGone => return Ok(()),
+            Ended::SocketFailed { synced } => {
+                failures = if synced { 1 } else { failures + 1 };
+                if failures >= MAX_SOCKET_FAILURES {
+                    bail!("netlink: event socket failed {failures} times in a row");
+                }
+                warn!("netlink: event socket failed; reopening it and re-dumping");
             }
-            continue;
-        };
-        let mut observations = Vec::new();
-        let mut overrun = w.apply(first, &mut observations);
-        overrun |= w.apply_queued(&mut conn, &mut observations);
-        if overrun {
-            warn!("netlink: socket overrun (ENOBUFS), events lost; re-dumping");
-            if !w.resync(&mut conn).await? {
-                return Ok(());
-            }
-            continue;
         }
-        w.publish();
-        if !w.send(observations).await {
-            return Ok(());
-        }
+        drop(conn);
+        tokio::time::sleep_until(opened + RECONNECT_INTERVAL).await;
     }
 }
 
 /// A one-off snapshot of the configured interfaces (no subscription).
 pub async fn dump_links(names: &[String]) -> anyhow::Result<Links> {
-    let mut conn = Conn::open(0)?;
-    let (links, addrs) = conn.dump_links_and_addrs().await?;
-    let names: BTreeSet<String> = names.iter().cloned().collect();
-    Ok(Table::from_dump(&names, links, addrs).snapshot().links())
+    let (table, _) = dump_once(names).await?;
+    Ok(table.snapshot().links())
 }
 
 /// A one-off read of the kernel's usable IPv6 link-local neighbours on the
 /// configured interfaces.
 pub async fn dump_neighbours(names: &[String]) -> anyhow::Result<Vec<Observation>> {
-    let mut conn = Conn::open(0)?;
-    let (links, _) = conn.dump_links_and_addrs().await?;
+    let (_, observations) = dump_once(names).await?;
+    Ok(observations)
+}
+
+async fn dump_once(names: &[String]) -> anyhow::Result<(Table, Vec<Observation>)> {
     let names: BTreeSet<String> = names.iter().cloned().collect();
-    let table = Table::from_dump(&names, links, []);
-    let mut neighbours = conn.dump_neighbours().await?;
-    neighbours.retain(|o| table.is_configured(o.ifindex));
-    Ok(neighbours)
+    let mut conn = Conn::open(0)?;
+    sync(&mut conn, &names)
+        .await?
+        .ok_or_else(|| anyhow!("netlink: socket closed during a dump"))
+}
+
+/// Why following one socket stopped.
+enum Ended {
+    ReceiverGone,
+    /// The event stream ended; `synced` if a full dump had completed.
+    SocketFailed {
+        synced: bool,
+    },
 }
 
 struct Watcher {
@@ -133,53 +126,53 @@ struct Watcher {
 }
 
 impl Watcher {
-    /// Apply one message. Neighbours of configured interfaces are collected
-    /// to be sent after the snapshot is published. True on overrun.
-    fn apply(&mut self, msg: Message, observations: &mut Vec<Observation>) -> bool {
-        match classify(msg) {
-            Event::Overrun => return true,
-            Event::Neighbour(o) => {
-                if self.table.is_configured(o.ifindex) {
-                    observations.push(o);
+    /// Sync from a dump, then follow events until the socket fails, resyncing
+    /// on overrun. `first` is cleared after the first sync.
+    async fn follow(&mut self, conn: &mut Conn, first: &mut bool) -> anyhow::Result<Ended> {
+        let mut synced = false;
+        'sync: loop {
+            let Some((table, observations)) = sync(conn, self.table.names()).await? else {
+                return Ok(Ended::SocketFailed { synced });
+            };
+            synced = true;
+            self.table = table;
+            self.publish();
+            if std::mem::take(first) {
+                for name in self.table.names() {
+                    if !self.published.views.contains_key(name) {
+                        info!("{name}: not present, waiting for it");
+                    }
                 }
             }
-            event => self.table.apply(&event),
-        }
-        false
-    }
-
-    /// Apply what is already queued, without waiting. True on overrun.
-    fn apply_queued(&mut self, conn: &mut Conn, observations: &mut Vec<Observation>) -> bool {
-        let mut overrun = false;
-        for _ in 0..MAX_BATCH {
-            match conn.events.try_recv() {
-                Ok((msg, _)) => overrun |= self.apply(msg, observations),
-                Err(_) => break,
+            if !self.send(observations).await {
+                return Ok(Ended::ReceiverGone);
+            }
+            loop {
+                let Some(msg) = conn.recv().await else {
+                    return Ok(Ended::SocketFailed { synced });
+                };
+                let mut observations = Vec::new();
+                let mut overrun = self.apply(msg, &mut observations);
+                for _ in 0..MAX_BATCH {
+                    let Some(msg) = conn.try_recv() else { break };
+                    overrun |= self.apply(msg, &mut observations);
+                }
+                if overrun {
+                    warn!("netlink: socket overrun (ENOBUFS), events lost; re-dumping");
+                    continue 'sync;
+                }
+                self.publish();
+                if !self.send(observations).await {
+                    return Ok(Ended::ReceiverGone);
+                }
             }
         }
-        overrun
     }
 
-    /// Rebuild the state from a dump (already subscribed, so events queued
-    /// meanwhile are applied on top), publish it and send every neighbour.
-    /// False when the neighbour receiver is gone.
-    async fn resync(&mut self, conn: &mut Conn) -> anyhow::Result<bool> {
-        let observations = loop {
-            let (links, addrs) = conn.dump_links_and_addrs().await?;
-            let dumped_neighbours = conn.dump_neighbours().await?;
-            self.table = Table::from_dump(self.table.names(), links, addrs);
-            let mut observations: Vec<Observation> = dumped_neighbours
-                .into_iter()
-                .filter(|o| self.table.is_configured(o.ifindex))
-                .collect();
-            // Events queued during the dump are as new as it or newer.
-            if !self.apply_queued(conn, &mut observations) {
-                break observations;
-            }
-            warn!("netlink: socket overrun (ENOBUFS) during the dump; dumping again");
-        };
-        self.publish();
-        Ok(self.send(observations).await)
+    /// Apply one event. Neighbours of configured interfaces are collected
+    /// to be sent after the snapshot is published. True on overrun.
+    fn apply(&mut self, msg: Message, observations: &mut Vec<Observation>) -> bool {
+        self.table.apply_event(classify(msg), observations)
     }
 
     /// Log and publish the snapshot if it changed.
@@ -224,12 +217,31 @@ impl Watcher {
     }
 }
 
-/// One rtnetlink connection: the handle for requests, the stream of
-/// multicast events, and the task driving the socket (stopped on drop).
+/// Run one `Sync` on `conn`: a fresh table and the neighbours to report,
+/// or None if the socket closed meanwhile.
+async fn sync(conn: &mut Conn, names: &BTreeSet<String>) -> anyhow::Result<Option<(Table, Vec<Observation>)>> {
+    let (mut sync, first) = Sync::new(names.clone(), conn.port);
+    conn.start_dump(first)?;
+    loop {
+        let Some(msg) = conn.recv().await else {
+            return Ok(None);
+        };
+        match sync.on_message(msg)? {
+            Step::Wait => {}
+            Step::Request(what) => conn.start_dump(what)?,
+            Step::Done(table, observations) => return Ok(Some((table, observations))),
+        }
+    }
+}
+
+/// One rtnetlink socket: the handle to send requests, the ordered stream of
+/// everything received (events and dump replies), the task driving the
+/// socket (stopped on drop) and the socket's port id, which marks replies.
 struct Conn {
     handle: rtnetlink::Handle,
     events: UnboundedReceiver<(Message, SocketAddr)>,
     task: JoinHandle<()>,
+    port: u32,
 }
 
 impl Drop for Conn {
@@ -242,90 +254,46 @@ impl Conn {
     /// Open a socket subscribed to `groups` (a bind() bitmask; 0 for none).
     fn open(groups: u32) -> anyhow::Result<Conn> {
         let (mut conn, handle, events) = rtnetlink::new_connection().context("netlink: opening a route socket")?;
-        // Without NLMSG_DONE forwarded, a dump cut short by a dying
-        // connection would end like a complete one.
-        conn.set_forward_done(true);
+        let socket = conn.socket_mut().socket_mut();
         if groups != 0 {
-            let socket = conn.socket_mut().socket_mut();
             socket
                 .set_rx_buf_sz(RECV_BUFFER)
                 .context("netlink: setting the receive buffer")?;
-            socket
-                .bind(&SocketAddr::new(0, groups))
-                .context("netlink: subscribing to link, address and neighbour events")?;
         }
+        socket
+            .bind(&SocketAddr::new(0, groups))
+            .context("netlink: binding (subscribing to link, address and neighbour events)")?;
+        let mut local = SocketAddr::new(0, 0);
+        socket
+            .get_address(&mut local)
+            .context("netlink: reading the socket's port id")?;
         let task = tokio::spawn(conn);
-        Ok(Conn { handle, events, task })
+        Ok(Conn {
+            handle,
+            events,
+            task,
+            port: local.port_number(),
+        })
     }
 
-    async fn dump_links_and_addrs(&mut self) -> anyhow::Result<(Vec<KernelLink>, Vec<KernelAddr>)> {
-        let mut links = Vec::new();
-        let link_req = RouteNetlinkMessage::GetLink(LinkMessage::default());
-        for msg in self.dump(link_req, "links").await? {
-            if let Event::Link(l) = classify_route(&msg) {
-                links.push(l);
-            }
-        }
-        let mut addrs = Vec::new();
-        let mut addr_req = AddressMessage::default();
-        addr_req.header.family = AddressFamily::Inet6;
-        let addr_req = RouteNetlinkMessage::GetAddress(addr_req);
-        for msg in self.dump(addr_req, "IPv6 addresses").await? {
-            if let Event::Addr(a) = classify_route(&msg) {
-                addrs.push(a);
-            }
-        }
-        Ok((links, addrs))
+    /// The next message received; None once the socket has failed.
+    async fn recv(&mut self) -> Option<Message> {
+        self.events.next().await.map(|(msg, _)| msg)
     }
 
-    async fn dump_neighbours(&mut self) -> anyhow::Result<Vec<Observation>> {
-        let mut req = NeighbourMessage::default();
-        req.header.family = AddressFamily::Inet6;
-        let req = RouteNetlinkMessage::GetNeighbour(req);
-        let mut out = Vec::new();
-        for msg in self.dump(req, "IPv6 neighbours").await? {
-            if let Event::Neighbour(o) = classify_route(&msg) {
-                out.push(o);
-            }
-        }
-        Ok(out)
+    /// A message already received, if any.
+    fn try_recv(&mut self) -> Option<Message> {
+        self.events.try_recv().ok().map(|(msg, _)| msg)
     }
 
-    /// One complete, consistent dump: retried when the kernel flags it
-    /// interrupted, an error when the connection ends before NLMSG_DONE.
-    async fn dump(&mut self, request: RouteNetlinkMessage, what: &str) -> anyhow::Result<Vec<RouteNetlinkMessage>> {
-        for _ in 0..DUMP_ATTEMPTS {
-            let mut req = NetlinkMessage::from(request.clone());
-            req.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-            let mut replies = self
-                .handle
-                .request(req)
-                .with_context(|| format!("netlink: requesting a dump of {what}"))?;
-            let mut out = Vec::new();
-            let mut done = false;
-            let mut interrupted = false;
-            while let Some(reply) = replies.next().await {
-                interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;
-                match reply.payload {
-                    NetlinkPayload::InnerMessage(m) => out.push(m),
-                    NetlinkPayload::Done(_) => {
-                        done = true;
-                        break;
-                    }
-                    NetlinkPayload::Error(e) if e.code.is_some() => {
-                        bail!("netlink: dump of {what} failed: {e}")
-                    }
-                    _ => {}
-                }
-            }
-            if !done {
-                bail!("netlink: connection closed during the dump of {what}");
-            }
-            if !interrupted {
-                return Ok(out);
-            }
-            debug!("netlink: dump of {what} interrupted by a change, retrying");
-        }
-        bail!("netlink: dump of {what} interrupted {DUMP_ATTEMPTS} times in a row")
+    /// Send a dump request as a notification: netlink-proto then expects no
+    /// reply, so the replies (addressed to our port) come down `events` in
+    /// socket order with the multicast events.
+    fn start_dump(&mut self, what: Dump) -> anyhow::Result<()> {
+        let mut req = NetlinkMessage::from(what.request());
+        req.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        self.handle
+            .notify(req)
+            .with_context(|| format!("netlink: requesting a dump of {what:?}"))
     }
 }

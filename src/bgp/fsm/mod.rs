@@ -86,8 +86,8 @@ use std::time::Duration;
 
 use super::collision::Connection;
 use super::msg::{
-    AFI_IPV4, AFI_IPV6, AS_TRANS, Capability, ExtendedNextHop, Message, Notification, Open,
-    RouteRefresh, SAFI_UNICAST, code,
+    AFI_IPV4, AFI_IPV6, AS_TRANS, Capability, ExtendedNextHop, Message, Notification, Open, RouteRefresh, SAFI_UNICAST,
+    code,
 };
 
 #[cfg(test)]
@@ -408,10 +408,7 @@ pub enum Action {
     SessionEstablished(PeerInfo),
     /// The FSM went to Idle. `was_established`: routes learned on this
     /// connection must be withdrawn (RFC 4271 8.2.2 "deletes all routes").
-    SessionDown {
-        reason: DownReason,
-        was_established: bool,
-    },
+    SessionDown { reason: DownReason, was_established: bool },
     /// An UPDATE body for the routes code (only in Established).
     Update(Vec<u8>),
     /// The peer asks us to resend our routes (RFC 2918; only in Established).
@@ -505,17 +502,15 @@ impl Negotiated {
     /// What the peer's capabilities allow, given that we advertise everything.
     pub fn from_peer(capabilities: &[Capability]) -> Self {
         let multiprotocol = |want_afi: u16| {
-            capabilities.iter().any(|c| {
-                matches!(c, Capability::Multiprotocol { afi, safi } if *afi == want_afi && *safi == SAFI_UNICAST)
-            })
+            capabilities.iter().any(
+                |c| matches!(c, Capability::Multiprotocol { afi, safi } if *afi == want_afi && *safi == SAFI_UNICAST),
+            )
         };
         let any_multiprotocol = capabilities
             .iter()
             .any(|c| matches!(c, Capability::Multiprotocol { .. }));
         Negotiated {
-            four_octet_as: capabilities
-                .iter()
-                .any(|c| matches!(c, Capability::FourOctetAs(_))),
+            four_octet_as: capabilities.iter().any(|c| matches!(c, Capability::FourOctetAs(_))),
             route_refresh: capabilities.contains(&Capability::RouteRefresh),
             ipv4_unicast: multiprotocol(AFI_IPV4) || !any_multiprotocol,
             ipv6_unicast: multiprotocol(AFI_IPV6),
@@ -571,10 +566,7 @@ pub fn negotiate_hold_time(ours: u16, theirs: u16) -> u16 {
 /// How often we send KEEPALIVE: a third of the negotiated hold time (RFC 4271
 /// 4.4), or the configured keepalive time when that is smaller (as FRR does);
 /// never more often than once a second. `None` when the hold time is 0.
-pub fn keepalive_interval(
-    negotiated_hold_time: u16,
-    keepalive_time: Option<u16>,
-) -> Option<Duration> {
+pub fn keepalive_interval(negotiated_hold_time: u16, keepalive_time: Option<u16>) -> Option<Duration> {
     if negotiated_hold_time == 0 {
         return None;
     }
@@ -613,8 +605,7 @@ pub fn validate_open(config: &FsmConfig, open: &Open) -> Result<(), Notification
     if !config.remote_as.accepts(config.local_asn, asn) {
         return Err(open_error(code::BAD_PEER_AS, Vec::new()));
     }
-    if open.bgp_id.is_unspecified() || (asn == config.local_asn && open.bgp_id == config.router_id)
-    {
+    if open.bgp_id.is_unspecified() || (asn == config.local_asn && open.bgp_id == config.router_id) {
         return Err(open_error(code::BAD_BGP_IDENTIFIER, Vec::new()));
     }
     if matches!(open.hold_time, 1 | 2) {
@@ -669,9 +660,7 @@ pub fn cease_admin_shutdown(message: Option<&str>) -> Notification {
             end -= 1;
         }
         notification.data.push(u8::try_from(end).unwrap_or(u8::MAX));
-        notification
-            .data
-            .extend_from_slice(&message.as_bytes()[..end]);
+        notification.data.extend_from_slice(&message.as_bytes()[..end]);
     }
     notification
 }
@@ -751,12 +740,10 @@ impl Fsm {
     /// OpenSent, OpenConfirm and Established.
     pub fn connection(&self) -> Option<Connection> {
         match self.state {
-            State::OpenSent | State::OpenConfirm | State::Established => {
-                self.direction.map(|direction| Connection {
-                    direction,
-                    state: self.state,
-                })
-            }
+            State::OpenSent | State::OpenConfirm | State::Established => self.direction.map(|direction| Connection {
+                direction,
+                state: self.state,
+            }),
             State::Idle | State::Connect | State::Active => None,
         }
     }
@@ -876,10 +863,7 @@ impl Fsm {
         match event {
             // TcpConnectionFails: no dial of ours is in flight in Active; this
             // reports one we already gave up.
-            Event::ManualStart
-            | Event::AutomaticStart
-            | Event::UpdateSent
-            | Event::TcpConnectionFails => {}
+            Event::ManualStart | Event::AutomaticStart | Event::UpdateSent | Event::TcpConnectionFails => {}
             Event::ManualStop { .. } => {
                 self.connect_retry_counter = 0;
                 self.enter_idle(out, DownReason::ManualStop);
@@ -1119,12 +1103,7 @@ impl Fsm {
 
     /// Sends the NOTIFICATION, then closes (RFC 4271 6: the connection is
     /// closed after the NOTIFICATION is sent).
-    fn notify_and_close(
-        &mut self,
-        out: &mut Vec<Action>,
-        notification: Notification,
-        reason: DownReason,
-    ) {
+    fn notify_and_close(&mut self, out: &mut Vec<Action>, notification: Notification, reason: DownReason) {
         out.push(Action::Send(Message::Notification(notification)));
         self.close(out, reason);
     }

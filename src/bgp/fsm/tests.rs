@@ -138,16 +138,7 @@ fn remote_as_parses_flag_values() {
 
 #[test]
 fn remote_as_refuses_other_values_with_clear_text() {
-    for bad in [
-        "",
-        "ANY",
-        "ebgp",
-        "+65002",
-        "-1",
-        "65 002",
-        "4294967296",
-        "1.10",
-    ] {
+    for bad in ["", "ANY", "ebgp", "+65002", "-1", "65 002", "4294967296", "1.10"] {
         let err = bad.parse::<RemoteAs>().expect_err(bad);
         assert_eq!(err, ParseRemoteAsError::Invalid(bad.to_owned()));
         let text = err.to_string();
@@ -157,10 +148,7 @@ fn remote_as_refuses_other_values_with_clear_text() {
         );
     }
     assert_eq!("0".parse::<RemoteAs>(), Err(ParseRemoteAsError::Zero));
-    assert_eq!(
-        "23456".parse::<RemoteAs>(),
-        Err(ParseRemoteAsError::AsTrans)
-    );
+    assert_eq!("23456".parse::<RemoteAs>(), Err(ParseRemoteAsError::AsTrans));
     assert!(ParseRemoteAsError::AsTrans.to_string().contains("AS_TRANS"));
 }
 
@@ -193,10 +181,7 @@ fn config_defaults_are_frr_datacenter() {
     let c = config();
     assert_eq!(c.hold_time, 9);
     assert_eq!(c.keepalive_time, None);
-    assert_eq!(
-        keepalive_interval(c.hold_time, c.keepalive_time),
-        Some(secs(3))
-    );
+    assert_eq!(keepalive_interval(c.hold_time, c.keepalive_time), Some(secs(3)));
     assert_eq!(c.connect_retry_time, RETRY);
     assert_eq!(c.remote_as, RemoteAs::Any);
     assert!(!c.passive);
@@ -360,27 +345,17 @@ fn admin_shutdown_message_is_cut_at_a_character_boundary() {
 
 #[test]
 fn shutdown_communication_refuses_bad_peer_data() {
-    let with = |subcode: u8, data: Vec<u8>| Notification {
-        code: 6,
-        subcode,
-        data,
-    };
+    let with = |subcode: u8, data: Vec<u8>| Notification { code: 6, subcode, data };
     // Length beyond the data.
     assert_eq!(shutdown_communication(&with(2, vec![5, b'a', b'b'])), None);
     // Not UTF-8.
     assert_eq!(shutdown_communication(&with(2, vec![2, 0xff, 0xfe])), None);
     // Administrative Reset carries one too.
-    assert_eq!(
-        shutdown_communication(&with(4, vec![2, b'o', b'k'])),
-        Some("ok")
-    );
+    assert_eq!(shutdown_communication(&with(4, vec![2, b'o', b'k'])), Some("ok"));
     // Other Cease subcodes do not.
     assert_eq!(shutdown_communication(&with(7, vec![2, b'o', b'k'])), None);
     // Trailing octets after the message are ignored.
-    assert_eq!(
-        shutdown_communication(&with(2, vec![1, b'x', 0])),
-        Some("x")
-    );
+    assert_eq!(shutdown_communication(&with(2, vec![1, b'x', 0])), Some("x"));
 }
 
 #[test]
@@ -423,10 +398,7 @@ fn idle_manual_start_dials() {
     let mut f = reach(State::Idle);
     assert_eq!(
         f.handle(Event::ManualStart),
-        vec![
-            Action::StartTimer(Timer::ConnectRetry, RETRY),
-            Action::Connect
-        ]
+        vec![Action::StartTimer(Timer::ConnectRetry, RETRY), Action::Connect]
     );
     assert_eq!(f.state(), State::Connect);
     assert!(f.timer_running(Timer::ConnectRetry));
@@ -437,10 +409,7 @@ fn idle_automatic_start_dials() {
     let mut f = reach(State::Idle);
     assert_eq!(
         f.handle(Event::AutomaticStart),
-        vec![
-            Action::StartTimer(Timer::ConnectRetry, RETRY),
-            Action::Connect
-        ]
+        vec![Action::StartTimer(Timer::ConnectRetry, RETRY), Action::Connect]
     );
     assert_eq!(f.state(), State::Connect);
 }
@@ -457,16 +426,11 @@ fn idle_passive_start_only_listens() {
 fn idle_refuses_connections_and_ignores_the_rest() {
     let mut f = reach(State::Idle);
     for direction in [Direction::Outbound, Direction::Inbound] {
-        assert_eq!(
-            f.handle(Event::TcpConnected(direction)),
-            vec![Action::RefuseConnection]
-        );
+        assert_eq!(f.handle(Event::TcpConnected(direction)), vec![Action::RefuseConnection]);
         assert_eq!(f.state(), State::Idle);
     }
     let ignored = [
-        Event::ManualStop {
-            shutdown_message: None,
-        },
+        Event::ManualStop { shutdown_message: None },
         Event::AutomaticStop {
             subcode: code::PEER_DECONFIGURED,
         },
@@ -544,10 +508,7 @@ fn connect_failed_dial_waits_in_active_then_redials() {
     assert_eq!(f.state(), State::Active);
     assert_eq!(
         f.handle(Event::ConnectRetryTimerExpires),
-        vec![
-            Action::StartTimer(Timer::ConnectRetry, RETRY),
-            Action::Connect
-        ]
+        vec![Action::StartTimer(Timer::ConnectRetry, RETRY), Action::Connect]
     );
     assert_eq!(f.state(), State::Connect);
 }
@@ -657,13 +618,7 @@ fn active_ignores_late_dial_failure_and_starts() {
 #[test]
 fn active_stop_events_go_idle() {
     let cases = [
-        (
-            Event::ManualStop {
-                shutdown_message: None,
-            },
-            DownReason::ManualStop,
-            0,
-        ),
+        (Event::ManualStop { shutdown_message: None }, DownReason::ManualStop, 0),
         (
             Event::AutomaticStop {
                 subcode: code::PEER_DECONFIGURED,
@@ -748,23 +703,13 @@ fn open_check_remote_as() {
         (RemoteAs::Asn(4_200_000_000), 4_200_000_000, true),
     ];
     for (remote_as, asn, ok) in cases {
-        let mut f = reach_with(
-            FsmConfig {
-                remote_as,
-                ..config()
-            },
-            State::OpenSent,
-        );
+        let mut f = reach_with(FsmConfig { remote_as, ..config() }, State::OpenSent);
         let actions = f.handle(open_msg(peer_open(asn, PEER_ID, 9)));
         if ok {
             assert_eq!(f.state(), State::OpenConfirm, "{remote_as} {asn}");
             assert_eq!(f.peer().map(|p| p.asn), Some(asn));
         } else {
-            assert_eq!(
-                actions,
-                closed_from_open_sent(bad_peer_as.clone()),
-                "{remote_as} {asn}"
-            );
+            assert_eq!(actions, closed_from_open_sent(bad_peer_as.clone()), "{remote_as} {asn}");
         }
     }
 }
@@ -962,9 +907,7 @@ fn open_sent_version_error_notification_is_not_a_failure() {
         data: vec![0, 3],
     };
     let mut f = reach(State::OpenSent);
-    let actions = f.handle(Event::Received(Message::Notification(
-        version_error.clone(),
-    )));
+    let actions = f.handle(Event::Received(Message::Notification(version_error.clone())));
     assert_eq!(sent_notification(&actions), None);
     assert!(actions.contains(&Action::CloseConnection));
     assert_eq!(
@@ -1163,11 +1106,7 @@ fn open_confirm_unexpected_messages() {
     for message in unexpected {
         let mut f = reach(State::OpenConfirm);
         let actions = f.handle(Event::Received(message.clone()));
-        assert_eq!(
-            sent_notification(&actions),
-            Some(&notification(5, 2)),
-            "{message:?}"
-        );
+        assert_eq!(sent_notification(&actions), Some(&notification(5, 2)), "{message:?}");
         assert!(actions.contains(&Action::CloseConnection));
         assert_eq!(f.state(), State::Idle);
     }
@@ -1212,10 +1151,7 @@ fn open_confirm_collision_dump_and_decode_error() {
     };
     let actions = f.handle(Event::MessageError(bad_type.clone()));
     assert_eq!(sent_notification(&actions), Some(&bad_type));
-    assert_eq!(
-        down_reason(&actions),
-        Some(&DownReason::NotificationSent(bad_type))
-    );
+    assert_eq!(down_reason(&actions), Some(&DownReason::NotificationSent(bad_type)));
 }
 
 #[test]
@@ -1235,10 +1171,7 @@ fn open_confirm_refuses_a_second_connection() {
 #[test]
 fn established_keepalive_restarts_hold_timer() {
     let mut f = reach(State::Established);
-    assert_eq!(
-        f.handle(keepalive()),
-        vec![Action::StartTimer(Timer::Hold, secs(9))]
-    );
+    assert_eq!(f.handle(keepalive()), vec![Action::StartTimer(Timer::Hold, secs(9))]);
     assert_eq!(f.state(), State::Established);
 }
 
@@ -1248,10 +1181,7 @@ fn established_update_is_passed_up() {
     let mut f = reach(State::Established);
     assert_eq!(
         f.handle(Event::Received(Message::Update(body.clone()))),
-        vec![
-            Action::StartTimer(Timer::Hold, secs(9)),
-            Action::Update(body)
-        ]
+        vec![Action::StartTimer(Timer::Hold, secs(9)), Action::Update(body)]
     );
     assert_eq!(f.state(), State::Established);
 }
@@ -1266,10 +1196,7 @@ fn established_route_refresh_is_passed_up() {
     let mut f = reach(State::Established);
     assert_eq!(
         f.handle(Event::Received(Message::RouteRefresh(request))),
-        vec![
-            Action::StartTimer(Timer::Hold, secs(9)),
-            Action::RouteRefresh(request)
-        ]
+        vec![Action::StartTimer(Timer::Hold, secs(9)), Action::RouteRefresh(request)]
     );
 }
 
@@ -1441,10 +1368,7 @@ fn peer_hold_time_zero_runs_no_timers() {
     let mut f = reach(State::OpenSent);
     assert_eq!(
         f.handle(open_msg(peer_open(PEER_ASN, PEER_ID, 0))),
-        vec![
-            Action::Send(Message::Keepalive),
-            Action::StopTimer(Timer::Hold)
-        ]
+        vec![Action::Send(Message::Keepalive), Action::StopTimer(Timer::Hold)]
     );
     assert_eq!(f.state(), State::OpenConfirm);
     assert!(!f.timer_running(Timer::Hold));
@@ -1478,10 +1402,7 @@ fn our_hold_time_zero_wins_too() {
     let actions = f.handle(open_msg(peer_open(PEER_ASN, PEER_ID, 90)));
     assert_eq!(
         actions,
-        vec![
-            Action::Send(Message::Keepalive),
-            Action::StopTimer(Timer::Hold)
-        ]
+        vec![Action::Send(Message::Keepalive), Action::StopTimer(Timer::Hold)]
     );
     assert_eq!(f.peer().map(|p| p.hold_time), Some(0));
 }
@@ -1536,10 +1457,7 @@ fn happy_path_dialing_side() {
     let mut f = fsm(config());
     assert_eq!(
         f.handle(Event::ManualStart),
-        vec![
-            Action::StartTimer(Timer::ConnectRetry, RETRY),
-            Action::Connect
-        ]
+        vec![Action::StartTimer(Timer::ConnectRetry, RETRY), Action::Connect]
     );
     assert_eq!(
         f.handle(Event::TcpConnected(Direction::Outbound)),
@@ -1595,10 +1513,7 @@ fn happy_path_accepting_side() {
     };
     assert_eq!(info.direction, Direction::Inbound);
     assert_eq!(info.asn, 4_200_000_000);
-    assert_eq!(
-        f.connection().map(|c| c.direction),
-        Some(Direction::Inbound)
-    );
+    assert_eq!(f.connection().map(|c| c.direction), Some(Direction::Inbound));
 }
 
 /// Both sides dial at once; the session resolves as sketched in the module
@@ -1697,16 +1612,11 @@ fn restart_after_session_down() {
     assert_eq!(f.connect_retry_counter(), 1);
     assert_eq!(
         f.handle(Event::AutomaticStart),
-        vec![
-            Action::StartTimer(Timer::ConnectRetry, RETRY),
-            Action::Connect
-        ]
+        vec![Action::StartTimer(Timer::ConnectRetry, RETRY), Action::Connect]
     );
     // AutomaticStart keeps the failure count; ManualStart resets it.
     assert_eq!(f.connect_retry_counter(), 1);
-    f.handle(Event::ManualStop {
-        shutdown_message: None,
-    });
+    f.handle(Event::ManualStop { shutdown_message: None });
     f.handle(Event::ManualStart);
     assert_eq!(f.connect_retry_counter(), 0);
     // A new connection forgets the old peer.

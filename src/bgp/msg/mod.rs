@@ -5,6 +5,25 @@
 
 use std::net::Ipv4Addr;
 
+mod codec;
+mod error;
+mod frame;
+mod notification;
+mod open;
+mod route_refresh;
+mod update;
+
+#[cfg(test)]
+mod tests;
+
+pub use codec::{KEEPALIVE, decode};
+pub use error::{EncodeError, MsgError};
+pub use frame::{Header, frame, msg_type};
+pub use notification::{NotificationPacket, code_name, subcode_name};
+pub use open::{BGP_VERSION, CapabilityIter, OpenPacket, OptParamIter, cap_code, param_type};
+pub use route_refresh::RouteRefreshPacket;
+pub use update::UpdatePacket;
+
 /// The well-known BGP port.
 pub const BGP_PORT: u16 = 179;
 /// RFC 6793: the 2-octet stand-in for an ASN that needs 4 octets.
@@ -137,4 +156,34 @@ pub mod code {
     pub const CONNECTION_REJECTED: u8 = 5;
     pub const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
     pub const OUT_OF_RESOURCES: u8 = 8;
+
+    // OPEN message error for a malformed optional parameter or capability
+    // (RFC 4271 6.2, RFC 5492 3: "Unspecific").
+    pub const UNSPECIFIC: u8 = 0;
+    // RFC 9234.
+    pub const ROLE_MISMATCH: u8 = 11;
+
+    // UPDATE message errors (RFC 4271 4.5, 6.3).
+    pub const MALFORMED_ATTRIBUTE_LIST: u8 = 1;
+    pub const UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE: u8 = 2;
+    pub const MISSING_WELL_KNOWN_ATTRIBUTE: u8 = 3;
+    pub const ATTRIBUTE_FLAGS_ERROR: u8 = 4;
+    pub const ATTRIBUTE_LENGTH_ERROR: u8 = 5;
+    pub const INVALID_ORIGIN_ATTRIBUTE: u8 = 6;
+    pub const INVALID_NEXT_HOP_ATTRIBUTE: u8 = 8;
+    pub const OPTIONAL_ATTRIBUTE_ERROR: u8 = 9;
+    pub const INVALID_NETWORK_FIELD: u8 = 10;
+    pub const MALFORMED_AS_PATH: u8 = 11;
+
+    // FSM error without a more specific subcode (RFC 6608).
+    pub const FSM_UNSPECIFIED: u8 = 0;
+
+    // More Cease subcodes (RFC 4486, RFC 8538, RFC 9384).
+    pub const MAXIMUM_PREFIXES_REACHED: u8 = 1;
+    pub const OTHER_CONFIGURATION_CHANGE: u8 = 6;
+    pub const HARD_RESET: u8 = 9;
+    pub const BFD_DOWN: u8 = 10;
+
+    // ROUTE-REFRESH message error (RFC 7313 5).
+    pub const INVALID_MESSAGE_LENGTH: u8 = 1;
 }

@@ -1,0 +1,124 @@
+//! One BGP transport connection: a reader task that frames and decodes, a
+//! writer task that drains a queue. Both report to the owning session over
+//! one channel, tagged with the connection's id so that events of a
+//! connection already dropped are recognised and ignored.
+
+use std::io;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::msg::{Message, MsgError, decode, frame};
+
+/// Messages queued for writing before the connection counts as stuck. A
+/// healthy peer drains this; a frozen one trips the hold timer long before.
+const WRITE_QUEUE: usize = 1024;
+const READ_CHUNK: usize = 8192;
+
+/// What a connection's tasks report.
+#[derive(Debug)]
+pub enum ConnEvent {
+    Message(Message),
+    /// The peer's bytes did not frame or decode: send its NOTIFICATION.
+    Malformed(MsgError),
+    /// The connection is gone: closed by the peer or failed.
+    Closed(String),
+}
+
+/// The session's handle on a live connection. Dropping it closes the
+/// connection after the queued messages are written.
+pub struct Conn {
+    pub id: u64,
+    writer: Option<mpsc::Sender<Vec<u8>>>,
+    reader: JoinHandle<()>,
+    writer_task: Option<JoinHandle<()>>,
+}
+
+impl Conn {
+    pub fn start(id: u64, stream: TcpStream, events: mpsc::Sender<(u64, ConnEvent)>) -> Conn {
+        let (read, write) = stream.into_split();
+        let (writer, queue) = mpsc::channel(WRITE_QUEUE);
+        let reader = tokio::spawn(read_loop(id, read, events.clone()));
+        let writer_task = tokio::spawn(write_loop(id, write, queue, events));
+        Conn {
+            id,
+            writer: Some(writer),
+            reader,
+            writer_task: Some(writer_task),
+        }
+    }
+
+    /// Queue a message. A full queue means the peer stopped reading: the
+    /// connection is reported broken rather than buffering without bound.
+    pub fn send(&self, msg: &Message) -> Result<(), String> {
+        let bytes = msg.encode().map_err(|e| format!("cannot encode {msg:?}: {e}"))?;
+        let writer = self.writer.as_ref().ok_or("connection closing")?;
+        writer
+            .try_send(bytes)
+            .map_err(|_| "write queue full: peer not reading".to_string())
+    }
+
+    /// Close after writing everything queued; returns once written.
+    pub async fn finish(mut self) {
+        self.writer = None;
+        if let Some(task) = self.writer_task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // The writer ends by itself once its queue is drained and closed.
+        self.reader.abort();
+    }
+}
+
+async fn read_loop(id: u64, mut read: OwnedReadHalf, events: mpsc::Sender<(u64, ConnEvent)>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let event = loop {
+        // Hand over every whole message already buffered.
+        match frame(&buf) {
+            Ok(Some(len)) => {
+                let event = match decode(&buf[..len]) {
+                    Ok(msg) => ConnEvent::Message(msg),
+                    Err(e) => break ConnEvent::Malformed(e),
+                };
+                buf.drain(..len);
+                if events.send((id, event)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => break ConnEvent::Malformed(e),
+        }
+        let start = buf.len();
+        buf.resize(start + READ_CHUNK, 0);
+        match read.read(&mut buf[start..]).await {
+            Ok(0) => break ConnEvent::Closed("peer closed the connection".into()),
+            Ok(n) => buf.truncate(start + n),
+            Err(e) => break ConnEvent::Closed(format!("read: {e}")),
+        }
+    };
+    let _ = events.send((id, event)).await;
+}
+
+async fn write_loop(
+    id: u64,
+    mut write: OwnedWriteHalf,
+    mut queue: mpsc::Receiver<Vec<u8>>,
+    events: mpsc::Sender<(u64, ConnEvent)>,
+) {
+    while let Some(bytes) = queue.recv().await {
+        if let Err(e) = write.write_all(&bytes).await {
+            let _ = events.send((id, ConnEvent::Closed(format!("write: {e}")))).await;
+            return;
+        }
+    }
+    // The session dropped the connection: FIN after the last queued message.
+    let _: io::Result<()> = write.shutdown().await;
+}

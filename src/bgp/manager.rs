@@ -1,0 +1,364 @@
+//! The BGP manager: one session task per neighbour key.
+//!
+//! It turns peer-table events into sessions (Discovered starts one that dials
+//! at once; Lost ends one that is not Established), accepts connections on
+//! the listening socket and hands each to its neighbour's session, and ends
+//! the sessions of an interface that goes down.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv6Addr;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, info, warn};
+
+use super::fsm::FsmConfig;
+use super::session::{self, SessionCommand, SessionHandle, SessionParams, direction_str};
+use super::{router_id, transport};
+use crate::iface::Links;
+use crate::nd::{Observation, Source};
+use crate::peers::{LostReason, PeerEvent, PeerKey, PeerTableHandle};
+
+/// How long a shutdown waits for sessions to send their Cease.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(1500);
+
+#[derive(Debug, Clone)]
+pub struct BgpConfig {
+    /// A router ID of 0.0.0.0 means "derive it from the MAC of the first
+    /// configured interface that appears"; no session starts before.
+    pub fsm: FsmConfig,
+    pub port: u16,
+    pub interfaces: Vec<String>,
+}
+
+/// One line of `ndbgpctl neighbors`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NeighborView {
+    pub interface: String,
+    pub ifindex: u32,
+    pub address: Ipv6Addr,
+    pub state: String,
+    pub remote_asn: Option<u32>,
+    pub remote_id: Option<String>,
+    pub direction: Option<&'static str>,
+    pub uptime_s: u64,
+    pub last_error: Option<String>,
+    /// Negotiated once Established, else ours.
+    pub hold_time: u16,
+    pub keepalive_s: Option<u64>,
+    pub messages_received: u64,
+    pub messages_sent: u64,
+    /// Times this session reached Established.
+    pub established_count: u64,
+}
+
+enum Command {
+    Neighbors(oneshot::Sender<Vec<NeighborView>>),
+    Refused(oneshot::Sender<BTreeMap<&'static str, u64>>),
+    Shutdown {
+        message: Option<String>,
+        done: oneshot::Sender<()>,
+    },
+}
+
+#[derive(Clone)]
+pub struct BgpHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl BgpHandle {
+    pub async fn neighbors(&self) -> Vec<NeighborView> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Neighbors(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Inbound connections refused, by reason.
+    pub async fn refused(&self) -> BTreeMap<&'static str, u64> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Refused(tx)).await.is_err() {
+            return BTreeMap::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Cease every session (RFC 9003 text) and wait until they have ended.
+    pub async fn shutdown(&self, message: Option<String>) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown { message, done }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+struct Entry {
+    interface: String,
+    handle: SessionHandle,
+    link_down_sent: bool,
+}
+
+pub fn spawn(
+    config: BgpConfig,
+    listener: TcpListener,
+    links: watch::Receiver<Links>,
+    events: mpsc::Receiver<PeerEvent>,
+    peers: PeerTableHandle,
+) -> BgpHandle {
+    let (tx, commands) = mpsc::channel(16);
+    let (ended_tx, ended) = mpsc::channel(64);
+    let mut manager = Manager {
+        config,
+        links,
+        peers,
+        sessions: HashMap::new(),
+        next_id: 1,
+        ended_tx,
+        refused: BTreeMap::new(),
+        shutdown: None,
+    };
+    manager.derive_router_id_if_needed();
+    tokio::spawn(manager.run(listener, events, commands, ended));
+    BgpHandle { tx }
+}
+
+struct Manager {
+    config: BgpConfig,
+    links: watch::Receiver<Links>,
+    peers: PeerTableHandle,
+    sessions: HashMap<PeerKey, Entry>,
+    next_id: u64,
+    ended_tx: mpsc::Sender<(PeerKey, u64)>,
+    refused: BTreeMap<&'static str, u64>,
+    /// Set once shutting down: answered when the last session has ended.
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Manager {
+    async fn run(
+        mut self,
+        listener: TcpListener,
+        mut events: mpsc::Receiver<PeerEvent>,
+        mut commands: mpsc::Receiver<Command>,
+        mut ended: mpsc::Receiver<(PeerKey, u64)>,
+    ) {
+        let mut shutdown_deadline = None;
+        loop {
+            tokio::select! {
+                Some(event) = events.recv(), if self.ready() => self.peer_event(event).await,
+                accepted = listener.accept(), if self.ready() => match accepted {
+                    Ok((stream, from)) => self.inbound(stream, from).await,
+                    Err(e) => warn!("BGP accept failed: {e}"),
+                },
+                Ok(()) = self.links.changed() => self.links_changed().await,
+                Some((key, id)) = ended.recv() => {
+                    if self.sessions.get(&key).is_some_and(|e| e.handle.id == id) {
+                        self.sessions.remove(&key);
+                    }
+                }
+                Some(command) = commands.recv() => match command {
+                    Command::Neighbors(reply) => {
+                        let _ = reply.send(self.views());
+                    }
+                    Command::Refused(reply) => {
+                        let _ = reply.send(self.refused.clone());
+                    }
+                    Command::Shutdown { message, done } => {
+                        info!("stopping {} BGP sessions", self.sessions.len());
+                        for entry in self.sessions.values() {
+                            let _ = entry.handle.commands.send(SessionCommand::Stop { message: message.clone() }).await;
+                        }
+                        self.shutdown = Some(done);
+                        shutdown_deadline = Some(tokio::time::Instant::now() + SHUTDOWN_TIMEOUT);
+                    }
+                },
+                _ = async { tokio::time::sleep_until(shutdown_deadline.unwrap_or_else(tokio::time::Instant::now)).await },
+                    if shutdown_deadline.is_some() => {
+                    warn!("{} sessions did not stop in time", self.sessions.len());
+                    self.sessions.clear();
+                }
+            }
+            if self.shutdown.is_some() && self.sessions.is_empty() {
+                if let Some(done) = self.shutdown.take() {
+                    let _ = done.send(());
+                }
+                return;
+            }
+        }
+    }
+
+    /// Sessions may start: not shutting down, and we have a router ID.
+    fn ready(&self) -> bool {
+        self.shutdown.is_none() && !self.config.fsm.router_id.is_unspecified()
+    }
+
+    fn derive_router_id_if_needed(&mut self) {
+        if self.config.fsm.router_id.is_unspecified() {
+            self.derive_router_id();
+        }
+    }
+
+    /// Derive the router ID from the first configured interface with a MAC.
+    fn derive_router_id(&mut self) {
+        let links = self.links.borrow();
+        let Some((name, mac)) = self
+            .config
+            .interfaces
+            .iter()
+            .find_map(|n| links.get(n).and_then(|l| l.mac.map(|m| (n.clone(), m))))
+        else {
+            return;
+        };
+        drop(links);
+        if let Some((id, origin)) = router_id::choose(None, &[], Some(mac)) {
+            info!("router ID {id} ({})", origin.describe(&name));
+            self.config.fsm.router_id = id;
+        }
+    }
+
+    fn interface_up(&self, ifindex: u32) -> Option<String> {
+        self.links
+            .borrow()
+            .values()
+            .find(|l| l.ifindex == ifindex && l.up)
+            .map(|l| l.name.clone())
+    }
+
+    fn start(&mut self, key: PeerKey, interface: String, inbound: Option<tokio::net::TcpStream>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let params = SessionParams {
+            key,
+            interface: interface.clone(),
+            fsm: self.config.fsm.clone(),
+            port: self.config.port,
+        };
+        let handle = session::spawn(id, params, self.links.clone(), self.ended_tx.clone(), inbound);
+        self.sessions.insert(
+            key,
+            Entry {
+                interface,
+                handle,
+                link_down_sent: false,
+            },
+        );
+    }
+
+    async fn send(&mut self, key: &PeerKey, command: SessionCommand) {
+        if let Some(entry) = self.sessions.get(key) {
+            let _ = entry.handle.commands.send(command).await;
+        }
+    }
+
+    async fn peer_event(&mut self, event: PeerEvent) {
+        match event {
+            PeerEvent::Discovered(info) => {
+                if self.sessions.contains_key(&info.key) {
+                    self.send(&info.key, SessionCommand::NeighbourFound).await;
+                } else {
+                    info!("{}: starting BGP session with {}", info.interface, info.key.addr);
+                    self.start(info.key, info.interface, None);
+                }
+            }
+            PeerEvent::Lost { key, reason } => {
+                let command = match reason {
+                    LostReason::LinkDown | LostReason::LinkDeleted | LostReason::IfindexChanged => {
+                        SessionCommand::LinkDown
+                    }
+                    LostReason::Silent { .. } => SessionCommand::NeighbourLost,
+                };
+                self.send(&key, command).await;
+            }
+        }
+    }
+
+    /// A connection on the listening socket: only from a link-local on a
+    /// configured interface; a neighbour discovery has not seen yet is a
+    /// neighbour too (FRR and GoBGP may dial before we hear them).
+    async fn inbound(&mut self, stream: tokio::net::TcpStream, from: std::net::SocketAddr) {
+        let configured: Vec<u32> = self
+            .links
+            .borrow()
+            .values()
+            .filter(|l| l.up)
+            .map(|l| l.ifindex)
+            .collect();
+        let (ifindex, addr) = match transport::check_source(from, &configured) {
+            Ok(source) => source,
+            Err(refusal) => {
+                *self.refused.entry(refusal.as_str()).or_default() += 1;
+                warn!("refused BGP connection from {from}: {}", refusal.as_str());
+                return;
+            }
+        };
+        let key = PeerKey { ifindex, addr };
+        if self.sessions.contains_key(&key) {
+            self.send(&key, SessionCommand::Inbound(stream)).await;
+            return;
+        }
+        let Some(interface) = self.interface_up(ifindex) else {
+            return;
+        };
+        info!("{interface}: accepted BGP connection from undiscovered neighbour {addr}");
+        self.start(key, interface, Some(stream));
+        let seen = Observation {
+            ifindex,
+            addr,
+            mac: None,
+            source: Source::Tcp,
+            router: None,
+            ra_lifetime: None,
+            tentative: false,
+        };
+        self.peers.observe(seen).await;
+    }
+
+    async fn links_changed(&mut self) {
+        self.derive_router_id_if_needed();
+        let up: Vec<u32> = self
+            .links
+            .borrow_and_update()
+            .values()
+            .filter(|l| l.up)
+            .map(|l| l.ifindex)
+            .collect();
+        for (key, entry) in self.sessions.iter_mut() {
+            if !entry.link_down_sent && !up.contains(&key.ifindex) {
+                entry.link_down_sent = true;
+                debug!("{}: link down: ending session", entry.interface);
+                let _ = entry.handle.commands.send(SessionCommand::LinkDown).await;
+            }
+        }
+    }
+
+    fn views(&self) -> Vec<NeighborView> {
+        let mut views: Vec<NeighborView> = self
+            .sessions
+            .iter()
+            .map(|(key, entry)| {
+                let s = entry.handle.status.borrow();
+                NeighborView {
+                    interface: entry.interface.clone(),
+                    ifindex: key.ifindex,
+                    address: key.addr,
+                    state: s.state.to_string(),
+                    remote_asn: s.remote_asn,
+                    remote_id: s.remote_id.map(|id| id.to_string()),
+                    direction: s.direction.map(direction_str),
+                    uptime_s: s.established_at.map_or(0, |t| t.elapsed().as_secs()),
+                    last_error: s.last_error.clone(),
+                    hold_time: s.hold_time,
+                    keepalive_s: s.keepalive_s,
+                    messages_received: s.messages_received,
+                    messages_sent: s.messages_sent,
+                    established_count: s.established_count,
+                }
+            })
+            .collect();
+        views.sort_by(|a, b| (&a.interface, a.address).cmp(&(&b.interface, b.address)));
+        views
+    }
+}

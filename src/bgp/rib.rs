@@ -1,0 +1,1 @@
+//! Loc-RIB and Adj-RIBs (work in progress).

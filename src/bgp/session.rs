@@ -1,0 +1,714 @@
+//! One session task per neighbour: it owns the FSMs (a primary that dials
+//! and, during a collision, a passive secondary for the neighbour's own
+//! connection), their connections and timers, and carries out what the pure
+//! FSM asks. See `fsm` for the protocol and `collision` for RFC 4271 6.8.
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::collision::{Keep, Speaker, resolve_collision};
+use super::conn::{Conn, ConnEvent};
+use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, State, Timer};
+use super::msg::{Message, code};
+use super::transport;
+use crate::iface::Links;
+use crate::peers::PeerKey;
+
+/// A dial that has not connected by now has failed (the neighbour is one
+/// link away: a live one answers in milliseconds).
+const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Reconnect backoff bounds (the issue: 1 s to 30 s, with jitter).
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a stopping session waits for its NOTIFICATIONs to be written.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct SessionParams {
+    pub key: PeerKey,
+    pub interface: String,
+    pub fsm: FsmConfig,
+    pub port: u16,
+}
+
+#[derive(Debug)]
+pub enum SessionCommand {
+    /// A connection the neighbour opened to us.
+    Inbound(TcpStream),
+    /// Discovery no longer sees the neighbour: end unless Established.
+    NeighbourLost,
+    /// Discovery sees it again.
+    NeighbourFound,
+    /// The interface went down: Cease and close now.
+    LinkDown,
+    /// Administrative shutdown (RFC 9003 text), then end.
+    Stop { message: Option<String> },
+}
+
+/// What `ndbgpctl neighbors` shows of a session, kept current by the task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionStatus {
+    pub state: State,
+    pub remote_asn: Option<u32>,
+    pub remote_id: Option<Ipv4Addr>,
+    pub direction: Option<Direction>,
+    pub established_at: Option<Instant>,
+    pub last_error: Option<String>,
+    pub hold_time: u16,
+    pub keepalive_s: Option<u64>,
+    pub messages_received: u64,
+    pub messages_sent: u64,
+    pub established_count: u64,
+}
+
+pub struct SessionHandle {
+    /// Distinguishes this task from a later one for the same neighbour.
+    pub id: u64,
+    pub commands: mpsc::Sender<SessionCommand>,
+    pub status: watch::Receiver<SessionStatus>,
+}
+
+/// Start a session task. It reports `(key, id)` on `ended` when it stops.
+pub fn spawn(
+    id: u64,
+    params: SessionParams,
+    links: watch::Receiver<Links>,
+    ended: mpsc::Sender<(PeerKey, u64)>,
+    inbound: Option<TcpStream>,
+) -> SessionHandle {
+    let (commands_tx, commands) = mpsc::channel(16);
+    let status0 = SessionStatus {
+        state: State::Idle,
+        remote_asn: None,
+        remote_id: None,
+        direction: None,
+        established_at: None,
+        last_error: None,
+        hold_time: params.fsm.hold_time,
+        keepalive_s: None,
+        messages_received: 0,
+        messages_sent: 0,
+        established_count: 0,
+    };
+    let (status_tx, status) = watch::channel(status0.clone());
+    let (conn_tx, conn_rx) = mpsc::channel(256);
+    let (dial_tx, dial_rx) = mpsc::channel(4);
+    let session = Session {
+        primary: Slot::new(Fsm::new(params.fsm.clone()).ok()),
+        params,
+        links,
+        secondary: None,
+        conn_tx,
+        dial_tx,
+        next_conn_id: 1,
+        dial_id: None,
+        backoff: Backoff::default(),
+        restart_at: None,
+        neighbour_lost: false,
+        ending: None,
+        pending: VecDeque::new(),
+        status: status0,
+        status_tx,
+    };
+    tokio::spawn(async move {
+        let key = session.params.key;
+        session.run(commands, conn_rx, dial_rx, inbound).await;
+        let _ = ended.send((key, id)).await;
+    });
+    SessionHandle {
+        id,
+        commands: commands_tx,
+        status,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Primary,
+    Secondary,
+}
+
+struct Slot {
+    /// None only if the configuration was refused (reported at start).
+    fsm: Option<Fsm>,
+    conn: Option<Conn>,
+    timers: [Option<Instant>; 3],
+}
+
+impl Slot {
+    fn new(fsm: Option<Fsm>) -> Slot {
+        Slot {
+            fsm,
+            conn: None,
+            timers: [None; 3],
+        }
+    }
+
+    fn state(&self) -> State {
+        self.fsm.as_ref().map_or(State::Idle, Fsm::state)
+    }
+}
+
+fn timer_index(t: Timer) -> usize {
+    match t {
+        Timer::ConnectRetry => 0,
+        Timer::Hold => 1,
+        Timer::Keepalive => 2,
+    }
+}
+
+const TIMERS: [Timer; 3] = [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive];
+
+/// How far along a state is, to show the most advanced of two FSMs.
+fn progress(s: State) -> u8 {
+    match s {
+        State::Idle => 0,
+        State::Connect | State::Active => 1,
+        State::OpenSent => 2,
+        State::OpenConfirm => 3,
+        State::Established => 4,
+    }
+}
+
+/// Exponential reconnect delay with jitter, reset on Established.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { next: BACKOFF_MIN }
+    }
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(BACKOFF_MAX);
+        // +-20 % so that peers that failed together do not retry in lockstep.
+        base.mul_f64(rand::random_range(0.8..1.2)).min(BACKOFF_MAX)
+    }
+
+    fn reset(&mut self) {
+        self.next = BACKOFF_MIN;
+    }
+}
+
+struct Session {
+    params: SessionParams,
+    links: watch::Receiver<Links>,
+    primary: Slot,
+    secondary: Option<Slot>,
+    conn_tx: mpsc::Sender<(u64, ConnEvent)>,
+    dial_tx: mpsc::Sender<(u64, Result<TcpStream, String>)>,
+    next_conn_id: u64,
+    /// The dial in flight, if any; results of other dials are stale.
+    dial_id: Option<u64>,
+    backoff: Backoff,
+    restart_at: Option<Instant>,
+    /// Discovery lost the neighbour while Established: end at the next down.
+    neighbour_lost: bool,
+    /// Why the task is ending, once it is.
+    ending: Option<&'static str>,
+    pending: VecDeque<(Which, Event)>,
+    status: SessionStatus,
+    status_tx: watch::Sender<SessionStatus>,
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    fn name(&self) -> String {
+        format!("{}: neighbour {}", self.params.interface, self.params.key.addr)
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<SessionCommand>,
+        mut conn_rx: mpsc::Receiver<(u64, ConnEvent)>,
+        mut dial_rx: mpsc::Receiver<(u64, Result<TcpStream, String>)>,
+        inbound: Option<TcpStream>,
+    ) {
+        if self.primary.fsm.is_none() {
+            warn!("{}: invalid BGP configuration; session not started", self.name());
+            return;
+        }
+        self.feed(Which::Primary, Event::ManualStart);
+        if let Some(stream) = inbound {
+            self.offer(stream);
+        }
+        while self.settle() {
+            self.publish();
+            let deadline = self.next_deadline();
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(c) => self.command(c),
+                    None => self.stop(None),
+                },
+                Some((id, event)) = conn_rx.recv() => self.conn_event(id, event),
+                Some((id, result)) = dial_rx.recv() => self.dialed(id, result),
+                _ = sleep_until_opt(deadline) => self.timers_due(),
+            }
+        }
+        self.publish();
+        self.flush().await;
+        debug!(
+            "{}: session task ends ({})",
+            self.name(),
+            self.ending.unwrap_or("stopped")
+        );
+    }
+
+    fn slot(&mut self, which: Which) -> Option<&mut Slot> {
+        match which {
+            Which::Primary => Some(&mut self.primary),
+            Which::Secondary => self.secondary.as_mut(),
+        }
+    }
+
+    /// Feed an event and everything it leads to.
+    fn feed(&mut self, which: Which, event: Event) {
+        self.pending.push_back((which, event));
+        while let Some((which, event)) = self.pending.pop_front() {
+            let Some(slot) = self.slot(which) else { continue };
+            let Some(fsm) = slot.fsm.as_mut() else { continue };
+            let before = fsm.state();
+            let actions = fsm.handle(event);
+            let after = fsm.state();
+            if before != after {
+                debug!("{}: {before} -> {after} ({which:?})", self.name());
+            }
+            for action in actions {
+                self.act(which, action);
+            }
+        }
+    }
+
+    fn act(&mut self, which: Which, action: Action) {
+        let name = self.name();
+        match action {
+            Action::Send(msg) => {
+                if let Message::Notification(n) = &msg {
+                    info!("{name}: sending NOTIFICATION {n}");
+                    // Closing the losing connection of a collision is routine
+                    // here (both sides dial at once), not an error.
+                    if !is_collision_cease(n) {
+                        self.status.last_error = Some(format!("sent {n}"));
+                    }
+                }
+                let Some(slot) = self.slot(which) else { return };
+                let Some(conn) = slot.conn.as_ref() else { return };
+                match conn.send(&msg) {
+                    Ok(()) => self.status.messages_sent += 1,
+                    Err(e) => {
+                        self.status.last_error = Some(e);
+                        self.pending.push_back((which, Event::TcpConnectionFails));
+                    }
+                }
+            }
+            Action::Connect => self.dial(),
+            Action::AbortConnect => self.dial_id = None,
+            Action::RefuseConnection | Action::CloseConnection => {
+                if let Some(slot) = self.slot(which) {
+                    slot.conn = None;
+                }
+            }
+            Action::StartTimer(timer, duration) => {
+                // The session owns the reconnect policy: exponential backoff
+                // instead of the fixed ConnectRetryTime.
+                let duration = if timer == Timer::ConnectRetry {
+                    self.backoff.next()
+                } else {
+                    duration
+                };
+                if let Some(slot) = self.slot(which) {
+                    slot.timers[timer_index(timer)] = Some(Instant::now() + duration);
+                }
+            }
+            Action::StopTimer(timer) => {
+                if let Some(slot) = self.slot(which) {
+                    slot.timers[timer_index(timer)] = None;
+                }
+            }
+            Action::SessionEstablished(peer) => {
+                self.backoff.reset();
+                self.status.established_at = Some(Instant::now());
+                self.status.established_count += 1;
+                info!(
+                    "{name}: session established: AS {}, router ID {}, hold {} s, {} connection",
+                    peer.asn,
+                    peer.bgp_id,
+                    peer.hold_time,
+                    direction_str(peer.direction)
+                );
+            }
+            Action::SessionDown {
+                reason,
+                was_established,
+            } => {
+                match &reason {
+                    DownReason::NotificationReceived(n) if !is_collision_cease(n) => {
+                        self.status.last_error = Some(format!("received {n}"))
+                    }
+                    DownReason::NotificationReceived(_) => {}
+                    DownReason::NotificationSent(_) => {}
+                    DownReason::CollisionLost => {}
+                    other => self.status.last_error = Some(other.to_string()),
+                }
+                if was_established {
+                    self.status.established_at = None;
+                    info!("{name}: session down: {reason}");
+                } else if reason != DownReason::CollisionLost {
+                    debug!("{name}: connection attempt ended: {reason}");
+                }
+            }
+            Action::Update(body) => {
+                debug!("{name}: UPDATE of {} bytes (routes are not handled yet)", body.len());
+            }
+            Action::RouteRefresh(rr) => debug!("{name}: ROUTE-REFRESH {rr:?}"),
+        }
+    }
+
+    fn dial(&mut self) {
+        let id = self.next_conn_id;
+        self.next_conn_id += 1;
+        self.dial_id = Some(id);
+        let key = self.params.key;
+        let port = self.params.port;
+        let mut links = self.links.clone();
+        let tx = self.dial_tx.clone();
+        let name = self.params.interface.clone();
+        tokio::spawn(async move {
+            // Our link-local may still be in DAD when the neighbour is found:
+            // dial the moment it is usable rather than fail and back off.
+            let usable = |links: &Links| {
+                links
+                    .values()
+                    .find(|l| l.ifindex == key.ifindex && l.up)
+                    .and_then(|l| l.usable_link_local())
+            };
+            let local = tokio::time::timeout(DIAL_TIMEOUT, links.wait_for(|l| usable(l).is_some()))
+                .await
+                .ok()
+                .and_then(|r| r.ok().and_then(|l| usable(&l)));
+            let result = match local {
+                None => Err(format!("{name} has no usable link-local address")),
+                Some(src) => {
+                    match tokio::time::timeout(DIAL_TIMEOUT, transport::dial(key.ifindex, src, key.addr, port)).await {
+                        Ok(Ok(stream)) => Ok(stream),
+                        Ok(Err(e)) => Err(format!("connect: {e}")),
+                        Err(_) => Err(format!("connect: no answer in {DIAL_TIMEOUT:?}")),
+                    }
+                }
+            };
+            let _ = tx.send((id, result)).await;
+        });
+    }
+
+    fn dialed(&mut self, id: u64, result: Result<TcpStream, String>) {
+        if self.dial_id != Some(id) {
+            return; // aborted: a stale dial's stream is dropped here
+        }
+        self.dial_id = None;
+        match result {
+            Ok(stream) => self.attach(Which::Primary, stream, Direction::Outbound),
+            Err(e) => {
+                debug!("{}: {e}", self.name());
+                self.status.last_error = Some(e);
+                self.feed(Which::Primary, Event::TcpConnectionFails);
+            }
+        }
+    }
+
+    fn attach(&mut self, which: Which, stream: TcpStream, direction: Direction) {
+        let id = self.next_conn_id;
+        self.next_conn_id += 1;
+        let conn = Conn::start(id, stream, self.conn_tx.clone());
+        if let Some(slot) = self.slot(which) {
+            slot.conn = Some(conn);
+        }
+        self.feed(which, Event::TcpConnected(direction));
+    }
+
+    /// A connection the neighbour opened: the primary takes it if it has
+    /// none; else it gets its own passive FSM until the OPENs decide.
+    fn offer(&mut self, stream: TcpStream) {
+        if let Err(e) = transport::tune_accepted(&stream) {
+            debug!("{}: socket options on inbound connection: {e}", self.name());
+        }
+        if self.primary.state() == State::Idle {
+            self.restart();
+        }
+        match self.primary.state() {
+            State::Connect | State::Active => self.attach(Which::Primary, stream, Direction::Inbound),
+            _ if self.secondary.is_none() => {
+                let config = FsmConfig {
+                    passive: true,
+                    ..self.params.fsm.clone()
+                };
+                self.secondary = Some(Slot::new(Fsm::new(config).ok()));
+                self.feed(Which::Secondary, Event::ManualStart);
+                self.attach(Which::Secondary, stream, Direction::Inbound);
+            }
+            _ => debug!("{}: a third connection is refused", self.name()),
+        }
+    }
+
+    fn conn_event(&mut self, id: u64, event: ConnEvent) {
+        let which = if self.primary.conn.as_ref().is_some_and(|c| c.id == id) {
+            Which::Primary
+        } else if self
+            .secondary
+            .as_ref()
+            .and_then(|s| s.conn.as_ref())
+            .is_some_and(|c| c.id == id)
+        {
+            Which::Secondary
+        } else {
+            return; // a connection already dropped
+        };
+        match event {
+            ConnEvent::Message(msg) => {
+                self.status.messages_received += 1;
+                if let Message::Open(open) = &msg
+                    && !self.resolve_collision(which, open.bgp_id, open.asn())
+                {
+                    return;
+                }
+                self.feed(which, Event::Received(msg));
+            }
+            ConnEvent::Malformed(e) => {
+                warn!("{}: malformed message: {e}", self.name());
+                self.feed(which, Event::MessageError(e.notification()));
+            }
+            ConnEvent::Closed(why) => {
+                self.status.last_error = Some(why);
+                self.feed(which, Event::TcpConnectionFails);
+            }
+        }
+    }
+
+    /// RFC 4271 6.8, when an OPEN arrives on `which` while the other FSM has
+    /// a connection. Returns false if `which` lost and was dumped.
+    fn resolve_collision(&mut self, which: Which, remote_id: Ipv4Addr, remote_asn: u32) -> bool {
+        let (this, other, other_which) = match which {
+            Which::Primary => (&self.primary, self.secondary.as_ref(), Which::Secondary),
+            Which::Secondary => (
+                self.secondary.as_ref().unwrap_or(&self.primary),
+                Some(&self.primary),
+                Which::Primary,
+            ),
+        };
+        let existing = other.and_then(|s| s.fsm.as_ref()).and_then(Fsm::connection);
+        let new = this.fsm.as_ref().and_then(Fsm::direction);
+        let (Some(existing), Some(new)) = (existing, new) else {
+            return true;
+        };
+        let local = Speaker {
+            bgp_id: self.params.fsm.router_id,
+            asn: self.params.fsm.local_asn,
+        };
+        let remote = Speaker {
+            bgp_id: remote_id,
+            asn: remote_asn,
+        };
+        match resolve_collision(local, remote, existing, new) {
+            Keep::Both => true,
+            Keep::Existing => {
+                info!(
+                    "{}: collision: keeping the {} connection",
+                    self.name(),
+                    direction_str(existing.direction)
+                );
+                self.feed(which, Event::OpenCollisionDump);
+                false
+            }
+            Keep::New => {
+                info!(
+                    "{}: collision: keeping the {} connection",
+                    self.name(),
+                    direction_str(new)
+                );
+                self.feed(other_which, Event::OpenCollisionDump);
+                true
+            }
+        }
+    }
+
+    fn command(&mut self, command: SessionCommand) {
+        match command {
+            SessionCommand::Inbound(stream) => self.offer(stream),
+            SessionCommand::NeighbourLost => {
+                if self.established() {
+                    // Discovery gates new attempts; it does not end sessions.
+                    self.neighbour_lost = true;
+                } else {
+                    self.ending = Some("neighbour lost");
+                    let subcode = code::PEER_DECONFIGURED;
+                    self.feed_both(Event::AutomaticStop { subcode });
+                }
+            }
+            SessionCommand::NeighbourFound => self.neighbour_lost = false,
+            SessionCommand::LinkDown => {
+                self.ending = Some("link down");
+                self.feed_both(Event::LinkDown);
+            }
+            SessionCommand::Stop { message } => self.stop(message),
+        }
+    }
+
+    fn stop(&mut self, message: Option<String>) {
+        self.ending = Some("stopped");
+        self.feed_both(Event::ManualStop {
+            shutdown_message: message,
+        });
+    }
+
+    fn feed_both(&mut self, event: Event) {
+        if self.secondary.is_some() {
+            self.feed(Which::Secondary, event.clone());
+        }
+        self.feed(Which::Primary, event);
+    }
+
+    fn established(&self) -> bool {
+        self.primary.state() == State::Established
+            || self.secondary.as_ref().is_some_and(|s| s.state() == State::Established)
+    }
+
+    fn restart(&mut self) {
+        self.restart_at = None;
+        self.primary = Slot::new(Fsm::new(self.params.fsm.clone()).ok());
+        self.feed(Which::Primary, Event::ManualStart);
+    }
+
+    /// Tidy up after events: drop an idle secondary, promote a secondary
+    /// that won a collision, schedule a restart. False when the task ends.
+    fn settle(&mut self) -> bool {
+        if self.secondary.as_ref().is_some_and(|s| s.state() == State::Idle) {
+            self.secondary = None;
+        }
+        if self.primary.state() != State::Idle {
+            return true;
+        }
+        if let Some(winner) = self.secondary.take() {
+            self.primary = winner;
+            return true;
+        }
+        if self.ending.is_some() {
+            return false;
+        }
+        if self.neighbour_lost {
+            self.ending = Some("neighbour lost");
+            return false;
+        }
+        if self.restart_at.is_none() {
+            self.restart_at = Some(Instant::now() + self.backoff.next());
+        }
+        true
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let slots = std::iter::once(&self.primary).chain(self.secondary.as_ref());
+        slots
+            .flat_map(|s| s.timers.iter().flatten().copied())
+            .chain(self.restart_at)
+            .min()
+    }
+
+    fn timers_due(&mut self) {
+        let now = Instant::now();
+        if self.restart_at.is_some_and(|t| t <= now) {
+            self.restart();
+        }
+        for which in [Which::Primary, Which::Secondary] {
+            for timer in TIMERS {
+                let Some(slot) = self.slot(which) else { continue };
+                let i = timer_index(timer);
+                if slot.timers[i].is_some_and(|t| t <= now) {
+                    slot.timers[i] = None;
+                    self.feed(which, timer.expiry_event());
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        let best = match &self.secondary {
+            Some(s) if progress(s.state()) > progress(self.primary.state()) => s,
+            _ => &self.primary,
+        };
+        let peer = best.fsm.as_ref().and_then(Fsm::peer);
+        self.status.state = best.state();
+        self.status.remote_asn = peer.map(|p| p.asn);
+        self.status.remote_id = peer.map(|p| p.bgp_id);
+        self.status.direction = best.fsm.as_ref().and_then(Fsm::direction);
+        self.status.hold_time = peer.map_or(self.params.fsm.hold_time, |p| p.hold_time);
+        self.status.keepalive_s = peer.and_then(|p| p.keepalive).map(|k| k.as_secs());
+        let status = self.status.clone();
+        self.status_tx.send_if_modified(|s| {
+            let changed = *s != status;
+            *s = status;
+            changed
+        });
+    }
+
+    /// Let the writers drain (a NOTIFICATION we just queued) before the
+    /// task ends.
+    async fn flush(&mut self) {
+        let conns: Vec<Conn> = [
+            self.primary.conn.take(),
+            self.secondary.as_mut().and_then(|s| s.conn.take()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for conn in conns {
+            let _ = tokio::time::timeout(FLUSH_TIMEOUT, conn.finish()).await;
+        }
+    }
+}
+
+fn is_collision_cease(n: &super::msg::Notification) -> bool {
+    n.code == code::CEASE && n.subcode == code::CONNECTION_COLLISION_RESOLUTION
+}
+
+pub fn direction_str(d: Direction) -> &'static str {
+    match d {
+        Direction::Outbound => "outbound",
+        Direction::Inbound => "inbound",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_the_cap_with_jitter_and_resets() {
+        let mut b = Backoff::default();
+        let delays: Vec<Duration> = (0..8).map(|_| b.next()).collect();
+        for (i, d) in delays.iter().enumerate() {
+            let base = (BACKOFF_MIN * 2u32.pow(i as u32)).min(BACKOFF_MAX);
+            assert!(
+                *d >= base.mul_f64(0.8) && *d <= base.mul_f64(1.2).min(BACKOFF_MAX),
+                "{i}: {d:?}"
+            );
+        }
+        assert!(delays[7] <= BACKOFF_MAX);
+        b.reset();
+        assert!(b.next() <= BACKOFF_MIN.mul_f64(1.2));
+    }
+}

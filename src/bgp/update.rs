@@ -1,0 +1,1 @@
+//! UPDATE codec (work in progress).

@@ -315,8 +315,9 @@ fn ndbgpd_and_frr(test: &str, frr_first: bool) {
             },
         );
         drop(cap);
+        let started = Instant::now();
         let da = ndbgpd(&a, &dir, "a", &["eth0"], 65001, "10.0.0.1", &[]);
-        (frr, da, Instant::now())
+        (frr, da, started)
     } else {
         let da = ndbgpd(&a, &dir, "a", &["eth0"], 65001, "10.0.0.1", &[]);
         // ndbgpd's start-up RAs are out before FRR starts.
@@ -329,8 +330,9 @@ fn ndbgpd_and_frr(test: &str, frr_first: bool) {
                 (ifs[0]["tx"]["ra"].as_u64()? >= 3).then_some(())
             },
         );
+        let started = Instant::now();
         let frr = Frr::start(&b, &dir, &conf);
-        (frr, da, Instant::now())
+        (frr, da, started)
     };
     let dump = || format!("{}{}", report(&da), frr_report(&frr));
     let (s, n) = wait_or_dump("ndbgpd and FRR Established", Duration::from_secs(30), &dump, || {
@@ -732,6 +734,28 @@ fn tshark_decodes_session_without_malformed() {
         count("4")
     );
     assert!(bad.trim().is_empty(), "tshark flags malformed or error frames:\n{bad}");
+    let notifications = tshark(
+        &pcap,
+        &[
+            "-Y",
+            "bgp.type==3",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "ipv6.src",
+            "-e",
+            "bgp.notify.major_error",
+            "-e",
+            "bgp.notify.minor_error_cease",
+            "-e",
+            "bgp.notify.communication",
+        ],
+    );
+    for l in notifications.lines() {
+        eprintln!("{T}: NOTIFICATION (stream, source, code, cease subcode, text): {l}");
+    }
 
     // OPENs per TCP connection: the one that carries the keepalives at the
     // end is the session; it has exactly one OPEN from each side. (A
@@ -776,4 +800,97 @@ fn tshark_decodes_session_without_malformed() {
         open_srcs, want,
         "the session's connection has one OPEN from each side:\n{opens}"
     );
+}
+
+// ---------------------------------------------------------------- BIRD, GoBGP
+
+/// BIRD 2.0.12 sends RAs (RAdv) and accepts any link-local on eth0 with a
+/// passive dynamic BGP: ndbgpd must learn it from its RAs and dial it.
+#[test]
+fn ndbgpd_and_bird_reach_established() {
+    const T: &str = "ndbgpd_and_bird_reach_established";
+    if !lab_enabled(T) || !have_tool(T, BIRD) || !have_tool(T, BIRDC) {
+        return;
+    }
+    let a = Netns::new("bba");
+    let b = Netns::new("bbb");
+    veth(&a, "eth0", &b, "eth0");
+    let dir = TempDir::new("bird");
+    let bird = Bird::start(&b, &dir, "bird", &bird_unnumbered_conf(65003, "10.0.0.3", "eth0"));
+    let da = ndbgpd(&a, &dir, "a", &["eth0"], 65001, "10.0.0.1", &[]);
+    let up = Instant::now();
+    a.set_link("eth0", true);
+    b.set_link("eth0", true);
+    let (_, _, lb) = wait_link_locals_ready(&a, &b, "eth0");
+    let dump = || {
+        format!(
+            "{}\n--- bird: show protocols ---\n{}\n--- bird log ---\n{}",
+            report(&da),
+            bird.birdc("show protocols all").unwrap_or_default(),
+            tail(&bird.process.log_text(), 80)
+        )
+    };
+    let s = wait_or_dump("ndbgpd and BIRD Established", Duration::from_secs(20), &dump, || {
+        let s = established_to(&da, "eth0", lb)?;
+        (bird.established() == 1).then_some(s)
+    });
+    eprintln!("{T}: Established on both sides {:?} after link up", up.elapsed());
+    assert_session(&s, &a, "eth0", lb, 65003, "10.0.0.3", 9);
+    assert_eq!(s["direction"], "outbound", "BIRD 2.0.12's dynamic BGP is passive: {s}");
+}
+
+/// GoBGP resolves `neighbor-interface` once from the kernel neighbour table
+/// and sends no RA: ndbgpd must accept its dial from an address it has not
+/// learned from an RA.
+#[test]
+fn ndbgpd_and_gobgp_reach_established() {
+    const T: &str = "ndbgpd_and_gobgp_reach_established";
+    if !lab_enabled(T) || !have_tool(T, GOBGPD) || !have_tool(T, GOBGP) {
+        return;
+    }
+    let a = Netns::new("bga");
+    let b = Netns::new("bgb");
+    veth(&a, "eth0", &b, "eth0");
+    let dir = TempDir::new("gobgp");
+    let da = ndbgpd(&a, &dir, "a", &["eth0"], 65001, "10.0.0.1", &[]);
+    a.set_link("eth0", true);
+    b.set_link("eth0", true);
+    let (_, la, lb) = wait_link_locals_ready(&a, &b, "eth0");
+    // Put ndbgpd's link-local in b's neighbour table (GoBGP's only source).
+    wait_for(
+        "ndbgpd's link-local in b's neighbour table",
+        Duration::from_secs(5),
+        || {
+            let _ = b
+                .command("ping")
+                .args(["-6", "-c", "1", "-W", "1", &format!("{la}%eth0")])
+                .output();
+            let neigh = b.ip(&["-6", "neigh", "show", "dev", "eth0"]);
+            neigh.contains(&la.to_string()).then_some(())
+        },
+    );
+    let started = Instant::now();
+    let g = Gobgp::start(
+        &b,
+        &dir,
+        "gobgp",
+        &gobgp_unnumbered_conf(65004, "10.0.0.4", "eth0", 65001),
+    );
+    let dump = || {
+        format!(
+            "{}\n--- gobgp neighbor ---\n{}\n--- gobgpd log ---\n{}",
+            report(&da),
+            g.gobgp(&["neighbor"]).unwrap_or_default(),
+            tail(&g.process.log_text(), 80)
+        )
+    };
+    let s = wait_or_dump("ndbgpd and GoBGP Established", Duration::from_secs(20), &dump, || {
+        let s = established_to(&da, "eth0", lb)?;
+        (g.established() == 1).then_some(s)
+    });
+    eprintln!(
+        "{T}: Established on both sides {:?} after gobgpd started",
+        started.elapsed()
+    );
+    assert_session(&s, &a, "eth0", lb, 65004, "10.0.0.4", 9);
 }

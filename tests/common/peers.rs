@@ -249,7 +249,7 @@ impl Bird {
                 if f.len() < 5 || f[0] == "Name" || f[0].starts_with("BIRD") {
                     return None;
                 }
-                let info = f.get(6..).map(|r| r.join(" ")).unwrap_or_default();
+                let info = f.get(5..).map(|r| r.join(" ")).unwrap_or_default();
                 Some((f[0].into(), f[1].into(), f[3].into(), info))
             })
             .collect()

@@ -313,3 +313,5 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+pub mod peers;

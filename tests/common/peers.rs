@@ -1,0 +1,379 @@
+//! Real BGP peers for the lab: FRR (zebra + bgpd), BIRD 2 and GoBGP, each run
+//! in the foreground inside a test's namespace as child [`Process`]es, with
+//! all their files in a scratch directory. Dropping a guard kills its
+//! daemons by pid (SIGTERM, then SIGKILL after 3 s) and removes what they
+//! left outside that directory.
+//!
+//! FRR runs without `-d`: daemonized, its pids would only be known through
+//! its pid files and a crash at start-up would go unseen; in the foreground
+//! `ip netns exec` execs into the daemon, so the child's pid is the daemon's.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Netns, Process, TempDir, unique, wait_for};
+
+/// Where Debian's FRR 8.4 keeps its daemons.
+pub const FRR_DIR: &str = "/usr/lib/frr";
+pub const FRR_BGPD: &str = "/usr/lib/frr/bgpd";
+pub const VTYSH: &str = "/usr/bin/vtysh";
+pub const BIRD: &str = "/usr/sbin/bird";
+pub const BIRDC: &str = "/usr/sbin/birdc";
+pub const GOBGPD: &str = "/usr/bin/gobgpd";
+pub const GOBGP: &str = "/usr/bin/gobgp";
+
+/// FRR's `frr defaults` profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrrProfile {
+    /// keepalive 3 s, hold 9 s, connect-retry 10 s.
+    Datacenter,
+    /// keepalive 60 s, hold 180 s, connect-retry 120 s.
+    Traditional,
+}
+
+/// An FRR configuration for BGP unnumbered on `ifaces`
+/// (`neighbor IF interface remote-as external`), with neighbour events
+/// logged at debug level so that a failing test's log says what happened.
+pub fn frr_unnumbered_conf(hostname: &str, asn: u32, router_id: &str, ifaces: &[&str], profile: FrrProfile) -> String {
+    let profile = match profile {
+        FrrProfile::Datacenter => "datacenter",
+        FrrProfile::Traditional => "traditional",
+    };
+    let mut c = format!("frr defaults {profile}\nhostname {hostname}\ndebug bgp neighbor-events\n!\n");
+    for ifname in ifaces {
+        c += &format!("interface {ifname}\n!\n");
+    }
+    c += &format!("router bgp {asn}\n bgp router-id {router_id}\n");
+    for ifname in ifaces {
+        c += &format!(" neighbor {ifname} interface remote-as external\n");
+    }
+    c += "!\n";
+    c
+}
+
+/// Make `path` belong to `user` (uid and gid from the passwd entry).
+fn chown_to(path: &Path, user: &str) {
+    let u = nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no user {user}"));
+    nix::unistd::chown(path, Some(u.uid), Some(u.gid)).unwrap_or_else(|e| panic!("chown {path:?}: {e}"));
+}
+
+/// FRR zebra + bgpd in a namespace. Files are in their own directory inside
+/// the test's [`TempDir`], owned by user frr (the daemons drop to it).
+pub struct Frr {
+    /// The `-N` pathspace, unique to this instance.
+    pub name: String,
+    pub dir: PathBuf,
+    // Field order is drop order: bgpd goes before zebra.
+    bgpd: Process,
+    zebra: Process,
+}
+
+impl Frr {
+    /// Starts zebra, waits for its zserv socket, starts bgpd and waits until
+    /// vtysh can read bgpd's state. `conf` is the whole frr.conf (both
+    /// daemons read it and ignore the other's lines, with a warning).
+    pub fn start(ns: &Netns, dir: &TempDir, conf: &str) -> Frr {
+        let name = unique("ndbgp-frr");
+        let fdir = dir.join(&name);
+        std::fs::create_dir_all(&fdir).expect("frr dir");
+        // The test's TempDir is root's: frr must be able to reach its own dir.
+        std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        chown_to(&fdir, "frr");
+        let conf_path = fdir.join("frr.conf");
+        std::fs::write(&conf_path, conf).expect("frr.conf");
+        chown_to(&conf_path, "frr");
+        let s = |p: PathBuf| p.to_str().expect("utf-8 path").to_string();
+        let zserv = s(fdir.join("zserv.api"));
+
+        let daemon = |prog: &str, extra: &[&str]| -> Process {
+            let mut cmd = ns.command(&format!("{FRR_DIR}/{prog}"));
+            cmd.args(["-N", &name, "-f", &s(conf_path.clone())])
+                .args(["-i", &s(fdir.join(format!("{prog}.pid")))])
+                .args(["-z", &zserv, "--vty_socket", &s(fdir.clone())])
+                .args(["-u", "frr", "-g", "frr", "--log", "stdout", "--log-level", "debug"])
+                .args(extra);
+            Process::spawn(
+                &format!("frr {prog} ({})", ns.name),
+                &mut cmd,
+                Some(fdir.join(format!("{prog}.log"))),
+            )
+        };
+
+        let mut zebra = daemon("zebra", &[]);
+        wait_for("zebra's zserv socket", Duration::from_secs(10), || {
+            zebra.assert_running();
+            fdir.join("zserv.api").exists().then_some(())
+        });
+        let bgpd = daemon("bgpd", &["-p", "179"]);
+        let mut frr = Frr {
+            name,
+            dir: fdir,
+            bgpd,
+            zebra,
+        };
+        wait_for("bgpd to answer vtysh", Duration::from_secs(10), || {
+            frr.assert_running();
+            frr.vtysh_json("show bgp summary json").map(|_| ())
+        });
+        frr
+    }
+
+    /// Panics with both logs if zebra or bgpd has exited.
+    pub fn assert_running(&mut self) {
+        for p in [&mut self.zebra, &mut self.bgpd] {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                panic!("{} exited with {status}:\n{}", p.name, p.log_text());
+            }
+        }
+    }
+
+    /// zebra's and bgpd's logs, for failure messages.
+    pub fn logs(&self) -> String {
+        format!(
+            "--- {} log ---\n{}--- {} log ---\n{}",
+            self.zebra.name,
+            self.zebra.log_text(),
+            self.bgpd.name,
+            self.bgpd.log_text()
+        )
+    }
+
+    pub fn bgpd_pid(&self) -> i32 {
+        self.bgpd.pid()
+    }
+
+    /// One vtysh command's output, None if vtysh failed.
+    pub fn vtysh(&self, command: &str) -> Option<String> {
+        let out = Command::new(VTYSH)
+            .arg("--vty_socket")
+            .arg(&self.dir)
+            .args(["-c", command])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// A `... json` command's output parsed; None if it failed or is not JSON.
+    pub fn vtysh_json(&self, command: &str) -> Option<Value> {
+        serde_json::from_str(&self.vtysh(command)?).ok()
+    }
+
+    /// `show bgp neighbors IF json` for the unnumbered neighbour on `ifname`:
+    /// bgpState, remoteAs, remoteRouterId, bgpNeighborAddr, hostForeign,
+    /// bgpTimerHoldTimeMsecs, connectionsEstablished, messageStats, ...
+    pub fn neighbor(&self, ifname: &str) -> Option<Value> {
+        let v = self.vtysh_json(&format!("show bgp neighbors {ifname} json"))?;
+        v.get(ifname).cloned()
+    }
+
+    /// bgpState of the neighbour on `ifname` ("Idle", "Active", "Connect",
+    /// "OpenSent", "OpenConfirm", "Established").
+    pub fn bgp_state(&self, ifname: &str) -> Option<String> {
+        self.neighbor(ifname)?.get("bgpState")?.as_str().map(String::from)
+    }
+}
+
+impl Drop for Frr {
+    fn drop(&mut self) {
+        self.bgpd.stop();
+        self.zebra.stop();
+        // -N makes the daemons create /var/run/frr/NAME (empty when they exit).
+        let _ = std::fs::remove_dir(Path::new("/var/run/frr").join(&self.name));
+    }
+}
+
+/// BIRD 2 in the foreground (`bird -f`) in a namespace; control socket and
+/// log in the test's directory.
+pub struct Bird {
+    pub socket: PathBuf,
+    pub process: Process,
+}
+
+impl Bird {
+    pub fn start(ns: &Netns, dir: &TempDir, tag: &str, conf: &str) -> Bird {
+        let conf_path = dir.join(&format!("{tag}.conf"));
+        std::fs::write(&conf_path, conf).expect("bird conf");
+        let socket = dir.join(&format!("{tag}.ctl"));
+        let mut cmd = ns.command(BIRD);
+        cmd.arg("-f")
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-s")
+            .arg(&socket)
+            .arg("-P")
+            .arg(dir.join(&format!("{tag}.pid")));
+        let process = Process::spawn(
+            &format!("bird {tag} ({})", ns.name),
+            &mut cmd,
+            Some(dir.join(&format!("{tag}.log"))),
+        );
+        let mut b = Bird { socket, process };
+        wait_for("bird's control socket", Duration::from_secs(10), || {
+            b.process.assert_running();
+            b.birdc("show status").map(|_| ())
+        });
+        b
+    }
+
+    /// One birdc command's output, None if birdc failed.
+    pub fn birdc(&self, command: &str) -> Option<String> {
+        let out = Command::new(BIRDC)
+            .arg("-s")
+            .arg(&self.socket)
+            .args(command.split_whitespace())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `show protocols` rows as (name, protocol, state, info): for a BGP
+    /// protocol state is "up" and info "Established" once up. A dynamic BGP
+    /// spawns one protocol per peer, named after the template plus a number.
+    pub fn protocols(&self) -> Vec<(String, String, String, String)> {
+        let text = self.birdc("show protocols").unwrap_or_default();
+        text.lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                // Name Proto Table State Since Info...
+                if f.len() < 5 || f[0] == "Name" || f[0].starts_with("BIRD") {
+                    return None;
+                }
+                let info = f.get(5..).map(|r| r.join(" ")).unwrap_or_default();
+                Some((f[0].into(), f[1].into(), f[3].into(), info))
+            })
+            .collect()
+    }
+
+    /// How many BGP protocols are up and Established.
+    pub fn established(&self) -> usize {
+        self.protocols()
+            .iter()
+            .filter(|(_, proto, state, info)| proto == "BGP" && state == "up" && info.starts_with("Established"))
+            .count()
+    }
+}
+
+/// A BIRD 2.0.12 configuration: RAdv on `ifname` (router lifetime non-zero,
+/// so RA-driven peers dial us) and a dynamic, passive BGP accepting any
+/// link-local neighbour there, IPv4 over extended next hop.
+pub fn bird_unnumbered_conf(asn: u32, router_id: &str, ifname: &str) -> String {
+    format!(
+        r#"router id {router_id};
+log stderr all;
+protocol device {{ }}
+protocol radv {{
+  interface "{ifname}" {{ max ra interval 4; min ra interval 3; }};
+}}
+protocol bgp dyn {{
+  local as {asn};
+  neighbor range fe80::/10 external;
+  interface "{ifname}";
+  hold time 9;
+  keepalive time 3;
+  ipv4 {{ extended next hop on; import all; export none; }};
+  ipv6 {{ import all; export none; }};
+}}
+"#
+    )
+}
+
+/// GoBGP's gobgpd in a namespace, its API on the namespace's loopback.
+pub struct Gobgp {
+    pub port: u16,
+    ns: String,
+    pub process: Process,
+}
+
+impl Gobgp {
+    /// `conf` is gobgpd's TOML. GoBGP resolves `neighbor-interface` from the
+    /// kernel neighbour table once, when it reads the config: the peer must
+    /// already be in `ip -6 neigh` on that interface.
+    pub fn start(ns: &Netns, dir: &TempDir, tag: &str, conf: &str) -> Gobgp {
+        let conf_path = dir.join(&format!("{tag}.toml"));
+        std::fs::write(&conf_path, conf).expect("gobgp conf");
+        // The API listens on the namespace's own loopback: any port is free.
+        let port = 50051;
+        let mut cmd = ns.command(GOBGPD);
+        cmd.arg("-f")
+            .arg(&conf_path)
+            .args(["--api-hosts", &format!("127.0.0.1:{port}"), "--log-level", "debug"]);
+        let process = Process::spawn(
+            &format!("gobgpd {tag} ({})", ns.name),
+            &mut cmd,
+            Some(dir.join(&format!("{tag}.log"))),
+        );
+        let mut g = Gobgp {
+            port,
+            ns: ns.name.clone(),
+            process,
+        };
+        wait_for("gobgpd's API", Duration::from_secs(10), || {
+            g.process.assert_running();
+            g.gobgp(&["global"]).map(|_| ())
+        });
+        g
+    }
+
+    /// One `gobgp` client command, run in the namespace; None if it failed.
+    pub fn gobgp(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns, GOBGP, "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `gobgp neighbor -j`: one object per neighbour (state.session_state is
+    /// 6 or "established" once up, depending on the version).
+    pub fn neighbors(&self) -> Vec<Value> {
+        self.gobgp(&["neighbor", "-j"])
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// How many neighbours are Established.
+    pub fn established(&self) -> usize {
+        self.neighbors()
+            .iter()
+            .filter(|n| {
+                let s = &n["state"]["session_state"];
+                s == 6 || s.as_str().is_some_and(|s| s.eq_ignore_ascii_case("established"))
+            })
+            .count()
+    }
+}
+
+/// A GoBGP configuration with one unnumbered neighbour on `ifname`.
+pub fn gobgp_unnumbered_conf(asn: u32, router_id: &str, ifname: &str, peer_as: u32) -> String {
+    format!(
+        r#"[global.config]
+  as = {asn}
+  router-id = "{router_id}"
+  port = 179
+
+[[neighbors]]
+  [neighbors.config]
+    neighbor-interface = "{ifname}"
+    peer-as = {peer_as}
+  [neighbors.timers.config]
+    hold-time = 9
+    keepalive-interval = 3
+    connect-retry = 1
+"#
+    )
+}

@@ -24,6 +24,8 @@ mod encode;
 mod nlri;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use attr::type_code;

@@ -100,9 +100,11 @@ fn check_kind(attr: &RawAttr) -> Result<(), Fault> {
 }
 
 /// An MP_REACH_NLRI we understood.
-struct MpReach {
+struct MpReach<'a> {
     prefixes: Vec<IpNet>,
     next_hop: MpNextHop,
+    /// The whole attribute, for the NOTIFICATION data of a bad next hop.
+    whole: &'a [u8],
 }
 
 enum MpNextHop {
@@ -115,13 +117,14 @@ enum MpNextHop {
 }
 
 /// The state of one walk over the Path Attributes field.
-struct Parser<'c> {
-    ctx: &'c DecodeContext,
+struct Parser<'a> {
+    ctx: &'a DecodeContext,
     seen: [bool; 256],
     attrs: PathAttributes,
-    /// The NEXT_HOP attribute; it applies to the NLRI field only (RFC 4760 3).
-    next_hop: Option<Ipv4Addr>,
-    mp_reach: Option<MpReach>,
+    /// The NEXT_HOP attribute, and all of it as received; it applies to the
+    /// NLRI field only (RFC 4760 3).
+    next_hop: Option<(Ipv4Addr, &'a [u8])>,
+    mp_reach: Option<MpReach<'a>>,
     mp_unreach: Vec<IpNet>,
     as4_path: Option<AsPath>,
     /// AGGREGATOR as received, before RFC 6793 reconciliation.
@@ -132,8 +135,8 @@ struct Parser<'c> {
     warnings: Vec<Warning>,
 }
 
-impl<'c> Parser<'c> {
-    fn new(ctx: &'c DecodeContext) -> Self {
+impl<'a> Parser<'a> {
+    fn new(ctx: &'a DecodeContext) -> Self {
         Parser {
             ctx,
             seen: [false; 256],
@@ -166,7 +169,7 @@ impl<'c> Parser<'c> {
     }
 
     /// Walks the attributes; `Err` is a session reset.
-    fn walk(&mut self, field: &[u8]) -> Result<(), Malformation> {
+    fn walk(&mut self, field: &'a [u8]) -> Result<(), Malformation> {
         let mut r = Reader::new(field);
         while !r.is_empty() {
             let Some(attr) = attr::read(&mut r) else {
@@ -203,7 +206,7 @@ impl<'c> Parser<'c> {
         Ok(())
     }
 
-    fn attribute(&mut self, attr: &RawAttr) -> Result<(), Fault> {
+    fn attribute(&mut self, attr: &RawAttr<'a>) -> Result<(), Fault> {
         match attr.type_code {
             tc::ORIGIN => self.origin(attr),
             tc::AS_PATH => self.as_path(attr),
@@ -257,12 +260,12 @@ impl<'c> Parser<'c> {
 
     /// RFC 7606 7.3: length not 4: treat-as-withdraw. Whether the address
     /// is usable is judged in `finish`, once we know it is needed.
-    fn next_hop(&mut self, attr: &RawAttr) -> Result<(), Fault> {
+    fn next_hop(&mut self, attr: &RawAttr<'a>) -> Result<(), Fault> {
         check_kind(attr)?;
         let Ok(octets) = <[u8; 4]>::try_from(attr.value) else {
             return Err(withdraw(attr, code::ATTRIBUTE_LENGTH_ERROR, "NEXT_HOP length is not 4"));
         };
-        self.next_hop = Some(Ipv4Addr::from(octets));
+        self.next_hop = Some((Ipv4Addr::from(octets), attr.whole));
         Ok(())
     }
 
@@ -379,7 +382,7 @@ impl<'c> Parser<'c> {
     /// withdraw: session reset (we do not implement "AFI/SAFI disable"),
     /// with the Optional Attribute Error of RFC 4760 7. A family we do not
     /// carry is skipped: the attribute's length still delimits it.
-    fn mp_reach(&mut self, attr: &RawAttr) -> Result<(), Fault> {
+    fn mp_reach(&mut self, attr: &RawAttr<'a>) -> Result<(), Fault> {
         let reset = |reason| Fault::Reset(attr_error(attr, code::OPTIONAL_ATTRIBUTE_ERROR, reason));
         let mut r = Reader::new(attr.value);
         let (Some(afi), Some(safi), Some(nh_len)) = (r.u16(), r.u8(), r.u8()) else {
@@ -402,7 +405,11 @@ impl<'c> Parser<'c> {
         };
         let mut prefixes = Vec::new();
         nlri::read(r.rest(), family, &mut prefixes).map_err(reset)?;
-        self.mp_reach = Some(MpReach { prefixes, next_hop });
+        self.mp_reach = Some(MpReach {
+            prefixes,
+            next_hop,
+            whole: attr.whole,
+        });
         check_kind(attr)
     }
 
@@ -525,8 +532,7 @@ impl<'c> Parser<'c> {
 
         // RFC 4760 3: NEXT_HOP applies to the NLRI field only, and is
         // ignored when that is empty.
-        let has_classic = !classic.is_empty();
-        if has_classic {
+        if !classic.is_empty() {
             match self.next_hop {
                 // RFC 7606 3 d.
                 None => self.set_withdraw(Malformation::new(
@@ -534,44 +540,37 @@ impl<'c> Parser<'c> {
                     vec![tc::NEXT_HOP],
                     "NLRI without NEXT_HOP",
                 )),
-                // RFC 4271 6.3 and RFC 7606 7.3: a semantically incorrect
-                // NEXT_HOP: the routes are ignored, the session stays.
-                Some(addr) if !usable_v4(addr) => self.set_withdraw(Malformation::new(
-                    code::INVALID_NEXT_HOP_ATTRIBUTE,
-                    addr.octets().to_vec(),
-                    "NEXT_HOP is not a unicast address",
-                )),
-                Some(addr) => self.attrs.next_hop.ipv4 = Some(addr),
+                // RFC 4271 6.3: the routes of a semantically incorrect
+                // NEXT_HOP are ignored and the session stays; withdrawing
+                // them also drops what the peer sent for them before.
+                Some((addr, whole)) if !usable_v4(addr) => {
+                    self.set_withdraw(bad_next_hop(whole, "NEXT_HOP is not a unicast address"))
+                }
+                Some((addr, _)) => self.attrs.next_hop.ipv4 = Some(addr),
             }
         }
         let mut announced = classic;
         if let Some(mp) = self.mp_reach.take() {
-            match mp.next_hop {
-                MpNextHop::V4(addr) if !usable_v4(addr) => self.set_withdraw(Malformation::new(
-                    code::INVALID_NEXT_HOP_ATTRIBUTE,
-                    addr.octets().to_vec(),
-                    "MP_REACH_NLRI next hop is not a unicast address",
-                )),
-                // The NEXT_HOP of the NLRI field wins for IPv4 (see next_hop_for).
-                MpNextHop::V4(addr) => {
+            let unusable = match mp.next_hop {
+                MpNextHop::V4(addr) if usable_v4(addr) => {
+                    // The NEXT_HOP of the NLRI field wins (see next_hop_for).
                     self.attrs.next_hop.ipv4.get_or_insert(addr);
+                    None
                 }
-                MpNextHop::V6 { global, link_local } => match (global, link_local) {
-                    (Some(g), _) if !usable_v6(g) => self.set_withdraw(Malformation::new(
-                        code::INVALID_NEXT_HOP_ATTRIBUTE,
-                        g.octets().to_vec(),
-                        "MP_REACH_NLRI next hop is not a unicast address",
-                    )),
-                    (None, None) => self.set_withdraw(Malformation::new(
-                        code::INVALID_NEXT_HOP_ATTRIBUTE,
-                        Vec::new(),
-                        "MP_REACH_NLRI next hop holds no usable address",
-                    )),
-                    _ => {
-                        self.attrs.next_hop.global = global;
-                        self.attrs.next_hop.link_local = link_local;
-                    }
-                },
+                MpNextHop::V6 { global, link_local }
+                    if global.is_none_or(usable_v6) && (global, link_local) != (None, None) =>
+                {
+                    self.attrs.next_hop.global = global;
+                    self.attrs.next_hop.link_local = link_local;
+                    None
+                }
+                _ => Some(bad_next_hop(
+                    mp.whole,
+                    "MP_REACH_NLRI next hop holds no unicast address",
+                )),
+            };
+            if let Some(reason) = unusable {
+                self.set_withdraw(reason);
             }
             announced.extend(mp.prefixes);
         }
@@ -607,6 +606,11 @@ impl<'c> Parser<'c> {
             end_of_rib,
         })
     }
+}
+
+/// RFC 4271 6.3: the data is the attribute.
+fn bad_next_hop(whole: &[u8], reason: &'static str) -> Malformation {
+    Malformation::new(code::INVALID_NEXT_HOP_ATTRIBUTE, whole.to_vec(), reason)
 }
 
 /// The next hop field of MP_REACH_NLRI for an IPv6 next hop (RFC 2545 3,

@@ -1345,12 +1345,16 @@ fn rfc7606_table() {
 }
 
 #[test]
-fn a_treat_as_withdraw_notification_carries_the_attribute() {
-    let bad = attr(flag::WELL_KNOWN, tc::ORIGIN, &[5]);
-    let Err(UpdateError::TreatAsWithdraw { reason, .. }) = decode(&replacing(bad.clone()), &IBGP) else {
-        panic!("want treat-as-withdraw");
-    };
-    assert_eq!(reason.notification.data, bad);
+fn a_treat_as_withdraw_reason_carries_the_attribute() {
+    for bad in [
+        attr(flag::WELL_KNOWN, tc::ORIGIN, &[5]),
+        attr(flag::WELL_KNOWN, tc::NEXT_HOP, &[0, 0, 0, 0]),
+    ] {
+        let Err(UpdateError::TreatAsWithdraw { reason, .. }) = decode(&replacing(bad.clone()), &IBGP) else {
+            panic!("want treat-as-withdraw");
+        };
+        assert_eq!(reason.notification.data, bad);
+    }
 }
 
 #[test]

@@ -1,1 +1,0 @@
-//! UPDATE codec (work in progress).

@@ -489,10 +489,8 @@ impl Rib {
 
     /// Every prefix and all its paths, sorted by prefix.
     pub fn routes(&self) -> Vec<RouteView> {
-        let mut routes: Vec<(IpNet, &Entry)> = self.table.iter().collect();
-        routes.sort_unstable_by_key(|(prefix, _)| *prefix);
-        routes
-            .into_iter()
+        self.table
+            .iter()
             .map(|(prefix, entry)| self.route_view(prefix, entry))
             .collect()
     }
@@ -500,13 +498,11 @@ impl Rib {
     /// A peer's Adj-RIB-In (what it announced and we kept), sorted.
     pub fn adj_rib_in(&self, peer: &PeerId) -> Result<Vec<(IpNet, Arc<PathAttributes>)>, UnknownPeer> {
         let slot = self.peers.slot(peer).ok_or(UnknownPeer(*peer))?;
-        let mut routes: Vec<(IpNet, Arc<PathAttributes>)> = self
+        Ok(self
             .table
             .iter()
             .filter_map(|(prefix, entry)| entry.get(slot).map(|path| (prefix, Arc::clone(&path.attrs))))
-            .collect();
-        routes.sort_unstable_by_key(|(prefix, _)| *prefix);
-        Ok(routes)
+            .collect())
     }
 
     /// The current selection for one prefix.

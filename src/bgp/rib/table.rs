@@ -5,7 +5,7 @@
 //! number; its attributes are interned, so a route costs a 16-byte
 //! [`Path`] plus its share of the prefix's map slot.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::mem;
 use std::sync::Arc;
 
@@ -118,18 +118,22 @@ impl Entry {
 }
 
 /// A map keyed by prefix, with IPv4 and IPv6 apart: an `Ipv4Net` key is 5
-/// bytes where an `IpNet` is 18, and fabrics carry mostly IPv4.
+/// bytes where an `IpNet` is 18, and fabrics carry mostly IPv4. B-trees,
+/// not hash maps: measured with 1M /32s from two peers (tests/rib_memory.rs)
+/// the table costs 87 to 90 bytes per prefix against 101 for `HashMap`,
+/// which doubles its buckets just below 1M; iteration comes out sorted.
+/// No longest-prefix match is needed (the kernel forwards), so no trie.
 #[derive(Debug)]
 pub(super) struct PrefixMap<V> {
-    v4: HashMap<Ipv4Net, V>,
-    v6: HashMap<Ipv6Net, V>,
+    v4: BTreeMap<Ipv4Net, V>,
+    v6: BTreeMap<Ipv6Net, V>,
 }
 
 impl<V> Default for PrefixMap<V> {
     fn default() -> Self {
         PrefixMap {
-            v4: HashMap::new(),
-            v6: HashMap::new(),
+            v4: BTreeMap::new(),
+            v6: BTreeMap::new(),
         }
     }
 }
@@ -171,6 +175,7 @@ impl<V> PrefixMap<V> {
         }
     }
 
+    /// In prefix order (IPv4 first, as `IpNet`'s `Ord`).
     pub fn iter(&self) -> impl Iterator<Item = (IpNet, &V)> {
         let v4 = self.v4.iter().map(|(p, v)| (IpNet::V4(*p), v));
         let v6 = self.v6.iter().map(|(p, v)| (IpNet::V6(*p), v));

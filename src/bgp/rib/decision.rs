@@ -72,7 +72,8 @@ pub fn select(candidates: &[Candidate], max_paths: usize) -> Vec<usize> {
     // 9.1.2.2 f and g: lowest BGP Identifier, then lowest peer address; the
     // ifindex last, for two links to the same router with the same fe80::.
     alive.sort_by_key(|&i| (candidates[i].router_id, candidates[i].address, candidates[i].ifindex));
-    alive.truncate(max_paths.max(1));
+    // At least the best; at most what an entry's u16 count can hold.
+    alive.truncate(max_paths.clamp(1, usize::from(u16::MAX)));
     alive
 }
 

@@ -9,6 +9,46 @@
 //!   returns the whole table) and answers ROUTE-REFRESH with
 //!   [`Rib::full_table`].
 //!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use ndbgp::bgp::rib::{PeerInfo, Rib, RibConfig, RouteChange};
+//! use ndbgp::bgp::route::{AsPath, AsSegment, Origin, PathAttributes, Update};
+//! use ndbgp::peers::PeerKey;
+//!
+//! let mut rib = Rib::new(RibConfig::new(65001, Ipv4Addr::new(10, 0, 0, 1)));
+//! // Local routes (--network, connected): not installed, sent to peers.
+//! let local = PathAttributes { origin: Some(Origin::Igp), ..Default::default() };
+//! rib.originate("10.0.0.1/32".parse().unwrap(), local);
+//!
+//! // A session reaches Established.
+//! let spine = PeerKey { ifindex: 2, addr: "fe80::2".parse().unwrap() };
+//! let ready = rib.add_peer(PeerInfo { id: spine, asn: 65000, router_id: Ipv4Addr::new(10, 0, 0, 2) });
+//! for peer in ready.out_ready {
+//!     let batch = rib.pending_out(&peer).unwrap(); // first time: the whole table
+//!     assert_eq!(batch.announced_len(), 1); // hand to the session's UPDATE encoder
+//! }
+//!
+//! // The session decoded an UPDATE.
+//! let attrs = PathAttributes {
+//!     origin: Some(Origin::Igp),
+//!     as_path: AsPath { segments: vec![AsSegment::Sequence(vec![65000, 65002])] },
+//!     ..Default::default()
+//! };
+//! let update = Update { announced: vec!["10.0.0.2/32".parse().unwrap()], attributes: Some(attrs), ..Default::default() };
+//! let changes = rib.apply(&spine, &update).unwrap();
+//! for change in &changes.routes {
+//!     match change {
+//!         RouteChange::Best(best) => {
+//!             // FIB: replace the route by these next hops (none: a local route, remove ours).
+//!             assert_eq!(best.fib_next_hops().len(), 1);
+//!         }
+//!         RouteChange::Removed(_prefix) => { /* FIB: delete */ }
+//!     }
+//! }
+//! // Split horizon: nothing goes back to the spine; other peers would be in out_ready.
+//! assert!(changes.out_ready.is_empty());
+//! ```
+//!
 //! Storage: one table keyed by prefix; each entry holds every peer's path
 //! (the Adj-RIBs-In), the selected ones in front (the Loc-RIB). Attributes
 //! are interned. The Adj-RIB-Out is computed from the Loc-RIB on demand
@@ -51,7 +91,7 @@ pub const DEFAULT_MAX_PATHS: usize = 64;
 pub struct RibConfig {
     pub local_asn: u32,
     pub router_id: Ipv4Addr,
-    /// Most paths in a multipath set (0 counts as 1).
+    /// Most paths in a multipath set (0 counts as 1, at most 65535).
     pub max_paths: usize,
 }
 

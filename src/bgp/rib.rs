@@ -1,1 +1,0 @@
-//! Loc-RIB and Adj-RIBs (work in progress).

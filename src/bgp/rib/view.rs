@@ -1,0 +1,107 @@
+//! What `ndbgpctl routes` shows.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bgp::route::{AsPath, AsSegment, Origin};
+
+/// One prefix and every path to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteView {
+    pub prefix: String,
+    /// Selected paths first (best first), then the others.
+    pub paths: Vec<PathView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathView {
+    /// "local", or the peer as "fe80::1%ifindex".
+    pub peer: String,
+    pub ifindex: Option<u32>,
+    pub peer_address: Option<Ipv6Addr>,
+    pub peer_asn: u32,
+    pub router_id: Ipv4Addr,
+    /// The received NEXT_HOP / MP_REACH next hops (FIB uses the peer).
+    pub next_hop_ipv4: Option<Ipv4Addr>,
+    pub next_hop_global: Option<Ipv6Addr>,
+    pub next_hop_link_local: Option<Ipv6Addr>,
+    /// AS_PATH as "65001 65002 {65003,65004}"; confederation segments in
+    /// parentheses (sequence) or brackets (set).
+    pub as_path: String,
+    pub origin: String,
+    /// The degree of preference used (RFC 4271 9.1.1), not necessarily
+    /// the received attribute.
+    pub local_pref: u32,
+    pub med: Option<u32>,
+    /// "ASN:value".
+    pub communities: Vec<String>,
+    /// "global:local1:local2".
+    pub large_communities: Vec<String>,
+    pub best: bool,
+    pub multipath: bool,
+}
+
+pub(super) fn as_path_text(path: &AsPath) -> String {
+    let mut text = String::new();
+    for segment in &path.segments {
+        let (open, sep, close, asns) = match segment {
+            AsSegment::Sequence(v) => ("", " ", "", v),
+            AsSegment::Set(v) => ("{", ",", "}", v),
+            AsSegment::ConfedSequence(v) => ("(", " ", ")", v),
+            AsSegment::ConfedSet(v) => ("[", ",", "]", v),
+        };
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(open);
+        let list: Vec<String> = asns.iter().map(u32::to_string).collect();
+        text.push_str(&list.join(sep));
+        text.push_str(close);
+    }
+    text
+}
+
+pub(super) fn origin_text(origin: Option<Origin>) -> String {
+    match origin {
+        Some(Origin::Igp) => "igp",
+        Some(Origin::Egp) => "egp",
+        Some(Origin::Incomplete) => "incomplete",
+        None => "none",
+    }
+    .to_string()
+}
+
+pub(super) fn community_text(community: u32) -> String {
+    format!("{}:{}", community >> 16, community & 0xffff)
+}
+
+pub(super) fn large_community_text(community: &[u32; 3]) -> String {
+    format!("{}:{}:{}", community[0], community[1], community[2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_path_formats_every_segment_kind() {
+        let path = AsPath {
+            segments: vec![
+                AsSegment::ConfedSequence(vec![64512, 64513]),
+                AsSegment::Sequence(vec![65001, 65002]),
+                AsSegment::Set(vec![65003, 65004]),
+                AsSegment::ConfedSet(vec![64514]),
+            ],
+        };
+        assert_eq!(as_path_text(&path), "(64512 64513) 65001 65002 {65003,65004} [64514]");
+        assert_eq!(as_path_text(&AsPath::default()), "");
+    }
+
+    #[test]
+    fn communities_format_as_pairs() {
+        assert_eq!(community_text(0xFDE9_0064), "65001:100");
+        assert_eq!(large_community_text(&[65001, 1, 2]), "65001:1:2");
+        assert_eq!(origin_text(Some(Origin::Egp)), "egp");
+    }
+}

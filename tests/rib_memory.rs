@@ -1,0 +1,167 @@
+//! Heap cost of the RIB per route, counted by a wrapping global allocator
+//! (requested bytes; malloc's own per-allocation overhead comes on top,
+//! see the RSS figure). Not a benchmark: run it for the numbers with
+//!
+//!     cargo test --release --test rib_memory -- --nocapture
+//!
+//! Debug builds load 100k prefixes instead of 1M to stay quick.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+
+use ipnet::{IpNet, Ipv4Net};
+use ndbgp::bgp::rib::{PeerInfo, Rib, RibConfig};
+use ndbgp::bgp::route::{AsPath, AsSegment, NextHop, Origin, PathAttributes, Update};
+use ndbgp::peers::PeerKey;
+
+struct Counting;
+
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only
+// counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        ALLOCATIONS.fetch_sub(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live() -> (isize, usize) {
+    (LIVE_BYTES.load(Ordering::Relaxed), ALLOCATIONS.load(Ordering::Relaxed))
+}
+
+fn rss_kib() -> Option<isize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+const ATTRIBUTE_SETS_PER_PEER: u32 = 50;
+const PREFIXES_PER_UPDATE: u32 = 500;
+
+/// Peer `n`'s set number `k`: a fabric-like path, a community, a MED.
+fn attributes(peer_asn: u32, k: u32) -> PathAttributes {
+    PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: AsPath {
+            segments: vec![AsSegment::Sequence(vec![peer_asn, 65100 + k])],
+        },
+        next_hop: NextHop {
+            link_local: Some(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1)),
+            ..Default::default()
+        },
+        med: Some(k),
+        communities: vec![(peer_asn << 16) | k],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn bytes_per_route_for_a_million_prefixes_from_two_peers() {
+    let prefixes: u32 = if cfg!(debug_assertions) { 100_000 } else { 1_000_000 };
+    let peers = [
+        PeerInfo {
+            id: PeerKey {
+                ifindex: 2,
+                addr: Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2),
+            },
+            asn: 65010,
+            router_id: Ipv4Addr::new(10, 255, 0, 2),
+        },
+        PeerInfo {
+            id: PeerKey {
+                ifindex: 3,
+                addr: Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 3),
+            },
+            asn: 65020,
+            router_id: Ipv4Addr::new(10, 255, 0, 3),
+        },
+    ];
+
+    let (bytes_before, allocations_before) = live();
+    let rss_before = rss_kib();
+    let mut rib = Rib::new(RibConfig::new(65001, Ipv4Addr::new(10, 255, 0, 1)));
+    for info in peers {
+        rib.add_peer(info);
+        rib.pending_out(&info.id).expect("peer was added");
+    }
+    let base = u32::from(Ipv4Addr::new(10, 0, 0, 0));
+    for info in peers {
+        for chunk_start in (0..prefixes).step_by(PREFIXES_PER_UPDATE as usize) {
+            let k = (chunk_start / PREFIXES_PER_UPDATE) % ATTRIBUTE_SETS_PER_PEER;
+            let announced = (chunk_start..(chunk_start + PREFIXES_PER_UPDATE).min(prefixes))
+                .map(|i| IpNet::V4(Ipv4Net::new(Ipv4Addr::from(base + i), 32).expect("valid length")))
+                .collect();
+            let update = Update {
+                withdrawn: vec![],
+                announced,
+                attributes: Some(attributes(info.asn, k)),
+            };
+            rib.apply(&info.id, &update).expect("peer was added");
+        }
+    }
+    let (bytes_loaded, _) = live();
+    let rss_loaded = rss_kib();
+    // Take what each peer is to be sent, as sessions would.
+    let mut sent = 0;
+    for info in peers {
+        sent += rib.pending_out(&info.id).expect("peer was added").announced_len();
+    }
+    let (bytes_after, allocations_after) = live();
+    let stats = rib.stats();
+
+    let routes = f64::from(prefixes);
+    let paths = stats.paths as f64;
+    let steady = (bytes_after - bytes_before) as f64;
+    let with_pending = (bytes_loaded - bytes_before) as f64;
+    println!(
+        "prefixes {}, paths {}, attribute sets {}",
+        stats.prefixes, stats.paths, stats.attribute_sets
+    );
+    println!(
+        "heap (requested bytes): {:.1} MB, {:.1} bytes per prefix, {:.1} per path, {} live allocations",
+        steady / 1e6,
+        steady / routes,
+        steady / paths,
+        allocations_after - allocations_before
+    );
+    println!(
+        "with Adj-RIB-Out changes not yet taken: {:.1} bytes per prefix ({sent} prefixes sent)",
+        with_pending / routes
+    );
+    if let (Some(before), Some(loaded)) = (rss_before, rss_loaded) {
+        println!(
+            "RSS growth while loading: {:.1} bytes per prefix",
+            (loaded - before) as f64 * 1024.0 / routes
+        );
+    }
+
+    assert_eq!(stats.prefixes, prefixes as usize);
+    assert_eq!(stats.paths, 2 * prefixes as usize);
+    assert_eq!(stats.attribute_sets, 2 * ATTRIBUTE_SETS_PER_PEER as usize);
+    // The best paths are the first peer's (lower router ID): split horizon
+    // leaves them for the second peer only.
+    assert_eq!(sent, prefixes as usize);
+    assert!(steady / routes < 150.0, "{:.1} bytes per prefix", steady / routes);
+}

@@ -496,9 +496,9 @@ impl Fib {
         for (ifindex, l) in s.by_link {
             let example = l.example.map(|p| p.to_string()).unwrap_or_default();
             warn!(
-                "fib: {} is down: {} routes installed without their nexthop through it, {} routes \
+                "fib: {}: {} routes installed without their nexthop through it, {} routes \
                  with no other nexthop not installed (e.g. {example}); kept, retried at the next resync",
-                self.links.describe(ifindex),
+                self.links.describe_down(ifindex),
                 l.partial,
                 l.waiting,
             );

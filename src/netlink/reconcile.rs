@@ -58,12 +58,12 @@ impl Links {
         self.by_index.get(&ifindex).is_some_and(|s| s.up)
     }
 
-    /// The name for logs.
-    pub fn describe(&self, ifindex: u32) -> String {
+    /// "swp1 (ifindex 4) is down" or "ifindex 4 is gone", for logs.
+    pub fn describe_down(&self, ifindex: u32) -> String {
         match self.by_index.get(&ifindex) {
-            Some(s) if !s.name.is_empty() => format!("{} (ifindex {ifindex})", s.name),
-            Some(_) => format!("ifindex {ifindex}"),
-            None => format!("ifindex {ifindex} (gone)"),
+            Some(s) if !s.name.is_empty() => format!("{} (ifindex {ifindex}) is down", s.name),
+            Some(_) => format!("ifindex {ifindex} is down"),
+            None => format!("ifindex {ifindex} is gone"),
         }
     }
 }
@@ -240,8 +240,8 @@ mod tests {
         let l = links();
         assert!(l.is_up(1) && !l.is_up(3) && !l.is_up(4));
         assert!(l.knows(3) && !l.knows(4));
-        assert_eq!(l.describe(1), "eth1 (ifindex 1)");
-        assert_eq!(l.describe(4), "ifindex 4 (gone)");
+        assert_eq!(l.describe_down(3), "eth3 (ifindex 3) is down");
+        assert_eq!(l.describe_down(4), "ifindex 4 is gone");
     }
 
     #[test]

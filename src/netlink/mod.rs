@@ -14,6 +14,10 @@
 //! why the socket died (the stream just ends; we reopen and re-dump).
 
 mod convert;
+pub mod fib;
+mod frame;
+mod reconcile;
+mod route;
 mod state;
 mod sync;
 mod watch;

@@ -1,0 +1,514 @@
+//! The FIB against a real kernel, in network namespaces of its own: routes
+//! installed, replaced and deleted as iproute2 shows them, other
+//! protocols' routes never touched, links going down, and the speed of a
+//! 100k-route batch. Needs root; skipped otherwise, unless CI=true.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ipnet::IpNet;
+use ndbgp::netlink::fib::{self, FibChange, FibConfig, FibHandle, FibNextHop, FibReport, FibRoute};
+use nix::sched::{CloneFlags, setns};
+use serde_json::Value;
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+
+/// The link-locals of the far ends, our next hops.
+const VIA0: &str = "fe80::b0";
+const VIA1: &str = "fe80::b1";
+const BATCH_ROUTES: u32 = 100_000;
+
+/// A FIB task running in its own thread inside the namespace (its socket
+/// belongs to the namespace of the thread that opens it); stopped on drop.
+struct FibInNs {
+    rt: Runtime,
+    handle: FibHandle,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FibInNs {
+    fn start(ns: &Netns) -> FibInNs {
+        let path = format!("/run/netns/{}", ns.name);
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            setns(File::open(&path).expect("namespace file"), CloneFlags::CLONE_NEWNET).expect("setns");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let _ = handle_tx.send(fib::spawn(FibConfig::default()));
+                let _ = stop_rx.await;
+            });
+        });
+        let handle = handle_rx.recv().expect("fib thread").expect("fib::spawn");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("test runtime");
+        FibInNs {
+            rt,
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn apply(&self, changes: Vec<FibChange>) -> FibReport {
+        self.rt.block_on(self.handle.apply(changes)).expect("apply")
+    }
+
+    fn resync(&self) -> FibReport {
+        self.rt.block_on(self.handle.resync()).expect("resync")
+    }
+
+    fn flush(&self) -> FibReport {
+        self.rt.block_on(self.handle.flush()).expect("flush")
+    }
+
+    fn installed(&self) -> Vec<(IpNet, Vec<FibNextHop>)> {
+        self.rt.block_on(self.handle.installed()).expect("installed")
+    }
+}
+
+impl Drop for FibInNs {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn net(s: &str) -> IpNet {
+    s.parse().expect("prefix")
+}
+
+fn replace(prefix: &str, nexthops: &[FibNextHop]) -> FibChange {
+    FibChange::Replace(FibRoute {
+        prefix: net(prefix),
+        nexthops: nexthops.to_vec(),
+    })
+}
+
+fn delete(prefix: &str) -> FibChange {
+    FibChange::Delete(net(prefix))
+}
+
+/// A namespace with two veth pairs a0-b0 and a1-b1, up, the far ends
+/// holding fe80::b0 and fe80::b1; returns the next hops through a0 and a1.
+fn lab(prefix: &str) -> (Netns, FibNextHop, FibNextHop) {
+    let ns = Netns::new(prefix);
+    for i in 0..2 {
+        ns.ip(&[
+            "link",
+            "add",
+            &format!("a{i}"),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("b{i}"),
+        ]);
+        ns.ip(&[
+            "addr",
+            "add",
+            &format!("fe80::b{i}/64"),
+            "dev",
+            &format!("b{i}"),
+            "nodad",
+        ]);
+        ns.set_link(&format!("a{i}"), true);
+        ns.set_link(&format!("b{i}"), true);
+    }
+    let nh0 = FibNextHop {
+        ifindex: ns.ifindex("a0"),
+        via: VIA0.parse().expect("address"),
+    };
+    let nh1 = FibNextHop {
+        ifindex: ns.ifindex("a1"),
+        via: VIA1.parse().expect("address"),
+    };
+    (ns, nh0, nh1)
+}
+
+/// Routes of one protocol as iproute2 shows them: prefix -> sorted live
+/// (gateway, device) pairs; dead nexthops left out. Also checks the metric
+/// of ours.
+fn kernel(ns: &Netns, ipv6: bool, proto: &str) -> BTreeMap<String, Vec<(String, String)>> {
+    let family = if ipv6 { "-6" } else { "-4" };
+    let out = ns.ip(&["-j", family, "route", "show", "proto", proto]);
+    let routes: Value = serde_json::from_str(&out).expect("ip -j route");
+    let mut map = BTreeMap::new();
+    for r in routes.as_array().expect("array") {
+        let dst = r["dst"].as_str().expect("dst").to_string();
+        if proto == "bgp" {
+            assert_eq!(r["metric"], 20, "{r}");
+        }
+        let hops = match r.get("nexthops").and_then(Value::as_array) {
+            Some(hops) => hops.clone(),
+            None => vec![r.clone()],
+        };
+        let mut live: Vec<(String, String)> = hops
+            .iter()
+            .filter(|h| !h["flags"].as_array().is_some_and(|f| f.iter().any(|f| f == "dead")))
+            .map(|h| {
+                let gw = h["via"]["host"].as_str().or(h["gateway"].as_str()).unwrap_or("");
+                if !ipv6 && !gw.is_empty() {
+                    assert_eq!(h["via"]["family"], "inet6", "IPv4 via inet6: {h}");
+                }
+                (gw.to_string(), h["dev"].as_str().unwrap_or("").to_string())
+            })
+            .collect();
+        live.sort();
+        map.insert(dst, live);
+    }
+    map
+}
+
+fn hops(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(g, d)| (g.to_string(), d.to_string())).collect()
+}
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("ndbgp=debug")
+        .with_test_writer()
+        .try_init();
+}
+
+#[test]
+fn installs_replaces_deletes_and_leaves_other_protocols_alone() {
+    if !lab_enabled("fib installs_replaces_deletes") {
+        return;
+    }
+    init_logs();
+    let (ns, nh0, nh1) = lab("fib");
+    // Other protocols' routes, one to a prefix we will install too.
+    ns.ip(&["route", "add", "10.9.9.0/24", "dev", "a0", "proto", "static"]);
+    ns.ip(&["route", "add", "10.0.0.0/24", "dev", "a1", "proto", "static"]);
+    ns.ip(&["-6", "route", "add", "2001:db8:9::/64", "dev", "a0", "proto", "static"]);
+    ns.ip(&[
+        "route",
+        "add",
+        "10.8.8.0/24",
+        "via",
+        "inet6",
+        VIA0,
+        "dev",
+        "a0",
+        "proto",
+        "zebra",
+        "metric",
+        "20",
+    ]);
+    // Left by an earlier ndbgpd: removed at start, whatever the metric.
+    ns.ip(&[
+        "route",
+        "add",
+        "10.7.7.0/24",
+        "via",
+        "inet6",
+        VIA0,
+        "dev",
+        "a0",
+        "proto",
+        "bgp",
+        "metric",
+        "20",
+    ]);
+    ns.ip(&[
+        "route",
+        "add",
+        "10.7.8.0/24",
+        "via",
+        "inet6",
+        VIA0,
+        "dev",
+        "a0",
+        "proto",
+        "bgp",
+        "metric",
+        "100",
+    ]);
+    ns.ip(&[
+        "-6",
+        "route",
+        "add",
+        "2001:db8:7::/64",
+        "via",
+        VIA0,
+        "dev",
+        "a0",
+        "proto",
+        "bgp",
+        "metric",
+        "20",
+    ]);
+    let others = |ns: &Netns| {
+        (
+            kernel(ns, false, "static"),
+            kernel(ns, true, "static"),
+            kernel(ns, false, "zebra"),
+        )
+    };
+    let before = others(&ns);
+    assert_eq!(before.0.len(), 2);
+
+    let fib = FibInNs::start(&ns);
+    assert_eq!(fib.installed(), [], "stale routes not removed at start");
+    assert!(kernel(&ns, false, "bgp").is_empty() && kernel(&ns, true, "bgp").is_empty());
+    assert_eq!(others(&ns), before);
+
+    // Single path and ECMP, both families; a prefix with host bits set.
+    let r = fib.apply(vec![
+        replace("10.0.0.0/24", &[nh0]),
+        replace("2001:db8::/64", &[nh0]),
+        replace("10.1.0.0/16", &[nh1, nh0]),
+        replace("2001:db8:1::/48", &[nh0, nh1]),
+        replace("10.2.3.4/16", &[nh1]),
+    ]);
+    assert_eq!((r.replaced, r.failed, r.partial, r.waiting), (5, 0, 0, 0), "{r:?}");
+    let both = hops(&[(VIA0, "a0"), (VIA1, "a1")]);
+    assert_eq!(
+        kernel(&ns, false, "bgp"),
+        BTreeMap::from([
+            ("10.0.0.0/24".to_string(), hops(&[(VIA0, "a0")])),
+            ("10.1.0.0/16".to_string(), both.clone()),
+            ("10.2.0.0/16".to_string(), hops(&[(VIA1, "a1")])),
+        ])
+    );
+    assert_eq!(
+        kernel(&ns, true, "bgp"),
+        BTreeMap::from([
+            ("2001:db8::/64".to_string(), hops(&[(VIA0, "a0")])),
+            ("2001:db8:1::/48".to_string(), both.clone()),
+        ])
+    );
+    // One multipath route, not two routes.
+    let shown = ns.ip(&["route", "show", "10.1.0.0/16"]);
+    assert_eq!(shown.matches("10.1.0.0/16").count(), 1, "{shown}");
+    assert_eq!(
+        fib.installed(),
+        [
+            (net("10.0.0.0/24"), vec![nh0]),
+            (net("10.1.0.0/16"), vec![nh0, nh1]),
+            (net("10.2.0.0/16"), vec![nh1]),
+            (net("2001:db8::/64"), vec![nh0]),
+            (net("2001:db8:1::/48"), vec![nh0, nh1]),
+        ]
+    );
+    // The static route to 10.0.0.0/24 (metric 0) is still there next to ours.
+    assert_eq!(others(&ns), before);
+
+    // Unchanged routes are not sent again.
+    let r = fib.apply(vec![replace("10.0.0.0/24", &[nh0]), replace("2001:db8::/64", &[nh0])]);
+    assert_eq!(r, FibReport::default());
+
+    // Replace: other link, ECMP to single, single to ECMP.
+    let r = fib.apply(vec![
+        replace("10.0.0.0/24", &[nh1]),
+        replace("10.1.0.0/16", &[nh0]),
+        replace("2001:db8::/64", &[nh0, nh1]),
+        replace("2001:db8:1::/48", &[nh1]),
+    ]);
+    assert_eq!((r.replaced, r.failed), (4, 0), "{r:?}");
+    let v4 = kernel(&ns, false, "bgp");
+    assert_eq!(v4["10.0.0.0/24"], hops(&[(VIA1, "a1")]));
+    assert_eq!(v4["10.1.0.0/16"], hops(&[(VIA0, "a0")]));
+    let v6 = kernel(&ns, true, "bgp");
+    assert_eq!(v6["2001:db8::/64"], both);
+    assert_eq!(v6["2001:db8:1::/48"], hops(&[(VIA1, "a1")]));
+    assert_eq!(v6.len(), 2, "an IPv6 replace left a sibling behind: {v6:?}");
+
+    // Delete, also by a Replace without nexthops.
+    let r = fib.apply(vec![
+        delete("10.0.0.0/24"),
+        delete("2001:db8::/64"),
+        replace("10.2.0.0/16", &[]),
+    ]);
+    assert_eq!((r.deleted, r.failed), (3, 0), "{r:?}");
+    assert_eq!(kernel(&ns, false, "bgp").keys().collect::<Vec<_>>(), ["10.1.0.0/16"]);
+    assert_eq!(kernel(&ns, true, "bgp").keys().collect::<Vec<_>>(), ["2001:db8:1::/48"]);
+    assert_eq!(others(&ns), before);
+
+    // Flush removes ours only.
+    let r = fib.flush();
+    assert_eq!((r.deleted, r.failed), (2, 0), "{r:?}");
+    assert!(kernel(&ns, false, "bgp").is_empty() && kernel(&ns, true, "bgp").is_empty());
+    assert_eq!(others(&ns), before);
+    assert_eq!(fib.resync(), FibReport::default(), "nothing desired after a flush");
+}
+
+#[test]
+fn link_down_then_resync() {
+    if !lab_enabled("fib link_down_then_resync") {
+        return;
+    }
+    init_logs();
+    let (ns, nh0, nh1) = lab("fibld");
+    ns.ip(&["route", "add", "10.9.9.0/24", "dev", "a0", "proto", "static"]);
+    let fib = FibInNs::start(&ns);
+    let r = fib.apply(vec![
+        replace("10.0.0.0/24", &[nh1]),
+        replace("10.1.0.0/24", &[nh0, nh1]),
+        replace("10.2.0.0/24", &[nh0]),
+        replace("2001:db8::/64", &[nh1]),
+        replace("2001:db8:1::/64", &[nh0, nh1]),
+    ]);
+    assert_eq!((r.replaced, r.failed), (5, 0), "{r:?}");
+
+    // Down: the kernel drops the single-path routes through a1 (the IPv4
+    // one without telling anyone) and marks a1's paths dead.
+    ns.set_link("a1", false);
+    assert!(!kernel(&ns, false, "bgp").contains_key("10.0.0.0/24"));
+    let r = fib.resync();
+    assert_eq!((r.replaced, r.deleted, r.failed), (0, 0, 0), "{r:?}");
+    assert_eq!((r.partial, r.waiting), (2, 2), "{r:?}");
+    let only0 = hops(&[(VIA0, "a0")]);
+    assert_eq!(
+        kernel(&ns, false, "bgp"),
+        BTreeMap::from([
+            ("10.1.0.0/24".to_string(), only0.clone()),
+            ("10.2.0.0/24".to_string(), only0.clone()),
+        ])
+    );
+    assert_eq!(
+        kernel(&ns, true, "bgp"),
+        BTreeMap::from([("2001:db8:1::/64".to_string(), only0.clone())])
+    );
+    let installed: BTreeMap<IpNet, Vec<FibNextHop>> = fib.installed().into_iter().collect();
+    assert_eq!(installed[&net("10.1.0.0/24")], [nh0], "dead path reported live");
+
+    // A new route through the down link waits; one with another path
+    // goes in without it.
+    let r = fib.apply(vec![
+        replace("10.3.0.0/24", &[nh1]),
+        replace("10.4.0.0/24", &[nh0, nh1]),
+    ]);
+    assert_eq!((r.replaced, r.partial, r.waiting, r.failed), (1, 1, 1, 0), "{r:?}");
+    assert!(!kernel(&ns, false, "bgp").contains_key("10.3.0.0/24"));
+    assert_eq!(kernel(&ns, false, "bgp")["10.4.0.0/24"], only0);
+
+    // Up again: the resync puts everything back as desired.
+    ns.set_link("a1", true);
+    let r = fib.resync();
+    assert_eq!((r.partial, r.waiting, r.failed), (0, 0, 0), "{r:?}");
+    let both = hops(&[(VIA0, "a0"), (VIA1, "a1")]);
+    let only1 = hops(&[(VIA1, "a1")]);
+    assert_eq!(
+        kernel(&ns, false, "bgp"),
+        BTreeMap::from([
+            ("10.0.0.0/24".to_string(), only1.clone()),
+            ("10.1.0.0/24".to_string(), both.clone()),
+            ("10.2.0.0/24".to_string(), only0.clone()),
+            ("10.3.0.0/24".to_string(), only1.clone()),
+            ("10.4.0.0/24".to_string(), both.clone()),
+        ])
+    );
+    assert_eq!(
+        kernel(&ns, true, "bgp"),
+        BTreeMap::from([
+            ("2001:db8::/64".to_string(), only1.clone()),
+            ("2001:db8:1::/64".to_string(), both.clone()),
+        ])
+    );
+    assert_eq!(fib.resync(), FibReport::default(), "a second resync changes nothing");
+
+    // Down without a resync: the kernel refuses a1 (ENETDOWN); the FIB
+    // looks at the links again and installs what it can.
+    ns.set_link("a1", false);
+    let r = fib.apply(vec![
+        replace("10.5.0.0/24", &[nh0, nh1]),
+        replace("10.6.0.0/24", &[nh1]),
+        replace("2001:db8:5::/64", &[nh0, nh1]),
+    ]);
+    assert_eq!((r.replaced, r.partial, r.waiting, r.failed), (2, 2, 1, 0), "{r:?}");
+    assert_eq!(kernel(&ns, false, "bgp")["10.5.0.0/24"], only0);
+    assert!(!kernel(&ns, false, "bgp").contains_key("10.6.0.0/24"));
+    assert_eq!(kernel(&ns, true, "bgp")["2001:db8:5::/64"], only0);
+
+    // A deleted link is like a down one.
+    ns.set_link("a1", true);
+    ns.ip(&["link", "del", "a1"]);
+    let r = fib.resync();
+    assert_eq!(r.failed, 0, "{r:?}");
+    assert_eq!((r.partial, r.waiting), (5, 4), "{r:?}");
+    assert!(!kernel(&ns, false, "bgp").contains_key("10.0.0.0/24"));
+    assert_eq!(kernel(&ns, false, "bgp")["10.1.0.0/24"], only0);
+
+    fib.flush();
+    assert!(kernel(&ns, false, "bgp").is_empty() && kernel(&ns, true, "bgp").is_empty());
+    assert_eq!(kernel(&ns, false, "static").keys().collect::<Vec<_>>(), ["10.9.9.0/24"]);
+}
+
+/// 10.0.0.0 + i as a /32.
+fn host(i: u32) -> String {
+    format!("{}/32", Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)) + i))
+}
+
+#[test]
+fn batch_install_rate_against_ip_batch() {
+    if !lab_enabled("fib batch_install_rate") {
+        return;
+    }
+    let (ns, nh0, nh1) = lab("fibrate");
+    let fib = FibInNs::start(&ns);
+    let count = |ns: &Netns| {
+        let out = ns.ip(&["-4", "route", "show", "proto", "bgp"]);
+        out.lines().filter(|l| l.starts_with("10.")).count()
+    };
+    let rate = |n: u32, d: Duration| f64::from(n) / d.as_secs_f64();
+
+    let changes: Vec<FibChange> = (0..BATCH_ROUTES).map(|i| replace(&host(i), &[nh0])).collect();
+    let start = Instant::now();
+    let r = fib.apply(changes);
+    let ours = start.elapsed();
+    assert_eq!((r.replaced, r.failed), (BATCH_ROUTES as usize, 0), "{r:?}");
+    assert_eq!(count(&ns), BATCH_ROUTES as usize);
+
+    let changes: Vec<FibChange> = (0..BATCH_ROUTES).map(|i| replace(&host(i), &[nh0, nh1])).collect();
+    let start = Instant::now();
+    let r = fib.apply(changes);
+    let ours_ecmp = start.elapsed();
+    assert_eq!(r.replaced, BATCH_ROUTES as usize, "{r:?}");
+
+    let start = Instant::now();
+    let r = fib.flush();
+    let ours_flush = start.elapsed();
+    assert_eq!(r.deleted, BATCH_ROUTES as usize, "{r:?}");
+    assert_eq!(count(&ns), 0);
+
+    let dir = TempDir::new("fibrate");
+    let batch = dir.join("routes.batch");
+    let lines: String = (0..BATCH_ROUTES)
+        .map(|i| format!("route add {} via inet6 {VIA0} dev a0 proto bgp metric 20\n", host(i)))
+        .collect();
+    std::fs::write(&batch, lines).expect("batch file");
+    let batch_path = batch.to_string_lossy().into_owned();
+    let start = Instant::now();
+    ns.ip(&["-batch", &batch_path]);
+    let iproute = start.elapsed();
+    assert_eq!(count(&ns), BATCH_ROUTES as usize);
+    ns.ip(&["-4", "route", "flush", "proto", "bgp"]);
+
+    println!(
+        "{BATCH_ROUTES} IPv4 routes, one next hop: ndbgp {:.0} routes/s ({ours:?}), `ip -batch` {:.0} routes/s \
+         ({iproute:?}); ndbgp replace to 2-way ECMP {:.0} routes/s ({ours_ecmp:?}); ndbgp flush (dump + delete) \
+         {:.0} routes/s ({ours_flush:?})",
+        rate(BATCH_ROUTES, ours),
+        rate(BATCH_ROUTES, iproute),
+        rate(BATCH_ROUTES, ours_ecmp),
+        rate(BATCH_ROUTES, ours_flush),
+    );
+}

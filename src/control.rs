@@ -15,6 +15,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
 use crate::bgp::manager::BgpHandle;
+use crate::bgp::routes::RoutesHandle;
 use crate::nd::service::NdHandle;
 use crate::peers::PeerTableHandle;
 
@@ -31,6 +32,8 @@ pub enum Request {
     Interfaces,
     /// BGP sessions.
     Neighbors,
+    /// The Loc-RIB with every path and what is in the kernel.
+    Routes,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,6 +51,7 @@ pub struct Handles {
     pub peers: PeerTableHandle,
     pub nd: NdHandle,
     pub bgp: BgpHandle,
+    pub routes: RoutesHandle,
 }
 
 /// Bind the socket, refusing to steal it from a running daemon.
@@ -127,6 +131,7 @@ async fn answer(request: Request, handles: &Handles) -> Response {
     let result = match request {
         Request::Discovery => serde_json::to_value(handles.peers.snapshot().await),
         Request::Neighbors => serde_json::to_value(handles.bgp.neighbors().await),
+        Request::Routes => serde_json::to_value(handles.routes.routes().await),
         Request::Interfaces => {
             let mut views = serde_json::to_value(handles.nd.interfaces().await);
             let counters = handles.peers.counters().await;

@@ -13,12 +13,14 @@ use tracing::{error, info, warn};
 
 use ndbgp::bgp::fsm::FsmConfig;
 use ndbgp::bgp::manager::{self, BgpConfig};
+use ndbgp::bgp::routes::{self, RoutesConfig};
 use ndbgp::bgp::{router_id, transport};
 use ndbgp::config::{self, Config, Parsed};
 use ndbgp::control;
 use ndbgp::iface::Links;
 use ndbgp::nd::service::NdConfig;
 use ndbgp::nd::socket::IcmpSocket;
+use ndbgp::netlink::fib::{self, FibConfig};
 use ndbgp::{nd, netlink, peers, reload, systemd};
 
 /// The longest a stop may take: the BGP manager gives sessions 1.5 s to
@@ -123,10 +125,24 @@ async fn run(config: Config, args: Vec<OsString>) -> anyhow::Result<()> {
         observations_rx,
         events_tx,
     );
+    let fib = fib::spawn(FibConfig::default()).map_err(|e| anyhow::anyhow!("cannot open the FIB: {e}"))?;
+    let routes = routes::spawn(
+        RoutesConfig {
+            local_asn: config.asn,
+            router_id,
+            max_paths: usize::from(config.max_paths),
+            networks: config.networks.clone(),
+            redistribute_connected: config.redistribute_connected,
+            interfaces: config.interfaces.clone(),
+        },
+        fib,
+        links_rx.clone(),
+    );
     let bgp = manager::spawn(
         BgpConfig {
             fsm,
             port: config.port,
+            routes: routes.clone(),
             interfaces: interfaces_rx.clone(),
         },
         bgp_listener,
@@ -150,6 +166,7 @@ async fn run(config: Config, args: Vec<OsString>) -> anyhow::Result<()> {
             peers,
             nd,
             bgp: bgp.clone(),
+            routes: routes.clone(),
         },
     ));
     info!("ndbgpd {} started: {}", env!("CARGO_PKG_VERSION"), config.summary());
@@ -203,6 +220,10 @@ async fn run(config: Config, args: Vec<OsString>) -> anyhow::Result<()> {
     match tokio::time::timeout(STOP_TIMEOUT, bgp.shutdown(message)).await {
         Ok(()) => info!("BGP sessions stopped"),
         Err(_) => warn!("BGP sessions did not all stop within {STOP_TIMEOUT:?}"),
+    }
+    // Our routes would blackhole traffic once we are gone.
+    if tokio::time::timeout(STOP_TIMEOUT, routes.shutdown()).await.is_err() {
+        warn!("removing our routes did not finish within {STOP_TIMEOUT:?}");
     }
     let _ = std::fs::remove_file(&running.control_socket);
     result

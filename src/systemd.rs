@@ -90,6 +90,10 @@ mod tests {
             messages_received: 0,
             messages_sent: 0,
             established_count: 0,
+            updates_received: 0,
+            updates_sent: 0,
+            prefixes_received: 0,
+            prefixes_sent: 0,
         }
     }
 

@@ -15,7 +15,7 @@ use super::msg::{Message, MsgError, decode, frame};
 
 /// Messages queued for writing before the connection counts as stuck. A
 /// healthy peer drains this; a frozen one trips the hold timer long before.
-const WRITE_QUEUE: usize = 1024;
+const WRITE_QUEUE: usize = 16384;
 const READ_CHUNK: usize = 8192;
 
 /// What a connection's tasks report.
@@ -55,6 +55,14 @@ impl Conn {
     /// connection is reported broken rather than buffering without bound.
     pub fn send(&self, msg: &Message) -> Result<(), String> {
         let bytes = msg.encode().map_err(|e| format!("cannot encode {msg:?}: {e}"))?;
+        let writer = self.writer.as_ref().ok_or("connection closing")?;
+        writer
+            .try_send(bytes)
+            .map_err(|_| "write queue full: peer not reading".to_string())
+    }
+
+    /// Queue an already encoded message (UPDATEs from the routes task).
+    pub fn send_raw(&self, bytes: Vec<u8>) -> Result<(), String> {
         let writer = self.writer.as_ref().ok_or("connection closing")?;
         writer
             .try_send(bytes)

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use super::fsm::FsmConfig;
+use super::routes::{PeerCounters, RoutesHandle};
 use super::session::{self, SessionCommand, SessionHandle, SessionParams, direction_str};
 use super::{router_id, transport};
 use crate::iface::Links;
@@ -30,6 +31,7 @@ pub struct BgpConfig {
     /// configured interface that appears"; no session starts before.
     pub fsm: FsmConfig,
     pub port: u16,
+    pub routes: RoutesHandle,
     /// The configured interface names, followed: sessions on an interface a
     /// reload removes end with Cease / Peer De-configured.
     pub interfaces: watch::Receiver<Vec<String>>,
@@ -54,6 +56,11 @@ pub struct NeighborView {
     pub messages_sent: u64,
     /// Times this session reached Established.
     pub established_count: u64,
+    pub updates_received: u64,
+    pub updates_sent: u64,
+    /// Prefixes in its Adj-RIB-In, and announced to it now.
+    pub prefixes_received: usize,
+    pub prefixes_sent: usize,
 }
 
 enum Command {
@@ -175,7 +182,8 @@ impl Manager {
                 }
                 Some(command) = commands.recv() => match command {
                     Command::Neighbors(reply) => {
-                        let _ = reply.send(self.views());
+                        let counters = self.config.routes.counters().await;
+                        let _ = reply.send(self.views(&counters));
                     }
                     Command::Refused(reply) => {
                         let _ = reply.send(self.refused.clone());
@@ -271,6 +279,7 @@ impl Manager {
             interface: interface.clone(),
             fsm: self.config.fsm.clone(),
             port: self.config.port,
+            routes: self.config.routes.clone(),
         };
         let handle = session::spawn(id, params, self.links.clone(), self.ended_tx.clone(), inbound);
         self.sessions.insert(
@@ -379,7 +388,7 @@ impl Manager {
         }
     }
 
-    fn views(&self) -> Vec<NeighborView> {
+    fn views(&self, counters: &HashMap<PeerKey, PeerCounters>) -> Vec<NeighborView> {
         let mut views: Vec<NeighborView> = self
             .sessions
             .iter()
@@ -400,6 +409,10 @@ impl Manager {
                     messages_received: s.messages_received,
                     messages_sent: s.messages_sent,
                     established_count: s.established_count,
+                    updates_received: s.updates_received,
+                    updates_sent: s.updates_sent,
+                    prefixes_received: counters.get(key).map_or(0, |c| c.prefixes_received),
+                    prefixes_sent: counters.get(key).map_or(0, |c| c.prefixes_sent),
                 }
             })
             .collect();

@@ -8,6 +8,7 @@ pub mod msg;
 pub mod rib;
 pub mod route;
 pub mod router_id;
+pub mod routes;
 pub mod session;
 pub mod transport;
 pub mod update;

@@ -16,7 +16,11 @@ use super::collision::{Keep, Speaker, resolve_collision};
 use super::conn::{Conn, ConnEvent};
 use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, State, Timer};
 use super::msg::{Message, code};
+use super::rib;
+use super::route::Update;
+use super::routes::{Outgoing, RoutesHandle};
 use super::transport;
+use super::update::{self, DecodeContext, UpdateError};
 use crate::iface::Links;
 use crate::peers::PeerKey;
 
@@ -35,6 +39,15 @@ pub struct SessionParams {
     pub interface: String,
     pub fsm: FsmConfig,
     pub port: u16,
+    pub routes: RoutesHandle,
+}
+
+/// What the session has for the routes task, sent between events.
+enum ToRoutes {
+    Up(rib::PeerInfo, bool, mpsc::UnboundedSender<Outgoing>),
+    Down,
+    Update(Update),
+    Refresh,
 }
 
 #[derive(Debug)]
@@ -67,6 +80,8 @@ pub struct SessionStatus {
     pub keepalive_s: Option<u64>,
     pub messages_received: u64,
     pub messages_sent: u64,
+    pub updates_received: u64,
+    pub updates_sent: u64,
     pub established_count: u64,
 }
 
@@ -97,6 +112,8 @@ pub fn spawn(
         keepalive_s: None,
         messages_received: 0,
         messages_sent: 0,
+        updates_received: 0,
+        updates_sent: 0,
         established_count: 0,
     };
     let (status_tx, status) = watch::channel(status0.clone());
@@ -120,6 +137,10 @@ pub fn spawn(
         closing: Vec::new(),
         status: status0,
         status_tx,
+        to_routes: Vec::new(),
+        established: None,
+        outgoing: None,
+        decode_ctx: None,
     };
     tokio::spawn(async move {
         let key = session.params.key;
@@ -233,6 +254,21 @@ struct Session {
     closing: Vec<Conn>,
     status: SessionStatus,
     status_tx: watch::Sender<SessionStatus>,
+    /// Messages for the routes task, sent (awaited) after each event.
+    to_routes: Vec<ToRoutes>,
+    /// The FSM whose session is Established, if any.
+    established: Option<Which>,
+    /// UPDATEs from the routes task, while Established.
+    outgoing: Option<mpsc::UnboundedReceiver<Outgoing>>,
+    /// How to read this peer's UPDATEs, fixed at Established.
+    decode_ctx: Option<DecodeContext>,
+}
+
+async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until_opt(t: Option<Instant>) {
@@ -272,9 +308,12 @@ impl Session {
                 },
                 Some((id, event)) = conn_rx.recv() => self.conn_event(id, event),
                 Some((id, result)) = dial_rx.recv() => self.dialed(id, result),
+                Some(messages) = recv_opt(&mut self.outgoing) => self.send_updates(messages),
                 _ = sleep_until_opt(deadline) => self.timers_due(),
             }
+            self.flush_routes().await;
         }
+        self.flush_routes().await;
         self.abort_dial();
         self.publish();
         self.flush().await;
@@ -359,6 +398,20 @@ impl Session {
                 }
             }
             Action::SessionEstablished(peer) => {
+                let (out_tx, out_rx) = mpsc::unbounded_channel();
+                let info = rib::PeerInfo {
+                    id: self.params.key,
+                    asn: peer.asn,
+                    router_id: peer.bgp_id,
+                };
+                self.to_routes
+                    .push(ToRoutes::Up(info, peer.negotiated.four_octet_as, out_tx));
+                self.outgoing = Some(out_rx);
+                self.established = Some(which);
+                self.decode_ctx = Some(DecodeContext {
+                    four_octet_as: peer.negotiated.four_octet_as,
+                    external: !peer.internal,
+                });
                 self.backoff.reset();
                 self.status.established_at = Some(Instant::now());
                 self.status.established_count += 1;
@@ -384,16 +437,93 @@ impl Session {
                     other => self.status.last_error = Some(other.to_string()),
                 }
                 if was_established {
+                    self.to_routes.push(ToRoutes::Down);
+                    self.outgoing = None;
+                    self.established = None;
                     self.status.established_at = None;
                     info!("{name}: session down: {reason}");
                 } else if reason != DownReason::CollisionLost {
                     debug!("{name}: connection attempt ended: {reason}");
                 }
             }
-            Action::Update(body) => {
-                debug!("{name}: UPDATE of {} bytes (routes are not handled yet)", body.len());
+            Action::Update(body) => self.received_update(which, &body),
+            Action::RouteRefresh(rr) => {
+                debug!("{name}: ROUTE-REFRESH {rr:?}");
+                self.to_routes.push(ToRoutes::Refresh);
             }
-            Action::RouteRefresh(rr) => debug!("{name}: ROUTE-REFRESH {rr:?}"),
+        }
+    }
+
+    /// RFC 7606: use what decodes, withdraw what must be, reset only when
+    /// the UPDATE cannot be parsed at all.
+    fn received_update(&mut self, which: Which, body: &[u8]) {
+        let Some(ctx) = self.decode_ctx.as_ref() else { return };
+        match update::decode(body, ctx) {
+            Ok(decoded) => {
+                for w in &decoded.warnings {
+                    warn!(
+                        "{}: UPDATE attribute {} discarded: {}",
+                        self.name(),
+                        w.type_code,
+                        w.reason
+                    );
+                }
+                self.status.updates_received += 1;
+                self.to_routes.push(ToRoutes::Update(decoded.update));
+            }
+            Err(UpdateError::TreatAsWithdraw { withdrawn, reason }) => {
+                warn!(
+                    "{}: malformed UPDATE treated as withdraw ({}): {}",
+                    self.name(),
+                    withdrawn.len(),
+                    reason.reason
+                );
+                self.to_routes.push(ToRoutes::Update(Update {
+                    withdrawn,
+                    ..Update::default()
+                }));
+            }
+            Err(UpdateError::Reset(m)) => {
+                warn!("{}: malformed UPDATE: {}", self.name(), m.reason);
+                self.pending.push_back((which, Event::MessageError(m.notification)));
+            }
+        }
+    }
+
+    /// Write the routes task's UPDATEs on the Established connection.
+    fn send_updates(&mut self, messages: Outgoing) {
+        let Some(which) = self.established else { return };
+        let mut failed = None;
+        if let Some(conn) = self.slot(which).and_then(|s| s.conn.as_ref()) {
+            for bytes in messages {
+                if let Err(e) = conn.send_raw(bytes) {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        match failed {
+            Some(e) => {
+                self.status.last_error = Some(e);
+                self.feed(which, Event::TcpConnectionFails);
+            }
+            None => {
+                self.status.updates_sent += 1;
+                self.feed(which, Event::UpdateSent);
+            }
+        }
+    }
+
+    async fn flush_routes(&mut self) {
+        let key = self.params.key;
+        for message in std::mem::take(&mut self.to_routes) {
+            let routes = &self.params.routes;
+            match message {
+                ToRoutes::Up(info, four_octet_as, out) => routes.peer_up(info, four_octet_as, out).await,
+                ToRoutes::Down => routes.peer_down(key).await,
+                ToRoutes::Update(update) => routes.update(key, update).await,
+                ToRoutes::Refresh => routes.refresh(key).await,
+            }
         }
     }
 
@@ -655,6 +785,9 @@ impl Session {
         }
         if let Some(winner) = self.secondary.take() {
             self.primary = winner;
+            if self.established == Some(Which::Secondary) {
+                self.established = Some(Which::Primary);
+            }
             return true;
         }
         if self.ending.is_some() {

@@ -37,6 +37,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The routing table: every prefix with its paths, best first, and
+    /// whether it is in the kernel.
+    Routes {
+        /// Print JSON: an array, one object per prefix.
+        #[arg(long)]
+        json: bool,
+    },
     /// Configured interfaces, packet counters and drops by reason.
     Interfaces {
         /// Print JSON: an array, one object per interface.
@@ -52,6 +59,7 @@ async fn main() -> ExitCode {
         Command::Discovery { json } => (Request::Discovery, json),
         Command::Interfaces { json } => (Request::Interfaces, json),
         Command::Neighbors { json } => (Request::Neighbors, json),
+        Command::Routes { json } => (Request::Routes, json),
     };
     let result = match control::request(&cli.socket, request).await {
         Ok(result) => result,
@@ -75,6 +83,7 @@ async fn main() -> ExitCode {
         Request::Discovery => discovery_table(&rows),
         Request::Interfaces => interfaces_table(&rows),
         Request::Neighbors => neighbors_table(&rows),
+        Request::Routes => routes_table(&rows),
     };
     print!("{table}");
     ExitCode::SUCCESS
@@ -141,6 +150,42 @@ fn uptime(v: &Value) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// One line per path: `*` best, `=` multipath (installed together).
+fn routes_table(rows: &[Value]) -> String {
+    let header = ["", "PREFIX", "FROM", "AS PATH", "ORIGIN", "LOCPRF", "MED", "KERNEL"];
+    let mut body = Vec::new();
+    for r in rows {
+        let paths = r.get("paths").and_then(Value::as_array).cloned().unwrap_or_default();
+        let kernel = if r.get("installed").and_then(Value::as_bool) == Some(true) {
+            "yes"
+        } else {
+            "no"
+        };
+        for (i, p) in paths.iter().enumerate() {
+            let mark = match (
+                p.get("best").and_then(Value::as_bool),
+                p.get("multipath").and_then(Value::as_bool),
+            ) {
+                (Some(true), _) => "*",
+                (_, Some(true)) => "=",
+                _ => "",
+            };
+            let first = i == 0;
+            body.push(vec![
+                mark.to_string(),
+                if first { text(r, "prefix") } else { String::new() },
+                text(p, "peer"),
+                text(p, "as_path"),
+                text(p, "origin"),
+                text(p, "local_pref"),
+                text(p, "med"),
+                if first { kernel.to_string() } else { String::new() },
+            ]);
+        }
+    }
+    format_table(&header, body)
+}
+
 fn neighbors_table(rows: &[Value]) -> String {
     let header = [
         "INTERFACE",
@@ -151,6 +196,8 @@ fn neighbors_table(rows: &[Value]) -> String {
         "DIR",
         "UPTIME",
         "HOLD",
+        "PFX RCVD",
+        "PFX SENT",
         "LAST ERROR",
     ];
     let body = rows
@@ -165,6 +212,8 @@ fn neighbors_table(rows: &[Value]) -> String {
                 text(r, "direction"),
                 uptime(r),
                 text(r, "hold_time"),
+                text(r, "prefixes_received"),
+                text(r, "prefixes_sent"),
                 text(r, "last_error"),
             ]
         })

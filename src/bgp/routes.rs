@@ -1,0 +1,473 @@
+//! The routes task: owns the RIB, feeds the FIB, and sends each peer its
+//! UPDATEs (next hop self: our link-local, plus our global address on that
+//! interface when there is one, as RFC 8950 / RFC 2545 describe).
+//!
+//! Sessions decode UPDATEs themselves (in parallel) and hand the routes in;
+//! the out side is pulled from the RIB per peer and encoded here, packing
+//! many prefixes per message.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv6Addr};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, info, warn};
+
+use super::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
+use super::rib::{self, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteView};
+use super::route::{NextHop, Origin, PathAttributes, Update};
+use super::update::{self, EncodeContext};
+use crate::iface::{Links, is_link_local};
+use crate::netlink::fib::{FibChange, FibHandle, FibNextHop, FibRoute};
+use crate::peers::PeerKey;
+
+/// How often connected addresses are re-read for `--redistribute connected`.
+const CONNECTED_RESCAN: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct RoutesConfig {
+    pub local_asn: u32,
+    pub router_id: std::net::Ipv4Addr,
+    pub max_paths: usize,
+    pub networks: Vec<IpNet>,
+    pub redistribute_connected: bool,
+    /// The fabric interfaces: their addresses are never redistributed.
+    pub interfaces: Vec<String>,
+}
+
+/// Encoded UPDATE messages for one session to write.
+pub type Outgoing = Vec<Vec<u8>>;
+
+enum Command {
+    PeerUp {
+        info: PeerInfo,
+        four_octet_as: bool,
+        out: mpsc::UnboundedSender<Outgoing>,
+    },
+    PeerDown(PeerKey),
+    Update(PeerKey, Update),
+    Refresh(PeerKey),
+    Routes(oneshot::Sender<Vec<RouteEntry>>),
+    Counters(oneshot::Sender<HashMap<PeerKey, PeerCounters>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Prefixes received from and sent to one peer.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct PeerCounters {
+    pub prefixes_received: usize,
+    pub prefixes_sent: usize,
+}
+
+/// One line of `ndbgpctl routes`: the RIB's view plus what the kernel has.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteEntry {
+    #[serde(flatten)]
+    pub route: RouteView,
+    pub installed: bool,
+    /// The kernel's next hops, as "fe80::x%IF".
+    pub kernel_next_hops: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RoutesHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl RoutesHandle {
+    pub async fn peer_up(&self, info: PeerInfo, four_octet_as: bool, out: mpsc::UnboundedSender<Outgoing>) {
+        let _ = self
+            .tx
+            .send(Command::PeerUp {
+                info,
+                four_octet_as,
+                out,
+            })
+            .await;
+    }
+
+    pub async fn peer_down(&self, key: PeerKey) {
+        let _ = self.tx.send(Command::PeerDown(key)).await;
+    }
+
+    pub async fn update(&self, key: PeerKey, update: Update) {
+        let _ = self.tx.send(Command::Update(key, update)).await;
+    }
+
+    /// RFC 2918: resend everything to this peer.
+    pub async fn refresh(&self, key: PeerKey) {
+        let _ = self.tx.send(Command::Refresh(key)).await;
+    }
+
+    pub async fn routes(&self) -> Vec<RouteEntry> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Routes(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    pub async fn counters(&self) -> HashMap<PeerKey, PeerCounters> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Counters(tx)).await.is_err() {
+            return HashMap::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Remove our routes from the kernel; the task then stops.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+struct Peer {
+    four_octet_as: bool,
+    /// Unbounded: the routes task must never wait on a session that may be
+    /// waiting on it. What it holds is bounded by the table itself.
+    out: mpsc::UnboundedSender<Outgoing>,
+    end_of_rib_sent: bool,
+    sent: BTreeSet<IpNet>,
+}
+
+pub fn spawn(config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>) -> RoutesHandle {
+    let (tx, commands) = mpsc::channel(1024);
+    let mut rib_config = RibConfig::new(config.local_asn, config.router_id);
+    rib_config.max_paths = config.max_paths;
+    let task = Routes {
+        rib: Rib::new(rib_config),
+        config,
+        fib,
+        links,
+        peers: HashMap::new(),
+        connected: BTreeSet::new(),
+        globals: HashMap::new(),
+    };
+    tokio::spawn(task.run(commands));
+    RoutesHandle { tx }
+}
+
+struct Routes {
+    rib: Rib,
+    config: RoutesConfig,
+    fib: FibHandle,
+    links: watch::Receiver<Links>,
+    peers: HashMap<PeerKey, Peer>,
+    /// Redistributed connected prefixes now originated.
+    connected: BTreeSet<IpNet>,
+    /// Our global IPv6 address per fabric ifindex, for next hop self.
+    globals: HashMap<u32, Ipv6Addr>,
+}
+
+impl Routes {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut changes = Changes::default();
+        for prefix in self.config.networks.clone() {
+            changes.append(self.rib.originate(prefix, local_attributes(Origin::Igp)));
+            info!("announcing {prefix}");
+        }
+        self.scan_addresses(&mut changes);
+        self.commit(changes).await;
+        let mut rescan = tokio::time::interval(CONNECTED_RESCAN);
+        loop {
+            let mut changes = Changes::default();
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None => return,
+                    Some(Command::Shutdown(done)) => {
+                        match self.fib.flush().await {
+                            Ok(report) => info!("removed our routes from the kernel ({} deleted)", report.deleted),
+                            Err(e) => warn!("removing our routes from the kernel failed: {e}"),
+                        }
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(command) => self.command(command, &mut changes).await,
+                },
+                Ok(()) = self.links.changed() => {
+                    self.links.borrow_and_update();
+                    self.scan_addresses(&mut changes);
+                    // The kernel drops IPv4 routes through a downed link
+                    // without telling us: reconcile to what we want.
+                    if let Err(e) = self.fib.resync().await {
+                        warn!("FIB resync failed: {e}");
+                    }
+                }
+                _ = rescan.tick() => self.scan_addresses(&mut changes),
+            }
+            self.commit(changes).await;
+        }
+    }
+
+    async fn command(&mut self, command: Command, changes: &mut Changes) {
+        match command {
+            Command::PeerUp {
+                info,
+                four_octet_as,
+                out,
+            } => {
+                let key = info.id;
+                self.peers.insert(
+                    key,
+                    Peer {
+                        four_octet_as,
+                        out,
+                        end_of_rib_sent: false,
+                        sent: BTreeSet::new(),
+                    },
+                );
+                changes.append(self.rib.add_peer(info));
+            }
+            Command::PeerDown(key) => {
+                if self.peers.remove(&key).is_some() {
+                    changes.append(self.rib.remove_peer(&key));
+                }
+            }
+            Command::Update(key, update) => match self.rib.apply(&key, &update) {
+                Ok(c) => changes.append(c),
+                Err(_) => debug!("UPDATE from {key} after its session ended: ignored"),
+            },
+            Command::Refresh(key) => {
+                if let Ok(batch) = self.rib.full_table(&key) {
+                    self.send(key, batch).await;
+                }
+            }
+            Command::Routes(reply) => {
+                let _ = reply.send(self.views().await);
+            }
+            Command::Counters(reply) => {
+                let counters = self
+                    .peers
+                    .iter()
+                    .map(|(key, p)| {
+                        let received = self.rib.peer_stats(key).map_or(0, |s| s.prefixes);
+                        (
+                            *key,
+                            PeerCounters {
+                                prefixes_received: received,
+                                prefixes_sent: p.sent.len(),
+                            },
+                        )
+                    })
+                    .collect();
+                let _ = reply.send(counters);
+            }
+            Command::Shutdown(_) => {}
+        }
+    }
+
+    /// Push a batch of RIB changes to the kernel and to the peers.
+    async fn commit(&mut self, changes: Changes) {
+        if changes.is_empty() {
+            return;
+        }
+        let fib_changes: Vec<FibChange> = changes
+            .routes
+            .iter()
+            .map(|change| match change {
+                RouteChange::Best(best) => FibChange::Replace(FibRoute {
+                    prefix: best.prefix,
+                    nexthops: best
+                        .fib_next_hops()
+                        .into_iter()
+                        .map(|nh| FibNextHop {
+                            ifindex: nh.ifindex,
+                            via: nh.via,
+                        })
+                        .collect(),
+                }),
+                RouteChange::Removed(prefix) => FibChange::Delete(*prefix),
+            })
+            .collect();
+        if !fib_changes.is_empty() {
+            match self.fib.apply(fib_changes).await {
+                Ok(report) if report.failed > 0 => warn!("{} routes could not be installed", report.failed),
+                Ok(_) => {}
+                Err(e) => warn!("FIB update failed: {e}"),
+            }
+        }
+        for key in changes.out_ready {
+            if let Ok(batch) = self.rib.pending_out(&key) {
+                self.send(key, batch).await;
+            }
+        }
+    }
+
+    /// Encode a peer's batch with next hop self and hand it to its session.
+    async fn send(&mut self, key: PeerKey, batch: rib::OutBatch) {
+        let next_hop = self.next_hop_self(key.ifindex);
+        let Some(peer) = self.peers.get_mut(&key) else { return };
+        let Some(next_hop) = next_hop else {
+            warn!("{key}: no usable link-local to announce routes from");
+            return;
+        };
+        let announce: Vec<(PathAttributes, Vec<IpNet>)> = batch
+            .announced
+            .iter()
+            .map(|(attrs, prefixes)| {
+                let mut attrs = PathAttributes::clone(attrs);
+                attrs.next_hop = next_hop;
+                (attrs, prefixes.clone())
+            })
+            .collect();
+        let ctx = EncodeContext {
+            four_octet_as: peer.four_octet_as,
+        };
+        let mut messages = match update::encode(&announce, &batch.withdrawn, &ctx) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!("{key}: cannot encode UPDATE: {e:?}");
+                return;
+            }
+        };
+        for prefix in &batch.withdrawn {
+            peer.sent.remove(prefix);
+        }
+        for (_, prefixes) in &announce {
+            peer.sent.extend(prefixes.iter().copied());
+        }
+        if !peer.end_of_rib_sent {
+            // RFC 4724 2: the initial table is complete.
+            messages.push(update::end_of_rib(AFI_IPV4, SAFI_UNICAST));
+            messages.push(update::end_of_rib(AFI_IPV6, SAFI_UNICAST));
+            peer.end_of_rib_sent = true;
+        }
+        if !messages.is_empty() && peer.out.send(messages).is_err() {
+            debug!("{key}: session gone before its UPDATEs were sent");
+        }
+    }
+
+    fn next_hop_self(&self, ifindex: u32) -> Option<NextHop> {
+        let links = self.links.borrow();
+        let link_local = links
+            .values()
+            .find(|l| l.ifindex == ifindex)
+            .and_then(|l| l.usable_link_local())?;
+        // Without a global address, send the link-local twice as FRR does:
+        // a 32-byte next hop every implementation reads.
+        let global = self.globals.get(&ifindex).copied().unwrap_or(link_local);
+        Some(NextHop {
+            ipv4: None,
+            global: Some(global),
+            link_local: Some(link_local),
+        })
+    }
+
+    /// Re-read interface addresses: global IPv6 per fabric interface (for
+    /// next hop self), connected prefixes elsewhere (for redistribution).
+    fn scan_addresses(&mut self, changes: &mut Changes) {
+        let links = self.links.borrow().clone();
+        let mut globals = HashMap::new();
+        let mut connected = BTreeSet::new();
+        for (name, addr, prefix_len) in interface_addresses() {
+            let fabric = self.config.interfaces.contains(&name);
+            match addr {
+                IpAddr::V6(a) if fabric && !is_link_local(&a) && !a.is_loopback() => {
+                    if let Some(link) = links.get(&name) {
+                        globals.entry(link.ifindex).or_insert(a);
+                    }
+                }
+                _ if fabric => {}
+                IpAddr::V4(a) if a.is_loopback() || a.is_link_local() => {}
+                IpAddr::V6(a) if a.is_loopback() || is_link_local(&a) || a.is_multicast() => {}
+                _ => {
+                    if let Ok(net) = IpNet::new(addr, prefix_len) {
+                        connected.insert(net.trunc());
+                    }
+                }
+            }
+        }
+        self.globals = globals;
+        if !self.config.redistribute_connected {
+            return;
+        }
+        for gone in self.connected.difference(&connected) {
+            if !self.config.networks.contains(gone) {
+                info!("no longer redistributing connected {gone}");
+                changes.append(self.rib.withdraw_local(*gone));
+            }
+        }
+        for new in connected.difference(&self.connected) {
+            if !self.config.networks.contains(new) {
+                info!("redistributing connected {new}");
+                changes.append(self.rib.originate(*new, local_attributes(Origin::Incomplete)));
+            }
+        }
+        self.connected = connected;
+    }
+
+    async fn views(&self) -> Vec<RouteEntry> {
+        let installed: BTreeMap<IpNet, Vec<FibNextHop>> =
+            self.fib.installed().await.unwrap_or_default().into_iter().collect();
+        let names: HashMap<u32, String> = self
+            .links
+            .borrow()
+            .values()
+            .map(|l| (l.ifindex, l.name.clone()))
+            .collect();
+        self.rib
+            .routes()
+            .into_iter()
+            .map(|route| {
+                let kernel = route.prefix.parse::<IpNet>().ok().and_then(|p| installed.get(&p));
+                let kernel_next_hops = kernel
+                    .map(|nhs| {
+                        nhs.iter()
+                            .map(|nh| {
+                                let ifname = names
+                                    .get(&nh.ifindex)
+                                    .cloned()
+                                    .unwrap_or_else(|| nh.ifindex.to_string());
+                                format!("{}%{ifname}", nh.via)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                RouteEntry {
+                    route,
+                    installed: kernel.is_some(),
+                    kernel_next_hops,
+                }
+            })
+            .collect()
+    }
+}
+
+fn local_attributes(origin: Origin) -> PathAttributes {
+    PathAttributes {
+        origin: Some(origin),
+        ..PathAttributes::default()
+    }
+}
+
+/// (interface, address, prefix length) of every address in this namespace.
+fn interface_addresses() -> Vec<(String, IpAddr, u8)> {
+    let Ok(list) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for ifa in list {
+        let (Some(addr), Some(mask)) = (ifa.address, ifa.netmask) else {
+            continue;
+        };
+        if let (Some(a), Some(m)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in()) {
+            out.push((
+                ifa.interface_name,
+                IpAddr::V4(a.ip()),
+                u32::from(m.ip()).count_ones() as u8,
+            ));
+        } else if let (Some(a), Some(m)) = (addr.as_sockaddr_in6(), mask.as_sockaddr_in6()) {
+            out.push((
+                ifa.interface_name,
+                IpAddr::V6(a.ip()),
+                u128::from(m.ip()).count_ones() as u8,
+            ));
+        }
+    }
+    out
+}

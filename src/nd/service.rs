@@ -310,7 +310,7 @@ impl Service {
         trace!("{name}: {kind} from {}", rx.src);
         let mut answer = None;
         match &msg {
-            NdMessage::RouterAdvertisement { .. } => iface.speaker.heard_ra(),
+            NdMessage::RouterAdvertisement { .. } => answer = iface.speaker.heard_ra_from(rx.src, Instant::now()),
             NdMessage::RouterSolicitation { .. } => answer = iface.speaker.heard_rs(rx.src, Instant::now()),
             _ => {}
         }

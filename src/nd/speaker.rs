@@ -6,6 +6,7 @@
 //! RS at the same moment so that routers answer at once instead of at their
 //! next periodic RA.
 
+use std::collections::HashSet;
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ const FAST_RA_GAP: Duration = Duration::from_secs(1);
 /// so a flood of RSs cannot make us flood RAs (RFC 4861 6.2.6 rate limits).
 const RS_ANSWER_BURST: u32 = 8;
 const RS_ANSWER_REFILL: Duration = Duration::from_millis(250);
+/// Routers remembered per interface; past it the set starts over, so a
+/// flood of RA sources costs at most a rate-limited RA each.
+const KNOWN_ROUTERS_MAX: usize = 256;
 
 /// Something to send now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +46,8 @@ pub struct Speaker {
     next_ra: Option<Instant>,
     answer_tokens: u32,
     last_refill: Option<Instant>,
+    /// Routers whose RAs we have heard since the interface became ready.
+    known_routers: HashSet<Ipv6Addr>,
 }
 
 impl Speaker {
@@ -55,6 +61,7 @@ impl Speaker {
             next_ra: None,
             answer_tokens: RS_ANSWER_BURST,
             last_refill: None,
+            known_routers: HashSet::new(),
         }
     }
 
@@ -75,6 +82,7 @@ impl Speaker {
             self.fast_ra_left = FAST_RA_COUNT;
             self.next_ra = Some(now);
         } else {
+            self.known_routers.clear();
             self.rs_left = 0;
             self.next_rs = None;
             self.fast_ra_left = 0;
@@ -88,17 +96,37 @@ impl Speaker {
         self.next_rs = None;
     }
 
+    /// An RA arrived. From a router not heard before, answer with an RA at
+    /// once (rate-limited like RS answers): FRR sends no RS and refuses our
+    /// connection until it has an RA from us, so without this a peer that
+    /// starts after our fast burst would wait for our next periodic RA.
+    pub fn heard_ra_from(&mut self, from: Ipv6Addr, now: Instant) -> Option<Emit> {
+        self.heard_ra();
+        if !self.ready || self.known_routers.contains(&from) {
+            return None;
+        }
+        if self.known_routers.len() >= KNOWN_ROUTERS_MAX {
+            self.known_routers.clear();
+        }
+        self.known_routers.insert(from);
+        self.take_token(now).then_some(Emit::Ra(ALL_NODES))
+    }
+
+    fn take_token(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        if self.answer_tokens == 0 {
+            return false;
+        }
+        self.answer_tokens -= 1;
+        true
+    }
+
     /// An RS arrived: answer at once, unicast to a known source (RFC 4861
     /// 6.2.6 allows it) or to all-nodes, unless the rate limit is spent.
     pub fn heard_rs(&mut self, from: Ipv6Addr, now: Instant) -> Option<Emit> {
-        if !self.ready {
+        if !self.ready || !self.take_token(now) {
             return None;
         }
-        self.refill(now);
-        if self.answer_tokens == 0 {
-            return None;
-        }
-        self.answer_tokens -= 1;
         let to = if from.is_unspecified() { ALL_NODES } else { from };
         Some(Emit::Ra(to))
     }
@@ -219,6 +247,34 @@ mod tests {
         let sent = run(&mut sp, t0 + s(40), s(3));
         assert_eq!(sent.iter().filter(|(_, e)| *e == Emit::Rs).count(), 3);
         assert_eq!(sent.iter().filter(|(_, e)| matches!(e, Emit::Ra(_))).count(), 3);
+    }
+
+    #[test]
+    fn a_new_router_gets_an_ra_at_once_a_known_one_does_not() {
+        let t0 = Instant::now();
+        let mut sp = Speaker::new(INTERVAL);
+        let r1: Ipv6Addr = "fe80::1".parse().unwrap();
+        assert_eq!(sp.heard_ra_from(r1, t0), None, "not ready: nothing to send from");
+        sp.set_ready(true, t0);
+        assert_eq!(sp.heard_ra_from(r1, t0), Some(Emit::Ra(ALL_NODES)));
+        assert_eq!(sp.heard_ra_from(r1, t0), None);
+        let r2: Ipv6Addr = "fe80::2".parse().unwrap();
+        assert_eq!(sp.heard_ra_from(r2, t0), Some(Emit::Ra(ALL_NODES)));
+        // Hearing a router also ends our solicitations.
+        let sent = run(&mut sp, t0, s(5));
+        assert!(sent.iter().all(|(_, e)| *e != Emit::Rs), "{sent:?}");
+        // A flood of new sources is rate-limited.
+        let answered = (10..200u16)
+            .filter(|i| {
+                sp.heard_ra_from(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, *i), t0 + s(5))
+                    .is_some()
+            })
+            .count();
+        assert_eq!(answered as u32, RS_ANSWER_BURST);
+        // After link down and up the same router is new again.
+        sp.set_ready(false, t0 + s(6));
+        sp.set_ready(true, t0 + s(7));
+        assert_eq!(sp.heard_ra_from(r1, t0 + s(60)), Some(Emit::Ra(ALL_NODES)));
     }
 
     #[test]

@@ -284,14 +284,16 @@ fn two_ndbgpd_reach_established() {
 
 // ---------------------------------------------------------------- 2
 
-/// ndbgpd in one namespace, FRR (datacenter) in the other; `frr_first`
-/// decides which is running and advertising before the other starts.
-fn ndbgpd_and_frr(test: &str, frr_first: bool) {
+/// ndbgpd in one namespace, FRR in the other with the given defaults;
+/// `frr_first` decides which is running and advertising before the other
+/// starts. Either way the negotiated hold time is ours (9 s): FRR's
+/// traditional profile offers 180 s.
+fn ndbgpd_and_frr(test: &str, frr_first: bool, profile: FrrProfile) {
     let a = Netns::new(if frr_first { "bffa" } else { "bfna" });
     let b = Netns::new(if frr_first { "bffb" } else { "bfnb" });
     veth(&a, "eth0", &b, "eth0");
     let dir = TempDir::new("frr");
-    let conf = frr_unnumbered_conf("frr", 65002, "10.0.0.2", &["eth0"], FrrProfile::Datacenter);
+    let conf = frr_unnumbered_conf("frr", 65002, "10.0.0.2", &["eth0"], profile);
     a.set_link("eth0", true);
     b.set_link("eth0", true);
     let (_, la, lb) = wait_link_locals_ready(&a, &b, "eth0");
@@ -398,7 +400,15 @@ fn ndbgpd_and_frr(test: &str, frr_first: bool) {
 fn ndbgpd_and_frr_reach_established_frr_first() {
     const T: &str = "ndbgpd_and_frr_reach_established_frr_first";
     if lab_enabled(T) && frr_tools(T) && have_tool(T, "/usr/bin/tcpdump") {
-        ndbgpd_and_frr(T, true);
+        ndbgpd_and_frr(T, true, FrrProfile::Datacenter);
+    }
+}
+
+#[test]
+fn ndbgpd_and_frr_traditional_defaults_ndbgpd_first() {
+    const T: &str = "ndbgpd_and_frr_traditional_defaults_ndbgpd_first";
+    if lab_enabled(T) && frr_tools(T) {
+        ndbgpd_and_frr(T, false, FrrProfile::Traditional);
     }
 }
 
@@ -406,7 +416,7 @@ fn ndbgpd_and_frr_reach_established_frr_first() {
 fn ndbgpd_and_frr_reach_established_ndbgpd_first() {
     const T: &str = "ndbgpd_and_frr_reach_established_ndbgpd_first";
     if lab_enabled(T) && frr_tools(T) {
-        ndbgpd_and_frr(T, false);
+        ndbgpd_and_frr(T, false, FrrProfile::Datacenter);
     }
 }
 

@@ -10,7 +10,7 @@
 mod common;
 
 use std::net::Ipv6Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -683,6 +683,60 @@ fn tshark(file: &Path, args: &[&str]) -> String {
         .args(args))
 }
 
+/// A `tcpdump -w` capture on `ifname` in `ns`, listening when returned.
+fn pcap_capture(ns: &Netns, dir: &TempDir, ifname: &str) -> (Process, PathBuf) {
+    let pcap = dir.join("session.pcap");
+    let mut cmd = ns.command("tcpdump");
+    cmd.args(["-i", ifname, "-n", "-U", "-w"]).arg(&pcap);
+    let mut p = Process::spawn("tcpdump -w", &mut cmd, Some(dir.join("tcpdump.log")));
+    wait_for("tcpdump to listen", Duration::from_secs(5), || {
+        p.assert_running();
+        p.log_text().contains("listening on").then_some(())
+    });
+    (p, pcap)
+}
+
+/// LONG (27 s): three hold times in which neither side leaves Established.
+fn stays_established(test: &str, da: &Ndbgpd, peer: Ipv6Addr, theirs: &dyn Fn() -> bool, dump: &dyn Fn() -> String) {
+    let start = Instant::now();
+    let up0 = session_to(da, "eth0", peer)
+        .and_then(|s| s["uptime_s"].as_u64())
+        .unwrap_or(0);
+    while start.elapsed() < Duration::from_secs(27) {
+        let ours = session_to(da, "eth0", peer);
+        assert!(
+            ours.as_ref().is_some_and(|s| s["state"] == EST) && theirs(),
+            "left Established {:?} into the stability check: ndbgpd {ours:?}{}",
+            start.elapsed(),
+            dump()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let up = session_to(da, "eth0", peer)
+        .and_then(|s| s["uptime_s"].as_u64())
+        .unwrap_or(0);
+    eprintln!("{test}: stable for 27 s; ndbgpd uptime {up0} -> {up} s");
+    assert!(up >= up0 + 25, "uptime grows without reset: {up0} -> {up}");
+}
+
+/// The capture decodes without malformed frames and holds an OPEN from each side.
+fn assert_clean_capture(test: &str, pcap: &Path, ours: Ipv6Addr, theirs: Ipv6Addr) {
+    let bad = tshark(pcap, &["-Y", "_ws.malformed || _ws.expert.severity >= error"]);
+    assert!(
+        bad.trim().is_empty(),
+        "{test}: tshark flags malformed or error frames:\n{bad}"
+    );
+    let opens = tshark(pcap, &["-Y", "bgp.type==1", "-T", "fields", "-e", "ipv6.src"]);
+    for side in [ours, theirs] {
+        assert!(
+            opens.contains(&side.to_string()),
+            "{test}: an OPEN from {side} in the capture:\n{opens}"
+        );
+    }
+    let frames = tshark(pcap, &[]).lines().count();
+    eprintln!("{test}: capture of {frames} frames decodes cleanly");
+}
+
 #[test]
 fn tshark_decodes_session_without_malformed() {
     const T: &str = "tshark_decodes_session_without_malformed";
@@ -831,6 +885,9 @@ fn ndbgpd_and_bird_reach_established() {
     let up = Instant::now();
     a.set_link("eth0", true);
     b.set_link("eth0", true);
+    // Capture from link up: the session cannot start before DAD ends.
+    let capturing = have_tool(T, "/usr/bin/tcpdump") && have_tool(T, "/usr/bin/tshark");
+    let mut cap = capturing.then(|| pcap_capture(&a, &dir, "eth0"));
     let (_, _, lb) = wait_link_locals_ready(&a, &b, "eth0");
     let dump = || {
         format!(
@@ -847,6 +904,11 @@ fn ndbgpd_and_bird_reach_established() {
     eprintln!("{T}: Established on both sides {:?} after link up", up.elapsed());
     assert_session(&s, &a, "eth0", lb, 65003, "10.0.0.3", 9);
     assert_eq!(s["direction"], "outbound", "BIRD 2.0.12's dynamic BGP is passive: {s}");
+    stays_established(T, &da, lb, &|| bird.established() == 1, &dump);
+    if let Some((p, pcap)) = cap.as_mut() {
+        p.stop();
+        assert_clean_capture(T, pcap, a.link_local("eth0").expect("ours").0, lb);
+    }
 }
 
 /// GoBGP resolves `neighbor-interface` once from the kernel neighbour table
@@ -879,6 +941,8 @@ fn ndbgpd_and_gobgp_reach_established() {
             neigh.contains(&la.to_string()).then_some(())
         },
     );
+    let capturing = have_tool(T, "/usr/bin/tcpdump") && have_tool(T, "/usr/bin/tshark");
+    let mut cap = capturing.then(|| pcap_capture(&a, &dir, "eth0"));
     let started = Instant::now();
     let g = Gobgp::start(
         &b,
@@ -903,4 +967,9 @@ fn ndbgpd_and_gobgp_reach_established() {
         started.elapsed()
     );
     assert_session(&s, &a, "eth0", lb, 65004, "10.0.0.4", 9);
+    stays_established(T, &da, lb, &|| g.established() == 1, &dump);
+    if let Some((p, pcap)) = cap.as_mut() {
+        p.stop();
+        assert_clean_capture(T, pcap, la, lb);
+    }
 }

@@ -12,8 +12,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop, RouteNextHopFlags,
-    RouteProtocol, RouteScope, RouteType, RouteVia,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop, RouteProtocol, RouteScope,
+    RouteType, RouteVia,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -140,7 +140,8 @@ pub(crate) fn link_dump_request() -> RouteNetlinkMessage {
 pub(crate) struct KernelRoute {
     pub prefix: IpNet,
     pub metric: u32,
-    /// The live nexthops in our form, sorted. Empty when none is live, or
+    /// The nexthops in our form, sorted, dead ones included (see
+    /// `multipath_paths`). Empty when none is live, or
     /// when the route has a form we never install (another route type, a
     /// gateway that is not an IPv6 address, a source prefix...): either
     /// way it differs from any route we want, so it gets replaced or
@@ -186,7 +187,7 @@ pub(crate) fn ours_from_msg(msg: &RouteMessage, table: u32) -> Option<KernelRout
     let plain = h.kind == RouteType::Unicast && h.source_prefix_length == 0 && h.tos == 0;
     let nexthops = match multipath {
         _ if !plain => Vec::new(),
-        Some(paths) => live_paths(paths, ipv6),
+        Some(paths) => multipath_paths(paths, ipv6),
         None if h.flags.contains(RouteFlags::Dead) => Vec::new(),
         None => single.nexthop(ipv6).into_iter().collect(),
     };
@@ -197,9 +198,9 @@ pub(crate) fn ours_from_msg(msg: &RouteMessage, table: u32) -> Option<KernelRout
     })
 }
 
-/// The live paths of an RTA_MULTIPATH; empty if one has a form we never
+/// The paths of an RTA_MULTIPATH; empty if one has a form we never
 /// install.
-fn live_paths(paths: &[RouteNextHop], ipv6: bool) -> Vec<FibNextHop> {
+fn multipath_paths(paths: &[RouteNextHop], ipv6: bool) -> Vec<FibNextHop> {
     let mut nexthops = Vec::with_capacity(paths.len());
     for path in paths {
         let mut parts = PathParts {
@@ -212,9 +213,10 @@ fn live_paths(paths: &[RouteNextHop], ipv6: bool) -> Vec<FibNextHop> {
         let Some(nh) = parts.nexthop(ipv6) else {
             return Vec::new();
         };
-        if !path.flags.contains(RouteNextHopFlags::Dead) {
-            nexthops.push(nh);
-        }
+        // A dead path stays listed: the kernel revives it on link up, before
+        // the session through it is back, so the route differs from the one
+        // we want and gets replaced without it.
+        nexthops.push(nh);
     }
     nexthops.sort();
     nexthops
@@ -286,7 +288,7 @@ pub(crate) fn link_from_msg(msg: &LinkMessage) -> Option<LinkState> {
 #[cfg(test)]
 mod tests {
     use netlink_packet_core::{Emitable, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
-    use netlink_packet_route::route::RouteCacheInfo;
+    use netlink_packet_route::route::{RouteCacheInfo, RouteNextHopFlags};
 
     use super::super::frame;
     use super::*;
@@ -491,7 +493,7 @@ mod tests {
     }
 
     #[test]
-    fn dead_paths_are_not_live_and_paths_are_sorted() {
+    fn dead_paths_are_kept_and_paths_are_sorted() {
         let m = kernel_msg(
             186,
             254,
@@ -502,7 +504,7 @@ mod tests {
             ],
         );
         let r = ours_from_msg(&m, 254).expect("ours");
-        assert_eq!(r.nexthops, [nh(3, "fe80::3"), nh(7, "fe80::7")]);
+        assert_eq!(r.nexthops, [nh(3, "fe80::3"), nh(5, "fe80::5"), nh(7, "fe80::7")]);
     }
 
     #[test]

@@ -411,6 +411,11 @@ fn fabric_ecmp_two_spines_two_leaves() {
     assert!(paths.iter().all(|p| p["multipath"] == true), "{mine}");
 
     // leaf1's link to spine1 down: one next hop via spine2 within 100 ms.
+    // Known ndbgpd bug (reported, 2026-11-22): in about 2 runs out of 3 the
+    // kernel keeps the multipath route with the s1 nexthop marked
+    // dead/linkdown: the FIB records an installed route by its live
+    // nexthops only, so {s1 dead, s2} compares equal to the wanted {s2} and
+    // no replace is sent.
     let t0 = Instant::now();
     l1.set_link("s1", false);
     let one = vec![(s2_ll.to_string(), "s2".to_string())];
@@ -613,4 +618,128 @@ fn routes_with_gobgp() {
     wait_exit(&mut g.process, Duration::from_secs(5));
     eprintln!("{T}: gobgpd SIGTERM -> ndbgpd's kernel lost 10.0.4.0/24 in {dropped:?}");
     assert!(dropped <= Duration::from_secs(1), "withdraw took {dropped:?}");
+}
+
+/// The same fabric with FRR 8.4 spines (both AS 65100, datacenter profile)
+/// and ndbgpd leaves: FRR re-advertises each leaf's prefix to the other
+/// leaf, which installs one route with a next hop via each spine.
+#[test]
+fn fabric_ecmp_frr_spines() {
+    const T: &str = "fabric_ecmp_frr_spines";
+    if !lab_enabled(T) || !have_tool(T, FRR_BGPD) || !have_tool(T, VTYSH) {
+        return;
+    }
+    let s1 = Netns::new("rfs1");
+    let s2 = Netns::new("rfs2");
+    let l1 = Netns::new("rfl1");
+    let l2 = Netns::new("rfl2");
+    veth(&l1, "s1", &s1, "l1");
+    veth(&l1, "s2", &s2, "l1");
+    veth(&l2, "s1", &s1, "l2");
+    veth(&l2, "s2", &s2, "l2");
+    for (ns, ifs) in [
+        (&l1, ["s1", "s2"]),
+        (&l2, ["s1", "s2"]),
+        (&s1, ["l1", "l2"]),
+        (&s2, ["l1", "l2"]),
+    ] {
+        for i in ifs {
+            ns.set_link(i, true);
+        }
+    }
+    let dir = TempDir::new("ffabric");
+    let conf = |id: &str| {
+        frr_unnumbered_conf(
+            &format!("spine{id}"),
+            65100,
+            &format!("10.0.100.{id}"),
+            &["l1", "l2"],
+            FrrProfile::Datacenter,
+        )
+        .replace(" bgp router-id", " no bgp ebgp-requires-policy\n bgp router-id")
+    };
+    let f1 = Frr::start(&s1, &dir, &conf("1"));
+    let f2 = Frr::start(&s2, &dir, &conf("2"));
+    let started = Instant::now();
+    let lf1 = ndbgpd(
+        &l1,
+        &dir,
+        "leaf1",
+        &["s1", "s2"],
+        65001,
+        "10.0.0.11",
+        &["--network", "10.0.11.0/24"],
+    );
+    let lf2 = ndbgpd(
+        &l2,
+        &dir,
+        "leaf2",
+        &["s1", "s2"],
+        65002,
+        "10.0.0.12",
+        &["--network", "10.0.12.0/24"],
+    );
+    let (_, s1_ll) = wait_link_locals_ready(&l1, "s1", &s1, "l1");
+    let (_, s2_ll) = wait_link_locals_ready(&l1, "s2", &s2, "l1");
+    let dump = || {
+        format!(
+            "{}{}{}{}",
+            report(&lf1, &l1),
+            report(&lf2, &l2),
+            frr_report(&f1),
+            frr_report(&f2)
+        )
+    };
+    let mut both = vec![
+        (s1_ll.to_string(), "s1".to_string()),
+        (s2_ll.to_string(), "s2".to_string()),
+    ];
+    both.sort();
+    let hops = |ns: &Netns, p: &str| {
+        kernel_route(ns, p).map(|r| {
+            let mut h = next_hops(&r);
+            h.sort();
+            (h, r)
+        })
+    };
+    let r = wait_or_dump(
+        "leaf1: 10.0.12.0/24 via both FRR spines",
+        Duration::from_secs(40),
+        &dump,
+        || hops(&l1, "10.0.12.0/24").filter(|(h, _)| *h == both).map(|(_, r)| r),
+    );
+    eprintln!(
+        "{T}: leaves started -> ECMP route in leaf1 {:?}: {r}",
+        started.elapsed()
+    );
+    assert_eq!(r["nexthops"].as_array().map(Vec::len), Some(2), "multipath: {r}");
+    wait_or_dump(
+        "leaf2: 10.0.11.0/24 via both FRR spines",
+        Duration::from_secs(10),
+        &dump,
+        || hops(&l2, "10.0.11.0/24").filter(|(h, _)| h.len() == 2),
+    );
+    let routes = lf1.ctl(&["routes"]);
+    let mine = ndbgpd_route(&routes, "10.0.12.0/24").unwrap_or_else(|| panic!("leaf1 routes: {routes}"));
+    let paths = mine["paths"].as_array().cloned().unwrap_or_default();
+    assert!(
+        paths.len() == 2
+            && paths
+                .iter()
+                .all(|p| p["as_path"] == "65100 65002" && p["multipath"] == true),
+        "two multipath paths with AS path 65100 65002: {mine}"
+    );
+    // Failover, as with ndbgpd spines.
+    let t0 = Instant::now();
+    l1.set_link("s1", false);
+    let one = vec![(s2_ll.to_string(), "s2".to_string())];
+    wait_or_dump(
+        "leaf1: one next hop after s1 down",
+        Duration::from_secs(5),
+        &dump,
+        || hops(&l1, "10.0.12.0/24").filter(|(h, _)| *h == one),
+    );
+    let down = t0.elapsed();
+    eprintln!("{T}: s1 down -> one next hop in {down:?}");
+    assert!(down <= Duration::from_millis(100), "ECMP failover took {down:?}");
 }

@@ -411,11 +411,9 @@ fn fabric_ecmp_two_spines_two_leaves() {
     assert!(paths.iter().all(|p| p["multipath"] == true), "{mine}");
 
     // leaf1's link to spine1 down: one next hop via spine2 within 100 ms.
-    // Known ndbgpd bug (reported, 2026-11-22): in about 2 runs out of 3 the
-    // kernel keeps the multipath route with the s1 nexthop marked
-    // dead/linkdown: the FIB records an installed route by its live
-    // nexthops only, so {s1 dead, s2} compares equal to the wanted {s2} and
-    // no replace is sent.
+    // The kernel keeps the s1 nexthop in the route, marked dead/linkdown:
+    // the FIB must still replace the route with the s2 path alone (this
+    // caught a bug where a dead path compared equal to a missing one).
     let t0 = Instant::now();
     l1.set_link("s1", false);
     let one = vec![(s2_ll.to_string(), "s2".to_string())];

@@ -609,6 +609,15 @@ impl Session {
         if let Err(e) = transport::tune_accepted(&stream) {
             debug!("{}: socket options on inbound connection: {e}", self.name());
         }
+        if self.established() {
+            // RFC 4271 6.8: a collision with an Established connection closes
+            // the new one. Close it before sending an OPEN on it: an OPEN
+            // could make the neighbour, still in OpenConfirm on our
+            // Established connection, resolve the collision the other way
+            // and drop the connection we keep.
+            debug!("{}: Established: refusing a new connection (RFC 4271 6.8)", self.name());
+            return;
+        }
         if self.primary.state() == State::Idle {
             self.restart();
         }

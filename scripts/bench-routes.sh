@@ -76,11 +76,12 @@ chmod 0755 "$DIR"
 PIDS=()
 KEEP_LOGS=""
 
+# BIRD takes several seconds to flush 1M kernel routes on SIGTERM: wait 15 s.
 teardown() {
   local pid
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do
-    for _ in $(seq 250); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
+    for _ in $(seq 750); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
     kill -KILL "$pid" 2>/dev/null || true
   done
   PIDS=()

@@ -43,7 +43,7 @@ pub type Outgoing = Vec<Vec<u8>>;
 enum Command {
     PeerUp {
         info: PeerInfo,
-        four_octet_as: bool,
+        families: Families,
         out: mpsc::UnboundedSender<Outgoing>,
     },
     PeerDown(PeerKey),
@@ -52,6 +52,24 @@ enum Command {
     Routes(oneshot::Sender<Vec<RouteEntry>>),
     Counters(oneshot::Sender<HashMap<PeerKey, PeerCounters>>),
     Shutdown(oneshot::Sender<()>),
+}
+
+/// What a session negotiated, and so may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Families {
+    pub four_octet_as: bool,
+    /// IPv4 unicast with an IPv6 next hop (RFC 8950): our only IPv4 form.
+    pub ipv4: bool,
+    pub ipv6: bool,
+}
+
+impl Families {
+    fn carries(&self, prefix: &IpNet) -> bool {
+        match prefix {
+            IpNet::V4(_) => self.ipv4,
+            IpNet::V6(_) => self.ipv6,
+        }
+    }
 }
 
 /// Prefixes received from and sent to one peer.
@@ -77,15 +95,8 @@ pub struct RoutesHandle {
 }
 
 impl RoutesHandle {
-    pub async fn peer_up(&self, info: PeerInfo, four_octet_as: bool, out: mpsc::UnboundedSender<Outgoing>) {
-        let _ = self
-            .tx
-            .send(Command::PeerUp {
-                info,
-                four_octet_as,
-                out,
-            })
-            .await;
+    pub async fn peer_up(&self, info: PeerInfo, families: Families, out: mpsc::UnboundedSender<Outgoing>) {
+        let _ = self.tx.send(Command::PeerUp { info, families, out }).await;
     }
 
     pub async fn peer_down(&self, key: PeerKey) {
@@ -127,7 +138,7 @@ impl RoutesHandle {
 }
 
 struct Peer {
-    four_octet_as: bool,
+    families: Families,
     /// Unbounded: the routes task must never wait on a session that may be
     /// waiting on it. What it holds is bounded by the table itself.
     out: mpsc::UnboundedSender<Outgoing>,
@@ -206,16 +217,12 @@ impl Routes {
 
     async fn command(&mut self, command: Command, changes: &mut Changes) {
         match command {
-            Command::PeerUp {
-                info,
-                four_octet_as,
-                out,
-            } => {
+            Command::PeerUp { info, families, out } => {
                 let key = info.id;
                 self.peers.insert(
                     key,
                     Peer {
-                        four_octet_as,
+                        families,
                         out,
                         end_of_rib_sent: false,
                         sent: BTreeSet::new(),
@@ -233,6 +240,7 @@ impl Routes {
                 Err(_) => debug!("UPDATE from {key} after its session ended: ignored"),
             },
             Command::Refresh(key) => {
+                // RFC 2918: answered from what we would send now.
                 if let Ok(batch) = self.rib.full_table(&key) {
                     self.send(key, batch).await;
                 }
@@ -306,26 +314,36 @@ impl Routes {
             warn!("{key}: no usable link-local to announce routes from");
             return;
         };
+        // Only the families this session negotiated: anything else would
+        // reset it (RFC 4760 6).
+        let families = peer.families;
         let announce: Vec<(PathAttributes, Vec<IpNet>)> = batch
             .announced
             .iter()
-            .map(|(attrs, prefixes)| {
+            .filter_map(|(attrs, prefixes)| {
                 let mut attrs = PathAttributes::clone(attrs);
                 attrs.next_hop = next_hop;
-                (attrs, prefixes.clone())
+                let prefixes: Vec<IpNet> = prefixes.iter().filter(|p| families.carries(p)).copied().collect();
+                (!prefixes.is_empty()).then_some((attrs, prefixes))
             })
             .collect();
+        let withdrawn: Vec<IpNet> = batch
+            .withdrawn
+            .iter()
+            .filter(|p| families.carries(p))
+            .copied()
+            .collect();
         let ctx = EncodeContext {
-            four_octet_as: peer.four_octet_as,
+            four_octet_as: families.four_octet_as,
         };
-        let mut messages = match update::encode(&announce, &batch.withdrawn, &ctx) {
+        let mut messages = match update::encode(&announce, &withdrawn, &ctx) {
             Ok(m) => m,
             Err(e) => {
                 warn!("{key}: cannot encode UPDATE: {e:?}");
                 return;
             }
         };
-        for prefix in &batch.withdrawn {
+        for prefix in &withdrawn {
             peer.sent.remove(prefix);
         }
         for (_, prefixes) in &announce {
@@ -333,8 +351,12 @@ impl Routes {
         }
         if !peer.end_of_rib_sent {
             // RFC 4724 2: the initial table is complete.
-            messages.push(update::end_of_rib(AFI_IPV4, SAFI_UNICAST));
-            messages.push(update::end_of_rib(AFI_IPV6, SAFI_UNICAST));
+            if families.ipv4 {
+                messages.push(update::end_of_rib(AFI_IPV4, SAFI_UNICAST));
+            }
+            if families.ipv6 {
+                messages.push(update::end_of_rib(AFI_IPV6, SAFI_UNICAST));
+            }
             peer.end_of_rib_sent = true;
         }
         if !messages.is_empty() && peer.out.send(messages).is_err() {

@@ -18,7 +18,7 @@ use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, State, Ti
 use super::msg::{Message, code};
 use super::rib;
 use super::route::Update;
-use super::routes::{Outgoing, RoutesHandle};
+use super::routes::{Families, Outgoing, RoutesHandle};
 use super::transport;
 use super::update::{self, DecodeContext, UpdateError};
 use crate::iface::Links;
@@ -44,7 +44,7 @@ pub struct SessionParams {
 
 /// What the session has for the routes task, sent between events.
 enum ToRoutes {
-    Up(rib::PeerInfo, bool, mpsc::UnboundedSender<Outgoing>),
+    Up(rib::PeerInfo, Families, mpsc::UnboundedSender<Outgoing>),
     Down,
     Update(Update),
     Refresh,
@@ -404,8 +404,12 @@ impl Session {
                     asn: peer.asn,
                     router_id: peer.bgp_id,
                 };
-                self.to_routes
-                    .push(ToRoutes::Up(info, peer.negotiated.four_octet_as, out_tx));
+                let families = Families {
+                    four_octet_as: peer.negotiated.four_octet_as,
+                    ipv4: peer.negotiated.ipv4_unicast && peer.negotiated.ipv4_next_hop_ipv6,
+                    ipv6: peer.negotiated.ipv6_unicast,
+                };
+                self.to_routes.push(ToRoutes::Up(info, families, out_tx));
                 self.outgoing = Some(out_rx);
                 self.established = Some(which);
                 self.decode_ctx = Some(DecodeContext {
@@ -519,7 +523,7 @@ impl Session {
         for message in std::mem::take(&mut self.to_routes) {
             let routes = &self.params.routes;
             match message {
-                ToRoutes::Up(info, four_octet_as, out) => routes.peer_up(info, four_octet_as, out).await,
+                ToRoutes::Up(info, families, out) => routes.peer_up(info, families, out).await,
                 ToRoutes::Down => routes.peer_down(key).await,
                 ToRoutes::Update(update) => routes.update(key, update).await,
                 ToRoutes::Refresh => routes.refresh(key).await,

@@ -23,44 +23,6 @@ const EST: &str = "Established";
 
 // ---------------------------------------------------------------- helpers
 
-/// Both ends of `ifname` up and out of DAD; returns the moment that was
-/// first seen and the two link-locals.
-fn wait_link_locals_ready(a: &Netns, b: &Netns, ifname: &str) -> (Instant, Ipv6Addr, Ipv6Addr) {
-    wait_for(
-        "both link-locals to leave tentative",
-        Duration::from_secs(10),
-        || match (a.link_local(ifname), b.link_local(ifname)) {
-            (Some((la, false)), Some((lb, false))) => Some((Instant::now(), la, lb)),
-            _ => None,
-        },
-    )
-}
-
-/// Like `wait_for`, but a timeout's panic message carries `dump()`: the
-/// daemons' views and logs.
-fn wait_or_dump<T>(
-    what: &str,
-    timeout: Duration,
-    dump: &dyn Fn() -> String,
-    mut check: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}\n{}", dump());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
 /// An ndbgpd's `neighbors` view and the tail of its log.
 fn report(d: &Ndbgpd) -> String {
     let view = d

@@ -8,19 +8,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
 
-/// Both interfaces up and their link-locals out of DAD; returns the moment
-/// that was first seen and the two addresses.
-fn wait_link_locals_ready(a: &Netns, b: &Netns, ifname: &str) -> (Instant, Ipv6Addr, Ipv6Addr) {
-    wait_for(
-        "both link-locals to leave tentative",
-        Duration::from_secs(10),
-        || match (a.link_local(ifname), b.link_local(ifname)) {
-            (Some((la, false)), Some((lb, false))) => Some((Instant::now(), la, lb)),
-            _ => None,
-        },
-    )
-}
-
 fn is_usable(entry: &serde_json::Value) -> bool {
     entry["state"] == "usable"
 }

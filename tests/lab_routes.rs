@@ -19,38 +19,8 @@ const EST: &str = "Established";
 // ---------------------------------------------------------------- helpers
 
 fn wait_link_locals_ready(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> (Ipv6Addr, Ipv6Addr) {
-    wait_for(
-        "both link-locals to leave tentative",
-        Duration::from_secs(10),
-        || match (a.link_local(a_if), b.link_local(b_if)) {
-            (Some((la, false)), Some((lb, false))) => Some((la, lb)),
-            _ => None,
-        },
-    )
-}
-
-/// Poll `check` every 5 ms; a timeout's panic carries `dump()`.
-fn wait_or_dump<T>(
-    what: &str,
-    timeout: Duration,
-    dump: &dyn Fn() -> String,
-    mut check: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}\n{}", dump());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+    let (_, la, lb) = wait_link_locals_ready_on(a, a_if, b, b_if);
+    (la, lb)
 }
 
 /// An ndbgpd's neighbors and routes views, its namespace's bgp routes and its log tail.

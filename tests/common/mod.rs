@@ -301,17 +301,52 @@ impl Ndbgpd {
 }
 
 /// Poll `check` every 5 ms until it gives a value or `timeout` passes.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    wait_or_dump(what, timeout, &String::new, check)
+}
+
+/// Like `wait_for`, but a timeout's panic message carries `dump()`: the
+/// daemons' views and logs.
+pub fn wait_or_dump<T>(
+    what: &str,
+    timeout: Duration,
+    dump: &dyn Fn() -> String,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = check() {
             return v;
         }
         if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
+            panic!("timed out after {timeout:?} waiting for {what}\n{}", dump());
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// The last `lines` lines of a log.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Both ends up and their link-locals out of DAD; returns the moment that
+/// was first seen and the two link-locals.
+pub fn wait_link_locals_ready_on(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> (Instant, Ipv6Addr, Ipv6Addr) {
+    wait_for(
+        "both link-locals to leave tentative",
+        Duration::from_secs(10),
+        || match (a.link_local(a_if), b.link_local(b_if)) {
+            (Some((la, false)), Some((lb, false))) => Some((Instant::now(), la, lb)),
+            _ => None,
+        },
+    )
+}
+
+/// `wait_link_locals_ready_on` for a link whose ends have the same name.
+pub fn wait_link_locals_ready(a: &Netns, b: &Netns, ifname: &str) -> (Instant, Ipv6Addr, Ipv6Addr) {
+    wait_link_locals_ready_on(a, ifname, b, ifname)
 }
 
 pub mod peers;

@@ -97,7 +97,7 @@ fn net(s: &str) -> IpNet {
 fn replace(prefix: &str, nexthops: &[FibNextHop]) -> FibChange {
     FibChange::Replace(FibRoute {
         prefix: net(prefix),
-        nexthops: nexthops.to_vec(),
+        nexthops: nexthops.into(),
     })
 }
 

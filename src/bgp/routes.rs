@@ -20,6 +20,7 @@ use super::rib::{self, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteView
 use super::route::{NextHop, Origin, PathAttributes, Update};
 use super::update::{self, EncodeContext};
 use crate::iface::{Links, is_link_local};
+use crate::intern::Interner;
 use crate::netlink::fib::{FibChange, FibHandle, FibNextHop, FibRoute};
 use crate::peers::PeerKey;
 
@@ -158,6 +159,8 @@ pub fn spawn(config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>
         peers: HashMap::new(),
         connected: BTreeSet::new(),
         globals: HashMap::new(),
+        next_hop_sets: Interner::default(),
+        scratch_next_hops: Vec::new(),
     };
     tokio::spawn(task.run(commands));
     RoutesHandle { tx }
@@ -173,6 +176,9 @@ struct Routes {
     connected: BTreeSet<IpNet>,
     /// Our global IPv6 address per fabric ifindex, for next hop self.
     globals: HashMap<u32, Ipv6Addr>,
+    /// The kernel next-hop sets handed to the FIB, one copy each.
+    next_hop_sets: Interner<[FibNextHop]>,
+    scratch_next_hops: Vec<FibNextHop>,
 }
 
 impl Routes {
@@ -205,9 +211,7 @@ impl Routes {
                     self.scan_addresses(&mut changes);
                     // The kernel drops IPv4 routes through a downed link
                     // without telling us: reconcile to what we want.
-                    if let Err(e) = self.fib.resync().await {
-                        warn!("FIB resync failed: {e}");
-                    }
+                    self.fib.resync_soon();
                 }
                 _ = rescan.tick() => self.scan_addresses(&mut changes),
             }
@@ -274,31 +278,26 @@ impl Routes {
         if changes.is_empty() {
             return;
         }
-        let fib_changes: Vec<FibChange> = changes
-            .routes
-            .iter()
-            .map(|change| match change {
-                RouteChange::Best(best) => FibChange::Replace(FibRoute {
-                    prefix: best.prefix,
-                    nexthops: best
-                        .fib_next_hops()
-                        .into_iter()
-                        .map(|nh| FibNextHop {
-                            ifindex: nh.ifindex,
-                            via: nh.via,
-                        })
-                        .collect(),
-                }),
+        let mut fib_changes = Vec::with_capacity(changes.routes.len());
+        for change in &changes.routes {
+            fib_changes.push(match change {
+                RouteChange::Best(best) => {
+                    let nexthops = &mut self.scratch_next_hops;
+                    nexthops.clear();
+                    nexthops.extend(best.next_hops());
+                    nexthops.sort();
+                    nexthops.dedup();
+                    FibChange::Replace(FibRoute {
+                        prefix: best.prefix,
+                        nexthops: self.next_hop_sets.intern_slice(nexthops),
+                    })
+                }
                 RouteChange::Removed(prefix) => FibChange::Delete(*prefix),
-            })
-            .collect();
-        if !fib_changes.is_empty() {
-            match self.fib.apply(fib_changes).await {
-                Ok(report) if report.failed > 0 => warn!("{} routes could not be installed", report.failed),
-                Ok(_) => {}
-                Err(e) => warn!("FIB update failed: {e}"),
-            }
+            });
         }
+        // The kernel is not waited for: the FIB task merges what comes
+        // while it is busy, and logs what the kernel refuses.
+        self.fib.submit(fib_changes);
         for key in changes.out_ready {
             if let Ok(batch) = self.rib.pending_out(&key) {
                 self.send(key, batch).await;

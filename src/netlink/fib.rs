@@ -2,7 +2,10 @@
 //! there.
 //!
 //! One task owns the desired routes (prefix -> nexthops) and what it last
-//! saw the kernel hold of them, and sends only the difference. Our routes
+//! saw the kernel hold of them, and sends only the difference. Changes
+//! reach it through a mailbox that keeps the latest per prefix: the RIB
+//! hands over a full table without waiting for the kernel, and the kernel
+//! is sent each prefix once however often it changed meanwhile. Our routes
 //! are protocol bgp (186) in one table with a metric of their own (20 by
 //! default, as FRR): a dump keeps only protocol bgp, a delete names
 //! protocol bgp (the kernel matches it), and replacing at our own metric
@@ -21,9 +24,11 @@
 //! nexthop through a down link cannot be installed (ENETDOWN): it is left
 //! out, the route stays desired, and the next resync puts it back.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io;
+use std::mem;
 use std::net::Ipv6Addr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -36,15 +41,17 @@ use netlink_sys::Socket;
 use netlink_sys::protocols::NETLINK_ROUTE;
 use nix::sys::socket::{setsockopt, sockopt};
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::frame::{self, KernelError};
-use super::reconcile::{Links, Op, Routes, normalize, plan, plan_resync, shortfall};
+pub use super::reconcile::NextHops;
+use super::reconcile::{FibTable, Links, Op, is_normal, normalize, shortfall};
 use super::route::{
     KernelRoute, Placement, delete_request, dump_request, link_dump_request, link_from_msg, ours_from_msg,
     replace_request,
 };
+use crate::prefix_map::PrefixMap;
 
 /// RTPROT_BGP: the protocol of every route we install, and the only one we
 /// ever remove.
@@ -57,11 +64,13 @@ pub struct FibNextHop {
     pub via: Ipv6Addr,
 }
 
-/// A route to install; more than one nexthop makes it ECMP.
+/// A route to install; more than one nexthop makes it ECMP. The set is
+/// shared: a sender that interns its sets hands a million routes over
+/// without a million allocations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FibRoute {
     pub prefix: IpNet,
-    pub nexthops: Vec<FibNextHop>,
+    pub nexthops: NextHops,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +96,7 @@ impl Default for FibConfig {
     }
 }
 
-/// What one request did to the kernel.
+/// What requests did to the kernel.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FibReport {
     /// Routes added or replaced.
@@ -130,6 +139,9 @@ const MAX_BATCH: usize = 1024;
 /// Bytes packed into one datagram before closing it (the kernel refuses a
 /// datagram larger than the socket's send buffer, 208 KiB by default).
 const MAX_BATCH_BYTES: usize = 96 * 1024;
+/// Prefixes planned and sent at a time: the requests of a full table are
+/// never all in memory at once.
+const CHUNK: usize = 8 * MAX_BATCH;
 /// Receive buffer asked for (SO_RCVBUFFORCE, we have CAP_NET_ADMIN anyway).
 const RECV_BUFFER: usize = 8 << 20;
 /// One received datagram: dump replies come in datagrams of at most 32 KiB.
@@ -160,38 +172,96 @@ pub fn spawn(config: FibConfig) -> Result<FibHandle, FibError> {
             metric: config.metric,
         },
         conn: Some(conn),
-        desired: Routes::new(),
-        installed: Routes::new(),
+        table: FibTable::default(),
         links: Links::default(),
         stale: true,
+        done: Ok(FibReport::default()),
     };
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(run(fib, rx));
-    Ok(FibHandle { tx })
+    let mailbox = Arc::new(Mailbox::default());
+    tokio::spawn(run(fib, rx, Arc::clone(&mailbox)));
+    Ok(FibHandle { tx, mailbox })
 }
 
 /// The way to the FIB task; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct FibHandle {
     tx: mpsc::Sender<Command>,
+    mailbox: Arc<Mailbox>,
+}
+
+/// Changes waiting for the FIB task. A later change to a prefix replaces
+/// an earlier one: the kernel only ever needs the latest, so a burst
+/// costs one entry per prefix however long the task is busy, and whoever
+/// submits never waits for the kernel.
+#[derive(Debug, Default)]
+struct Mailbox {
+    queued: Mutex<Queued>,
+    wake: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Queued {
+    /// Prefix -> nexthops wanted (None: no route).
+    routes: PrefixMap<Option<NextHops>>,
+    resync: bool,
+}
+
+impl Mailbox {
+    fn lock(&self) -> MutexGuard<'_, Queued> {
+        // The lock is held only to move entries in or out; a panic there
+        // leaves a usable map.
+        self.queued.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn take(&self) -> Queued {
+        mem::take(&mut *self.lock())
+    }
 }
 
 type Reply<T> = oneshot::Sender<Result<T, FibError>>;
 
 #[derive(Debug)]
 enum Command {
-    Apply(Vec<FibChange>, Reply<FibReport>),
+    Settle(Reply<FibReport>),
     Resync(Reply<FibReport>),
     Flush(Reply<FibReport>),
     Installed(Reply<Vec<(IpNet, Vec<FibNextHop>)>>),
 }
 
 impl FibHandle {
-    /// Change the desired routes and bring the kernel to them; returns once
-    /// the kernel has answered. Applies queued meanwhile are sent together
-    /// and each caller gets the report of the whole batch.
+    /// Queue changes for the kernel and return at once; the FIB task
+    /// applies them as soon as it is free, merged with whatever else was
+    /// queued meanwhile. Failures are logged and retried at the next
+    /// resync.
+    pub fn submit(&self, changes: impl IntoIterator<Item = FibChange>) {
+        let mut queued = self.mailbox.lock();
+        for change in changes {
+            let (prefix, nexthops) = match change {
+                FibChange::Replace(route) => (route.prefix, Some(route.nexthops)),
+                FibChange::Delete(prefix) => (prefix, None),
+            };
+            let nexthops = nexthops.map(|n| match is_normal(&n) {
+                true => n,
+                false => normalize(n.to_vec()).into(),
+            });
+            queued.routes.insert(prefix.trunc(), nexthops);
+        }
+        drop(queued);
+        self.mailbox.wake.notify_one();
+    }
+
+    /// Ask for a resync (see [`FibHandle::resync`]) and return at once.
+    pub fn resync_soon(&self) {
+        self.mailbox.lock().resync = true;
+        self.mailbox.wake.notify_one();
+    }
+
+    /// Submit changes and wait until the kernel has answered them; returns
+    /// what was done since the last such call (every submit included).
     pub async fn apply(&self, changes: Vec<FibChange>) -> Result<FibReport, FibError> {
-        self.ask(|reply| Command::Apply(changes, reply)).await
+        self.submit(changes);
+        self.ask(Command::Settle).await
     }
 
     /// Re-dump our routes and the links and reconcile: routes the kernel
@@ -203,7 +273,7 @@ impl FibHandle {
     }
 
     /// Remove all our routes from the kernel and forget the desired ones
-    /// (at shutdown).
+    /// (at shutdown), after applying what was submitted.
     pub async fn flush(&self) -> Result<FibReport, FibError> {
         self.ask(Command::Flush).await
     }
@@ -222,53 +292,37 @@ impl FibHandle {
     }
 }
 
-async fn run(mut fib: Fib, mut commands: mpsc::Receiver<Command>) {
+async fn run(mut fib: Fib, mut commands: mpsc::Receiver<Command>, mailbox: Arc<Mailbox>) {
     match fib.resync().await {
         Ok(r) if r.deleted > 0 => info!("fib: removed {} routes left by an earlier run", r.deleted),
         Ok(_) => {}
         Err(e) => warn!("{e} (cleaning up at start; retried with the next request)"),
     }
-    let mut next = None;
     loop {
-        let command = match next.take() {
-            Some(command) => command,
-            None => match commands.recv().await {
-                Some(command) => command,
-                None => {
+        tokio::select! {
+            command = commands.recv() => {
+                let Some(command) = command else {
                     debug!("fib: all handles dropped, stopping");
                     return;
-                }
-            },
-        };
-        match command {
-            Command::Apply(mut changes, reply) => {
-                let mut replies = vec![reply];
-                while let Ok(queued) = commands.try_recv() {
-                    match queued {
-                        Command::Apply(more, reply) => {
-                            changes.extend(more);
-                            replies.push(reply);
-                        }
-                        other => {
-                            next = Some(other);
-                            break;
-                        }
+                };
+                // What was submitted before the command comes first.
+                fib.drain(&mailbox).await;
+                match command {
+                    Command::Settle(reply) => {
+                        let _ = reply.send(mem::replace(&mut fib.done, Ok(FibReport::default())));
+                    }
+                    Command::Resync(reply) => {
+                        let _ = reply.send(fib.resync().await);
+                    }
+                    Command::Flush(reply) => {
+                        let _ = reply.send(fib.flush().await);
+                    }
+                    Command::Installed(reply) => {
+                        let _ = reply.send(fib.dump_installed().await);
                     }
                 }
-                let result = fib.apply(changes).await;
-                for reply in replies {
-                    let _ = reply.send(result.clone());
-                }
             }
-            Command::Resync(reply) => {
-                let _ = reply.send(fib.resync().await);
-            }
-            Command::Flush(reply) => {
-                let _ = reply.send(fib.flush().await);
-            }
-            Command::Installed(reply) => {
-                let _ = reply.send(fib.dump_installed().await);
-            }
+            () = mailbox.wake.notified() => fib.drain(&mailbox).await,
         }
     }
 }
@@ -277,14 +331,15 @@ struct Fib {
     at: Placement,
     /// None after a socket failure: reopened by the next request.
     conn: Option<Conn>,
-    desired: Routes,
-    /// Our routes at our metric as the kernel last had them, by live
-    /// nexthops; kept current from the kernel's answers.
-    installed: Routes,
+    /// What we want installed, and what the kernel last had of ours at our
+    /// metric (by live nexthops), kept current from its answers.
+    table: FibTable,
     links: Links,
-    /// `installed` cannot be trusted (replies lost, socket reopened, start):
-    /// resync before the next change.
+    /// The installed state cannot be trusted (replies lost, socket
+    /// reopened, start): resync before the next change.
     stale: bool,
+    /// What submitted changes did since the last `Settle`.
+    done: Result<FibReport, FibError>,
 }
 
 impl Fib {
@@ -308,41 +363,61 @@ impl Fib {
         FibError::Netlink(format!("{what}: {e}"))
     }
 
-    async fn apply(&mut self, changes: Vec<FibChange>) -> Result<FibReport, FibError> {
-        let mut touched = BTreeSet::new();
-        for change in changes {
-            let (prefix, nexthops) = match change {
-                FibChange::Replace(route) => (route.prefix.trunc(), normalize(route.nexthops)),
-                FibChange::Delete(prefix) => (prefix.trunc(), Vec::new()),
-            };
-            if nexthops.is_empty() {
-                self.desired.remove(&prefix);
-            } else {
-                self.desired.insert(prefix, nexthops);
-            }
-            touched.insert(prefix);
+    /// Apply what is queued in the mailbox, if anything.
+    async fn drain(&mut self, mailbox: &Mailbox) {
+        let Queued { routes, resync } = mailbox.take();
+        if routes.is_empty() && !resync {
+            return;
         }
-        if self.stale || self.conn.is_none() {
+        let result = self.apply(routes, resync).await;
+        match (&mut self.done, result) {
+            (Ok(done), Ok(report)) => {
+                done.add(&report);
+                done.partial = report.partial;
+                done.waiting = report.waiting;
+            }
+            (Ok(_), Err(e)) => {
+                warn!("{e}; retried at the next resync");
+                self.done = Err(e);
+            }
+            (Err(_), Err(e)) => warn!("{e}; retried at the next resync"),
+            (Err(_), Ok(_)) => {}
+        }
+    }
+
+    async fn apply(&mut self, routes: PrefixMap<Option<NextHops>>, resync: bool) -> Result<FibReport, FibError> {
+        for (prefix, nexthops) in routes.iter() {
+            self.table.set_wanted(prefix, nexthops.as_deref());
+        }
+        if resync || self.stale || self.conn.is_none() {
             // A full resync covers these changes too.
             return self.resync().await;
         }
-        let new_link = touched
+        let new_link = routes
             .iter()
-            .filter_map(|p| self.desired.get(p))
-            .flatten()
+            .filter_map(|(_, nexthops)| nexthops.as_ref())
+            .flat_map(|n| n.iter())
             .any(|nh| !self.links.knows(nh.ifindex));
         if new_link {
             self.refresh_links().await?;
         }
-        let ops = self.plan_for(touched.iter().copied());
-        let mut report = self.run(ops).await?;
-        if self.stale {
-            warn!("fib: kernel replies were lost (ENOBUFS); re-dumping to find out what was installed");
-            let mut total = self.resync().await?;
-            total.add(&report);
-            return Ok(total);
+        let mut report = FibReport::default();
+        let mut prefixes = routes.keys();
+        loop {
+            let chunk: Vec<IpNet> = prefixes.by_ref().take(CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let ops = self.plan_for(chunk.into_iter());
+            report.add(&self.run(ops).await?);
+            if self.stale {
+                warn!("fib: kernel replies were lost (ENOBUFS); re-dumping to find out what was installed");
+                let mut total = self.resync().await?;
+                total.add(&report);
+                return Ok(total);
+            }
         }
-        self.note_shortfall(&mut report, touched.iter());
+        self.note_shortfall(&mut report, routes.keys());
         Ok(report)
     }
 
@@ -357,10 +432,10 @@ impl Fib {
             };
             self.stale = false;
             self.links = links;
-            let (installed, ops) = plan_resync(&self.desired, routes, self.at.metric, &self.links);
-            self.installed = installed;
-            let report = self.run(ops).await?;
-            total.add(&report);
+            let ops = self.table.resync(routes, self.at.metric, &self.links);
+            for chunk in ops.chunks(CHUNK) {
+                total.add(&self.run(chunk.to_vec()).await?);
+            }
             if !self.stale {
                 break;
             }
@@ -370,15 +445,16 @@ impl Fib {
                 warn!("fib: kernel replies lost during a resync (ENOBUFS); resyncing again");
             }
         }
-        let desired: Vec<IpNet> = self.desired.keys().copied().collect();
-        self.note_shortfall(&mut total, desired.iter());
+        let wanted: Vec<IpNet> = self.table.wanted_routes().map(|(p, _)| p).collect();
+        self.note_shortfall(&mut total, wanted.into_iter());
         if total.replaced + total.deleted + total.failed > 0 {
             info!(
-                "fib: resync: {} routes replaced, {} deleted, {} refused; {} desired",
+                "fib: resync: {} routes replaced, {} deleted, {} refused; {} desired ({} next-hop sets)",
                 total.replaced,
                 total.deleted,
                 total.failed,
-                self.desired.len()
+                self.table.wanted_len(),
+                self.table.sets_in_use(),
             );
         }
         Ok(total)
@@ -399,7 +475,7 @@ impl Fib {
 
     /// Remove all our routes: a resync with nothing desired.
     async fn flush(&mut self) -> Result<FibReport, FibError> {
-        self.desired.clear();
+        self.table.clear_wanted();
         let report = self.resync().await?;
         info!("fib: flushed, {} routes removed", report.deleted);
         Ok(report)
@@ -420,16 +496,7 @@ impl Fib {
 
     fn plan_for(&self, prefixes: impl Iterator<Item = IpNet>) -> Vec<Op> {
         prefixes
-            .filter_map(|p| {
-                let wanted = self.desired.get(&p).map(Vec::as_slice);
-                plan(
-                    p,
-                    wanted,
-                    self.installed.get(&p).map(Vec::as_slice),
-                    self.at.metric,
-                    &self.links,
-                )
-            })
+            .filter_map(|p| self.table.plan(p, self.at.metric, &self.links))
             .collect()
     }
 
@@ -451,19 +518,19 @@ impl Fib {
             for (op, error) in ops.iter().zip(done.errors) {
                 match (op, error) {
                     (Op::Replace { prefix, nexthops }, None) => {
-                        self.installed.insert(*prefix, nexthops.clone());
+                        self.table.set_installed(*prefix, Some(nexthops));
                         report.replaced += 1;
                     }
                     (Op::Delete { prefix, metric }, None) => {
                         if *metric == at.metric {
-                            self.installed.remove(prefix);
+                            self.table.set_installed(*prefix, None);
                         }
                         report.deleted += 1;
                     }
                     // Already gone (the kernel dropped it with its link).
                     (Op::Delete { prefix, metric }, Some(e)) if e.errno == libc::ESRCH => {
                         if *metric == at.metric {
-                            self.installed.remove(prefix);
+                            self.table.set_installed(*prefix, None);
                         }
                     }
                     (Op::Replace { prefix, .. }, Some(e)) if round == 0 && e.is_link_problem() => {
@@ -488,8 +555,8 @@ impl Fib {
 
     /// Count and log the routes among `prefixes` that lack nexthops
     /// because of down links.
-    fn note_shortfall<'a>(&self, report: &mut FibReport, prefixes: impl Iterator<Item = &'a IpNet>) {
-        let routes = prefixes.filter_map(|p| self.desired.get_key_value(p));
+    fn note_shortfall(&self, report: &mut FibReport, prefixes: impl Iterator<Item = IpNet>) {
+        let routes = prefixes.filter_map(|p| self.table.wanted(&p).map(|n| (p, n)));
         let s = shortfall(routes, &self.links);
         report.partial = s.partial;
         report.waiting = s.waiting;

@@ -1,24 +1,31 @@
-//! What to send so that the kernel holds exactly the routes we want, given
-//! what it holds and which links are up. Pure: the FIB task does the I/O.
+//! The FIB's state and what to send so that the kernel holds exactly the
+//! routes we want, given what it holds and which links are up. Pure: the
+//! FIB task does the I/O.
+//!
+//! Memory: a full table is a million routes, and most share a handful of
+//! next-hop sets (one per ECMP group). The table stores each set once, by
+//! a 4-byte id, so a route costs its key and two ids (wanted, installed)
+//! in a B-tree: about 22 bytes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
 use super::fib::FibNextHop;
 use super::route::{KernelRoute, LinkState};
+use crate::prefix_map::PrefixMap;
 
-/// Prefix -> nexthops, sorted. Desired routes always have a nexthop; an
-/// installed route with none is one we cannot use as it is (all paths
-/// dead, or a form we never install).
-pub(crate) type Routes = BTreeMap<IpNet, Vec<FibNextHop>>;
+/// A next-hop set, sorted and without repeats; shared.
+pub type NextHops = Arc<[FibNextHop]>;
 
 /// One request to the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Op {
     Replace {
         prefix: IpNet,
-        nexthops: Vec<FibNextHop>,
+        nexthops: NextHops,
     },
     /// Remove our route to `prefix` with `metric`.
     Delete {
@@ -68,6 +75,11 @@ impl Links {
     }
 }
 
+/// Whether `nexthops` is in the one order used everywhere, without repeats.
+pub(crate) fn is_normal(nexthops: &[FibNextHop]) -> bool {
+    nexthops.windows(2).all(|w| w[0] < w[1])
+}
+
 /// Nexthops in the one order used everywhere, without repeats.
 pub(crate) fn normalize(mut nexthops: Vec<FibNextHop>) -> Vec<FibNextHop> {
     nexthops.sort();
@@ -77,8 +89,11 @@ pub(crate) fn normalize(mut nexthops: Vec<FibNextHop>) -> Vec<FibNextHop> {
 
 /// The nexthops of `wanted` whose link is up: the kernel refuses a route
 /// with a nexthop through a down link (ENETDOWN), so those are left out
-/// until a resync finds the link up again.
-pub(crate) fn usable(wanted: &[FibNextHop], links: &Links) -> Vec<FibNextHop> {
+/// until a resync finds the link up again. The same set when all are up.
+pub(crate) fn usable(wanted: &NextHops, links: &Links) -> NextHops {
+    if wanted.iter().all(|nh| links.is_up(nh.ifindex)) {
+        return Arc::clone(wanted);
+    }
     wanted.iter().filter(|nh| links.is_up(nh.ifindex)).copied().collect()
 }
 
@@ -86,53 +101,233 @@ pub(crate) fn usable(wanted: &[FibNextHop], links: &Links) -> Vec<FibNextHop> {
 /// our metric, by its live nexthops) to `wanted`.
 pub(crate) fn plan(
     prefix: IpNet,
-    wanted: Option<&[FibNextHop]>,
-    installed: Option<&[FibNextHop]>,
+    wanted: Option<&NextHops>,
+    installed: Option<&NextHops>,
     metric: u32,
     links: &Links,
 ) -> Option<Op> {
-    let nexthops = wanted.map(|w| usable(w, links)).unwrap_or_default();
-    match installed {
-        _ if !nexthops.is_empty() && installed != Some(nexthops.as_slice()) => Some(Op::Replace { prefix, nexthops }),
-        Some(_) if nexthops.is_empty() => Some(Op::Delete { prefix, metric }),
-        _ => None,
+    let nexthops = wanted.map(|w| usable(w, links)).filter(|n| !n.is_empty());
+    match (nexthops, installed) {
+        (Some(n), Some(i)) if n == *i => None,
+        (Some(nexthops), _) => Some(Op::Replace { prefix, nexthops }),
+        (None, Some(_)) => Some(Op::Delete { prefix, metric }),
+        (None, None) => None,
     }
 }
 
-/// From a dump of our routes: what is installed at our metric, and the
-/// requests that make the kernel match `desired` (deletes first).
-pub(crate) fn plan_resync(desired: &Routes, dump: Vec<KernelRoute>, metric: u32, links: &Links) -> (Routes, Vec<Op>) {
-    let mut installed = Routes::new();
-    let mut deletes = Vec::new();
-    for route in dump {
-        if route.metric != metric {
-            // Left by a run with another metric: never ours to keep.
-            deletes.push(Op::Delete {
-                prefix: route.prefix,
-                metric: route.metric,
-            });
-        } else if installed.insert(route.prefix, route.nexthops).is_some() {
-            // Two of ours for one prefix (someone appended one): delete
-            // one, and let the other be replaced or deleted below.
-            deletes.push(Op::Delete {
-                prefix: route.prefix,
-                metric,
-            });
-            installed.insert(route.prefix, Vec::new());
+/// A next-hop set's id in [`NhSets`].
+type NhId = NonZeroU32;
+
+/// Next-hop sets by id, each counted by the routes that use it.
+#[derive(Debug, Default)]
+struct NhSets {
+    /// By id - 1: the set and its users; None once free.
+    sets: Vec<Option<(NextHops, u32)>>,
+    ids: HashMap<NextHops, NhId>,
+    free: Vec<NhId>,
+}
+
+impl NhSets {
+    fn get(&self, id: NhId) -> &NextHops {
+        match self.sets.get(id.get() as usize - 1) {
+            Some(Some((set, _))) => set,
+            // Ids are only handed out by `acquire` and dropped by `release`.
+            _ => unreachable!("next-hop set {id} is not in use"),
         }
     }
-    let mut replaces = Vec::new();
-    let prefixes: BTreeSet<IpNet> = desired.keys().chain(installed.keys()).copied().collect();
-    for prefix in prefixes {
-        let wanted = desired.get(&prefix).map(Vec::as_slice);
-        match plan(prefix, wanted, installed.get(&prefix).map(Vec::as_slice), metric, links) {
-            Some(op @ Op::Delete { .. }) => deletes.push(op),
-            Some(op) => replaces.push(op),
-            None => {}
+
+    /// The id of `set`, with one more user.
+    fn acquire(&mut self, set: &[FibNextHop]) -> NhId {
+        if let Some(&id) = self.ids.get(set) {
+            if let Some(Some((_, users))) = self.sets.get_mut(id.get() as usize - 1) {
+                *users += 1;
+            }
+            return id;
+        }
+        let shared: NextHops = Arc::from(set);
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.sets[id.get() as usize - 1] = Some((Arc::clone(&shared), 1));
+                id
+            }
+            None => {
+                self.sets.push(Some((Arc::clone(&shared), 1)));
+                u32::try_from(self.sets.len())
+                    .ok()
+                    .and_then(NhId::new)
+                    .expect("fewer than 2^32 next-hop sets")
+            }
+        };
+        self.ids.insert(shared, id);
+        id
+    }
+
+    /// One user less; the set is forgotten with its last user.
+    fn release(&mut self, id: NhId) {
+        let index = id.get() as usize - 1;
+        let Some(Some((set, users))) = self.sets.get_mut(index) else {
+            return;
+        };
+        *users -= 1;
+        if *users == 0 {
+            self.ids.remove(&**set);
+            self.sets[index] = None;
+            self.free.push(id);
         }
     }
-    deletes.extend(replaces);
-    (installed, deletes)
+
+    fn in_use(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+/// One prefix: the nexthops we want (none: remove it) and those our route
+/// has in the kernel (absent: no route of ours; an empty set: a route we
+/// cannot use as it is, all paths dead or a form we never install).
+#[derive(Debug, Clone, Copy, Default)]
+struct FibEntry {
+    wanted: Option<NhId>,
+    installed: Option<NhId>,
+}
+
+/// Every prefix we want or have in the kernel.
+#[derive(Debug, Default)]
+pub(crate) struct FibTable {
+    routes: PrefixMap<FibEntry>,
+    sets: NhSets,
+    wanted: usize,
+}
+
+impl FibTable {
+    pub fn wanted(&self, prefix: &IpNet) -> Option<&NextHops> {
+        let id = self.routes.get(prefix)?.wanted?;
+        Some(self.sets.get(id))
+    }
+
+    pub fn installed(&self, prefix: &IpNet) -> Option<&NextHops> {
+        let id = self.routes.get(prefix)?.installed?;
+        Some(self.sets.get(id))
+    }
+
+    /// Prefixes we want routes to.
+    pub fn wanted_len(&self) -> usize {
+        self.wanted
+    }
+
+    /// Distinct next-hop sets in use.
+    pub fn sets_in_use(&self) -> usize {
+        self.sets.in_use()
+    }
+
+    /// Every wanted route, in prefix order.
+    pub fn wanted_routes(&self) -> impl Iterator<Item = (IpNet, &NextHops)> {
+        self.routes
+            .iter()
+            .filter_map(|(p, e)| e.wanted.map(|id| (p, self.sets.get(id))))
+    }
+
+    /// Want `nexthops` (normalized) for `prefix`; None or an empty set: no
+    /// route.
+    pub fn set_wanted(&mut self, prefix: IpNet, nexthops: Option<&[FibNextHop]>) {
+        let nexthops = nexthops.filter(|n| !n.is_empty());
+        self.update(prefix, |sets, entry| {
+            let old = entry.wanted.take();
+            entry.wanted = nexthops.map(|n| sets.acquire(n));
+            old
+        });
+    }
+
+    /// Record what the kernel now has for `prefix` (None: nothing of ours).
+    pub fn set_installed(&mut self, prefix: IpNet, nexthops: Option<&[FibNextHop]>) {
+        self.update(prefix, |sets, entry| {
+            let old = entry.installed.take();
+            entry.installed = nexthops.map(|n| sets.acquire(n));
+            old
+        });
+    }
+
+    /// Change one entry with `f`, which returns the id it replaced; keeps
+    /// the counts right and drops entries left empty.
+    fn update(&mut self, prefix: IpNet, f: impl FnOnce(&mut NhSets, &mut FibEntry) -> Option<NhId>) {
+        let FibTable { routes, sets, wanted } = self;
+        let mut entry = routes.get(&prefix).copied().unwrap_or_default();
+        let was_wanted = entry.wanted.is_some();
+        // Acquire the new set before releasing the old: the same set is
+        // then never forgotten in between.
+        if let Some(old) = f(sets, &mut entry) {
+            sets.release(old);
+        }
+        match (was_wanted, entry.wanted.is_some()) {
+            (false, true) => *wanted += 1,
+            (true, false) => *wanted -= 1,
+            _ => {}
+        }
+        if entry.wanted.is_none() && entry.installed.is_none() {
+            routes.remove(&prefix);
+        } else {
+            routes.insert(prefix, entry);
+        }
+    }
+
+    /// Want nothing (shutdown: the next resync removes all our routes).
+    pub fn clear_wanted(&mut self) {
+        let prefixes: Vec<IpNet> = self.wanted_routes().map(|(p, _)| p).collect();
+        for prefix in prefixes {
+            self.set_wanted(prefix, None);
+        }
+    }
+
+    /// The request, if any, for one prefix.
+    pub fn plan(&self, prefix: IpNet, metric: u32, links: &Links) -> Option<Op> {
+        plan(prefix, self.wanted(&prefix), self.installed(&prefix), metric, links)
+    }
+
+    /// From a dump of our routes: record what is installed at our metric,
+    /// and return the requests that make the kernel match what we want
+    /// (deletes first).
+    pub fn resync(&mut self, dump: Vec<KernelRoute>, metric: u32, links: &Links) -> Vec<Op> {
+        let installed: Vec<IpNet> = self
+            .routes
+            .iter()
+            .filter(|(_, e)| e.installed.is_some())
+            .map(|(p, _)| p)
+            .collect();
+        for prefix in installed {
+            self.set_installed(prefix, None);
+        }
+        let mut deletes = Vec::new();
+        for route in dump {
+            if route.metric != metric {
+                // Left by a run with another metric: never ours to keep.
+                deletes.push(Op::Delete {
+                    prefix: route.prefix,
+                    metric: route.metric,
+                });
+            } else if self.installed(&route.prefix).is_some() {
+                // Two of ours for one prefix (someone appended one): delete
+                // one, and let the other be replaced or deleted below.
+                deletes.push(Op::Delete {
+                    prefix: route.prefix,
+                    metric,
+                });
+                self.set_installed(route.prefix, Some(&[]));
+            } else {
+                self.set_installed(route.prefix, Some(&route.nexthops));
+            }
+        }
+        let mut replaces = Vec::new();
+        for (prefix, entry) in self.routes.iter() {
+            let wanted = entry.wanted.map(|id| self.sets.get(id));
+            let installed = entry.installed.map(|id| self.sets.get(id));
+            match plan(prefix, wanted, installed, metric, links) {
+                Some(op @ Op::Delete { .. }) => deletes.push(op),
+                Some(op) => replaces.push(op),
+                None => {}
+            }
+        }
+        deletes.extend(replaces);
+        deletes
+    }
 }
 
 /// Desired routes that cannot have all their nexthops because of down
@@ -155,34 +350,28 @@ pub(crate) struct LinkShortfall {
     pub example: Option<IpNet>,
 }
 
-pub(crate) fn shortfall<'a>(
-    routes: impl IntoIterator<Item = (&'a IpNet, &'a Vec<FibNextHop>)>,
-    links: &Links,
-) -> Shortfall {
+pub(crate) fn shortfall<'a>(routes: impl IntoIterator<Item = (IpNet, &'a NextHops)>, links: &Links) -> Shortfall {
     let mut s = Shortfall::default();
     for (prefix, nexthops) in routes {
-        let down: Vec<u32> = nexthops
-            .iter()
-            .filter(|nh| !links.is_up(nh.ifindex))
-            .map(|nh| nh.ifindex)
-            .collect();
-        if down.is_empty() {
+        let down = nexthops.iter().filter(|nh| !links.is_up(nh.ifindex));
+        let down_count = down.clone().count();
+        if down_count == 0 {
             continue;
         }
-        let none_left = down.len() == nexthops.len();
+        let none_left = down_count == nexthops.len();
         if none_left {
             s.waiting += 1;
         } else {
             s.partial += 1;
         }
-        for ifindex in down {
-            let l = s.by_link.entry(ifindex).or_default();
+        for nh in down {
+            let l = s.by_link.entry(nh.ifindex).or_default();
             if none_left {
                 l.waiting += 1;
             } else {
                 l.partial += 1;
             }
-            l.example.get_or_insert(*prefix);
+            l.example.get_or_insert(prefix);
         }
     }
     s
@@ -244,6 +433,10 @@ mod tests {
         assert_eq!(l.describe_down(4), "ifindex 4 is gone");
     }
 
+    fn set(nexthops: &[FibNextHop]) -> NextHops {
+        Arc::from(nexthops)
+    }
+
     #[test]
     fn plan_one_prefix() {
         let l = links();
@@ -251,24 +444,81 @@ mod tests {
         let a = nh(1, "fe80::1");
         let b = nh(2, "fe80::2");
         let down = nh(3, "fe80::3");
-        let replace = |n: Vec<FibNextHop>| Some(Op::Replace { prefix: p, nexthops: n });
+        let replace = |n: &[FibNextHop]| {
+            Some(Op::Replace {
+                prefix: p,
+                nexthops: set(n),
+            })
+        };
         let delete = Some(Op::Delete { prefix: p, metric: 20 });
+        let plan = |wanted: Option<&[FibNextHop]>, installed: Option<&[FibNextHop]>| {
+            plan(p, wanted.map(set).as_ref(), installed.map(set).as_ref(), 20, &l)
+        };
 
         // New, changed, unchanged.
-        assert_eq!(plan(p, Some(&[a, b]), None, 20, &l), replace(vec![a, b]));
-        assert_eq!(plan(p, Some(&[a, b]), Some(&[a]), 20, &l), replace(vec![a, b]));
-        assert_eq!(plan(p, Some(&[a, b]), Some(&[a, b]), 20, &l), None);
+        assert_eq!(plan(Some(&[a, b]), None), replace(&[a, b]));
+        assert_eq!(plan(Some(&[a, b]), Some(&[a])), replace(&[a, b]));
+        assert_eq!(plan(Some(&[a, b]), Some(&[a, b])), None);
         // Withdrawn: delete what is installed, nothing if nothing is.
-        assert_eq!(plan(p, None, Some(&[a]), 20, &l), delete);
-        assert_eq!(plan(p, None, None, 20, &l), None);
+        assert_eq!(plan(None, Some(&[a])), delete);
+        assert_eq!(plan(None, None), None);
         // A down nexthop is left out; all down means not installed.
-        assert_eq!(plan(p, Some(&[a, down]), None, 20, &l), replace(vec![a]));
-        assert_eq!(plan(p, Some(&[a, down]), Some(&[a]), 20, &l), None);
-        assert_eq!(plan(p, Some(&[down]), None, 20, &l), None);
-        assert_eq!(plan(p, Some(&[down]), Some(&[down]), 20, &l), delete);
-        assert_eq!(plan(p, Some(&[nh(4, "fe80::4")]), None, 20, &l), None, "gone link");
+        assert_eq!(plan(Some(&[a, down]), None), replace(&[a]));
+        assert_eq!(plan(Some(&[a, down]), Some(&[a])), None);
+        assert_eq!(plan(Some(&[down]), None), None);
+        assert_eq!(plan(Some(&[down]), Some(&[down])), delete);
+        assert_eq!(plan(Some(&[nh(4, "fe80::4")]), None), None, "gone link");
         // Installed but unusable (dead or foreign form): replaced.
-        assert_eq!(plan(p, Some(&[a]), Some(&[]), 20, &l), replace(vec![a]));
+        assert_eq!(plan(Some(&[a]), Some(&[])), replace(&[a]));
+    }
+
+    #[test]
+    fn usable_keeps_the_shared_set_when_all_links_are_up() {
+        let l = links();
+        let all_up = set(&[nh(1, "fe80::1"), nh(2, "fe80::2")]);
+        assert!(Arc::ptr_eq(&usable(&all_up, &l), &all_up));
+        let one_down = set(&[nh(1, "fe80::1"), nh(3, "fe80::3")]);
+        assert_eq!(&*usable(&one_down, &l), [nh(1, "fe80::1")]);
+    }
+
+    #[test]
+    fn table_shares_sets_and_forgets_unused_ones() {
+        let a = nh(1, "fe80::1");
+        let b = nh(2, "fe80::2");
+        let mut t = FibTable::default();
+        for i in 0..100u32 {
+            let p = IpNet::from(std::net::IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i)));
+            t.set_wanted(p, Some(&[a, b]));
+            t.set_installed(p, Some(&[a, b]));
+        }
+        assert_eq!((t.wanted_len(), t.sets_in_use()), (100, 1));
+        let p = net("10.0.0.5/32");
+        t.set_wanted(p, Some(&[a]));
+        assert_eq!(t.sets_in_use(), 2);
+        assert_eq!(t.wanted(&p).map(|n| n.to_vec()), Some(vec![a]));
+        assert_eq!(t.installed(&p).map(|n| n.to_vec()), Some(vec![a, b]));
+        t.set_installed(p, Some(&[a]));
+        t.set_wanted(p, None);
+        assert_eq!((t.wanted_len(), t.sets_in_use()), (99, 2), "still installed");
+        t.set_installed(p, None);
+        assert_eq!(t.sets_in_use(), 1, "[a] has no user left");
+        assert!(t.installed(&p).is_none() && t.wanted(&p).is_none());
+        t.set_wanted(p, Some(&[]));
+        assert_eq!(t.wanted_len(), 99, "an empty set is no route");
+        t.clear_wanted();
+        assert_eq!(
+            (t.wanted_len(), t.sets_in_use()),
+            (0, 1),
+            "installed routes remain until deleted"
+        );
+    }
+
+    fn table(wanted: &[(&str, &[FibNextHop])]) -> FibTable {
+        let mut t = FibTable::default();
+        for (p, n) in wanted {
+            t.set_wanted(net(p), Some(n));
+        }
+        t
     }
 
     #[test]
@@ -277,14 +527,13 @@ mod tests {
         let a = nh(1, "fe80::1");
         let b = nh(2, "fe80::2");
         let down = nh(3, "fe80::3");
-        let desired: Routes = [
-            (net("10.0.0.0/24"), vec![a]),         // installed, same
-            (net("10.0.1.0/24"), vec![a, b]),      // installed with one path
-            (net("10.0.2.0/24"), vec![b]),         // missing (dropped on link down)
-            (net("10.0.3.0/24"), vec![down]),      // waiting for its link
-            (net("2001:db8::/64"), vec![a, down]), // installed as it can be
-        ]
-        .into();
+        let mut t = table(&[
+            ("10.0.0.0/24", &[a]),         // installed, same
+            ("10.0.1.0/24", &[a, b]),      // installed with one path
+            ("10.0.2.0/24", &[b]),         // missing (dropped on link down)
+            ("10.0.3.0/24", &[down]),      // waiting for its link
+            ("2001:db8::/64", &[a, down]), // installed as it can be
+        ]);
         let dump = vec![
             kr("10.0.0.0/24", 20, vec![a]),
             kr("10.0.1.0/24", 20, vec![a]),
@@ -293,9 +542,10 @@ mod tests {
             kr("10.0.0.0/24", 1024, vec![a]), // stale metric
             kr("10.8.0.0/24", 20, vec![]),    // stale, unusable
         ];
-        let (installed, ops) = plan_resync(&desired, dump, 20, &l);
-        assert_eq!(installed.len(), 5);
-        assert_eq!(installed[&net("10.8.0.0/24")], []);
+        let ops = t.resync(dump, 20, &l);
+        assert_eq!(t.installed(&net("10.8.0.0/24")).map(|n| n.len()), Some(0));
+        assert_eq!(t.installed(&net("10.0.1.0/24")).map(|n| n.to_vec()), Some(vec![a]));
+        assert!(t.installed(&net("10.0.2.0/24")).is_none());
         assert_eq!(
             ops,
             [
@@ -313,13 +563,30 @@ mod tests {
                 },
                 Op::Replace {
                     prefix: net("10.0.1.0/24"),
-                    nexthops: vec![a, b]
+                    nexthops: set(&[a, b])
                 },
                 Op::Replace {
                     prefix: net("10.0.2.0/24"),
-                    nexthops: vec![b]
+                    nexthops: set(&[b])
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn resync_forgets_what_the_kernel_no_longer_has() {
+        let a = nh(1, "fe80::1");
+        let mut t = table(&[("10.0.0.0/24", &[a])]);
+        t.set_installed(net("10.0.0.0/24"), Some(&[a]));
+        t.set_installed(net("10.1.0.0/24"), Some(&[a]));
+        let ops = t.resync(vec![], 20, &links());
+        assert!(t.installed(&net("10.1.0.0/24")).is_none());
+        assert_eq!(
+            ops,
+            [Op::Replace {
+                prefix: net("10.0.0.0/24"),
+                nexthops: set(&[a])
+            }]
         );
     }
 
@@ -329,7 +596,7 @@ mod tests {
             kr("10.0.0.0/24", 20, vec![nh(1, "fe80::1")]),
             kr("2001:db8::/64", 7, vec![]),
         ];
-        let (_, ops) = plan_resync(&Routes::new(), dump, 20, &links());
+        let ops = FibTable::default().resync(dump, 20, &links());
         assert_eq!(
             ops,
             [
@@ -348,9 +615,9 @@ mod tests {
     #[test]
     fn resync_deletes_an_appended_duplicate_then_replaces() {
         let a = nh(1, "fe80::1");
-        let desired: Routes = [(net("10.0.0.0/24"), vec![a])].into();
+        let mut t = table(&[("10.0.0.0/24", &[a])]);
         let dump = vec![kr("10.0.0.0/24", 20, vec![a]), kr("10.0.0.0/24", 20, vec![a])];
-        let (_, ops) = plan_resync(&desired, dump, 20, &links());
+        let ops = t.resync(dump, 20, &links());
         assert_eq!(
             ops.iter().map(|o| matches!(o, Op::Delete { .. })).collect::<Vec<_>>(),
             [true, false]
@@ -362,14 +629,13 @@ mod tests {
         let l = links();
         let a = nh(1, "fe80::1");
         let down = nh(3, "fe80::3");
-        let routes: Routes = [
-            (net("10.0.0.0/24"), vec![a]),
-            (net("10.0.1.0/24"), vec![a, down]),
-            (net("10.0.2.0/24"), vec![down]),
-            (net("10.0.3.0/24"), vec![nh(4, "fe80::4")]),
-        ]
-        .into();
-        let s = shortfall(&routes, &l);
+        let t = table(&[
+            ("10.0.0.0/24", &[a]),
+            ("10.0.1.0/24", &[a, down]),
+            ("10.0.2.0/24", &[down]),
+            ("10.0.3.0/24", &[nh(4, "fe80::4")]),
+        ]);
+        let s = shortfall(t.wanted_routes(), &l);
         assert_eq!((s.partial, s.waiting), (1, 2));
         assert_eq!(
             s.by_link[&3],

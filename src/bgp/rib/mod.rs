@@ -55,7 +55,6 @@
 //! (see `out`). RFC 4271 3.2 allows this single structure.
 
 mod decision;
-mod intern;
 mod out;
 mod table;
 mod view;
@@ -71,11 +70,12 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use self::decision::{Candidate, Kind};
-use self::intern::Interner;
 use self::out::{BatchBuilder, Target, exportable};
-use self::table::{Entry, LOCAL_SLOT, Path, PrefixMap, Slot, Stored};
+use self::table::{Entry, LOCAL_SLOT, Path, Slot, Stored};
 use super::route::{PathAttributes, Update};
+use crate::intern::Interner;
 use crate::peers::PeerKey;
+use crate::prefix_map::PrefixMap;
 
 pub use self::decision::DEFAULT_LOCAL_PREF;
 pub use self::out::{NO_ADVERTISE, NO_EXPORT, NO_EXPORT_SUBCONFED, OutBatch};
@@ -144,11 +144,7 @@ pub struct PathRef {
 /// A kernel next hop: the peer's link-local on its interface. The
 /// received NEXT_HOP is not used: in an unnumbered fabric the peer is the
 /// next hop, and third-party next hops are not supported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FibNextHop {
-    pub ifindex: u32,
-    pub via: Ipv6Addr,
-}
+pub use crate::netlink::fib::FibNextHop;
 
 /// A prefix's new Loc-RIB selection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,12 +163,16 @@ impl Best {
     /// What the FIB installs: one next hop per multipath member, none when
     /// the best path is local (the route is ours; remove any installed one).
     pub fn fib_next_hops(&self) -> Vec<FibNextHop> {
-        if self.is_local() {
-            return Vec::new();
-        }
+        self.next_hops().collect()
+    }
+
+    /// [`Best::fib_next_hops`] without collecting them.
+    pub fn next_hops(&self) -> impl Iterator<Item = FibNextHop> + '_ {
         // Local paths win outright, so below a peer's best all are peers'.
+        let local = self.is_local();
         self.paths
             .iter()
+            .filter(move |_| !local)
             .filter_map(|p| match p.source {
                 PathSource::Peer(id) => Some(FibNextHop {
                     ifindex: id.ifindex,
@@ -180,7 +180,6 @@ impl Best {
                 }),
                 PathSource::Local => None,
             })
-            .collect()
     }
 }
 
@@ -337,7 +336,7 @@ pub struct Rib {
     config: RibConfig,
     peers: Peers,
     table: PrefixMap<Entry>,
-    interner: Interner,
+    interner: Interner<PathAttributes>,
 }
 
 impl Rib {
@@ -478,7 +477,7 @@ impl Rib {
     /// AS_PATH is normally empty; our AS is added when it is sent.
     pub fn originate(&mut self, prefix: IpNet, attrs: PathAttributes) -> Changes {
         let mut changes = Changes::default();
-        let attrs = self.interner.intern_owned(attrs);
+        let attrs = self.interner.intern(&attrs);
         self.set_path(prefix, LOCAL_SLOT, Some(attrs), &mut changes);
         changes
     }

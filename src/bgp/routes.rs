@@ -23,6 +23,7 @@ use crate::iface::{Links, is_link_local};
 use crate::intern::Interner;
 use crate::netlink::fib::{FibChange, FibHandle, FibNextHop, FibRoute};
 use crate::peers::PeerKey;
+use crate::prefix_map::PrefixSet;
 
 /// How often connected addresses are re-read for `--redistribute connected`.
 const CONNECTED_RESCAN: Duration = Duration::from_secs(5);
@@ -144,7 +145,8 @@ struct Peer {
     /// waiting on it. What it holds is bounded by the table itself.
     out: mpsc::UnboundedSender<Outgoing>,
     end_of_rib_sent: bool,
-    sent: BTreeSet<IpNet>,
+    /// Prefixes it was last sent as reachable.
+    sent: PrefixSet,
 }
 
 pub fn spawn(config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>) -> RoutesHandle {
@@ -229,7 +231,7 @@ impl Routes {
                         families,
                         out,
                         end_of_rib_sent: false,
-                        sent: BTreeSet::new(),
+                        sent: PrefixSet::new(),
                     },
                 );
                 changes.append(self.rib.add_peer(info));
@@ -346,7 +348,7 @@ impl Routes {
             peer.sent.remove(prefix);
         }
         for (_, prefixes) in &announce {
-            peer.sent.extend(prefixes.iter().copied());
+            peer.sent.extend(prefixes.iter().map(|p| (*p, ())));
         }
         if !peer.end_of_rib_sent {
             // RFC 4724 2: the initial table is complete.

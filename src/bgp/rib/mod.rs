@@ -598,11 +598,15 @@ impl Rib {
             state.stats.prefixes = state.stats.prefixes.saturating_add_signed(added);
         }
 
-        let order = {
-            let candidates: Vec<Candidate> = entry.paths().iter().map(|path| peers.candidate(path)).collect();
-            decision::select(&candidates, config.max_paths)
-        };
-        entry.set_selection(&order);
+        match entry.paths().len() {
+            // Most prefixes have one path: nothing to decide.
+            0 => entry.set_selection(&[]),
+            1 => entry.set_selection(&[0]),
+            _ => {
+                let candidates: Vec<Candidate> = entry.paths().iter().map(|path| peers.candidate(path)).collect();
+                entry.set_selection(&decision::select(&candidates, config.max_paths));
+            }
+        }
 
         let after = entry.selected();
         let unchanged = before.len() == after.len() && before.iter().zip(after).all(|(a, b)| a.same(b));

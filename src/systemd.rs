@@ -85,6 +85,7 @@ mod tests {
             direction: None,
             uptime_s: 0,
             last_error: None,
+            last_down: None,
             hold_time: 9,
             keepalive_s: None,
             messages_received: 0,

@@ -115,7 +115,7 @@ fn sighup_adds_and_removes_interfaces_without_touching_the_others() {
     let b_eth1 = wait_for("b to see the Cease", Duration::from_secs(5), || {
         session(&db, "eth1").filter(|s| s["state"] != "Established")
     });
-    let why = b_eth1["last_error"].as_str().unwrap_or_default();
+    let why = b_eth1["last_down"].as_str().unwrap_or_default();
     assert!(why.contains("Peer De-configured"), "b's eth1 session: {b_eth1}");
     let eth0 = established(&da, "eth0").expect("eth0 still Established");
     assert_eq!(eth0["established_count"], 1, "{eth0}");
@@ -187,7 +187,8 @@ fn sigterm_ceases_every_session_and_exits_0_within_2_s() {
             let told = sessions
                 .iter()
                 .filter(|s| {
-                    let why = s["last_error"].as_str().unwrap_or_default();
+                    // last_down: the redials that follow overwrite last_error.
+                    let why = s["last_down"].as_str().unwrap_or_default();
                     why.contains("Administrative Shutdown") && why.contains("ndbgpd shutting down")
                 })
                 .count();

@@ -49,6 +49,8 @@ pub struct NeighborView {
     pub direction: Option<&'static str>,
     pub uptime_s: u64,
     pub last_error: Option<String>,
+    /// Why the last Established session ended.
+    pub last_down: Option<String>,
     /// Negotiated once Established, else ours.
     pub hold_time: u16,
     pub keepalive_s: Option<u64>,
@@ -404,6 +406,7 @@ impl Manager {
                     direction: s.direction.map(direction_str),
                     uptime_s: s.established_at.map_or(0, |t| t.elapsed().as_secs()),
                     last_error: s.last_error.clone(),
+                    last_down: s.last_down.clone(),
                     hold_time: s.hold_time,
                     keepalive_s: s.keepalive_s,
                     messages_received: s.messages_received,

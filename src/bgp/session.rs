@@ -76,6 +76,9 @@ pub struct SessionStatus {
     pub direction: Option<Direction>,
     pub established_at: Option<Instant>,
     pub last_error: Option<String>,
+    /// Why the last Established session ended; unlike `last_error`, not
+    /// overwritten by the failed reconnects that follow.
+    pub last_down: Option<String>,
     pub hold_time: u16,
     pub keepalive_s: Option<u64>,
     pub messages_received: u64,
@@ -108,6 +111,7 @@ pub fn spawn(
         direction: None,
         established_at: None,
         last_error: None,
+        last_down: None,
         hold_time: params.fsm.hold_time,
         keepalive_s: None,
         messages_received: 0,
@@ -441,6 +445,11 @@ impl Session {
                     other => self.status.last_error = Some(other.to_string()),
                 }
                 if was_established {
+                    self.status.last_down = Some(match &reason {
+                        DownReason::NotificationReceived(n) => format!("received {n}"),
+                        DownReason::NotificationSent(n) => format!("sent {n}"),
+                        other => other.to_string(),
+                    });
                     self.to_routes.push(ToRoutes::Down);
                     self.outgoing = None;
                     self.established = None;

@@ -199,6 +199,7 @@ fn neighbors_table(rows: &[Value]) -> String {
         "PFX RCVD",
         "PFX SENT",
         "LAST ERROR",
+        "LAST DOWN",
     ];
     let body = rows
         .iter()
@@ -215,6 +216,7 @@ fn neighbors_table(rows: &[Value]) -> String {
                 text(r, "prefixes_received"),
                 text(r, "prefixes_sent"),
                 text(r, "last_error"),
+                text(r, "last_down"),
             ]
         })
         .collect();

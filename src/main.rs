@@ -133,7 +133,7 @@ async fn run(config: Config, args: Vec<OsString>) -> anyhow::Result<()> {
             max_paths: usize::from(config.max_paths),
             networks: config.networks.clone(),
             redistribute_connected: config.redistribute_connected,
-            interfaces: config.interfaces.clone(),
+            interfaces: interfaces_rx.clone(),
         },
         fib,
         links_rx.clone(),

@@ -39,10 +39,18 @@ fn links(a: &Netns, b: &Netns, n: usize) -> Vec<String> {
     names
 }
 
+/// Whether `d` has a path to `prefix`.
+fn has_route(d: &Ndbgpd, prefix: &str) -> bool {
+    d.ctl(&["routes"])
+        .as_array()
+        .is_some_and(|routes| routes.iter().any(|r| r["prefix"] == prefix))
+}
+
 fn config_file(path: &std::path::Path, interfaces: &[&str]) {
     let list: Vec<String> = interfaces.iter().map(|i| format!("\"{i}\"")).collect();
     let text = format!(
-        "# written by lab_lifecycle\nasn = 65001\nrouter_id = \"10.0.0.1\"\ninterfaces = [{}]\n",
+        "# written by lab_lifecycle\nasn = 65001\nrouter_id = \"10.0.0.1\"\nredistribute = [\"connected\"]\n\
+         interfaces = [{}]\n",
         list.join(", ")
     );
     std::fs::write(path, text).expect("config file");
@@ -56,6 +64,9 @@ fn sighup_adds_and_removes_interfaces_without_touching_the_others() {
     let a = Netns::new("ndha");
     let b = Netns::new("ndhb");
     links(&a, &b, 2);
+    // Redistributed while eth1 is not a fabric interface, not once it is.
+    const ETH1_NET: &str = "2001:db8:e1::/64";
+    a.ip(&["addr", "add", "2001:db8:e1::1/64", "dev", "eth1", "nodad"]);
     let dir = TempDir::new("hup");
     let file = dir.join("a.toml");
     config_file(&file, &["eth0"]);
@@ -79,6 +90,9 @@ fn sighup_adds_and_removes_interfaces_without_touching_the_others() {
     let long = Duration::from_secs(20);
     let before = wait_for("eth0 Established", long, || established(&da, "eth0"));
     assert!(session(&da, "eth1").is_none(), "eth1 is not configured yet");
+    wait_for("b to learn eth1's connected prefix", long, || {
+        has_route(&db, ETH1_NET).then_some(())
+    });
 
     // Add eth1: its session comes up, eth0's is not reset.
     config_file(&file, &["eth0", "eth1"]);
@@ -93,6 +107,9 @@ fn sighup_adds_and_removes_interfaces_without_touching_the_others() {
     );
     let b_eth0 = established(&db, "eth0").expect("b's eth0 Established");
     assert_eq!(b_eth0["established_count"], 1, "{b_eth0}");
+    wait_for("eth1's prefix to be withdrawn now eth1 is fabric", long, || {
+        (!has_route(&db, ETH1_NET)).then_some(())
+    });
 
     // A bad file is logged and ignored: nothing changes.
     std::fs::write(&file, "asn = 65001\ninterfaces = [\"eth0\"]\nbogus = 1\n").expect("write");
@@ -119,6 +136,9 @@ fn sighup_adds_and_removes_interfaces_without_touching_the_others() {
     assert!(why.contains("Peer De-configured"), "b's eth1 session: {b_eth1}");
     let eth0 = established(&da, "eth0").expect("eth0 still Established");
     assert_eq!(eth0["established_count"], 1, "{eth0}");
+    wait_for("eth1's prefix to be redistributed again", long, || {
+        has_route(&db, ETH1_NET).then_some(())
+    });
     let log = da.process.log_text();
     assert!(log.contains("reload: interfaces added: eth1"), "{log}");
     assert!(log.contains("reload: interfaces removed: eth1"), "{log}");

@@ -35,8 +35,9 @@ pub struct RoutesConfig {
     pub max_paths: usize,
     pub networks: Vec<IpNet>,
     pub redistribute_connected: bool,
-    /// The fabric interfaces: their addresses are never redistributed.
-    pub interfaces: Vec<String>,
+    /// The fabric interfaces, followed across reloads: their addresses are
+    /// never redistributed.
+    pub interfaces: watch::Receiver<Vec<String>>,
 }
 
 /// Encoded UPDATE messages for one session to write.
@@ -208,6 +209,12 @@ impl Routes {
                     }
                     Some(command) => self.command(command, &mut changes).await,
                 },
+                // A reload changed the fabric interfaces: an interface
+                // added stops being redistributed, one removed starts.
+                Ok(()) = self.config.interfaces.changed() => {
+                    self.config.interfaces.borrow_and_update();
+                    self.scan_addresses(&mut changes);
+                }
                 Ok(()) = self.links.changed() => {
                     self.links.borrow_and_update();
                     self.scan_addresses(&mut changes);
@@ -385,10 +392,11 @@ impl Routes {
     /// next hop self), connected prefixes elsewhere (for redistribution).
     fn scan_addresses(&mut self, changes: &mut Changes) {
         let links = self.links.borrow().clone();
+        let fabric_interfaces = self.config.interfaces.borrow().clone();
         let mut globals = HashMap::new();
         let mut connected = BTreeSet::new();
         for (name, addr, prefix_len) in interface_addresses() {
-            let fabric = self.config.interfaces.contains(&name);
+            let fabric = fabric_interfaces.contains(&name);
             match addr {
                 IpAddr::V6(a) if fabric && !is_link_local(&a) && !a.is_loopback() => {
                     if let Some(link) = links.get(&name) {

@@ -105,6 +105,21 @@ impl<V> PrefixMap<V> {
     }
 }
 
+/// Consumes the map in prefix order, freeing it as it goes.
+impl<V> IntoIterator for PrefixMap<V> {
+    type Item = (IpNet, V);
+    type IntoIter = std::iter::Chain<
+        std::iter::Map<std::collections::btree_map::IntoIter<Ipv4Net, V>, fn((Ipv4Net, V)) -> (IpNet, V)>,
+        std::iter::Map<std::collections::btree_map::IntoIter<Ipv6Net, V>, fn((Ipv6Net, V)) -> (IpNet, V)>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let v4: fn((Ipv4Net, V)) -> (IpNet, V) = |(p, v)| (IpNet::V4(p), v);
+        let v6: fn((Ipv6Net, V)) -> (IpNet, V) = |(p, v)| (IpNet::V6(p), v);
+        self.v4.into_iter().map(v4).chain(self.v6.into_iter().map(v6))
+    }
+}
+
 impl<V> FromIterator<(IpNet, V)> for PrefixMap<V> {
     fn from_iter<I: IntoIterator<Item = (IpNet, V)>>(iter: I) -> Self {
         let mut map = PrefixMap::default();
@@ -161,5 +176,7 @@ mod tests {
         .collect();
         map.retain(|_, v| *v != 2);
         assert_eq!(map.keys().collect::<Vec<_>>(), [net("10.0.0.0/24"), net("10.1.0.0/16")]);
+        let owned: Vec<(IpNet, u8)> = map.into_iter().collect();
+        assert_eq!(owned, [(net("10.0.0.0/24"), 1), (net("10.1.0.0/16"), 3)]);
     }
 }

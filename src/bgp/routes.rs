@@ -151,7 +151,10 @@ struct Peer {
 }
 
 pub fn spawn(config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>) -> RoutesHandle {
-    let (tx, commands) = mpsc::channel(1024);
+    // 64 decoded UPDATEs (up to ~64k prefixes) keep the RIB busy; more
+    // would only hold decoded prefixes in memory and make a control
+    // request wait longer behind them. Sessions wait, TCP pushes back.
+    let (tx, commands) = mpsc::channel(64);
     let mut rib_config = RibConfig::new(config.local_asn, config.router_id);
     rib_config.max_paths = config.max_paths;
     let task = Routes {

@@ -24,7 +24,7 @@
 //! nexthop through a down link cannot be installed (ENETDOWN): it is left
 //! out, the route stays desired, and the next resync puts it back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::mem;
 use std::net::Ipv6Addr;
@@ -46,7 +46,7 @@ use tracing::{debug, info, warn};
 
 use super::frame::{self, KernelError};
 pub use super::reconcile::NextHops;
-use super::reconcile::{FibTable, Links, Op, is_normal, normalize, shortfall};
+use super::reconcile::{FibTable, Links, Op, Shortfall, is_normal, normalize, shortfall};
 use super::route::{
     KernelRoute, Placement, delete_request, dump_request, link_dump_request, link_from_msg, ours_from_msg,
     replace_request,
@@ -202,9 +202,42 @@ struct Mailbox {
 
 #[derive(Debug, Default)]
 struct Queued {
-    /// Prefix -> nexthops wanted (None: no route).
-    routes: PrefixMap<Option<NextHops>>,
+    /// Prefix -> index in `sets` of the nexthops wanted, or [`NO_ROUTE`].
+    /// Four bytes a prefix, not a 16-byte pointer: during a full table's
+    /// burst the mailbox holds nearly every prefix, and what it frees
+    /// afterwards stays in the allocator.
+    routes: PrefixMap<u32>,
+    /// The sets `routes` refers to, each once per `Arc` (the RIB side
+    /// interns them, so a handful).
+    sets: Vec<NextHops>,
+    by_pointer: HashMap<usize, u32>,
     resync: bool,
+}
+
+const NO_ROUTE: u32 = u32::MAX;
+
+impl Queued {
+    fn insert(&mut self, prefix: IpNet, nexthops: Option<NextHops>) {
+        let index = match nexthops {
+            None => NO_ROUTE,
+            Some(set) => *self
+                .by_pointer
+                .entry(Arc::as_ptr(&set) as *const FibNextHop as usize)
+                .or_insert_with(|| {
+                    self.sets.push(set);
+                    u32::try_from(self.sets.len() - 1).unwrap_or(NO_ROUTE)
+                }),
+        };
+        self.routes.insert(prefix, index);
+    }
+
+    /// The queued routes, in prefix order, freed as they are consumed.
+    fn into_routes(self) -> impl Iterator<Item = (IpNet, Option<NextHops>)> {
+        let sets = self.sets;
+        self.routes
+            .into_iter()
+            .map(move |(prefix, index)| (prefix, sets.get(index as usize).cloned()))
+    }
 }
 
 impl Mailbox {
@@ -245,7 +278,7 @@ impl FibHandle {
                 true => n,
                 false => normalize(n.to_vec()).into(),
             });
-            queued.routes.insert(prefix.trunc(), nexthops);
+            queued.insert(prefix.trunc(), nexthops);
         }
         drop(queued);
         self.mailbox.wake.notify_one();
@@ -365,11 +398,12 @@ impl Fib {
 
     /// Apply what is queued in the mailbox, if anything.
     async fn drain(&mut self, mailbox: &Mailbox) {
-        let Queued { routes, resync } = mailbox.take();
-        if routes.is_empty() && !resync {
+        let queued = mailbox.take();
+        if queued.routes.is_empty() && !queued.resync {
             return;
         }
-        let result = self.apply(routes, resync).await;
+        let resync = queued.resync;
+        let result = self.apply(queued.into_routes(), resync).await;
         match (&mut self.done, result) {
             (Ok(done), Ok(report)) => {
                 done.add(&report);
@@ -385,40 +419,56 @@ impl Fib {
         }
     }
 
-    async fn apply(&mut self, routes: PrefixMap<Option<NextHops>>, resync: bool) -> Result<FibReport, FibError> {
-        for (prefix, nexthops) in routes.iter() {
-            self.table.set_wanted(prefix, nexthops.as_deref());
-        }
+    /// Take `routes` as wanted and bring the kernel to them, a chunk at a
+    /// time: the drained map is freed as it is consumed, so a full table
+    /// is never held twice.
+    async fn apply(
+        &mut self,
+        mut routes: impl Iterator<Item = (IpNet, Option<NextHops>)>,
+        resync: bool,
+    ) -> Result<FibReport, FibError> {
         if resync || self.stale || self.conn.is_none() {
             // A full resync covers these changes too.
+            self.want(routes);
             return self.resync().await;
         }
-        let new_link = routes
-            .iter()
-            .filter_map(|(_, nexthops)| nexthops.as_ref())
-            .flat_map(|n| n.iter())
-            .any(|nh| !self.links.knows(nh.ifindex));
-        if new_link {
-            self.refresh_links().await?;
-        }
         let mut report = FibReport::default();
-        let mut prefixes = routes.keys();
+        let mut short = Shortfall::default();
         loop {
-            let chunk: Vec<IpNet> = prefixes.by_ref().take(CHUNK).collect();
+            let chunk: Vec<(IpNet, Option<NextHops>)> = routes.by_ref().take(CHUNK).collect();
             if chunk.is_empty() {
                 break;
             }
-            let ops = self.plan_for(chunk.into_iter());
+            let mut new_link = false;
+            for (prefix, nexthops) in &chunk {
+                self.table.set_wanted(*prefix, nexthops.as_deref());
+                new_link |= nexthops
+                    .iter()
+                    .flat_map(|n| n.iter())
+                    .any(|nh| !self.links.knows(nh.ifindex));
+            }
+            if new_link {
+                self.refresh_links().await?;
+            }
+            let ops = self.plan_for(chunk.iter().map(|(prefix, _)| *prefix));
             report.add(&self.run(ops).await?);
             if self.stale {
                 warn!("fib: kernel replies were lost (ENOBUFS); re-dumping to find out what was installed");
+                self.want(routes);
                 let mut total = self.resync().await?;
                 total.add(&report);
                 return Ok(total);
             }
+            short.merge(self.shortfall_of(chunk.iter().map(|(prefix, _)| *prefix)));
         }
-        self.note_shortfall(&mut report, routes.keys());
+        self.note_shortfall(&mut report, short);
         Ok(report)
+    }
+
+    fn want(&mut self, routes: impl Iterator<Item = (IpNet, Option<NextHops>)>) {
+        for (prefix, nexthops) in routes {
+            self.table.set_wanted(prefix, nexthops.as_deref());
+        }
     }
 
     async fn resync(&mut self) -> Result<FibReport, FibError> {
@@ -445,8 +495,8 @@ impl Fib {
                 warn!("fib: kernel replies lost during a resync (ENOBUFS); resyncing again");
             }
         }
-        let wanted: Vec<IpNet> = self.table.wanted_routes().map(|(p, _)| p).collect();
-        self.note_shortfall(&mut total, wanted.into_iter());
+        let short = shortfall(self.table.wanted_routes(), &self.links);
+        self.note_shortfall(&mut total, short);
         if total.replaced + total.deleted + total.failed > 0 {
             info!(
                 "fib: resync: {} routes replaced, {} deleted, {} refused; {} desired ({} next-hop sets)",
@@ -553,11 +603,15 @@ impl Fib {
         Ok(report)
     }
 
-    /// Count and log the routes among `prefixes` that lack nexthops
-    /// because of down links.
-    fn note_shortfall(&self, report: &mut FibReport, prefixes: impl Iterator<Item = IpNet>) {
+    /// The routes among `prefixes` that lack nexthops because of down
+    /// links.
+    fn shortfall_of(&self, prefixes: impl Iterator<Item = IpNet>) -> Shortfall {
         let routes = prefixes.filter_map(|p| self.table.wanted(&p).map(|n| (p, n)));
-        let s = shortfall(routes, &self.links);
+        shortfall(routes, &self.links)
+    }
+
+    /// Put a shortfall in the report and log it, a line per down link.
+    fn note_shortfall(&self, report: &mut FibReport, s: Shortfall) {
         report.partial = s.partial;
         report.waiting = s.waiting;
         for (ifindex, l) in s.by_link {

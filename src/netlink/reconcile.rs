@@ -343,6 +343,22 @@ pub(crate) struct Shortfall {
     pub by_link: BTreeMap<u32, LinkShortfall>,
 }
 
+impl Shortfall {
+    /// Adds another set of routes' shortfall.
+    pub fn merge(&mut self, other: Shortfall) {
+        self.partial += other.partial;
+        self.waiting += other.waiting;
+        for (ifindex, l) in other.by_link {
+            let mine = self.by_link.entry(ifindex).or_default();
+            mine.partial += l.partial;
+            mine.waiting += l.waiting;
+            if mine.example.is_none() {
+                mine.example = l.example;
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct LinkShortfall {
     pub partial: usize,
@@ -646,5 +662,11 @@ mod tests {
             }
         );
         assert_eq!(s.by_link[&4].waiting, 1);
+
+        // Counted in two halves and merged: the same.
+        let routes: Vec<(IpNet, &NextHops)> = t.wanted_routes().collect();
+        let mut merged = shortfall(routes[..2].iter().cloned(), &l);
+        merged.merge(shortfall(routes[2..].iter().cloned(), &l));
+        assert_eq!(merged, s);
     }
 }

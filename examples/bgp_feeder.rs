@@ -15,10 +15,12 @@
 //!
 //! Events (stdout or --events FILE, one line each, flushed at once; times are
 //! CLOCK_REALTIME nanoseconds, as `date +%s%N`):
-//!   encoded <ms> <messages> <bytes>     time to encode the table
+//!   encoded <us> <messages> <bytes>     time to encode the table
 //!   open <asn> <hold> <caps>            the peer's OPEN
 //!   established <unix_ns>               the peer's KEEPALIVE arrived
-//!   sent <unix_ns> <messages> <bytes>   table and End-of-RIB written
+//!   sent <unix_ns> <messages> <bytes>   table and End-of-RIB written (to the
+//!                                       socket: the kernels' buffers on both
+//!                                       sides may hold several MB unread)
 //! Diagnostics go to stderr. Exit 1 on a NOTIFICATION or a closed session.
 
 use std::fs::File;
@@ -411,7 +413,7 @@ fn establish(
     // the rare case the peer does not have it.
     let t = Instant::now();
     let (mut buf, mut messages) = encode_updates(table, args.local_as, true, next_hop);
-    ev.line(&format!("encoded {} {messages} {}", t.elapsed().as_millis(), buf.len()));
+    ev.line(&format!("encoded {} {messages} {}", t.elapsed().as_micros(), buf.len()));
 
     let v6 = matches!(next_hop, NextHop::V6(_));
     s.write_all(&encode_open(args.local_as, args.hold_time, args.router_id, v6))
@@ -438,7 +440,7 @@ fn establish(
         }
         let t = Instant::now();
         (buf, messages) = encode_updates(table, args.local_as, false, next_hop);
-        ev.line(&format!("encoded {} {messages} {}", t.elapsed().as_millis(), buf.len()));
+        ev.line(&format!("encoded {} {messages} {}", t.elapsed().as_micros(), buf.len()));
     }
     s.write_all(&keepalive()).map_err(retry)?;
     let msg = read_msg(&mut s).map_err(|e| Failure::Retry(format!("reading KEEPALIVE: {e}")))?;
@@ -474,8 +476,16 @@ fn drain(mut s: TcpStream) -> ! {
     }
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+fn main() {
+    // One line, no backtrace (even with RUST_BACKTRACE set): the script
+    // shows the log's last lines.
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("bgp_feeder: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
     let table = Table {
         first: args.first,
         len: args.len,

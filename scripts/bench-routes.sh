@@ -2,15 +2,30 @@
 # scripts/bench-routes.sh: a full table in, ndbgpd against FRR and BIRD.
 #
 #   scripts/bench-routes.sh [--prefixes N]... [--daemons ndbgp,frr,bird]
+#                           [--feeder replay|gobgp] [--timeout S]
 #                           (default N: 100000 and 1000000; all three daemons)
 #
 # For each N and each daemon (ndbgpd, FRR 8 bgpd+zebra, BIRD 2) the script
-# makes two fresh namespaces joined by a veth: a feeder (GoBGP) and the
-# daemon under test. GoBGP starts with its neighbour admin-down and N IPv4
-# /24s pre-loaded from an MRT TABLE_DUMP_V2 file (`gobgp mrt inject global`);
-# then `gobgp neighbor X enable` (T_enable). The daemon side is polled
-# (~10 ms) until Established (T0: GoBGP sends its table at once from there)
-# and then every ~100 ms for:
+# makes two fresh namespaces joined by a veth: a feeder and the daemon under
+# test. The feeder announces N IPv4 /24s, 11.0.0.0/24 upwards, AS_PATH one
+# ASN, ORIGIN IGP.
+#
+# Feeders:
+#   replay (default): examples/bgp_feeder.rs. It dials the daemon, encodes
+#     all UPDATEs (as full as 4096 octets allow) before its OPEN, and on
+#     Established writes them back to back at wire speed, then an End-of-RIB;
+#     it stays up (KEEPALIVEs) until killed. T_start = the feeder starts;
+#     T0 = its "established" event (CLOCK_REALTIME, the clock of date +%s%N).
+#     It also reports its own Established -> all sent time: when its last
+#     write returned, i.e. when the kernel took the bytes (socket buffers on
+#     both sides may hold a 1M table, 4 MB, that the daemon has not read).
+#   gobgp: GoBGP starts with its neighbour admin-down and N prefixes loaded
+#     from an MRT TABLE_DUMP_V2 file (`gobgp mrt inject global`); then
+#     `gobgp neighbor X enable` (T_start). T0 = the daemon under test reports
+#     Established (polled every ~10 ms). GoBGP itself is the bottleneck at 1M
+#     prefixes (100 % CPU, 20-28 s whatever the daemon): keep it for cross-
+#     checks against another implementation's encoding.
+# From T0 the daemon side is polled (~20 ms, plus the query's own time) for:
 #   (a) time to RIB: all N received (ndbgpctl neighbors prefixes_received;
 #       FRR `show bgp ipv4 unicast summary json` pfxRcd; BIRD
 #       `show protocols all` "N imported"),
@@ -28,23 +43,28 @@
 # Hold time 90 s everywhere: with a 1M-route table GoBGP (100 % CPU) sends
 # nothing for more than 9 s after Established, and the daemon under test
 # (ndbgpd's and FRR datacenter's default hold time is 9 s) resets the
-# session with Hold Timer Expired, again and again.
+# session with Hold Timer Expired, again and again. A daemon busy with 1M
+# routes may also be late with its own KEEPALIVEs.
 #
-# Sessions: ndbgpd is fed over BGP unnumbered (GoBGP `neighbor-interface`
-# dials ndbgpd's link-local; IPv4 NLRI with an IPv6 next hop, RFC 8950). FRR
-# and BIRD are fed over a numbered IPv4 session (192.168.0.1 - 192.168.0.2)
-# as GoBGP sends no RAs (FRR accepts unnumbered peers only from an RA).
+# Sessions: ndbgpd is fed over BGP unnumbered (the feeder dials ndbgpd's
+# link-local, fe80::x%eth0; IPv4 NLRI with an IPv6 next hop, RFC 8950). FRR
+# and BIRD are fed over a numbered IPv4 session (feeder 192.168.0.1 - daemon
+# 192.168.0.2): neither feeder sends RAs, and FRR accepts unnumbered peers
+# only from an RA. ndbgpd, FRR and BIRD also dial the feeder: the replay
+# feeder does not listen, so their dials are refused, and they take its.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 NDBGPD=$ROOT/target/release/ndbgpd
 NDBGPCTL=$ROOT/target/release/ndbgpctl
+BGP_FEEDER=$ROOT/target/release/examples/bgp_feeder
 FRR=/usr/lib/frr
 NS_F=ndbr-feed
 NS_D=ndbr-dut
 TIMEOUT=300
 SIZES=()
 KINDS=(ndbgp frr bird)
+FEEDER=replay
 
 die() { echo "bench-routes.sh: $*" >&2; exit 1; }
 say() { echo "bench-routes.sh: $*" >&2; }
@@ -54,22 +74,27 @@ while [ $# -gt 0 ]; do
     --prefixes) SIZES+=("${2:?}"); shift 2 ;;
     --timeout) TIMEOUT=${2:?}; shift 2 ;;
     --daemons) read -ra KINDS <<<"${2//,/ }"; shift 2 ;;
-    *) sed -n '3,5p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    --feeder) FEEDER=${2:?}; shift 2 ;;
+    *) sed -n '3,6p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000)
 for n in "${SIZES[@]}"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] && [ "$n" -le 4000000 ] || die "--prefixes $n: 1 to 4000000"
 done
+case $FEEDER in replay | gobgp) ;; *) die "--feeder $FEEDER: replay or gobgp" ;; esac
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
-for t in /usr/bin/gobgpd /usr/bin/gobgp "$FRR/bgpd" /usr/sbin/bird /usr/bin/python3; do
+TOOLS=("$FRR/bgpd" /usr/sbin/bird /usr/bin/python3)
+[ "$FEEDER" = replay ] || TOOLS+=(/usr/bin/gobgpd /usr/bin/gobgp)
+for t in "${TOOLS[@]}"; do
   [ -x "$t" ] || die "$t missing (apt-get install gobgpd frr bird2 python3)"
 done
 for ns in "$NS_F" "$NS_D"; do
   ! ip netns list | grep -qw "$ns" || die "namespace $ns exists: another run? (ip netns del $ns)"
 done
-say "building ndbgpd (cargo build --release)"
+say "building ndbgpd and the replay feeder (cargo build --release)"
 cargo build --release --quiet --bin ndbgpd --bin ndbgpctl
+cargo build --release --quiet --example bgp_feeder
 
 DIR=$(mktemp -d /tmp/ndbgp-bench-routes.XXXXXX)
 chmod 0755 "$DIR"
@@ -151,7 +176,7 @@ fresh_link() {
 ll_of() { ip -n "$1" -6 addr show dev eth0 scope link | awk '/inet6 fe80/ && !/tentative/ { sub("/.*", "", $2); print $2; exit }'; }
 
 # GoBGP feeder, neighbour admin-down; $1 = the neighbour's config line.
-start_feeder() {
+start_gobgpd() {
   cat >"$DIR/gobgp.toml" <<EOF
 [global.config]
   as = 65004
@@ -181,7 +206,10 @@ feeder_loaded() {
   gobgp global rib summary -a ipv4 | awk -v n="$1" '/Destination:/ { gsub(",", "", $2); ok = ($2 == n) } END { exit !ok }'
 }
 
-# Per daemon: start_X, state_X (prints "STATE COUNT"), pids_X, kproto_X.
+# Per daemon: start_X, state_X (prints "STATE COUNT"), kproto_X, diag_X.
+# start_X starts the daemon under test and sets DUT_PIDS, FEED_PEER (what the
+# replay feeder dials), NEIGH and GOBGP_NEIGH (GoBGP's name and config line
+# for the daemon) and GOBGP_EXTRA (more GoBGP neighbour config).
 start_ndbgp() {
   ip -n "$NS_F" link set eth0 up
   ip -n "$NS_D" link set eth0 up
@@ -193,18 +221,15 @@ start_ndbgp() {
   local ll=""
   for _ in $(seq 100); do ll=$(ll_of "$NS_D"); [ -n "$ll" ] && [ -n "$(ll_of "$NS_F")" ] && break; sleep 0.05; done
   [ -n "$ll" ] || die "no link-local on $NS_D eth0"
-  # GoBGP's neighbor-interface reads ndbgpd's address from the neighbour table.
-  for _ in $(seq 20); do
-    ip netns exec "$NS_F" ping -6 -c 1 -W 1 "$ll%eth0" >/dev/null 2>&1 || true
-    ip -n "$NS_F" -6 neigh show dev eth0 | grep -q "$ll" && break
-  done
+  FEED_PEER=$ll%eth0
+  NEIGH=$ll%eth0
+  GOBGP_NEIGH='neighbor-interface = "eth0"'
   # ndbgpd sends IPv6 unicast UPDATEs (End-of-RIB) even when the peer did
   # not negotiate that family; GoBGP resets such a session ("Address-family
   # rf 131073 not available"): offer ipv6-unicast too.
-  start_feeder 'neighbor-interface = "eth0"' '  [[neighbors.afi-safis]]
+  GOBGP_EXTRA='  [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv6-unicast"'
-  NEIGH=$ll%eth0
 }
 state_ndbgp() {
   "$NDBGPCTL" --socket "$DIR/ndbgpd.sock" neighbors --json 2>/dev/null | /usr/bin/python3 -c '
@@ -216,6 +241,12 @@ print("Established" if est else "-", sum(r.get("prefixes_received", 0) for r in 
 }
 kproto_ndbgp() { echo bgp; }
 
+numbered_feed() {
+  FEED_PEER=192.168.0.2
+  NEIGH=192.168.0.2
+  GOBGP_NEIGH='neighbor-address = "192.168.0.2"'
+  GOBGP_EXTRA=""
+}
 numbered() {
   ip -n "$NS_F" addr add 192.168.0.1/30 dev eth0
   ip -n "$NS_D" addr add 192.168.0.2/30 dev eth0
@@ -238,8 +269,7 @@ start_frr() {
     DUT_PIDS+=("$(cat "$d/$daemon.pid")")
   done
   poll_until 10 state_frr || die "bgpd does not answer vtysh"
-  start_feeder 'neighbor-address = "192.168.0.2"'
-  NEIGH=192.168.0.2
+  numbered_feed
 }
 state_frr() {
   vtysh --vty_socket "$DIR/frr" -c 'show bgp ipv4 unicast summary json' 2>/dev/null | /usr/bin/python3 -c '
@@ -269,8 +299,7 @@ EOF
   DUT_PIDS=($!)
   PIDS+=($!)
   poll_until 10 birdc -s "$DIR/bird.ctl" show status || die "bird did not start"
-  start_feeder 'neighbor-address = "192.168.0.2"'
-  NEIGH=192.168.0.2
+  numbered_feed
 }
 state_bird() {
   birdc -s "$DIR/bird.ctl" show protocols all feeder 2>/dev/null | awk '
@@ -292,59 +321,115 @@ kernel_count() {
   ip netns exec "$NS_D" cat /proc/net/fib_triestat | awk '/^Main:/ { m = 1 } m && /Prefixes:/ { print $2; exit }'
 }
 
-# One measurement; appends "kind N enable_to_est_ns rib_ns kernel_ns bytes_per_route"
-# to $DIR/results.
-measure() {
-  local kind=$1 n=$2
-  fresh_link
-  "start_$kind"
+# GoBGP path: gobgpd with the table loaded, neighbour still admin-down.
+load_gobgp() {
+  local kind=$1 n=$2 t ll
+  if [ "$kind" = ndbgp ]; then
+    # GoBGP's neighbor-interface reads ndbgpd's address from the neighbour table.
+    ll=${FEED_PEER%%%*}
+    for _ in $(seq 20); do
+      ip netns exec "$NS_F" ping -6 -c 1 -W 1 "$FEED_PEER" >/dev/null 2>&1 || true
+      ip -n "$NS_F" -6 neigh show dev eth0 | grep -q "$ll" && break
+    done
+  fi
+  start_gobgpd "$GOBGP_NEIGH" "$GOBGP_EXTRA"
   say "$kind N=$n: loading the feeder"
-  local t=$(now)
+  t=$(now)
   gobgp mrt inject global "$DIR/feed.mrt" >/dev/null 2>&1 || die "gobgp mrt inject failed"
   poll_until "$TIMEOUT" feeder_loaded "$n" ||
     die "feeder holds $(gobgp global rib summary -a ipv4 | grep -o 'Destination: [0-9]*') of $n prefixes"
   say "$kind N=$n: feeder loaded in $(secs $(($(now) - t))) s"
   sleep 2
-  local base rss0 t_en t0="" t_rib="" t_kern="" st cnt k deadline
+}
+
+# Replay path: the feeder dials the daemon; its events go to $EVENTS.
+start_replay() {
+  local n=$1
+  EVENTS=$DIR/feeder.events
+  : >"$EVENTS"
+  ip netns exec "$NS_F" "$BGP_FEEDER" --connect "$FEED_PEER" --local-as 65004 --peer-as 65001 \
+    --router-id 10.0.0.4 --prefixes "$n" --first 11.0.0.0 --len 24 --hold-time 90 --connect-timeout 30 \
+    --events "$EVENTS" >"$DIR/feeder.log" 2>&1 </dev/null &
+  FEEDER_PID=$!
+  PIDS+=($!)
+}
+event() { awk -v e="$1" '$1 == e { print $2; exit }' "$EVENTS"; }
+
+# Diagnostics, logs kept, and out.
+fail() {
+  KEEP_LOGS=1
+  "diag_$kind" >"$DIR/diag.txt" 2>&1 || true
+  ip -n "$NS_D" -4 route | head -5 >>"$DIR/diag.txt" 2>&1 || true
+  die "$kind N=$n: $* (logs in $DIR)"
+}
+
+# One measurement; appends "kind N start_to_est_ns rib_ns kernel_ns
+# bytes_per_route est_to_sent_ns" to $DIR/results (the last one "-" for GoBGP).
+measure() {
+  local kind=$1 n=$2
+  fresh_link
+  "start_$kind"
+  [ "$FEEDER" = gobgp ] && load_gobgp "$kind" "$n"
+  local base rss0 t_start t t0="" t_rib="" t_kern="" st cnt k deadline
   base=$(kernel_count)
   rss0=$(rss_kb "${DUT_PIDS[@]}")
-  t_en=$(now)
-  gobgp neighbor "$NEIGH" enable >/dev/null || die "gobgp neighbor $NEIGH enable failed"
-  deadline=$((t_en + TIMEOUT * 1000000000))
+  t_start=$(now)
+  if [ "$FEEDER" = gobgp ]; then
+    gobgp neighbor "$NEIGH" enable >/dev/null || die "gobgp neighbor $NEIGH enable failed"
+  else
+    start_replay "$n"
+  fi
+  deadline=$((t_start + TIMEOUT * 1000000000))
   while :; do
+    if [ -z "$t0" ] && [ "$FEEDER" = replay ]; then
+      t0=$(event established)
+      [ -n "$t0" ] || kill -0 "$FEEDER_PID" 2>/dev/null ||
+        fail "feeder exited before Established: $(tail -3 "$DIR/feeder.log")"
+    fi
     read -r st cnt < <("state_$kind" || echo "- 0")
     t=$(now)
-    if [ -z "$t0" ] && [ "$st" = Established ]; then t0=$t; fi
+    # The replay feeder's T0 is its own event (the daemon may say
+    # Established a little earlier, before its KEEPALIVE reached the feeder).
+    if [ -z "$t0" ] && [ "$FEEDER" = gobgp ] && [ "$st" = Established ]; then t0=$t; fi
     if [ -n "$t0" ] && [ -z "$t_rib" ] && [ "${cnt:-0}" -ge "$n" ]; then t_rib=$t; fi
     if [ -n "$t0" ] && [ -z "$t_kern" ]; then
       k=$(kernel_count)
       if [ $((k - base)) -ge "$n" ]; then t_kern=$(now); fi
     fi
     [ -n "$t_rib" ] && [ -n "$t_kern" ] && break
-    if [ "$t" -ge "$deadline" ] || { [ -z "$t0" ] && [ "$t" -ge $((t_en + 30000000000)) ]; }; then
-      KEEP_LOGS=1
-      diag_$kind >"$DIR/diag.txt" 2>&1 || true
-      ip -n "$NS_D" -4 route | head -5 >>"$DIR/diag.txt" 2>&1 || true
-      die "$kind N=$n: not converged in ${TIMEOUT}s: state $st, RIB $cnt, kernel $((${k:-$base} - base)) (logs in $DIR)"
+    if [ "$FEEDER" = replay ] && [ -n "$t0" ] && ! kill -0 "$FEEDER_PID" 2>/dev/null; then
+      fail "feeder session ended: $(tail -3 "$DIR/feeder.log"); state $st, RIB $cnt"
     fi
-    if [ -z "$t0" ]; then sleep 0.01; else sleep 0.1; fi
+    if [ "$t" -ge "$deadline" ] || { [ -z "$t0" ] && [ "$t" -ge $((t_start + 30000000000)) ]; }; then
+      fail "not converged in ${TIMEOUT}s: state $st, RIB $cnt, kernel $((${k:-$base} - base))"
+    fi
+    if [ -z "$t0" ]; then sleep 0.01; else sleep 0.02; fi
   done
   sleep 1
-  local rss1 inkernel
+  local rss1 inkernel sent="-" t_sent
   rss1=$(rss_kb "${DUT_PIDS[@]}")
   inkernel=$(ip -n "$NS_D" -4 route show table main proto "$("kproto_$kind")" | tee "$DIR/routes" | wc -l)
   say "$kind N=$n: e.g. $(head -1 "$DIR/routes")"
-  say "$kind N=$n: Established $(secs $((t0 - t_en))) s after enable; RIB $(secs $((t_rib - t0))) s, kernel $(secs $((t_kern - t0))) s; ip route proto $("kproto_$kind"): $inkernel; RSS ${rss0} -> ${rss1} kB"
+  if [ "$FEEDER" = replay ]; then
+    kill -0 "$FEEDER_PID" 2>/dev/null || say "$kind N=$n: WARNING the feeder's session ended: $(tail -1 "$DIR/feeder.log")"
+    t_sent=$(event sent)
+    [ -n "$t_sent" ] && sent=$((t_sent - t0))
+    say "$kind N=$n: feeder: $(grep -c retrying "$DIR/feeder.log" || true) retries; encoded in $(event encoded) us; Established -> all sent $( [ "$sent" = - ] && echo "not yet" || echo "$(secs "$sent") s")"
+  fi
+  say "$kind N=$n: Established $(secs $((t0 - t_start))) s after start; RIB $(secs $((t_rib - t0))) s, kernel $(secs $((t_kern - t0))) s; ip route proto $("kproto_$kind"): $inkernel; RSS ${rss0} -> ${rss1} kB"
   [ "$inkernel" -ge "$n" ] || say "$kind N=$n: WARNING only $inkernel routes with proto $("kproto_$kind")"
   cp "$DIR/$kind.log" "$DIR/$kind-$n.log" 2>/dev/null || true
+  [ "$FEEDER" = gobgp ] || cp "$DIR/feeder.log" "$DIR/feeder-$kind-$n.log"
   teardown
-  echo "$kind $n $((t0 - t_en)) $((t_rib - t0)) $((t_kern - t0)) $(awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')" >>"$DIR/results"
+  echo "$kind $n $((t0 - t_start)) $((t_rib - t0)) $((t_kern - t0)) $(awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }') $sent" >>"$DIR/results"
 }
 
 : >"$DIR/results"
 for n in "${SIZES[@]}"; do
-  say "N=$n: generating the MRT feed"
-  gen_mrt "$n" "$DIR/feed.mrt"
+  if [ "$FEEDER" = gobgp ]; then
+    say "N=$n: generating the MRT feed"
+    gen_mrt "$n" "$DIR/feed.mrt"
+  fi
   for kind in "${KINDS[@]}"; do
     measure "$kind" "$n"
   done
@@ -352,10 +437,16 @@ for n in "${SIZES[@]}"; do
 done
 
 echo
-echo "times from Established (GoBGP starts sending); ndbgpd unnumbered, FRR and BIRD numbered IPv4"
-printf '%-6s %8s %10s %10s %12s %12s\n' daemon N est "to RIB" "to kernel" "bytes/route"
-while read -r kind n est rib kern bpr; do
-  printf '%-6s %8s %9ss %9ss %11ss %12s\n' "$kind" "$n" "$(secs "$est")" "$(secs "$rib")" "$(secs "$kern")" "$bpr"
+if [ "$FEEDER" = gobgp ]; then
+  echo "feeder GoBGP; est: enable -> daemon Established; times from Established (GoBGP starts sending)"
+else
+  echo "feeder replay; est: feeder start -> Established; times from Established; sent: feeder's Established -> all written"
+fi
+echo "ndbgpd unnumbered, FRR and BIRD numbered IPv4"
+printf '%-6s %8s %10s %10s %12s %12s %10s\n' daemon N est "to RIB" "to kernel" "bytes/route" sent
+while read -r kind n est rib kern bpr sent; do
+  [ "$sent" = - ] || sent=$(secs "$sent")s
+  printf '%-6s %8s %9ss %9ss %11ss %12s %10s\n' "$kind" "$n" "$(secs "$est")" "$(secs "$rib")" "$(secs "$kern")" "$bpr" "$sent"
 done <"$DIR/results"
 echo
 printf '%-8s %8s %14s %14s %14s\n' ratio N "RIB time" "kernel time" "bytes/route"
@@ -370,7 +461,7 @@ for n in "${SIZES[@]}"; do
 done
 echo
 echo "targets (ndbgpd):"
-while read -r kind n est rib kern bpr; do
+while read -r kind n est rib kern bpr _; do
   [ "$kind" = ndbgp ] || continue
   rate=$(awk -v n="$n" -v k="$kern" 'BEGIN { printf "%.0f", n / (k / 1e9) }')
   if [ "$n" -eq 1000000 ]; then

@@ -22,7 +22,13 @@ use tokio::sync::oneshot;
 /// The link-locals of the far ends, our next hops.
 const VIA0: &str = "fe80::b0";
 const VIA1: &str = "fe80::b1";
-const BATCH_ROUTES: u32 = 100_000;
+/// Routes in the install-rate test: NDBGP_FIB_ROUTES, default 100k.
+fn batch_routes() -> u32 {
+    std::env::var("NDBGP_FIB_ROUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
 
 /// A FIB task running in its own thread inside the namespace (its socket
 /// belongs to the namespace of the thread that opens it); stopped on drop.
@@ -455,8 +461,13 @@ fn link_down_then_resync() {
 }
 
 /// 10.0.0.0 + i as a /32.
-fn host(i: u32) -> String {
-    format!("{}/32", Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)) + i))
+/// The i-th /24 from 10.0.0.0, as a feed of consecutive subnets gives
+/// them (the kernel's trie is denser, and slower to empty, than for /32s).
+fn subnet(i: u32) -> String {
+    format!(
+        "{}/24",
+        Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)) + (i << 8))
+    )
 }
 
 #[test]
@@ -468,49 +479,58 @@ fn batch_install_rate_against_ip_batch() {
     let fib = FibInNs::start(&ns);
     let count = |ns: &Netns| {
         let out = ns.ip(&["-4", "route", "show", "proto", "bgp"]);
-        out.lines().filter(|l| l.starts_with("10.")).count()
+        out.lines().filter(|l| l.contains("/24 ")).count()
     };
     let rate = |n: u32, d: Duration| f64::from(n) / d.as_secs_f64();
+    let n = batch_routes();
 
-    let changes: Vec<FibChange> = (0..BATCH_ROUTES).map(|i| replace(&host(i), &[nh0])).collect();
+    let changes: Vec<FibChange> = (0..n).map(|i| replace(&subnet(i), &[nh0])).collect();
     let start = Instant::now();
     let r = fib.apply(changes);
     let ours = start.elapsed();
-    assert_eq!((r.replaced, r.failed), (BATCH_ROUTES as usize, 0), "{r:?}");
-    assert_eq!(count(&ns), BATCH_ROUTES as usize);
+    assert_eq!((r.replaced, r.failed), (n as usize, 0), "{r:?}");
+    assert_eq!(count(&ns), n as usize);
 
-    let changes: Vec<FibChange> = (0..BATCH_ROUTES).map(|i| replace(&host(i), &[nh0, nh1])).collect();
+    let changes: Vec<FibChange> = (0..n).map(|i| replace(&subnet(i), &[nh0, nh1])).collect();
     let start = Instant::now();
     let r = fib.apply(changes);
     let ours_ecmp = start.elapsed();
-    assert_eq!(r.replaced, BATCH_ROUTES as usize, "{r:?}");
+    assert_eq!(r.replaced, n as usize, "{r:?}");
 
+    // Half withdrawn (a peer gone), the rest flushed (our shutdown).
+    let half = n / 2;
+    let changes: Vec<FibChange> = (0..half).map(|i| delete(&subnet(i))).collect();
+    let start = Instant::now();
+    let r = fib.apply(changes);
+    let ours_delete = start.elapsed();
+    assert_eq!(r.deleted, half as usize, "{r:?}");
     let start = Instant::now();
     let r = fib.flush();
     let ours_flush = start.elapsed();
-    assert_eq!(r.deleted, BATCH_ROUTES as usize, "{r:?}");
+    assert_eq!(r.deleted, (n - half) as usize, "{r:?}");
     assert_eq!(count(&ns), 0);
 
     let dir = TempDir::new("fibrate");
     let batch = dir.join("routes.batch");
-    let lines: String = (0..BATCH_ROUTES)
-        .map(|i| format!("route add {} via inet6 {VIA0} dev a0 proto bgp metric 20\n", host(i)))
+    let lines: String = (0..n)
+        .map(|i| format!("route add {} via inet6 {VIA0} dev a0 proto bgp metric 20\n", subnet(i)))
         .collect();
     std::fs::write(&batch, lines).expect("batch file");
     let batch_path = batch.to_string_lossy().into_owned();
     let start = Instant::now();
     ns.ip(&["-batch", &batch_path]);
     let iproute = start.elapsed();
-    assert_eq!(count(&ns), BATCH_ROUTES as usize);
+    assert_eq!(count(&ns), n as usize);
     ns.ip(&["-4", "route", "flush", "proto", "bgp"]);
 
     println!(
-        "{BATCH_ROUTES} IPv4 routes, one next hop: ndbgp {:.0} routes/s ({ours:?}), `ip -batch` {:.0} routes/s \
-         ({iproute:?}); ndbgp replace to 2-way ECMP {:.0} routes/s ({ours_ecmp:?}); ndbgp flush (dump + delete) \
-         {:.0} routes/s ({ours_flush:?})",
-        rate(BATCH_ROUTES, ours),
-        rate(BATCH_ROUTES, iproute),
-        rate(BATCH_ROUTES, ours_ecmp),
-        rate(BATCH_ROUTES, ours_flush),
+        "{n} IPv4 routes, one next hop: ndbgp {:.0} routes/s ({ours:?}), `ip -batch` {:.0} routes/s \
+         ({iproute:?}); ndbgp replace to 2-way ECMP {:.0} routes/s ({ours_ecmp:?}); ndbgp delete {:.0} routes/s \
+         ({ours_delete:?}); ndbgp flush (dump + delete) {:.0} routes/s ({ours_flush:?})",
+        rate(n, ours),
+        rate(n, iproute),
+        rate(n, ours_ecmp),
+        rate(half, ours_delete),
+        rate(n - half, ours_flush),
     );
 }

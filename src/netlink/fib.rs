@@ -231,11 +231,18 @@ impl Queued {
         self.routes.insert(prefix, index);
     }
 
-    /// The queued routes, in prefix order, freed as they are consumed.
+    /// The queued routes, highest prefix first, freed as they are
+    /// consumed. The kernel's trie recomputes a node's suffix length by
+    /// scanning its children from the first: deleting lowest first rescans
+    /// ever more empty slots. Measured with 1M /24s (tests/fib.rs,
+    /// NDBGP_FIB_ROUTES=1000000), deleting half then flushing the rest
+    /// took 6.0 and 25.3 s in ascending order, 2.2 and 4.0 s in
+    /// descending; installs run at the same rate either way.
     fn into_routes(self) -> impl Iterator<Item = (IpNet, Option<NextHops>)> {
         let sets = self.sets;
         self.routes
             .into_iter()
+            .rev()
             .map(move |(prefix, index)| (prefix, sets.get(index as usize).cloned()))
     }
 }

@@ -325,6 +325,10 @@ impl FibTable {
                 None => {}
             }
         }
+        // Highest prefix first, as for submitted changes (see
+        // `Queued::into_routes`): a million deletes in ascending order
+        // take six times as long.
+        deletes.reverse();
         deletes.extend(replaces);
         deletes
     }

@@ -36,6 +36,9 @@
 #       `ip -4 route show table main proto bgp` (proto bird for BIRD).
 #   (c) memory: VmRSS after convergence (+1 s) minus VmRSS before the feed,
 #       per route (FRR: bgpd + zebra).
+#   (d) stop: SIGTERM to the daemon (FRR: bgpd and zebra) until it has
+#       exited, and how many of its routes it left in the kernel (all three
+#       remove their routes when they stop; up to 60 s is given).
 # Times are from T0 and taken when the poll that saw the count returned, so
 # they carry up to one poll interval plus the query's own time (vtysh on a
 # busy bgpd can take long: that shows up in FRR's figures).
@@ -317,6 +320,8 @@ rss_kb() {
   done
   echo "$t"
 }
+# Gone, or a zombie not yet reaped.
+exited() { [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 kernel_count() {
   ip netns exec "$NS_D" cat /proc/net/fib_triestat | awk '/^Main:/ { m = 1 } m && /Prefixes:/ { print $2; exit }'
 }
@@ -364,7 +369,8 @@ fail() {
 }
 
 # One measurement; appends "kind N start_to_est_ns rib_ns kernel_ns
-# bytes_per_route est_to_sent_ns" to $DIR/results (the last one "-" for GoBGP).
+# bytes_per_route est_to_sent_ns stop_ns left" to $DIR/results (est_to_sent "-"
+# for GoBGP).
 measure() {
   local kind=$1 n=$2
   fresh_link
@@ -418,10 +424,19 @@ measure() {
   fi
   say "$kind N=$n: Established $(secs $((t0 - t_start))) s after start; RIB $(secs $((t_rib - t0))) s, kernel $(secs $((t_kern - t0))) s; ip route proto $("kproto_$kind"): $inkernel; RSS ${rss0} -> ${rss1} kB"
   [ "$inkernel" -ge "$n" ] || say "$kind N=$n: WARNING only $inkernel routes with proto $("kproto_$kind")"
+  local t_stop pid left
+  t=$(now)
+  for pid in "${DUT_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${DUT_PIDS[@]}"; do
+    poll_until 60 exited "$pid" || say "$kind N=$n: WARNING pid $pid still running 60 s after SIGTERM"
+  done
+  t_stop=$(($(now) - t))
+  left=$(ip -n "$NS_D" -4 route show table main proto "$("kproto_$kind")" | wc -l)
+  say "$kind N=$n: stopped $(secs "$t_stop") s after SIGTERM, $left routes left in the kernel"
   cp "$DIR/$kind.log" "$DIR/$kind-$n.log" 2>/dev/null || true
   [ "$FEEDER" = gobgp ] || cp "$DIR/feeder.log" "$DIR/feeder-$kind-$n.log"
   teardown
-  echo "$kind $n $((t0 - t_start)) $((t_rib - t0)) $((t_kern - t0)) $(awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }') $sent" >>"$DIR/results"
+  echo "$kind $n $((t0 - t_start)) $((t_rib - t0)) $((t_kern - t0)) $(awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }') $sent $t_stop $left" >>"$DIR/results"
 }
 
 : >"$DIR/results"
@@ -443,10 +458,10 @@ else
   echo "feeder replay; est: feeder start -> Established; times from Established; sent: feeder's Established -> all written"
 fi
 echo "ndbgpd unnumbered, FRR and BIRD numbered IPv4"
-printf '%-6s %8s %10s %10s %12s %12s %10s\n' daemon N est "to RIB" "to kernel" "bytes/route" sent
-while read -r kind n est rib kern bpr sent; do
+printf '%-6s %8s %10s %10s %12s %12s %10s %9s %8s\n' daemon N est "to RIB" "to kernel" "bytes/route" sent stop left
+while read -r kind n est rib kern bpr sent stop left; do
   [ "$sent" = - ] || sent=$(secs "$sent")s
-  printf '%-6s %8s %9ss %9ss %11ss %12s %10s\n' "$kind" "$n" "$(secs "$est")" "$(secs "$rib")" "$(secs "$kern")" "$bpr" "$sent"
+  printf '%-6s %8s %9ss %9ss %11ss %12s %10s %8ss %8s\n' "$kind" "$n" "$(secs "$est")" "$(secs "$rib")" "$(secs "$kern")" "$bpr" "$sent" "$(secs "$stop")" "$left"
 done <"$DIR/results"
 echo
 printf '%-8s %8s %14s %14s %14s\n' ratio N "RIB time" "kernel time" "bytes/route"

@@ -405,9 +405,12 @@ fn frozen_peer_is_dropped_at_hold_time() {
         Some((established_to(&da, "eth0", lb)?, established_to(&db, "eth0", la)?))
     });
 
-    // The hold timer runs from the last message a received from b: watch
-    // the wire for it, so the figure does not depend on where in b's
-    // keepalive interval the freeze falls.
+    // The hold timer runs from the last message a received from b on the
+    // session: watch the wire for it, so the figure does not depend on
+    // where in b's keepalive interval the freeze falls. Wait for a KEEPALIVE
+    // that a counted, captured: b's OPEN on a connection a refused as a
+    // collision (RFC 4271 6.8) also goes from b to a, and comes only while
+    // the session is new.
     let cap = tcpdump_text(&a, &dir, "bgp", "eth0", "tcp port 179");
     let from_b = |text: &str| -> Vec<f64> {
         tcp_segments(text)
@@ -416,11 +419,13 @@ fn frozen_peer_is_dropped_at_hold_time() {
             .map(|(t, ..)| t)
             .collect()
     };
+    let received = || session_to(&da, "eth0", lb)?["messages_received"].as_u64();
+    let before = received().expect("a's session to b");
     wait_or_dump(
-        "a message from b in the capture",
+        "a KEEPALIVE from b on the session, in the capture",
         Duration::from_secs(10),
         &dump,
-        || (!from_b(&cap.log_text()).is_empty()).then_some(()),
+        || (received()? > before && !from_b(&cap.log_text()).is_empty()).then_some(()),
     );
 
     let _resume = Resume(db.process.pid());

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
@@ -19,6 +20,10 @@ struct Cli {
         env = "NDBGPCTL_SOCKET"
     )]
     socket: PathBuf,
+    /// Give up when ndbgpd has not answered within this many seconds (a
+    /// stopped or wedged daemon would otherwise hang the caller).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_timeout)]
+    timeout: f64,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,10 +66,19 @@ async fn main() -> ExitCode {
         Command::Neighbors { json } => (Request::Neighbors, json),
         Command::Routes { json } => (Request::Routes, json),
     };
-    let result = match control::request(&cli.socket, request).await {
-        Ok(result) => result,
-        Err(e) => {
+    let asked = control::request(&cli.socket, request);
+    let result = match tokio::time::timeout(Duration::from_secs_f64(cli.timeout), asked).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => {
             eprintln!("ndbgpctl: {e}");
+            return ExitCode::FAILURE;
+        }
+        Err(_) => {
+            eprintln!(
+                "ndbgpctl: ndbgpd did not answer on {} within {} s (--timeout)",
+                cli.socket.display(),
+                cli.timeout
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -87,6 +101,13 @@ async fn main() -> ExitCode {
     };
     print!("{table}");
     ExitCode::SUCCESS
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t > 0.0 && t <= 3600.0 => Ok(t),
+        _ => Err(format!("{s:?}: want seconds, more than 0 and at most 3600")),
+    }
 }
 
 fn text(v: &Value, key: &str) -> String {

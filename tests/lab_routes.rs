@@ -212,6 +212,16 @@ fn routes_with_frr_both_ways() {
         assert_eq!(p["peer_address"], lb.to_string(), "{r}");
         assert_eq!(p["best"], true, "{r}");
         assert_eq!(r["installed"], true, "{r}");
+        // A prefix narrows the view to what lies inside it.
+        let narrowed = da.ctl(&["routes", "10.0.2.0/23"]);
+        let prefixes: Vec<&str> = narrowed
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["prefix"].as_str())
+            .collect();
+        assert_eq!(prefixes, ["10.0.2.0/24"], "ndbgpctl routes 10.0.2.0/23: {narrowed}");
+        assert_eq!(narrowed[0]["installed"], true, "{narrowed}");
         let n = da.ctl(&["neighbors"]);
         eprintln!("{T}: ndbgpd neighbors: {n}");
         assert!(n[0]["prefixes_received"].as_u64() >= Some(2), "prefixes_received: {n}");

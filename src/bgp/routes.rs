@@ -52,7 +52,7 @@ enum Command {
     PeerDown(PeerKey),
     Update(PeerKey, Update),
     Refresh(PeerKey),
-    Routes(oneshot::Sender<Vec<RouteEntry>>),
+    Routes(Option<IpNet>, oneshot::Sender<Vec<RouteEntry>>),
     Counters(oneshot::Sender<HashMap<PeerKey, PeerCounters>>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -115,9 +115,10 @@ impl RoutesHandle {
         let _ = self.tx.send(Command::Refresh(key)).await;
     }
 
-    pub async fn routes(&self) -> Vec<RouteEntry> {
+    /// The routes equal to or inside `within` (all without it).
+    pub async fn routes(&self, within: Option<IpNet>) -> Vec<RouteEntry> {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Routes(tx)).await.is_err() {
+        if self.tx.send(Command::Routes(within, tx)).await.is_err() {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
@@ -261,8 +262,8 @@ impl Routes {
                     self.send(key, batch).await;
                 }
             }
-            Command::Routes(reply) => {
-                let _ = reply.send(self.views().await);
+            Command::Routes(within, reply) => {
+                let _ = reply.send(self.views(within).await);
             }
             Command::Counters(reply) => {
                 let counters = self
@@ -435,9 +436,15 @@ impl Routes {
         self.connected = connected;
     }
 
-    async fn views(&self) -> Vec<RouteEntry> {
-        let installed: BTreeMap<IpNet, Vec<FibNextHop>> =
-            self.fib.installed().await.unwrap_or_default().into_iter().collect();
+    async fn views(&self, within: Option<IpNet>) -> Vec<RouteEntry> {
+        let installed: BTreeMap<IpNet, Vec<FibNextHop>> = self
+            .fib
+            .installed()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(prefix, _)| within.is_none_or(|w| w.contains(prefix)))
+            .collect();
         let names: HashMap<u32, String> = self
             .links
             .borrow()
@@ -445,9 +452,15 @@ impl Routes {
             .map(|l| (l.ifindex, l.name.clone()))
             .collect();
         self.rib
-            .routes()
+            .routes_within(within)
             .into_iter()
-            .map(|route| {
+            .map(|mut route| {
+                // The peer by interface name, as an operator knows it.
+                for path in &mut route.paths {
+                    if let (Some(address), Some(name)) = (path.peer_address, path.ifindex.and_then(|i| names.get(&i))) {
+                        path.peer = format!("{address}%{name}");
+                    }
+                }
                 let kernel = route.prefix.parse::<IpNet>().ok().and_then(|p| installed.get(&p));
                 let kernel_next_hops = kernel
                     .map(|nhs| {

@@ -1,10 +1,12 @@
 //! ndbgpctl: shows what the running ndbgpd knows, through its control socket.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use ipnet::IpNet;
 use serde_json::Value;
 
 use ndbgp::control::{self, Request};
@@ -45,6 +47,10 @@ enum Command {
     /// The routing table: every prefix with its paths, best first, and
     /// whether it is in the kernel.
     Routes {
+        /// Only the routes equal to or inside this prefix (10.1.0.0/16,
+        /// 2001:db8::/32; a bare address is its /32 or /128).
+        #[arg(value_name = "PREFIX", value_parser = parse_prefix)]
+        prefix: Option<IpNet>,
         /// Print JSON: an array, one object per prefix.
         #[arg(long)]
         json: bool,
@@ -64,7 +70,7 @@ async fn main() -> ExitCode {
         Command::Discovery { json } => (Request::Discovery, json),
         Command::Interfaces { json } => (Request::Interfaces, json),
         Command::Neighbors { json } => (Request::Neighbors, json),
-        Command::Routes { json } => (Request::Routes, json),
+        Command::Routes { prefix, json } => (Request::Routes { prefix }, json),
     };
     let asked = control::request(&cli.socket, request);
     let result = match tokio::time::timeout(Duration::from_secs_f64(cli.timeout), asked).await {
@@ -83,24 +89,33 @@ async fn main() -> ExitCode {
         }
     };
     if json {
-        match serde_json::to_string_pretty(&result) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("ndbgpctl: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
+        // As ndbgpd wrote it: a full table is hundreds of MB, not worth
+        // parsing and re-indenting (pipe to jq to read it).
+        println!("{}", result.get());
         return ExitCode::SUCCESS;
     }
-    let rows = result.as_array().cloned().unwrap_or_default();
+    let rows: Vec<Value> = match serde_json::from_str(result.get()) {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("ndbgpctl: bad answer from ndbgpd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let table = match request {
         Request::Discovery => discovery_table(&rows),
         Request::Interfaces => interfaces_table(&rows),
         Request::Neighbors => neighbors_table(&rows),
-        Request::Routes => routes_table(&rows),
+        Request::Routes { .. } => routes_table(&rows),
     };
     print!("{table}");
     ExitCode::SUCCESS
+}
+
+fn parse_prefix(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .map(|p| p.trunc())
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?}: want a prefix such as 10.1.0.0/16 or 2001:db8::/32"))
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {

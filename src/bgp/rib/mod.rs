@@ -528,8 +528,14 @@ impl Rib {
 
     /// Every prefix and all its paths, sorted by prefix.
     pub fn routes(&self) -> Vec<RouteView> {
+        self.routes_within(None)
+    }
+
+    /// The routes equal to or inside `within` (all without it), sorted.
+    pub fn routes_within(&self, within: Option<IpNet>) -> Vec<RouteView> {
         self.table
             .iter()
+            .filter(|(prefix, _)| within.is_none_or(|w| w.contains(prefix)))
             .map(|(prefix, entry)| self.route_view(prefix, entry))
             .collect()
     }

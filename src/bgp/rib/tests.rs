@@ -449,6 +449,29 @@ fn ipv6_prefixes_are_kept_apart_from_ipv4() {
 }
 
 #[test]
+fn routes_within_a_prefix() {
+    let mut rib = rib_with(&[peer(1, 65002)]);
+    let all = [
+        "10.0.0.0/8",
+        "10.1.0.0/16",
+        "10.1.2.0/24",
+        "10.2.0.0/16",
+        "2001:db8::/64",
+    ];
+    rib.apply(&id(1), &announce(&all, attrs(&[65002]))).unwrap();
+    let within = |p: Option<&str>| -> Vec<String> {
+        let p = p.map(|p| p.parse::<IpNet>().unwrap());
+        rib.routes_within(p).into_iter().map(|r| r.prefix).collect()
+    };
+    assert_eq!(within(None), all);
+    assert_eq!(within(Some("10.1.0.0/16")), ["10.1.0.0/16", "10.1.2.0/24"]);
+    assert_eq!(within(Some("10.1.2.0/24")), ["10.1.2.0/24"]);
+    assert_eq!(within(Some("10.0.0.0/8")), all[..4]);
+    assert_eq!(within(Some("2001:db8::/32")), ["2001:db8::/64"]);
+    assert!(within(Some("10.3.0.0/16")).is_empty());
+}
+
+#[test]
 fn unknown_peer_is_an_error() {
     let mut rib = rib();
     assert_eq!(rib.apply(&id(1), &withdraw(&[])), Err(UnknownPeer(id(1))));

@@ -16,7 +16,8 @@ pub struct RouteView {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PathView {
-    /// "local", or the peer as "fe80::1%ifindex".
+    /// "local", or the peer as "fe80::1%ifindex" ("fe80::1%eth0" in
+    /// `ndbgpctl routes`, where the interface name is known).
     pub peer: String,
     pub ifindex: Option<u32>,
     pub peer_address: Option<Ipv6Addr>,

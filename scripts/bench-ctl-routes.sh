@@ -4,7 +4,7 @@
 #   scripts/bench-ctl-routes.sh [--prefixes N]      (default 1000000; root)
 #
 # Two fresh namespaces joined by a veth: examples/bgp_feeder announces N
-# IPv4 /24s (11.0.0.0/24 upwards) to ndbgpd. Once all are received, it
+# IPv4 /24s (11.0.0.0/24 upwards) to ndbgpd. Once all are in the kernel, it
 # times `ndbgpctl routes 11.0.7.0/24` (one prefix) and `ndbgpctl routes
 # --json` (the whole table), and reports ndbgpd's RSS before and after and
 # ndbgpctl's peak RSS.
@@ -68,6 +68,14 @@ received() {
 deadline=$(($(now) + 120000000000))
 until [ "$(received)" -ge "$N" ]; do
   [ "$(now)" -lt "$deadline" ] || { echo "not all $N received in 120 s" >&2; tail -5 "$DIR/ndbgpd.log" >&2; exit 1; }
+  sleep 0.2
+done
+# And all in the kernel: until then a query waits behind the FIB's work.
+kernel_count() {
+  ip netns exec "$D" cat /proc/net/fib_triestat | awk '/^Main:/ { m = 1 } m && /Prefixes:/ { print $2; exit }'
+}
+until [ "$(kernel_count)" -ge "$N" ]; do
+  [ "$(now)" -lt "$deadline" ] || { echo "not all $N in the kernel in 120 s" >&2; exit 1; }
   sleep 0.2
 done
 rss0=$(rss_kb "$DUT")

@@ -83,6 +83,12 @@ impl FibInNs {
     fn installed(&self) -> Vec<(IpNet, Vec<FibNextHop>)> {
         self.rt.block_on(self.handle.installed()).expect("installed")
     }
+
+    fn recorded(&self, within: Option<&str>) -> Vec<(IpNet, Vec<FibNextHop>)> {
+        let within = within.map(net);
+        let recorded = self.rt.block_on(self.handle.recorded(within)).expect("recorded");
+        recorded.into_iter().map(|(p, n)| (p, n.to_vec())).collect()
+    }
 }
 
 impl Drop for FibInNs {
@@ -314,6 +320,12 @@ fn installs_replaces_deletes_and_leaves_other_protocols_alone() {
             (net("2001:db8:1::/48"), vec![nh0, nh1]),
         ]
     );
+    // What the FIB recorded (shown by `ndbgpctl routes`) is what the kernel has.
+    assert_eq!(fib.recorded(None), fib.installed());
+    assert_eq!(
+        fib.recorded(Some("10.0.0.0/15")),
+        [(net("10.0.0.0/24"), vec![nh0]), (net("10.1.0.0/16"), vec![nh0, nh1])]
+    );
     // The static route to 10.0.0.0/24 (metric 0) is still there next to ours.
     assert_eq!(others(&ns), before);
 
@@ -397,6 +409,7 @@ fn link_down_then_resync() {
     );
     let installed: BTreeMap<IpNet, Vec<FibNextHop>> = fib.installed().into_iter().collect();
     assert_eq!(installed[&net("10.1.0.0/24")], [nh0], "dead path reported live");
+    assert_eq!(fib.recorded(None), fib.installed(), "the record after a link went down");
 
     // A new route through the down link waits; one with another path
     // goes in without it.
@@ -454,6 +467,11 @@ fn link_down_then_resync() {
     assert_eq!((r.partial, r.waiting), (5, 4), "{r:?}");
     assert!(!kernel(&ns, false, "bgp").contains_key("10.0.0.0/24"));
     assert_eq!(kernel(&ns, false, "bgp")["10.1.0.0/24"], only0);
+    assert_eq!(
+        fib.recorded(None),
+        fib.installed(),
+        "the record after a link was deleted"
+    );
 
     fib.flush();
     assert!(kernel(&ns, false, "bgp").is_empty() && kernel(&ns, true, "bgp").is_empty());

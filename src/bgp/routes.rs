@@ -6,7 +6,7 @@
 //! the out side is pulled from the RIB per peer and encoded here, packing
 //! many prefixes per message.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
@@ -21,9 +21,9 @@ use super::route::{NextHop, Origin, PathAttributes, Update};
 use super::update::{self, EncodeContext};
 use crate::iface::{Links, is_link_local};
 use crate::intern::Interner;
-use crate::netlink::fib::{FibChange, FibHandle, FibNextHop, FibRoute};
+use crate::netlink::fib::{FibChange, FibHandle, FibNextHop, FibRoute, NextHops};
 use crate::peers::PeerKey;
-use crate::prefix_map::PrefixSet;
+use crate::prefix_map::{PrefixMap, PrefixSet};
 
 /// How often connected addresses are re-read for `--redistribute connected`.
 const CONNECTED_RESCAN: Duration = Duration::from_secs(5);
@@ -52,7 +52,7 @@ enum Command {
     PeerDown(PeerKey),
     Update(PeerKey, Update),
     Refresh(PeerKey),
-    Routes(Option<IpNet>, oneshot::Sender<Vec<RouteEntry>>),
+    Routes(Option<IpNet>, oneshot::Sender<Vec<RouteView>>),
     Counters(oneshot::Sender<HashMap<PeerKey, PeerCounters>>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -95,6 +95,11 @@ pub struct RouteEntry {
 #[derive(Clone, Debug)]
 pub struct RoutesHandle {
     tx: mpsc::Sender<Command>,
+    /// For `routes`: what is in the kernel, and interface names. Asked
+    /// from the caller's task, so that the routes task is busy only with
+    /// its own part of the view.
+    fib: FibHandle,
+    links: watch::Receiver<Links>,
 }
 
 impl RoutesHandle {
@@ -115,13 +120,50 @@ impl RoutesHandle {
         let _ = self.tx.send(Command::Refresh(key)).await;
     }
 
-    /// The routes equal to or inside `within` (all without it).
+    /// The routes equal to or inside `within` (all without it), each
+    /// with what the kernel has of it.
     pub async fn routes(&self, within: Option<IpNet>) -> Vec<RouteEntry> {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Command::Routes(within, tx)).await.is_err() {
             return Vec::new();
         }
-        rx.await.unwrap_or_default()
+        let routes = rx.await.unwrap_or_default();
+        let installed: PrefixMap<NextHops> = match self.fib.recorded(within).await {
+            Ok(installed) => installed.into_iter().collect(),
+            Err(e) => {
+                warn!("routes view: {e}; shown as not installed");
+                PrefixMap::new()
+            }
+        };
+        let names: HashMap<u32, String> = self
+            .links
+            .borrow()
+            .values()
+            .map(|l| (l.ifindex, l.name.clone()))
+            .collect();
+        let name = |ifindex: u32| names.get(&ifindex).cloned().unwrap_or_else(|| ifindex.to_string());
+        routes
+            .into_iter()
+            .map(|mut route| {
+                // The peer by interface name, as an operator knows it.
+                for path in &mut route.paths {
+                    if let (Some(address), Some(ifindex)) = (path.peer_address, path.ifindex) {
+                        path.peer = format!("{address}%{}", name(ifindex));
+                    }
+                }
+                let kernel = route.prefix.parse::<IpNet>().ok().and_then(|p| installed.get(&p));
+                let kernel_next_hops = kernel
+                    .iter()
+                    .flat_map(|nhs| nhs.iter())
+                    .map(|nh| format!("{}%{}", nh.via, name(nh.ifindex)))
+                    .collect();
+                RouteEntry {
+                    route,
+                    installed: kernel.is_some(),
+                    kernel_next_hops,
+                }
+            })
+            .collect()
     }
 
     pub async fn counters(&self) -> HashMap<PeerKey, PeerCounters> {
@@ -156,6 +198,7 @@ pub fn spawn(config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>
     // would only hold decoded prefixes in memory and make a control
     // request wait longer behind them. Sessions wait, TCP pushes back.
     let (tx, commands) = mpsc::channel(64);
+    let (handle_fib, handle_links) = (fib.clone(), links.clone());
     let mut rib_config = RibConfig::new(config.local_asn, config.router_id);
     rib_config.max_paths = config.max_paths;
     let task = Routes {
@@ -170,7 +213,11 @@ pub fn spawn(config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>
         scratch_next_hops: Vec::new(),
     };
     tokio::spawn(task.run(commands));
-    RoutesHandle { tx }
+    RoutesHandle {
+        tx,
+        fib: handle_fib,
+        links: handle_links,
+    }
 }
 
 struct Routes {
@@ -263,7 +310,7 @@ impl Routes {
                 }
             }
             Command::Routes(within, reply) => {
-                let _ = reply.send(self.views(within).await);
+                let _ = reply.send(self.rib.routes_within(within));
             }
             Command::Counters(reply) => {
                 let counters = self
@@ -434,54 +481,6 @@ impl Routes {
             }
         }
         self.connected = connected;
-    }
-
-    async fn views(&self, within: Option<IpNet>) -> Vec<RouteEntry> {
-        let installed: BTreeMap<IpNet, Vec<FibNextHop>> = self
-            .fib
-            .installed()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(prefix, _)| within.is_none_or(|w| w.contains(prefix)))
-            .collect();
-        let names: HashMap<u32, String> = self
-            .links
-            .borrow()
-            .values()
-            .map(|l| (l.ifindex, l.name.clone()))
-            .collect();
-        self.rib
-            .routes_within(within)
-            .into_iter()
-            .map(|mut route| {
-                // The peer by interface name, as an operator knows it.
-                for path in &mut route.paths {
-                    if let (Some(address), Some(name)) = (path.peer_address, path.ifindex.and_then(|i| names.get(&i))) {
-                        path.peer = format!("{address}%{name}");
-                    }
-                }
-                let kernel = route.prefix.parse::<IpNet>().ok().and_then(|p| installed.get(&p));
-                let kernel_next_hops = kernel
-                    .map(|nhs| {
-                        nhs.iter()
-                            .map(|nh| {
-                                let ifname = names
-                                    .get(&nh.ifindex)
-                                    .cloned()
-                                    .unwrap_or_else(|| nh.ifindex.to_string());
-                                format!("{}%{ifname}", nh.via)
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                RouteEntry {
-                    route,
-                    installed: kernel.is_some(),
-                    kernel_next_hops,
-                }
-            })
-            .collect()
     }
 }
 

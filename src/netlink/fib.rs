@@ -267,6 +267,7 @@ enum Command {
     Resync(Reply<FibReport>),
     Flush(Reply<FibReport>),
     Installed(Reply<Vec<(IpNet, Vec<FibNextHop>)>>),
+    Recorded(Option<IpNet>, Reply<Vec<(IpNet, NextHops)>>),
 }
 
 impl FibHandle {
@@ -325,6 +326,14 @@ impl FibHandle {
         self.ask(Command::Installed).await
     }
 
+    /// Our routes equal to or inside `within` (all without it) as the
+    /// kernel acknowledged them, after applying what was submitted: the
+    /// record that resyncs (link changes, lost replies) keep true to the
+    /// kernel, without a dump of the whole table.
+    pub async fn recorded(&self, within: Option<IpNet>) -> Result<Vec<(IpNet, NextHops)>, FibError> {
+        self.ask(|reply| Command::Recorded(within, reply)).await
+    }
+
     async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, FibError> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(command(reply)).await.map_err(|_| FibError::Stopped)?;
@@ -359,6 +368,9 @@ async fn run(mut fib: Fib, mut commands: mpsc::Receiver<Command>, mailbox: Arc<M
                     }
                     Command::Installed(reply) => {
                         let _ = reply.send(fib.dump_installed().await);
+                    }
+                    Command::Recorded(within, reply) => {
+                        let _ = reply.send(fib.recorded(within).await);
                     }
                 }
             }
@@ -536,6 +548,18 @@ impl Fib {
         let report = self.resync().await?;
         info!("fib: flushed, {} routes removed", report.deleted);
         Ok(report)
+    }
+
+    async fn recorded(&mut self, within: Option<IpNet>) -> Result<Vec<(IpNet, NextHops)>, FibError> {
+        if self.stale {
+            self.resync().await?;
+        }
+        Ok(self
+            .table
+            .installed_routes()
+            .filter(|(prefix, _)| within.is_none_or(|w| w.contains(prefix)))
+            .map(|(prefix, nexthops)| (prefix, Arc::clone(nexthops)))
+            .collect())
     }
 
     async fn dump_installed(&mut self) -> Result<Vec<(IpNet, Vec<FibNextHop>)>, FibError> {

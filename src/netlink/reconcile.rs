@@ -209,6 +209,13 @@ impl FibTable {
         Some(self.sets.get(id))
     }
 
+    /// Our routes as the kernel last acknowledged or dumped them.
+    pub fn installed_routes(&self) -> impl Iterator<Item = (IpNet, &NextHops)> {
+        self.routes
+            .iter()
+            .filter_map(|(p, e)| e.installed.map(|id| (p, self.sets.get(id))))
+    }
+
     /// Prefixes we want routes to.
     pub fn wanted_len(&self) -> usize {
         self.wanted

@@ -197,7 +197,8 @@ impl Config {
     }
 
     /// The settings that differ in `new` and only take effect at a restart
-    /// (everything but the interfaces, which a reload applies).
+    /// (everything but the interfaces and the log level, which a reload
+    /// applies).
     pub fn needs_restart(&self, new: &Config) -> Vec<&'static str> {
         // Destructured so that a new field cannot be forgotten here.
         let Config {
@@ -211,7 +212,7 @@ impl Config {
             redistribute_connected,
             max_paths,
             control_socket,
-            log_level,
+            log_level: _,
             ra_interval,
             ra_lifetime,
             max_neighbors,
@@ -234,7 +235,6 @@ impl Config {
         check("redistribute", *redistribute_connected != new.redistribute_connected);
         check("max_paths", *max_paths != new.max_paths);
         check("control_socket", *control_socket != new.control_socket);
-        check("log_level", *log_level != new.log_level);
         check("ra_interval", *ra_interval != new.ra_interval);
         check("ra_lifetime", *ra_lifetime != new.ra_lifetime);
         check("max_neighbors", *max_neighbors != new.max_neighbors);
@@ -865,7 +865,7 @@ max_paths = 8
             "debug",
         ])
         .unwrap();
-        assert_eq!(a.needs_restart(&c), vec!["asn", "hold_time", "log_level"]);
+        assert_eq!(a.needs_restart(&c), vec!["asn", "hold_time"]);
     }
 
     #[test]

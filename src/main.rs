@@ -10,6 +10,7 @@ use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
+use tracing_subscriber::EnvFilter;
 
 use ndbgp::bgp::fsm::FsmConfig;
 use ndbgp::bgp::manager::{self, BgpConfig};
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&config.log_level);
+    let log_level = init_tracing(&config.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -59,7 +60,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(*config, args));
+    let result = runtime.block_on(run(*config, args, log_level));
     // Tasks still running are dropped; nothing of ours blocks a thread.
     runtime.shutdown_timeout(Duration::from_millis(100));
     match result {
@@ -71,19 +72,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(level: &str) {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("NDBGPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ndbgp={level},ndbgpd={level},warn")));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+/// Changes the log level of the running daemon (SIGHUP); None when
+/// NDBGPD_LOG decides the filter.
+type LogLevel = Option<tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>>;
+
+fn level_filter(level: &str) -> EnvFilter {
+    EnvFilter::new(format!("ndbgp={level},ndbgpd={level},warn"))
 }
 
-async fn run(config: Config, args: Vec<OsString>) -> anyhow::Result<()> {
+fn init_tracing(level: &str) -> LogLevel {
+    use std::io::IsTerminal;
+    use tracing_subscriber::prelude::*;
+    let (filter, from_env) = match EnvFilter::try_from_env("NDBGPD_LOG") {
+        Ok(filter) => (filter, true),
+        Err(_) => (level_filter(level), false),
+    };
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let output = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false);
+    tracing_subscriber::registry().with(filter).with(output).init();
+    (!from_env).then_some(handle)
+}
+
+async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow::Result<()> {
     // Before anything else, so that a stop during start-up is orderly too.
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -189,7 +202,7 @@ async fn run(config: Config, args: Vec<OsString>) -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: stopping"); break Ok(()) }
             _ = int.recv() => { info!("SIGINT: stopping"); break Ok(()) }
-            _ = hup.recv() => reload(&args, &mut running, &interfaces_tx),
+            _ = hup.recv() => reload(&args, &mut running, &interfaces_tx, &log_level),
             // READY=1 once the sockets are open and the interfaces watched.
             synced_now = &mut synced, if !ready => {
                 ready = true;
@@ -233,9 +246,10 @@ async fn run(config: Config, args: Vec<OsString>) -> anyhow::Result<()> {
 }
 
 /// SIGHUP: re-read the command line and the config file. Interfaces added
-/// or removed take effect; other changes are logged as needing a restart; a
-/// bad file is logged and the running configuration kept.
-fn reload(args: &[OsString], running: &mut Config, interfaces: &watch::Sender<Vec<String>>) {
+/// or removed and the log level take effect; other changes are logged as
+/// needing a restart; a bad file is logged and the running configuration
+/// kept.
+fn reload(args: &[OsString], running: &mut Config, interfaces: &watch::Sender<Vec<String>>, log_level: &LogLevel) {
     systemd::reloading();
     let file = running
         .config_file
@@ -253,6 +267,24 @@ fn reload(args: &[OsString], running: &mut Config, interfaces: &watch::Sender<Ve
                     "reload: the command line overrides the config file's {}",
                     new.overridden.join(", ")
                 );
+            }
+            if let Some(level) = &plan.log_level {
+                match log_level {
+                    Some(handle) => {
+                        // Said at info, before a level that hides it.
+                        let said = format!("reload: log level {} -> {level}", running.log_level);
+                        let quieter = matches!(level.as_str(), "error" | "warn");
+                        if quieter {
+                            info!("{said}");
+                        }
+                        match handle.reload(level_filter(level)) {
+                            Ok(()) if !quieter => info!("{said}"),
+                            Ok(()) => {}
+                            Err(e) => warn!("reload: cannot change the log level: {e}"),
+                        }
+                    }
+                    None => info!("reload: log level {level} ignored: NDBGPD_LOG sets the filter"),
+                }
             }
             if plan.changes_interfaces() {
                 if !plan.added.is_empty() {

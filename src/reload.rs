@@ -1,9 +1,9 @@
 //! SIGHUP: what a re-read configuration changes.
 //!
 //! The configured interfaces are applied live (the netlink watcher, the ND
-//! service and the BGP manager follow a `watch` of their names); every other
-//! setting is only read at start, so a change to it is reported as needing a
-//! restart and otherwise ignored.
+//! service and the BGP manager follow a `watch` of their names), and so is
+//! the log level; every other setting is only read at start, so a change to
+//! it is reported as needing a restart and otherwise ignored.
 
 use crate::config::Config;
 
@@ -14,6 +14,8 @@ pub struct Plan {
     pub added: Vec<String>,
     /// Interfaces to stop on (their sessions get Cease / Peer De-configured).
     pub removed: Vec<String>,
+    /// The new log level, if it changed.
+    pub log_level: Option<String>,
     /// Changed settings that only a restart applies.
     pub needs_restart: Vec<&'static str>,
 }
@@ -33,6 +35,7 @@ impl Plan {
                 .filter(|n| !new.interfaces.contains(n))
                 .cloned()
                 .collect(),
+            log_level: (new.log_level != running.log_level).then(|| new.log_level.clone()),
             needs_restart: running.needs_restart(new),
         }
     }
@@ -44,10 +47,11 @@ impl Plan {
 }
 
 /// Apply what a reload can apply to the running configuration: the
-/// interfaces. Everything else keeps its running value, so that the next
-/// reload still reports it.
+/// interfaces and the log level. Everything else keeps its running value,
+/// so that the next reload still reports it.
 pub fn apply(running: &mut Config, new: &Config) {
     running.interfaces = new.interfaces.clone();
+    running.log_level = new.log_level.clone();
     running.overridden = new.overridden.clone();
 }
 
@@ -81,6 +85,18 @@ mod tests {
         let running = config(&["--iface", "eth0", "--iface", "eth1"]);
         let new = config(&["--iface", "eth1", "--iface", "eth0"]);
         assert!(!Plan::new(&running, &new).changes_interfaces());
+    }
+
+    #[test]
+    fn the_log_level_is_applied_once() {
+        let mut running = config(&["--iface", "eth0"]);
+        let new = config(&["--iface", "eth0", "--log-level", "debug"]);
+        let plan = Plan::new(&running, &new);
+        assert_eq!(plan.log_level.as_deref(), Some("debug"));
+        assert!(plan.needs_restart.is_empty());
+        apply(&mut running, &new);
+        assert_eq!(running.log_level, "debug");
+        assert_eq!(Plan::new(&running, &new), Plan::default());
     }
 
     #[test]

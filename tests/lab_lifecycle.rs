@@ -57,6 +57,57 @@ fn config_file(path: &std::path::Path, interfaces: &[&str]) {
 }
 
 #[test]
+fn sighup_changes_the_log_level() {
+    if !lab_enabled("sighup_changes_the_log_level") {
+        return;
+    }
+    let a = Netns::new("ndla");
+    let b = Netns::new("ndlb");
+    links(&a, &b, 2);
+    let dir = TempDir::new("loglevel");
+    let file = dir.join("a.toml");
+    let write = |level: &str, interfaces: &str| {
+        let text =
+            format!("asn = 65001\nrouter_id = \"10.0.0.1\"\nlog_level = \"{level}\"\ninterfaces = [{interfaces}]\n");
+        std::fs::write(&file, text).expect("config file");
+    };
+    write("info", r#""eth0""#);
+    let file_arg = file.to_str().expect("utf-8 path");
+    let da = Ndbgpd::start_exactly(&a, &dir, "a", &[], &["--config", file_arg]);
+    let db = Ndbgpd::start(&b, &dir, "b", &["--iface", "eth0", "--iface", "eth1", "--asn", "65002"]);
+    let long = Duration::from_secs(20);
+    wait_for("eth0 Established", long, || established(&da, "eth0"));
+    let log = da.process.log_text();
+    assert!(!log.contains(" DEBUG "), "debug lines at level info:\n{log}");
+
+    // Up to debug, and a new interface whose session start logs at debug.
+    write("debug", r#""eth0", "eth1""#);
+    signal(&da, Signal::SIGHUP);
+    wait_for("eth1 Established", long, || established(&da, "eth1"));
+    let log = da.process.log_text();
+    let (_, after) = log
+        .split_once("reload: log level info -> debug")
+        .unwrap_or_else(|| panic!("no log level line:\n{log}"));
+    assert!(after.contains(" DEBUG "), "no debug line after the switch:\n{log}");
+
+    // Down to warn: the interface removal (info, after the switch) is not logged.
+    write("warn", r#""eth0""#);
+    signal(&da, Signal::SIGHUP);
+    wait_for("eth1's session to go", Duration::from_secs(5), || {
+        session(&da, "eth1").is_none().then_some(())
+    });
+    let log = da.process.log_text();
+    let (_, after) = log
+        .split_once("reload: log level debug -> warn")
+        .unwrap_or_else(|| panic!("no log level line:\n{log}"));
+    assert!(
+        !after.contains("interfaces removed"),
+        "info logged at level warn:\n{log}"
+    );
+    assert!(established(&db, "eth0").is_some());
+}
+
+#[test]
 fn sighup_adds_and_removes_interfaces_without_touching_the_others() {
     if !lab_enabled("sighup_adds_and_removes_interfaces") {
         return;

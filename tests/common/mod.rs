@@ -240,6 +240,14 @@ impl Ndbgpd {
     /// Start it through `wrapper` (a program and its arguments, e.g.
     /// setpriv), which runs ndbgpd with the arguments that follow.
     pub fn start_wrapped(ns: &Netns, dir: &TempDir, tag: &str, wrapper: &[&str], args: &[&str]) -> Ndbgpd {
+        let mut all = vec!["--log-level", "debug"];
+        all.extend_from_slice(args);
+        Ndbgpd::start_exactly(ns, dir, tag, wrapper, &all)
+    }
+
+    /// Start it with only `args` after the control socket (no log level:
+    /// the config file's, or the default, applies).
+    pub fn start_exactly(ns: &Netns, dir: &TempDir, tag: &str, wrapper: &[&str], args: &[&str]) -> Ndbgpd {
         let socket = dir.join(&format!("{tag}.sock"));
         let mut cmd = match wrapper.split_first() {
             None => ns.command(ndbgpd_bin()),
@@ -249,12 +257,7 @@ impl Ndbgpd {
                 cmd
             }
         };
-        cmd.args([
-            "--control-socket",
-            socket.to_str().expect("utf-8 path"),
-            "--log-level",
-            "debug",
-        ]);
+        cmd.args(["--control-socket", socket.to_str().expect("utf-8 path")]);
         cmd.args(args);
         let process = Process::spawn(
             &format!("ndbgpd {tag}"),

@@ -4,6 +4,7 @@
 //! observations into the peer table, which emits Discovered/Lost events for
 //! the BGP engine. Each stage is a task that owns its state.
 
+pub mod addresses;
 pub mod bgp;
 pub mod config;
 pub mod control;

@@ -5,8 +5,11 @@
 //! interface's MAC. Router IDs must be unique in a fabric: MACs are, and
 //! collision detection (RFC 4271 6.8) depends on it.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
+use tracing::warn;
+
+use crate::addresses;
 use crate::iface::Mac;
 
 /// Where the router ID came from, for the log.
@@ -62,23 +65,22 @@ pub fn choose(
 
 /// IPv4 addresses of this namespace's interfaces, and the MAC of `first_iface`.
 pub fn system_addresses(first_iface: &str) -> (Vec<(String, bool, Ipv4Addr)>, Option<Mac>) {
-    let mut addrs = Vec::new();
-    let mut mac = None;
-    let Ok(list) = nix::ifaddrs::getifaddrs() else {
-        return (addrs, mac);
-    };
-    for ifa in list {
-        let loopback = ifa.flags.contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK);
-        let Some(address) = ifa.address else { continue };
-        if let Some(v4) = address.as_sockaddr_in() {
-            addrs.push((ifa.interface_name.clone(), loopback, v4.ip()));
-        } else if let Some(link) = address.as_link_addr()
-            && ifa.interface_name == first_iface
-        {
-            mac = link.addr();
+    let host = match addresses::read() {
+        Ok(host) => host,
+        Err(e) => {
+            warn!("cannot read interface addresses for the router ID: {e}");
+            return (Vec::new(), None);
         }
-    }
-    (addrs, mac)
+    };
+    let v4 = host
+        .addresses
+        .iter()
+        .filter_map(|a| match a.net.addr() {
+            IpAddr::V4(ip) => Some((a.interface.clone(), a.loopback, ip)),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    (v4, host.mac_of(first_iface))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use super::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use super::rib::{self, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteView};
 use super::route::{NextHop, Origin, PathAttributes, Update};
 use super::update::{self, EncodeContext};
+use crate::addresses::{self, HostAddress, HostAddresses};
 use crate::iface::{Links, is_link_local};
 use crate::intern::Interner;
 use crate::netlink::fib::{FibChange, FibHandle, FibNextHop, FibRoute, NextHops};
@@ -446,9 +447,16 @@ impl Routes {
         let fabric_interfaces = self.config.interfaces.borrow().clone();
         let mut globals = HashMap::new();
         let mut connected = BTreeSet::new();
-        for (name, addr, prefix_len) in interface_addresses() {
+        let host = addresses::read().unwrap_or_else(|e| {
+            warn!("cannot read interface addresses: {e}");
+            HostAddresses::default()
+        });
+        for HostAddress {
+            interface: name, net, ..
+        } in host.addresses
+        {
             let fabric = fabric_interfaces.contains(&name);
-            match addr {
+            match net.addr() {
                 IpAddr::V6(a) if fabric && !is_link_local(&a) && !a.is_loopback() => {
                     if let Some(link) = links.get(&name) {
                         globals.entry(link.ifindex).or_insert(a);
@@ -458,9 +466,7 @@ impl Routes {
                 IpAddr::V4(a) if a.is_loopback() || a.is_link_local() => {}
                 IpAddr::V6(a) if a.is_loopback() || is_link_local(&a) || a.is_multicast() => {}
                 _ => {
-                    if let Ok(net) = IpNet::new(addr, prefix_len) {
-                        connected.insert(net.trunc());
-                    }
+                    connected.insert(net.trunc());
                 }
             }
         }
@@ -489,31 +495,4 @@ fn local_attributes(origin: Origin) -> PathAttributes {
         origin: Some(origin),
         ..PathAttributes::default()
     }
-}
-
-/// (interface, address, prefix length) of every address in this namespace.
-fn interface_addresses() -> Vec<(String, IpAddr, u8)> {
-    let Ok(list) = nix::ifaddrs::getifaddrs() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for ifa in list {
-        let (Some(addr), Some(mask)) = (ifa.address, ifa.netmask) else {
-            continue;
-        };
-        if let (Some(a), Some(m)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in()) {
-            out.push((
-                ifa.interface_name,
-                IpAddr::V4(a.ip()),
-                u32::from(m.ip()).count_ones() as u8,
-            ));
-        } else if let (Some(a), Some(m)) = (addr.as_sockaddr_in6(), mask.as_sockaddr_in6()) {
-            out.push((
-                ifa.interface_name,
-                IpAddr::V6(a.ip()),
-                u128::from(m.ip()).count_ones() as u8,
-            ));
-        }
-    }
-    out
 }

@@ -271,15 +271,23 @@ fn reload(args: &[OsString], running: &mut Config, interfaces: &watch::Sender<Ve
             if let Some(level) = &plan.log_level {
                 match log_level {
                     Some(handle) => {
-                        // Said at info, before a level that hides it.
+                        // Said at info under whichever level shows it (the
+                        // old one before the switch, or the new one after),
+                        // at warn between warn and error.
                         let said = format!("reload: log level {} -> {level}", running.log_level);
-                        let quieter = matches!(level.as_str(), "error" | "warn");
-                        if quieter {
-                            info!("{said}");
+                        let quiet = |l: &str| matches!(l, "error" | "warn");
+                        let before = quiet(level) && (!quiet(&running.log_level) || running.log_level == "warn");
+                        if before {
+                            if quiet(&running.log_level) {
+                                warn!("{said}");
+                            } else {
+                                info!("{said}");
+                            }
                         }
                         match handle.reload(level_filter(level)) {
-                            Ok(()) if !quieter => info!("{said}"),
-                            Ok(()) => {}
+                            Ok(()) if before => {}
+                            Ok(()) if quiet(level) => warn!("{said}"),
+                            Ok(()) => info!("{said}"),
                             Err(e) => warn!("reload: cannot change the log level: {e}"),
                         }
                     }

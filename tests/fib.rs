@@ -24,10 +24,12 @@ const VIA0: &str = "fe80::b0";
 const VIA1: &str = "fe80::b1";
 /// Routes in the install-rate test: NDBGP_FIB_ROUTES, default 100k.
 fn batch_routes() -> u32 {
-    std::env::var("NDBGP_FIB_ROUTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000)
+    match std::env::var("NDBGP_FIB_ROUTES") {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("NDBGP_FIB_ROUTES={v:?}: want a number of routes")),
+        Err(_) => 100_000,
+    }
 }
 
 /// A FIB task running in its own thread inside the namespace (its socket

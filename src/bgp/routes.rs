@@ -83,13 +83,14 @@ pub struct PeerCounters {
     pub prefixes_sent: usize,
 }
 
-/// One line of `ndbgpctl routes`: the RIB's view plus what the kernel has.
+/// One line of `ndbgpctl routes`: the RIB's view plus what the FIB task
+/// recorded the kernel accepting (taken a moment after the RIB's view).
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteEntry {
     #[serde(flatten)]
     pub route: RouteView,
     pub installed: bool,
-    /// The kernel's next hops, as "fe80::x%IF".
+    /// The installed next hops, as "fe80::x%IF".
     pub kernel_next_hops: Vec<String>,
 }
 
@@ -146,11 +147,8 @@ impl RoutesHandle {
         routes
             .into_iter()
             .map(|mut route| {
-                // The peer by interface name, as an operator knows it.
                 for path in &mut route.paths {
-                    if let (Some(address), Some(ifindex)) = (path.peer_address, path.ifindex) {
-                        path.peer = format!("{address}%{}", name(ifindex));
-                    }
+                    path.interface = path.ifindex.map(name);
                 }
                 let kernel = route.prefix.parse::<IpNet>().ok().and_then(|p| installed.get(&p));
                 let kernel_next_hops = kernel

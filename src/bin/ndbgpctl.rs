@@ -1,5 +1,6 @@
 //! ndbgpctl: shows what the running ndbgpd knows, through its control socket.
 
+use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,8 +23,9 @@ struct Cli {
         env = "NDBGPCTL_SOCKET"
     )]
     socket: PathBuf,
-    /// Give up when ndbgpd has not answered within this many seconds (a
-    /// stopped or wedged daemon would otherwise hang the caller).
+    /// Give up when ndbgpd has not begun to answer within this many
+    /// seconds (a stopped or wedged daemon would otherwise hang the
+    /// caller); a long answer, once begun, is read to its end.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_timeout)]
     timeout: f64,
     #[command(subcommand)]
@@ -45,7 +47,7 @@ enum Command {
         json: bool,
     },
     /// The routing table: every prefix with its paths, best first, and
-    /// whether it is in the kernel.
+    /// whether ndbgpd installed it in the kernel.
     Routes {
         /// Only the routes equal to or inside this prefix (10.1.0.0/16,
         /// 2001:db8::/32; a bare address is its /32 or /128).
@@ -72,27 +74,33 @@ async fn main() -> ExitCode {
         Command::Neighbors { json } => (Request::Neighbors, json),
         Command::Routes { prefix, json } => (Request::Routes { prefix }, json),
     };
-    let asked = control::request(&cli.socket, request);
-    let result = match tokio::time::timeout(Duration::from_secs_f64(cli.timeout), asked).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(e)) => {
-            eprintln!("ndbgpctl: {e}");
+    let result = match control::request(&cli.socket, request, Duration::from_secs_f64(cli.timeout)).await {
+        Ok(result) => result,
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+            eprintln!("ndbgpctl: {e} (--timeout {} s)", cli.timeout);
             return ExitCode::FAILURE;
         }
-        Err(_) => {
-            eprintln!(
-                "ndbgpctl: ndbgpd did not answer on {} within {} s (--timeout)",
-                cli.socket.display(),
-                cli.timeout
-            );
+        Err(e) => {
+            eprintln!("ndbgpctl: {e}");
             return ExitCode::FAILURE;
         }
     };
     if json {
-        // As ndbgpd wrote it: a full table is hundreds of MB, not worth
-        // parsing and re-indenting (pipe to jq to read it).
-        println!("{}", result.get());
-        return ExitCode::SUCCESS;
+        // Indented as it streams out: a full table's answer is hundreds of
+        // MB, too big to parse into a tree first.
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        let written = control::write_pretty(result.get(), &mut out)
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush());
+        return match written {
+            Ok(()) => ExitCode::SUCCESS,
+            // A closed pipe (| head) is not an error worth a message.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ndbgpctl: writing the answer: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let rows: Vec<Value> = match serde_json::from_str(result.get()) {
         Ok(rows) => rows,
@@ -210,7 +218,14 @@ fn routes_table(rows: &[Value]) -> String {
             body.push(vec![
                 mark.to_string(),
                 if first { text(r, "prefix") } else { String::new() },
-                text(p, "peer"),
+                // The peer by interface name, as an operator knows it.
+                match (
+                    p.get("peer_address").and_then(Value::as_str),
+                    p.get("interface").and_then(Value::as_str),
+                ) {
+                    (Some(address), Some(name)) => format!("{address}%{name}"),
+                    _ => text(p, "peer"),
+                },
                 text(p, "as_path"),
                 text(p, "origin"),
                 text(p, "local_pref"),

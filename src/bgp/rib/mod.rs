@@ -698,6 +698,7 @@ impl Rib {
                 PathView {
                     peer: peer_id.map_or_else(|| "local".to_string(), |id| id.to_string()),
                     ifindex: peer_id.map(|id| id.ifindex),
+                    interface: None,
                     peer_address: peer_id.map(|id| id.addr),
                     peer_asn: state.map_or(0, |s| s.info.asn),
                     router_id: state.map_or(Ipv4Addr::UNSPECIFIED, |s| s.info.router_id),

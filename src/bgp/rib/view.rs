@@ -16,10 +16,12 @@ pub struct RouteView {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PathView {
-    /// "local", or the peer as "fe80::1%ifindex" ("fe80::1%eth0" in
-    /// `ndbgpctl routes`, where the interface name is known).
+    /// "local", or the peer as "fe80::1%ifindex".
     pub peer: String,
     pub ifindex: Option<u32>,
+    /// The name of `ifindex`, filled in for `ndbgpctl routes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
     pub peer_address: Option<Ipv6Addr>,
     pub peer_asn: u32,
     pub router_id: Ipv4Addr,

@@ -7,6 +7,7 @@
 //! trie. The RIB, the FIB and the per-peer out state all use it.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
@@ -89,6 +90,38 @@ impl<V> PrefixMap<V> {
         v4.chain(v6)
     }
 
+    /// The entries equal to or inside `within` (all without it), in
+    /// prefix order: a range of the B-tree, not a scan.
+    pub fn iter_within(&self, within: Option<IpNet>) -> impl Iterator<Item = (IpNet, &V)> {
+        // Keys order by (address, length): whatever lies inside `w` has
+        // an address between its first and its last.
+        let (v4, v6) = match within {
+            None => (
+                Some((Bound::Unbounded, Bound::Unbounded)),
+                Some((Bound::Unbounded, Bound::Unbounded)),
+            ),
+            Some(IpNet::V4(w)) => {
+                let first = Ipv4Net::new_assert(w.network(), 0);
+                let last = Ipv4Net::new_assert(w.broadcast(), 32);
+                (Some((Bound::Included(first), Bound::Included(last))), None)
+            }
+            Some(IpNet::V6(w)) => {
+                let first = Ipv6Net::new_assert(w.network(), 0);
+                let last = Ipv6Net::new_assert(w.broadcast(), 128);
+                (None, Some((Bound::Included(first), Bound::Included(last))))
+            }
+        };
+        let v4 = v4
+            .into_iter()
+            .flat_map(|r| self.v4.range(r))
+            .map(|(p, v)| (IpNet::V4(*p), v));
+        let v6 = v6
+            .into_iter()
+            .flat_map(|r| self.v6.range(r))
+            .map(|(p, v)| (IpNet::V6(*p), v));
+        v4.chain(v6).filter(move |(p, _)| within.is_none_or(|w| w.contains(p)))
+    }
+
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (IpNet, &mut V)> {
         let v4 = self.v4.iter_mut().map(|(p, v)| (IpNet::V4(*p), v));
         let v6 = self.v6.iter_mut().map(|(p, v)| (IpNet::V6(*p), v));
@@ -147,6 +180,46 @@ mod tests {
 
     fn net(s: &str) -> IpNet {
         s.parse().expect("prefix")
+    }
+
+    #[test]
+    fn iter_within_is_the_filtered_iteration() {
+        let all = [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "10.1.0.0/24",
+            "10.1.255.255/32",
+            "10.2.0.0/16",
+            "11.0.0.0/8",
+            "255.255.255.255/32",
+            "::/0",
+            "2001:db8::/32",
+            "2001:db8:1::/48",
+            "2001:db9::/32",
+        ];
+        let map: PrefixMap<usize> = all.iter().enumerate().map(|(i, p)| (net(p), i)).collect();
+        for within in [
+            None,
+            Some("0.0.0.0/0"),
+            Some("10.1.0.0/16"),
+            Some("10.1.255.255/32"),
+            Some("10.3.0.0/16"),
+            Some("::/0"),
+            Some("2001:db8::/32"),
+        ] {
+            let within = within.map(net);
+            let scanned: Vec<_> = map
+                .iter()
+                .filter(|(p, _)| within.is_none_or(|w| w.contains(p)))
+                .collect();
+            assert_eq!(
+                map.iter_within(within).collect::<Vec<_>>(),
+                scanned,
+                "within {within:?}"
+            );
+        }
+        assert_eq!(map.iter_within(Some(net("10.1.0.0/16"))).count(), 3);
     }
 
     #[test]

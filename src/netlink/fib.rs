@@ -556,8 +556,7 @@ impl Fib {
         }
         Ok(self
             .table
-            .installed_routes()
-            .filter(|(prefix, _)| within.is_none_or(|w| w.contains(prefix)))
+            .installed_within(within)
             .map(|(prefix, nexthops)| (prefix, Arc::clone(nexthops)))
             .collect())
     }

@@ -209,10 +209,11 @@ impl FibTable {
         Some(self.sets.get(id))
     }
 
-    /// Our routes as the kernel last acknowledged or dumped them.
-    pub fn installed_routes(&self) -> impl Iterator<Item = (IpNet, &NextHops)> {
+    /// Our routes equal to or inside `within` (all without it) as the
+    /// kernel last acknowledged or dumped them.
+    pub fn installed_within(&self, within: Option<IpNet>) -> impl Iterator<Item = (IpNet, &NextHops)> {
         self.routes
-            .iter()
+            .iter_within(within)
             .filter_map(|(p, e)| e.installed.map(|id| (p, self.sets.get(id))))
     }
 

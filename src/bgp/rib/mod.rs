@@ -534,8 +534,7 @@ impl Rib {
     /// The routes equal to or inside `within` (all without it), sorted.
     pub fn routes_within(&self, within: Option<IpNet>) -> Vec<RouteView> {
         self.table
-            .iter()
-            .filter(|(prefix, _)| within.is_none_or(|w| w.contains(prefix)))
+            .iter_within(within)
             .map(|(prefix, entry)| self.route_view(prefix, entry))
             .collect()
     }

@@ -46,11 +46,13 @@ fn has_route(d: &Ndbgpd, prefix: &str) -> bool {
         .is_some_and(|routes| routes.iter().any(|r| r["prefix"] == prefix))
 }
 
-fn config_file(path: &std::path::Path, interfaces: &[&str]) {
+const REDISTRIBUTE: &str = "redistribute = [\"connected\"]\n";
+
+/// AS 65001, router ID 10.0.0.1, `interfaces`, then the `extra` lines.
+fn config_file(path: &std::path::Path, interfaces: &[&str], extra: &str) {
     let list: Vec<String> = interfaces.iter().map(|i| format!("\"{i}\"")).collect();
     let text = format!(
-        "# written by lab_lifecycle\nasn = 65001\nrouter_id = \"10.0.0.1\"\nredistribute = [\"connected\"]\n\
-         interfaces = [{}]\n",
+        "# written by lab_lifecycle\nasn = 65001\nrouter_id = \"10.0.0.1\"\ninterfaces = [{}]\n{extra}",
         list.join(", ")
     );
     std::fs::write(path, text).expect("config file");
@@ -66,12 +68,9 @@ fn sighup_changes_the_log_level() {
     links(&a, &b, 2);
     let dir = TempDir::new("loglevel");
     let file = dir.join("a.toml");
-    let write = |level: &str, interfaces: &str| {
-        let text =
-            format!("asn = 65001\nrouter_id = \"10.0.0.1\"\nlog_level = \"{level}\"\ninterfaces = [{interfaces}]\n");
-        std::fs::write(&file, text).expect("config file");
-    };
-    write("info", r#""eth0""#);
+    let write =
+        |level: &str, interfaces: &[&str]| config_file(&file, interfaces, &format!("log_level = \"{level}\"\n"));
+    write("info", &["eth0"]);
     let file_arg = file.to_str().expect("utf-8 path");
     let da = Ndbgpd::start_exactly(&a, &dir, "a", &[], &["--config", file_arg]);
     let db = Ndbgpd::start(&b, &dir, "b", &["--iface", "eth0", "--iface", "eth1", "--asn", "65002"]);
@@ -81,7 +80,7 @@ fn sighup_changes_the_log_level() {
     assert!(!log.contains(" DEBUG "), "debug lines at level info:\n{log}");
 
     // Up to debug, and a new interface whose session start logs at debug.
-    write("debug", r#""eth0", "eth1""#);
+    write("debug", &["eth0", "eth1"]);
     signal(&da, Signal::SIGHUP);
     wait_for("eth1 Established", long, || established(&da, "eth1"));
     let log = da.process.log_text();
@@ -91,7 +90,7 @@ fn sighup_changes_the_log_level() {
     assert!(after.contains(" DEBUG "), "no debug line after the switch:\n{log}");
 
     // Down to warn: the interface removal (info, after the switch) is not logged.
-    write("warn", r#""eth0""#);
+    write("warn", &["eth0"]);
     signal(&da, Signal::SIGHUP);
     wait_for("eth1's session to go", Duration::from_secs(5), || {
         session(&da, "eth1").is_none().then_some(())
@@ -120,7 +119,7 @@ fn sighup_adds_and_removes_interfaces_without_touching_the_others() {
     a.ip(&["addr", "add", "2001:db8:e1::1/64", "dev", "eth1", "nodad"]);
     let dir = TempDir::new("hup");
     let file = dir.join("a.toml");
-    config_file(&file, &["eth0"]);
+    config_file(&file, &["eth0"], REDISTRIBUTE);
     let file_arg = file.to_str().expect("utf-8 path");
     let mut da = Ndbgpd::start(&a, &dir, "a", &["--config", file_arg]);
     let db = Ndbgpd::start(
@@ -146,7 +145,7 @@ fn sighup_adds_and_removes_interfaces_without_touching_the_others() {
     });
 
     // Add eth1: its session comes up, eth0's is not reset.
-    config_file(&file, &["eth0", "eth1"]);
+    config_file(&file, &["eth0", "eth1"], REDISTRIBUTE);
     signal(&da, Signal::SIGHUP);
     wait_for("eth1 Established after SIGHUP", long, || established(&da, "eth1"));
     let after = established(&da, "eth0").expect("eth0 still Established");
@@ -175,7 +174,7 @@ fn sighup_adds_and_removes_interfaces_without_touching_the_others() {
     assert!(established(&da, "eth1").is_some(), "the bad file changed nothing");
 
     // Remove eth1: its session ends with Cease / Peer De-configured.
-    config_file(&file, &["eth0"]);
+    config_file(&file, &["eth0"], REDISTRIBUTE);
     signal(&da, Signal::SIGHUP);
     wait_for("eth1's session to go", Duration::from_secs(5), || {
         session(&da, "eth1").is_none().then_some(())

@@ -480,7 +480,6 @@ fn link_down_then_resync() {
     assert_eq!(kernel(&ns, false, "static").keys().collect::<Vec<_>>(), ["10.9.9.0/24"]);
 }
 
-/// 10.0.0.0 + i as a /32.
 /// The i-th /24 from 10.0.0.0, as a feed of consecutive subnets gives
 /// them (the kernel's trie is denser, and slower to empty, than for /32s).
 fn subnet(i: u32) -> String {

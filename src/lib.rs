@@ -1,18 +1,21 @@
 //! ndbgp: BGP unnumbered driven by IPv6 Neighbor Discovery.
 //!
-//! Data flows one way (see GUIDE.md section 2): netlink + raw ICMPv6 feed
-//! observations into the peer table, which emits Discovered/Lost events for
-//! the BGP engine. Each stage is a task that owns its state.
+//! Data flows one way (docs/ARCHITECTURE.md): `links` (rtnetlink) and `nd`
+//! (raw ICMPv6) feed observations into `peers`, whose Discovered/Lost
+//! events drive `bgp`; sessions hand routes to `rib`, whose selection goes
+//! to `fib`. `control` shows and changes the running stages. Each stage is
+//! a task that owns its state.
 
-pub mod addresses;
 pub mod bgp;
 pub mod config;
 pub mod control;
-pub mod iface;
+pub mod fib;
 pub mod intern;
+pub mod links;
 pub mod nd;
-pub mod netlink;
 pub mod peers;
 pub mod prefix_map;
 pub mod reload;
+pub mod rib;
+pub mod router_id;
 pub mod systemd;

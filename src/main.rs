@@ -14,15 +14,15 @@ use tracing_subscriber::EnvFilter;
 
 use ndbgp::bgp::fsm::FsmConfig;
 use ndbgp::bgp::manager::{self, BgpConfig};
-use ndbgp::bgp::routes::{self, RoutesConfig};
-use ndbgp::bgp::{router_id, transport};
+use ndbgp::bgp::transport;
 use ndbgp::config::{self, Config, Parsed};
 use ndbgp::control;
-use ndbgp::iface::Links;
+use ndbgp::fib::{self, FibConfig};
+use ndbgp::links::Links;
 use ndbgp::nd::service::NdConfig;
 use ndbgp::nd::socket::IcmpSocket;
-use ndbgp::netlink::fib::{self, FibConfig};
-use ndbgp::{nd, netlink, peers, reload, systemd};
+use ndbgp::rib::task::{self as routes, RoutesConfig};
+use ndbgp::{links, nd, peers, reload, router_id, systemd};
 
 /// The longest the sessions' stop may take: the BGP manager gives them
 /// 1.5 s to send their Cease.
@@ -124,7 +124,7 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow
     let (interfaces_tx, interfaces_rx) = watch::channel(config.interfaces.clone());
     let (synced_tx, mut synced) = oneshot::channel();
 
-    let mut netlink = tokio::spawn(netlink::watch_interfaces(
+    let mut netlink = tokio::spawn(links::watch_interfaces(
         interfaces_rx.clone(),
         links_tx,
         observations_tx.clone(),

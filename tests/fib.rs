@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ipnet::IpNet;
-use ndbgp::netlink::fib::{self, FibChange, FibConfig, FibHandle, FibNextHop, FibReport, FibRoute};
+use ndbgp::fib::{self, FibChange, FibConfig, FibHandle, FibNextHop, FibReport, FibRoute};
 use nix::sched::{CloneFlags, setns};
 use serde_json::Value;
 use tokio::runtime::Runtime;

@@ -8,8 +8,8 @@ use std::process::Command;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ndbgp::iface::{Links, Mac};
-use ndbgp::nd::{Observation, Source};
+use ndbgp::links::{Links, Mac};
+use ndbgp::peers::{Observation, Source};
 use nix::sched::{CloneFlags, setns};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -128,15 +128,15 @@ impl Watcher {
             });
             rt.block_on(async {
                 tokio::select! {
-                    r = ndbgp::netlink::watch(names.clone(), links_tx, neigh_tx) => {
+                    r = ndbgp::links::watch(names.clone(), links_tx, neigh_tx) => {
                         r?;
                         anyhow::bail!("watch returned while its receivers were alive");
                     }
                     _ = stop_rx => {}
                 }
                 Ok(OneOff {
-                    links: ndbgp::netlink::dump_links(&names).await?,
-                    neighbours: ndbgp::netlink::dump_neighbours(&names).await?,
+                    links: ndbgp::links::dump_links(&names).await?,
+                    neighbours: ndbgp::links::dump_neighbours(&names).await?,
                 })
             })
         });

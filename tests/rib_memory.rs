@@ -11,9 +11,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 use ipnet::{IpNet, Ipv4Net};
-use ndbgp::bgp::rib::{PeerInfo, Rib, RibConfig};
-use ndbgp::bgp::route::{AsPath, AsSegment, NextHop, Origin, PathAttributes, Update};
+use ndbgp::bgp::msg::update::{AsPath, AsSegment, NextHop, Origin, PathAttributes, Update};
 use ndbgp::peers::PeerKey;
+use ndbgp::rib::{PeerInfo, Rib, RibConfig};
 
 struct Counting;
 

@@ -7,8 +7,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use ndbgp::bgp::msg::{self, HEADER_LEN, MAX_MESSAGE_LEN, Message};
-use ndbgp::bgp::route::{PathAttributes, Update};
-use ndbgp::bgp::update::{DecodeContext, EncodeContext, PackError, UpdateError, decode, encode, next_hop_for};
+use ndbgp::bgp::msg::update::{PathAttributes, Update};
+use ndbgp::bgp::msg::update::{DecodeContext, EncodeContext, PackError, UpdateError, decode, encode, next_hop_for};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, body)) = data.split_first() else {

@@ -15,12 +15,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use super::fsm::FsmConfig;
-use super::routes::{PeerCounters, RoutesHandle};
 use super::session::{self, SessionCommand, SessionHandle, SessionParams, direction_str};
-use super::{router_id, transport};
-use crate::iface::Links;
-use crate::nd::{Observation, Source};
+use super::transport;
+use crate::links::Links;
 use crate::peers::{LostReason, PeerEvent, PeerKey, PeerTableHandle};
+use crate::peers::{Observation, Source};
+use crate::rib::task::{PeerCounters, RoutesHandle};
+use crate::router_id;
 
 /// How long a shutdown waits for sessions to send their Cease.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(1500);

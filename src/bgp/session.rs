@@ -12,17 +12,17 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::collision::{Keep, Speaker, resolve_collision};
 use super::conn::{Conn, ConnEvent};
+use super::fsm::collision::{Keep, Speaker, resolve_collision};
 use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, State, Timer};
+use super::msg::update::{self, DecodeContext, UpdateError};
 use super::msg::{Message, code};
-use super::rib;
-use super::route::Update;
-use super::routes::{Families, Outgoing, RoutesHandle};
 use super::transport;
-use super::update::{self, DecodeContext, UpdateError};
-use crate::iface::Links;
+use crate::bgp::msg::update::Update;
+use crate::links::Links;
 use crate::peers::PeerKey;
+use crate::rib;
+use crate::rib::task::{Families, Outgoing, RoutesHandle};
 
 /// A dial that has not connected by now has failed (the neighbour is one
 /// link away: a live one answers in milliseconds).

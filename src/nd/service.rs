@@ -14,8 +14,8 @@ use tracing::{debug, info, trace, warn};
 use super::packet::{self, NdMessage, RaParams};
 use super::socket::{ALL_NODES, ALL_ROUTERS, IcmpSocket, Received};
 use super::speaker::{Emit, Speaker};
-use super::{Observation, Source};
-use crate::iface::{Links, fmt_mac, is_link_local};
+use crate::links::{Links, fmt_mac, is_link_local};
+use crate::peers::{Observation, Source};
 
 #[derive(Debug, Clone)]
 pub struct NdConfig {

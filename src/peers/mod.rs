@@ -9,9 +9,8 @@
 //!
 //! [`table`] is the pure state machine (time is passed in); [`task`] is the
 //! actor that owns it and wires it to channels.
-//!
-//! [`Observation`]: crate::nd::Observation
 
+pub mod observation;
 pub mod table;
 pub mod task;
 
@@ -22,9 +21,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::iface::Mac;
-use crate::nd::Source;
+use crate::links::Mac;
 
+pub use observation::{Observation, Source};
 pub use table::{PeerEntry, PeerState, PeerTable};
 pub use task::{PeerTableHandle, spawn};
 

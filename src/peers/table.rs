@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, trace, warn};
 
 use super::{LostReason, PeerCounters, PeerEntryView, PeerEvent, PeerInfo, PeerKey, PeerStateName, PeerTableConfig};
-use crate::iface::{Links, Mac, fmt_mac, is_link_local};
-use crate::nd::Observation;
-use crate::nd::Source;
+use crate::links::{Links, Mac, fmt_mac, is_link_local};
+use crate::peers::Observation;
+use crate::peers::Source;
 
 /// At most one "table full" warning per interface per this long.
 const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
@@ -452,7 +452,7 @@ fn refresh(entry: &mut PeerEntry, obs: &Observation, now: Instant) -> Option<Pee
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iface::LinkState;
+    use crate::links::LinkState;
 
     const ETH0: u32 = 2;
     const ETH1: u32 = 3;

@@ -8,8 +8,8 @@ use tokio::time::{Instant, sleep_until};
 use tracing::debug;
 
 use super::{PeerCounters, PeerEntryView, PeerEvent, PeerTable, PeerTableConfig};
-use crate::iface::Links;
-use crate::nd::Observation;
+use crate::links::Links;
+use crate::peers::Observation;
 
 /// Commands are rare (control requests, inbound BGP connections).
 const COMMAND_QUEUE: usize = 16;
@@ -174,8 +174,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::iface::LinkState;
-    use crate::nd::Source;
+    use crate::links::LinkState;
+    use crate::peers::Source;
     use crate::peers::{LostReason, PeerKey, PeerStateName};
 
     const ETH0: u32 = 2;

@@ -17,7 +17,7 @@
 //! opened while the primary already had one of its own. Both speakers dialing
 //! at once is routine in an unnumbered fabric, so the secondary is common.
 //! Which of the two survives is decided by the pure
-//! [`crate::bgp::collision::resolve_collision`] when an OPEN arrives; the
+//! [`crate::bgp::fsm::collision::resolve_collision`] when an OPEN arrives; the
 //! loser is told [`Event::OpenCollisionDump`] and is then dropped.
 //!
 //! ```ignore
@@ -84,8 +84,10 @@ use std::net::Ipv4Addr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::collision::Connection;
-use super::msg::{
+pub mod collision;
+
+use self::collision::Connection;
+use crate::bgp::msg::{
     AFI_IPV4, AFI_IPV6, AS_TRANS, Capability, ExtendedNextHop, Message, Notification, Open, RouteRefresh, SAFI_UNICAST,
     code,
 };

@@ -1,5 +1,5 @@
 use super::*;
-use crate::bgp::collision::{Keep, Speaker, resolve_collision};
+use crate::bgp::fsm::collision::{Keep, Speaker, resolve_collision};
 
 const LOCAL_ASN: u32 = 65001;
 const PEER_ASN: u32 = 65002;

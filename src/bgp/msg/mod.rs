@@ -11,7 +11,7 @@ mod frame;
 mod notification;
 mod open;
 mod route_refresh;
-mod update;
+pub mod update;
 
 #[cfg(test)]
 mod tests;

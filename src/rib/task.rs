@@ -15,14 +15,13 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
-use super::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
-use super::rib::{self, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteView};
-use super::route::{NextHop, Origin, PathAttributes, Update};
-use super::update::{self, EncodeContext};
-use crate::addresses::{self, HostAddress, HostAddresses};
-use crate::iface::{Links, is_link_local};
+use super::{self as rib, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteView};
+use crate::bgp::msg::update::{self, EncodeContext, NextHop, Origin, PathAttributes, Update};
+use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
+use crate::fib::{FibChange, FibHandle, FibNextHop, FibRoute, NextHops};
 use crate::intern::Interner;
-use crate::netlink::fib::{FibChange, FibHandle, FibNextHop, FibRoute, NextHops};
+use crate::links::addresses::{self, HostAddress, HostAddresses};
+use crate::links::{Links, is_link_local};
 use crate::peers::PeerKey;
 use crate::prefix_map::{PrefixMap, PrefixSet};
 

@@ -19,7 +19,7 @@ use netlink_packet_route::neighbour::NeighbourMessage;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use tracing::{debug, warn};
 
-use crate::nd::Observation;
+use crate::peers::Observation;
 
 use super::convert::{Event, classify, classify_route};
 use super::state::Table;

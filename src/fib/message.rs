@@ -17,7 +17,11 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::fib::{FibNextHop, RTPROT_BGP};
+use crate::rib::FibNextHop;
+
+/// RTPROT_BGP: the protocol of every route we install, and the only one we
+/// ever remove.
+pub const RTPROT_BGP: u8 = 186;
 
 /// Where our routes go in the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

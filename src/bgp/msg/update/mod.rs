@@ -15,13 +15,13 @@ use ipnet::IpNet;
 
 use crate::bgp::msg::Notification;
 use crate::bgp::msg::code;
-use crate::bgp::route::{NextHop, Update};
-
 mod aspath;
 mod attr;
 mod decode;
 mod encode;
 mod nlri;
+mod packet;
+mod types;
 
 #[cfg(test)]
 mod proptests;
@@ -31,6 +31,8 @@ mod tests;
 pub use attr::type_code;
 pub use decode::{decode, end_of_rib_family};
 pub use encode::{PackError, encode, end_of_rib};
+pub use packet::UpdatePacket;
+pub use types::*;
 
 /// What the session negotiated that decoding depends on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

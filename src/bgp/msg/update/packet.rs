@@ -3,8 +3,8 @@
 
 use core::ops::Range;
 
-use super::HEADER_LEN;
-use super::error::MsgError;
+use crate::bgp::msg::HEADER_LEN;
+use crate::bgp::msg::MsgError;
 
 /// Withdrawn Routes Length plus Total Path Attribute Length.
 const MIN_BODY_LEN: usize = 4;

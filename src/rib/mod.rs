@@ -11,8 +11,8 @@
 //!
 //! ```
 //! use std::net::Ipv4Addr;
-//! use ndbgp::bgp::rib::{PeerInfo, Rib, RibConfig, RouteChange};
-//! use ndbgp::bgp::route::{AsPath, AsSegment, Origin, PathAttributes, Update};
+//! use ndbgp::rib::{PeerInfo, Rib, RibConfig, RouteChange};
+//! use ndbgp::bgp::msg::update::{AsPath, AsSegment, Origin, PathAttributes, Update};
 //! use ndbgp::peers::PeerKey;
 //!
 //! let mut rib = Rib::new(RibConfig::new(65001, Ipv4Addr::new(10, 0, 0, 1)));
@@ -57,6 +57,7 @@
 mod decision;
 mod out;
 mod table;
+pub mod task;
 mod view;
 
 #[cfg(test)]
@@ -72,7 +73,7 @@ use ipnet::IpNet;
 use self::decision::{Candidate, Kind};
 use self::out::{BatchBuilder, Target, exportable};
 use self::table::{Entry, LOCAL_SLOT, Path, Slot, Stored};
-use super::route::{PathAttributes, Update};
+use crate::bgp::msg::update::{PathAttributes, Update};
 use crate::intern::Interner;
 use crate::peers::PeerKey;
 use crate::prefix_map::PrefixMap;
@@ -144,7 +145,14 @@ pub struct PathRef {
 /// A kernel next hop: the peer's link-local on its interface. The
 /// received NEXT_HOP is not used: in an unnumbered fabric the peer is the
 /// next hop, and third-party next hops are not supported.
-pub use crate::netlink::fib::FibNextHop;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FibNextHop {
+    pub ifindex: u32,
+    pub via: std::net::Ipv6Addr,
+}
+
+/// A next-hop set, sorted and without repeats; shared.
+pub type NextHops = Arc<[FibNextHop]>;
 
 /// A prefix's new Loc-RIB selection.
 #[derive(Debug, Clone, PartialEq, Eq)]

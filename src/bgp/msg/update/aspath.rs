@@ -3,7 +3,7 @@
 //! (RFC 6793 4.2.3).
 
 use crate::bgp::msg::AS_TRANS;
-use crate::bgp::route::{AsPath, AsSegment};
+use crate::bgp::msg::update::{AsPath, AsSegment};
 
 use super::attr::Reader;
 

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv6Addr;
 
-use crate::iface::{LinkLocal, LinkState, Links, Mac, fmt_mac};
-use crate::nd::Observation;
+use crate::links::{LinkLocal, LinkState, Links, Mac, fmt_mac};
+use crate::peers::Observation;
 
 use super::convert::{Dad, Event, KernelLink};
 
@@ -327,7 +327,7 @@ pub(crate) fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::convert::KernelAddr;
+    use crate::links::convert::KernelAddr;
 
     const MAC: Mac = [2, 0, 0, 0, 0, 1];
 
@@ -509,7 +509,7 @@ mod tests {
                 ifindex,
                 addr: ll("fe80::9"),
                 mac: None,
-                source: crate::nd::Source::Kernel,
+                source: crate::peers::Source::Kernel,
                 router: None,
                 ra_lifetime: None,
                 tentative: false,

@@ -21,9 +21,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
 use crate::bgp::manager::BgpHandle;
-use crate::bgp::routes::RoutesHandle;
 use crate::nd::service::NdHandle;
 use crate::peers::PeerTableHandle;
+use crate::rib::task::RoutesHandle;
 
 /// A request line longer than this is refused: nothing we answer needs it.
 const MAX_REQUEST: usize = 4096;

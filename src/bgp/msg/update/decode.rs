@@ -9,8 +9,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
+use crate::bgp::msg::update::{AsPath, Origin, PathAttributes, RawAttribute, Update};
 use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, AS_TRANS, SAFI_UNICAST, UpdatePacket, code};
-use crate::bgp::route::{AsPath, Origin, PathAttributes, RawAttribute, Update};
 
 use super::aspath::{self, AsnWidth};
 use super::attr::{self, RawAttr, Reader, flag, type_code as tc};

@@ -27,7 +27,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::mem;
-use std::net::Ipv6Addr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -44,25 +43,19 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-use super::frame::{self, KernelError};
-pub use super::reconcile::NextHops;
-use super::reconcile::{FibTable, Links, Op, Shortfall, is_normal, normalize, shortfall};
-use super::route::{
+mod frame;
+mod message;
+mod reconcile;
+
+use self::frame::KernelError;
+pub use self::message::RTPROT_BGP;
+use self::message::{
     KernelRoute, Placement, delete_request, dump_request, link_dump_request, link_from_msg, ours_from_msg,
     replace_request,
 };
+use self::reconcile::{FibTable, Links, Op, Shortfall, is_normal, normalize, shortfall};
 use crate::prefix_map::PrefixMap;
-
-/// RTPROT_BGP: the protocol of every route we install, and the only one we
-/// ever remove.
-pub const RTPROT_BGP: u8 = 186;
-
-/// One path: the neighbour's link-local address on one interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FibNextHop {
-    pub ifindex: u32,
-    pub via: Ipv6Addr,
-}
+pub use crate::rib::{FibNextHop, NextHops};
 
 /// A route to install; more than one nexthop makes it ECMP. The set is
 /// shared: a sender that interns its sets hands a million routes over

@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bgp::route::{AsPath, AsSegment, Origin};
+use crate::bgp::msg::update::{AsPath, AsSegment, Origin};
 
 /// One prefix and every path to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

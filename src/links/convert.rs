@@ -15,8 +15,8 @@ use netlink_packet_route::neighbour::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use crate::iface::{Mac, is_link_local};
-use crate::nd::{Observation, Source};
+use crate::links::{Mac, is_link_local};
+use crate::peers::{Observation, Source};
 
 /// One kernel link (any link, configured or not: a rename can turn one
 /// into the other).

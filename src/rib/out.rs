@@ -15,7 +15,7 @@ use ipnet::IpNet;
 
 use super::decision::{Kind, local_pref};
 use super::table::{Path, Slot};
-use crate::bgp::route::{NextHop, Origin, PathAttributes, RawAttribute};
+use crate::bgp::msg::update::{NextHop, Origin, PathAttributes, RawAttribute};
 
 /// Well-known communities (RFC 1997).
 pub const NO_EXPORT: u32 = 0xFFFF_FF01;
@@ -189,7 +189,7 @@ impl BatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bgp::route::{AsPath, AsSegment};
+    use crate::bgp::msg::update::{AsPath, AsSegment};
 
     fn received() -> PathAttributes {
         PathAttributes {

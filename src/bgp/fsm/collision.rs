@@ -1,10 +1,10 @@
 //! Connection collision resolution (RFC 4271 6.8, RFC 6286 2.3), pure.
 //!
 //! Both speakers dialing each other at once leaves two TCP connections for one
-//! session, each with its own [`Fsm`](super::fsm::Fsm). When an OPEN arrives on
+//! session, each with its own [`Fsm`](super::Fsm). When an OPEN arrives on
 //! one of them (the *new* one) while the other (the *existing* one) also has a
 //! connection, [`resolve_collision`] says which to keep; the session feeds
-//! [`Event::OpenCollisionDump`](super::fsm::Event::OpenCollisionDump) to the
+//! [`Event::OpenCollisionDump`](super::Event::OpenCollisionDump) to the
 //! other, which sends Cease/Connection Collision Resolution (RFC 4486 subcode
 //! 7) and closes.
 //!
@@ -13,7 +13,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::fsm::{Direction, State};
+use super::{Direction, State};
 
 /// One end of the session, as collision resolution compares them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

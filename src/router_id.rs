@@ -9,8 +9,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use tracing::warn;
 
-use crate::addresses;
-use crate::iface::Mac;
+use crate::links::Mac;
+use crate::links::addresses;
 
 /// Where the router ID came from, for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use proptest::prelude::*;
 
 use super::attr::{flag, type_code as tc};
 use super::*;
+use crate::bgp::msg::update::{AsPath, AsSegment, Origin, PathAttributes, RawAttribute};
 use crate::bgp::msg::{HEADER_LEN, MAX_MESSAGE_LEN};
-use crate::bgp::route::{AsPath, AsSegment, Origin, PathAttributes, RawAttribute};
 
 fn asn() -> impl Strategy<Value = u32> {
     prop_oneof![

@@ -13,12 +13,9 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use super::fib::FibNextHop;
-use super::route::{KernelRoute, LinkState};
+use super::message::{KernelRoute, LinkState};
 use crate::prefix_map::PrefixMap;
-
-/// A next-hop set, sorted and without repeats; shared.
-pub type NextHops = Arc<[FibNextHop]>;
+use crate::rib::{FibNextHop, NextHops};
 
 /// One request to the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,8 +20,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::iface::{Links, fmt_mac};
-use crate::nd::Observation;
+use crate::links::{Links, fmt_mac};
+use crate::peers::Observation;
 
 use super::convert::classify;
 use super::state::{Change, Snapshot, Table, diff};

@@ -5,7 +5,7 @@
 //! and computes snapshots and changes, `sync` rebuilds the state from dumps
 //! while events keep coming (all three pure, unit-tested without root), and
 //! `watch` does the socket I/O. Callers see only `iface::Links` and
-//! `nd::Observation`.
+//! `peers::Observation`.
 //!
 //! Overruns: netlink-proto 0.14 turns ENOBUFS from recv() into an
 //! NLMSG_OVERRUN message on the multicast stream; we re-dump on it. It
@@ -13,13 +13,12 @@
 //! `log` crate and dropped; a bad header drops the rest of its datagram) nor
 //! why the socket died (the stream just ends; we reopen and re-dump).
 
+pub mod addresses;
 mod convert;
-pub mod fib;
-mod frame;
-mod reconcile;
-mod route;
 mod state;
 mod sync;
+mod types;
 mod watch;
 
+pub use types::*;
 pub use watch::{dump_links, dump_neighbours, watch, watch_interfaces};

@@ -10,6 +10,7 @@ pub mod bgp;
 pub mod config;
 pub mod control;
 pub mod fib;
+pub mod iface;
 pub mod intern;
 pub mod links;
 pub mod nd;

@@ -18,7 +18,7 @@ use ndbgp::bgp::transport;
 use ndbgp::config::{self, Config, Parsed};
 use ndbgp::control;
 use ndbgp::fib::{self, FibConfig};
-use ndbgp::links::Links;
+use ndbgp::iface::Links;
 use ndbgp::nd::service::NdConfig;
 use ndbgp::nd::socket::IcmpSocket;
 use ndbgp::rib::task::{self as routes, RoutesConfig};

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use tracing::warn;
 
-use crate::links::Mac;
+use crate::iface::Mac;
 use crate::links::addresses;
 
 /// Where the router ID came from, for the log.

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ndbgp::links::{Links, Mac};
+use ndbgp::iface::{Links, Mac};
 use ndbgp::peers::{Observation, Source};
 use nix::sched::{CloneFlags, setns};
 use tokio::runtime::Runtime;

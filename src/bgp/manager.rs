@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 use super::fsm::FsmConfig;
 use super::session::{self, SessionCommand, SessionHandle, SessionParams, direction_str};
 use super::transport;
-use crate::links::Links;
+use crate::iface::Links;
 use crate::peers::{LostReason, PeerEvent, PeerKey, PeerTableHandle};
 use crate::peers::{Observation, Source};
 use crate::rib::task::{PeerCounters, RoutesHandle};

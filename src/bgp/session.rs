@@ -19,7 +19,7 @@ use super::msg::update::{self, DecodeContext, UpdateError};
 use super::msg::{Message, code};
 use super::transport;
 use crate::bgp::msg::update::Update;
-use crate::links::Links;
+use crate::iface::Links;
 use crate::peers::PeerKey;
 use crate::rib;
 use crate::rib::task::{Families, Outgoing, RoutesHandle};

@@ -13,7 +13,7 @@ use std::num::NonZeroU32;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-use crate::links::is_link_local;
+use crate::iface::is_link_local;
 
 /// RFC 5082 (GTSM) senders use 255 so a receiver can insist on it.
 const BGP_HOP_LIMIT: u32 = 255;

@@ -17,7 +17,7 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use crate::rib::FibNextHop;
+use super::types::FibNextHop;
 
 /// RTPROT_BGP: the protocol of every route we install, and the only one we
 /// ever remove.

@@ -46,6 +46,7 @@ use tracing::{debug, info, warn};
 mod frame;
 mod message;
 mod reconcile;
+pub mod types;
 
 use self::frame::KernelError;
 pub use self::message::RTPROT_BGP;
@@ -55,24 +56,8 @@ use self::message::{
 };
 use self::reconcile::{FibTable, Links, Op, Shortfall, is_normal, normalize, shortfall};
 use crate::prefix_map::PrefixMap;
-pub use crate::rib::{FibNextHop, NextHops};
 
-/// A route to install; more than one nexthop makes it ECMP. The set is
-/// shared: a sender that interns its sets hands a million routes over
-/// without a million allocations.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FibRoute {
-    pub prefix: IpNet,
-    pub nexthops: NextHops,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FibChange {
-    /// Install or change the route to this prefix (no nexthop: delete it).
-    Replace(FibRoute),
-    /// Remove the route to this prefix.
-    Delete(IpNet),
-}
+pub use self::types::{FibChange, FibNextHop, FibRoute, NextHops};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FibConfig {

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::message::{KernelRoute, LinkState};
+use super::types::{FibNextHop, NextHops};
 use crate::prefix_map::PrefixMap;
-use crate::rib::{FibNextHop, NextHops};
 
 /// One request to the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]

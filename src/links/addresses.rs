@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use nix::net::if_::InterfaceFlags;
 
-use crate::links::Mac;
+use crate::iface::Mac;
 
 /// One address on one interface, with its prefix length.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use netlink_packet_route::neighbour::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use crate::links::{Mac, is_link_local};
+use crate::iface::{Mac, is_link_local};
 use crate::peers::{Observation, Source};
 
 /// One kernel link (any link, configured or not: a rename can turn one

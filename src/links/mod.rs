@@ -17,8 +17,6 @@ pub mod addresses;
 mod convert;
 mod state;
 mod sync;
-mod types;
 mod watch;
 
-pub use types::*;
 pub use watch::{dump_links, dump_neighbours, watch, watch_interfaces};

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv6Addr;
 
-use crate::links::{LinkLocal, LinkState, Links, Mac, fmt_mac};
+use crate::iface::{LinkLocal, LinkState, Links, Mac, fmt_mac};
 use crate::peers::Observation;
 
 use super::convert::{Dad, Event, KernelLink};

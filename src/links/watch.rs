@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::links::{Links, fmt_mac};
+use crate::iface::{Links, fmt_mac};
 use crate::peers::Observation;
 
 use super::convert::classify;

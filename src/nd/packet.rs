@@ -19,7 +19,7 @@ use etherparse::icmpv6::{
 };
 use etherparse::{Icmpv6Slice, Icmpv6Type};
 
-use crate::links::{Mac, is_link_local};
+use crate::iface::{Mac, is_link_local};
 
 /// Type, code, checksum and the 4 type-specific bytes.
 const ICMP_HEADER_LEN: usize = 8;

@@ -14,7 +14,7 @@ use tracing::{debug, info, trace, warn};
 use super::packet::{self, NdMessage, RaParams};
 use super::socket::{ALL_NODES, ALL_ROUTERS, IcmpSocket, Received};
 use super::speaker::{Emit, Speaker};
-use crate::links::{Links, fmt_mac, is_link_local};
+use crate::iface::{Links, fmt_mac, is_link_local};
 use crate::peers::{Observation, Source};
 
 #[derive(Debug, Clone)]

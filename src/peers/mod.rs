@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::links::Mac;
+use crate::iface::Mac;
 
 pub use observation::{Observation, Source};
 pub use table::{PeerEntry, PeerState, PeerTable};

@@ -2,7 +2,7 @@
 
 use std::net::Ipv6Addr;
 
-use crate::links::Mac;
+use crate::iface::Mac;
 
 /// How a neighbour was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, trace, warn};
 
 use super::{LostReason, PeerCounters, PeerEntryView, PeerEvent, PeerInfo, PeerKey, PeerStateName, PeerTableConfig};
-use crate::links::{Links, Mac, fmt_mac, is_link_local};
+use crate::iface::{Links, Mac, fmt_mac, is_link_local};
 use crate::peers::Observation;
 use crate::peers::Source;
 
@@ -452,7 +452,7 @@ fn refresh(entry: &mut PeerEntry, obs: &Observation, now: Instant) -> Option<Pee
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::links::LinkState;
+    use crate::iface::LinkState;
 
     const ETH0: u32 = 2;
     const ETH1: u32 = 3;

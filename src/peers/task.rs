@@ -8,7 +8,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::debug;
 
 use super::{PeerCounters, PeerEntryView, PeerEvent, PeerTable, PeerTableConfig};
-use crate::links::Links;
+use crate::iface::Links;
 use crate::peers::Observation;
 
 /// Commands are rare (control requests, inbound BGP connections).
@@ -174,7 +174,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::links::LinkState;
+    use crate::iface::LinkState;
     use crate::peers::Source;
     use crate::peers::{LostReason, PeerKey, PeerStateName};
 

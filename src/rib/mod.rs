@@ -145,14 +145,7 @@ pub struct PathRef {
 /// A kernel next hop: the peer's link-local on its interface. The
 /// received NEXT_HOP is not used: in an unnumbered fabric the peer is the
 /// next hop, and third-party next hops are not supported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FibNextHop {
-    pub ifindex: u32,
-    pub via: std::net::Ipv6Addr,
-}
-
-/// A next-hop set, sorted and without repeats; shared.
-pub type NextHops = Arc<[FibNextHop]>;
+pub use crate::fib::types::FibNextHop;
 
 /// A prefix's new Loc-RIB selection.
 #[derive(Debug, Clone, PartialEq, Eq)]

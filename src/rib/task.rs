@@ -19,9 +19,9 @@ use super::{self as rib, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteVi
 use crate::bgp::msg::update::{self, EncodeContext, NextHop, Origin, PathAttributes, Update};
 use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::fib::{FibChange, FibHandle, FibNextHop, FibRoute, NextHops};
+use crate::iface::{Links, is_link_local};
 use crate::intern::Interner;
 use crate::links::addresses::{self, HostAddress, HostAddresses};
-use crate::links::{Links, is_link_local};
 use crate::peers::PeerKey;
 use crate::prefix_map::{PrefixMap, PrefixSet};
 

@@ -171,9 +171,6 @@ impl<V> Extend<(IpNet, V)> for PrefixMap<V> {
     }
 }
 
-/// A set of prefixes, as compact as the map.
-pub type PrefixSet = PrefixMap<()>;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use ipnet::{IpNet, Ipv4Net};
 use ndbgp::bgp::msg::update::{AsPath, AsSegment, NextHop, Origin, PathAttributes, Update};
 use ndbgp::peers::PeerKey;
-use ndbgp::rib::{PeerInfo, Rib, RibConfig};
+use ndbgp::rib::{Families, PeerInfo, Rib, RibConfig};
 
 struct Counting;
 
@@ -104,6 +104,7 @@ const PEERS: [PeerInfo; 2] = [
         },
         asn: 65010,
         router_id: Ipv4Addr::new(10, 255, 0, 2),
+        families: Families::ALL,
     },
     PeerInfo {
         id: PeerKey {
@@ -112,6 +113,7 @@ const PEERS: [PeerInfo; 2] = [
         },
         asn: 65020,
         router_id: Ipv4Addr::new(10, 255, 0, 3),
+        families: Families::ALL,
     },
 ];
 

@@ -15,14 +15,14 @@ use tracing::{debug, info, warn};
 use super::conn::{Conn, ConnEvent};
 use super::fsm::collision::{Keep, Speaker, resolve_collision};
 use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, State, Timer};
-use super::msg::update::{self, DecodeContext, UpdateError};
+use super::msg::update::{self, DecodeContext, EncodeContext, UpdateError};
 use super::msg::{Message, code};
 use super::transport;
 use crate::bgp::msg::update::Update;
 use crate::iface::Links;
 use crate::peers::PeerKey;
 use crate::rib;
-use crate::rib::task::{Families, Outgoing, RoutesHandle};
+use crate::rib::task::{Outgoing, RoutesHandle};
 
 /// A dial that has not connected by now has failed (the neighbour is one
 /// link away: a live one answers in milliseconds).
@@ -44,7 +44,7 @@ pub struct SessionParams {
 
 /// What the session has for the routes task, sent between events.
 enum ToRoutes {
-    Up(rib::PeerInfo, Families, mpsc::UnboundedSender<Outgoing>),
+    Up(rib::PeerInfo, EncodeContext, mpsc::UnboundedSender<Outgoing>),
     Down,
     Update(Update),
     Refresh,
@@ -407,13 +407,16 @@ impl Session {
                     id: self.params.key,
                     asn: peer.asn,
                     router_id: peer.bgp_id,
+                    families: rib::Families {
+                        // IPv4 only with an IPv6 next hop (RFC 8950).
+                        ipv4: peer.negotiated.ipv4_unicast && peer.negotiated.ipv4_next_hop_ipv6,
+                        ipv6: peer.negotiated.ipv6_unicast,
+                    },
                 };
-                let families = Families {
+                let encode = EncodeContext {
                     four_octet_as: peer.negotiated.four_octet_as,
-                    ipv4: peer.negotiated.ipv4_unicast && peer.negotiated.ipv4_next_hop_ipv6,
-                    ipv6: peer.negotiated.ipv6_unicast,
                 };
-                self.to_routes.push(ToRoutes::Up(info, families, out_tx));
+                self.to_routes.push(ToRoutes::Up(info, encode, out_tx));
                 self.outgoing = Some(out_rx);
                 self.established = Some(which);
                 self.decode_ctx = Some(DecodeContext {
@@ -532,7 +535,7 @@ impl Session {
         for message in std::mem::take(&mut self.to_routes) {
             let routes = &self.params.routes;
             match message {
-                ToRoutes::Up(info, families, out) => routes.peer_up(info, families, out).await,
+                ToRoutes::Up(info, encode, out) => routes.peer_up(info, encode, out).await,
                 ToRoutes::Down => routes.peer_down(key).await,
                 ToRoutes::Update(update) => routes.update(key, update).await,
                 ToRoutes::Refresh => routes.refresh(key).await,

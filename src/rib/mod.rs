@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use std::net::Ipv4Addr;
-//! use ndbgp::rib::{PeerInfo, Rib, RibConfig, RouteChange};
+//! use ndbgp::rib::{Families, PeerInfo, Rib, RibConfig, RouteChange};
 //! use ndbgp::bgp::msg::update::{AsPath, AsSegment, Origin, PathAttributes, Update};
 //! use ndbgp::peers::PeerKey;
 //!
@@ -22,7 +22,12 @@
 //!
 //! // A session reaches Established.
 //! let spine = PeerKey { ifindex: 2, addr: "fe80::2".parse().unwrap() };
-//! let ready = rib.add_peer(PeerInfo { id: spine, asn: 65000, router_id: Ipv4Addr::new(10, 0, 0, 2) });
+//! let ready = rib.add_peer(PeerInfo {
+//!     id: spine,
+//!     asn: 65000,
+//!     router_id: Ipv4Addr::new(10, 0, 0, 2),
+//!     families: Families::ALL,
+//! });
 //! for peer in ready.out_ready {
 //!     let batch = rib.pending_out(&peer).unwrap(); // first time: the whole table
 //!     assert_eq!(batch.announced_len(), 1); // hand to the session's UPDATE encoder
@@ -115,6 +120,28 @@ pub struct PeerInfo {
     pub asn: u32,
     /// Its BGP Identifier, from its OPEN.
     pub router_id: Ipv4Addr,
+    /// What its session negotiated: it is sent nothing else.
+    pub families: Families,
+}
+
+/// The address families a session carries (RFC 4760). Sending a peer a
+/// family it did not negotiate would reset the session (RFC 4760 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Families {
+    /// IPv4 unicast with an IPv6 next hop (RFC 8950): our only IPv4 form.
+    pub ipv4: bool,
+    pub ipv6: bool,
+}
+
+impl Families {
+    pub const ALL: Families = Families { ipv4: true, ipv6: true };
+
+    pub fn carries(&self, prefix: &IpNet) -> bool {
+        match prefix {
+            IpNet::V4(_) => self.ipv4,
+            IpNet::V6(_) => self.ipv6,
+        }
+    }
 }
 
 impl PeerInfo {
@@ -241,6 +268,9 @@ pub struct PeerStats {
     /// Announcements dropped because our AS was in the AS_PATH (RFC 4271
     /// 9.1.2), since the peer was added.
     pub loop_dropped: u64,
+    /// Prefixes advertised to it by the batches taken so far (its
+    /// Adj-RIB-Out as the peer knows it).
+    pub prefixes_sent: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -275,6 +305,7 @@ impl PeerState {
             slot,
             asn: self.info.asn,
             ibgp: self.kind == Kind::Ibgp,
+            families: self.info.families,
         }
     }
 }
@@ -350,6 +381,7 @@ impl Rib {
                 },
                 asn: config.local_asn,
                 router_id: config.router_id,
+                families: Families::ALL,
             },
             kind: Kind::Local,
             stats: PeerStats::default(),
@@ -497,16 +529,30 @@ impl Rib {
             return Err(UnknownPeer(*peer));
         };
         match mem::replace(&mut state.out, OutState::Pending(PrefixMap::default())) {
-            OutState::Initial => Ok(self.table_batch(slot, PrefixMap::default())),
+            OutState::Initial => Ok(self.send_table(slot, PrefixMap::default())),
             OutState::Pending(pending) => {
                 let target = state.target(slot);
                 let mut batch = BatchBuilder::default();
+                let mut sent = state.stats.prefixes_sent;
                 for (prefix, was_advertised) in pending.iter() {
-                    match self.table.get(&prefix).and_then(|entry| self.export(entry, &target)) {
-                        Some((best, kind)) => batch.announce(prefix, best, kind),
-                        None if *was_advertised => batch.withdraw(prefix),
+                    match self
+                        .table
+                        .get(&prefix)
+                        .and_then(|entry| self.export(&prefix, entry, &target))
+                    {
+                        Some((best, kind)) => {
+                            batch.announce(prefix, best, kind);
+                            sent += usize::from(!*was_advertised);
+                        }
+                        None if *was_advertised => {
+                            batch.withdraw(prefix);
+                            sent -= 1;
+                        }
                         None => {}
                     }
+                }
+                if let Some(state) = self.peers.get_mut(slot) {
+                    state.stats.prefixes_sent = sent;
                 }
                 Ok(batch.finish(target.ibgp, self.config.local_asn))
             }
@@ -524,7 +570,7 @@ impl Rib {
             OutState::Initial => PrefixMap::default(),
             OutState::Pending(pending) => pending,
         };
-        Ok(self.table_batch(slot, pending))
+        Ok(self.send_table(slot, pending))
     }
 
     /// Every prefix and all its paths, sorted by prefix.
@@ -643,10 +689,19 @@ impl Rib {
     }
 
     /// The path `target` is sent for this entry, with its kind.
-    fn export<'a>(&self, entry: &'a Entry, target: &Target) -> Option<(&'a Path, Kind)> {
+    fn export<'a>(&self, prefix: &IpNet, entry: &'a Entry, target: &Target) -> Option<(&'a Path, Kind)> {
         let best = entry.best()?;
         let kind = self.peers.kind(best.slot);
-        exportable(best, kind, target).then_some((best, kind))
+        exportable(prefix, best, kind, target).then_some((best, kind))
+    }
+
+    /// [`Rib::table_batch`], taken as sent.
+    fn send_table(&mut self, slot: Slot, pending: PrefixMap<bool>) -> OutBatch {
+        let batch = self.table_batch(slot, pending);
+        if let Some(state) = self.peers.get_mut(slot) {
+            state.stats.prefixes_sent = batch.announced_len();
+        }
+        batch
     }
 
     /// The whole table for `slot`, plus withdrawals for `pending` prefixes
@@ -658,12 +713,18 @@ impl Rib {
         let target = state.target(slot);
         let mut batch = BatchBuilder::default();
         for (prefix, entry) in self.table.iter() {
-            if let Some((best, kind)) = self.export(entry, &target) {
+            if let Some((best, kind)) = self.export(&prefix, entry, &target) {
                 batch.announce(prefix, best, kind);
             }
         }
         for (prefix, was_advertised) in pending.iter() {
-            if *was_advertised && self.table.get(&prefix).and_then(|e| self.export(e, &target)).is_none() {
+            if *was_advertised
+                && self
+                    .table
+                    .get(&prefix)
+                    .and_then(|e| self.export(&prefix, e, &target))
+                    .is_none()
+            {
                 batch.withdraw(prefix);
             }
         }
@@ -743,8 +804,8 @@ fn mark_out(peers: &mut Peers, prefix: IpNet, before: Option<&Path>, after: Opti
         let OutState::Pending(pending) = &mut state.out else {
             continue;
         };
-        let was_advertised = before.is_some_and(|(path, kind)| exportable(path, kind, &target));
-        let advertise = after.is_some_and(|(path, kind)| exportable(path, kind, &target));
+        let was_advertised = before.is_some_and(|(path, kind)| exportable(&prefix, path, kind, &target));
+        let advertise = after.is_some_and(|(path, kind)| exportable(&prefix, path, kind, &target));
         if was_advertised || advertise {
             if pending.is_empty() {
                 changes.out_ready.push(state.info.id);

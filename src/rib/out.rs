@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use super::Families;
 use super::decision::{Kind, local_pref};
 use super::table::{Path, Slot};
 use crate::bgp::msg::update::{NextHop, Origin, PathAttributes, RawAttribute};
@@ -58,10 +59,15 @@ pub(super) struct Target {
     pub slot: Slot,
     pub asn: u32,
     pub ibgp: bool,
+    pub families: Families,
 }
 
-/// Whether the best path `best`, learned as `kind`, is sent to `to`.
-pub(super) fn exportable(best: &Path, kind: Kind, to: &Target) -> bool {
+/// Whether the best path `best` to `prefix`, learned as `kind`, is sent
+/// to `to`.
+pub(super) fn exportable(prefix: &IpNet, best: &Path, kind: Kind, to: &Target) -> bool {
+    if !to.families.carries(prefix) {
+        return false;
+    }
     let attrs = &best.attrs;
     // Split horizon: never back to the peer it came from.
     if best.slot == to.slot {
@@ -267,16 +273,40 @@ mod tests {
             slot: 2,
             asn: 65002,
             ibgp: false,
+            families: Families::ALL,
         };
         let ibgp = Target {
             slot: 3,
             asn: 65001,
             ibgp: true,
+            families: Families::ALL,
         };
-        assert!(exportable(&path(vec![]), Kind::Ebgp, &ebgp));
-        assert!(!exportable(&path(vec![NO_EXPORT]), Kind::Ebgp, &ebgp));
-        assert!(exportable(&path(vec![NO_EXPORT]), Kind::Ebgp, &ibgp));
-        assert!(!exportable(&path(vec![NO_EXPORT_SUBCONFED]), Kind::Ebgp, &ebgp));
-        assert!(!exportable(&path(vec![NO_ADVERTISE]), Kind::Ebgp, &ibgp));
+        let p: IpNet = "10.0.0.0/8".parse().unwrap();
+        assert!(exportable(&p, &path(vec![]), Kind::Ebgp, &ebgp));
+        assert!(!exportable(&p, &path(vec![NO_EXPORT]), Kind::Ebgp, &ebgp));
+        assert!(exportable(&p, &path(vec![NO_EXPORT]), Kind::Ebgp, &ibgp));
+        assert!(!exportable(&p, &path(vec![NO_EXPORT_SUBCONFED]), Kind::Ebgp, &ebgp));
+        assert!(!exportable(&p, &path(vec![NO_ADVERTISE]), Kind::Ebgp, &ibgp));
+    }
+
+    #[test]
+    fn a_family_the_session_did_not_negotiate_is_not_exported() {
+        let path = Path {
+            slot: 1,
+            attrs: Arc::new(PathAttributes::default()),
+        };
+        let v6_only = Target {
+            slot: 2,
+            asn: 65002,
+            ibgp: false,
+            families: Families {
+                ipv4: false,
+                ipv6: true,
+            },
+        };
+        let v4: IpNet = "10.0.0.0/8".parse().unwrap();
+        let v6: IpNet = "2001:db8::/32".parse().unwrap();
+        assert!(!exportable(&v4, &path, Kind::Ebgp, &v6_only));
+        assert!(exportable(&v6, &path, Kind::Ebgp, &v6_only));
     }
 }

@@ -23,7 +23,7 @@ use crate::iface::{Links, is_link_local};
 use crate::intern::Interner;
 use crate::links::addresses::{self, HostAddress, HostAddresses};
 use crate::peers::PeerKey;
-use crate::prefix_map::{PrefixMap, PrefixSet};
+use crate::prefix_map::PrefixMap;
 
 /// How often connected addresses are re-read for `--redistribute connected`.
 const CONNECTED_RESCAN: Duration = Duration::from_secs(5);
@@ -46,7 +46,8 @@ pub type Outgoing = Vec<Vec<u8>>;
 enum Command {
     PeerUp {
         info: PeerInfo,
-        families: Families,
+        /// How its UPDATEs are encoded (2- or 4-octet AS).
+        encode: EncodeContext,
         out: mpsc::UnboundedSender<Outgoing>,
     },
     PeerDown(PeerKey),
@@ -55,24 +56,6 @@ enum Command {
     Routes(Option<IpNet>, oneshot::Sender<Vec<RouteView>>),
     Counters(oneshot::Sender<HashMap<PeerKey, PeerCounters>>),
     Shutdown(oneshot::Sender<()>),
-}
-
-/// What a session negotiated, and so may carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Families {
-    pub four_octet_as: bool,
-    /// IPv4 unicast with an IPv6 next hop (RFC 8950): our only IPv4 form.
-    pub ipv4: bool,
-    pub ipv6: bool,
-}
-
-impl Families {
-    fn carries(&self, prefix: &IpNet) -> bool {
-        match prefix {
-            IpNet::V4(_) => self.ipv4,
-            IpNet::V6(_) => self.ipv6,
-        }
-    }
 }
 
 /// Prefixes received from and sent to one peer.
@@ -104,8 +87,10 @@ pub struct RoutesHandle {
 }
 
 impl RoutesHandle {
-    pub async fn peer_up(&self, info: PeerInfo, families: Families, out: mpsc::UnboundedSender<Outgoing>) {
-        let _ = self.tx.send(Command::PeerUp { info, families, out }).await;
+    /// A session reached Established; `info` says which families it
+    /// negotiated.
+    pub async fn peer_up(&self, info: PeerInfo, encode: EncodeContext, out: mpsc::UnboundedSender<Outgoing>) {
+        let _ = self.tx.send(Command::PeerUp { info, encode, out }).await;
     }
 
     pub async fn peer_down(&self, key: PeerKey) {
@@ -182,13 +167,14 @@ impl RoutesHandle {
 }
 
 struct Peer {
-    families: Families,
+    /// The families its session negotiated, for End-of-RIB; the RIB's
+    /// export rules send it no other.
+    families: rib::Families,
+    encode: EncodeContext,
     /// Unbounded: the routes task must never wait on a session that may be
     /// waiting on it. What it holds is bounded by the table itself.
     out: mpsc::UnboundedSender<Outgoing>,
     end_of_rib_sent: bool,
-    /// Prefixes it was last sent as reachable.
-    sent: PrefixSet,
 }
 
 pub fn spawn(config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>) -> RoutesHandle {
@@ -279,15 +265,14 @@ impl Routes {
 
     async fn command(&mut self, command: Command, changes: &mut Changes) {
         match command {
-            Command::PeerUp { info, families, out } => {
-                let key = info.id;
+            Command::PeerUp { info, encode, out } => {
                 self.peers.insert(
-                    key,
+                    info.id,
                     Peer {
-                        families,
+                        families: info.families,
+                        encode,
                         out,
                         end_of_rib_sent: false,
-                        sent: PrefixSet::new(),
                     },
                 );
                 changes.append(self.rib.add_peer(info));
@@ -313,14 +298,14 @@ impl Routes {
             Command::Counters(reply) => {
                 let counters = self
                     .peers
-                    .iter()
-                    .map(|(key, p)| {
-                        let received = self.rib.peer_stats(key).map_or(0, |s| s.prefixes);
+                    .keys()
+                    .map(|key| {
+                        let stats = self.rib.peer_stats(key).unwrap_or_default();
                         (
                             *key,
                             PeerCounters {
-                                prefixes_received: received,
-                                prefixes_sent: p.sent.len(),
+                                prefixes_received: stats.prefixes,
+                                prefixes_sent: stats.prefixes_sent,
                             },
                         )
                     })
@@ -371,47 +356,28 @@ impl Routes {
             warn!("{key}: no usable link-local to announce routes from");
             return;
         };
-        // Only the families this session negotiated: anything else would
-        // reset it (RFC 4760 6).
-        let families = peer.families;
         let announce: Vec<(PathAttributes, Vec<IpNet>)> = batch
             .announced
-            .iter()
-            .filter_map(|(attrs, prefixes)| {
-                let mut attrs = PathAttributes::clone(attrs);
+            .into_iter()
+            .map(|(attrs, prefixes)| {
+                let mut attrs = PathAttributes::clone(&attrs);
                 attrs.next_hop = next_hop;
-                let prefixes: Vec<IpNet> = prefixes.iter().filter(|p| families.carries(p)).copied().collect();
-                (!prefixes.is_empty()).then_some((attrs, prefixes))
+                (attrs, prefixes)
             })
             .collect();
-        let withdrawn: Vec<IpNet> = batch
-            .withdrawn
-            .iter()
-            .filter(|p| families.carries(p))
-            .copied()
-            .collect();
-        let ctx = EncodeContext {
-            four_octet_as: families.four_octet_as,
-        };
-        let mut messages = match update::encode(&announce, &withdrawn, &ctx) {
+        let mut messages = match update::encode(&announce, &batch.withdrawn, &peer.encode) {
             Ok(m) => m,
             Err(e) => {
                 warn!("{key}: cannot encode UPDATE: {e:?}");
                 return;
             }
         };
-        for prefix in &withdrawn {
-            peer.sent.remove(prefix);
-        }
-        for (_, prefixes) in &announce {
-            peer.sent.extend(prefixes.iter().map(|p| (*p, ())));
-        }
         if !peer.end_of_rib_sent {
             // RFC 4724 2: the initial table is complete.
-            if families.ipv4 {
+            if peer.families.ipv4 {
                 messages.push(update::end_of_rib(AFI_IPV4, SAFI_UNICAST));
             }
-            if families.ipv6 {
+            if peer.families.ipv6 {
                 messages.push(update::end_of_rib(AFI_IPV6, SAFI_UNICAST));
             }
             peer.end_of_rib_sent = true;

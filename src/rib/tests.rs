@@ -23,6 +23,7 @@ fn peer(n: u8, asn: u32) -> PeerInfo {
         id: id(n),
         asn,
         router_id: Ipv4Addr::new(10, 0, 0, n),
+        families: Families::ALL,
     }
 }
 
@@ -258,11 +259,13 @@ fn lowest_neighbour_address_breaks_a_router_id_tie() {
         id: id(9),
         asn: 65002,
         router_id,
+        families: Families::ALL,
     };
     let low = PeerInfo {
         id: id(4),
         asn: 65002,
         router_id,
+        families: Families::ALL,
     };
     let mut rib = rib_with(&[high, low]);
     rib.apply(&id(9), &announce(&["10.0.0.0/24"], attrs(&[65002]))).unwrap();
@@ -397,7 +400,8 @@ fn routes_with_our_as_are_dropped_and_counted() {
         rib.peer_stats(&id(1)),
         Some(PeerStats {
             prefixes: 0,
-            loop_dropped: 2
+            loop_dropped: 2,
+            prefixes_sent: 0,
         })
     );
 }
@@ -766,6 +770,45 @@ fn full_table_resends_everything_and_pending_withdrawals() {
     assert_eq!(refresh.withdrawn, [net("10.0.1.0/24")]);
     assert_eq!(announced_prefixes(&refresh), [net("10.0.0.0/24")]);
     assert!(rib.pending_out(&id(2)).unwrap().is_empty());
+}
+
+#[test]
+fn a_peer_is_sent_only_the_families_its_session_negotiated() {
+    let mut v6_only = peer(2, 65003);
+    v6_only.families = Families {
+        ipv4: false,
+        ipv6: true,
+    };
+    let mut rib = rib_with(&[peer(1, 65002)]);
+    rib.apply(&id(1), &announce(&["10.0.0.0/24", "2001:db8::/32"], attrs(&[65002])))
+        .unwrap();
+    rib.add_peer(v6_only);
+    let first = rib.pending_out(&id(2)).unwrap();
+    assert_eq!(announced_prefixes(&first), [net("2001:db8::/32")]);
+    // Changes in the other family never make it ready nor reach it.
+    let changes = rib.apply(&id(1), &withdraw(&["10.0.0.0/24"])).unwrap();
+    assert!(changes.out_ready.is_empty());
+    assert!(rib.pending_out(&id(2)).unwrap().is_empty());
+}
+
+#[test]
+fn prefixes_sent_counts_what_the_batches_advertised() {
+    let mut rib = rib_with(&[peer(1, 65002), peer(2, 65003)]);
+    let sent = |rib: &Rib| rib.peer_stats(&id(2)).map(|s| s.prefixes_sent);
+    rib.apply(&id(1), &announce(&["10.0.0.0/24", "10.0.1.0/24"], attrs(&[65002])))
+        .unwrap();
+    assert_eq!(sent(&rib), Some(0), "nothing taken yet");
+    rib.pending_out(&id(2)).unwrap();
+    assert_eq!(sent(&rib), Some(2));
+    // A changed path is sent again, not counted twice; a withdrawal is.
+    rib.apply(&id(1), &announce(&["10.0.0.0/24"], attrs(&[65002, 65010])))
+        .unwrap();
+    rib.apply(&id(1), &withdraw(&["10.0.1.0/24"])).unwrap();
+    rib.pending_out(&id(2)).unwrap();
+    assert_eq!(sent(&rib), Some(1));
+    rib.apply(&id(1), &announce(&["10.0.2.0/24"], attrs(&[65002]))).unwrap();
+    assert_eq!(rib.full_table(&id(2)).unwrap().announced_len(), 2);
+    assert_eq!(sent(&rib), Some(2));
 }
 
 // ---- attributes, views ----

@@ -9,7 +9,7 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 use tracing::debug;
 
-use crate::bgp::manager::NeighborView;
+use crate::control::api::{NeighborView, SessionState};
 
 fn notify(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {
@@ -60,8 +60,10 @@ pub fn tick_interval() -> Duration {
 
 /// "3 neighbours, 2 Established".
 pub fn status_line(neighbors: &[NeighborView]) -> String {
-    let established_state = crate::bgp::fsm::State::Established.to_string();
-    let established = neighbors.iter().filter(|n| n.state == established_state).count();
+    let established = neighbors
+        .iter()
+        .filter(|n| n.state == SessionState::Established)
+        .count();
     let noun = if neighbors.len() == 1 {
         "neighbour"
     } else {
@@ -74,12 +76,12 @@ pub fn status_line(neighbors: &[NeighborView]) -> String {
 mod tests {
     use super::*;
 
-    fn view(state: &str) -> NeighborView {
+    fn view(state: SessionState) -> NeighborView {
         NeighborView {
             interface: "eth0".into(),
             ifindex: 2,
             address: "fe80::1".parse().unwrap(),
-            state: state.into(),
+            state,
             remote_asn: None,
             remote_id: None,
             direction: None,
@@ -101,8 +103,9 @@ mod tests {
     #[test]
     fn status_counts_sessions_and_established() {
         assert_eq!(status_line(&[]), "0 neighbours, 0 Established");
-        assert_eq!(status_line(&[view("Established")]), "1 neighbour, 1 Established");
-        let three = [view("Established"), view("Connect"), view("Established")];
+        use SessionState::{Connect, Established};
+        assert_eq!(status_line(&[view(Established)]), "1 neighbour, 1 Established");
+        let three = [view(Established), view(Connect), view(Established)];
         assert_eq!(status_line(&three), "3 neighbours, 2 Established");
     }
 }

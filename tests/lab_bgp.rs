@@ -14,11 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ndbgp::control::api::{Direction, NeighborView, SessionState};
 use serde_json::Value;
 
 use common::peers::*;
 use common::*;
 
+/// FRR's, BIRD's and GoBGP's name for it.
 const EST: &str = "Established";
 
 // ---------------------------------------------------------------- helpers
@@ -26,8 +28,7 @@ const EST: &str = "Established";
 /// An ndbgpd's `neighbors` view and the tail of its log.
 fn report(d: &Ndbgpd) -> String {
     let view = d
-        .try_ctl(&["neighbors"])
-        .map(|v| v.to_string())
+        .try_ctl_json(&["neighbors"])
         .unwrap_or_else(|| "(ndbgpctl neighbors --json failed)".into());
     format!(
         "\n--- {}: neighbors = {view}\n--- {} log (tail) ---\n{}\n",
@@ -54,27 +55,27 @@ fn frr_report(frr: &Frr) -> String {
 }
 
 /// The sessions ndbgpd shows; None while `ndbgpctl neighbors` cannot answer.
-fn sessions(d: &Ndbgpd) -> Option<Vec<Value>> {
-    d.try_ctl(&["neighbors"])?.as_array().cloned()
+fn sessions(d: &Ndbgpd) -> Option<Vec<NeighborView>> {
+    d.try_neighbors()
 }
 
-fn addr_of(s: &Value) -> Option<Ipv6Addr> {
-    s["address"].as_str()?.parse().ok()
+fn is_established(s: &NeighborView) -> bool {
+    s.state == SessionState::Established
 }
 
 /// The session to `addr` on `ifname`, whatever its state.
-fn session_to(d: &Ndbgpd, ifname: &str, addr: Ipv6Addr) -> Option<Value> {
+fn session_to(d: &Ndbgpd, ifname: &str, addr: Ipv6Addr) -> Option<NeighborView> {
     sessions(d)?
         .into_iter()
-        .find(|s| s["interface"] == ifname && addr_of(s) == Some(addr))
+        .find(|s| s.interface == ifname && s.address == addr)
 }
 
-fn established_to(d: &Ndbgpd, ifname: &str, addr: Ipv6Addr) -> Option<Value> {
-    session_to(d, ifname, addr).filter(|s| s["state"] == EST)
+fn established_to(d: &Ndbgpd, ifname: &str, addr: Ipv6Addr) -> Option<NeighborView> {
+    session_to(d, ifname, addr).filter(is_established)
 }
 
 fn established_count(d: &Ndbgpd) -> Option<usize> {
-    Some(sessions(d)?.iter().filter(|s| s["state"] == EST).count())
+    Some(sessions(d)?.iter().filter(|s| is_established(s)).count())
 }
 
 fn ndbgpd(ns: &Netns, dir: &TempDir, tag: &str, ifaces: &[&str], asn: u32, router_id: &str, extra: &[&str]) -> Ndbgpd {
@@ -89,25 +90,27 @@ fn ndbgpd(ns: &Netns, dir: &TempDir, tag: &str, ifaces: &[&str], asn: u32, route
 }
 
 /// Checks one Established session's fields against what we configured.
-fn assert_session(s: &Value, ns: &Netns, ifname: &str, peer: Ipv6Addr, remote_asn: u32, remote_id: &str, hold: u64) {
-    assert_eq!(s["state"], EST, "{s}");
-    assert_eq!(s["interface"], ifname, "{s}");
+fn assert_session(
+    s: &NeighborView,
+    ns: &Netns,
+    ifname: &str,
+    peer: Ipv6Addr,
+    remote_asn: u32,
+    remote_id: &str,
+    hold: u16,
+) {
+    assert_eq!(s.state, SessionState::Established, "{s:?}");
+    assert_eq!(s.interface, ifname, "{s:?}");
+    assert_eq!(s.ifindex, ns.ifindex(ifname), "ifindex: {s:?}");
+    assert_eq!(s.address, peer, "address is the peer's link-local: {s:?}");
+    assert_eq!(s.remote_asn, Some(remote_asn), "remote_asn: {s:?}");
     assert_eq!(
-        s["ifindex"].as_u64(),
-        Some(u64::from(ns.ifindex(ifname))),
-        "ifindex: {s}"
+        s.remote_id.map(|id| id.to_string()).as_deref(),
+        Some(remote_id),
+        "remote_id: {s:?}"
     );
-    assert_eq!(addr_of(s), Some(peer), "address is the peer's link-local: {s}");
-    assert_eq!(s["remote_asn"].as_u64(), Some(u64::from(remote_asn)), "remote_asn: {s}");
-    assert_eq!(s["remote_id"], remote_id, "remote_id: {s}");
-    assert_eq!(s["hold_time"].as_u64(), Some(hold), "negotiated hold_time: {s}");
-    let dir = s["direction"].as_str().unwrap_or("");
-    assert!(dir == "outbound" || dir == "inbound", "direction: {s}");
-    assert!(s["uptime_s"].is_number(), "uptime_s: {s}");
-    assert!(
-        s["last_error"].is_null() || s["last_error"].is_string(),
-        "last_error: {s}"
-    );
+    assert_eq!(s.hold_time, hold, "negotiated hold_time: {s:?}");
+    assert!(s.direction.is_some(), "direction: {s:?}");
 }
 
 /// Start tcpdump in `ns` on `ifname` (line-buffered text, epoch time stamps)
@@ -235,11 +238,11 @@ fn two_ndbgpd_reach_established() {
         (sa.len() == 1 && sb.len() == 1).then_some((sa, sb))
     });
     let (sa, sb) = (&all_a[0], &all_b[0]);
-    eprintln!("{T}: a sees {sa}\n{T}: b sees {sb}");
+    eprintln!("{T}: a sees {sa:?}\n{T}: b sees {sb:?}");
     assert_session(sa, &a, "eth0", lb, 65002, "10.0.0.2", 9);
     assert_session(sb, &b, "eth0", la, 65001, "10.0.0.1", 9);
     assert_ne!(
-        sa["direction"], sb["direction"],
+        sa.direction, sb.direction,
         "one TCP connection: outbound on one side is inbound on the other"
     );
 }
@@ -290,8 +293,8 @@ fn ndbgpd_and_frr(test: &str, frr_first: bool, profile: FrrProfile) {
             Duration::from_secs(15),
             &|| report(&da),
             || {
-                let ifs = da.try_ctl(&["interfaces"])?;
-                (ifs[0]["tx"]["ra"].as_u64()? >= 3).then_some(())
+                let ifs = da.try_interfaces()?;
+                (*ifs.first()?.nd.tx.get("ra")? >= 3).then_some(())
             },
         );
         let started = Instant::now();
@@ -322,7 +325,7 @@ fn ndbgpd_and_frr(test: &str, frr_first: bool, profile: FrrProfile) {
         stats(&n, "notificationsRecv"),
         stats(&n, "keepalivesRecv"),
     );
-    let up0 = s["uptime_s"].as_u64().unwrap_or(0);
+    let up0 = s.uptime_s;
     let start = Instant::now();
     let mut polls = 0;
     while start.elapsed() < Duration::from_secs(27) {
@@ -330,7 +333,7 @@ fn ndbgpd_and_frr(test: &str, frr_first: bool, profile: FrrProfile) {
         let theirs = frr.bgp_state("eth0");
         polls += 1;
         assert!(
-            ours.as_ref().is_some_and(|s| s["state"] == EST) && theirs.as_deref() == Some(EST),
+            ours.as_ref().is_some_and(is_established) && theirs.as_deref() == Some(EST),
             "left Established {:?} into the stability check: ndbgpd {ours:?}, FRR {theirs:?}{}",
             start.elapsed(),
             dump()
@@ -340,7 +343,7 @@ fn ndbgpd_and_frr(test: &str, frr_first: bool, profile: FrrProfile) {
     let n = frr.neighbor("eth0").expect("FRR neighbour");
     let s = session_to(&da, "eth0", lb).expect("ndbgpd session");
     let keepalives = stats(&n, "keepalivesRecv") - ka0;
-    let uptime = s["uptime_s"].as_u64().unwrap_or(0);
+    let uptime = s.uptime_s;
     eprintln!(
         "{test}: stable for 27 s ({polls} polls); FRR received {keepalives} keepalives; ndbgpd uptime {up0} -> {uptime} s"
     );
@@ -354,7 +357,7 @@ fn ndbgpd_and_frr(test: &str, frr_first: bool, profile: FrrProfile) {
     assert!(keepalives >= 3, "keepalives flow to FRR: {keepalives} in 27 s");
     assert!(
         uptime >= up0 + 25,
-        "ndbgpd's uptime_s grows without reset: {up0} -> {uptime}: {s}"
+        "ndbgpd's uptime_s grows without reset: {up0} -> {uptime}: {s:?}"
     );
 }
 
@@ -419,7 +422,7 @@ fn frozen_peer_is_dropped_at_hold_time() {
             .map(|(t, ..)| t)
             .collect()
     };
-    let received = || session_to(&da, "eth0", lb)?["messages_received"].as_u64();
+    let received = || Some(session_to(&da, "eth0", lb)?.messages_received);
     let before = received().expect("a's session to b");
     wait_or_dump(
         "a KEEPALIVE from b on the session, in the capture",
@@ -438,7 +441,7 @@ fn frozen_peer_is_dropped_at_hold_time() {
     let (left, left_at) = wait_or_dump("a to leave Established", Duration::from_secs(20), &dump, || {
         let s = session_to(&da, "eth0", lb);
         match &s {
-            Some(s) if s["state"] == EST => None,
+            Some(s) if is_established(s) => None,
             _ => Some((s, epoch_now())),
         }
     });
@@ -475,7 +478,7 @@ fn frozen_peer_is_dropped_at_hold_time() {
         &dump,
         || {
             let s = session_to(&da, "eth0", lb)?;
-            let e = s["last_error"].as_str()?.to_string();
+            let e = s.last_error?;
             e.to_lowercase().contains("hold").then_some(e)
         },
     );
@@ -580,8 +583,8 @@ fn several_interfaces_and_shared_segment() {
             "{T}: two interfaces: both sessions Established {:?} after link up",
             start.elapsed()
         );
-        assert_eq!(s0["remote_asn"], 65002, "{s0}");
-        assert_eq!(s1["remote_asn"], 65003, "{s1}");
+        assert_eq!(s0.remote_asn, Some(65002), "{s0:?}");
+        assert_eq!(s1.remote_asn, Some(65003), "{s1:?}");
         assert_eq!(established_count(&dh), Some(2), "{}", dump());
     }
 
@@ -616,7 +619,7 @@ fn several_interfaces_and_shared_segment() {
         || {
             ds.iter()
                 .map(|d| {
-                    let s: Vec<Value> = sessions(d)?.into_iter().filter(|s| s["state"] == EST).collect();
+                    let s: Vec<NeighborView> = sessions(d)?.into_iter().filter(is_established).collect();
                     (s.len() == 2).then_some(s)
                 })
                 .collect::<Option<Vec<_>>>()
@@ -627,11 +630,11 @@ fn several_interfaces_and_shared_segment() {
         start.elapsed()
     );
     for (i, est) in views.iter().enumerate() {
-        let mut asns: Vec<u64> = est.iter().filter_map(|s| s["remote_asn"].as_u64()).collect();
+        let mut asns: Vec<u32> = est.iter().filter_map(|s| s.remote_asn).collect();
         asns.sort();
-        let want: Vec<u64> = (0..3u64).filter(|&j| j != i as u64).map(|j| 65011 + j).collect();
+        let want: Vec<u32> = (0..3u32).filter(|&j| j != i as u32).map(|j| 65011 + j).collect();
         assert_eq!(asns, want, "member {i} peers with the two others: {est:?}");
-        let lls: Vec<Ipv6Addr> = est.iter().filter_map(addr_of).collect();
+        let lls: Vec<Ipv6Addr> = est.iter().map(|s| s.address).collect();
         let mut uniq = lls.clone();
         uniq.sort();
         uniq.dedup();
@@ -666,22 +669,18 @@ fn pcap_capture(ns: &Netns, dir: &TempDir, ifname: &str) -> (Process, PathBuf) {
 /// LONG (27 s): three hold times in which neither side leaves Established.
 fn stays_established(test: &str, da: &Ndbgpd, peer: Ipv6Addr, theirs: &dyn Fn() -> bool, dump: &dyn Fn() -> String) {
     let start = Instant::now();
-    let up0 = session_to(da, "eth0", peer)
-        .and_then(|s| s["uptime_s"].as_u64())
-        .unwrap_or(0);
+    let up0 = session_to(da, "eth0", peer).map_or(0, |s| s.uptime_s);
     while start.elapsed() < Duration::from_secs(27) {
         let ours = session_to(da, "eth0", peer);
         assert!(
-            ours.as_ref().is_some_and(|s| s["state"] == EST) && theirs(),
+            ours.as_ref().is_some_and(is_established) && theirs(),
             "left Established {:?} into the stability check: ndbgpd {ours:?}{}",
             start.elapsed(),
             dump()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let up = session_to(da, "eth0", peer)
-        .and_then(|s| s["uptime_s"].as_u64())
-        .unwrap_or(0);
+    let up = session_to(da, "eth0", peer).map_or(0, |s| s.uptime_s);
     eprintln!("{test}: stable for 27 s; ndbgpd uptime {up0} -> {up} s");
     assert!(up >= up0 + 25, "uptime grows without reset: {up0} -> {up}");
 }
@@ -870,7 +869,11 @@ fn ndbgpd_and_bird_reach_established() {
     });
     eprintln!("{T}: Established on both sides {:?} after link up", up.elapsed());
     assert_session(&s, &a, "eth0", lb, 65003, "10.0.0.3", 9);
-    assert_eq!(s["direction"], "outbound", "BIRD 2.0.12's dynamic BGP is passive: {s}");
+    assert_eq!(
+        s.direction,
+        Some(Direction::Outbound),
+        "BIRD 2.0.12's dynamic BGP is passive: {s:?}"
+    );
     stays_established(T, &da, lb, &|| bird.established() == 1, &dump);
     if let Some((p, pcap)) = cap.as_mut() {
         p.stop();

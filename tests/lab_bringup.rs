@@ -8,6 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use ndbgp::control::api::SessionState;
 
 /// Rounds: the race this guards against stalled about one round in four.
 const ROUNDS: usize = 8;
@@ -44,12 +45,10 @@ fn simultaneous_dials_reach_established_right_after_dad() {
             }
         });
         wait_for("Established", Duration::from_secs(15), || {
-            let sessions = da.ctl(&["neighbors"]);
-            sessions
-                .as_array()?
+            da.neighbors()
                 .iter()
-                .find(|s| s["state"] == "Established")
-                .map(|_| ())
+                .any(|s| s.state == SessionState::Established)
+                .then_some(())
         });
         let gap = floor.elapsed();
         eprintln!("round {round}: Established {gap:?} after both link-locals left DAD");

@@ -7,9 +7,21 @@ use std::net::Ipv6Addr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
+use ndbgp::control::api::{InterfaceState, PeerEntryView, PeerStateName};
 
-fn is_usable(entry: &serde_json::Value) -> bool {
-    entry["state"] == "usable"
+fn is_usable(entry: &PeerEntryView) -> bool {
+    entry.state == PeerStateName::Usable
+}
+
+/// The NEIGHBORS cell of `ndbgpctl interfaces` for `ifname`.
+fn neighbors_column(d: &Ndbgpd, ifname: &str) -> String {
+    let text = d.ctl_text(&["interfaces"]);
+    let row = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(ifname))
+        .unwrap_or_else(|| panic!("no {ifname} row:\n{text}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    cells[cells.len().saturating_sub(2)..].join(" ")
 }
 
 #[test]
@@ -37,22 +49,26 @@ fn two_ndbgpd_find_each_other_and_link_down_loses_peer() {
     assert!(took <= Duration::from_millis(500), "took {took:?}, want <= 500 ms");
 
     let entry = da.find_neighbour("eth0", lb).expect("entry");
-    let sources: Vec<&str> = entry["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s.as_str())
-        .collect();
-    assert!(sources.contains(&"ra"), "learned from its RA: {entry}");
-    assert_eq!(entry["router"], true);
-    assert_eq!(entry["ifindex"].as_u64(), Some(u64::from(a.ifindex("eth0"))));
+    assert!(
+        entry.sources.iter().any(|s| s == "ra"),
+        "learned from its RA: {entry:?}"
+    );
+    assert!(entry.router, "{entry:?}");
+    assert_eq!(entry.ifindex, a.ifindex("eth0"));
     let mac = a.ip(&["-j", "link", "show", "dev", "eth0"]);
     assert!(!mac.is_empty());
     let b_mac: serde_json::Value = serde_json::from_str(&b.ip(&["-j", "link", "show", "dev", "eth0"])).unwrap();
     assert_eq!(
-        entry["mac"], b_mac[0]["address"],
+        entry.mac.as_deref(),
+        b_mac[0]["address"].as_str(),
         "MAC from the RA's source link-layer option"
     );
+
+    // The peer table's count per interface, in the JSON and in the table.
+    let ifs = da.interfaces();
+    assert_eq!(ifs.len(), 1, "{ifs:?}");
+    assert_eq!(ifs[0].neighbors.count, 1, "{ifs:?}");
+    assert_eq!(neighbors_column(&da, "eth0"), "1 refused=0");
 
     // Link down on A: B's entry must go within 100 ms.
     let down = Instant::now();
@@ -63,6 +79,8 @@ fn two_ndbgpd_find_each_other_and_link_down_loses_peer() {
     let took = down.elapsed();
     eprintln!("peer removed {took:?} after link down");
     assert!(took <= Duration::from_millis(100), "took {took:?}, want <= 100 ms");
+    assert_eq!(da.interfaces()[0].neighbors.count, 0);
+    assert_eq!(neighbors_column(&da, "eth0"), "0 refused=0");
     assert!(
         da.process.log_text().contains(&format!("{lb} lost")),
         "a Lost event is logged"
@@ -130,8 +148,7 @@ fn discovers_radvd_within_one_second_of_its_first_ra() {
     let found_at = wait_for("ndbgpd to discover radvd", Duration::from_secs(20), || {
         radvd.assert_running();
         let e = da.find_neighbour("eth0", lb)?;
-        let srcs = e["sources"].as_array()?;
-        srcs.iter().any(|s| s == "ra").then(SystemTime::now)
+        e.sources.iter().any(|s| s == "ra").then(SystemTime::now)
     });
     // The first RA from radvd's address in the capture: its timestamp is the
     // start of the 1 s budget.
@@ -147,7 +164,7 @@ fn discovers_radvd_within_one_second_of_its_first_ra() {
     let lag = found - stamp;
     eprintln!("radvd discovered {lag:.3} s after its first RA");
     assert!(lag <= 1.0, "discovered {lag:.3} s after radvd's first RA, want <= 1 s");
-    assert_eq!(da.find_neighbour("eth0", lb).unwrap()["router"], true);
+    assert!(da.find_neighbour("eth0", lb).expect("radvd's entry").router);
 }
 
 #[test]
@@ -226,16 +243,15 @@ sendp(dst/IPv6(src='fe80::600d', dst='ff02::1', hlim=255)/ICMPv6ND_RA(routerlife
     let entry = wait_for("the good RA's sender", Duration::from_secs(3), || {
         da.find_neighbour("eth0", good)
     });
-    assert_eq!(entry["mac"], "02:00:00:00:60:0d");
+    assert_eq!(entry.mac.as_deref(), Some("02:00:00:00:60:0d"));
     let dropped = wait_for("three drops counted", Duration::from_secs(3), || {
-        let ifs = da.ctl(&["interfaces"]);
-        let d = ifs[0]["dropped"].clone();
-        let total: u64 = d.as_object()?.values().filter_map(|v| v.as_u64()).sum();
-        (total >= 3).then_some(d)
+        let d = da.interfaces().first()?.nd.dropped.clone();
+        (d.values().sum::<u64>() >= 3).then_some(d)
     });
-    assert_eq!(dropped["hop_limit"], 1, "{dropped}");
-    assert_eq!(dropped["option_zero_length"], 1, "{dropped}");
-    assert_eq!(dropped["ra_source_not_link_local"], 1, "{dropped}");
+    let count = |reason: &str| dropped.get(reason).copied();
+    assert_eq!(count("hop_limit"), Some(1), "{dropped:?}");
+    assert_eq!(count("option_zero_length"), Some(1), "{dropped:?}");
+    assert_eq!(count("ra_source_not_link_local"), Some(1), "{dropped:?}");
     for bad in ["fe80::bad:1", "fe80::bad:2", "2001:db8::bad:3"] {
         assert!(
             da.find_neighbour("eth0", bad.parse().unwrap()).is_none(),
@@ -254,8 +270,8 @@ fn missing_interface_is_waited_for_and_recreated_interface_followed() {
     let dir = TempDir::new("missing");
     let da = Ndbgpd::start(&a, &dir, "a", &["--iface", "eth0", "--asn", "65001"]);
     let db = Ndbgpd::start(&b, &dir, "b", &["--iface", "eth0", "--asn", "65002"]);
-    let ifs = da.ctl(&["interfaces"]);
-    assert_eq!(ifs[0]["state"], "missing", "{ifs}");
+    let ifs = da.interfaces();
+    assert_eq!(ifs[0].nd.state, InterfaceState::Missing, "{ifs:?}");
 
     for round in 0..2 {
         veth(&a, "eth0", &b, "eth0");
@@ -266,7 +282,7 @@ fn missing_interface_is_waited_for_and_recreated_interface_followed() {
         let e = wait_for("discovery on the new interface", Duration::from_secs(5), || {
             da.find_neighbour("eth0", lb).filter(is_usable)
         });
-        assert_eq!(e["ifindex"].as_u64(), Some(u64::from(ifindex)), "round {round}: {e}");
+        assert_eq!(e.ifindex, ifindex, "round {round}: {e:?}");
         a.ip(&["link", "del", "eth0"]);
         wait_for("the peer to go with the interface", Duration::from_secs(2), || {
             da.find_neighbour("eth0", lb).is_none().then_some(())

@@ -7,21 +7,17 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use serde_json::Value;
 
 use common::*;
+use ndbgp::control::api::{NeighborView, SessionState};
 
 /// The session on `ifname`, if any.
-fn session(d: &Ndbgpd, ifname: &str) -> Option<Value> {
-    d.ctl(&["neighbors"])
-        .as_array()?
-        .iter()
-        .find(|s| s["interface"] == ifname)
-        .cloned()
+fn session(d: &Ndbgpd, ifname: &str) -> Option<NeighborView> {
+    d.neighbors().into_iter().find(|s| s.interface == ifname)
 }
 
-fn established(d: &Ndbgpd, ifname: &str) -> Option<Value> {
-    session(d, ifname).filter(|s| s["state"] == "Established")
+fn established(d: &Ndbgpd, ifname: &str) -> Option<NeighborView> {
+    session(d, ifname).filter(|s| s.state == SessionState::Established)
 }
 
 fn signal(d: &Ndbgpd, signal: Signal) {
@@ -41,9 +37,8 @@ fn links(a: &Netns, b: &Netns, n: usize) -> Vec<String> {
 
 /// Whether `d` has a path to `prefix`.
 fn has_route(d: &Ndbgpd, prefix: &str) -> bool {
-    d.ctl(&["routes"])
-        .as_array()
-        .is_some_and(|routes| routes.iter().any(|r| r["prefix"] == prefix))
+    let prefix: ipnet::IpNet = prefix.parse().expect("a prefix");
+    d.routes(None).iter().any(|r| r.route.prefix == prefix)
 }
 
 const REDISTRIBUTE: &str = "redistribute = [\"connected\"]\n";
@@ -149,14 +144,14 @@ fn sighup_adds_and_removes_interfaces_without_touching_the_others() {
     signal(&da, Signal::SIGHUP);
     wait_for("eth1 Established after SIGHUP", long, || established(&da, "eth1"));
     let after = established(&da, "eth0").expect("eth0 still Established");
-    assert_eq!(after["established_count"], 1, "eth0's session was not reset: {after}");
-    assert_eq!(after["address"], before["address"]);
+    assert_eq!(after.established_count, 1, "eth0's session was not reset: {after:?}");
+    assert_eq!(after.address, before.address);
     assert!(
-        after["uptime_s"].as_u64() >= before["uptime_s"].as_u64(),
-        "uptime goes on: {before} -> {after}"
+        after.uptime_s >= before.uptime_s,
+        "uptime goes on: {before:?} -> {after:?}"
     );
     let b_eth0 = established(&db, "eth0").expect("b's eth0 Established");
-    assert_eq!(b_eth0["established_count"], 1, "{b_eth0}");
+    assert_eq!(b_eth0.established_count, 1, "{b_eth0:?}");
     wait_for("eth1's prefix to be withdrawn now eth1 is fabric", long, || {
         (!has_route(&db, ETH1_NET)).then_some(())
     });
@@ -180,12 +175,12 @@ fn sighup_adds_and_removes_interfaces_without_touching_the_others() {
         session(&da, "eth1").is_none().then_some(())
     });
     let b_eth1 = wait_for("b to see the Cease", Duration::from_secs(5), || {
-        session(&db, "eth1").filter(|s| s["state"] != "Established")
+        session(&db, "eth1").filter(|s| s.state != SessionState::Established)
     });
-    let why = b_eth1["last_down"].as_str().unwrap_or_default();
-    assert!(why.contains("Peer De-configured"), "b's eth1 session: {b_eth1}");
+    let why = b_eth1.last_down.as_deref().unwrap_or_default();
+    assert!(why.contains("Peer De-configured"), "b's eth1 session: {b_eth1:?}");
     let eth0 = established(&da, "eth0").expect("eth0 still Established");
-    assert_eq!(eth0["established_count"], 1, "{eth0}");
+    assert_eq!(eth0.established_count, 1, "{eth0:?}");
     wait_for("eth1's prefix to be redistributed again", long, || {
         has_route(&db, ETH1_NET).then_some(())
     });
@@ -230,10 +225,9 @@ fn sigterm_ceases_every_session_and_exits_0_within_2_s() {
     let db = Ndbgpd::start(&b, &dir, "b", &b_args.iter().map(String::as_str).collect::<Vec<_>>());
     wait_for("every session Established", Duration::from_secs(30), || {
         let up = db
-            .ctl(&["neighbors"])
-            .as_array()?
+            .neighbors()
             .iter()
-            .filter(|s| s["state"] == "Established")
+            .filter(|s| s.state == SessionState::Established)
             .count();
         (up == LINKS).then_some(())
     });
@@ -253,12 +247,12 @@ fn sigterm_ceases_every_session_and_exits_0_within_2_s() {
         "every peer to see the Administrative Shutdown",
         Duration::from_secs(5),
         || {
-            let sessions = db.ctl(&["neighbors"]).as_array()?.clone();
-            let told = sessions
+            let told = db
+                .neighbors()
                 .iter()
                 .filter(|s| {
                     // last_down: the redials that follow overwrite last_error.
-                    let why = s["last_down"].as_str().unwrap_or_default();
+                    let why = s.last_down.as_deref().unwrap_or_default();
                     why.contains("Administrative Shutdown") && why.contains("ndbgpd shutting down")
                 })
                 .count();

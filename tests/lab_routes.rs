@@ -9,6 +9,7 @@ mod common;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
+use ndbgp::control::api::RouteEntry;
 use serde_json::Value;
 
 use common::peers::*;
@@ -26,8 +27,7 @@ fn wait_link_locals_ready(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> (Ipv6
 /// An ndbgpd's neighbors and routes views, its namespace's bgp routes and its log tail.
 fn report(d: &Ndbgpd, ns: &Netns) -> String {
     let view = |what: &str| {
-        d.try_ctl(&[what])
-            .map(|v| v.to_string())
+        d.try_ctl_json(&[what])
             .unwrap_or_else(|| format!("(ndbgpctl {what} --json failed)"))
     };
     format!(
@@ -111,8 +111,8 @@ fn route_via(ns: &Netns, prefix: &str, gw: Ipv6Addr, dev: &str) -> Option<Value>
     (next_hops(&r) == vec![(gw.to_string(), dev.to_string())]).then_some(r)
 }
 
-fn ndbgpd_route<'a>(routes: &'a Value, prefix: &str) -> Option<&'a Value> {
-    routes.as_array()?.iter().find(|r| r["prefix"] == prefix)
+fn ndbgpd_route<'a>(routes: &'a [RouteEntry], prefix: &str) -> Option<&'a RouteEntry> {
+    routes.iter().find(|r| r.route.prefix.to_string() == prefix)
 }
 
 fn sigterm(pid: i32) {
@@ -204,28 +204,23 @@ fn routes_with_frr_both_ways() {
             dump()
         );
         // ndbgpd's own view.
-        let routes = da.ctl(&["routes"]);
-        let r =
-            ndbgpd_route(&routes, "10.0.2.0/24").unwrap_or_else(|| panic!("10.0.2.0/24 in ndbgpctl routes: {routes}"));
-        let p = &r["paths"][0];
-        assert_eq!(p["peer_asn"].as_u64(), Some(65002), "{r}");
-        assert_eq!(p["peer_address"], lb.to_string(), "{r}");
-        assert_eq!(p["best"], true, "{r}");
-        assert_eq!(r["installed"], true, "{r}");
+        let routes = da.routes(None);
+        let r = ndbgpd_route(&routes, "10.0.2.0/24")
+            .unwrap_or_else(|| panic!("10.0.2.0/24 in ndbgpctl routes: {routes:?}"));
+        let p = r.route.paths.first().unwrap_or_else(|| panic!("no path: {r:?}"));
+        assert_eq!(p.peer_asn, 65002, "{r:?}");
+        assert_eq!(p.peer_address, Some(lb), "{r:?}");
+        assert!(p.best, "{r:?}");
+        assert!(r.installed, "{r:?}");
         // A prefix narrows the view to what lies inside it.
-        let narrowed = da.ctl(&["routes", "10.0.2.0/23"]);
-        let prefixes: Vec<&str> = narrowed
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r["prefix"].as_str())
-            .collect();
-        assert_eq!(prefixes, ["10.0.2.0/24"], "ndbgpctl routes 10.0.2.0/23: {narrowed}");
-        assert_eq!(narrowed[0]["installed"], true, "{narrowed}");
-        let n = da.ctl(&["neighbors"]);
-        eprintln!("{T}: ndbgpd neighbors: {n}");
-        assert!(n[0]["prefixes_received"].as_u64() >= Some(2), "prefixes_received: {n}");
-        assert!(n[0]["prefixes_sent"].as_u64() >= Some(2), "prefixes_sent: {n}");
+        let narrowed = da.routes(Some("10.0.2.0/23"));
+        let prefixes: Vec<String> = narrowed.iter().map(|r| r.route.prefix.to_string()).collect();
+        assert_eq!(prefixes, ["10.0.2.0/24"], "ndbgpctl routes 10.0.2.0/23: {narrowed:?}");
+        assert!(narrowed[0].installed, "{narrowed:?}");
+        let n = da.neighbors();
+        eprintln!("{T}: ndbgpd neighbors: {n:?}");
+        assert!(n[0].prefixes_received >= 2, "prefixes_received: {n:?}");
+        assert!(n[0].prefixes_sent >= 2, "prefixes_sent: {n:?}");
     }
 
     // SIGTERM ndbgpd: FRR withdraws 10.0.1.0/24 within 1 s; ndbgpd's namespace is clean.
@@ -383,12 +378,12 @@ fn fabric_ecmp_two_spines_two_leaves() {
         &dump,
         || hops(&l2, "10.0.11.0/24").filter(|(h, _)| h.len() == 2),
     );
-    let routes = lf1.ctl(&["routes"]);
-    let mine = ndbgpd_route(&routes, "10.0.12.0/24").unwrap_or_else(|| panic!("leaf1 routes: {routes}"));
-    eprintln!("{T}: leaf1 ndbgpctl routes 10.0.12.0/24: {mine}");
-    let paths = mine["paths"].as_array().cloned().unwrap_or_default();
-    assert_eq!(paths.len(), 2, "{mine}");
-    assert!(paths.iter().all(|p| p["multipath"] == true), "{mine}");
+    let routes = lf1.routes(None);
+    let mine = ndbgpd_route(&routes, "10.0.12.0/24").unwrap_or_else(|| panic!("leaf1 routes: {routes:?}"));
+    eprintln!("{T}: leaf1 ndbgpctl routes 10.0.12.0/24: {mine:?}");
+    let paths = &mine.route.paths;
+    assert_eq!(paths.len(), 2, "{mine:?}");
+    assert!(paths.iter().all(|p| p.multipath), "{mine:?}");
 
     // leaf1's link to spine1 down: one next hop via spine2 within 100 ms.
     // The kernel keeps the s1 nexthop in the route, marked dead/linkdown:
@@ -697,15 +692,12 @@ fn fabric_ecmp_frr_spines() {
         &dump,
         || hops(&l2, "10.0.11.0/24").filter(|(h, _)| h.len() == 2),
     );
-    let routes = lf1.ctl(&["routes"]);
-    let mine = ndbgpd_route(&routes, "10.0.12.0/24").unwrap_or_else(|| panic!("leaf1 routes: {routes}"));
-    let paths = mine["paths"].as_array().cloned().unwrap_or_default();
+    let routes = lf1.routes(None);
+    let mine = ndbgpd_route(&routes, "10.0.12.0/24").unwrap_or_else(|| panic!("leaf1 routes: {routes:?}"));
+    let paths = &mine.route.paths;
     assert!(
-        paths.len() == 2
-            && paths
-                .iter()
-                .all(|p| p["as_path"] == "65100 65002" && p["multipath"] == true),
-        "two multipath paths with AS path 65100 65002: {mine}"
+        paths.len() == 2 && paths.iter().all(|p| p.as_path == "65100 65002" && p.multipath),
+        "two multipath paths with AS path 65100 65002: {mine:?}"
     );
     // Failover, as with ndbgpd spines.
     let t0 = Instant::now();

@@ -1,19 +1,30 @@
-//! ndbgpctl against control sockets that do not behave: no daemon, and a
-//! daemon that accepts but never answers (stopped, wedged). No root needed.
+//! ndbgpctl against control sockets that stand in for ndbgpd: no daemon, a
+//! daemon that accepts but never answers (stopped, wedged), and one that
+//! gives a canned answer. No root needed.
 
-use std::io::Read;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixListener;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn ndbgpctl(socket: &std::path::Path, args: &[&str]) -> (bool, String, Duration) {
-    let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_ndbgpctl"))
+use ndbgp::control::api::{
+    InterfaceEntry, InterfaceNeighbors, InterfaceState, InterfaceView, PeerCounters, Request, Response,
+};
+use serde_json::value::to_raw_value;
+
+fn run_ndbgpctl(socket: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ndbgpctl"))
         .arg("--socket")
         .arg(socket)
         .args(args)
         .output()
-        .expect("run ndbgpctl");
+        .expect("run ndbgpctl")
+}
+
+fn ndbgpctl(socket: &std::path::Path, args: &[&str]) -> (bool, String, Duration) {
+    let start = Instant::now();
+    let out = run_ndbgpctl(socket, args);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -68,5 +79,93 @@ fn a_bad_timeout_is_named() {
         assert!(!ok, "--timeout {bad} accepted");
         assert!(err.contains("--timeout") && err.contains(bad), "{err}");
     }
+    let _ = std::fs::remove_dir_all(socket.parent().expect("dir"));
+}
+
+/// Answers `connections` requests on `socket` with `result`; gives back the
+/// requests it read.
+fn canned_daemon(
+    socket: &std::path::Path,
+    result: &impl serde::Serialize,
+    connections: usize,
+) -> std::thread::JoinHandle<Vec<Request>> {
+    let listener = UnixListener::bind(socket).expect("bind");
+    let response = Response {
+        ok: true,
+        result: Some(to_raw_value(result).expect("serialize")),
+        error: None,
+    };
+    let mut line = serde_json::to_vec(&response).expect("serialize");
+    line.push(b'\n');
+    std::thread::spawn(move || {
+        let mut requests = Vec::new();
+        for _ in 0..connections {
+            let (stream, _) = listener.accept().expect("accept");
+            stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            let mut request = String::new();
+            BufReader::new(&stream).read_line(&mut request).expect("read request");
+            requests.push(serde_json::from_str(&request).expect("a request"));
+            (&stream).write_all(&line).expect("write answer");
+        }
+        requests
+    })
+}
+
+#[test]
+fn interfaces_show_the_neighbour_count_and_json_keeps_every_field() {
+    let socket = temp_socket("interfaces");
+    let answer = vec![InterfaceEntry {
+        nd: InterfaceView {
+            interface: "eth0".into(),
+            ifindex: Some(7),
+            state: InterfaceState::Up,
+            mac: Some("02:00:00:00:00:01".into()),
+            link_local: Some("fe80::1".parse().expect("address")),
+            tentative: false,
+            rx: BTreeMap::from([("ra".into(), 3)]),
+            tx: BTreeMap::from([("ra".into(), 4), ("rs".into(), 1)]),
+            tx_errors: 0,
+            dropped: BTreeMap::new(),
+        },
+        neighbors: InterfaceNeighbors {
+            count: 3,
+            counters: PeerCounters {
+                refused: 1,
+                ignored_down: 2,
+            },
+        },
+    }];
+    let daemon = canned_daemon(&socket, &answer, 2);
+
+    let table = run_ndbgpctl(&socket, &["interfaces"]);
+    assert!(table.status.success(), "{table:?}");
+    let text = String::from_utf8_lossy(&table.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("eth0"))
+        .unwrap_or_else(|| panic!("no eth0 row:\n{text}"));
+    assert!(row.ends_with("3 refused=1"), "NEIGHBORS column: {row}");
+
+    let json = run_ndbgpctl(&socket, &["interfaces", "--json"]);
+    assert!(json.status.success(), "{json:?}");
+    let back: Vec<InterfaceEntry> = serde_json::from_slice(&json.stdout).expect("typed --json");
+    assert_eq!(back, answer);
+    let keys: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(keys[0]["neighbors"]["count"], 3, "{keys}");
+    assert_eq!(keys[0]["neighbors"]["refused"], 1, "{keys}");
+
+    let requests = daemon.join().expect("daemon thread");
+    assert_eq!(requests, [Request::Interfaces, Request::Interfaces]);
+    let _ = std::fs::remove_dir_all(socket.parent().expect("dir"));
+}
+
+#[test]
+fn an_answer_of_the_wrong_shape_is_named() {
+    let socket = temp_socket("shape");
+    let daemon = canned_daemon(&socket, &serde_json::json!([{"interface": "eth0"}]), 1);
+    let (ok, err, _) = ndbgpctl(&socket, &["neighbors"]);
+    assert!(!ok, "a neighbour without its fields was printed");
+    assert!(err.contains("bad answer from ndbgpd"), "{err}");
+    assert_eq!(daemon.join().expect("daemon thread"), [Request::Neighbors]);
     let _ = std::fs::remove_dir_all(socket.parent().expect("dir"));
 }

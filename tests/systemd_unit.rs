@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use ndbgp::control::api::SessionState;
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -217,15 +218,12 @@ fn runs_unprivileged_with_only_the_units_capabilities() {
         "the unprivileged ndbgpd's session Established",
         Duration::from_secs(20),
         || {
-            let sessions = da.ctl(&["neighbors"]);
-            sessions
-                .as_array()?
-                .iter()
-                .find(|s| s["state"] == "Established")
-                .cloned()
+            da.neighbors()
+                .into_iter()
+                .find(|s| s.state == SessionState::Established)
         },
     );
-    assert!(db.ctl(&["neighbors"]).as_array().is_some_and(|s| !s.is_empty()));
+    assert!(!db.neighbors().is_empty());
 }
 
 /// The sd_notify(3) protocol as systemd sees it, on a datagram socket of

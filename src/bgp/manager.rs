@@ -6,17 +6,17 @@
 //! the sessions of an interface that goes down.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
-use super::fsm::FsmConfig;
-use super::session::{self, SessionCommand, SessionHandle, SessionParams, direction_str};
+use super::fsm::{self, FsmConfig};
+use super::session::{self, SessionCommand, SessionHandle, SessionParams};
 use super::transport;
+pub use crate::control::api::NeighborView;
+use crate::control::api::{Direction, SessionState};
 use crate::iface::Links;
 use crate::peers::{LostReason, PeerEvent, PeerKey, PeerTableHandle};
 use crate::peers::{Observation, Source};
@@ -36,34 +36,6 @@ pub struct BgpConfig {
     /// The configured interface names, followed: sessions on an interface a
     /// reload removes end with Cease / Peer De-configured.
     pub interfaces: watch::Receiver<Vec<String>>,
-}
-
-/// One line of `ndbgpctl neighbors`.
-#[derive(Debug, Clone, Serialize)]
-pub struct NeighborView {
-    pub interface: String,
-    pub ifindex: u32,
-    pub address: Ipv6Addr,
-    pub state: String,
-    pub remote_asn: Option<u32>,
-    pub remote_id: Option<String>,
-    pub direction: Option<&'static str>,
-    pub uptime_s: u64,
-    pub last_error: Option<String>,
-    /// Why the last Established session ended.
-    pub last_down: Option<String>,
-    /// Negotiated once Established, else ours.
-    pub hold_time: u16,
-    pub keepalive_s: Option<u64>,
-    pub messages_received: u64,
-    pub messages_sent: u64,
-    /// Times this session reached Established.
-    pub established_count: u64,
-    pub updates_received: u64,
-    pub updates_sent: u64,
-    /// Prefixes in its Adj-RIB-In, and announced to it now.
-    pub prefixes_received: usize,
-    pub prefixes_sent: usize,
 }
 
 enum Command {
@@ -401,10 +373,10 @@ impl Manager {
                     interface: entry.interface.clone(),
                     ifindex: key.ifindex,
                     address: key.addr,
-                    state: s.state.to_string(),
+                    state: session_state(s.state),
                     remote_asn: s.remote_asn,
-                    remote_id: s.remote_id.map(|id| id.to_string()),
-                    direction: s.direction.map(direction_str),
+                    remote_id: s.remote_id,
+                    direction: s.direction.map(direction),
                     uptime_s: s.established_at.map_or(0, |t| t.elapsed().as_secs()),
                     last_error: s.last_error.clone(),
                     last_down: s.last_down.clone(),
@@ -422,5 +394,23 @@ impl Manager {
             .collect();
         views.sort_by(|a, b| (&a.interface, a.address).cmp(&(&b.interface, b.address)));
         views
+    }
+}
+
+fn session_state(state: fsm::State) -> SessionState {
+    match state {
+        fsm::State::Idle => SessionState::Idle,
+        fsm::State::Connect => SessionState::Connect,
+        fsm::State::Active => SessionState::Active,
+        fsm::State::OpenSent => SessionState::OpenSent,
+        fsm::State::OpenConfirm => SessionState::OpenConfirm,
+        fsm::State::Established => SessionState::Established,
+    }
+}
+
+fn direction(direction: fsm::Direction) -> Direction {
+    match direction {
+        fsm::Direction::Inbound => Direction::Inbound,
+        fsm::Direction::Outbound => Direction::Outbound,
     }
 }

@@ -1,5 +1,6 @@
 //! ndbgpctl: shows what the running ndbgpd knows, through its control socket.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -8,9 +9,10 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ipnet::IpNet;
-use serde_json::Value;
+use serde::Serialize;
 
-use ndbgp::control::{self, Request};
+use ndbgp::control::api::{Answer, InterfaceEntry, NeighborView, PeerEntryView, Request, RouteEntry, SessionState};
+use ndbgp::control::client;
 
 #[derive(Parser)]
 #[command(name = "ndbgpctl", version, about = "Show the state of a running ndbgpd")]
@@ -74,7 +76,7 @@ async fn main() -> ExitCode {
         Command::Neighbors { json } => (Request::Neighbors, json),
         Command::Routes { prefix, json } => (Request::Routes { prefix }, json),
     };
-    let result = match control::request(&cli.socket, request, Duration::from_secs_f64(cli.timeout)).await {
+    let result = match client::request(&cli.socket, request, Duration::from_secs_f64(cli.timeout)).await {
         Ok(result) => result,
         Err(e) if e.kind() == io::ErrorKind::TimedOut => {
             eprintln!("ndbgpctl: {e} (--timeout {} s)", cli.timeout);
@@ -89,7 +91,7 @@ async fn main() -> ExitCode {
         // Indented as it streams out: a full table's answer is hundreds of
         // MB, too big to parse into a tree first.
         let mut out = io::BufWriter::new(io::stdout().lock());
-        let written = control::write_pretty(result.get(), &mut out)
+        let written = client::write_pretty(result.get(), &mut out)
             .and_then(|()| out.write_all(b"\n"))
             .and_then(|()| out.flush());
         return match written {
@@ -102,20 +104,14 @@ async fn main() -> ExitCode {
             }
         };
     }
-    let rows: Vec<Value> = match serde_json::from_str(result.get()) {
-        Ok(rows) => rows,
+    let answer = match Answer::from_json(&request, result.get()) {
+        Ok(answer) => answer,
         Err(e) => {
             eprintln!("ndbgpctl: bad answer from ndbgpd: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let table = match request {
-        Request::Discovery => discovery_table(&rows),
-        Request::Interfaces => interfaces_table(&rows),
-        Request::Neighbors => neighbors_table(&rows),
-        Request::Routes { .. } => routes_table(&rows),
-    };
-    print!("{table}");
+    print!("{}", table(&answer));
     ExitCode::SUCCESS
 }
 
@@ -133,25 +129,30 @@ fn parse_timeout(s: &str) -> Result<f64, String> {
     }
 }
 
-fn text(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        None | Some(Value::Null) => "-".into(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Bool(b)) => if *b { "yes" } else { "no" }.into(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| i.as_str().unwrap_or("?"))
-            .collect::<Vec<_>>()
-            .join(","),
-        Some(other) => other.to_string(),
+fn table(answer: &Answer) -> String {
+    match answer {
+        Answer::Discovery(rows) => discovery_table(rows),
+        Answer::Interfaces(rows) => interfaces_table(rows),
+        Answer::Neighbors(rows) => neighbors_table(rows),
+        Answer::Routes(rows) => routes_table(rows),
     }
 }
 
-/// `{"ra":3,"ns":1}` as `ra=3 ns=1`, or `-`.
-fn counts(v: &Value, key: &str) -> String {
-    let Some(map) = v.get(key).and_then(Value::as_object) else {
-        return "-".into();
-    };
+/// A value as its JSON shows it, unquoted; `-` for none.
+fn text(value: impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(serde_json::Value::Null) | Err(_) => "-".into(),
+        Ok(other) => other.to_string(),
+    }
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+/// `{"ra":3,"ns":1}` as `ns=1 ra=3`, or `-`.
+fn counts(map: &BTreeMap<String, u64>) -> String {
     if map.is_empty() {
         return "-".into();
     }
@@ -161,83 +162,73 @@ fn counts(v: &Value, key: &str) -> String {
         .join(" ")
 }
 
-fn seconds_ago(v: &Value, key: &str) -> String {
-    v.get(key)
-        .and_then(Value::as_u64)
-        .map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0))
+fn seconds(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
 }
 
-fn discovery_table(rows: &[Value]) -> String {
+fn discovery_table(rows: &[PeerEntryView]) -> String {
     let header = ["INTERFACE", "ADDRESS", "MAC", "SOURCES", "ROUTER", "STATE", "LAST SEEN"];
     let body = rows
         .iter()
         .map(|r| {
             vec![
-                text(r, "interface"),
-                text(r, "address"),
-                text(r, "mac"),
-                text(r, "sources"),
-                text(r, "router"),
-                text(r, "state"),
-                seconds_ago(r, "last_seen_ms"),
+                r.interface.clone(),
+                r.address.to_string(),
+                text(&r.mac),
+                r.sources.join(","),
+                yes_no(r.router),
+                text(r.state),
+                seconds(r.last_seen_ms),
             ]
         })
         .collect();
     format_table(&header, body)
 }
 
-fn uptime(v: &Value) -> String {
-    let s = v.get("uptime_s").and_then(Value::as_u64).unwrap_or(0);
-    if v.get("state").and_then(Value::as_str) != Some("Established") {
+fn uptime(n: &NeighborView) -> String {
+    if n.state != SessionState::Established {
         return "-".into();
     }
+    let s = n.uptime_s;
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// One line per path: `*` best, `=` multipath (installed together).
-fn routes_table(rows: &[Value]) -> String {
+fn routes_table(rows: &[RouteEntry]) -> String {
     let header = ["", "PREFIX", "FROM", "AS PATH", "ORIGIN", "LOCPRF", "MED", "KERNEL"];
     let mut body = Vec::new();
     for r in rows {
-        let paths = r.get("paths").and_then(Value::as_array).cloned().unwrap_or_default();
-        let kernel = if r.get("installed").and_then(Value::as_bool) == Some(true) {
-            "yes"
-        } else {
-            "no"
-        };
-        for (i, p) in paths.iter().enumerate() {
-            let mark = match (
-                p.get("best").and_then(Value::as_bool),
-                p.get("multipath").and_then(Value::as_bool),
-            ) {
-                (Some(true), _) => "*",
-                (_, Some(true)) => "=",
+        for (i, p) in r.route.paths.iter().enumerate() {
+            let mark = match (p.best, p.multipath) {
+                (true, _) => "*",
+                (_, true) => "=",
                 _ => "",
             };
             let first = i == 0;
             body.push(vec![
                 mark.to_string(),
-                if first { text(r, "prefix") } else { String::new() },
-                // The peer by interface name, as an operator knows it.
-                match (
-                    p.get("peer_address").and_then(Value::as_str),
-                    p.get("interface").and_then(Value::as_str),
-                ) {
-                    (Some(address), Some(name)) => format!("{address}%{name}"),
-                    _ => text(p, "peer"),
+                if first {
+                    r.route.prefix.to_string()
+                } else {
+                    String::new()
                 },
-                text(p, "as_path"),
-                text(p, "origin"),
-                text(p, "local_pref"),
-                text(p, "med"),
-                if first { kernel.to_string() } else { String::new() },
+                // The peer by interface name, as an operator knows it.
+                match (p.peer_address, &p.interface) {
+                    (Some(address), Some(name)) => format!("{address}%{name}"),
+                    _ => p.peer.clone(),
+                },
+                p.as_path.clone(),
+                p.origin.clone(),
+                p.local_pref.to_string(),
+                text(p.med),
+                if first { yes_no(r.installed) } else { String::new() },
             ]);
         }
     }
     format_table(&header, body)
 }
 
-fn neighbors_table(rows: &[Value]) -> String {
+fn neighbors_table(rows: &[NeighborView]) -> String {
     let header = [
         "INTERFACE",
         "ADDRESS",
@@ -256,25 +247,25 @@ fn neighbors_table(rows: &[Value]) -> String {
         .iter()
         .map(|r| {
             vec![
-                text(r, "interface"),
-                text(r, "address"),
-                text(r, "state"),
-                text(r, "remote_asn"),
-                text(r, "remote_id"),
-                text(r, "direction"),
+                r.interface.clone(),
+                r.address.to_string(),
+                text(r.state),
+                text(r.remote_asn),
+                text(r.remote_id),
+                text(r.direction),
                 uptime(r),
-                text(r, "hold_time"),
-                text(r, "prefixes_received"),
-                text(r, "prefixes_sent"),
-                text(r, "last_error"),
-                text(r, "last_down"),
+                r.hold_time.to_string(),
+                r.prefixes_received.to_string(),
+                r.prefixes_sent.to_string(),
+                text(&r.last_error),
+                text(&r.last_down),
             ]
         })
         .collect();
     format_table(&header, body)
 }
 
-fn interfaces_table(rows: &[Value]) -> String {
+fn interfaces_table(rows: &[InterfaceEntry]) -> String {
     let header = [
         "INTERFACE",
         "IFINDEX",
@@ -289,22 +280,21 @@ fn interfaces_table(rows: &[Value]) -> String {
     let body = rows
         .iter()
         .map(|r| {
-            let mut link_local = text(r, "link_local");
-            if r.get("tentative").and_then(Value::as_bool) == Some(true) {
+            let nd = &r.nd;
+            let mut link_local = text(nd.link_local);
+            if nd.tentative {
                 link_local.push_str(" (tentative)");
             }
             vec![
-                text(r, "interface"),
-                text(r, "ifindex"),
-                text(r, "state"),
+                nd.interface.clone(),
+                text(nd.ifindex),
+                text(nd.state),
                 link_local,
-                text(r, "mac"),
-                counts(r, "rx"),
-                counts(r, "tx"),
-                counts(r, "dropped"),
-                r.get("neighbors").map_or("-".into(), |n| {
-                    format!("{} refused={}", text(n, "count"), text(n, "refused"))
-                }),
+                text(&nd.mac),
+                counts(&nd.rx),
+                counts(&nd.tx),
+                counts(&nd.dropped),
+                format!("{} refused={}", r.neighbors.count, r.neighbors.counters.refused),
             ]
         })
         .collect();
@@ -329,4 +319,163 @@ fn format_table(header: &[&str], body: Vec<Vec<String>>) -> String {
         line(row.iter().map(String::as_str).collect());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use ndbgp::control::api::{
+        Direction, InterfaceNeighbors, InterfaceState, InterfaceView, PathView, PeerCounters, PeerStateName, RouteView,
+    };
+
+    use super::*;
+
+    fn lines(lines: &[&str]) -> String {
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    }
+
+    #[test]
+    fn interfaces_show_the_neighbour_count() {
+        let up = InterfaceEntry {
+            nd: InterfaceView {
+                interface: "eth0".into(),
+                ifindex: Some(2),
+                state: InterfaceState::Up,
+                mac: Some("02:00:00:00:00:01".into()),
+                link_local: Some("fe80::1".parse().unwrap()),
+                tentative: true,
+                rx: BTreeMap::from([("ra".into(), 3), ("ns".into(), 1)]),
+                tx: BTreeMap::new(),
+                tx_errors: 0,
+                dropped: BTreeMap::new(),
+            },
+            neighbors: InterfaceNeighbors {
+                count: 2,
+                counters: PeerCounters {
+                    refused: 1,
+                    ignored_down: 4,
+                },
+            },
+        };
+        let missing = InterfaceEntry {
+            nd: InterfaceView {
+                interface: "eth1".into(),
+                ..InterfaceView::default()
+            },
+            neighbors: InterfaceNeighbors::default(),
+        };
+        assert_eq!(
+            table(&Answer::Interfaces(vec![up, missing])),
+            lines(&[
+                "INTERFACE  IFINDEX  STATE    LINK-LOCAL           MAC                RX         TX  DROPPED  NEIGHBORS",
+                "eth0       2        up       fe80::1 (tentative)  02:00:00:00:00:01  ns=1 ra=3  -   -        2 refused=1",
+                "eth1       -        missing  -                    -                  -          -   -        0 refused=0",
+            ])
+        );
+    }
+
+    fn session(interface: &str, state: SessionState) -> NeighborView {
+        NeighborView {
+            interface: interface.into(),
+            ifindex: 2,
+            address: "fe80::2".parse().unwrap(),
+            state,
+            remote_asn: Some(65002),
+            remote_id: Some("10.0.0.2".parse().unwrap()),
+            direction: Some(Direction::Outbound),
+            uptime_s: 3725,
+            last_error: None,
+            last_down: Some("hold timer expired".into()),
+            hold_time: 9,
+            keepalive_s: Some(3),
+            messages_received: 0,
+            messages_sent: 0,
+            established_count: 1,
+            updates_received: 0,
+            updates_sent: 0,
+            prefixes_received: 4,
+            prefixes_sent: 5,
+        }
+    }
+
+    #[test]
+    fn neighbors_show_uptime_while_established() {
+        let rows = vec![
+            session("eth0", SessionState::Established),
+            session("eth1", SessionState::OpenSent),
+        ];
+        assert_eq!(
+            table(&Answer::Neighbors(rows)),
+            lines(&[
+                "INTERFACE  ADDRESS  STATE        AS     ROUTER ID  DIR       UPTIME    HOLD  PFX RCVD  PFX SENT  LAST ERROR  LAST DOWN",
+                "eth0       fe80::2  Established  65002  10.0.0.2   outbound  01:02:05  9     4         5         -           hold timer expired",
+                "eth1       fe80::2  OpenSent     65002  10.0.0.2   outbound  -         9     4         5         -           hold timer expired",
+            ])
+        );
+    }
+
+    fn path(peer: Option<(&str, &str)>, best: bool) -> PathView {
+        PathView {
+            peer: peer.map_or("local".into(), |(address, _)| format!("{address}%2")),
+            ifindex: peer.map(|_| 2),
+            interface: peer.map(|(_, name)| name.into()),
+            peer_address: peer.map(|(address, _)| address.parse().unwrap()),
+            peer_asn: 65002,
+            router_id: "10.0.0.2".parse().unwrap(),
+            next_hop_ipv4: None,
+            next_hop_global: None,
+            next_hop_link_local: None,
+            as_path: if peer.is_some() { "65002 65003" } else { "" }.into(),
+            origin: "igp".into(),
+            local_pref: 100,
+            med: peer.map(|_| 20),
+            communities: vec![],
+            large_communities: vec![],
+            best,
+            multipath: best,
+        }
+    }
+
+    #[test]
+    fn routes_show_one_line_per_path() {
+        let rows = vec![RouteEntry {
+            route: RouteView {
+                prefix: "10.0.2.0/24".parse().unwrap(),
+                paths: vec![path(Some(("fe80::2", "eth0")), true), path(None, false)],
+            },
+            installed: true,
+            kernel_next_hops: vec!["fe80::2%eth0".into()],
+        }];
+        assert_eq!(
+            table(&Answer::Routes(rows)),
+            lines(&[
+                "   PREFIX       FROM          AS PATH      ORIGIN  LOCPRF  MED  KERNEL",
+                "*  10.0.2.0/24  fe80::2%eth0  65002 65003  igp     100     20   yes",
+                "                local                      igp     100     -",
+            ])
+        );
+    }
+
+    #[test]
+    fn discovery_shows_the_peer_table() {
+        let rows = vec![PeerEntryView {
+            interface: "eth0".into(),
+            ifindex: 2,
+            address: "fe80::2".parse().unwrap(),
+            mac: None,
+            sources: vec!["ra".into(), "ns".into()],
+            router: true,
+            state: PeerStateName::Tentative,
+            last_seen_ms: 1250,
+            first_seen_ms: 9000,
+            ra_lifetime: None,
+            expires_in_ms: None,
+        }];
+        assert_eq!(
+            table(&Answer::Discovery(rows)),
+            lines(&[
+                "INTERFACE  ADDRESS  MAC  SOURCES  ROUTER  STATE      LAST SEEN",
+                "eth0       fe80::2  -    ra,ns    yes     tentative  1.2s",
+            ])
+        );
+    }
 }

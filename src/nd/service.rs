@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, trace, warn};
@@ -14,6 +13,8 @@ use tracing::{debug, info, trace, warn};
 use super::packet::{self, NdMessage, RaParams};
 use super::socket::{ALL_NODES, ALL_ROUTERS, IcmpSocket, Received};
 use super::speaker::{Emit, Speaker};
+use crate::control::api::InterfaceState;
+pub use crate::control::api::InterfaceView;
 use crate::iface::{Links, fmt_mac, is_link_local};
 use crate::peers::{Observation, Source};
 
@@ -24,23 +25,6 @@ pub struct NdConfig {
     pub ra_interval: Duration,
     /// Router lifetime in our RAs; 0 = "not a default router".
     pub ra_lifetime: u16,
-}
-
-/// Per-interface counters and state, as `ndbgpctl interfaces` shows them.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct InterfaceView {
-    pub interface: String,
-    pub ifindex: Option<u32>,
-    /// "up", "down" or "missing" (named but not in the kernel).
-    pub state: &'static str,
-    pub mac: Option<String>,
-    pub link_local: Option<String>,
-    /// The link-local is still in duplicate address detection: nothing sent yet.
-    pub tentative: bool,
-    pub rx: BTreeMap<&'static str, u64>,
-    pub tx: BTreeMap<&'static str, u64>,
-    pub tx_errors: u64,
-    pub dropped: BTreeMap<&'static str, u64>,
 }
 
 enum Command {
@@ -92,6 +76,10 @@ struct Counters {
 
 fn bump(map: &mut BTreeMap<&'static str, u64>, key: &'static str) {
     *map.entry(key).or_default() += 1;
+}
+
+fn counts(map: &BTreeMap<&'static str, u64>) -> BTreeMap<String, u64> {
+    map.iter().map(|(k, n)| (k.to_string(), *n)).collect()
 }
 
 pub fn spawn(
@@ -337,17 +325,17 @@ impl Service {
                     interface: name.clone(),
                     ifindex: link.map(|l| l.ifindex),
                     state: match link {
-                        None => "missing",
-                        Some(l) if l.up => "up",
-                        Some(_) => "down",
+                        None => InterfaceState::Missing,
+                        Some(l) if l.up => InterfaceState::Up,
+                        Some(_) => InterfaceState::Down,
                     },
                     mac: link.and_then(|l| l.mac.as_ref().map(fmt_mac)),
-                    link_local: link.and_then(|l| l.link_locals.first().map(|a| a.addr.to_string())),
+                    link_local: link.and_then(|l| l.link_locals.first().map(|a| a.addr)),
                     tentative: link.is_some_and(|l| !l.link_locals.is_empty() && l.usable_link_local().is_none()),
-                    rx: iface.counters.rx.clone(),
-                    tx: iface.counters.tx.clone(),
+                    rx: counts(&iface.counters.rx),
+                    tx: counts(&iface.counters.tx),
                     tx_errors: iface.counters.tx_errors,
-                    dropped: iface.counters.dropped.clone(),
+                    dropped: counts(&iface.counters.dropped),
                 }
             })
             .collect()

@@ -19,10 +19,9 @@ use std::fmt;
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::iface::Mac;
 
+pub use crate::control::api::{PeerCounters, PeerEntryView, PeerStateName};
 pub use observation::{Observation, Source};
 pub use table::{PeerEntry, PeerState, PeerTable};
 pub use task::{PeerTableHandle, spawn};
@@ -133,45 +132,4 @@ impl PeerTableConfig {
         self.discovery_hold
             .unwrap_or_else(|| self.ra_interval.saturating_mul(3))
     }
-}
-
-/// "usable" or "tentative" in the JSON view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PeerStateName {
-    Usable,
-    Tentative,
-}
-
-/// One entry as the control socket shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerEntryView {
-    pub interface: String,
-    pub ifindex: u32,
-    pub address: Ipv6Addr,
-    /// `aa:bb:cc:dd:ee:ff`, or null when unknown.
-    pub mac: Option<String>,
-    /// e.g. `["ra", "ns"]`.
-    pub sources: Vec<String>,
-    pub router: bool,
-    pub state: PeerStateName,
-    /// Milliseconds since it was last heard.
-    pub last_seen_ms: u64,
-    /// Milliseconds since it was first heard.
-    pub first_seen_ms: u64,
-    /// Router lifetime of its last RA, in seconds.
-    pub ra_lifetime: Option<u16>,
-    /// Milliseconds until it is dropped if nothing more is heard; null when
-    /// that is beyond what a clock can hold.
-    pub expires_in_ms: Option<u64>,
-}
-
-/// Per-interface counts of observations the table did not take.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerCounters {
-    /// New addresses refused because the interface had
-    /// `max_per_interface` entries.
-    pub refused: u64,
-    /// Observations on a link that was down or not in the Links snapshot.
-    pub ignored_down: u64,
 }

@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 use super::{self as rib, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteView};
 use crate::bgp::msg::update::{self, EncodeContext, NextHop, Origin, PathAttributes, Update};
 use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
+pub use crate::control::api::RouteEntry;
 use crate::fib::{FibChange, FibHandle, FibNextHop, FibRoute, NextHops};
 use crate::iface::{Links, is_link_local};
 use crate::intern::Interner;
@@ -63,17 +64,6 @@ enum Command {
 pub struct PeerCounters {
     pub prefixes_received: usize,
     pub prefixes_sent: usize,
-}
-
-/// One line of `ndbgpctl routes`: the RIB's view plus what the FIB task
-/// recorded the kernel accepting (taken a moment after the RIB's view).
-#[derive(Debug, Clone, Serialize)]
-pub struct RouteEntry {
-    #[serde(flatten)]
-    pub route: RouteView,
-    pub installed: bool,
-    /// The installed next hops, as "fe80::x%IF".
-    pub kernel_next_hops: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -134,7 +124,7 @@ impl RoutesHandle {
                 for path in &mut route.paths {
                     path.interface = path.ifindex.map(name);
                 }
-                let kernel = route.prefix.parse::<IpNet>().ok().and_then(|p| installed.get(&p));
+                let kernel = installed.get(&route.prefix);
                 let kernel_next_hops = kernel
                     .iter()
                     .flat_map(|nhs| nhs.iter())

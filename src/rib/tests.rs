@@ -448,7 +448,7 @@ fn ipv6_prefixes_are_kept_apart_from_ipv4() {
     let mut rib = rib_with(&[peer(1, 65002)]);
     rib.apply(&id(1), &announce(&["2001:db8::/64", "10.0.0.0/24"], attrs(&[65002])))
         .unwrap();
-    let prefixes: Vec<String> = rib.routes().into_iter().map(|r| r.prefix).collect();
+    let prefixes: Vec<String> = rib.routes().into_iter().map(|r| r.prefix.to_string()).collect();
     assert_eq!(prefixes, ["10.0.0.0/24", "2001:db8::/64"]);
 }
 
@@ -465,7 +465,7 @@ fn routes_within_a_prefix() {
     rib.apply(&id(1), &announce(&all, attrs(&[65002]))).unwrap();
     let within = |p: Option<&str>| -> Vec<String> {
         let p = p.map(|p| p.parse::<IpNet>().unwrap());
-        rib.routes_within(p).into_iter().map(|r| r.prefix).collect()
+        rib.routes_within(p).into_iter().map(|r| r.prefix.to_string()).collect()
     };
     assert_eq!(within(None), all);
     assert_eq!(within(Some("10.1.0.0/16")), ["10.1.0.0/16", "10.1.2.0/24"]);
@@ -859,7 +859,7 @@ fn routes_view_flags_best_and_multipath() {
     let [route] = &routes[..] else {
         panic!("expected one route, got {routes:?}");
     };
-    assert_eq!(route.prefix, "10.0.0.0/24");
+    assert_eq!(route.prefix.to_string(), "10.0.0.0/24");
     let flags: Vec<(String, bool, bool)> = route
         .paths
         .iter()

@@ -1,49 +1,7 @@
-//! What `ndbgpctl routes` shows.
-
-use std::net::{Ipv4Addr, Ipv6Addr};
-
-use serde::{Deserialize, Serialize};
+//! The text forms of path attributes in `ndbgpctl routes` (the view
+//! types themselves are in [`crate::control::api`]).
 
 use crate::bgp::msg::update::{AsPath, AsSegment, Origin};
-
-/// One prefix and every path to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RouteView {
-    pub prefix: String,
-    /// Selected paths first (best first), then the others.
-    pub paths: Vec<PathView>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PathView {
-    /// "local", or the peer as "fe80::1%ifindex".
-    pub peer: String,
-    pub ifindex: Option<u32>,
-    /// The name of `ifindex`, filled in for `ndbgpctl routes`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interface: Option<String>,
-    pub peer_address: Option<Ipv6Addr>,
-    pub peer_asn: u32,
-    pub router_id: Ipv4Addr,
-    /// The received NEXT_HOP / MP_REACH next hops (FIB uses the peer).
-    pub next_hop_ipv4: Option<Ipv4Addr>,
-    pub next_hop_global: Option<Ipv6Addr>,
-    pub next_hop_link_local: Option<Ipv6Addr>,
-    /// AS_PATH as "65001 65002 {65003,65004}"; confederation segments in
-    /// parentheses (sequence) or brackets (set).
-    pub as_path: String,
-    pub origin: String,
-    /// The degree of preference used (RFC 4271 9.1.1), not necessarily
-    /// the received attribute.
-    pub local_pref: u32,
-    pub med: Option<u32>,
-    /// "ASN:value".
-    pub communities: Vec<String>,
-    /// "global:local1:local2".
-    pub large_communities: Vec<String>,
-    pub best: bool,
-    pub multipath: bool,
-}
 
 pub(super) fn as_path_text(path: &AsPath) -> String {
     let mut text = String::new();

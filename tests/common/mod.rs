@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use ndbgp::control::api::{InterfaceEntry, NeighborView, PeerEntryView, RouteEntry};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -267,12 +269,14 @@ impl Ndbgpd {
         let mut d = Ndbgpd { process, socket };
         wait_for(&format!("ndbgpd {tag} control socket"), Duration::from_secs(10), || {
             d.process.assert_running();
-            d.try_ctl(&["interfaces"]).map(|_| ())
+            d.try_interfaces().map(|_| ())
         });
         d
     }
 
-    pub fn try_ctl(&self, args: &[&str]) -> Option<Value> {
+    /// What `ndbgpctl ARGS --json` printed; None when it failed (the
+    /// daemon not up yet, or gone).
+    pub fn try_ctl_json(&self, args: &[&str]) -> Option<String> {
         let out = Command::new(ndbgpctl_bin())
             .arg("--socket")
             .arg(&self.socket)
@@ -283,23 +287,64 @@ impl Ndbgpd {
         if !out.status.success() {
             return None;
         }
-        serde_json::from_slice(&out.stdout).ok()
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    pub fn ctl(&self, args: &[&str]) -> Value {
+    /// `ndbgpctl ARGS --json` read as the API type `T`; None when ndbgpctl
+    /// failed. JSON that is not a `T` is a bug, not a "not yet": it panics.
+    pub fn try_ctl<T: DeserializeOwned>(&self, args: &[&str]) -> Option<T> {
+        let json = self.try_ctl_json(args)?;
+        Some(serde_json::from_str(&json).unwrap_or_else(|e| panic!("ndbgpctl {args:?} --json: {e}:\n{json}")))
+    }
+
+    pub fn ctl<T: DeserializeOwned>(&self, args: &[&str]) -> T {
         self.try_ctl(args)
             .unwrap_or_else(|| panic!("ndbgpctl {args:?} failed; log:\n{}", self.process.log_text()))
     }
 
-    /// The discovery entries as (interface, address, state, sources).
-    pub fn discovery(&self) -> Vec<Value> {
-        self.ctl(&["discovery"]).as_array().cloned().unwrap_or_default()
+    /// The BGP sessions (`ndbgpctl neighbors`).
+    pub fn try_neighbors(&self) -> Option<Vec<NeighborView>> {
+        self.try_ctl(&["neighbors"])
     }
 
-    pub fn find_neighbour(&self, ifname: &str, addr: Ipv6Addr) -> Option<Value> {
+    pub fn neighbors(&self) -> Vec<NeighborView> {
+        self.ctl(&["neighbors"])
+    }
+
+    /// The peer table (`ndbgpctl discovery`).
+    pub fn discovery(&self) -> Vec<PeerEntryView> {
+        self.ctl(&["discovery"])
+    }
+
+    /// The configured interfaces (`ndbgpctl interfaces`).
+    pub fn try_interfaces(&self) -> Option<Vec<InterfaceEntry>> {
+        self.try_ctl(&["interfaces"])
+    }
+
+    pub fn interfaces(&self) -> Vec<InterfaceEntry> {
+        self.ctl(&["interfaces"])
+    }
+
+    /// The RIB with what is in the kernel (`ndbgpctl routes [PREFIX]`).
+    pub fn routes(&self, within: Option<&str>) -> Vec<RouteEntry> {
+        match within {
+            Some(prefix) => self.ctl(&["routes", prefix]),
+            None => self.ctl(&["routes"]),
+        }
+    }
+
+    pub fn find_neighbour(&self, ifname: &str, addr: Ipv6Addr) -> Option<PeerEntryView> {
         self.discovery()
             .into_iter()
-            .find(|e| e["interface"] == ifname && e["address"].as_str().and_then(|a| a.parse().ok()) == Some(addr))
+            .find(|e| e.interface == ifname && e.address == addr)
+    }
+
+    /// `ndbgpctl ARGS` as an operator sees it (the table, not JSON).
+    pub fn ctl_text(&self, args: &[&str]) -> String {
+        run(Command::new(ndbgpctl_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args))
     }
 }
 

@@ -1,0 +1,435 @@
+//! The control API: every request `ndbgpctl` sends and every answer
+//! `ndbgpd` gives, as one JSON line each way on the control socket.
+//!
+//! ```text
+//! request:  {"command":"routes","prefix":"10.0.0.0/8"}
+//! response: {"ok":true,"result":[...]}  or  {"ok":false,"error":"..."}
+//! ```
+//!
+//! | request      | result                  |
+//! |--------------|-------------------------|
+//! | `discovery`  | `[PeerEntryView]`       |
+//! | `interfaces` | `[InterfaceEntry]`      |
+//! | `neighbors`  | `[NeighborView]`        |
+//! | `routes`     | `[RouteEntry]`          |
+//!
+//! The field names are the JSON keys that `ndbgpctl ... --json` prints and
+//! that scripts read: renaming one breaks them (the tests below pin them).
+//!
+//! This module is a leaf of plain serde types: it imports no other ndbgp
+//! module. The stages build their answers in these types directly (peers,
+//! nd, bgp and rib re-export the ones they produce), so each view has one
+//! definition, a million routes are not converted on their way out, and
+//! the daemon, `ndbgpctl` and the tests cannot disagree on a field. The
+//! arrow goes one way: the stages import this leaf, [`super::server`]
+//! imports the stages' handles, and nothing here imports either.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Request {
+    /// The peer table.
+    Discovery,
+    /// Configured interfaces with their ND counters.
+    Interfaces,
+    /// BGP sessions.
+    Neighbors,
+    /// The Loc-RIB with every path and what is in the kernel: the routes
+    /// equal to or inside `prefix`, all without it.
+    Routes {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<IpNet>,
+    },
+}
+
+/// The envelope of every answer. `result` stays serialized text: the
+/// server writes it out as it was serialized and the client can print it
+/// without parsing (a full table is hundreds of MB).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Box<RawValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A `result`, typed by the request it answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Discovery(Vec<PeerEntryView>),
+    Interfaces(Vec<InterfaceEntry>),
+    Neighbors(Vec<NeighborView>),
+    Routes(Vec<RouteEntry>),
+}
+
+impl Answer {
+    /// Reads the `result` of a response to `request`.
+    pub fn from_json(request: &Request, result: &str) -> serde_json::Result<Answer> {
+        Ok(match request {
+            Request::Discovery => Answer::Discovery(serde_json::from_str(result)?),
+            Request::Interfaces => Answer::Interfaces(serde_json::from_str(result)?),
+            Request::Neighbors => Answer::Neighbors(serde_json::from_str(result)?),
+            Request::Routes { .. } => Answer::Routes(serde_json::from_str(result)?),
+        })
+    }
+}
+
+/// A peer-table entry's state: "usable" or "tentative".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerStateName {
+    Usable,
+    Tentative,
+}
+
+/// One peer-table entry (`discovery`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerEntryView {
+    pub interface: String,
+    pub ifindex: u32,
+    pub address: Ipv6Addr,
+    /// `aa:bb:cc:dd:ee:ff`, or null when unknown.
+    pub mac: Option<String>,
+    /// e.g. `["ra", "ns"]`.
+    pub sources: Vec<String>,
+    pub router: bool,
+    pub state: PeerStateName,
+    /// Milliseconds since it was last heard.
+    pub last_seen_ms: u64,
+    /// Milliseconds since it was first heard.
+    pub first_seen_ms: u64,
+    /// Router lifetime of its last RA, in seconds.
+    pub ra_lifetime: Option<u16>,
+    /// Milliseconds until it is dropped if nothing more is heard; null when
+    /// that is beyond what a clock can hold.
+    pub expires_in_ms: Option<u64>,
+}
+
+/// Per-interface counts of observations the peer table did not take.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerCounters {
+    /// New addresses refused because the interface had
+    /// `max_per_interface` entries.
+    pub refused: u64,
+    /// Observations on a link that was down or not in the Links snapshot.
+    pub ignored_down: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterfaceState {
+    Up,
+    Down,
+    /// Configured but not in the kernel.
+    #[default]
+    Missing,
+}
+
+/// A configured interface as the ND task sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceView {
+    pub interface: String,
+    pub ifindex: Option<u32>,
+    pub state: InterfaceState,
+    pub mac: Option<String>,
+    pub link_local: Option<Ipv6Addr>,
+    /// The link-local is still in duplicate address detection: nothing sent yet.
+    pub tentative: bool,
+    /// ND packets by type ("rs", "ra", "ns", "na").
+    pub rx: BTreeMap<String, u64>,
+    pub tx: BTreeMap<String, u64>,
+    pub tx_errors: u64,
+    /// Received packets dropped, by reason.
+    pub dropped: BTreeMap<String, u64>,
+}
+
+/// One line of `interfaces`: the ND view and the peer table's part.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceEntry {
+    #[serde(flatten)]
+    pub nd: InterfaceView,
+    pub neighbors: InterfaceNeighbors,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceNeighbors {
+    /// Entries in the peer table on this interface, usable or tentative.
+    pub count: usize,
+    #[serde(flatten)]
+    pub counters: PeerCounters,
+}
+
+/// A BGP session's FSM state (RFC 4271 8.2.2), as the FSM names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SessionState {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+/// Who opened a session's TCP connection: "outbound" we did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// One BGP session (`neighbors`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighborView {
+    pub interface: String,
+    pub ifindex: u32,
+    pub address: Ipv6Addr,
+    pub state: SessionState,
+    pub remote_asn: Option<u32>,
+    pub remote_id: Option<Ipv4Addr>,
+    pub direction: Option<Direction>,
+    /// Seconds since Established; 0 in any other state.
+    pub uptime_s: u64,
+    pub last_error: Option<String>,
+    /// Why the last Established session ended.
+    pub last_down: Option<String>,
+    /// Negotiated once Established, else ours.
+    pub hold_time: u16,
+    pub keepalive_s: Option<u64>,
+    pub messages_received: u64,
+    pub messages_sent: u64,
+    /// Times this session reached Established.
+    pub established_count: u64,
+    pub updates_received: u64,
+    pub updates_sent: u64,
+    /// Prefixes in its Adj-RIB-In, and announced to it now.
+    pub prefixes_received: usize,
+    pub prefixes_sent: usize,
+}
+
+/// One prefix and every path to it, as the RIB holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteView {
+    pub prefix: IpNet,
+    /// Selected paths first (best first), then the others.
+    pub paths: Vec<PathView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathView {
+    /// "local", or the peer as "fe80::1%ifindex".
+    pub peer: String,
+    pub ifindex: Option<u32>,
+    /// The name of `ifindex`, filled in for `ndbgpctl routes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    pub peer_address: Option<Ipv6Addr>,
+    pub peer_asn: u32,
+    pub router_id: Ipv4Addr,
+    /// The received NEXT_HOP / MP_REACH next hops (FIB uses the peer).
+    pub next_hop_ipv4: Option<Ipv4Addr>,
+    pub next_hop_global: Option<Ipv6Addr>,
+    pub next_hop_link_local: Option<Ipv6Addr>,
+    /// AS_PATH as "65001 65002 {65003,65004}"; confederation segments in
+    /// parentheses (sequence) or brackets (set).
+    pub as_path: String,
+    /// "igp", "egp", "incomplete", or "none" when absent.
+    pub origin: String,
+    /// The degree of preference used (RFC 4271 9.1.1), not necessarily
+    /// the received attribute.
+    pub local_pref: u32,
+    pub med: Option<u32>,
+    /// "ASN:value".
+    pub communities: Vec<String>,
+    /// "global:local1:local2".
+    pub large_communities: Vec<String>,
+    pub best: bool,
+    pub multipath: bool,
+}
+
+/// One prefix of `routes`: the RIB's view plus what the FIB task recorded
+/// the kernel accepting (taken a moment after the RIB's view).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteEntry {
+    #[serde(flatten)]
+    pub route: RouteView,
+    pub installed: bool,
+    /// The installed next hops, as "fe80::x%IF".
+    pub kernel_next_hops: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_on_the_wire() {
+        let parse = |s: &str| serde_json::from_str::<Request>(s).map_err(|e| e.to_string());
+        assert_eq!(parse(r#"{"command":"neighbors"}"#), Ok(Request::Neighbors));
+        assert_eq!(parse(r#"{"command":"routes"}"#), Ok(Request::Routes { prefix: None }));
+        assert_eq!(
+            parse(r#"{"command":"routes","prefix":"10.1.0.0/16"}"#),
+            Ok(Request::Routes {
+                prefix: Some("10.1.0.0/16".parse().unwrap())
+            })
+        );
+        assert!(parse(r#"{"command":"routes","prefix":"10.1.0.0/33"}"#).is_err());
+        assert!(parse(r#"{"command":"reboot"}"#).is_err());
+        let line = serde_json::to_string(&Request::Routes { prefix: None }).unwrap();
+        assert_eq!(line, r#"{"command":"routes"}"#);
+    }
+
+    fn neighbor() -> NeighborView {
+        NeighborView {
+            interface: "eth0".into(),
+            ifindex: 2,
+            address: "fe80::2".parse().unwrap(),
+            state: SessionState::Established,
+            remote_asn: Some(65002),
+            remote_id: Some(Ipv4Addr::new(10, 0, 0, 2)),
+            direction: Some(Direction::Outbound),
+            uptime_s: 3725,
+            last_error: None,
+            last_down: Some("hold timer expired".into()),
+            hold_time: 9,
+            keepalive_s: Some(3),
+            messages_received: 10,
+            messages_sent: 11,
+            established_count: 1,
+            updates_received: 2,
+            updates_sent: 3,
+            prefixes_received: 4,
+            prefixes_sent: 5,
+        }
+    }
+
+    fn interface() -> InterfaceEntry {
+        InterfaceEntry {
+            nd: InterfaceView {
+                interface: "eth0".into(),
+                ifindex: Some(2),
+                state: InterfaceState::Up,
+                mac: Some("02:00:00:00:00:01".into()),
+                link_local: Some("fe80::1".parse().unwrap()),
+                tentative: false,
+                rx: BTreeMap::from([("ra".into(), 3), ("ns".into(), 1)]),
+                tx: BTreeMap::from([("ra".into(), 4)]),
+                tx_errors: 0,
+                dropped: BTreeMap::from([("hop_limit".into(), 1)]),
+            },
+            neighbors: InterfaceNeighbors {
+                count: 2,
+                counters: PeerCounters {
+                    refused: 1,
+                    ignored_down: 0,
+                },
+            },
+        }
+    }
+
+    fn route() -> RouteEntry {
+        RouteEntry {
+            route: RouteView {
+                prefix: "10.0.2.0/24".parse().unwrap(),
+                paths: vec![PathView {
+                    peer: "fe80::2%2".into(),
+                    ifindex: Some(2),
+                    interface: Some("eth0".into()),
+                    peer_address: Some("fe80::2".parse().unwrap()),
+                    peer_asn: 65002,
+                    router_id: Ipv4Addr::new(10, 0, 0, 2),
+                    next_hop_ipv4: None,
+                    next_hop_global: None,
+                    next_hop_link_local: Some("fe80::2".parse().unwrap()),
+                    as_path: "65002".into(),
+                    origin: "igp".into(),
+                    local_pref: 100,
+                    med: None,
+                    communities: vec!["65002:1".into()],
+                    large_communities: vec![],
+                    best: true,
+                    multipath: true,
+                }],
+            },
+            installed: true,
+            kernel_next_hops: vec!["fe80::2%eth0".into()],
+        }
+    }
+
+    fn peer() -> PeerEntryView {
+        PeerEntryView {
+            interface: "eth0".into(),
+            ifindex: 2,
+            address: "fe80::2".parse().unwrap(),
+            mac: Some("02:00:00:00:00:02".into()),
+            sources: vec!["ra".into(), "ns".into()],
+            router: true,
+            state: PeerStateName::Usable,
+            last_seen_ms: 1500,
+            first_seen_ms: 9000,
+            ra_lifetime: Some(1800),
+            expires_in_ms: Some(28500),
+        }
+    }
+
+    /// The JSON keys and values scripts read: a rename fails here first.
+    #[test]
+    fn answers_on_the_wire() {
+        let cases = [
+            (
+                Answer::Discovery(vec![peer()]),
+                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","mac":"02:00:00:00:00:02","sources":["ra","ns"],"router":true,"state":"usable","last_seen_ms":1500,"first_seen_ms":9000,"ra_lifetime":1800,"expires_in_ms":28500}]"#,
+            ),
+            (
+                Answer::Interfaces(vec![interface()]),
+                r#"[{"interface":"eth0","ifindex":2,"state":"up","mac":"02:00:00:00:00:01","link_local":"fe80::1","tentative":false,"rx":{"ns":1,"ra":3},"tx":{"ra":4},"tx_errors":0,"dropped":{"hop_limit":1},"neighbors":{"count":2,"refused":1,"ignored_down":0}}]"#,
+            ),
+            (
+                Answer::Neighbors(vec![neighbor()]),
+                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5}]"#,
+            ),
+            (
+                Answer::Routes(vec![route()]),
+                r#"[{"prefix":"10.0.2.0/24","paths":[{"peer":"fe80::2%2","ifindex":2,"interface":"eth0","peer_address":"fe80::2","peer_asn":65002,"router_id":"10.0.0.2","next_hop_ipv4":null,"next_hop_global":null,"next_hop_link_local":"fe80::2","as_path":"65002","origin":"igp","local_pref":100,"med":null,"communities":["65002:1"],"large_communities":[],"best":true,"multipath":true}],"installed":true,"kernel_next_hops":["fe80::2%eth0"]}]"#,
+            ),
+        ];
+        let requests = [
+            Request::Discovery,
+            Request::Interfaces,
+            Request::Neighbors,
+            Request::Routes { prefix: None },
+        ];
+        for ((answer, json), request) in cases.into_iter().zip(requests) {
+            assert_eq!(serde_json::to_string(&answer).unwrap(), json);
+            assert_eq!(Answer::from_json(&request, json).unwrap(), answer);
+        }
+    }
+
+    #[test]
+    fn every_session_state_reads_back() {
+        use SessionState::*;
+        for state in [Idle, Connect, Active, OpenSent, OpenConfirm, Established] {
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(json, format!("\"{state:?}\""));
+            assert_eq!(serde_json::from_str::<SessionState>(&json).unwrap(), state);
+        }
+    }
+
+    #[test]
+    fn an_answer_of_the_wrong_kind_is_an_error() {
+        let routes = serde_json::to_string(&Answer::Routes(vec![route()])).unwrap();
+        assert!(Answer::from_json(&Request::Neighbors, &routes).is_err());
+        assert_eq!(
+            Answer::from_json(&Request::Neighbors, "[]").unwrap(),
+            Answer::Neighbors(vec![])
+        );
+    }
+}

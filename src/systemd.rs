@@ -9,7 +9,7 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 use tracing::debug;
 
-use crate::control::api::{NeighborView, SessionState};
+use crate::api::{NeighborView, SessionState};
 
 fn notify(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {

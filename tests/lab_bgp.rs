@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ndbgp::control::api::{Direction, NeighborView, SessionState};
+use ndbgp::api::{Direction, NeighborView, SessionState};
 use serde_json::Value;
 
 use common::peers::*;

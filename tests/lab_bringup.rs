@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ndbgp::control::api::SessionState;
+use ndbgp::api::SessionState;
 
 /// Rounds: the race this guards against stalled about one round in four.
 const ROUNDS: usize = 8;

@@ -7,7 +7,7 @@ use std::net::Ipv6Addr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use ndbgp::control::api::{InterfaceState, PeerEntryView, PeerStateName};
+use ndbgp::api::{InterfaceState, PeerEntryView, PeerStateName};
 
 fn is_usable(entry: &PeerEntryView) -> bool {
     entry.state == PeerStateName::Usable

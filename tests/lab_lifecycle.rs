@@ -9,7 +9,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use common::*;
-use ndbgp::control::api::{NeighborView, SessionState};
+use ndbgp::api::{NeighborView, SessionState};
 
 /// The session on `ifname`, if any.
 fn session(d: &Ndbgpd, ifname: &str) -> Option<NeighborView> {

@@ -9,7 +9,7 @@ mod common;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
-use ndbgp::control::api::RouteEntry;
+use ndbgp::api::RouteEntry;
 use serde_json::Value;
 
 use common::peers::*;

@@ -8,9 +8,7 @@ use std::os::unix::net::UnixListener;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use ndbgp::control::api::{
-    InterfaceEntry, InterfaceNeighbors, InterfaceState, InterfaceView, PeerCounters, Request, Response,
-};
+use ndbgp::api::{InterfaceEntry, InterfaceNeighbors, InterfaceState, InterfaceView, PeerCounters, Request, Response};
 use serde_json::value::to_raw_value;
 
 fn run_ndbgpctl(socket: &std::path::Path, args: &[&str]) -> Output {

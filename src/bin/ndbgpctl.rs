@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use ipnet::IpNet;
 use serde::Serialize;
 
-use ndbgp::control::api::{Answer, InterfaceEntry, NeighborView, PeerEntryView, Request, RouteEntry, SessionState};
+use ndbgp::api::{Answer, InterfaceEntry, NeighborView, PeerEntryView, Request, RouteEntry, SessionState};
 use ndbgp::control::client;
 
 #[derive(Parser)]
@@ -323,7 +323,7 @@ fn format_table(header: &[&str], body: Vec<Vec<String>>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use ndbgp::control::api::{
+    use ndbgp::api::{
         Direction, InterfaceNeighbors, InterfaceState, InterfaceView, PathView, PeerCounters, PeerStateName, RouteView,
     };
 

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use super::api::{Request, Response};
+use crate::api::{Request, Response};
 
 /// Sends one request and reads its response's result. A daemon that
 /// has not begun to answer within `answer_within` (stopped, wedged) is a

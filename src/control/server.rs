@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
-use super::api::{
+use crate::api::{
     Answer, InterfaceEntry, InterfaceNeighbors, InterfaceView, PeerCounters, PeerEntryView, Request, Response,
 };
 use crate::bgp::manager::BgpHandle;
@@ -177,7 +177,7 @@ fn interface_entries(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::api::PeerStateName;
+    use crate::api::PeerStateName;
 
     #[test]
     fn a_result_is_written_as_it_was_serialized() {

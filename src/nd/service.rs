@@ -13,8 +13,8 @@ use tracing::{debug, info, trace, warn};
 use super::packet::{self, NdMessage, RaParams};
 use super::socket::{ALL_NODES, ALL_ROUTERS, IcmpSocket, Received};
 use super::speaker::{Emit, Speaker};
-use crate::control::api::InterfaceState;
-pub use crate::control::api::InterfaceView;
+use crate::api::InterfaceState;
+pub use crate::api::InterfaceView;
 use crate::iface::{Links, fmt_mac, is_link_local};
 use crate::peers::{Observation, Source};
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::iface::Mac;
 
-pub use crate::control::api::{PeerCounters, PeerEntryView, PeerStateName};
+pub use crate::api::{PeerCounters, PeerEntryView, PeerStateName};
 pub use observation::{Observation, Source};
 pub use table::{PeerEntry, PeerState, PeerTable};
 pub use task::{PeerTableHandle, spawn};

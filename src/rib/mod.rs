@@ -85,7 +85,7 @@ use crate::prefix_map::PrefixMap;
 
 pub use self::decision::DEFAULT_LOCAL_PREF;
 pub use self::out::{NO_ADVERTISE, NO_EXPORT, NO_EXPORT_SUBCONFED, OutBatch};
-pub use crate::control::api::{PathView, RouteView};
+pub use crate::api::{PathView, RouteView};
 
 /// A peer is its session's key: one session per (ifindex, link-local).
 pub type PeerId = PeerKey;

@@ -16,9 +16,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use super::{self as rib, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteView};
+pub use crate::api::RouteEntry;
 use crate::bgp::msg::update::{self, EncodeContext, NextHop, Origin, PathAttributes, Update};
 use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
-pub use crate::control::api::RouteEntry;
 use crate::fib::{FibChange, FibHandle, FibNextHop, FibRoute, NextHops};
 use crate::iface::{Links, is_link_local};
 use crate::intern::Interner;

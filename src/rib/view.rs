@@ -1,5 +1,5 @@
 //! The text forms of path attributes in `ndbgpctl routes` (the view
-//! types themselves are in [`crate::control::api`]).
+//! types themselves are in [`crate::api`]).
 
 use crate::bgp::msg::update::{AsPath, AsSegment, Origin};
 

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use ndbgp::control::api::{InterfaceEntry, NeighborView, PeerEntryView, RouteEntry};
+use ndbgp::api::{InterfaceEntry, NeighborView, PeerEntryView, RouteEntry};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

@@ -21,7 +21,7 @@
 //! nd, bgp and rib re-export the ones they produce), so each view has one
 //! definition, a million routes are not converted on their way out, and
 //! the daemon, `ndbgpctl` and the tests cannot disagree on a field. The
-//! arrow goes one way: the stages import this leaf, [`super::server`]
+//! arrow goes one way: the stages import this leaf, [`crate::control::server`]
 //! imports the stages' handles, and nothing here imports either.
 
 use std::collections::BTreeMap;

@@ -20,3 +20,4 @@ pub mod reload;
 pub mod rib;
 pub mod router_id;
 pub mod systemd;
+pub mod time;

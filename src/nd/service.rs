@@ -16,6 +16,7 @@ use super::socket::{ALL_NODES, ALL_ROUTERS, IcmpSocket, Received};
 use super::speaker::{Emit, Speaker};
 use crate::iface::{Links, fmt_mac, is_link_local};
 use crate::peers::{Observation, Source};
+use crate::time::sleep_until_opt;
 
 #[derive(Debug, Clone)]
 pub struct NdConfig {
@@ -351,13 +352,6 @@ impl Service {
                 }
             })
             .collect()
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -38,6 +38,8 @@ mod mailbox;
 mod message;
 mod reconcile;
 mod socket;
+#[cfg(test)]
+mod test_util;
 pub mod types;
 
 use self::frame::KernelError;

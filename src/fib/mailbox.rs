@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use ipnet::IpNet;
 use tokio::sync::Notify;
 
-use super::types::{FibNextHop, NextHops};
+use super::reconcile::{is_normal, normalize};
+use super::types::{FibChange, FibNextHop, NextHops};
 use crate::prefix_map::PrefixMap;
 
 /// Changes waiting for the FIB task. A later change to a prefix replaces
@@ -38,7 +39,22 @@ pub(super) struct Queued {
 const NO_ROUTE: u32 = u32::MAX;
 
 impl Queued {
-    pub fn insert(&mut self, prefix: IpNet, nexthops: Option<NextHops>) {
+    /// Queue a change, in place of any earlier one to its prefix. The
+    /// prefix loses its host bits and the nexthops are put in order (a set
+    /// already in order is kept as it is, shared).
+    pub fn push(&mut self, change: FibChange) {
+        let (prefix, nexthops) = match change {
+            FibChange::Replace(route) => (route.prefix, Some(route.nexthops)),
+            FibChange::Delete(prefix) => (prefix, None),
+        };
+        let nexthops = nexthops.map(|n| match is_normal(&n) {
+            true => n,
+            false => normalize(n.to_vec()).into(),
+        });
+        self.insert(prefix.trunc(), nexthops);
+    }
+
+    fn insert(&mut self, prefix: IpNet, nexthops: Option<NextHops>) {
         let index = match nexthops {
             None => NO_ROUTE,
             Some(set) => *self
@@ -77,5 +93,114 @@ impl Mailbox {
 
     pub fn take(&self) -> Queued {
         mem::take(&mut *self.lock())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{net, nh, set};
+    use super::super::types::FibRoute;
+    use super::*;
+
+    fn replace(prefix: &str, nexthops: &NextHops) -> FibChange {
+        FibChange::Replace(FibRoute {
+            prefix: net(prefix),
+            nexthops: Arc::clone(nexthops),
+        })
+    }
+
+    fn routes(queued: Queued) -> Vec<(IpNet, Option<NextHops>)> {
+        queued.into_routes().collect()
+    }
+
+    #[test]
+    fn the_latest_change_to_a_prefix_wins() {
+        let a = set(&[nh(1, "fe80::1")]);
+        let b = set(&[nh(2, "fe80::2")]);
+        let mut q = Queued::default();
+        q.push(replace("10.0.0.0/24", &a));
+        q.push(FibChange::Delete(net("10.0.0.0/24")));
+        q.push(replace("10.0.0.0/24", &b));
+        q.push(replace("10.0.1.0/24", &a));
+        q.push(FibChange::Delete(net("10.0.1.0/24")));
+        assert_eq!(
+            routes(q),
+            vec![(net("10.0.1.0/24"), None), (net("10.0.0.0/24"), Some(b))]
+        );
+    }
+
+    #[test]
+    fn routes_come_out_highest_prefix_first() {
+        let a = set(&[nh(1, "fe80::1")]);
+        let prefixes = [
+            "10.0.1.0/24",
+            "2001:db8::/64",
+            "10.0.0.0/16",
+            "10.0.0.0/24",
+            "2001:db8:1::/48",
+        ];
+        let mut q = Queued::default();
+        for p in prefixes {
+            q.push(replace(p, &a));
+        }
+        let mut want: Vec<IpNet> = prefixes.iter().map(|p| net(p)).collect();
+        want.sort_by(|x, y| y.cmp(x));
+        let got: Vec<IpNet> = routes(q).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(got, want);
+        assert_eq!(got[0], net("2001:db8:1::/48"));
+    }
+
+    #[test]
+    fn a_shared_set_is_stored_once() {
+        let a = set(&[nh(1, "fe80::1"), nh(2, "fe80::2")]);
+        let same_content = set(&[nh(1, "fe80::1"), nh(2, "fe80::2")]);
+        let mut q = Queued::default();
+        for p in ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"] {
+            q.push(replace(p, &a));
+        }
+        assert_eq!(q.sets.len(), 1);
+        // Sets are told apart by pointer: equal content in another `Arc`
+        // is a second entry, never a wrong one.
+        q.push(replace("10.0.3.0/24", &same_content));
+        assert_eq!(q.sets.len(), 2);
+        for (prefix, nexthops) in routes(q) {
+            let nexthops = nexthops.expect("a route");
+            let want = if prefix == net("10.0.3.0/24") {
+                &same_content
+            } else {
+                &a
+            };
+            assert!(Arc::ptr_eq(&nexthops, want), "{prefix}");
+        }
+    }
+
+    #[test]
+    fn push_clears_host_bits_and_orders_nexthops() {
+        let unordered = set(&[nh(2, "fe80::2"), nh(1, "fe80::1"), nh(2, "fe80::2")]);
+        let ordered = set(&[nh(1, "fe80::1"), nh(2, "fe80::2")]);
+        let mut q = Queued::default();
+        q.push(replace("10.0.0.77/24", &unordered));
+        q.push(replace("2001:db8::1/64", &ordered));
+        q.push(FibChange::Delete(net("10.9.9.9/16")));
+        let got = routes(q);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], (net("2001:db8::/64"), Some(Arc::clone(&ordered))));
+        // An ordered set is passed on, not copied.
+        assert!(Arc::ptr_eq(got[0].1.as_ref().expect("a route"), &ordered));
+        assert_eq!(got[1], (net("10.9.0.0/16"), None));
+        assert_eq!(got[2], (net("10.0.0.0/24"), Some(ordered)));
+    }
+
+    #[test]
+    fn take_empties_the_mailbox() {
+        let mailbox = Mailbox::default();
+        mailbox.lock().push(FibChange::Delete(net("10.0.0.0/24")));
+        mailbox.lock().resync = true;
+        let taken = mailbox.take();
+        assert!(taken.resync);
+        assert_eq!(taken.routes.len(), 1);
+        let again = mailbox.take();
+        assert!(!again.resync);
+        assert!(again.routes.is_empty());
     }
 }

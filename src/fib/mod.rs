@@ -46,7 +46,7 @@ use self::frame::KernelError;
 use self::mailbox::Mailbox;
 pub use self::message::RTPROT_BGP;
 use self::message::{KernelRoute, Placement};
-use self::reconcile::{FibTable, Links, Op, Shortfall, is_normal, normalize, shortfall};
+use self::reconcile::{FibTable, Links, Op, Shortfall, shortfall};
 use self::socket::{Conn, MAX_BATCH};
 
 pub use self::types::{FibChange, FibNextHop, FibRoute, NextHops};
@@ -90,6 +90,20 @@ impl FibReport {
         self.replaced += other.replaced;
         self.deleted += other.deleted;
         self.failed += other.failed;
+    }
+}
+
+/// Fold what one drain did into what the next `Settle` reports: counts
+/// add up, the shortfall is the latest, and the first error sticks.
+fn fold_done(done: &mut Result<FibReport, FibError>, result: Result<FibReport, FibError>) {
+    match (&mut *done, result) {
+        (Ok(done), Ok(report)) => {
+            done.add(&report);
+            done.partial = report.partial;
+            done.waiting = report.waiting;
+        }
+        (Ok(_), Err(e)) => *done = Err(e),
+        (Err(_), _) => {}
     }
 }
 
@@ -164,15 +178,7 @@ impl FibHandle {
     pub fn submit(&self, changes: impl IntoIterator<Item = FibChange>) {
         let mut queued = self.mailbox.lock();
         for change in changes {
-            let (prefix, nexthops) = match change {
-                FibChange::Replace(route) => (route.prefix, Some(route.nexthops)),
-                FibChange::Delete(prefix) => (prefix, None),
-            };
-            let nexthops = nexthops.map(|n| match is_normal(&n) {
-                true => n,
-                false => normalize(n.to_vec()).into(),
-            });
-            queued.insert(prefix.trunc(), nexthops);
+            queued.push(change);
         }
         drop(queued);
         self.mailbox.wake.notify_one();
@@ -309,19 +315,10 @@ impl Fib {
         }
         let resync = queued.resync;
         let result = self.apply(queued.into_routes(), resync).await;
-        match (&mut self.done, result) {
-            (Ok(done), Ok(report)) => {
-                done.add(&report);
-                done.partial = report.partial;
-                done.waiting = report.waiting;
-            }
-            (Ok(_), Err(e)) => {
-                warn!("{e}; retried at the next resync");
-                self.done = Err(e);
-            }
-            (Err(_), Err(e)) => warn!("{e}; retried at the next resync"),
-            (Err(_), Ok(_)) => {}
+        if let Err(e) = &result {
+            warn!("{e}; retried at the next resync");
         }
+        fold_done(&mut self.done, result);
     }
 
     /// Take `routes` as wanted and bring the kernel to them, a chunk at a
@@ -344,15 +341,10 @@ impl Fib {
             if chunk.is_empty() {
                 break;
             }
-            let mut new_link = false;
             for (prefix, nexthops) in &chunk {
                 self.table.set_wanted(*prefix, nexthops.as_deref());
-                new_link |= nexthops
-                    .iter()
-                    .flat_map(|n| n.iter())
-                    .any(|nh| !self.links.knows(nh.ifindex));
             }
-            if new_link {
+            if names_unknown_link(&chunk, &self.links) {
                 self.refresh_links().await?;
             }
             let ops = self.plan_for(chunk.iter().map(|(prefix, _)| *prefix));
@@ -479,44 +471,53 @@ impl Fib {
             let done = self.conn()?.execute(&ops, at).await;
             let done = done.map_err(|e| self.failed("installing routes", e))?;
             self.stale |= done.lost;
-            let mut link_trouble = Vec::new();
-            let mut refused = Refusals::default();
-            for (op, error) in ops.iter().zip(done.errors) {
-                match (op, error) {
-                    (Op::Replace { prefix, nexthops }, None) => {
-                        self.table.set_installed(*prefix, Some(nexthops));
-                        report.replaced += 1;
-                    }
-                    (Op::Delete { prefix, metric }, None) => {
-                        if *metric == at.metric {
-                            self.table.set_installed(*prefix, None);
-                        }
-                        report.deleted += 1;
-                    }
-                    // Already gone (the kernel dropped it with its link).
-                    (Op::Delete { prefix, metric }, Some(e)) if e.errno == libc::ESRCH => {
-                        if *metric == at.metric {
-                            self.table.set_installed(*prefix, None);
-                        }
-                    }
-                    (Op::Replace { prefix, .. }, Some(e)) if round == 0 && e.is_link_problem() => {
-                        debug!("fib: {prefix}: {e}; looking at the links again");
-                        link_trouble.push(*prefix);
-                    }
-                    (op, Some(e)) => {
-                        report.failed += 1;
-                        refused.note(op, e);
-                    }
-                }
-            }
-            refused.log();
-            if link_trouble.is_empty() {
+            let answers = self.record(&ops, done.errors, round == 0);
+            report.add(&answers.report);
+            answers.refused.log();
+            if answers.link_trouble.is_empty() {
                 break;
             }
             self.refresh_links().await?;
-            ops = self.plan_for(link_trouble.into_iter());
+            ops = self.plan_for(answers.link_trouble.into_iter());
         }
         Ok(report)
+    }
+
+    /// Record the kernel's answers to `ops` (per op, None if done) in the
+    /// table. With `retry_links`, replaces refused for a link problem are
+    /// not failures yet but `link_trouble`, to plan again.
+    fn record(&mut self, ops: &[Op], errors: Vec<Option<KernelError>>, retry_links: bool) -> Answers {
+        let mut answers = Answers::default();
+        let report = &mut answers.report;
+        for (op, error) in ops.iter().zip(errors) {
+            match (op, error) {
+                (Op::Replace { prefix, nexthops }, None) => {
+                    self.table.set_installed(*prefix, Some(nexthops));
+                    report.replaced += 1;
+                }
+                (Op::Delete { prefix, metric }, None) => {
+                    if *metric == self.at.metric {
+                        self.table.set_installed(*prefix, None);
+                    }
+                    report.deleted += 1;
+                }
+                // Already gone (the kernel dropped it with its link).
+                (Op::Delete { prefix, metric }, Some(e)) if e.errno == libc::ESRCH => {
+                    if *metric == self.at.metric {
+                        self.table.set_installed(*prefix, None);
+                    }
+                }
+                (Op::Replace { prefix, .. }, Some(e)) if retry_links && e.is_link_problem() => {
+                    debug!("fib: {prefix}: {e}; looking at the links again");
+                    answers.link_trouble.push(*prefix);
+                }
+                (op, Some(e)) => {
+                    report.failed += 1;
+                    answers.refused.note(op, e);
+                }
+            }
+        }
+        answers
     }
 
     /// The routes among `prefixes` that lack nexthops because of down
@@ -543,6 +544,27 @@ impl Fib {
     }
 }
 
+/// Whether a route of `chunk` goes through a link the last dump did not
+/// have: the links are looked at again before planning.
+fn names_unknown_link(chunk: &[(IpNet, Option<NextHops>)], links: &Links) -> bool {
+    chunk
+        .iter()
+        .filter_map(|(_, nexthops)| nexthops.as_deref())
+        .flatten()
+        .any(|nh| !links.knows(nh.ifindex))
+}
+
+/// What the kernel's answers to one round of requests came to.
+#[derive(Default)]
+struct Answers {
+    /// Requests done or refused (`replaced`, `deleted`, `failed` only).
+    report: FibReport,
+    refused: Refusals,
+    /// Replaces refused because of a link, to plan again after a look at
+    /// the links.
+    link_trouble: Vec<IpNet>,
+}
+
 /// Refused requests, grouped by error for one log line each.
 #[derive(Default)]
 struct Refusals {
@@ -567,3 +589,6 @@ impl Refusals {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,7 +16,7 @@ use nix::sys::socket::{setsockopt, sockopt};
 use tokio::io::unix::AsyncFd;
 use tracing::{debug, warn};
 
-use super::frame::{self, KernelError};
+use super::frame::{self, Frame, KernelError};
 use super::message::{
     KernelRoute, Placement, delete_request, dump_request, link_dump_request, link_from_msg, ours_from_msg,
     replace_request,
@@ -38,6 +38,55 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Dumps interrupted by concurrent changes (NLM_F_DUMP_INTR) in a row
 /// before giving up.
 const MAX_DUMP_ATTEMPTS: usize = 5;
+
+/// The next request number after `seq`, which it becomes.
+fn next_seq(seq: &mut u32) -> u32 {
+    *seq = seq.wrapping_add(1);
+    *seq
+}
+
+/// Fill `out` with the requests of the first of `ops`, numbered on from
+/// `seq`, until a datagram is full: [`MAX_BATCH`] requests, or past
+/// [`MAX_BATCH_BYTES`]. Returns how many it took: at least one, unless
+/// `ops` is empty.
+fn pack_batch(out: &mut Vec<u8>, ops: &[Op], at: Placement, seq: &mut u32) -> usize {
+    out.clear();
+    let mut packed = 0;
+    for op in ops.iter().take(MAX_BATCH) {
+        if out.len() >= MAX_BATCH_BYTES {
+            break;
+        }
+        let seq = next_seq(seq);
+        match op {
+            Op::Replace { prefix, nexthops } => frame::push(
+                out,
+                replace_request(*prefix, nexthops, at),
+                NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE,
+                seq,
+            ),
+            Op::Delete { prefix, metric } => {
+                frame::push(out, delete_request(*prefix, at.table, *metric), NLM_F_REQUEST, seq)
+            }
+        }
+        packed += 1;
+    }
+    packed
+}
+
+/// File the errors among `frames` under the requests they answer, those
+/// numbered from `first_seq` (wrapping) in `errors`. True when the ack of
+/// `barrier` is among them: every request before it has been answered.
+fn file_answers(frames: &[Frame<'_>], barrier: u32, first_seq: u32, errors: &mut [Option<KernelError>]) -> bool {
+    let mut done = false;
+    for f in frames.iter().filter(|f| f.kind == NLMSG_ERROR) {
+        if f.seq == barrier {
+            done = true;
+        } else if let Some(slot) = errors.get_mut(f.seq.wrapping_sub(first_seq) as usize) {
+            *slot = frame::error_of(f);
+        }
+    }
+    done
+}
 
 /// The kernel's answers to one `execute`.
 pub(super) struct Executed {
@@ -96,8 +145,7 @@ impl Conn {
     }
 
     fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
+        next_seq(&mut self.seq)
     }
 
     /// Send `outgoing` as one datagram. The kernel handles every request
@@ -146,27 +194,8 @@ impl Conn {
         let mut lost = false;
         let mut start = 0;
         while start < ops.len() {
-            self.outgoing.clear();
             let first_seq = self.seq.wrapping_add(1);
-            let mut end = start;
-            while end < ops.len() && end - start < MAX_BATCH && self.outgoing.len() < MAX_BATCH_BYTES {
-                let seq = self.next_seq();
-                match &ops[end] {
-                    Op::Replace { prefix, nexthops } => frame::push(
-                        &mut self.outgoing,
-                        replace_request(*prefix, nexthops, at),
-                        NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE,
-                        seq,
-                    ),
-                    Op::Delete { prefix, metric } => frame::push(
-                        &mut self.outgoing,
-                        delete_request(*prefix, at.table, *metric),
-                        NLM_F_REQUEST,
-                        seq,
-                    ),
-                }
-                end += 1;
-            }
+            let end = start + pack_batch(&mut self.outgoing, &ops[start..], at, &mut self.seq);
             let barrier = self.next_seq();
             frame::push_barrier(&mut self.outgoing, barrier);
             self.send().await?;
@@ -200,15 +229,7 @@ impl Conn {
             }
             let (frames, cut) = frame::split(&self.datagram);
             lost |= cut;
-            let mut done = false;
-            for f in frames.iter().filter(|f| f.kind == NLMSG_ERROR) {
-                if f.seq == barrier {
-                    done = true;
-                } else if let Some(slot) = errors.get_mut(f.seq.wrapping_sub(first_seq) as usize) {
-                    *slot = frame::error_of(f);
-                }
-            }
-            if done {
+            if file_answers(&frames, barrier, first_seq, errors) {
                 return Ok(lost);
             }
         }
@@ -304,5 +325,118 @@ impl Conn {
         Err(io::Error::other(format!(
             "dump interrupted {MAX_DUMP_ATTEMPTS} times in a row"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::test_util::{error_reply, net, nh, set};
+    use super::super::types::FibNextHop;
+    use super::*;
+
+    const MAIN: Placement = Placement { table: 254, metric: 20 };
+
+    fn deletes(n: u32) -> Vec<Op> {
+        (0..n)
+            .map(|i| Op::Delete {
+                prefix: net(&format!("10.{}.{}.0/24", i / 256, i % 256)),
+                metric: 20,
+            })
+            .collect()
+    }
+
+    fn seqs(datagram: &[u8]) -> Vec<u32> {
+        let (frames, cut) = frame::split(datagram);
+        assert!(!cut);
+        frames.iter().map(|f| f.seq).collect()
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_max_batch_requests() {
+        let ops = deletes(1500);
+        let mut out = Vec::new();
+        let mut seq = 10;
+        assert_eq!(pack_batch(&mut out, &ops, MAIN, &mut seq), MAX_BATCH);
+        assert!(out.len() < MAX_BATCH_BYTES, "the count limit came first");
+        assert_eq!(seqs(&out), (11..11 + MAX_BATCH as u32).collect::<Vec<_>>());
+        assert_eq!(seq, 10 + MAX_BATCH as u32);
+        // The next batch takes the rest, in a cleared buffer.
+        assert_eq!(
+            pack_batch(&mut out, &ops[MAX_BATCH..], MAIN, &mut seq),
+            1500 - MAX_BATCH
+        );
+        assert_eq!(seqs(&out).first(), Some(&(11 + MAX_BATCH as u32)));
+        assert_eq!(pack_batch(&mut out, &[], MAIN, &mut seq), 0);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_batch_closes_once_past_max_batch_bytes() {
+        let wide: Vec<FibNextHop> = (1..=64).map(|i| nh(i, &format!("fe80::{i:x}"))).collect();
+        let wide = set(&wide);
+        let ops: Vec<Op> = (0..200u32)
+            .map(|i| Op::Replace {
+                prefix: net(&format!("2001:db8:{i:x}::/48")),
+                nexthops: Arc::clone(&wide),
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut seq = 0;
+        let packed = pack_batch(&mut out, &ops, MAIN, &mut seq);
+        assert!(packed > 1 && packed < ops.len(), "{packed}");
+        assert_eq!(seqs(&out).len(), packed);
+        assert!(out.len() >= MAX_BATCH_BYTES);
+        // The limit is checked before each request: one fewer fits under it.
+        let mut fewer = Vec::new();
+        pack_batch(&mut fewer, &ops[..packed - 1], MAIN, &mut 0);
+        assert!(fewer.len() < MAX_BATCH_BYTES);
+    }
+
+    #[test]
+    fn request_numbers_wrap() {
+        let mut out = Vec::new();
+        let mut seq = u32::MAX - 1;
+        assert_eq!(pack_batch(&mut out, &deletes(3), MAIN, &mut seq), 3);
+        assert_eq!(seqs(&out), [u32::MAX, 0, 1]);
+        assert_eq!(seq, 1);
+    }
+
+    /// Files the errors of a datagram made of `replies` into three slots
+    /// for the requests numbered from `first_seq`.
+    fn filed(replies: &[Vec<u8>], barrier: u32, first_seq: u32) -> (Vec<Option<i32>>, bool) {
+        let datagram = replies.concat();
+        let (frames, _) = frame::split(&datagram);
+        let mut errors = vec![None; 3];
+        let done = file_answers(&frames, barrier, first_seq, &mut errors);
+        (errors.into_iter().map(|e| e.map(|e| e.errno)).collect(), done)
+    }
+
+    #[test]
+    fn answers_are_filed_under_their_requests() {
+        let replies = [error_reply(101, libc::ENETDOWN), error_reply(102, libc::EEXIST)];
+        assert_eq!(
+            filed(&replies, 103, 100),
+            (vec![None, Some(libc::ENETDOWN), Some(libc::EEXIST)], false)
+        );
+        let with_barrier = [error_reply(100, libc::ESRCH), error_reply(103, 0)];
+        assert_eq!(
+            filed(&with_barrier, 103, 100),
+            (vec![Some(libc::ESRCH), None, None], true)
+        );
+    }
+
+    #[test]
+    fn answers_past_the_wrap_and_strays_are_handled() {
+        // Requests u32::MAX, 0, 1; barrier 2.
+        let replies = [error_reply(1, libc::ENODEV), error_reply(2, 0)];
+        assert_eq!(
+            filed(&replies, 2, u32::MAX),
+            (vec![None, None, Some(libc::ENODEV)], true)
+        );
+        // An answer to an earlier batch (or a number past ours) is ignored.
+        let strays = [error_reply(95, libc::EINVAL), error_reply(250, libc::EINVAL)];
+        assert_eq!(filed(&strays, 103, 100), (vec![None, None, None], false));
     }
 }

@@ -23,7 +23,7 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use ipnet::IpNet;
 use toml::Spanned;
 
-use crate::bgp::fsm::{DEFAULT_HOLD_TIME, RemoteAs};
+use crate::bgp::fsm::{DEFAULT_HOLD_TIME, RemoteAs, hold_time_is_valid};
 use crate::bgp::msg::BGP_PORT;
 
 /// Longest interface name the kernel takes (IFNAMSIZ - 1).
@@ -509,8 +509,7 @@ fn validate(cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
         }
         interfaces.push(ifname);
     }
-    if cli.hold_time == 1 || cli.hold_time == 2 {
-        // RFC 4271 4.2: zero or at least three seconds.
+    if !hold_time_is_valid(cli.hold_time) {
         return Err(ConfigError(format!(
             "{} {}: must be 0 or at least 3 s (RFC 4271 4.2)",
             name("hold_time"),

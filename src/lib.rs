@@ -21,3 +21,4 @@ pub mod reload;
 pub mod rib;
 pub mod router_id;
 pub mod systemd;
+pub mod time;

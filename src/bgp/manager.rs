@@ -22,6 +22,7 @@ use crate::peers::{LostReason, PeerEvent, PeerKey, PeerTableHandle};
 use crate::peers::{Observation, Source};
 use crate::rib::task::{PeerCounters, RoutesHandle};
 use crate::router_id;
+use crate::time::sleep_until_opt;
 
 /// How long a shutdown waits for sessions to send their Cease.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -172,8 +173,7 @@ impl Manager {
                         shutdown_deadline = Some(tokio::time::Instant::now() + SHUTDOWN_TIMEOUT);
                     }
                 },
-                _ = async { tokio::time::sleep_until(shutdown_deadline.unwrap_or_else(tokio::time::Instant::now)).await },
-                    if shutdown_deadline.is_some() => {
+                _ = sleep_until_opt(shutdown_deadline), if shutdown_deadline.is_some() => {
                     warn!("{} sessions did not stop in time", self.sessions.len());
                     self.sessions.clear();
                 }

@@ -23,6 +23,7 @@ use crate::iface::Links;
 use crate::peers::PeerKey;
 use crate::rib;
 use crate::rib::task::{Outgoing, RoutesHandle};
+use crate::time::sleep_until_opt;
 
 /// A dial that has not connected by now has failed (the neighbour is one
 /// link away: a live one answers in milliseconds).
@@ -271,13 +272,6 @@ struct Session {
 async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until_opt(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
 }

@@ -295,20 +295,10 @@ mod tests {
     use netlink_packet_route::route::{RouteCacheInfo, RouteNextHopFlags};
 
     use super::super::frame;
+    use super::super::test_util::{net, nh};
     use super::*;
 
     const MAIN: Placement = Placement { table: 254, metric: 20 };
-
-    fn nh(ifindex: u32, via: &str) -> FibNextHop {
-        FibNextHop {
-            ifindex,
-            via: via.parse().expect("address"),
-        }
-    }
-
-    fn net(s: &str) -> IpNet {
-        s.parse().expect("prefix")
-    }
 
     fn route_msg(msg: RouteNetlinkMessage) -> RouteMessage {
         match msg {

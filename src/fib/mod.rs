@@ -24,38 +24,30 @@
 //! nexthop through a down link cannot be installed (ENETDOWN): it is left
 //! out, the route stays desired, and the next resync puts it back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io;
 use std::mem;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
 
 use ipnet::IpNet;
-use netlink_packet_core::{
-    NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkMessage,
-    NetlinkPayload,
-};
-use netlink_packet_route::RouteNetlinkMessage;
-use netlink_sys::Socket;
-use netlink_sys::protocols::NETLINK_ROUTE;
-use nix::sys::socket::{setsockopt, sockopt};
-use tokio::io::unix::AsyncFd;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 mod frame;
+mod mailbox;
 mod message;
 mod reconcile;
+mod socket;
+#[cfg(test)]
+mod test_util;
 pub mod types;
 
 use self::frame::KernelError;
+use self::mailbox::Mailbox;
 pub use self::message::RTPROT_BGP;
-use self::message::{
-    KernelRoute, Placement, delete_request, dump_request, link_dump_request, link_from_msg, ours_from_msg,
-    replace_request,
-};
-use self::reconcile::{FibTable, Links, Op, Shortfall, is_normal, normalize, shortfall};
-use crate::prefix_map::PrefixMap;
+use self::message::{KernelRoute, Placement};
+use self::reconcile::{FibTable, Links, Op, Shortfall, shortfall};
+use self::socket::{Conn, MAX_BATCH};
 
 pub use self::types::{FibChange, FibNextHop, FibRoute, NextHops};
 
@@ -101,6 +93,20 @@ impl FibReport {
     }
 }
 
+/// Fold what one drain did into what the next `Settle` reports: counts
+/// add up, the shortfall is the latest, and the first error sticks.
+fn fold_done(done: &mut Result<FibReport, FibError>, result: Result<FibReport, FibError>) {
+    match (&mut *done, result) {
+        (Ok(done), Ok(report)) => {
+            done.add(&report);
+            done.partial = report.partial;
+            done.waiting = report.waiting;
+        }
+        (Ok(_), Err(e)) => *done = Err(e),
+        (Err(_), _) => {}
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FibError {
     #[error("fib: invalid configuration: {0}")]
@@ -111,24 +117,9 @@ pub enum FibError {
     Netlink(String),
 }
 
-/// Requests packed into one datagram at most: their errors must fit in
-/// the receive buffer even if all fail (about 1 KiB of buffer each).
-const MAX_BATCH: usize = 1024;
-/// Bytes packed into one datagram before closing it (the kernel refuses a
-/// datagram larger than the socket's send buffer, 208 KiB by default).
-const MAX_BATCH_BYTES: usize = 96 * 1024;
 /// Prefixes planned and sent at a time: the requests of a full table are
 /// never all in memory at once.
 const CHUNK: usize = 8 * MAX_BATCH;
-/// Receive buffer asked for (SO_RCVBUFFORCE, we have CAP_NET_ADMIN anyway).
-const RECV_BUFFER: usize = 8 << 20;
-/// One received datagram: dump replies come in datagrams of at most 32 KiB.
-const DATAGRAM: usize = 64 * 1024;
-/// How long the kernel may take to answer a batch or a dump datagram.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Dumps interrupted by concurrent changes (NLM_F_DUMP_INTR) in a row
-/// before giving up.
-const MAX_DUMP_ATTEMPTS: usize = 5;
 /// Resyncs in a row that lost replies before leaving it to the next one.
 const MAX_RESYNC_ATTEMPTS: usize = 3;
 
@@ -168,75 +159,6 @@ pub struct FibHandle {
     mailbox: Arc<Mailbox>,
 }
 
-/// Changes waiting for the FIB task. A later change to a prefix replaces
-/// an earlier one: the kernel only ever needs the latest, so a burst
-/// costs one entry per prefix however long the task is busy, and whoever
-/// submits never waits for the kernel.
-#[derive(Debug, Default)]
-struct Mailbox {
-    queued: Mutex<Queued>,
-    wake: Notify,
-}
-
-#[derive(Debug, Default)]
-struct Queued {
-    /// Prefix -> index in `sets` of the nexthops wanted, or [`NO_ROUTE`].
-    /// Four bytes a prefix, not a 16-byte pointer: during a full table's
-    /// burst the mailbox holds nearly every prefix, and what it frees
-    /// afterwards stays in the allocator.
-    routes: PrefixMap<u32>,
-    /// The sets `routes` refers to, each once per `Arc` (the RIB side
-    /// interns them, so a handful).
-    sets: Vec<NextHops>,
-    by_pointer: HashMap<usize, u32>,
-    resync: bool,
-}
-
-const NO_ROUTE: u32 = u32::MAX;
-
-impl Queued {
-    fn insert(&mut self, prefix: IpNet, nexthops: Option<NextHops>) {
-        let index = match nexthops {
-            None => NO_ROUTE,
-            Some(set) => *self
-                .by_pointer
-                .entry(Arc::as_ptr(&set) as *const FibNextHop as usize)
-                .or_insert_with(|| {
-                    self.sets.push(set);
-                    u32::try_from(self.sets.len() - 1).unwrap_or(NO_ROUTE)
-                }),
-        };
-        self.routes.insert(prefix, index);
-    }
-
-    /// The queued routes, highest prefix first, freed as they are
-    /// consumed. The kernel's trie recomputes a node's suffix length by
-    /// scanning its children from the first: deleting lowest first rescans
-    /// ever more empty slots. Measured with 1M /24s (tests/fib.rs,
-    /// NDBGP_FIB_ROUTES=1000000), deleting half then flushing the rest
-    /// took 6.0 and 25.3 s in ascending order, 2.2 and 4.0 s in
-    /// descending; installs run at the same rate either way.
-    fn into_routes(self) -> impl Iterator<Item = (IpNet, Option<NextHops>)> {
-        let sets = self.sets;
-        self.routes
-            .into_iter()
-            .rev()
-            .map(move |(prefix, index)| (prefix, sets.get(index as usize).cloned()))
-    }
-}
-
-impl Mailbox {
-    fn lock(&self) -> MutexGuard<'_, Queued> {
-        // The lock is held only to move entries in or out; a panic there
-        // leaves a usable map.
-        self.queued.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn take(&self) -> Queued {
-        mem::take(&mut *self.lock())
-    }
-}
-
 type Reply<T> = oneshot::Sender<Result<T, FibError>>;
 
 #[derive(Debug)]
@@ -256,15 +178,7 @@ impl FibHandle {
     pub fn submit(&self, changes: impl IntoIterator<Item = FibChange>) {
         let mut queued = self.mailbox.lock();
         for change in changes {
-            let (prefix, nexthops) = match change {
-                FibChange::Replace(route) => (route.prefix, Some(route.nexthops)),
-                FibChange::Delete(prefix) => (prefix, None),
-            };
-            let nexthops = nexthops.map(|n| match is_normal(&n) {
-                true => n,
-                false => normalize(n.to_vec()).into(),
-            });
-            queued.insert(prefix.trunc(), nexthops);
+            queued.push(change);
         }
         drop(queued);
         self.mailbox.wake.notify_one();
@@ -401,19 +315,10 @@ impl Fib {
         }
         let resync = queued.resync;
         let result = self.apply(queued.into_routes(), resync).await;
-        match (&mut self.done, result) {
-            (Ok(done), Ok(report)) => {
-                done.add(&report);
-                done.partial = report.partial;
-                done.waiting = report.waiting;
-            }
-            (Ok(_), Err(e)) => {
-                warn!("{e}; retried at the next resync");
-                self.done = Err(e);
-            }
-            (Err(_), Err(e)) => warn!("{e}; retried at the next resync"),
-            (Err(_), Ok(_)) => {}
+        if let Err(e) = &result {
+            warn!("{e}; retried at the next resync");
         }
+        fold_done(&mut self.done, result);
     }
 
     /// Take `routes` as wanted and bring the kernel to them, a chunk at a
@@ -436,15 +341,10 @@ impl Fib {
             if chunk.is_empty() {
                 break;
             }
-            let mut new_link = false;
             for (prefix, nexthops) in &chunk {
                 self.table.set_wanted(*prefix, nexthops.as_deref());
-                new_link |= nexthops
-                    .iter()
-                    .flat_map(|n| n.iter())
-                    .any(|nh| !self.links.knows(nh.ifindex));
             }
-            if new_link {
+            if names_unknown_link(&chunk, &self.links) {
                 self.refresh_links().await?;
             }
             let ops = self.plan_for(chunk.iter().map(|(prefix, _)| *prefix));
@@ -571,44 +471,53 @@ impl Fib {
             let done = self.conn()?.execute(&ops, at).await;
             let done = done.map_err(|e| self.failed("installing routes", e))?;
             self.stale |= done.lost;
-            let mut link_trouble = Vec::new();
-            let mut refused = Refusals::default();
-            for (op, error) in ops.iter().zip(done.errors) {
-                match (op, error) {
-                    (Op::Replace { prefix, nexthops }, None) => {
-                        self.table.set_installed(*prefix, Some(nexthops));
-                        report.replaced += 1;
-                    }
-                    (Op::Delete { prefix, metric }, None) => {
-                        if *metric == at.metric {
-                            self.table.set_installed(*prefix, None);
-                        }
-                        report.deleted += 1;
-                    }
-                    // Already gone (the kernel dropped it with its link).
-                    (Op::Delete { prefix, metric }, Some(e)) if e.errno == libc::ESRCH => {
-                        if *metric == at.metric {
-                            self.table.set_installed(*prefix, None);
-                        }
-                    }
-                    (Op::Replace { prefix, .. }, Some(e)) if round == 0 && e.is_link_problem() => {
-                        debug!("fib: {prefix}: {e}; looking at the links again");
-                        link_trouble.push(*prefix);
-                    }
-                    (op, Some(e)) => {
-                        report.failed += 1;
-                        refused.note(op, e);
-                    }
-                }
-            }
-            refused.log();
-            if link_trouble.is_empty() {
+            let answers = self.record(&ops, done.errors, round == 0);
+            report.add(&answers.report);
+            answers.refused.log();
+            if answers.link_trouble.is_empty() {
                 break;
             }
             self.refresh_links().await?;
-            ops = self.plan_for(link_trouble.into_iter());
+            ops = self.plan_for(answers.link_trouble.into_iter());
         }
         Ok(report)
+    }
+
+    /// Record the kernel's answers to `ops` (per op, None if done) in the
+    /// table. With `retry_links`, replaces refused for a link problem are
+    /// not failures yet but `link_trouble`, to plan again.
+    fn record(&mut self, ops: &[Op], errors: Vec<Option<KernelError>>, retry_links: bool) -> Answers {
+        let mut answers = Answers::default();
+        let report = &mut answers.report;
+        for (op, error) in ops.iter().zip(errors) {
+            match (op, error) {
+                (Op::Replace { prefix, nexthops }, None) => {
+                    self.table.set_installed(*prefix, Some(nexthops));
+                    report.replaced += 1;
+                }
+                (Op::Delete { prefix, metric }, None) => {
+                    if *metric == self.at.metric {
+                        self.table.set_installed(*prefix, None);
+                    }
+                    report.deleted += 1;
+                }
+                // Already gone (the kernel dropped it with its link).
+                (Op::Delete { prefix, metric }, Some(e)) if e.errno == libc::ESRCH => {
+                    if *metric == self.at.metric {
+                        self.table.set_installed(*prefix, None);
+                    }
+                }
+                (Op::Replace { prefix, .. }, Some(e)) if retry_links && e.is_link_problem() => {
+                    debug!("fib: {prefix}: {e}; looking at the links again");
+                    answers.link_trouble.push(*prefix);
+                }
+                (op, Some(e)) => {
+                    report.failed += 1;
+                    answers.refused.note(op, e);
+                }
+            }
+        }
+        answers
     }
 
     /// The routes among `prefixes` that lack nexthops because of down
@@ -633,6 +542,27 @@ impl Fib {
             );
         }
     }
+}
+
+/// Whether a route of `chunk` goes through a link the last dump did not
+/// have: the links are looked at again before planning.
+fn names_unknown_link(chunk: &[(IpNet, Option<NextHops>)], links: &Links) -> bool {
+    chunk
+        .iter()
+        .filter_map(|(_, nexthops)| nexthops.as_deref())
+        .flatten()
+        .any(|nh| !links.knows(nh.ifindex))
+}
+
+/// What the kernel's answers to one round of requests came to.
+#[derive(Default)]
+struct Answers {
+    /// Requests done or refused (`replaced`, `deleted`, `failed` only).
+    report: FibReport,
+    refused: Refusals,
+    /// Replaces refused because of a link, to plan again after a look at
+    /// the links.
+    link_trouble: Vec<IpNet>,
 }
 
 /// Refused requests, grouped by error for one log line each.
@@ -660,270 +590,5 @@ impl Refusals {
     }
 }
 
-/// The kernel's answers to one `execute`.
-struct Executed {
-    /// Per op: None if done.
-    errors: Vec<Option<KernelError>>,
-    /// Some replies were lost: an op without an error may have failed.
-    lost: bool,
-}
-
-/// What one receive got.
-enum Received {
-    /// A datagram, in `Conn::datagram`.
-    Datagram,
-    /// Replies were dropped (ENOBUFS) or cut (a datagram larger than our
-    /// buffer).
-    Lost,
-}
-
-/// The FIB's own rtnetlink socket: no multicast groups, only the answers
-/// to our requests.
-struct Conn {
-    fd: AsyncFd<Socket>,
-    seq: u32,
-    outgoing: Vec<u8>,
-    datagram: Vec<u8>,
-}
-
-impl Conn {
-    fn open() -> io::Result<Conn> {
-        let mut socket = Socket::new(NETLINK_ROUTE)?;
-        socket.bind_auto()?;
-        socket.set_non_blocking(true)?;
-        // Options that older kernels lack only make errors longer or dumps
-        // unfiltered (ours_from_msg filters anyway): not fatal.
-        if let Err(e) = socket.set_cap_ack(true) {
-            debug!("fib: NETLINK_CAP_ACK: {e}");
-        }
-        if let Err(e) = socket.set_ext_ack(true) {
-            debug!("fib: NETLINK_EXT_ACK: {e}");
-        }
-        if let Err(e) = socket.set_netlink_get_strict_chk(true) {
-            debug!("fib: NETLINK_GET_STRICT_CHK: {e}");
-        }
-        if setsockopt(&socket, sockopt::RcvBufForce, &RECV_BUFFER).is_err() {
-            socket.set_rx_buf_sz(RECV_BUFFER as libc::c_int)?;
-        }
-        // SAFETY: the netlink `Socket` owns its descriptor, keeps it open
-        // and unchanged until dropped, and the AsyncFd owns the Socket.
-        let fd = unsafe { AsyncFd::register(socket) }.map_err(|e| e.into_parts().1)?;
-        Ok(Conn {
-            fd,
-            seq: 0,
-            outgoing: Vec::with_capacity(MAX_BATCH_BYTES + 4096),
-            datagram: Vec::with_capacity(DATAGRAM),
-        })
-    }
-
-    fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
-    }
-
-    /// Send `outgoing` as one datagram. The kernel handles every request
-    /// in it before send() returns.
-    async fn send(&self) -> io::Result<()> {
-        loop {
-            let mut ready = self.fd.writable().await?;
-            match ready.try_io(|fd| fd.get_ref().send(&self.outgoing, 0)) {
-                Ok(Ok(n)) if n == self.outgoing.len() => return Ok(()),
-                Ok(Ok(n)) => return Err(io::Error::other(format!("short send: {n} of {}", self.outgoing.len()))),
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-
-    /// Receive one datagram into `datagram`, waiting at most REPLY_TIMEOUT.
-    async fn recv(&mut self) -> io::Result<Received> {
-        tokio::time::timeout(REPLY_TIMEOUT, self.recv_forever())
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer from the kernel"))?
-    }
-
-    async fn recv_forever(&mut self) -> io::Result<Received> {
-        let fd = &self.fd;
-        let datagram = &mut self.datagram;
-        loop {
-            let mut ready = fd.readable().await?;
-            datagram.clear();
-            // MSG_TRUNC: the datagram's real length, to notice a cut one.
-            match ready.try_io(|fd| fd.get_ref().recv(datagram, libc::MSG_TRUNC)) {
-                Ok(Ok(len)) if len > datagram.len() => return Ok(Received::Lost),
-                Ok(Ok(_)) => return Ok(Received::Datagram),
-                Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(Received::Lost),
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-
-    /// Send `ops` in batches and collect the kernel's answers.
-    async fn execute(&mut self, ops: &[Op], at: Placement) -> io::Result<Executed> {
-        let mut errors = vec![None; ops.len()];
-        let mut lost = false;
-        let mut start = 0;
-        while start < ops.len() {
-            self.outgoing.clear();
-            let first_seq = self.seq.wrapping_add(1);
-            let mut end = start;
-            while end < ops.len() && end - start < MAX_BATCH && self.outgoing.len() < MAX_BATCH_BYTES {
-                let seq = self.next_seq();
-                match &ops[end] {
-                    Op::Replace { prefix, nexthops } => frame::push(
-                        &mut self.outgoing,
-                        replace_request(*prefix, nexthops, at),
-                        NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE,
-                        seq,
-                    ),
-                    Op::Delete { prefix, metric } => frame::push(
-                        &mut self.outgoing,
-                        delete_request(*prefix, at.table, *metric),
-                        NLM_F_REQUEST,
-                        seq,
-                    ),
-                }
-                end += 1;
-            }
-            let barrier = self.next_seq();
-            frame::push_barrier(&mut self.outgoing, barrier);
-            self.send().await?;
-            lost |= self.await_barrier(barrier, first_seq, &mut errors[start..end]).await?;
-            start = end;
-            // send() kept this thread busy while the kernel worked.
-            tokio::task::yield_now().await;
-        }
-        Ok(Executed { errors, lost })
-    }
-
-    /// Read answers until the ack of `barrier`; errors for the requests
-    /// numbered from `first_seq` go into `errors`. True if replies were
-    /// lost on the way.
-    async fn await_barrier(
-        &mut self,
-        mut barrier: u32,
-        first_seq: u32,
-        errors: &mut [Option<KernelError>],
-    ) -> io::Result<bool> {
-        let mut lost = false;
-        loop {
-            if let Received::Lost = self.recv().await? {
-                // The barrier's ack may be among the lost: ask again.
-                lost = true;
-                barrier = self.next_seq();
-                self.outgoing.clear();
-                frame::push_barrier(&mut self.outgoing, barrier);
-                self.send().await?;
-                continue;
-            }
-            let (frames, cut) = frame::split(&self.datagram);
-            lost |= cut;
-            let mut done = false;
-            for f in frames.iter().filter(|f| f.kind == NLMSG_ERROR) {
-                if f.seq == barrier {
-                    done = true;
-                } else if let Some(slot) = errors.get_mut(f.seq.wrapping_sub(first_seq) as usize) {
-                    *slot = frame::error_of(f);
-                }
-            }
-            if done {
-                return Ok(lost);
-            }
-        }
-    }
-
-    async fn dump_routes(&mut self, table: u32) -> io::Result<Vec<KernelRoute>> {
-        let mut routes = Vec::new();
-        for ipv6 in [false, true] {
-            routes.extend(
-                self.dump(dump_request(ipv6, table), |msg| match msg {
-                    RouteNetlinkMessage::NewRoute(m) => ours_from_msg(&m, table),
-                    _ => None,
-                })
-                .await?,
-            );
-        }
-        Ok(routes)
-    }
-
-    async fn dump_links(&mut self) -> io::Result<Links> {
-        let links = self
-            .dump(link_dump_request(), |msg| match msg {
-                RouteNetlinkMessage::NewLink(m) => link_from_msg(&m),
-                _ => None,
-            })
-            .await?;
-        Ok(Links::new(links))
-    }
-
-    /// Run a dump, keeping what `read` returns, again if the kernel marks
-    /// it interrupted by a change. A lost or cut reply fails it (the socket
-    /// is then reopened: a dump still running would refuse a new one).
-    async fn dump<T>(
-        &mut self,
-        request: RouteNetlinkMessage,
-        mut read: impl FnMut(RouteNetlinkMessage) -> Option<T>,
-    ) -> io::Result<Vec<T>> {
-        for _ in 0..MAX_DUMP_ATTEMPTS {
-            let seq = self.next_seq();
-            self.outgoing.clear();
-            frame::push(&mut self.outgoing, request.clone(), NLM_F_REQUEST | NLM_F_DUMP, seq);
-            self.send().await?;
-            let mut items = Vec::new();
-            let mut interrupted = false;
-            let mut undecodable = (0, String::new());
-            'datagrams: loop {
-                if let Received::Lost = self.recv().await? {
-                    return Err(io::Error::other("dump replies lost (ENOBUFS or truncated)"));
-                }
-                let (frames, cut) = frame::split(&self.datagram);
-                if cut {
-                    return Err(io::Error::other("malformed dump reply"));
-                }
-                for f in frames.iter().filter(|f| f.seq == seq) {
-                    interrupted |= f.flags & NLM_F_DUMP_INTR != 0;
-                    match f.kind {
-                        NLMSG_DONE => match frame::done_error(f) {
-                            Some(e) => return Err(io::Error::other(format!("dump failed: {e}"))),
-                            None => break 'datagrams,
-                        },
-                        NLMSG_ERROR => {
-                            if let Some(e) = frame::error_of(f) {
-                                return Err(io::Error::other(format!("dump refused: {e}")));
-                            }
-                        }
-                        _ => match NetlinkMessage::<RouteNetlinkMessage>::deserialize(f.bytes) {
-                            Ok(NetlinkMessage {
-                                payload: NetlinkPayload::InnerMessage(m),
-                                ..
-                            }) => items.extend(read(m)),
-                            Ok(_) => {}
-                            Err(e) => {
-                                undecodable.0 += 1;
-                                if undecodable.1.is_empty() {
-                                    undecodable.1 = e.to_string();
-                                }
-                            }
-                        },
-                    }
-                }
-            }
-            if undecodable.0 > 0 {
-                warn!(
-                    "fib: {} dumped messages could not be decoded and were skipped (first: {})",
-                    undecodable.0, undecodable.1
-                );
-            }
-            if !interrupted {
-                return Ok(items);
-            }
-            debug!("fib: dump interrupted by a concurrent change; dumping again");
-        }
-        Err(io::Error::other(format!(
-            "dump interrupted {MAX_DUMP_ATTEMPTS} times in a row"
-        )))
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -404,26 +404,8 @@ pub(crate) fn shortfall<'a>(routes: impl IntoIterator<Item = (IpNet, &'a NextHop
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_util::{link, net, nh, set};
     use super::*;
-
-    fn nh(ifindex: u32, via: &str) -> FibNextHop {
-        FibNextHop {
-            ifindex,
-            via: via.parse().expect("address"),
-        }
-    }
-
-    fn net(s: &str) -> IpNet {
-        s.parse().expect("prefix")
-    }
-
-    fn link(ifindex: u32, up: bool) -> LinkState {
-        LinkState {
-            ifindex,
-            name: format!("eth{ifindex}"),
-            up,
-        }
-    }
 
     /// Links 1 and 2 up, 3 down; 4 absent.
     fn links() -> Links {
@@ -456,10 +438,6 @@ mod tests {
         assert!(l.knows(3) && !l.knows(4));
         assert_eq!(l.describe_down(3), "eth3 (ifindex 3) is down");
         assert_eq!(l.describe_down(4), "ifindex 4 is gone");
-    }
-
-    fn set(nexthops: &[FibNextHop]) -> NextHops {
-        Arc::from(nexthops)
     }
 
     #[test]

@@ -14,8 +14,9 @@ use std::fmt;
 use std::net::Ipv6Addr;
 
 use etherparse::icmpv6::{
-    NeighborAdvertisementPayloadSlice, NeighborSolicitationPayloadSlice, RouterAdvertisementPayloadSlice,
-    TYPE_NEIGHBOR_ADVERTISEMENT, TYPE_NEIGHBOR_SOLICITATION, TYPE_ROUTER_ADVERTISEMENT, TYPE_ROUTER_SOLICITATION,
+    NeighborAdvertisementHeader, NeighborAdvertisementPayloadSlice, NeighborSolicitationPayloadSlice,
+    RouterAdvertisementHeader, RouterAdvertisementPayloadSlice, TYPE_NEIGHBOR_ADVERTISEMENT,
+    TYPE_NEIGHBOR_SOLICITATION, TYPE_ROUTER_ADVERTISEMENT, TYPE_ROUTER_SOLICITATION,
 };
 use etherparse::{Icmpv6Slice, Icmpv6Type};
 
@@ -148,6 +149,22 @@ impl fmt::Display for DropReason {
 /// `src`, `dst` and `hop_limit` come from the IPv6 header (ancillary data on
 /// the raw socket). Never panics, whatever the input.
 pub fn parse(icmp: &[u8], src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8) -> Result<NdMessage, DropReason> {
+    let (header, body) = check_common(icmp, src, hop_limit)?;
+    match header.icmp_type() {
+        Icmpv6Type::RouterSolicitation => parse_rs(body, src),
+        Icmpv6Type::RouterAdvertisement(ra) => parse_ra(&ra, body, src),
+        Icmpv6Type::NeighborSolicitation => parse_ns(body, src, dst),
+        Icmpv6Type::NeighborAdvertisement(na) => parse_na(&na, body, src, dst),
+        // The type is 133..=136 and the code 0, so etherparse has decoded
+        // one of the above; a future change there must not panic here.
+        _ => Err(DropReason::NotNd),
+    }
+}
+
+/// The checks every ND message shares (RFC 4861 6.1.1, 6.1.2, 7.1.1,
+/// 7.1.2), in the order their drop reasons are counted; then the ICMPv6
+/// header and the body after it.
+fn check_common(icmp: &[u8], src: Ipv6Addr, hop_limit: u8) -> Result<(Icmpv6Slice<'_>, &[u8]), DropReason> {
     let &msg_type = icmp.first().ok_or(DropReason::TooShort)?;
     let min_len = match msg_type {
         TYPE_ROUTER_SOLICITATION => 8,
@@ -155,17 +172,17 @@ pub fn parse(icmp: &[u8], src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8) -> Result
         TYPE_NEIGHBOR_SOLICITATION | TYPE_NEIGHBOR_ADVERTISEMENT => 24,
         _ => return Err(DropReason::NotNd),
     };
-    // 6.1.1, 6.1.2, 7.1.1, 7.1.2: only 255 proves the sender is on link.
+    // Only 255 proves the sender is on link.
     if hop_limit != ND_HOP_LIMIT {
         return Err(DropReason::HopLimit);
     }
-    // Same sections: ICMP code is 0.
+    // ICMP code is 0.
     match icmp.get(1) {
         Some(0) => {}
         Some(_) => return Err(DropReason::BadCode),
         None => return Err(DropReason::TooShort),
     }
-    // Same sections: ICMP length is at least the fixed part.
+    // ICMP length is at least the fixed part.
     if icmp.len() < min_len {
         return Err(DropReason::TooShort);
     }
@@ -176,94 +193,98 @@ pub fn parse(icmp: &[u8], src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8) -> Result
     }
     let (header, body) = icmp.split_at_checked(ICMP_HEADER_LEN).ok_or(DropReason::TooShort)?;
     let header = Icmpv6Slice::from_slice(header).map_err(|_| DropReason::TooShort)?;
+    Ok((header, body))
+}
 
-    match header.icmp_type() {
-        Icmpv6Type::RouterSolicitation => {
-            // The RS body is only options (after 4 reserved bytes, which
-            // are part of the 8-byte header here).
-            let options = LinkLayerOptions::read(body)?;
-            // 6.1.1: from :: there is no source link-layer address option.
-            if src.is_unspecified() && options.source.is_some() {
-                return Err(DropReason::DadWithSourceLla);
-            }
-            Ok(NdMessage::RouterSolicitation {
-                source_lla: options.source_mac(),
-            })
-        }
-        Icmpv6Type::RouterAdvertisement(ra) => {
-            let payload = RouterAdvertisementPayloadSlice::from_slice(body).map_err(|_| DropReason::TooShort)?;
-            // 6.1.2: the source is link-local, so hosts can tell routers
-            // apart; :: gets its own counter since it is a different bug.
-            if src.is_unspecified() {
-                return Err(DropReason::UnspecifiedSource);
-            }
-            if !is_link_local(&src) {
-                return Err(DropReason::RaSourceNotLinkLocal);
-            }
-            let options = LinkLayerOptions::read(payload.options())?;
-            Ok(NdMessage::RouterAdvertisement {
-                cur_hop_limit: ra.cur_hop_limit,
-                managed: ra.managed_address_config,
-                other: ra.other_config,
-                router_lifetime: ra.router_lifetime,
-                reachable_time: payload.reachable_time(),
-                retrans_timer: payload.retrans_timer(),
-                source_lla: options.source_mac(),
-            })
-        }
-        Icmpv6Type::NeighborSolicitation => {
-            let payload = NeighborSolicitationPayloadSlice::from_slice(body).map_err(|_| DropReason::TooShort)?;
-            let target = payload.target_address();
-            // 7.1.1: target is not multicast.
-            if target.is_multicast() {
-                return Err(DropReason::TargetMulticast);
-            }
-            let options = LinkLayerOptions::read(payload.options())?;
-            if src.is_unspecified() {
-                // 7.1.1: a DAD probe goes to a solicited-node group (the
-                // RFC does not insist on the target's own) and carries no
-                // source link-layer address.
-                if !is_solicited_node(&dst) {
-                    return Err(DropReason::DadNotSolicitedNode);
-                }
-                if options.source.is_some() {
-                    return Err(DropReason::DadWithSourceLla);
-                }
-            }
-            Ok(NdMessage::NeighborSolicitation {
-                target,
-                source_lla: options.source_mac(),
-            })
-        }
-        Icmpv6Type::NeighborAdvertisement(na) => {
-            let payload = NeighborAdvertisementPayloadSlice::from_slice(body).map_err(|_| DropReason::TooShort)?;
-            let target = payload.target_address();
-            // 7.1.2: target is not multicast.
-            if target.is_multicast() {
-                return Err(DropReason::TargetMulticast);
-            }
-            // 7.1.2: a solicited NA answers one node, so is never multicast.
-            if dst.is_multicast() && na.solicited {
-                return Err(DropReason::NaSolicitedToMulticast);
-            }
-            let options = LinkLayerOptions::read(payload.options())?;
-            // 4.4: the source is an address assigned to the sender's
-            // interface, which :: never is.
-            if src.is_unspecified() {
-                return Err(DropReason::UnspecifiedSource);
-            }
-            Ok(NdMessage::NeighborAdvertisement {
-                router: na.router,
-                solicited: na.solicited,
-                override_flag: na.r#override,
-                target,
-                target_lla: options.target_mac(),
-            })
-        }
-        // The type is 133..=136 and the code 0, so etherparse has decoded
-        // one of the above; a future change there must not panic here.
-        _ => Err(DropReason::NotNd),
+/// Router Solicitation: the body is only options (after 4 reserved bytes,
+/// which are part of the 8-byte header here).
+fn parse_rs(body: &[u8], src: Ipv6Addr) -> Result<NdMessage, DropReason> {
+    let options = LinkLayerOptions::read(body)?;
+    // 6.1.1: from :: there is no source link-layer address option.
+    if src.is_unspecified() && options.source.is_some() {
+        return Err(DropReason::DadWithSourceLla);
     }
+    Ok(NdMessage::RouterSolicitation {
+        source_lla: options.source_mac(),
+    })
+}
+
+fn parse_ra(ra: &RouterAdvertisementHeader, body: &[u8], src: Ipv6Addr) -> Result<NdMessage, DropReason> {
+    let payload = RouterAdvertisementPayloadSlice::from_slice(body).map_err(|_| DropReason::TooShort)?;
+    // 6.1.2: the source is link-local, so hosts can tell routers apart; ::
+    // gets its own counter since it is a different bug.
+    if src.is_unspecified() {
+        return Err(DropReason::UnspecifiedSource);
+    }
+    if !is_link_local(&src) {
+        return Err(DropReason::RaSourceNotLinkLocal);
+    }
+    let options = LinkLayerOptions::read(payload.options())?;
+    Ok(NdMessage::RouterAdvertisement {
+        cur_hop_limit: ra.cur_hop_limit,
+        managed: ra.managed_address_config,
+        other: ra.other_config,
+        router_lifetime: ra.router_lifetime,
+        reachable_time: payload.reachable_time(),
+        retrans_timer: payload.retrans_timer(),
+        source_lla: options.source_mac(),
+    })
+}
+
+fn parse_ns(body: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<NdMessage, DropReason> {
+    let payload = NeighborSolicitationPayloadSlice::from_slice(body).map_err(|_| DropReason::TooShort)?;
+    let target = payload.target_address();
+    // 7.1.1: target is not multicast.
+    if target.is_multicast() {
+        return Err(DropReason::TargetMulticast);
+    }
+    let options = LinkLayerOptions::read(payload.options())?;
+    if src.is_unspecified() {
+        // 7.1.1: a DAD probe goes to a solicited-node group (the RFC does
+        // not insist on the target's own) and carries no source link-layer
+        // address.
+        if !is_solicited_node(&dst) {
+            return Err(DropReason::DadNotSolicitedNode);
+        }
+        if options.source.is_some() {
+            return Err(DropReason::DadWithSourceLla);
+        }
+    }
+    Ok(NdMessage::NeighborSolicitation {
+        target,
+        source_lla: options.source_mac(),
+    })
+}
+
+fn parse_na(
+    na: &NeighborAdvertisementHeader,
+    body: &[u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+) -> Result<NdMessage, DropReason> {
+    let payload = NeighborAdvertisementPayloadSlice::from_slice(body).map_err(|_| DropReason::TooShort)?;
+    let target = payload.target_address();
+    // 7.1.2: target is not multicast.
+    if target.is_multicast() {
+        return Err(DropReason::TargetMulticast);
+    }
+    // 7.1.2: a solicited NA answers one node, so is never multicast.
+    if dst.is_multicast() && na.solicited {
+        return Err(DropReason::NaSolicitedToMulticast);
+    }
+    let options = LinkLayerOptions::read(payload.options())?;
+    // 4.4: the source is an address assigned to the sender's interface,
+    // which :: never is.
+    if src.is_unspecified() {
+        return Err(DropReason::UnspecifiedSource);
+    }
+    Ok(NdMessage::NeighborAdvertisement {
+        router: na.router,
+        solicited: na.solicited,
+        override_flag: na.r#override,
+        target,
+        target_lla: options.target_mac(),
+    })
 }
 
 /// True for the solicited-node multicast group ff02::1:ff00:0/104

@@ -17,6 +17,7 @@ use crate::api::InterfaceState;
 pub use crate::api::InterfaceView;
 use crate::iface::{Links, fmt_mac, is_link_local};
 use crate::peers::{Observation, Source};
+use crate::time::sleep_until_opt;
 
 #[derive(Debug, Clone)]
 pub struct NdConfig {
@@ -339,13 +340,6 @@ impl Service {
                 }
             })
             .collect()
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -23,8 +23,8 @@ pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 pub const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
 
 /// ND requires hop limit 255 on send so receivers can tell the packet was
-/// not forwarded (RFC 4861 6.1, 7.1).
-const ND_HOP_LIMIT: u32 = 255;
+/// not forwarded (RFC 4861 6.1, 7.1): the one the parser checks for.
+const ND_HOP_LIMIT: u32 = super::packet::ND_HOP_LIMIT as u32;
 
 /// A packet as it arrived.
 #[derive(Debug, Clone, Copy)]

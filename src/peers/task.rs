@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 use tracing::debug;
 
 use super::{PeerCounters, PeerEntryView, PeerEvent, PeerTable, PeerTableConfig};
 use crate::iface::Links;
 use crate::peers::Observation;
+use crate::time::sleep_until_opt;
 
 /// Commands are rare (control requests, inbound BGP connections).
 const COMMAND_QUEUE: usize = 16;
@@ -108,7 +109,7 @@ impl Actor {
                     // The watcher is gone: keep the last snapshot.
                     Err(_) => links_open = false,
                 },
-                () = sleep_until_some(deadline), if deadline.is_some() => {
+                () = sleep_until_opt(deadline.map(Instant::from_std)), if deadline.is_some() => {
                     let events = self.table.expire(now());
                     self.emit(events).await;
                 }
@@ -159,13 +160,6 @@ impl Actor {
 /// The table's clock: tokio's, so that paused test time applies.
 fn now() -> std::time::Instant {
     Instant::now().into_std()
-}
-
-async fn sleep_until_some(deadline: Option<std::time::Instant>) {
-    match deadline {
-        Some(at) => sleep_until(Instant::from_std(at)).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

@@ -88,15 +88,13 @@ pub mod collision;
 
 use self::collision::Connection;
 use crate::bgp::msg::{
-    AFI_IPV4, AFI_IPV6, AS_TRANS, Capability, ExtendedNextHop, Message, Notification, Open, RouteRefresh, SAFI_UNICAST,
-    code,
+    AFI_IPV4, AFI_IPV6, AS_TRANS, BGP_VERSION, Capability, ExtendedNextHop, Message, Notification, Open, RouteRefresh,
+    SAFI_UNICAST, code,
 };
 
 #[cfg(test)]
 mod tests;
 
-/// The only BGP version we speak (RFC 4271).
-pub const BGP_VERSION: u8 = 4;
 /// Hold time we offer by default: FRR's datacenter profile (keepalive 3 s).
 pub const DEFAULT_HOLD_TIME: u16 = 9;
 /// ConnectRetryTime by default: FRR's datacenter profile.
@@ -104,8 +102,6 @@ pub const DEFAULT_CONNECT_RETRY_TIME: Duration = Duration::from_secs(10);
 /// The "large value" the HoldTimer gets while we wait for the peer's OPEN
 /// (RFC 4271 8.2.2: "A HoldTimer value of 4 minutes is suggested").
 pub const OPEN_SENT_HOLD_TIME: Duration = Duration::from_secs(240);
-/// RFC 9003: a Shutdown Communication is at most 255 octets of UTF-8.
-pub const MAX_SHUTDOWN_COMMUNICATION_LEN: usize = 255;
 /// FSM Error subcode 0: an unexpected event that is not a message (RFC 6608 3).
 const FSM_UNSPECIFIED: u8 = 0;
 
@@ -230,7 +226,7 @@ impl FsmConfig {
         if self.router_id.is_unspecified() {
             return Err(ConfigError::RouterIdZero);
         }
-        if matches!(self.hold_time, 1 | 2) {
+        if !hold_time_is_valid(self.hold_time) {
             return Err(ConfigError::HoldTime(self.hold_time));
         }
         if self.keepalive_time == Some(0) {
@@ -450,7 +446,7 @@ impl fmt::Display for DownReason {
             DownReason::ConnectionLost => f.write_str("connection lost"),
             DownReason::NotificationReceived(n) => {
                 write!(f, "NOTIFICATION received: {}/{}", n.code, n.subcode)?;
-                match shutdown_communication(n) {
+                match n.shutdown_text() {
                     Some(text) => write!(f, " {text:?}"),
                     None => Ok(()),
                 }
@@ -551,13 +547,18 @@ pub fn local_capabilities(local_asn: u32) -> Vec<Capability> {
 
 /// Our OPEN message. My AS is AS_TRANS when our AS needs 4 octets (RFC 6793 4.1).
 pub fn local_open(config: &FsmConfig) -> Open {
-    Open {
-        version: BGP_VERSION,
-        my_as: u16::try_from(config.local_asn).unwrap_or(AS_TRANS),
-        hold_time: config.hold_time,
-        bgp_id: config.router_id,
-        capabilities: local_capabilities(config.local_asn),
-    }
+    Open::new(
+        config.local_asn,
+        config.hold_time,
+        config.router_id,
+        local_capabilities(config.local_asn),
+    )
+}
+
+/// Whether a hold time may be offered or accepted: 0 (no keepalives) or at
+/// least 3 seconds (RFC 4271 4.2).
+pub fn hold_time_is_valid(secs: u16) -> bool {
+    secs == 0 || secs >= 3
 }
 
 /// The hold time both sides use: the smaller of the two offers (RFC 4271 4.2).
@@ -610,7 +611,7 @@ pub fn validate_open(config: &FsmConfig, open: &Open) -> Result<(), Notification
     if open.bgp_id.is_unspecified() || (asn == config.local_asn && open.bgp_id == config.router_id) {
         return Err(open_error(code::BAD_BGP_IDENTIFIER, Vec::new()));
     }
-    if matches!(open.hold_time, 1 | 2) {
+    if !hold_time_is_valid(open.hold_time) {
         return Err(open_error(code::UNACCEPTABLE_HOLD_TIME, Vec::new()));
     }
     Ok(())
@@ -649,38 +650,6 @@ pub fn cease(subcode: u8) -> Notification {
         subcode,
         data: Vec::new(),
     }
-}
-
-/// Cease/Administrative Shutdown, with the operator's message as an RFC 9003
-/// Shutdown Communication (a length octet, then UTF-8), cut at a character
-/// boundary to fit 255 octets.
-pub fn cease_admin_shutdown(message: Option<&str>) -> Notification {
-    let mut notification = cease(code::ADMINISTRATIVE_SHUTDOWN);
-    if let Some(message) = message {
-        let mut end = message.len().min(MAX_SHUTDOWN_COMMUNICATION_LEN);
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        notification.data.push(u8::try_from(end).unwrap_or(u8::MAX));
-        notification.data.extend_from_slice(&message.as_bytes()[..end]);
-    }
-    notification
-}
-
-/// The RFC 9003 Shutdown Communication in a received Cease/Administrative
-/// Shutdown or Administrative Reset, when present and valid UTF-8.
-pub fn shutdown_communication(notification: &Notification) -> Option<&str> {
-    if notification.code != code::CEASE
-        || !matches!(
-            notification.subcode,
-            code::ADMINISTRATIVE_SHUTDOWN | code::ADMINISTRATIVE_RESET
-        )
-    {
-        return None;
-    }
-    let (&len, rest) = notification.data.split_first()?;
-    let text = std::str::from_utf8(rest.get(..usize::from(len))?).ok()?;
-    (!text.is_empty()).then_some(text)
 }
 
 fn is_version_error(notification: &Notification) -> bool {
@@ -1028,7 +997,8 @@ impl Fsm {
             Event::ManualStart | Event::AutomaticStart => {}
             Event::ManualStop { shutdown_message } => {
                 self.connect_retry_counter = 0;
-                let cease = cease_admin_shutdown(shutdown_message.as_deref());
+                let text = shutdown_message.as_deref().unwrap_or_default();
+                let cease = Notification::shutdown(code::ADMINISTRATIVE_SHUTDOWN, text);
                 self.notify_and_close(out, cease, DownReason::ManualStop);
             }
             Event::AutomaticStop { subcode } => {

@@ -315,47 +315,24 @@ fn our_open_uses_as_trans_for_four_octet_as() {
 }
 
 #[test]
-fn admin_shutdown_carries_rfc9003_message() {
-    let n = cease_admin_shutdown(Some("maintenance"));
-    assert_eq!((n.code, n.subcode), (6, 2));
-    assert_eq!(n.data[0], 11);
-    assert_eq!(&n.data[1..], b"maintenance");
-    assert_eq!(shutdown_communication(&n), Some("maintenance"));
-
-    let bare = cease_admin_shutdown(None);
-    assert_eq!((bare.code, bare.subcode), (6, 2));
-    assert!(bare.data.is_empty());
-    assert_eq!(shutdown_communication(&bare), None);
+fn hold_time_is_zero_or_at_least_three_seconds() {
+    for (secs, valid) in [
+        (0, true),
+        (1, false),
+        (2, false),
+        (3, true),
+        (9, true),
+        (u16::MAX, true),
+    ] {
+        assert_eq!(hold_time_is_valid(secs), valid, "{secs}");
+    }
 }
 
 #[test]
-fn admin_shutdown_message_is_cut_at_a_character_boundary() {
-    // 100 three-octet characters: 300 octets; 85 of them fit in 255.
-    let long = "€".repeat(100);
-    let n = cease_admin_shutdown(Some(&long));
-    assert_eq!(n.data[0], 255);
-    assert_eq!(n.data.len(), 256);
-    assert_eq!(shutdown_communication(&n), Some("€".repeat(85).as_str()));
-    // 254 ASCII then a two-octet character: the character does not fit.
-    let edge = format!("{}é", "a".repeat(254));
-    let n = cease_admin_shutdown(Some(&edge));
-    assert_eq!(n.data[0], 254);
-    assert_eq!(shutdown_communication(&n), Some("a".repeat(254).as_str()));
-}
-
-#[test]
-fn shutdown_communication_refuses_bad_peer_data() {
-    let with = |subcode: u8, data: Vec<u8>| Notification { code: 6, subcode, data };
-    // Length beyond the data.
-    assert_eq!(shutdown_communication(&with(2, vec![5, b'a', b'b'])), None);
-    // Not UTF-8.
-    assert_eq!(shutdown_communication(&with(2, vec![2, 0xff, 0xfe])), None);
-    // Administrative Reset carries one too.
-    assert_eq!(shutdown_communication(&with(4, vec![2, b'o', b'k'])), Some("ok"));
-    // Other Cease subcodes do not.
-    assert_eq!(shutdown_communication(&with(7, vec![2, b'o', b'k'])), None);
-    // Trailing octets after the message are ignored.
-    assert_eq!(shutdown_communication(&with(2, vec![1, b'x', 0])), Some("x"));
+fn manual_stop_without_message_sends_bare_admin_shutdown() {
+    let mut f = reach(State::Established);
+    let actions = f.handle(Event::ManualStop { shutdown_message: None });
+    assert_eq!(sent_notification(&actions), Some(&notification(6, 2)));
 }
 
 #[test]
@@ -992,7 +969,7 @@ fn manual_stop_sends_admin_shutdown_with_message() {
         });
         let sent = sent_notification(&actions).expect("Cease sent");
         assert_eq!((sent.code, sent.subcode), (6, 2), "{state}");
-        assert_eq!(shutdown_communication(sent), Some("maintenance"));
+        assert_eq!(sent.shutdown_text(), Some("maintenance"));
         // The NOTIFICATION goes out before the close.
         assert!(matches!(actions[0], Action::Send(_)));
         assert_eq!(actions[1], Action::CloseConnection);
@@ -1255,7 +1232,7 @@ fn established_unexpected_open() {
 
 #[test]
 fn established_notification_closes_without_reply() {
-    let cease = cease_admin_shutdown(Some("upgrade"));
+    let cease = Notification::shutdown(code::ADMINISTRATIVE_SHUTDOWN, "upgrade");
     let mut f = reach(State::Established);
     let actions = f.handle(Event::Received(Message::Notification(cease.clone())));
     assert_eq!(sent_notification(&actions), None);

@@ -97,9 +97,9 @@ impl Notification {
     /// The RFC 9003 shutdown communication of a Cease/Administrative Shutdown
     /// or Reset, if it has a well-formed, non-empty one. Octets after the
     /// communication are ignored.
-    pub fn shutdown_text(&self) -> Option<String> {
+    pub fn shutdown_text(&self) -> Option<&str> {
         match self.communication() {
-            Communication::Text(text) if !text.is_empty() => Some(text.to_owned()),
+            Communication::Text(text) if !text.is_empty() => Some(text),
             _ => None,
         }
     }

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 
 use crate::bgp::msg::update::{AsPath, Origin, PathAttributes, RawAttribute, Update};
-use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, AS_TRANS, SAFI_UNICAST, UpdatePacket, code};
+use crate::bgp::msg::{AFI_IPV4, AS_TRANS, SAFI_UNICAST, UpdatePacket, code};
 
 use super::aspath::{self, AsnWidth};
 use super::attr::{self, RawAttr, Reader, flag, type_code as tc};
@@ -391,10 +391,8 @@ impl<'a> Parser<'a> {
         let (Some(nh), Some(_reserved)) = (r.take(usize::from(nh_len)), r.u8()) else {
             return Err(reset("MP_REACH_NLRI next hop overruns the attribute"));
         };
-        let family = match (afi, safi) {
-            (AFI_IPV4, SAFI_UNICAST) => Family::Ipv4,
-            (AFI_IPV6, SAFI_UNICAST) => Family::Ipv6,
-            _ => return Err(Fault::Discard("MP_REACH_NLRI of a family we do not carry")),
+        let Some(family) = Family::carried(afi, safi) else {
+            return Err(Fault::Discard("MP_REACH_NLRI of a family we do not carry"));
         };
         let next_hop = if let (Family::Ipv4, Ok(octets)) = (family, <[u8; 4]>::try_from(nh)) {
             MpNextHop::V4(Ipv4Addr::from(octets))
@@ -420,10 +418,8 @@ impl<'a> Parser<'a> {
         let (Some(afi), Some(safi)) = (r.u16(), r.u8()) else {
             return Err(reset("MP_UNREACH_NLRI shorter than AFI and SAFI"));
         };
-        let family = match (afi, safi) {
-            (AFI_IPV4, SAFI_UNICAST) => Family::Ipv4,
-            (AFI_IPV6, SAFI_UNICAST) => Family::Ipv6,
-            _ => return Err(Fault::Discard("MP_UNREACH_NLRI of a family we do not carry")),
+        let Some(family) = Family::carried(afi, safi) else {
+            return Err(Fault::Discard("MP_UNREACH_NLRI of a family we do not carry"));
         };
         nlri::read(r.rest(), family, &mut self.mp_unreach).map_err(reset)?;
         check_kind(attr)
@@ -515,80 +511,28 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Ends the walk: settles the attributes, checks what the announced
+    /// routes need, and says whether they are routes or withdrawals.
     fn finish(
         mut self,
         mut withdrawn: Vec<IpNet>,
         classic: Vec<IpNet>,
         end_of_rib: Option<(u16, u8)>,
     ) -> Result<Decoded, UpdateError> {
-        if self.ctx.four_octet_as {
-            self.attrs.aggregator = self.aggregator;
-        } else {
-            self.reconcile_as4();
-        }
-        // Canonical order: the encoder writes them by type code.
-        self.attrs.unknown.sort_by_key(|a| a.type_code);
+        self.settle_attributes();
         withdrawn.append(&mut self.mp_unreach);
-
         // RFC 4760 3: NEXT_HOP applies to the NLRI field only, and is
         // ignored when that is empty.
         if !classic.is_empty() {
-            match self.next_hop {
-                // RFC 7606 3 d.
-                None => self.set_withdraw(Malformation::new(
-                    code::MISSING_WELL_KNOWN_ATTRIBUTE,
-                    vec![tc::NEXT_HOP],
-                    "NLRI without NEXT_HOP",
-                )),
-                // RFC 4271 6.3: the routes of a semantically incorrect
-                // NEXT_HOP are ignored and the session stays; withdrawing
-                // them also drops what the peer sent for them before.
-                Some((addr, whole)) if !usable_v4(addr) => {
-                    self.set_withdraw(bad_next_hop(whole, "NEXT_HOP is not a unicast address"))
-                }
-                Some((addr, _)) => self.attrs.next_hop.ipv4 = Some(addr),
-            }
+            self.classic_next_hop();
         }
         let mut announced = classic;
         if let Some(mp) = self.mp_reach.take() {
-            let unusable = match mp.next_hop {
-                MpNextHop::V4(addr) if usable_v4(addr) => {
-                    // The NEXT_HOP of the NLRI field wins (see next_hop_for).
-                    self.attrs.next_hop.ipv4.get_or_insert(addr);
-                    None
-                }
-                MpNextHop::V6 { global, link_local }
-                    if global.is_none_or(usable_v6) && (global, link_local) != (None, None) =>
-                {
-                    self.attrs.next_hop.global = global;
-                    self.attrs.next_hop.link_local = link_local;
-                    None
-                }
-                _ => Some(bad_next_hop(
-                    mp.whole,
-                    "MP_REACH_NLRI next hop holds no unicast address",
-                )),
-            };
-            if let Some(reason) = unusable {
-                self.set_withdraw(reason);
-            }
+            self.mp_next_hop(mp.next_hop, mp.whole);
             announced.extend(mp.prefixes);
         }
-
         if !announced.is_empty() {
-            // RFC 7606 3 d: a missing well-known mandatory attribute.
-            for (type_code, reason) in [
-                (tc::ORIGIN, "NLRI without ORIGIN"),
-                (tc::AS_PATH, "NLRI without AS_PATH"),
-            ] {
-                if !self.seen[usize::from(type_code)] {
-                    self.set_withdraw(Malformation::new(
-                        code::MISSING_WELL_KNOWN_ATTRIBUTE,
-                        vec![type_code],
-                        reason,
-                    ));
-                }
-            }
+            self.check_mandatory();
         }
 
         if let Some(reason) = self.withdraw {
@@ -605,6 +549,71 @@ impl<'a> Parser<'a> {
             warnings: self.warnings,
             end_of_rib,
         })
+    }
+
+    /// AGGREGATOR and AS_PATH as the session's AS width makes them, and the
+    /// unknown attributes in canonical order (the encoder writes them by
+    /// type code).
+    fn settle_attributes(&mut self) {
+        if self.ctx.four_octet_as {
+            self.attrs.aggregator = self.aggregator;
+        } else {
+            self.reconcile_as4();
+        }
+        self.attrs.unknown.sort_by_key(|a| a.type_code);
+    }
+
+    /// The NEXT_HOP of routes in the NLRI field.
+    fn classic_next_hop(&mut self) {
+        match self.next_hop {
+            // RFC 7606 3 d.
+            None => self.set_withdraw(Malformation::new(
+                code::MISSING_WELL_KNOWN_ATTRIBUTE,
+                vec![tc::NEXT_HOP],
+                "NLRI without NEXT_HOP",
+            )),
+            // RFC 4271 6.3: the routes of a semantically incorrect
+            // NEXT_HOP are ignored and the session stays; withdrawing
+            // them also drops what the peer sent for them before.
+            Some((addr, whole)) if !usable_v4(addr) => {
+                self.set_withdraw(bad_next_hop(whole, "NEXT_HOP is not a unicast address"))
+            }
+            Some((addr, _)) => self.attrs.next_hop.ipv4 = Some(addr),
+        }
+    }
+
+    /// The next hop of routes in MP_REACH_NLRI; `whole` is the attribute.
+    fn mp_next_hop(&mut self, next_hop: MpNextHop, whole: &[u8]) {
+        match next_hop {
+            MpNextHop::V4(addr) if usable_v4(addr) => {
+                // The NEXT_HOP of the NLRI field wins (see next_hop_for).
+                self.attrs.next_hop.ipv4.get_or_insert(addr);
+            }
+            MpNextHop::V6 { global, link_local }
+                if global.is_none_or(usable_v6) && (global, link_local) != (None, None) =>
+            {
+                self.attrs.next_hop.global = global;
+                self.attrs.next_hop.link_local = link_local;
+            }
+            _ => self.set_withdraw(bad_next_hop(whole, "MP_REACH_NLRI next hop holds no unicast address")),
+        }
+    }
+
+    /// RFC 7606 3 d: announced routes without a well-known mandatory
+    /// attribute are withdrawn.
+    fn check_mandatory(&mut self) {
+        for (type_code, reason) in [
+            (tc::ORIGIN, "NLRI without ORIGIN"),
+            (tc::AS_PATH, "NLRI without AS_PATH"),
+        ] {
+            if !self.seen[usize::from(type_code)] {
+                self.set_withdraw(Malformation::new(
+                    code::MISSING_WELL_KNOWN_ATTRIBUTE,
+                    vec![type_code],
+                    reason,
+                ));
+            }
+        }
     }
 }
 

@@ -6,6 +6,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
+
 use super::attr::Reader;
 
 /// The address family of a run of prefixes.
@@ -13,6 +15,17 @@ use super::attr::Reader;
 pub enum Family {
     Ipv4,
     Ipv6,
+}
+
+impl Family {
+    /// The family of an (AFI, SAFI) we carry: IPv4 or IPv6 unicast.
+    pub fn carried(afi: u16, safi: u8) -> Option<Family> {
+        match (afi, safi) {
+            (AFI_IPV4, SAFI_UNICAST) => Some(Family::Ipv4),
+            (AFI_IPV6, SAFI_UNICAST) => Some(Family::Ipv6),
+            _ => None,
+        }
+    }
 }
 
 /// Reads prefixes until `field` ends. A prefix longer than its family allows

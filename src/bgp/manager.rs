@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::fsm::FsmConfig;
 use super::session::{self, SessionCommand, SessionHandle, SessionParams, direction_str};
 use super::transport;
+use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 use crate::iface::Links;
 use crate::peers::{LostReason, PeerEvent, PeerKey, PeerTableHandle};
 use crate::peers::{Observation, Source};
@@ -25,6 +26,7 @@ use crate::router_id;
 
 /// How long a shutdown waits for sessions to send their Cease.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(1500);
+const STAGE: &str = "BGP manager";
 
 #[derive(Debug, Clone)]
 pub struct BgpConfig {
@@ -67,43 +69,33 @@ pub struct NeighborView {
 }
 
 enum Command {
-    Neighbors(oneshot::Sender<Vec<NeighborView>>),
-    Refused(oneshot::Sender<BTreeMap<&'static str, u64>>),
+    /// An error if the routes task (for the prefix counts) has stopped.
+    Neighbors(Reply<Result<Vec<NeighborView>, Stopped>>),
+    Refused(Reply<BTreeMap<&'static str, u64>>),
     Shutdown {
         message: Option<String>,
-        done: oneshot::Sender<()>,
+        done: Reply<()>,
     },
 }
 
 #[derive(Clone)]
 pub struct BgpHandle {
-    tx: mpsc::Sender<Command>,
+    commands: Commands<Command>,
 }
 
 impl BgpHandle {
-    pub async fn neighbors(&self) -> Vec<NeighborView> {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Neighbors(tx)).await.is_err() {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
+    pub async fn neighbors(&self) -> Result<Vec<NeighborView>, Stopped> {
+        self.commands.ask(Command::Neighbors).await?
     }
 
     /// Inbound connections refused, by reason.
-    pub async fn refused(&self) -> BTreeMap<&'static str, u64> {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Refused(tx)).await.is_err() {
-            return BTreeMap::new();
-        }
-        rx.await.unwrap_or_default()
+    pub async fn refused(&self) -> Result<BTreeMap<&'static str, u64>, Stopped> {
+        self.commands.ask(Command::Refused).await
     }
 
     /// Cease every session (RFC 9003 text) and wait until they have ended.
-    pub async fn shutdown(&self, message: Option<String>) {
-        let (done, rx) = oneshot::channel();
-        if self.tx.send(Command::Shutdown { message, done }).await.is_ok() {
-            let _ = rx.await;
-        }
+    pub async fn shutdown(&self, message: Option<String>) -> Result<(), Stopped> {
+        self.commands.ask(|done| Command::Shutdown { message, done }).await
     }
 }
 
@@ -120,8 +112,8 @@ pub fn spawn(
     links: watch::Receiver<Links>,
     events: mpsc::Receiver<PeerEvent>,
     peers: PeerTableHandle,
-) -> BgpHandle {
-    let (tx, commands) = mpsc::channel(16);
+) -> (BgpHandle, Task) {
+    let (commands, inbox) = actor::channel(STAGE, 16);
     let (ended_tx, ended) = mpsc::channel(64);
     let mut manager = Manager {
         config,
@@ -135,8 +127,8 @@ pub fn spawn(
         interfaces_open: true,
     };
     manager.derive_router_id_if_needed();
-    tokio::spawn(manager.run(listener, events, commands, ended));
-    BgpHandle { tx }
+    let task = commands.spawn(manager.run(listener, events, inbox, ended));
+    (BgpHandle { commands }, task)
 }
 
 struct Manager {
@@ -148,7 +140,7 @@ struct Manager {
     ended_tx: mpsc::Sender<(PeerKey, u64)>,
     refused: BTreeMap<&'static str, u64>,
     /// Set once shutting down: answered when the last session has ended.
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Option<Reply<()>>,
     /// False once the sender of `config.interfaces` is gone.
     interfaces_open: bool,
 }
@@ -158,7 +150,7 @@ impl Manager {
         mut self,
         listener: TcpListener,
         mut events: mpsc::Receiver<PeerEvent>,
-        mut commands: mpsc::Receiver<Command>,
+        mut commands: Inbox<Command>,
         mut ended: mpsc::Receiver<(PeerKey, u64)>,
     ) {
         let mut shutdown_deadline = None;
@@ -186,7 +178,7 @@ impl Manager {
                 Some(command) = commands.recv() => match command {
                     Command::Neighbors(reply) => {
                         let counters = self.config.routes.counters().await;
-                        let _ = reply.send(self.views(&counters));
+                        let _ = reply.send(counters.map(|c| self.views(&c)));
                     }
                     Command::Refused(reply) => {
                         let _ = reply.send(self.refused.clone());

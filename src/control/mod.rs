@@ -13,6 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::value::{RawValue, to_raw_value};
@@ -153,20 +154,30 @@ fn error(text: String) -> Response {
 }
 
 async fn answer(request: Request, handles: &Handles) -> Response {
+    match result(request, handles).await {
+        Ok(value) => Response {
+            ok: true,
+            result: Some(value),
+            error: None,
+        },
+        // A stage that has stopped says which.
+        Err(e) => error(format!("{e:#}")),
+    }
+}
+
+async fn result(request: Request, handles: &Handles) -> anyhow::Result<Box<RawValue>> {
     let result = match request {
-        Request::Discovery => to_raw_value(&handles.peers.snapshot().await),
-        Request::Neighbors => to_raw_value(&handles.bgp.neighbors().await),
+        Request::Discovery => to_raw_value(&handles.peers.snapshot().await?),
+        Request::Neighbors => to_raw_value(&handles.bgp.neighbors().await?),
         Request::Routes { prefix } => {
             // Seconds of work for a full table: off the runtime's workers.
-            let routes = handles.routes.routes(prefix).await;
-            match tokio::task::spawn_blocking(move || to_raw_value(&routes)).await {
-                Ok(raw) => raw,
-                Err(e) => return error(format!("internal error: {e}")),
-            }
+            let routes = handles.routes.routes(prefix).await?;
+            let serialized = tokio::task::spawn_blocking(move || to_raw_value(&routes)).await;
+            serialized.context("internal error")?
         }
         Request::Interfaces => {
-            let mut views = serde_json::to_value(handles.nd.interfaces().await);
-            let counters = handles.peers.counters().await;
+            let mut views = serde_json::to_value(handles.nd.interfaces().await?);
+            let counters = handles.peers.counters().await?;
             if let Ok(serde_json::Value::Array(items)) = &mut views {
                 for item in items {
                     let name = item
@@ -186,14 +197,7 @@ async fn answer(request: Request, handles: &Handles) -> Response {
             views.and_then(|v| to_raw_value(&v))
         }
     };
-    match result {
-        Ok(value) => Response {
-            ok: true,
-            result: Some(value),
-            error: None,
-        },
-        Err(e) => error(format!("internal error: {e}")),
-    }
+    result.context("internal error")
 }
 
 /// The client side: send one request, read one response. A daemon that

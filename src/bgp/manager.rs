@@ -309,6 +309,9 @@ impl Manager {
                 }
             }
             PeerEvent::Lost { key, reason } => {
+                // A reload that removed the interface may not have been seen
+                // yet (the manager was busy): its sessions end as deconfigured.
+                self.end_deconfigured().await;
                 if self.sessions.get(&key).is_some_and(|e| e.link_down_sent) {
                     return; // already ending
                 }

@@ -6,6 +6,7 @@
 //! to `fib`. `control` shows and changes the running stages. Each stage is
 //! a task that owns its state.
 
+pub mod actor;
 pub mod api;
 pub mod bgp;
 pub mod config;

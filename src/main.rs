@@ -7,21 +7,22 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
+use ndbgp::actor::{self, Supervisor};
 use ndbgp::bgp::fsm::FsmConfig;
-use ndbgp::bgp::manager::{self, BgpConfig};
+use ndbgp::bgp::manager::{self, BgpConfig, BgpHandle};
 use ndbgp::bgp::transport;
 use ndbgp::config::{self, Config, Parsed};
 use ndbgp::control;
-use ndbgp::fib::{self, FibConfig};
+use ndbgp::fib::{self, FibConfig, FibHandle};
 use ndbgp::iface::Links;
 use ndbgp::nd::service::NdConfig;
 use ndbgp::nd::socket::IcmpSocket;
-use ndbgp::rib::task::{self as routes, RoutesConfig};
+use ndbgp::rib::task::{self as routes, RoutesConfig, RoutesHandle};
 use ndbgp::{links, nd, peers, reload, router_id, systemd};
 
 /// The longest the sessions' stop may take: the BGP manager gives them
@@ -30,6 +31,9 @@ const STOP_TIMEOUT: Duration = Duration::from_millis(1800);
 /// The longest removing our routes from the kernel may take: 4.7 s for a
 /// million (scripts/bench-routes.sh); within the unit's TimeoutStopSec=30s.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(25);
+/// How long each stage may take to answer its liveness probe, and the
+/// BGP manager its neighbours for STATUS=.
+const PROBE_DEADLINE: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -98,9 +102,56 @@ fn init_tracing(level: &str) -> LogLevel {
 
 async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow::Result<()> {
     // Before anything else, so that a stop during start-up is orderly too.
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
+    let mut signals = Signals::install()?;
+    let mut stages = start(&config).await?;
+    info!("ndbgpd {} started: {}", env!("CARGO_PKG_VERSION"), config.summary());
+    if !config.overridden.is_empty() {
+        info!(
+            "the command line overrides the config file's {}",
+            config.overridden.join(", ")
+        );
+    }
+    let mut running = config;
+    let result = supervise(&mut stages, &mut signals, &args, &mut running, &log_level).await;
+    stop(stages).await;
+    let _ = std::fs::remove_file(&running.control_socket);
+    result
+}
+
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// The running stages: their tasks, and the handles the main loop and the
+/// orderly stop use.
+struct Stages {
+    tasks: Supervisor,
+    bgp: BgpHandle,
+    routes: RoutesHandle,
+    /// To remove our routes from the kernel should the routes task be gone.
+    fib: FibHandle,
+    /// The configured interface names: a reload changes them, the netlink
+    /// watcher, the ND service and the BGP manager follow.
+    interfaces: watch::Sender<Vec<String>>,
+    /// Fires once the netlink watcher has seen the interfaces.
+    synced: oneshot::Receiver<()>,
+}
+
+/// Open the sockets and start one task per stage, each held by the
+/// supervisor.
+async fn start(config: &Config) -> anyhow::Result<Stages> {
     let socket = IcmpSocket::open().context("cannot open the raw ICMPv6 socket (needs CAP_NET_RAW)")?;
     let bgp_listener =
         transport::listen(config.port).with_context(|| format!("cannot listen on [::]:{}", config.port))?;
@@ -108,7 +159,7 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow
         .await
         .with_context(|| format!("control socket {}", config.control_socket.display()))?;
     // Unspecified until an interface appears, when none has an address or MAC yet.
-    let router_id = choose_router_id(&config).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+    let router_id = choose_router_id(config).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
     let mut fsm = FsmConfig::new(config.asn, router_id);
     fsm.hold_time = config.hold_time;
     fsm.remote_as = config.remote_as;
@@ -119,18 +170,20 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow
     let (links_tx, links_rx) = watch::channel(Links::new());
     let (observations_tx, observations_rx) = mpsc::channel(1024);
     let (events_tx, events_rx) = mpsc::channel(1024);
-    // The configured interface names: a reload changes them, the netlink
-    // watcher, the ND service and the BGP manager follow.
     let (interfaces_tx, interfaces_rx) = watch::channel(config.interfaces.clone());
-    let (synced_tx, mut synced) = oneshot::channel();
+    let (synced_tx, synced) = oneshot::channel();
 
-    let mut netlink = tokio::spawn(links::watch_interfaces(
-        interfaces_rx.clone(),
-        links_tx,
-        observations_tx.clone(),
-        Some(synced_tx),
+    let mut tasks = Supervisor::new();
+    tasks.hold(actor::spawn(
+        "netlink watcher",
+        links::watch_interfaces(
+            interfaces_rx.clone(),
+            links_tx,
+            observations_tx.clone(),
+            Some(synced_tx),
+        ),
     ));
-    let peers = peers::spawn(
+    let (peers, task) = peers::spawn(
         peers::PeerTableConfig {
             ra_interval: config.ra_interval,
             max_per_interface: config.max_neighbors,
@@ -141,8 +194,10 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow
         observations_rx,
         events_tx,
     );
-    let fib = fib::spawn(FibConfig::default()).map_err(|e| anyhow::anyhow!("cannot open the FIB: {e}"))?;
-    let routes = routes::spawn(
+    tasks.hold(task);
+    let (fib, task) = fib::spawn(FibConfig::default()).map_err(|e| anyhow::anyhow!("cannot open the FIB: {e}"))?;
+    tasks.hold(task);
+    let (routes, task) = routes::spawn(
         RoutesConfig {
             local_asn: config.asn,
             router_id,
@@ -151,10 +206,11 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow
             redistribute_connected: config.redistribute_connected,
             interfaces: interfaces_rx.clone(),
         },
-        fib,
+        fib.clone(),
         links_rx.clone(),
     );
-    let bgp = manager::spawn(
+    tasks.hold(task);
+    let (bgp, task) = manager::spawn(
         BgpConfig {
             fsm,
             port: config.port,
@@ -166,7 +222,8 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow
         events_rx,
         peers.clone(),
     );
-    let nd = nd::service::spawn(
+    tasks.hold(task);
+    let (nd, task) = nd::service::spawn(
         NdConfig {
             interfaces: interfaces_rx,
             ra_interval: config.ra_interval,
@@ -176,73 +233,104 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow
         links_rx,
         observations_tx,
     );
-    tokio::spawn(control::serve(
-        listener,
-        control::Handles {
-            peers,
-            nd,
-            bgp: bgp.clone(),
-            routes: routes.clone(),
-        },
-    ));
-    info!("ndbgpd {} started: {}", env!("CARGO_PKG_VERSION"), config.summary());
-    if !config.overridden.is_empty() {
-        info!(
-            "the command line overrides the config file's {}",
-            config.overridden.join(", ")
-        );
-    }
+    tasks.hold(task);
+    let handles = control::Handles {
+        peers,
+        nd,
+        bgp: bgp.clone(),
+        routes: routes.clone(),
+    };
+    tasks.hold(actor::spawn("control server", control::serve(listener, handles)));
+    Ok(Stages {
+        tasks,
+        bgp,
+        routes,
+        fib,
+        interfaces: interfaces_tx,
+        synced,
+    })
+}
 
-    let mut running = config;
+/// Serve the signals and watch the stages until it is time to stop: Ok on
+/// SIGTERM or SIGINT, an error once a stage's task has ended (it never
+/// should), so that systemd restarts the daemon.
+async fn supervise(
+    stages: &mut Stages,
+    signals: &mut Signals,
+    args: &[OsString],
+    running: &mut Config,
+    log_level: &LogLevel,
+) -> anyhow::Result<()> {
     let mut ready = false;
     let mut ticks = tokio::time::interval(systemd::tick_interval());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut status = String::new();
-    let result = loop {
+    loop {
         tokio::select! {
-            _ = term.recv() => { info!("SIGTERM: stopping"); break Ok(()) }
-            _ = int.recv() => { info!("SIGINT: stopping"); break Ok(()) }
-            _ = hup.recv() => reload(&args, &mut running, &interfaces_tx, &log_level),
+            _ = signals.term.recv() => { info!("SIGTERM: stopping"); return Ok(()) }
+            _ = signals.int.recv() => { info!("SIGINT: stopping"); return Ok(()) }
+            _ = signals.hup.recv() => reload(args, running, &stages.interfaces, log_level),
             // READY=1 once the sockets are open and the interfaces watched.
-            synced_now = &mut synced, if !ready => {
+            synced_now = &mut stages.synced, if !ready => {
                 ready = true;
                 if synced_now.is_ok() {
-                    status = systemd::status_line(&bgp.neighbors().await);
+                    status = match stages.bgp.neighbors().await {
+                        Ok(neighbors) => systemd::status_line(&neighbors),
+                        Err(e) => e.to_string(),
+                    };
                     systemd::ready(&status);
                     info!("ready");
                 }
             }
             _ = ticks.tick(), if ready => {
-                // The watchdog is fed only while the BGP manager answers.
-                if let Ok(neighbors) = tokio::time::timeout(Duration::from_secs(1), bgp.neighbors()).await {
-                    systemd::watchdog();
-                    let now = systemd::status_line(&neighbors);
-                    if now != status {
-                        systemd::status(&now);
-                        status = now;
-                    }
+                if systemd::watchdog_if_alive(&stages.tasks, PROBE_DEADLINE).await {
+                    refresh_status(&stages.bgp, &mut status).await;
                 }
             }
-            ended = &mut netlink => break match ended {
-                Ok(Ok(())) => Err(anyhow::anyhow!("netlink watcher ended")),
-                Ok(Err(e)) => Err(e.context("netlink watcher failed")),
-                Err(e) => Err(anyhow::anyhow!("netlink watcher panicked: {e}")),
-            },
+            (name, ended) = stages.tasks.ended() => {
+                let why = format!("the {name} task {ended}");
+                error!("{why}; stopping");
+                return Err(anyhow::Error::msg(why));
+            }
         }
-    };
+    }
+}
+
+/// STATUS= when the sessions changed.
+async fn refresh_status(bgp: &BgpHandle, status: &mut String) {
+    if let Ok(Ok(neighbors)) = tokio::time::timeout(PROBE_DEADLINE, bgp.neighbors()).await {
+        let now = systemd::status_line(&neighbors);
+        if now != *status {
+            systemd::status(&now);
+            *status = now;
+        }
+    }
+}
+
+/// The orderly stop, as far as the stages still run: Cease to every peer,
+/// then our routes out of the kernel.
+async fn stop(stages: Stages) {
     systemd::stopping();
     // RFC 9003: tell every peer why, so its operator sees it.
     let message = Some("ndbgpd shutting down".to_string());
-    match tokio::time::timeout(STOP_TIMEOUT, bgp.shutdown(message)).await {
-        Ok(()) => info!("BGP sessions stopped"),
+    match tokio::time::timeout(STOP_TIMEOUT, stages.bgp.shutdown(message)).await {
+        Ok(Ok(())) => info!("BGP sessions stopped"),
+        Ok(Err(e)) => warn!("BGP sessions not stopped: {e}"),
         Err(_) => warn!("BGP sessions did not all stop within {STOP_TIMEOUT:?}"),
     }
     // Our routes would blackhole traffic once we are gone.
-    if tokio::time::timeout(FLUSH_TIMEOUT, routes.shutdown()).await.is_err() {
+    let flush = async {
+        if let Err(e) = stages.routes.shutdown().await {
+            warn!("{e}: removing our routes from the kernel without it");
+            match stages.fib.flush().await {
+                Ok(report) => info!("removed our routes from the kernel ({} deleted)", report.deleted),
+                Err(e) => warn!("removing our routes from the kernel failed: {e}"),
+            }
+        }
+    };
+    if tokio::time::timeout(FLUSH_TIMEOUT, flush).await.is_err() {
         warn!("removing our routes did not finish within {FLUSH_TIMEOUT:?}; the next start removes the rest");
     }
-    let _ = std::fs::remove_file(&running.control_socket);
-    result
 }
 
 /// SIGHUP: re-read the command line and the config file. Interfaces added

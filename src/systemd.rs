@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use sd_notify::NotifyState;
-use tracing::debug;
+use tracing::{debug, warn};
 
+use crate::actor::Supervisor;
 use crate::api::{NeighborView, SessionState};
 
 fn notify(states: &[NotifyState]) {
@@ -46,6 +47,22 @@ pub fn status(text: &str) {
 
 pub fn watchdog() {
     notify(&[NotifyState::Watchdog]);
+}
+
+/// WATCHDOG=1 only if every stage answers its liveness probe within
+/// `deadline`; otherwise a warning naming those that did not, and false.
+/// A stage that stays silent thus gets the daemon restarted.
+pub async fn watchdog_if_alive(stages: &Supervisor, deadline: Duration) -> bool {
+    let silent = stages.silent(deadline).await;
+    if !silent.is_empty() {
+        warn!(
+            "not feeding the watchdog: no answer within {deadline:?} from {}",
+            silent.join(", ")
+        );
+        return false;
+    }
+    watchdog();
+    true
 }
 
 /// How often the main loop refreshes STATUS= and pings the watchdog: every
@@ -98,6 +115,26 @@ mod tests {
             prefixes_received: 0,
             prefixes_sent: 0,
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_is_fed_only_while_every_stage_answers() {
+        let deadline = Duration::from_secs(1);
+        let mut stages = Supervisor::new();
+        let (answering, mut inbox) = crate::actor::channel::<()>("answering", 1);
+        stages.hold(answering.spawn(async move { while inbox.recv().await.is_some() {} }));
+        assert!(watchdog_if_alive(&stages, deadline).await);
+
+        // A loop that no longer reads its inbox.
+        let (stuck, inbox) = crate::actor::channel::<()>("stuck", 1);
+        stages.hold(stuck.spawn(async move {
+            let _inbox = inbox;
+            std::future::pending::<()>().await
+        }));
+        let start = tokio::time::Instant::now();
+        assert!(!watchdog_if_alive(&stages, deadline).await);
+        assert_eq!(start.elapsed(), deadline);
+        drop((answering, stuck));
     }
 
     #[test]

@@ -53,7 +53,8 @@ impl FibInNs {
                 .build()
                 .expect("runtime");
             rt.block_on(async {
-                let _ = handle_tx.send(fib::spawn(FibConfig::default()));
+                // The task runs on, detached, until `stop`.
+                let _ = handle_tx.send(fib::spawn(FibConfig::default()).map(|(handle, _task)| handle));
                 let _ = stop_rx.await;
             });
         });

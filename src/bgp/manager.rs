@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::fsm::{self, FsmConfig};
@@ -17,6 +17,7 @@ use super::session::{self, SessionCommand, SessionHandle, SessionParams};
 use super::transport;
 pub use crate::api::NeighborView;
 use crate::api::{Direction, SessionState};
+use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 use crate::iface::Links;
 use crate::peers::{LostReason, PeerEvent, PeerKey, PeerTableHandle};
 use crate::peers::{Observation, Source};
@@ -26,6 +27,7 @@ use crate::time::sleep_until_opt;
 
 /// How long a shutdown waits for sessions to send their Cease.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(1500);
+const STAGE: &str = "BGP manager";
 
 #[derive(Debug, Clone)]
 pub struct BgpConfig {
@@ -40,43 +42,33 @@ pub struct BgpConfig {
 }
 
 enum Command {
-    Neighbors(oneshot::Sender<Vec<NeighborView>>),
-    Refused(oneshot::Sender<BTreeMap<&'static str, u64>>),
+    /// An error if the routes task (for the prefix counts) has stopped.
+    Neighbors(Reply<Result<Vec<NeighborView>, Stopped>>),
+    Refused(Reply<BTreeMap<&'static str, u64>>),
     Shutdown {
         message: Option<String>,
-        done: oneshot::Sender<()>,
+        done: Reply<()>,
     },
 }
 
 #[derive(Clone)]
 pub struct BgpHandle {
-    tx: mpsc::Sender<Command>,
+    commands: Commands<Command>,
 }
 
 impl BgpHandle {
-    pub async fn neighbors(&self) -> Vec<NeighborView> {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Neighbors(tx)).await.is_err() {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
+    pub async fn neighbors(&self) -> Result<Vec<NeighborView>, Stopped> {
+        self.commands.ask(Command::Neighbors).await?
     }
 
     /// Inbound connections refused, by reason.
-    pub async fn refused(&self) -> BTreeMap<&'static str, u64> {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Refused(tx)).await.is_err() {
-            return BTreeMap::new();
-        }
-        rx.await.unwrap_or_default()
+    pub async fn refused(&self) -> Result<BTreeMap<&'static str, u64>, Stopped> {
+        self.commands.ask(Command::Refused).await
     }
 
     /// Cease every session (RFC 9003 text) and wait until they have ended.
-    pub async fn shutdown(&self, message: Option<String>) {
-        let (done, rx) = oneshot::channel();
-        if self.tx.send(Command::Shutdown { message, done }).await.is_ok() {
-            let _ = rx.await;
-        }
+    pub async fn shutdown(&self, message: Option<String>) -> Result<(), Stopped> {
+        self.commands.ask(|done| Command::Shutdown { message, done }).await
     }
 }
 
@@ -93,8 +85,8 @@ pub fn spawn(
     links: watch::Receiver<Links>,
     events: mpsc::Receiver<PeerEvent>,
     peers: PeerTableHandle,
-) -> BgpHandle {
-    let (tx, commands) = mpsc::channel(16);
+) -> (BgpHandle, Task) {
+    let (commands, inbox) = actor::channel(STAGE, 16);
     let (ended_tx, ended) = mpsc::channel(64);
     let mut manager = Manager {
         config,
@@ -108,8 +100,8 @@ pub fn spawn(
         interfaces_open: true,
     };
     manager.derive_router_id_if_needed();
-    tokio::spawn(manager.run(listener, events, commands, ended));
-    BgpHandle { tx }
+    let task = commands.spawn(manager.run(listener, events, inbox, ended));
+    (BgpHandle { commands }, task)
 }
 
 struct Manager {
@@ -121,7 +113,7 @@ struct Manager {
     ended_tx: mpsc::Sender<(PeerKey, u64)>,
     refused: BTreeMap<&'static str, u64>,
     /// Set once shutting down: answered when the last session has ended.
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Option<Reply<()>>,
     /// False once the sender of `config.interfaces` is gone.
     interfaces_open: bool,
 }
@@ -131,7 +123,7 @@ impl Manager {
         mut self,
         listener: TcpListener,
         mut events: mpsc::Receiver<PeerEvent>,
-        mut commands: mpsc::Receiver<Command>,
+        mut commands: Inbox<Command>,
         mut ended: mpsc::Receiver<(PeerKey, u64)>,
     ) {
         let mut shutdown_deadline = None;
@@ -159,7 +151,7 @@ impl Manager {
                 Some(command) = commands.recv() => match command {
                     Command::Neighbors(reply) => {
                         let counters = self.config.routes.counters().await;
-                        let _ = reply.send(self.views(&counters));
+                        let _ = reply.send(counters.map(|c| self.views(&c)));
                     }
                     Command::Refused(reply) => {
                         let _ = reply.send(self.refused.clone());
@@ -289,6 +281,9 @@ impl Manager {
                 }
             }
             PeerEvent::Lost { key, reason } => {
+                // A reload that removed the interface may not have been seen
+                // yet (the manager was busy): its sessions end as deconfigured.
+                self.end_deconfigured().await;
                 if self.sessions.get(&key).is_some_and(|e| e.link_down_sent) {
                     return; // already ending
                 }

@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
+use crate::actor::Stopped;
 use crate::api::{
     Answer, InterfaceEntry, InterfaceNeighbors, InterfaceView, PeerCounters, PeerEntryView, Request, Response,
 };
@@ -127,7 +128,11 @@ fn error(text: String) -> Response {
 }
 
 async fn respond(request: Request, handles: &Handles) -> Response {
-    let answer = answer(request, handles).await;
+    let answer = match answer(request, handles).await {
+        Ok(answer) => answer,
+        // A stage that has stopped says which.
+        Err(stopped) => return error(stopped.to_string()),
+    };
     // Seconds of work for a full table: off the runtime's workers.
     match tokio::task::spawn_blocking(move || to_raw_value(&answer)).await {
         Ok(Ok(result)) => Response {
@@ -141,18 +146,18 @@ async fn respond(request: Request, handles: &Handles) -> Response {
 }
 
 /// The answer to `request`, from the tasks that own its state.
-async fn answer(request: Request, handles: &Handles) -> Answer {
-    match request {
-        Request::Discovery => Answer::Discovery(handles.peers.snapshot().await),
-        Request::Neighbors => Answer::Neighbors(handles.bgp.neighbors().await),
-        Request::Routes { prefix } => Answer::Routes(handles.routes.routes(prefix).await),
+async fn answer(request: Request, handles: &Handles) -> Result<Answer, Stopped> {
+    Ok(match request {
+        Request::Discovery => Answer::Discovery(handles.peers.snapshot().await?),
+        Request::Neighbors => Answer::Neighbors(handles.bgp.neighbors().await?),
+        Request::Routes { prefix } => Answer::Routes(handles.routes.routes(prefix).await?),
         Request::Interfaces => {
-            let interfaces = handles.nd.interfaces().await;
-            let counters = handles.peers.counters().await;
-            let entries = handles.peers.snapshot().await;
+            let interfaces = handles.nd.interfaces().await?;
+            let counters = handles.peers.counters().await?;
+            let entries = handles.peers.snapshot().await?;
             Answer::Interfaces(interface_entries(interfaces, &counters, &entries))
         }
-    }
+    })
 }
 
 /// Each ND interface view with its peer-table entries counted and the

@@ -30,7 +30,7 @@ use std::mem;
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 mod frame;
@@ -48,6 +48,7 @@ pub use self::message::RTPROT_BGP;
 use self::message::{KernelRoute, Placement};
 use self::reconcile::{FibTable, Links, Op, Shortfall, shortfall};
 use self::socket::{Conn, MAX_BATCH};
+use crate::actor::{self, Commands, Inbox, Stopped, Task};
 
 pub use self::types::{FibChange, FibNextHop, FibRoute, NextHops};
 
@@ -106,6 +107,8 @@ fn fold_done(done: &mut Result<FibReport, FibError>, result: Result<FibReport, F
         (Err(_), _) => {}
     }
 }
+/// The FIB task's name, in errors and logs.
+pub const STAGE: &str = "FIB";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FibError {
@@ -115,6 +118,12 @@ pub enum FibError {
     Stopped,
     #[error("fib: netlink: {0}")]
     Netlink(String),
+}
+
+impl From<Stopped> for FibError {
+    fn from(_: Stopped) -> FibError {
+        FibError::Stopped
+    }
 }
 
 /// Prefixes planned and sent at a time: the requests of a full table are
@@ -127,7 +136,7 @@ const MAX_RESYNC_ATTEMPTS: usize = 3;
 /// network namespace. It first removes the protocol-bgp routes an earlier
 /// run left in its table, then serves the handle. Dropping every handle
 /// stops it and leaves the routes in place (`flush` removes them).
-pub fn spawn(config: FibConfig) -> Result<FibHandle, FibError> {
+pub fn spawn(config: FibConfig) -> Result<(FibHandle, Task), FibError> {
     if config.metric == 0 {
         return Err(FibError::Config("metric 0 (IPv6 would install 1024)".into()));
     }
@@ -135,6 +144,7 @@ pub fn spawn(config: FibConfig) -> Result<FibHandle, FibError> {
         return Err(FibError::Config("table 0 (unspecified)".into()));
     }
     let conn = Conn::open().map_err(|e| FibError::Netlink(format!("opening a route socket: {e}")))?;
+    let (commands, inbox) = actor::channel(STAGE, 64);
     let fib = Fib {
         at: Placement {
             table: config.table,
@@ -145,17 +155,17 @@ pub fn spawn(config: FibConfig) -> Result<FibHandle, FibError> {
         links: Links::default(),
         stale: true,
         done: Ok(FibReport::default()),
+        inbox,
     };
-    let (tx, rx) = mpsc::channel(64);
     let mailbox = Arc::new(Mailbox::default());
-    tokio::spawn(run(fib, rx, Arc::clone(&mailbox)));
-    Ok(FibHandle { tx, mailbox })
+    let task = commands.spawn(run(fib, Arc::clone(&mailbox)));
+    Ok((FibHandle { commands, mailbox }, task))
 }
 
 /// The way to the FIB task; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct FibHandle {
-    tx: mpsc::Sender<Command>,
+    commands: Commands<Command>,
     mailbox: Arc<Mailbox>,
 }
 
@@ -227,13 +237,11 @@ impl FibHandle {
     }
 
     async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, FibError> {
-        let (reply, answer) = oneshot::channel();
-        self.tx.send(command(reply)).await.map_err(|_| FibError::Stopped)?;
-        answer.await.map_err(|_| FibError::Stopped)?
+        self.commands.ask(command).await?
     }
 }
 
-async fn run(mut fib: Fib, mut commands: mpsc::Receiver<Command>, mailbox: Arc<Mailbox>) {
+async fn run(mut fib: Fib, mailbox: Arc<Mailbox>) {
     match fib.resync().await {
         Ok(r) if r.deleted > 0 => info!("fib: removed {} routes left by an earlier run", r.deleted),
         Ok(_) => {}
@@ -241,7 +249,7 @@ async fn run(mut fib: Fib, mut commands: mpsc::Receiver<Command>, mailbox: Arc<M
     }
     loop {
         tokio::select! {
-            command = commands.recv() => {
+            command = fib.inbox.recv() => {
                 let Some(command) = command else {
                     debug!("fib: all handles dropped, stopping");
                     return;
@@ -284,6 +292,9 @@ struct Fib {
     stale: bool,
     /// What submitted changes did since the last `Settle`.
     done: Result<FibReport, FibError>,
+    /// Commands from the handles. Liveness probes are answered between
+    /// batches too: a full table takes the kernel seconds.
+    inbox: Inbox<Command>,
 }
 
 impl Fib {
@@ -462,6 +473,7 @@ impl Fib {
     /// a link went down since the last look (ENETDOWN, ENODEV, ...) are
     /// planned again after a fresh look at the links, once.
     async fn run(&mut self, mut ops: Vec<Op>) -> Result<FibReport, FibError> {
+        self.inbox.answer_probes();
         let mut report = FibReport::default();
         for round in 0..2 {
             if ops.is_empty() {

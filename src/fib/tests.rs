@@ -17,6 +17,7 @@ fn fib() -> Fib {
         links: Links::new([link(1, true), link(2, true), link(3, false)]),
         stale: false,
         done: Ok(FibReport::default()),
+        inbox: actor::channel(STAGE, 1).1,
     }
 }
 
@@ -209,13 +210,13 @@ fn a_new_link_makes_the_links_looked_at_again() {
 }
 
 /// A handle on a mailbox and a command channel, without a task.
-fn handle() -> (FibHandle, mpsc::Receiver<Command>) {
-    let (tx, rx) = mpsc::channel(1);
+fn handle() -> (FibHandle, Inbox<Command>) {
+    let (commands, inbox) = actor::channel(STAGE, 1);
     let handle = FibHandle {
-        tx,
+        commands,
         mailbox: Arc::new(Mailbox::default()),
     };
-    (handle, rx)
+    (handle, inbox)
 }
 
 #[test]

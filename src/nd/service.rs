@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, trace, warn};
 
@@ -15,6 +15,7 @@ use super::socket::{ALL_NODES, ALL_ROUTERS, IcmpSocket, Received};
 use super::speaker::{Emit, Speaker};
 use crate::api::InterfaceState;
 pub use crate::api::InterfaceView;
+use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 use crate::iface::{Links, fmt_mac, is_link_local};
 use crate::peers::{Observation, Source};
 use crate::time::sleep_until_opt;
@@ -28,22 +29,20 @@ pub struct NdConfig {
     pub ra_lifetime: u16,
 }
 
+const STAGE: &str = "ND";
+
 enum Command {
-    Interfaces(oneshot::Sender<Vec<InterfaceView>>),
+    Interfaces(Reply<Vec<InterfaceView>>),
 }
 
 #[derive(Clone)]
 pub struct NdHandle {
-    tx: mpsc::Sender<Command>,
+    commands: Commands<Command>,
 }
 
 impl NdHandle {
-    pub async fn interfaces(&self) -> Vec<InterfaceView> {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Interfaces(tx)).await.is_err() {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
+    pub async fn interfaces(&self) -> Result<Vec<InterfaceView>, Stopped> {
+        self.commands.ask(Command::Interfaces).await
     }
 }
 
@@ -88,8 +87,8 @@ pub fn spawn(
     socket: IcmpSocket,
     links: watch::Receiver<Links>,
     observations: mpsc::Sender<Observation>,
-) -> NdHandle {
-    let (tx, rx) = mpsc::channel(16);
+) -> (NdHandle, Task) {
+    let (commands, inbox) = actor::channel(STAGE, 16);
     let ifaces = config
         .interfaces
         .borrow()
@@ -102,11 +101,11 @@ pub fn spawn(
         links,
         observations,
         ifaces,
-        commands: rx,
+        commands: inbox,
         interfaces_open: true,
     };
-    tokio::spawn(service.run());
-    NdHandle { tx }
+    let task = commands.spawn(service.run());
+    (NdHandle { commands }, task)
 }
 
 struct Service {
@@ -115,7 +114,7 @@ struct Service {
     links: watch::Receiver<Links>,
     observations: mpsc::Sender<Observation>,
     ifaces: BTreeMap<String, Iface>,
-    commands: mpsc::Receiver<Command>,
+    commands: Inbox<Command>,
     /// False once the sender of `config.interfaces` is gone.
     interfaces_open: bool,
 }

@@ -3,55 +3,48 @@
 
 use std::collections::HashMap;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::debug;
 
 use super::{PeerCounters, PeerEntryView, PeerEvent, PeerTable, PeerTableConfig};
+use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 use crate::iface::Links;
 use crate::peers::Observation;
 use crate::time::sleep_until_opt;
 
 /// Commands are rare (control requests, inbound BGP connections).
 const COMMAND_QUEUE: usize = 16;
+const STAGE: &str = "peer table";
 
 #[derive(Debug)]
 enum Command {
     Observe(Observation),
-    Snapshot(oneshot::Sender<Vec<PeerEntryView>>),
-    Counters(oneshot::Sender<HashMap<String, PeerCounters>>),
+    Snapshot(Reply<Vec<PeerEntryView>>),
+    Counters(Reply<HashMap<String, PeerCounters>>),
 }
 
 /// A way to talk to the running peer table.
 #[derive(Debug, Clone)]
 pub struct PeerTableHandle {
-    commands: mpsc::Sender<Command>,
+    commands: Commands<Command>,
 }
 
 impl PeerTableHandle {
-    /// All entries, sorted by interface then address. Empty once the task
-    /// has stopped.
-    pub async fn snapshot(&self) -> Vec<PeerEntryView> {
-        let (reply, answer) = oneshot::channel();
-        if self.commands.send(Command::Snapshot(reply)).await.is_err() {
-            return Vec::new();
-        }
-        answer.await.unwrap_or_default()
+    /// All entries, sorted by interface then address.
+    pub async fn snapshot(&self) -> Result<Vec<PeerEntryView>, Stopped> {
+        self.commands.ask(Command::Snapshot).await
     }
 
-    /// Per-interface counters. Empty once the task has stopped.
-    pub async fn counters(&self) -> HashMap<String, PeerCounters> {
-        let (reply, answer) = oneshot::channel();
-        if self.commands.send(Command::Counters(reply)).await.is_err() {
-            return HashMap::new();
-        }
-        answer.await.unwrap_or_default()
+    /// Per-interface counters.
+    pub async fn counters(&self) -> Result<HashMap<String, PeerCounters>, Stopped> {
+        self.commands.ask(Command::Counters).await
     }
 
     /// Feed an observation from outside discovery (the BGP listener's
     /// `Source::Tcp`). Dropped once the task has stopped.
     pub async fn observe(&self, obs: Observation) {
-        if self.commands.send(Command::Observe(obs)).await.is_err() {
+        if self.commands.tell(Command::Observe(obs)).await.is_err() {
             debug!("peer table stopped: dropping observation");
         }
     }
@@ -64,15 +57,15 @@ pub fn spawn(
     links: watch::Receiver<Links>,
     observations: mpsc::Receiver<Observation>,
     events: mpsc::Sender<PeerEvent>,
-) -> PeerTableHandle {
-    let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+) -> (PeerTableHandle, Task) {
+    let (commands_tx, commands) = actor::channel(STAGE, COMMAND_QUEUE);
     let actor = Actor {
         table: PeerTable::new(config),
         events,
         events_open: true,
     };
-    tokio::spawn(actor.run(links, observations, commands));
-    PeerTableHandle { commands: commands_tx }
+    let task = commands_tx.spawn(actor.run(links, observations, commands));
+    (PeerTableHandle { commands: commands_tx }, task)
 }
 
 struct Actor {
@@ -86,7 +79,7 @@ impl Actor {
         mut self,
         mut links: watch::Receiver<Links>,
         mut observations: mpsc::Receiver<Observation>,
-        mut commands: mpsc::Receiver<Command>,
+        mut commands: Inbox<Command>,
     ) {
         // The table is empty, so the first snapshot yields no events.
         let _ = self.table.links_changed(&links.borrow_and_update());
@@ -226,7 +219,7 @@ mod tests {
         let (links_tx, links) = watch::channel(eth0(true));
         let (observations_tx, observations) = mpsc::channel(8);
         let (events_tx, mut events) = mpsc::channel(8);
-        let handle = spawn(PeerTableConfig::default(), links, observations, events_tx);
+        let (handle, _task) = spawn(PeerTableConfig::default(), links, observations, events_tx);
 
         let start = Instant::now();
         observations_tx
@@ -234,7 +227,7 @@ mod tests {
             .await
             .expect("send");
         assert_eq!(discovered(&next(&mut events).await), key("fe80::1"));
-        let snapshot = handle.snapshot().await;
+        let snapshot = handle.snapshot().await.expect("snapshot");
         assert_eq!(snapshot.len(), 1);
         assert_eq!(snapshot[0].address, addr("fe80::1"));
         assert_eq!(snapshot[0].state, PeerStateName::Usable);
@@ -251,7 +244,7 @@ mod tests {
             }
         );
         assert_eq!(start.elapsed(), Duration::from_secs(30));
-        assert!(handle.snapshot().await.is_empty());
+        assert!(handle.snapshot().await.expect("snapshot").is_empty());
 
         // A DAD probe, then its DAD time passes: discovered.
         let probe_at = Instant::now();
@@ -276,14 +269,17 @@ mod tests {
 
         // While down, observations are counted, not taken.
         handle.observe(seen("fe80::3", Source::Tcp, false)).await;
-        assert_eq!(handle.counters().await["eth0"].ignored_down, 1);
-        assert!(handle.snapshot().await.is_empty());
+        assert_eq!(handle.counters().await.expect("counters")["eth0"].ignored_down, 1);
+        assert!(handle.snapshot().await.expect("snapshot").is_empty());
 
         // Back up: the BGP listener's observation discovers.
         links_tx.send(eth0(true)).expect("links");
         handle.observe(seen("fe80::3", Source::Tcp, false)).await;
         assert_eq!(discovered(&next(&mut events).await), key("fe80::3"));
-        assert_eq!(handle.snapshot().await[0].sources, vec!["tcp".to_owned()]);
+        assert_eq!(
+            handle.snapshot().await.expect("snapshot")[0].sources,
+            vec!["tcp".to_owned()]
+        );
 
         // With no way left to reach it, the task stops.
         drop(handle);

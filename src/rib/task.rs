@@ -12,14 +12,15 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::{self as rib, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteView};
 pub use crate::api::RouteEntry;
+use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 use crate::bgp::msg::update::{self, EncodeContext, NextHop, Origin, PathAttributes, Update};
 use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
-use crate::fib::{FibChange, FibHandle, FibNextHop, FibRoute, NextHops};
+use crate::fib::{self, FibChange, FibError, FibHandle, FibNextHop, FibRoute, NextHops};
 use crate::iface::{Links, is_link_local};
 use crate::intern::Interner;
 use crate::links::addresses::{self, HostAddress, HostAddresses};
@@ -28,6 +29,7 @@ use crate::prefix_map::PrefixMap;
 
 /// How often connected addresses are re-read for `--redistribute connected`.
 const CONNECTED_RESCAN: Duration = Duration::from_secs(5);
+const STAGE: &str = "routes";
 
 #[derive(Debug, Clone)]
 pub struct RoutesConfig {
@@ -54,9 +56,9 @@ enum Command {
     PeerDown(PeerKey),
     Update(PeerKey, Update),
     Refresh(PeerKey),
-    Routes(Option<IpNet>, oneshot::Sender<Vec<RouteView>>),
-    Counters(oneshot::Sender<HashMap<PeerKey, PeerCounters>>),
-    Shutdown(oneshot::Sender<()>),
+    Routes(Option<IpNet>, Reply<Vec<RouteView>>),
+    Counters(Reply<HashMap<PeerKey, PeerCounters>>),
+    Shutdown(Reply<()>),
 }
 
 /// Prefixes received from and sent to one peer.
@@ -68,7 +70,7 @@ pub struct PeerCounters {
 
 #[derive(Clone, Debug)]
 pub struct RoutesHandle {
-    tx: mpsc::Sender<Command>,
+    commands: Commands<Command>,
     /// For `routes`: what is in the kernel, and interface names. Asked
     /// from the caller's task, so that the routes task is busy only with
     /// its own part of the view.
@@ -76,36 +78,35 @@ pub struct RoutesHandle {
     links: watch::Receiver<Links>,
 }
 
+/// What sessions send (peer up and down, UPDATEs, refresh) is dropped
+/// once the task has stopped: the daemon's supervisor reports that.
 impl RoutesHandle {
     /// A session reached Established; `info` says which families it
     /// negotiated.
     pub async fn peer_up(&self, info: PeerInfo, encode: EncodeContext, out: mpsc::UnboundedSender<Outgoing>) {
-        let _ = self.tx.send(Command::PeerUp { info, encode, out }).await;
+        let _ = self.commands.tell(Command::PeerUp { info, encode, out }).await;
     }
 
     pub async fn peer_down(&self, key: PeerKey) {
-        let _ = self.tx.send(Command::PeerDown(key)).await;
+        let _ = self.commands.tell(Command::PeerDown(key)).await;
     }
 
     pub async fn update(&self, key: PeerKey, update: Update) {
-        let _ = self.tx.send(Command::Update(key, update)).await;
+        let _ = self.commands.tell(Command::Update(key, update)).await;
     }
 
     /// RFC 2918: resend everything to this peer.
     pub async fn refresh(&self, key: PeerKey) {
-        let _ = self.tx.send(Command::Refresh(key)).await;
+        let _ = self.commands.tell(Command::Refresh(key)).await;
     }
 
     /// The routes equal to or inside `within` (all without it), each
     /// with what the kernel has of it.
-    pub async fn routes(&self, within: Option<IpNet>) -> Vec<RouteEntry> {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Routes(within, tx)).await.is_err() {
-            return Vec::new();
-        }
-        let routes = rx.await.unwrap_or_default();
+    pub async fn routes(&self, within: Option<IpNet>) -> Result<Vec<RouteEntry>, Stopped> {
+        let routes = self.commands.ask(|reply| Command::Routes(within, reply)).await?;
         let installed: PrefixMap<NextHops> = match self.fib.recorded(within).await {
             Ok(installed) => installed.into_iter().collect(),
+            Err(FibError::Stopped) => return Err(Stopped { stage: fib::STAGE }),
             Err(e) => {
                 warn!("routes view: {e}; shown as not installed");
                 PrefixMap::new()
@@ -118,7 +119,7 @@ impl RoutesHandle {
             .map(|l| (l.ifindex, l.name.clone()))
             .collect();
         let name = |ifindex: u32| names.get(&ifindex).cloned().unwrap_or_else(|| ifindex.to_string());
-        routes
+        let entries = routes
             .into_iter()
             .map(|mut route| {
                 for path in &mut route.paths {
@@ -136,23 +137,17 @@ impl RoutesHandle {
                     kernel_next_hops,
                 }
             })
-            .collect()
+            .collect();
+        Ok(entries)
     }
 
-    pub async fn counters(&self) -> HashMap<PeerKey, PeerCounters> {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Counters(tx)).await.is_err() {
-            return HashMap::new();
-        }
-        rx.await.unwrap_or_default()
+    pub async fn counters(&self) -> Result<HashMap<PeerKey, PeerCounters>, Stopped> {
+        self.commands.ask(Command::Counters).await
     }
 
     /// Remove our routes from the kernel; the task then stops.
-    pub async fn shutdown(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Shutdown(tx)).await.is_ok() {
-            let _ = rx.await;
-        }
+    pub async fn shutdown(&self) -> Result<(), Stopped> {
+        self.commands.ask(Command::Shutdown).await
     }
 }
 
@@ -167,11 +162,11 @@ struct Peer {
     end_of_rib_sent: bool,
 }
 
-pub fn spawn(config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>) -> RoutesHandle {
+pub fn spawn(config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>) -> (RoutesHandle, Task) {
     // 64 decoded UPDATEs (up to ~64k prefixes) keep the RIB busy; more
     // would only hold decoded prefixes in memory and make a control
     // request wait longer behind them. Sessions wait, TCP pushes back.
-    let (tx, commands) = mpsc::channel(64);
+    let (commands, inbox) = actor::channel(STAGE, 64);
     let (handle_fib, handle_links) = (fib.clone(), links.clone());
     let mut rib_config = RibConfig::new(config.local_asn, config.router_id);
     rib_config.max_paths = config.max_paths;
@@ -186,12 +181,13 @@ pub fn spawn(config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>
         next_hop_sets: Interner::default(),
         scratch_next_hops: Vec::new(),
     };
-    tokio::spawn(task.run(commands));
-    RoutesHandle {
-        tx,
+    let task = commands.spawn(task.run(inbox));
+    let handle = RoutesHandle {
+        commands,
         fib: handle_fib,
         links: handle_links,
-    }
+    };
+    (handle, task)
 }
 
 struct Routes {
@@ -210,7 +206,7 @@ struct Routes {
 }
 
 impl Routes {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    async fn run(mut self, mut commands: Inbox<Command>) {
         let mut changes = Changes::default();
         for prefix in self.config.networks.clone() {
             changes.append(self.rib.originate(prefix, local_attributes(Origin::Igp)));

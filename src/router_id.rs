@@ -78,9 +78,11 @@ pub fn choose(configured: Option<Ipv4Addr>, host: &HostAddresses, interfaces: &[
 ///
 /// Established sessions are not reset on a change (FRR resets them): a
 /// derived ID changes when an operator adds an address, which should not
-/// flap the fabric. Each session keeps the ID it started with for its
-/// whole life, so that its OPENs and its collision checks agree; sessions
-/// started after the change use the new one.
+/// flap the fabric. A session task keeps the ID it started with for its
+/// whole life (its OPENs and collision checks must agree), reconnections
+/// after a reset by the peer included; the sessions started after the
+/// change (a link down, a lost neighbour or a reload ends a session task)
+/// use the new one.
 pub async fn follow(
     configured: Option<Ipv4Addr>,
     mut interfaces: watch::Receiver<Vec<String>>,
@@ -105,7 +107,7 @@ pub async fn follow(
                     info!("router ID {id} ({})", origin.describe());
                 } else {
                     info!(
-                        "router ID {id} ({}), was {current}: sessions already up keep {current} until they restart",
+                        "router ID {id} ({}), was {current}: sessions already running keep {current} until they end",
                         origin.describe()
                     );
                 }

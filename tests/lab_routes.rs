@@ -449,7 +449,7 @@ fn established_on(d: &Ndbgpd, ifname: &str) -> Option<Value> {
 /// ID from eth0's MAC, and the RIB's local paths carry it (not 0.0.0.0).
 /// Addresses added later, read from netlink events: an IPv4 address on the
 /// loopback becomes the router ID (local paths follow; the established
-/// session is not reset; the next session uses it) and is redistributed; a
+/// session is not reset; a new session uses it) and is redistributed; a
 /// global IPv6 address on the fabric interface becomes next hop self and is
 /// not redistributed.
 #[test]
@@ -496,22 +496,14 @@ fn addresses_drive_router_id_next_hop_self_and_redistribution() {
     wait_or_dump("a's local path with router ID 10.9.9.9", long, &dump, || {
         local_path(&da, "2001:db8:1::/48").filter(|p| p["router_id"] == "10.9.9.9")
     });
-    let r = wait_or_dump(
-        "10.9.9.9/32 redistributed to b, next hop a's global",
-        long,
-        &dump,
-        || {
-            let routes = db.try_ctl(&["routes"])?;
-            let path = ndbgpd_route(&routes, "10.9.9.9/32")?["paths"][0].clone();
-            (path["next_hop_global"] == "2001:db8:a::1").then_some(path)
-        },
-    );
-    eprintln!("{T}: addresses added -> b has 10.9.9.9/32 in {:?}: {r}", t0.elapsed());
-    assert_eq!(r["next_hop_link_local"], la.to_string(), "{r}");
     wait_or_dump("10.9.9.9/32 in b's kernel via a", long, &dump, || {
         // iproute2 shows a host route without its /32.
         route_via(&b, "10.9.9.9", la, "eth0")
     });
+    eprintln!(
+        "{T}: addresses added -> 10.9.9.9/32 in b's kernel in {:?}",
+        t0.elapsed()
+    );
     let a_routes = da.ctl(&["routes"]);
     assert!(
         local_path(&da, "10.9.9.9/32").is_some_and(|p| p["router_id"] == "10.9.9.9"),
@@ -534,7 +526,7 @@ fn addresses_drive_router_id_next_hop_self_and_redistribution() {
     wait_or_dump("10.9.9.9/32 withdrawn from b's kernel", long, &dump, || {
         kernel_route(&b, "10.9.9.9").is_none().then_some(())
     });
-    // Back to the MAC, which a new session uses: bounce b's end.
+    // Back to the MAC; then another loopback address.
     wait_or_dump("a's local path back on the MAC-derived router ID", long, &dump, || {
         local_path(&da, "2001:db8:1::/48").filter(|p| p["router_id"] == mac_id)
     });
@@ -542,11 +534,21 @@ fn addresses_drive_router_id_next_hop_self_and_redistribution() {
     wait_or_dump("a's local path with router ID 10.9.9.8", long, &dump, || {
         local_path(&da, "2001:db8:1::/48").filter(|p| p["router_id"] == "10.9.9.8")
     });
-    b.set_link("eth0", false);
-    wait_or_dump("b's session down", long, &dump, || {
-        established_on(&db, "eth0").is_none().then_some(())
+    // Announced now, long after eth0's global address came (the kernel may
+    // report an IPv6 address after an IPv4 one added later).
+    let r = wait_or_dump("10.9.9.8/32 at b, next hop a's global", long, &dump, || {
+        let routes = db.try_ctl(&["routes"])?;
+        let path = ndbgpd_route(&routes, "10.9.9.8/32")?["paths"][0].clone();
+        (path["next_hop_global"] == "2001:db8:a::1").then_some(path)
     });
-    b.set_link("eth0", true);
+    assert_eq!(r["next_hop_link_local"], la.to_string(), "{r}");
+    // a's link bounces: its session task ends, the new one has the new ID.
+    a.set_link("eth0", false);
+    wait_or_dump("a's session task to end", long, &dump, || {
+        let n = da.try_ctl(&["neighbors"])?;
+        n.as_array()?.is_empty().then_some(())
+    });
+    a.set_link("eth0", true);
     wait_or_dump("a new session, with a's router ID 10.9.9.8", long, &dump, || {
         established_on(&db, "eth0").filter(|s| s["remote_id"] == "10.9.9.8")
     });

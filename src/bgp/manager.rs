@@ -28,7 +28,7 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(1500);
 #[derive(Debug, Clone)]
 pub struct BgpConfig {
     /// Its router ID is ignored: each session gets the one `router_id`
-    /// holds when it starts.
+    /// holds when the session starts.
     pub fsm: FsmConfig,
     /// Followed (see `router_id::follow`, which explains why a change does
     /// not reset established sessions). No session starts while it is

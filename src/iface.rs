@@ -1,10 +1,14 @@
-//! The state of one configured interface as the netlink watcher sees it.
+//! What the netlink watcher publishes: the state of each configured
+//! interface (`Links`) and the host's addresses on every interface
+//! (`HostAddresses`).
 //!
-//! The watcher owns this state and publishes whole snapshots on a
-//! `tokio::sync::watch` channel; every other stage only reads them.
+//! The watcher owns this state and publishes whole snapshots on
+//! `tokio::sync::watch` channels; every other stage only reads them.
 
-use std::collections::BTreeMap;
-use std::net::Ipv6Addr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
 
 /// A MAC address.
 pub type Mac = [u8; 6];
@@ -39,6 +43,72 @@ impl LinkState {
 /// All configured interfaces present in the kernel, keyed by name. A
 /// configured interface that does not exist (yet) is simply absent.
 pub type Links = BTreeMap<String, LinkState>;
+
+/// One kernel link (configured or not) and its addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostLink {
+    pub ifindex: u32,
+    pub loopback: bool,
+    pub mac: Option<Mac>,
+    /// Its routable unicast IPv4 and IPv6 addresses (see
+    /// [`is_routable_unicast`]) with their prefix length; an IPv6 address
+    /// whose duplicate address detection failed is left out.
+    pub addresses: BTreeSet<IpNet>,
+}
+
+/// Every kernel link of the namespace by name, with its addresses: the one
+/// source of the router ID, next hop self and `--redistribute connected`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostAddresses {
+    pub links: BTreeMap<String, HostLink>,
+}
+
+impl HostAddresses {
+    /// Every address, with the name and state of its link.
+    pub fn addresses(&self) -> impl Iterator<Item = (&str, &HostLink, IpNet)> + '_ {
+        self.links
+            .iter()
+            .flat_map(|(name, link)| link.addresses.iter().map(move |net| (name.as_str(), link, *net)))
+    }
+
+    /// Every IPv4 address as (interface, is loopback, address).
+    pub fn ipv4(&self) -> Vec<(String, bool, Ipv4Addr)> {
+        self.addresses()
+            .filter_map(|(name, link, net)| match net.addr() {
+                IpAddr::V4(a) => Some((name.to_string(), link.loopback, a)),
+                IpAddr::V6(_) => None,
+            })
+            .collect()
+    }
+
+    /// A global IPv6 address of the link `ifindex` (the lowest), for next
+    /// hop self.
+    pub fn global_ipv6(&self, ifindex: u32) -> Option<Ipv6Addr> {
+        let link = self.links.values().find(|l| l.ifindex == ifindex)?;
+        link.addresses.iter().find_map(|net| match net.addr() {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        })
+    }
+
+    /// The prefixes connected to links other than `except` (the fabric
+    /// interfaces, whose addresses are not redistributed).
+    pub fn connected(&self, except: &[String]) -> BTreeSet<IpNet> {
+        self.addresses()
+            .filter(|(name, _, _)| !except.iter().any(|e| e == name))
+            .map(|(_, _, net)| net.trunc())
+            .collect()
+    }
+}
+
+/// A unicast address usable beyond this host and link: not loopback,
+/// link-local, multicast or unspecified (what `HostLink::addresses` keeps).
+pub fn is_routable_unicast(addr: &IpAddr) -> bool {
+    !match addr {
+        IpAddr::V4(a) => a.is_loopback() || a.is_link_local() || a.is_multicast() || a.is_unspecified(),
+        IpAddr::V6(a) => a.is_loopback() || is_link_local(a) || a.is_multicast() || a.is_unspecified(),
+    }
+}
 
 /// Format a MAC as `aa:bb:cc:dd:ee:ff`.
 pub fn fmt_mac(mac: &Mac) -> String {
@@ -82,5 +152,60 @@ mod tests {
         };
         assert_eq!(st.usable_link_local(), Some("fe80::2".parse().unwrap()));
         assert_eq!(fmt_mac(&[0, 1, 0xab, 3, 4, 5]), "00:01:ab:03:04:05");
+    }
+
+    fn host_link(ifindex: u32, loopback: bool, nets: &[&str]) -> HostLink {
+        HostLink {
+            ifindex,
+            loopback,
+            mac: None,
+            addresses: nets.iter().map(|n| n.parse().expect("test prefix")).collect(),
+        }
+    }
+
+    #[test]
+    fn host_addresses_views() {
+        let host = HostAddresses {
+            links: [
+                ("lo".to_string(), host_link(1, true, &["10.0.0.1/32"])),
+                (
+                    "eth0".to_string(),
+                    host_link(2, false, &["2001:db8::2/64", "2001:db8::1/64", "192.0.2.1/24"]),
+                ),
+                ("eth1".to_string(), host_link(3, false, &["2001:db8:1::1/64"])),
+            ]
+            .into(),
+        };
+        assert_eq!(
+            host.ipv4(),
+            [
+                ("eth0".to_string(), false, "192.0.2.1".parse().unwrap()),
+                ("lo".to_string(), true, "10.0.0.1".parse().unwrap())
+            ]
+        );
+        assert_eq!(host.global_ipv6(2), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(host.global_ipv6(1), None);
+        assert_eq!(host.global_ipv6(9), None);
+        let connected: Vec<String> = host.connected(&["eth1".into()]).iter().map(|n| n.to_string()).collect();
+        assert_eq!(connected, ["10.0.0.1/32", "192.0.2.0/24", "2001:db8::/64"]);
+    }
+
+    #[test]
+    fn routable_unicast_addresses() {
+        for a in [
+            "127.0.0.1",
+            "169.254.1.1",
+            "224.0.0.5",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "ff02::1",
+            "::",
+        ] {
+            assert!(!is_routable_unicast(&a.parse().unwrap()), "{a}");
+        }
+        for a in ["10.0.0.1", "192.0.2.1", "2001:db8::1", "fd00::1"] {
+            assert!(is_routable_unicast(&a.parse().unwrap()), "{a}");
+        }
     }
 }

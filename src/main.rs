@@ -13,13 +13,13 @@ use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use ndbgp::actor::{self, Supervisor};
-use ndbgp::bgp::fsm::FsmConfig;
+use ndbgp::bgp::fsm::{ConfigError, FsmConfig};
 use ndbgp::bgp::manager::{self, BgpConfig, BgpHandle};
 use ndbgp::bgp::transport;
 use ndbgp::config::{self, Config, Parsed};
 use ndbgp::control;
 use ndbgp::fib::{self, FibConfig, FibHandle};
-use ndbgp::iface::Links;
+use ndbgp::iface::{HostAddresses, Links};
 use ndbgp::nd::service::NdConfig;
 use ndbgp::nd::socket::IcmpSocket;
 use ndbgp::rib::task::{self as routes, RoutesConfig, RoutesHandle};
@@ -158,16 +158,20 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
     let listener = control::bind(&config.control_socket)
         .await
         .with_context(|| format!("control socket {}", config.control_socket.display()))?;
-    // Unspecified until an interface appears, when none has an address or MAC yet.
-    let router_id = choose_router_id(config).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
-    let mut fsm = FsmConfig::new(config.asn, router_id);
+    // The router ID: --router-id, else derived from the addresses once the
+    // netlink watcher has dumped them (unspecified until then).
+    let (router_id_tx, router_id_rx) = watch::channel(config.router_id.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED));
+    let mut fsm = FsmConfig::new(config.asn, *router_id_rx.borrow());
     fsm.hold_time = config.hold_time;
     fsm.remote_as = config.remote_as;
-    if !router_id.is_unspecified() {
-        fsm.validate().context("BGP configuration")?;
+    match fsm.validate() {
+        // A derived router ID is never 0.0.0.0; it just may not be known yet.
+        Err(ConfigError::RouterIdZero) if config.router_id.is_none() => {}
+        other => other.context("BGP configuration")?,
     }
 
     let (links_tx, links_rx) = watch::channel(Links::new());
+    let (addresses_tx, addresses_rx) = watch::channel(HostAddresses::default());
     let (observations_tx, observations_rx) = mpsc::channel(1024);
     let (events_tx, events_rx) = mpsc::channel(1024);
     let (interfaces_tx, interfaces_rx) = watch::channel(config.interfaces.clone());
@@ -179,9 +183,14 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
         links::watch_interfaces(
             interfaces_rx.clone(),
             links_tx,
+            addresses_tx,
             observations_tx.clone(),
             Some(synced_tx),
         ),
+    ));
+    tasks.hold(actor::spawn(
+        "router ID",
+        router_id::follow(config.router_id, interfaces_rx.clone(), addresses_rx.clone(), router_id_tx),
     ));
     let (peers, task) = peers::spawn(
         peers::PeerTableConfig {
@@ -200,7 +209,8 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
     let (routes, task) = routes::spawn(
         RoutesConfig {
             local_asn: config.asn,
-            router_id,
+            router_id: router_id_rx.clone(),
+            addresses: addresses_rx,
             max_paths: usize::from(config.max_paths),
             networks: config.networks.clone(),
             redistribute_connected: config.redistribute_connected,
@@ -213,6 +223,7 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
     let (bgp, task) = manager::spawn(
         BgpConfig {
             fsm,
+            router_id: router_id_rx,
             port: config.port,
             routes: routes.clone(),
             interfaces: interfaces_rx.clone(),
@@ -399,18 +410,4 @@ fn reload(args: &[OsString], running: &mut Config, interfaces: &watch::Sender<Ve
         Err(e) => error!("reload: {e}; keeping the running configuration"),
     }
     systemd::reloaded();
-}
-
-/// --router-id, else derived (see `router_id::choose`); logged either way.
-/// None when nothing to derive it from exists yet: the BGP manager then
-/// derives it from the first configured interface's MAC when it appears.
-fn choose_router_id(config: &Config) -> Option<std::net::Ipv4Addr> {
-    let first = config.interfaces.first().map(String::as_str).unwrap_or_default();
-    let (addrs, mac) = router_id::system_addresses(first);
-    let Some((id, origin)) = router_id::choose(config.router_id, &addrs, mac) else {
-        info!("router ID: no IPv4 address here and {first} has no MAC yet; waiting for a configured interface");
-        return None;
-    };
-    info!("router ID {id} ({})", origin.describe(first));
-    Some(id)
 }

@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use ndbgp::api::RouteEntry;
+use ndbgp::api::{NeighborView, PathView, RouteEntry, SessionState};
 use serde_json::Value;
 
 use common::peers::*;
@@ -416,6 +416,130 @@ fn fabric_ecmp_two_spines_two_leaves() {
         dump()
     );
     assert!(up <= Duration::from_secs(10), "ECMP restore took {up:?}");
+}
+
+// ---------------------------------------------------------------- addresses
+
+/// ndbgpd's local path to `prefix`, from `ndbgpctl routes`.
+fn local_path(d: &Ndbgpd, prefix: &str) -> Option<PathView> {
+    let routes: Vec<RouteEntry> = d.try_ctl(&["routes"])?;
+    let route = ndbgpd_route(&routes, prefix)?;
+    route.route.paths.iter().find(|p| p.peer == "local").cloned()
+}
+
+/// The Established session on `ifname`, from `ndbgpctl neighbors`.
+fn established_on(d: &Ndbgpd, ifname: &str) -> Option<NeighborView> {
+    d.try_neighbors()?
+        .into_iter()
+        .find(|s| s.interface == ifname && s.state == SessionState::Established)
+}
+
+/// Without --router-id and with no IPv4 address, ndbgpd derives its router
+/// ID from eth0's MAC, and the RIB's local paths carry it (not 0.0.0.0).
+/// Addresses added later, read from netlink events: an IPv4 address on the
+/// loopback becomes the router ID (local paths follow; the established
+/// session is not reset; a new session uses it) and is redistributed; a
+/// global IPv6 address on the fabric interface becomes next hop self and is
+/// not redistributed.
+#[test]
+fn addresses_drive_router_id_next_hop_self_and_redistribution() {
+    const T: &str = "addresses_drive_router_id_next_hop_self_and_redistribution";
+    if !lab_enabled(T) {
+        return;
+    }
+    let a = Netns::new("raa");
+    let b = Netns::new("rab");
+    veth(&a, "eth0", &b, "eth0");
+    a.ip(&["link", "set", "eth0", "address", "02:00:0a:0b:0c:0d"]);
+    let dir = TempDir::new("raddr");
+    let a_args = [
+        "--iface",
+        "eth0",
+        "--asn",
+        "65001",
+        "--network",
+        "2001:db8:1::/48",
+        "--redistribute",
+        "connected",
+    ];
+    let da = Ndbgpd::start(&a, &dir, "a", &a_args);
+    let db = ndbgpd(&b, &dir, "b", &["eth0"], 65002, "10.0.0.2", &[]);
+    a.set_link("eth0", true);
+    b.set_link("eth0", true);
+    let (la, _) = wait_link_locals_ready(&a, "eth0", &b, "eth0");
+    let dump = || format!("{}{}", report(&da, &a), report(&db, &b));
+    let long = Duration::from_secs(30);
+
+    let mac_id: Ipv4Addr = "10.11.12.13".parse().expect("address");
+    let id_9: Ipv4Addr = "10.9.9.9".parse().expect("address");
+    let id_8: Ipv4Addr = "10.9.9.8".parse().expect("address");
+    wait_or_dump("a's local path with the MAC-derived router ID", long, &dump, || {
+        local_path(&da, "2001:db8:1::/48").filter(|p| p.router_id == mac_id)
+    });
+    wait_or_dump("b Established with a, router ID from a's MAC", long, &dump, || {
+        established_on(&db, "eth0").filter(|s| s.remote_id == Some(mac_id))
+    });
+
+    // Both are read from RTM_NEWADDR, not from a poll.
+    a.ip(&["-6", "addr", "add", "2001:db8:a::1/64", "dev", "eth0", "nodad"]);
+    a.ip(&["addr", "add", "10.9.9.9/32", "dev", "lo"]);
+    let t0 = Instant::now();
+    wait_or_dump("a's local path with router ID 10.9.9.9", long, &dump, || {
+        local_path(&da, "2001:db8:1::/48").filter(|p| p.router_id == id_9)
+    });
+    wait_or_dump("10.9.9.9/32 in b's kernel via a", long, &dump, || {
+        // iproute2 shows a host route without its /32.
+        route_via(&b, "10.9.9.9", la, "eth0")
+    });
+    eprintln!(
+        "{T}: addresses added -> 10.9.9.9/32 in b's kernel in {:?}",
+        t0.elapsed()
+    );
+    let a_routes = da.routes(None);
+    assert!(
+        local_path(&da, "10.9.9.9/32").is_some_and(|p| p.router_id == id_9),
+        "{a_routes:?}"
+    );
+    assert!(
+        ndbgpd_route(&a_routes, "2001:db8:a::/64").is_none(),
+        "the fabric interface's prefix is not redistributed: {a_routes:?}"
+    );
+    // Not reset by the change: b still knows a by the ID of its OPEN.
+    let session = established_on(&da, "eth0").unwrap_or_else(|| panic!("a's session went{}", dump()));
+    assert_eq!(session.established_count, 1, "{session:?}");
+    assert_eq!(established_on(&db, "eth0").and_then(|s| s.remote_id), Some(mac_id));
+
+    // Removed: withdrawn from b.
+    a.ip(&["addr", "del", "10.9.9.9/32", "dev", "lo"]);
+    wait_or_dump("10.9.9.9/32 withdrawn from b's kernel", long, &dump, || {
+        kernel_route(&b, "10.9.9.9").is_none().then_some(())
+    });
+    // Back to the MAC; then another loopback address.
+    wait_or_dump("a's local path back on the MAC-derived router ID", long, &dump, || {
+        local_path(&da, "2001:db8:1::/48").filter(|p| p.router_id == mac_id)
+    });
+    a.ip(&["addr", "add", "10.9.9.8/32", "dev", "lo"]);
+    wait_or_dump("a's local path with router ID 10.9.9.8", long, &dump, || {
+        local_path(&da, "2001:db8:1::/48").filter(|p| p.router_id == id_8)
+    });
+    // Announced now, long after eth0's global address came (the kernel may
+    // report an IPv6 address after an IPv4 one added later).
+    let global: Ipv6Addr = "2001:db8:a::1".parse().expect("address");
+    let r = wait_or_dump("10.9.9.8/32 at b, next hop a's global", long, &dump, || {
+        let routes: Vec<RouteEntry> = db.try_ctl(&["routes"])?;
+        let path = ndbgpd_route(&routes, "10.9.9.8/32")?.route.paths.first()?.clone();
+        (path.next_hop_global == Some(global)).then_some(path)
+    });
+    assert_eq!(r.next_hop_link_local, Some(la), "{r:?}");
+    // a's link bounces: its session task ends, the new one has the new ID.
+    a.set_link("eth0", false);
+    wait_or_dump("a's session task to end", long, &dump, || {
+        da.try_neighbors()?.is_empty().then_some(())
+    });
+    a.set_link("eth0", true);
+    wait_or_dump("a new session, with a's router ID 10.9.9.8", long, &dump, || {
+        established_on(&db, "eth0").filter(|s| s.remote_id == Some(id_8))
+    });
 }
 
 // ---------------------------------------------------------------- BIRD, GoBGP

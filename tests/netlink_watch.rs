@@ -8,7 +8,8 @@ use std::process::Command;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ndbgp::iface::{Links, Mac};
+use ipnet::IpNet;
+use ndbgp::iface::{HostAddresses, Links, Mac};
 use ndbgp::peers::{Observation, Source};
 use nix::sched::{CloneFlags, setns};
 use tokio::runtime::Runtime;
@@ -91,6 +92,7 @@ fn parse_mac(s: &str) -> Option<Mac> {
 struct Watcher {
     rt: Runtime,
     links: watch::Receiver<Links>,
+    addresses: watch::Receiver<HostAddresses>,
     neighbours: mpsc::Receiver<Observation>,
     stop: Option<oneshot::Sender<()>>,
     /// Asks the watcher's thread to block for a while (see `stall`).
@@ -102,12 +104,14 @@ struct Watcher {
 #[derive(Debug)]
 struct OneOff {
     links: Links,
+    addresses: HostAddresses,
     neighbours: Vec<Observation>,
 }
 
 impl Watcher {
     fn start(ns: &Netns, names: &[&str]) -> Watcher {
         let (links_tx, links) = watch::channel(Links::new());
+        let (addresses_tx, addresses) = watch::channel(HostAddresses::default());
         let (neigh_tx, neighbours) = mpsc::channel(64);
         let (stop, stop_rx) = oneshot::channel::<()>();
         let (stall, mut stall_rx) = mpsc::unbounded_channel::<(Duration, std::sync::mpsc::Sender<()>)>();
@@ -128,7 +132,7 @@ impl Watcher {
             });
             rt.block_on(async {
                 tokio::select! {
-                    r = ndbgp::links::watch(names.clone(), links_tx, neigh_tx) => {
+                    r = ndbgp::links::watch(names.clone(), links_tx, addresses_tx, neigh_tx) => {
                         r?;
                         anyhow::bail!("watch returned while its receivers were alive");
                     }
@@ -136,6 +140,7 @@ impl Watcher {
                 }
                 Ok(OneOff {
                     links: ndbgp::links::dump_links(&names).await?,
+                    addresses: ndbgp::links::dump_addresses().await?,
                     neighbours: ndbgp::links::dump_neighbours(&names).await?,
                 })
             })
@@ -147,6 +152,7 @@ impl Watcher {
         Watcher {
             rt,
             links,
+            addresses,
             neighbours,
             stop: Some(stop),
             stall,
@@ -167,19 +173,14 @@ impl Watcher {
     }
 
     fn wait_links_for(&mut self, what: &str, deadline: Duration, pred: impl FnMut(&Links) -> bool) -> Links {
-        let res = self.rt.block_on(async {
-            tokio::time::timeout(deadline, self.links.wait_for(pred))
-                .await
-                .map(|r| r.map(|links| links.clone()))
-        });
-        match res {
-            Ok(Ok(links)) => links,
-            Ok(Err(_)) => panic!("watcher stopped while waiting for {what}: {:?}", self.join()),
-            Err(_) => panic!(
-                "no {what} within {deadline:?}; last snapshot: {:#?}",
-                *self.links.borrow()
-            ),
-        }
+        wait_on(&self.rt, &mut self.links, what, deadline, pred)
+            .unwrap_or_else(|| panic!("watcher stopped while waiting for {what}: {:?}", self.join()))
+    }
+
+    /// Wait until the published address snapshot satisfies `pred`; return it.
+    fn wait_addresses(&mut self, what: &str, pred: impl FnMut(&HostAddresses) -> bool) -> HostAddresses {
+        wait_on(&self.rt, &mut self.addresses, what, DEADLINE, pred)
+            .unwrap_or_else(|| panic!("watcher stopped while waiting for {what}: {:?}", self.join()))
     }
 
     /// Wait for a neighbour observation satisfying `pred`, skipping others.
@@ -214,6 +215,33 @@ impl Watcher {
             None => Err(anyhow::anyhow!("watcher already joined")),
         }
     }
+}
+
+/// Wait until the value on `rx` satisfies `pred`; return it, or None if the
+/// watcher stopped.
+fn wait_on<T: Clone + std::fmt::Debug>(
+    rt: &Runtime,
+    rx: &mut watch::Receiver<T>,
+    what: &str,
+    deadline: Duration,
+    pred: impl FnMut(&T) -> bool,
+) -> Option<T> {
+    let res = rt.block_on(async {
+        tokio::time::timeout(deadline, rx.wait_for(pred))
+            .await
+            .map(|r| r.map(|v| v.clone()))
+    });
+    match res {
+        Ok(Ok(v)) => Some(v),
+        Ok(Err(_)) => None,
+        Err(_) => panic!("no {what} within {deadline:?}; last snapshot: {:#?}", *rx.borrow()),
+    }
+}
+
+/// Whether `host` has `net` on the link `name`.
+fn has_address(host: &HostAddresses, name: &str, net: &str) -> bool {
+    let net: IpNet = net.parse().expect("test prefix");
+    host.links.get(name).is_some_and(|l| l.addresses.contains(&net))
 }
 
 fn is_up(links: &Links, name: &str) -> bool {
@@ -324,6 +352,46 @@ fn watcher_follows_links_addresses_and_neighbours() {
     assert!(!o.tentative);
     assert_eq!(o.ra_lifetime, None);
 
+    // Addresses on any link, configured or not, IPv4 and IPv6, come and go
+    // in the address snapshot, with the link's ifindex, loopback flag and
+    // MAC; loopback and link-local addresses are not in it.
+    let host = w.wait_addresses("the first address snapshot", |h| h.links.contains_key("lo"));
+    assert!(host.links["lo"].loopback, "{host:?}");
+    assert!(
+        host.links["lo"].addresses.is_empty(),
+        "127.0.0.1 and ::1 are not ours: {host:?}"
+    );
+    assert!(
+        host.links["v0"].addresses.is_empty(),
+        "link-locals are not addresses: {host:?}"
+    );
+    assert_eq!(host.links["v0"].mac, Some(v0_mac));
+    ns.ip("link add name u0 type veth peer name u1");
+    ns.ip("addr add 192.0.2.1/24 dev u0");
+    ns.ip("-6 addr add 2001:db8:1::1/64 dev u0 nodad");
+    ns.ip("addr add 10.0.0.1/32 dev lo");
+    ns.ip("-6 addr add 2001:db8:5::1/64 dev v1");
+    let host = w.wait_addresses("addresses on u0, lo and v1", |h| {
+        has_address(h, "u0", "192.0.2.1/24")
+            && has_address(h, "u0", "2001:db8:1::1/64")
+            && has_address(h, "lo", "10.0.0.1/32")
+            && has_address(h, "v1", "2001:db8:5::1/64")
+    });
+    assert_eq!(host.links["u0"].ifindex, ns.link_info("u0").0);
+    assert_eq!(host.links["u0"].mac, Some(ns.link_info("u0").1));
+    assert!(!host.links["u0"].loopback);
+    assert_eq!(
+        host.global_ipv6(v1_index),
+        Some("2001:db8:5::1".parse().expect("address"))
+    );
+    ns.ip("addr del 192.0.2.1/24 dev u0");
+    ns.ip("-6 addr del 2001:db8:5::1/64 dev v1");
+    let host = w.wait_addresses("192.0.2.1 and 2001:db8:5::1 removed", |h| {
+        !has_address(h, "u0", "192.0.2.1/24") && !has_address(h, "v1", "2001:db8:5::1/64")
+    });
+    assert!(has_address(&host, "u0", "2001:db8:1::1/64"), "{host:?}");
+    assert!(has_address(&host, "lo", "10.0.0.1/32"), "{host:?}");
+
     // Link down is seen quickly, on both ends; the link-local goes with it.
     let start = Instant::now();
     ns.ip("link set v0 down");
@@ -405,6 +473,11 @@ fn watcher_follows_links_addresses_and_neighbours() {
         assert_eq!(one_off.links.get(name), links.get(name), "{name}");
     }
     assert!(burst_down(&one_off.links));
+    // The addresses survived the resync, and agree with the one-off dump.
+    let host = w.addresses.borrow().clone();
+    assert_eq!(one_off.addresses, host);
+    assert!(has_address(&host, "u0", "2001:db8:1::1/64"), "{host:?}");
+    assert!(has_address(&host, "lo", "10.0.0.1/32"), "{host:?}");
     let o = one_off
         .neighbours
         .iter()

@@ -6,6 +6,7 @@
 //! the sessions of an interface that goes down.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -22,7 +23,6 @@ use crate::iface::Links;
 use crate::peers::{LostReason, PeerEvent, PeerKey, PeerTableHandle};
 use crate::peers::{Observation, Source};
 use crate::rib::task::{PeerCounters, RoutesHandle};
-use crate::router_id;
 use crate::time::sleep_until_opt;
 
 /// How long a shutdown waits for sessions to send their Cease.
@@ -31,9 +31,13 @@ const STAGE: &str = "BGP manager";
 
 #[derive(Debug, Clone)]
 pub struct BgpConfig {
-    /// A router ID of 0.0.0.0 means "derive it from the MAC of the first
-    /// configured interface that appears"; no session starts before.
+    /// Its router ID is ignored: each session gets the one `router_id`
+    /// holds when the session starts.
     pub fsm: FsmConfig,
+    /// Followed (see `router_id::follow`, which explains why a change does
+    /// not reset established sessions). No session starts while it is
+    /// unspecified.
+    pub router_id: watch::Receiver<Ipv4Addr>,
     pub port: u16,
     pub routes: RoutesHandle,
     /// The configured interface names, followed: sessions on an interface a
@@ -88,7 +92,7 @@ pub fn spawn(
 ) -> (BgpHandle, Task) {
     let (commands, inbox) = actor::channel(STAGE, 16);
     let (ended_tx, ended) = mpsc::channel(64);
-    let mut manager = Manager {
+    let manager = Manager {
         config,
         links,
         peers,
@@ -99,7 +103,6 @@ pub fn spawn(
         shutdown: None,
         interfaces_open: true,
     };
-    manager.derive_router_id_if_needed();
     let task = commands.spawn(manager.run(listener, events, inbox, ended));
     (BgpHandle { commands }, task)
 }
@@ -139,10 +142,13 @@ impl Manager {
                     Ok(()) => {
                         self.config.interfaces.borrow_and_update();
                         self.end_deconfigured().await;
-                        self.derive_router_id_if_needed();
                     }
                     Err(_) => self.interfaces_open = false,
                 },
+                // Read by `ready` and `start`; waking up re-checks `ready`.
+                Ok(()) = self.config.router_id.changed() => {
+                    self.config.router_id.borrow_and_update();
+                }
                 Some((key, id)) = ended.recv() => {
                     if self.sessions.get(&key).is_some_and(|e| e.handle.id == id) {
                         self.sessions.remove(&key);
@@ -181,31 +187,7 @@ impl Manager {
 
     /// Sessions may start: not shutting down, and we have a router ID.
     fn ready(&self) -> bool {
-        self.shutdown.is_none() && !self.config.fsm.router_id.is_unspecified()
-    }
-
-    fn derive_router_id_if_needed(&mut self) {
-        if self.config.fsm.router_id.is_unspecified() {
-            self.derive_router_id();
-        }
-    }
-
-    /// Derive the router ID from the first configured interface with a MAC.
-    fn derive_router_id(&mut self) {
-        let links = self.links.borrow();
-        let interfaces = self.config.interfaces.borrow();
-        let Some((name, mac)) = interfaces
-            .iter()
-            .find_map(|n| links.get(n).and_then(|l| l.mac.map(|m| (n.clone(), m))))
-        else {
-            return;
-        };
-        drop(interfaces);
-        drop(links);
-        if let Some((id, origin)) = router_id::choose(None, &[], Some(mac)) {
-            info!("router ID {id} ({})", origin.describe(&name));
-            self.config.fsm.router_id = id;
-        }
+        self.shutdown.is_none() && !self.config.router_id.borrow().is_unspecified()
     }
 
     fn interface_up(&self, ifindex: u32) -> Option<String> {
@@ -241,10 +223,14 @@ impl Manager {
     fn start(&mut self, key: PeerKey, interface: String, inbound: Option<tokio::net::TcpStream>) {
         let id = self.next_id;
         self.next_id += 1;
+        let fsm = FsmConfig {
+            router_id: *self.config.router_id.borrow(),
+            ..self.config.fsm.clone()
+        };
         let params = SessionParams {
             key,
             interface: interface.clone(),
-            fsm: self.config.fsm.clone(),
+            fsm,
             port: self.config.port,
             routes: self.config.routes.clone(),
         };
@@ -341,7 +327,6 @@ impl Manager {
 
     async fn links_changed(&mut self) {
         self.end_deconfigured().await;
-        self.derive_router_id_if_needed();
         let up: Vec<u32> = self
             .links
             .borrow_and_update()

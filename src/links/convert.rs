@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use ipnet::IpNet;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State};
@@ -15,7 +16,7 @@ use netlink_packet_route::neighbour::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use crate::iface::{Mac, is_link_local};
+use crate::iface::{Mac, is_link_local, is_routable_unicast};
 use crate::peers::{Observation, Source};
 
 /// One kernel link (any link, configured or not: a rename can turn one
@@ -25,6 +26,7 @@ pub(crate) struct KernelLink {
     pub ifindex: u32,
     pub name: String,
     pub up: bool,
+    pub loopback: bool,
     pub mac: Option<Mac>,
 }
 
@@ -39,12 +41,25 @@ pub(crate) enum Dad {
     Failed,
 }
 
-/// One IPv6 link-local address of a kernel link.
+/// One address of a kernel link that matters to us: an IPv6 link-local
+/// (for `Links`) or a routable unicast address (for `HostAddresses`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct KernelAddr {
     pub ifindex: u32,
-    pub addr: Ipv6Addr,
+    /// The address with its prefix length.
+    pub net: IpNet,
+    /// Always `Ready` for IPv4, which has no duplicate address detection.
     pub dad: Dad,
+}
+
+impl KernelAddr {
+    /// The address if it is an IPv6 link-local.
+    pub fn link_local(&self) -> Option<Ipv6Addr> {
+        match self.net.addr() {
+            IpAddr::V6(a) if is_link_local(&a) => Some(a),
+            _ => None,
+        }
+    }
 }
 
 /// What one netlink message means to the watcher.
@@ -55,16 +70,14 @@ pub(crate) enum Event {
         ifindex: u32,
     },
     Addr(KernelAddr),
-    AddrGone {
-        ifindex: u32,
-        addr: Ipv6Addr,
-    },
+    AddrGone(KernelAddr),
     /// A usable IPv6 link-local neighbour (interface not yet filtered).
     Neighbour(Observation),
     /// The socket dropped messages: state must be re-dumped.
     Overrun,
-    /// Anything we do not track (IPv4, global addresses, deleted or
-    /// unresolved neighbours, bridge-family link messages, ...).
+    /// Anything we do not track (loopback or multicast addresses, IPv4
+    /// neighbours, deleted or unresolved ones, bridge-family link
+    /// messages, ...).
     Ignored,
 }
 
@@ -85,10 +98,7 @@ pub(crate) fn classify_route(msg: &RouteNetlinkMessage) -> Event {
             ifindex: m.header.index,
         }),
         RouteNetlinkMessage::NewAddress(m) => addr_from_msg(m).map(Event::Addr),
-        RouteNetlinkMessage::DelAddress(m) => addr_from_msg(m).map(|a| Event::AddrGone {
-            ifindex: a.ifindex,
-            addr: a.addr,
-        }),
+        RouteNetlinkMessage::DelAddress(m) => addr_from_msg(m).map(Event::AddrGone),
         RouteNetlinkMessage::NewNeighbour(m) => neighbour_from_msg(m).map(Event::Neighbour),
         // A deleted neighbour ends nothing: discovery only gates new
         // connections (GUIDE.md section 3).
@@ -133,13 +143,15 @@ pub(crate) fn link_from_msg(m: &LinkMessage) -> Option<KernelLink> {
         ifindex: m.header.index,
         name: name?,
         up: is_oper_up(m.header.flags, oper),
+        loopback: m.header.flags.contains(LinkFlags::Loopback),
         mac,
     })
 }
 
-/// An IPv6 link-local address with its DAD state; None for anything else.
+/// An IPv6 link-local or a routable unicast address (IPv4 or IPv6), with
+/// its prefix length and DAD state; None for anything else.
 pub(crate) fn addr_from_msg(m: &AddressMessage) -> Option<KernelAddr> {
-    if m.header.family != AddressFamily::Inet6 || m.header.index == 0 {
+    if !matches!(m.header.family, AddressFamily::Inet | AddressFamily::Inet6) || m.header.index == 0 {
         return None;
     }
     let mut address = None;
@@ -148,18 +160,23 @@ pub(crate) fn addr_from_msg(m: &AddressMessage) -> Option<KernelAddr> {
     let mut flags = AddressFlags::from_bits_retain(u32::from(m.header.flags.bits()));
     for attr in &m.attributes {
         match attr {
-            AddressAttribute::Address(IpAddr::V6(a)) => address = Some(*a),
-            AddressAttribute::Local(IpAddr::V6(a)) => local = Some(*a),
+            AddressAttribute::Address(a) => address = Some(*a),
+            AddressAttribute::Local(a) => local = Some(*a),
             AddressAttribute::Flags(f) => flags = *f,
             _ => {}
         }
     }
-    // For IPv6, IFA_ADDRESS is the address (IFA_LOCAL only on
-    // point-to-point links, where it is ours and IFA_ADDRESS the peer's).
+    // IFA_LOCAL is ours when present (always for IPv4; for IPv6 only on
+    // point-to-point links), and IFA_ADDRESS then the peer's.
     let addr = local.or(address)?;
-    if !is_link_local(&addr) {
+    let wanted = match addr {
+        IpAddr::V6(a) => is_link_local(&a) || is_routable_unicast(&addr),
+        IpAddr::V4(_) => is_routable_unicast(&addr),
+    };
+    if !wanted || addr.is_ipv4() != (m.header.family == AddressFamily::Inet) {
         return None;
     }
+    let net = IpNet::new(addr, m.header.prefix_len).ok()?;
     let dad = if flags.contains(AddressFlags::Dadfailed) {
         Dad::Failed
     } else if flags.contains(AddressFlags::Tentative) {
@@ -169,7 +186,7 @@ pub(crate) fn addr_from_msg(m: &AddressMessage) -> Option<KernelAddr> {
     };
     Some(KernelAddr {
         ifindex: m.header.index,
-        addr,
+        net,
         dad,
     })
 }
@@ -260,15 +277,13 @@ mod tests {
                 ifindex: 7,
                 name: "eth0".into(),
                 up: true,
+                loopback: false,
                 mac: Some(MAC)
             }
         );
         // Loopback, dummy: no operational state reported.
-        assert!(
-            link_from_msg(&link(1, "lo", up_flags(), Some(State::Unknown)))
-                .expect("lo")
-                .up
-        );
+        let lo = link_from_msg(&link(1, "lo", up_flags() | LinkFlags::Loopback, Some(State::Unknown))).expect("lo");
+        assert!(lo.up && lo.loopback);
         assert!(link_from_msg(&link(1, "lo", up_flags(), None)).expect("lo").up);
         // A veth whose peer is down: admin up, no carrier.
         let no_carrier = LinkFlags::Up | LinkFlags::Multicast;
@@ -331,7 +346,7 @@ mod tests {
             addr_from_msg(&tentative),
             Some(KernelAddr {
                 ifindex: 3,
-                addr: ll("fe80::1"),
+                net: "fe80::1/64".parse().expect("net"),
                 dad: Dad::Tentative
             })
         );
@@ -368,33 +383,65 @@ mod tests {
         assert_eq!(addr_from_msg(&m).expect("addr").dad, Dad::Ready);
     }
 
+    fn v4(index: u32, local: &str, prefix_len: u8) -> AddressMessage {
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.prefix_len = prefix_len;
+        m.header.index = index;
+        let local: IpAddr = local.parse().expect("v4");
+        m.attributes.push(AddressAttribute::Address(local));
+        m.attributes.push(AddressAttribute::Local(local));
+        m
+    }
+
     #[test]
-    fn only_ipv6_link_local_addresses() {
+    fn link_locals_and_routable_unicast_addresses() {
+        let global = addr_from_msg(&addr(3, "2001:db8::1", AddressHeaderFlags::empty(), None)).expect("global");
+        assert_eq!(global.net, "2001:db8::1/64".parse::<IpNet>().expect("net"));
+        assert_eq!(global.link_local(), None);
+        let ll_addr = addr_from_msg(&addr(3, "fe80::1", AddressHeaderFlags::empty(), None)).expect("ll");
+        assert_eq!(ll_addr.link_local(), Some(ll("fe80::1")));
+        assert_eq!(addr_from_msg(&addr(1, "::1", AddressHeaderFlags::empty(), None)), None);
+
+        let a = addr_from_msg(&v4(3, "10.0.0.1", 24)).expect("v4");
+        assert_eq!((a.ifindex, a.dad), (3, Dad::Ready));
+        assert_eq!(a.net, "10.0.0.1/24".parse::<IpNet>().expect("net"));
+        assert_eq!(addr_from_msg(&v4(1, "127.0.0.1", 8)), None);
+        assert_eq!(addr_from_msg(&v4(3, "169.254.0.1", 16)), None);
+        // Point-to-point IPv4: IFA_LOCAL is ours, IFA_ADDRESS the peer's.
+        let mut p2p = v4(4, "10.0.0.1", 32);
+        p2p.attributes.retain(|a| !matches!(a, AddressAttribute::Address(_)));
+        p2p.attributes
+            .push(AddressAttribute::Address("10.0.0.2".parse().expect("peer")));
         assert_eq!(
-            addr_from_msg(&addr(3, "2001:db8::1", AddressHeaderFlags::empty(), None)),
-            None
+            addr_from_msg(&p2p).expect("p2p").net.addr(),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
         );
-        let mut v4 = AddressMessage::default();
-        v4.header.family = AddressFamily::Inet;
-        v4.header.index = 3;
-        v4.attributes
-            .push(AddressAttribute::Address("10.0.0.1".parse().expect("v4")));
-        assert_eq!(addr_from_msg(&v4), None);
-        // Point-to-point: IFA_LOCAL is ours, IFA_ADDRESS the peer's.
+        // A prefix length the family cannot have.
+        assert_eq!(addr_from_msg(&v4(3, "10.0.0.1", 33)), None);
+        // The family and the address must agree.
+        let mut mixed = v4(3, "10.0.0.1", 24);
+        mixed.header.family = AddressFamily::Inet6;
+        assert_eq!(addr_from_msg(&mixed), None);
+        // Point-to-point IPv6: the same rule.
         let mut p2p = addr(5, "fe80::2", AddressHeaderFlags::empty(), None);
         p2p.attributes.push(AddressAttribute::Local(IpAddr::V6(ll("fe80::1"))));
-        assert_eq!(addr_from_msg(&p2p).expect("addr").addr, ll("fe80::1"));
+        assert_eq!(addr_from_msg(&p2p).expect("addr").link_local(), Some(ll("fe80::1")));
     }
 
     #[test]
     fn address_removal() {
         let m = addr(3, "fe80::1", AddressHeaderFlags::empty(), None);
+        let gone = addr_from_msg(&m).expect("addr");
         assert_eq!(
             classify_route(&RouteNetlinkMessage::DelAddress(m)),
-            Event::AddrGone {
-                ifindex: 3,
-                addr: ll("fe80::1")
-            }
+            Event::AddrGone(gone)
+        );
+        let m = v4(3, "10.0.0.1", 24);
+        let gone = addr_from_msg(&m).expect("addr");
+        assert_eq!(
+            classify_route(&RouteNetlinkMessage::DelAddress(m)),
+            Event::AddrGone(gone)
         );
     }
 

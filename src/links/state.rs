@@ -1,5 +1,6 @@
-//! The watcher's state: every kernel link and its IPv6 link-locals, the
-//! snapshot of the configured ones, and what changed between two snapshots.
+//! The watcher's state: every kernel link, its IPv6 link-locals and its
+//! routable addresses; the snapshot of the configured links and of the
+//! host's addresses, and what changed between two snapshots.
 //!
 //! Pure: fed with `convert::Event`s, tested without sockets.
 
@@ -7,12 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv6Addr;
 
-use crate::iface::{LinkLocal, LinkState, Links, Mac, fmt_mac};
+use ipnet::IpNet;
+
+use crate::iface::{HostAddresses, HostLink, LinkLocal, LinkState, Links, Mac, fmt_mac};
 use crate::peers::Observation;
 
-use super::convert::{Dad, Event, KernelLink};
+use super::convert::{Dad, Event, KernelAddr, KernelLink};
 
-/// Every kernel link and link-local address we have heard of.
+/// Every kernel link and address we have heard of.
 ///
 /// All links are tracked, not only configured ones: a rename can turn an
 /// unconfigured link (with its addresses) into a configured one.
@@ -20,7 +23,10 @@ use super::convert::{Dad, Event, KernelLink};
 pub(crate) struct Table {
     names: BTreeSet<String>,
     links: BTreeMap<u32, KernelLink>,
+    /// IPv6 link-locals by ifindex.
     addrs: BTreeMap<u32, BTreeMap<Ipv6Addr, Dad>>,
+    /// Routable unicast addresses by ifindex (DAD failures left out).
+    host: BTreeMap<u32, BTreeSet<IpNet>>,
 }
 
 impl Table {
@@ -63,19 +69,39 @@ impl Table {
             Event::LinkGone { ifindex } => {
                 self.links.remove(ifindex);
                 self.addrs.remove(ifindex);
+                self.host.remove(ifindex);
             }
-            Event::Addr(a) => {
-                self.addrs.entry(a.ifindex).or_default().insert(a.addr, a.dad);
-            }
-            Event::AddrGone { ifindex, addr } => {
-                if let Some(m) = self.addrs.get_mut(ifindex) {
-                    m.remove(addr);
-                    if m.is_empty() {
-                        self.addrs.remove(ifindex);
+            Event::Addr(a) => match a.link_local() {
+                Some(ll) => {
+                    self.addrs.entry(a.ifindex).or_default().insert(ll, a.dad);
+                }
+                // Another node has it: not ours to announce or name.
+                None if a.dad == Dad::Failed => self.remove_host(a),
+                None => {
+                    self.host.entry(a.ifindex).or_default().insert(a.net);
+                }
+            },
+            Event::AddrGone(a) => match a.link_local() {
+                Some(ll) => {
+                    if let Some(m) = self.addrs.get_mut(&a.ifindex) {
+                        m.remove(&ll);
+                        if m.is_empty() {
+                            self.addrs.remove(&a.ifindex);
+                        }
                     }
                 }
-            }
+                None => self.remove_host(a),
+            },
             Event::Neighbour(_) | Event::Overrun | Event::Ignored => {}
+        }
+    }
+
+    fn remove_host(&mut self, a: &KernelAddr) {
+        if let Some(set) = self.host.get_mut(&a.ifindex) {
+            set.remove(&a.net);
+            if set.is_empty() {
+                self.host.remove(&a.ifindex);
+            }
         }
     }
 
@@ -105,7 +131,29 @@ impl Table {
             })
             .collect();
         let index_names = self.links.values().map(|l| (l.ifindex, l.name.clone())).collect();
-        Snapshot { views, index_names }
+        Snapshot {
+            views,
+            index_names,
+            host: self.host_addresses(),
+        }
+    }
+
+    /// Every link with its routable addresses.
+    pub fn host_addresses(&self) -> HostAddresses {
+        let links = self
+            .links
+            .values()
+            .map(|l| {
+                let link = HostLink {
+                    ifindex: l.ifindex,
+                    loopback: l.loopback,
+                    mac: l.mac,
+                    addresses: self.host.get(&l.ifindex).cloned().unwrap_or_default(),
+                };
+                (l.name.clone(), link)
+            })
+            .collect();
+        HostAddresses { links }
     }
 }
 
@@ -118,12 +166,13 @@ pub(crate) struct IfView {
     pub link_locals: BTreeMap<Ipv6Addr, Dad>,
 }
 
-/// The configured interfaces present, and every link's name by ifindex (to
-/// tell a rename from a delete).
+/// The configured interfaces present, every link's name by ifindex (to
+/// tell a rename from a delete), and the host's addresses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Snapshot {
     pub views: BTreeMap<String, IfView>,
     pub index_names: BTreeMap<u32, String>,
+    pub host: HostAddresses,
 }
 
 impl Snapshot {
@@ -194,6 +243,15 @@ pub(crate) enum Change {
         name: String,
         addr: Ipv6Addr,
     },
+    /// An address on any link (configured or not).
+    Address {
+        name: String,
+        net: IpNet,
+    },
+    AddressRemoved {
+        name: String,
+        net: IpNet,
+    },
 }
 
 impl Change {
@@ -242,12 +300,47 @@ impl fmt::Display for Change {
             Change::LinkLocalRemoved { name, addr } => {
                 write!(f, "{name}: link-local {addr} removed")
             }
+            Change::Address { name, net } => write!(f, "{name}: address {net}"),
+            Change::AddressRemoved { name, net } => write!(f, "{name}: address {net} removed"),
         }
     }
 }
 
-/// The changes from `old` to `new`, per interface in name order.
+/// The changes from `old` to `new`: per configured interface in name
+/// order, then the addresses of any link.
 pub(crate) fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
+    let mut out = diff_configured(old, new);
+    out.extend(diff_addresses(&old.host, &new.host));
+    out
+}
+
+/// Addresses removed then added, per link in name order.
+fn diff_addresses(old: &HostAddresses, new: &HostAddresses) -> Vec<Change> {
+    fn nets<'a>(host: &'a HostAddresses, name: &str, none: &'a BTreeSet<IpNet>) -> &'a BTreeSet<IpNet> {
+        host.links.get(name).map_or(none, |l| &l.addresses)
+    }
+    let none = BTreeSet::new();
+    let names: BTreeSet<&String> = old.links.keys().chain(new.links.keys()).collect();
+    let mut out = Vec::new();
+    for name in names {
+        let (before, after) = (nets(old, name, &none), nets(new, name, &none));
+        for net in before.difference(after) {
+            out.push(Change::AddressRemoved {
+                name: name.clone(),
+                net: *net,
+            });
+        }
+        for net in after.difference(before) {
+            out.push(Change::Address {
+                name: name.clone(),
+                net: *net,
+            });
+        }
+    }
+    out
+}
+
+fn diff_configured(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
     let mut out = Vec::new();
     for (name, o) in &old.views {
         if new.views.contains_key(name) {
@@ -327,7 +420,6 @@ pub(crate) fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::links::convert::KernelAddr;
 
     const MAC: Mac = [2, 0, 0, 0, 0, 1];
 
@@ -340,16 +432,25 @@ mod tests {
             ifindex,
             name: name.into(),
             up,
+            loopback: name == "lo",
             mac: Some(MAC),
         })
     }
 
-    fn addr(ifindex: u32, a: &str, dad: Dad) -> Event {
-        Event::Addr(KernelAddr {
+    fn kernel_addr(ifindex: u32, net: &str, dad: Dad) -> KernelAddr {
+        KernelAddr {
             ifindex,
-            addr: ll(a),
+            net: net.parse().expect("test prefix"),
             dad,
-        })
+        }
+    }
+
+    fn addr(ifindex: u32, a: &str, dad: Dad) -> Event {
+        Event::Addr(kernel_addr(ifindex, &format!("{a}/64"), dad))
+    }
+
+    fn net(s: &str) -> IpNet {
+        s.parse().expect("test prefix")
     }
 
     fn table() -> Table {
@@ -405,10 +506,7 @@ mod tests {
             tentative: true
         }));
 
-        t.apply(&Event::AddrGone {
-            ifindex: 3,
-            addr: ll("fe80::1"),
-        });
+        t.apply(&Event::AddrGone(kernel_addr(3, "fe80::1/64", Dad::Ready)));
         let s4 = t.snapshot();
         assert_eq!(lines(&s3, &s4), ["eth0: link-local fe80::1 removed"]);
         assert_eq!(s4.links()["eth0"].usable_link_local(), None);
@@ -534,8 +632,62 @@ mod tests {
             ifindex: 3,
             name: "eth0".into(),
             up: true,
+            loopback: false,
             mac: Some([2, 0, 0, 0, 0, 2]),
         }));
         assert_eq!(lines(&s1, &t.snapshot()), ["eth0: mac changed to 02:00:00:00:00:02"]);
+    }
+
+    #[test]
+    fn host_addresses_of_every_link() {
+        let mut t = table();
+        t.apply(&link(1, "lo", true));
+        t.apply(&link(3, "eth0", true));
+        t.apply(&link(7, "dummy0", false));
+        let s0 = t.snapshot();
+        t.apply(&Event::Addr(kernel_addr(1, "10.0.0.1/32", Dad::Ready)));
+        t.apply(&Event::Addr(kernel_addr(7, "192.0.2.1/24", Dad::Ready)));
+        t.apply(&Event::Addr(kernel_addr(3, "2001:db8::1/64", Dad::Tentative)));
+        // Link-locals are the configured links' business, not addresses.
+        t.apply(&addr(3, "fe80::1", Dad::Ready));
+        let s1 = t.snapshot();
+        let host = &s1.host;
+        assert_eq!(host.links.keys().collect::<Vec<_>>(), ["dummy0", "eth0", "lo"]);
+        assert!(host.links["lo"].loopback && !host.links["eth0"].loopback);
+        assert_eq!(host.links["eth0"].mac, Some(MAC));
+        assert_eq!(host.links["lo"].addresses, [net("10.0.0.1/32")].into());
+        assert_eq!(host.links["dummy0"].addresses, [net("192.0.2.1/24")].into());
+        assert_eq!(host.links["eth0"].addresses, [net("2001:db8::1/64")].into());
+        assert_eq!(
+            lines(&s0, &s1),
+            [
+                "eth0: link-local fe80::1 ready",
+                "dummy0: address 192.0.2.1/24",
+                "eth0: address 2001:db8::1/64",
+                "lo: address 10.0.0.1/32"
+            ]
+        );
+        // The same IPv4 address with another prefix length is another address.
+        t.apply(&Event::Addr(kernel_addr(7, "192.0.2.1/16", Dad::Ready)));
+        t.apply(&Event::AddrGone(kernel_addr(7, "192.0.2.1/24", Dad::Ready)));
+        // A duplicate (DAD failed) is no address of ours.
+        t.apply(&Event::Addr(kernel_addr(3, "2001:db8::1/64", Dad::Failed)));
+        let s2 = t.snapshot();
+        assert_eq!(s2.host.links["dummy0"].addresses, [net("192.0.2.1/16")].into());
+        assert!(s2.host.links["eth0"].addresses.is_empty());
+        assert_eq!(
+            lines(&s1, &s2),
+            [
+                "dummy0: address 192.0.2.1/24 removed",
+                "dummy0: address 192.0.2.1/16",
+                "eth0: address 2001:db8::1/64 removed"
+            ]
+        );
+        // Addresses go with their link; a link up or down changes nothing.
+        t.apply(&link(7, "dummy0", true));
+        assert_eq!(t.snapshot().host, s2.host);
+        t.apply(&Event::LinkGone { ifindex: 7 });
+        t.apply(&link(7, "dummy0", false));
+        assert!(t.snapshot().host.links["dummy0"].addresses.is_empty());
     }
 }

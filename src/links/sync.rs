@@ -44,11 +44,8 @@ impl Dump {
     pub fn request(self) -> RouteNetlinkMessage {
         match self {
             Dump::Links => RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            Dump::Addrs => {
-                let mut m = AddressMessage::default();
-                m.header.family = AddressFamily::Inet6;
-                RouteNetlinkMessage::GetAddress(m)
-            }
+            // IPv4 and IPv6 (AF_UNSPEC): link-locals and the host's addresses.
+            Dump::Addrs => RouteNetlinkMessage::GetAddress(AddressMessage::default()),
             Dump::Neighbours => {
                 let mut m = NeighbourMessage::default();
                 m.header.family = AddressFamily::Inet6;
@@ -174,6 +171,7 @@ mod tests {
     use std::num::NonZeroI32;
 
     use netlink_packet_core::{DoneMessage, ErrorMessage, NLM_F_MULTIPART, NLMSG_OVERRUN, NetlinkHeader};
+    use netlink_packet_route::address::AddressAttribute;
     use netlink_packet_route::link::{LinkAttribute, LinkFlags};
     use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourState};
 
@@ -210,6 +208,21 @@ mod tests {
         m.attributes
             .push(NeighbourAttribute::LinkLayerAddress(vec![2, 0, 0, 0, 0, last]));
         RouteNetlinkMessage::NewNeighbour(m)
+    }
+
+    /// An IPv4 address on eth0, added or removed.
+    fn ipv4(added: bool, local: &str) -> RouteNetlinkMessage {
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.prefix_len = 24;
+        m.header.index = 3;
+        m.attributes
+            .push(AddressAttribute::Local(local.parse().expect("address")));
+        if added {
+            RouteNetlinkMessage::NewAddress(m)
+        } else {
+            RouteNetlinkMessage::DelAddress(m)
+        }
     }
 
     /// A multicast event (caused by some other socket).
@@ -283,6 +296,33 @@ mod tests {
         assert!(t.snapshot().links()["eth0"].up);
         assert_eq!(obs.len(), 1);
         assert_eq!(obs[0].mac, Some([2, 0, 0, 0, 0, 0x99]));
+    }
+
+    #[test]
+    fn addresses_of_both_families_from_the_dump_and_later_events() {
+        assert_eq!(
+            Dump::Addrs.request(),
+            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+            "the address dump asks for every family"
+        );
+        let (mut s, _) = Sync::new(names(), PORT);
+        let steps = feed(
+            &mut s,
+            vec![
+                reply(link(true)),
+                done(),
+                reply(ipv4(true, "192.0.2.1")),
+                reply(ipv4(true, "192.0.2.2")),
+                event(ipv4(false, "192.0.2.1")),
+                event(ipv4(true, "192.0.2.3")),
+                done(),
+                done(),
+            ],
+        );
+        let (t, _) = finish(steps);
+        let host = t.host_addresses();
+        let nets: Vec<String> = host.links["eth0"].addresses.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["192.0.2.2/24", "192.0.2.3/24"]);
     }
 
     #[test]

@@ -14,13 +14,13 @@ use futures::channel::mpsc::UnboundedReceiver;
 use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{AsyncSocket, SocketAddr};
-use rtnetlink::constants::{RTMGRP_IPV6_IFADDR, RTMGRP_LINK, RTMGRP_NEIGH};
+use rtnetlink::constants::{RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK, RTMGRP_NEIGH};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::iface::{Links, fmt_mac};
+use crate::iface::{HostAddresses, Links, fmt_mac};
 use crate::peers::Observation;
 
 use super::convert::classify;
@@ -29,8 +29,9 @@ use super::sync::{Dump, Step, Sync};
 
 type Message = NetlinkMessage<RouteNetlinkMessage>;
 
-/// RTNLGRP_LINK, RTNLGRP_IPV6_IFADDR and RTNLGRP_NEIGH as a bind() bitmask.
-const GROUPS: u32 = RTMGRP_LINK | RTMGRP_IPV6_IFADDR | RTMGRP_NEIGH;
+/// RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR and RTNLGRP_NEIGH
+/// as a bind() bitmask.
+const GROUPS: u32 = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_NEIGH;
 /// Receive buffer asked for (the kernel caps it at net.core.rmem_max): a
 /// bigger buffer makes overruns rarer when hundreds of links flap at once.
 const RECV_BUFFER: libc::c_int = 1 << 20;
@@ -42,14 +43,16 @@ const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
 /// Socket failures in a row (without a completed resync) before giving up.
 const MAX_SOCKET_FAILURES: u32 = 5;
 
-/// Watch the configured interfaces and the kernel's IPv6 neighbours.
+/// Watch the configured interfaces, the host's addresses and the kernel's
+/// IPv6 neighbours.
 ///
-/// Subscribes to link, IPv6 address and neighbour events, then dumps all
-/// three, so nothing is missed. Publishes a full snapshot of the configured
-/// interfaces on `links` whenever it changes (a configured interface absent
-/// from the kernel is absent from the map), and sends every usable IPv6
-/// link-local neighbour of a configured interface the kernel reports on
-/// `neighbours` (waiting when the receiver is slow).
+/// Subscribes to link, address (IPv4 and IPv6) and neighbour events, then
+/// dumps all three, so nothing is missed. Publishes a full snapshot of the
+/// configured interfaces on `links` whenever it changes (a configured
+/// interface absent from the kernel is absent from the map), a full snapshot
+/// of every link's addresses on `addresses` whenever it changes, and sends
+/// every usable IPv6 link-local neighbour of a configured interface the
+/// kernel reports on `neighbours` (waiting when the receiver is slow).
 ///
 /// On overrun (ENOBUFS: events were lost) everything is re-dumped. If the
 /// socket fails it is reopened and everything re-dumped; an error is
@@ -59,11 +62,12 @@ const MAX_SOCKET_FAILURES: u32 = 5;
 pub async fn watch(
     names: Vec<String>,
     links: watch::Sender<Links>,
+    addresses: watch::Sender<HostAddresses>,
     neighbours: mpsc::Sender<Observation>,
 ) -> anyhow::Result<()> {
     // The sender is dropped: the names never change.
     let (_, names) = watch::channel(names);
-    watch_interfaces(names, links, neighbours, None).await
+    watch_interfaces(names, links, addresses, neighbours, None).await
 }
 
 /// [`watch`], following the configured names on `names` (a reload): when
@@ -71,11 +75,12 @@ pub async fn watch(
 /// configured interface comes with its kernel neighbours and a removed one
 /// leaves `links`. Interfaces configured before and after keep their
 /// snapshot, so nobody downstream sees a change for them. `synced` is
-/// answered when the first snapshot has been taken (and published, if it
-/// holds anything).
+/// answered when the first snapshots have been taken (and published, if
+/// they hold anything).
 pub async fn watch_interfaces(
     names: watch::Receiver<Vec<String>>,
     links: watch::Sender<Links>,
+    addresses: watch::Sender<HostAddresses>,
     neighbours: mpsc::Sender<Observation>,
     mut synced: Option<oneshot::Sender<()>>,
 ) -> anyhow::Result<()> {
@@ -84,6 +89,7 @@ pub async fn watch_interfaces(
         table: Table::new(initial),
         published: Snapshot::default(),
         links,
+        addresses,
         neighbours,
         names,
         names_open: true,
@@ -112,6 +118,12 @@ pub async fn watch_interfaces(
 pub async fn dump_links(names: &[String]) -> anyhow::Result<Links> {
     let (table, _) = dump_once(names).await?;
     Ok(table.snapshot().links())
+}
+
+/// A one-off snapshot of every link's addresses (no subscription).
+pub async fn dump_addresses() -> anyhow::Result<HostAddresses> {
+    let (table, _) = dump_once(&[]).await?;
+    Ok(table.host_addresses())
 }
 
 /// A one-off read of the kernel's usable IPv6 link-local neighbours on the
@@ -143,6 +155,7 @@ struct Watcher {
     /// The last snapshot published (and logged).
     published: Snapshot,
     links: watch::Sender<Links>,
+    addresses: watch::Sender<HostAddresses>,
     neighbours: mpsc::Sender<Observation>,
     /// The configured interface names; `names_open` until the sender is gone.
     names: watch::Receiver<Vec<String>>,
@@ -230,7 +243,7 @@ impl Watcher {
         self.table.apply_event(classify(msg), observations)
     }
 
-    /// Log and publish the snapshot if it changed.
+    /// Log and publish the snapshots that changed.
     fn publish(&mut self) {
         let new = self.table.snapshot();
         if new == self.published {
@@ -248,6 +261,9 @@ impl Watcher {
             } else {
                 info!("{change}");
             }
+        }
+        if new.host != self.published.host {
+            self.addresses.send_replace(new.host.clone());
         }
         let links = new.links();
         self.links.send_if_modified(|current| {
@@ -356,5 +372,40 @@ impl Conn {
         self.handle
             .notify(req)
             .with_context(|| format!("netlink: requesting a dump of {what:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv6Addr};
+
+    use ipnet::IpNet;
+
+    use crate::iface::is_routable_unicast;
+
+    /// Every routable IPv6 address the kernel lists in /proc/net/if_inet6
+    /// (no root needed) is dumped, on its interface, with its prefix length.
+    #[tokio::test]
+    async fn dumps_the_addresses_the_kernel_lists() {
+        let host = super::dump_addresses().await.expect("address dump");
+        let Ok(listed) = std::fs::read_to_string("/proc/net/if_inet6") else {
+            return; // IPv6 disabled: nothing to compare with
+        };
+        for line in listed.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let addr = Ipv6Addr::from(u128::from_str_radix(f[0], 16).expect("address"));
+            let len = u8::from_str_radix(f[2], 16).expect("prefix length");
+            let dad_failed = u32::from_str_radix(f[4], 16).expect("flags") & libc::IFA_F_DADFAILED != 0;
+            if !is_routable_unicast(&IpAddr::V6(addr)) || dad_failed {
+                continue;
+            }
+            let net = IpNet::new(IpAddr::V6(addr), len).expect("prefix");
+            let link = host
+                .links
+                .get(f[5])
+                .unwrap_or_else(|| panic!("no link {} in {host:?}", f[5]));
+            assert!(link.addresses.contains(&net), "{net} on {} not dumped: {host:?}", f[5]);
+        }
+        assert!(host.links.values().any(|l| l.loopback), "no loopback in {host:?}");
     }
 }

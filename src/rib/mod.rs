@@ -402,6 +402,15 @@ impl Rib {
         &self.config
     }
 
+    /// Our router ID changed: local paths carry the new one. It changes no
+    /// selection (a local path always wins) and nothing sent to peers.
+    pub fn set_router_id(&mut self, router_id: Ipv4Addr) {
+        self.config.router_id = router_id;
+        if let Some(local) = self.peers.get_mut(LOCAL_SLOT) {
+            local.info.router_id = router_id;
+        }
+    }
+
     /// Adds an established peer. A peer already present (a new session
     /// under the same key) is removed first, with its routes. The new peer
     /// is named in `out_ready`: its first [`Rib::pending_out`] is the table.

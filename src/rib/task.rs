@@ -1,14 +1,15 @@
 //! The routes task: owns the RIB, feeds the FIB, and sends each peer its
 //! UPDATEs (next hop self: our link-local, plus our global address on that
-//! interface when there is one, as RFC 8950 / RFC 2545 describe).
+//! interface when there is one, as RFC 8950 / RFC 2545 describe). It
+//! follows the netlink watcher's address snapshot (next hop self,
+//! `--redistribute connected`) and the router ID (the RIB's local paths).
 //!
 //! Sessions decode UPDATEs themselves (in parallel) and hand the routes in;
 //! the out side is pulled from the RIB per peer and encoded here, packing
 //! many prefixes per message.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::{IpAddr, Ipv6Addr};
-use std::time::Duration;
+use std::net::Ipv4Addr;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -21,20 +22,21 @@ use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 use crate::bgp::msg::update::{self, EncodeContext, NextHop, Origin, PathAttributes, Update};
 use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::fib::{self, FibChange, FibError, FibHandle, FibNextHop, FibRoute, NextHops};
-use crate::iface::{Links, is_link_local};
+use crate::iface::{HostAddresses, Links};
 use crate::intern::Interner;
-use crate::links::addresses::{self, HostAddress, HostAddresses};
 use crate::peers::PeerKey;
 use crate::prefix_map::PrefixMap;
 
-/// How often connected addresses are re-read for `--redistribute connected`.
-const CONNECTED_RESCAN: Duration = Duration::from_secs(5);
 const STAGE: &str = "routes";
 
 #[derive(Debug, Clone)]
 pub struct RoutesConfig {
     pub local_asn: u32,
-    pub router_id: std::net::Ipv4Addr,
+    /// Followed: the RIB's local paths carry the latest.
+    pub router_id: watch::Receiver<Ipv4Addr>,
+    /// The host's addresses, from the netlink watcher: global IPv6 for next
+    /// hop self, connected prefixes to redistribute.
+    pub addresses: watch::Receiver<HostAddresses>,
     pub max_paths: usize,
     pub networks: Vec<IpNet>,
     pub redistribute_connected: bool,
@@ -162,13 +164,14 @@ struct Peer {
     end_of_rib_sent: bool,
 }
 
-pub fn spawn(config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>) -> (RoutesHandle, Task) {
+pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>) -> (RoutesHandle, Task) {
     // 64 decoded UPDATEs (up to ~64k prefixes) keep the RIB busy; more
     // would only hold decoded prefixes in memory and make a control
     // request wait longer behind them. Sessions wait, TCP pushes back.
     let (commands, inbox) = actor::channel(STAGE, 64);
     let (handle_fib, handle_links) = (fib.clone(), links.clone());
-    let mut rib_config = RibConfig::new(config.local_asn, config.router_id);
+    let router_id = *config.router_id.borrow_and_update();
+    let mut rib_config = RibConfig::new(config.local_asn, router_id);
     rib_config.max_paths = config.max_paths;
     let task = Routes {
         rib: Rib::new(rib_config),
@@ -177,7 +180,6 @@ pub fn spawn(config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>
         links,
         peers: HashMap::new(),
         connected: BTreeSet::new(),
-        globals: HashMap::new(),
         next_hop_sets: Interner::default(),
         scratch_next_hops: Vec::new(),
     };
@@ -198,8 +200,6 @@ struct Routes {
     peers: HashMap<PeerKey, Peer>,
     /// Redistributed connected prefixes now originated.
     connected: BTreeSet<IpNet>,
-    /// Our global IPv6 address per fabric ifindex, for next hop self.
-    globals: HashMap<u32, Ipv6Addr>,
     /// The kernel next-hop sets handed to the FIB, one copy each.
     next_hop_sets: Interner<[FibNextHop]>,
     scratch_next_hops: Vec<FibNextHop>,
@@ -212,9 +212,9 @@ impl Routes {
             changes.append(self.rib.originate(prefix, local_attributes(Origin::Igp)));
             info!("announcing {prefix}");
         }
-        self.scan_addresses(&mut changes);
+        self.config.addresses.borrow_and_update();
+        self.redistribute_connected(&mut changes);
         self.commit(changes).await;
-        let mut rescan = tokio::time::interval(CONNECTED_RESCAN);
         loop {
             let mut changes = Changes::default();
             tokio::select! {
@@ -234,16 +234,22 @@ impl Routes {
                 // added stops being redistributed, one removed starts.
                 Ok(()) = self.config.interfaces.changed() => {
                     self.config.interfaces.borrow_and_update();
-                    self.scan_addresses(&mut changes);
+                    self.redistribute_connected(&mut changes);
+                }
+                Ok(()) = self.config.addresses.changed() => {
+                    self.config.addresses.borrow_and_update();
+                    self.redistribute_connected(&mut changes);
+                }
+                Ok(()) = self.config.router_id.changed() => {
+                    let router_id = *self.config.router_id.borrow_and_update();
+                    self.rib.set_router_id(router_id);
                 }
                 Ok(()) = self.links.changed() => {
                     self.links.borrow_and_update();
-                    self.scan_addresses(&mut changes);
                     // The kernel drops IPv4 routes through a downed link
                     // without telling us: reconcile to what we want.
                     self.fib.resync_soon();
                 }
-                _ = rescan.tick() => self.scan_addresses(&mut changes),
             }
             self.commit(changes).await;
         }
@@ -381,7 +387,12 @@ impl Routes {
             .and_then(|l| l.usable_link_local())?;
         // Without a global address, send the link-local twice as FRR does:
         // a 32-byte next hop every implementation reads.
-        let global = self.globals.get(&ifindex).copied().unwrap_or(link_local);
+        let global = self
+            .config
+            .addresses
+            .borrow()
+            .global_ipv6(ifindex)
+            .unwrap_or(link_local);
         Some(NextHop {
             ipv4: None,
             global: Some(global),
@@ -389,40 +400,16 @@ impl Routes {
         })
     }
 
-    /// Re-read interface addresses: global IPv6 per fabric interface (for
-    /// next hop self), connected prefixes elsewhere (for redistribution).
-    fn scan_addresses(&mut self, changes: &mut Changes) {
-        let links = self.links.borrow().clone();
-        let fabric_interfaces = self.config.interfaces.borrow().clone();
-        let mut globals = HashMap::new();
-        let mut connected = BTreeSet::new();
-        let host = addresses::read().unwrap_or_else(|e| {
-            warn!("cannot read interface addresses: {e}");
-            HostAddresses::default()
-        });
-        for HostAddress {
-            interface: name, net, ..
-        } in host.addresses
-        {
-            let fabric = fabric_interfaces.contains(&name);
-            match net.addr() {
-                IpAddr::V6(a) if fabric && !is_link_local(&a) && !a.is_loopback() => {
-                    if let Some(link) = links.get(&name) {
-                        globals.entry(link.ifindex).or_insert(a);
-                    }
-                }
-                _ if fabric => {}
-                IpAddr::V4(a) if a.is_loopback() || a.is_link_local() => {}
-                IpAddr::V6(a) if a.is_loopback() || is_link_local(&a) || a.is_multicast() => {}
-                _ => {
-                    connected.insert(net.trunc());
-                }
-            }
-        }
-        self.globals = globals;
+    /// Originate the prefixes connected to non-fabric interfaces, withdraw
+    /// those no longer there (with `--redistribute connected`).
+    fn redistribute_connected(&mut self, changes: &mut Changes) {
         if !self.config.redistribute_connected {
             return;
         }
+        let connected = {
+            let fabric = self.config.interfaces.borrow();
+            self.config.addresses.borrow().connected(&fabric)
+        };
         for gone in self.connected.difference(&connected) {
             if !self.config.networks.contains(gone) {
                 info!("no longer redistributing connected {gone}");

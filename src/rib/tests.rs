@@ -301,6 +301,18 @@ fn local_route_wins_over_learned() {
     assert_eq!(changes.routes.len(), 1);
 }
 
+#[test]
+fn local_paths_show_a_router_id_set_later() {
+    let mut rib = Rib::new(RibConfig::new(LOCAL_ASN, Ipv4Addr::UNSPECIFIED));
+    rib.originate(net("10.0.1.0/24"), attrs(&[]));
+    let router_id = |rib: &Rib| rib.routes()[0].paths[0].router_id;
+    assert_eq!(router_id(&rib), Ipv4Addr::UNSPECIFIED);
+    rib.set_router_id(Ipv4Addr::new(1, 2, 3, 4));
+    assert_eq!(router_id(&rib), Ipv4Addr::new(1, 2, 3, 4));
+    assert_eq!(rib.config().router_id, Ipv4Addr::new(1, 2, 3, 4));
+    assert_eq!(selected(&rib, "10.0.1.0/24"), [PathSource::Local]);
+}
+
 // ---- ECMP ----
 
 #[test]

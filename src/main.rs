@@ -190,7 +190,12 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
     ));
     tasks.hold(actor::spawn(
         "router ID",
-        router_id::follow(config.router_id, interfaces_rx.clone(), addresses_rx.clone(), router_id_tx),
+        router_id::follow(
+            config.router_id,
+            interfaces_rx.clone(),
+            addresses_rx.clone(),
+            router_id_tx,
+        ),
     ));
     let (peers, task) = peers::spawn(
         peers::PeerTableConfig {

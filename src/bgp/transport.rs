@@ -69,7 +69,7 @@ impl Refusal {
 }
 
 /// Accept a source only if it is a link-local whose scope is one of our
-/// configured interfaces (GUIDE.md section 3). Returns (ifindex, address).
+/// configured interfaces (docs/ARCHITECTURE.md section 4). Returns (ifindex, address).
 pub fn check_source(peer: SocketAddr, configured: &[u32]) -> Result<(u32, Ipv6Addr), Refusal> {
     let SocketAddr::V6(v6) = peer else {
         return Err(Refusal::NotIpv6);

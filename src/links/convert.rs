@@ -101,7 +101,7 @@ pub(crate) fn classify_route(msg: &RouteNetlinkMessage) -> Event {
         RouteNetlinkMessage::DelAddress(m) => addr_from_msg(m).map(Event::AddrGone),
         RouteNetlinkMessage::NewNeighbour(m) => neighbour_from_msg(m).map(Event::Neighbour),
         // A deleted neighbour ends nothing: discovery only gates new
-        // connections (GUIDE.md section 3).
+        // connections (docs/ARCHITECTURE.md section 4).
         _ => None,
     };
     event.unwrap_or(Event::Ignored)

@@ -367,7 +367,7 @@ pub struct RaParams {
     pub managed: bool,
     pub other: bool,
     /// Seconds. BIRD only dials a neighbour whose RAs carry a non-zero
-    /// lifetime (GUIDE.md 4); FRR dials either way.
+    /// lifetime (docs/ARCHITECTURE.md section 5); FRR dials either way.
     pub router_lifetime: u16,
     /// Milliseconds, 0 = unspecified.
     pub reachable_time: u32,

@@ -13,9 +13,9 @@ use tracing::{debug, info, trace, warn};
 use super::packet::{self, NdMessage, RaParams};
 use super::socket::{ALL_NODES, ALL_ROUTERS, IcmpSocket, Received};
 use super::speaker::{Emit, Speaker};
+use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 use crate::api::InterfaceState;
 pub use crate::api::InterfaceView;
-use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 use crate::iface::{Links, fmt_mac, is_link_local};
 use crate::peers::{Observation, Source};
 use crate::time::sleep_until_opt;
@@ -351,7 +351,7 @@ fn message_kind(msg: &NdMessage) -> &'static str {
     }
 }
 
-/// What a valid ND message tells us about neighbours (GUIDE.md section 3):
+/// What a valid ND message tells us about neighbours (docs/ARCHITECTURE.md section 4):
 /// the source of RA/RS/NS/NA unless unspecified, the target of an NA, and
 /// the target of a DAD NS as a tentative address. Only link-locals count:
 /// BGP unnumbered dials fe80:: addresses.

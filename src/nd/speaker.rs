@@ -1,7 +1,7 @@
 //! When to send Router Solicitations and Advertisements on one interface.
 //!
 //! Pure: the caller passes the time in and sends what `poll` returns. The
-//! schedule follows FRR's unnumbered interfaces (GUIDE.md section 4): a burst
+//! schedule follows FRR's unnumbered interfaces (docs/ARCHITECTURE.md section 5): a burst
 //! of fast RAs when the interface becomes ready, then one every interval; an
 //! RS at the same moment so that routers answer at once instead of at their
 //! next periodic RA.

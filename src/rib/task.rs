@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::{self as rib, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteView};
-pub use crate::api::RouteEntry;
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
+pub use crate::api::RouteEntry;
 use crate::bgp::msg::update::{self, EncodeContext, NextHop, Origin, PathAttributes, Update};
 use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::fib::{self, FibChange, FibError, FibHandle, FibNextHop, FibRoute, NextHops};

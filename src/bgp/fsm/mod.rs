@@ -105,7 +105,7 @@ pub const OPEN_SENT_HOLD_TIME: Duration = Duration::from_secs(240);
 /// FSM Error subcode 0: an unexpected event that is not a message (RFC 6608 3).
 const FSM_UNSPECIFIED: u8 = 0;
 
-/// Which peer AS numbers we accept in an OPEN (GUIDE 3: the peer's AS is
+/// Which peer AS numbers we accept in an OPEN (docs/ARCHITECTURE.md section 4: the peer's AS is
 /// usually not known in advance).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RemoteAs {
@@ -365,7 +365,7 @@ pub enum Event {
     /// Event 23: this connection lost a collision (RFC 4271 6.8).
     OpenCollisionDump,
     /// The interface went down: end the session now rather than at hold time
-    /// (GUIDE 3). Not an RFC 4271 event.
+    /// (docs/ARCHITECTURE.md section 4). Not an RFC 4271 event.
     LinkDown,
     /// We wrote an UPDATE: it restarts the KeepaliveTimer (RFC 4271 8.2.2,
     /// Established).

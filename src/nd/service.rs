@@ -2,7 +2,7 @@
 //! per-interface packet counters. Received packets become observations for
 //! the peer table; the speakers' schedules become RSs and RAs on the wire.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
@@ -101,6 +101,8 @@ pub fn spawn(
         links,
         observations,
         ifaces,
+        names: HashMap::new(),
+        own: HashSet::new(),
         commands: inbox,
         interfaces_open: true,
     };
@@ -114,6 +116,11 @@ struct Service {
     links: watch::Receiver<Links>,
     observations: mpsc::Sender<Observation>,
     ifaces: BTreeMap<String, Iface>,
+    /// From `links`, kept when it changes so that a received packet costs
+    /// lookups, not a copy of the snapshot: configured ifindex -> name, and
+    /// every link-local of ours.
+    names: HashMap<u32, String>,
+    own: HashSet<Ipv6Addr>,
     commands: Inbox<Command>,
     /// False once the sender of `config.interfaces` is gone.
     interfaces_open: bool,
@@ -201,6 +208,11 @@ impl Service {
     /// each speaker as the interface becomes able to send.
     async fn links_changed(&mut self) {
         let links = self.links.borrow_and_update().clone();
+        self.names = links.values().map(|l| (l.ifindex, l.name.clone())).collect();
+        self.own = links
+            .values()
+            .flat_map(|l| l.link_locals.iter().map(|a| a.addr))
+            .collect();
         let now = Instant::now();
         for (name, iface) in &mut self.ifaces {
             let link = links.get(name);
@@ -244,18 +256,19 @@ impl Service {
     }
 
     async fn emit(&mut self, name: &str, emit: Emit) {
-        let links = self.links.borrow().clone();
-        let Some(link) = links.get(name) else { return };
+        let Some((ifindex, mac)) = self.links.borrow().get(name).map(|l| (l.ifindex, l.mac)) else {
+            return;
+        };
         let Some(iface) = self.ifaces.get_mut(name) else { return };
         let Some(src) = iface.source else { return };
         let (dst, bytes, kind) = match emit {
-            Emit::Rs => (ALL_ROUTERS, packet::build_rs(link.mac), "rs"),
+            Emit::Rs => (ALL_ROUTERS, packet::build_rs(mac), "rs"),
             Emit::Ra(dst) => {
-                let params = RaParams::new(self.config.ra_lifetime, link.mac);
+                let params = RaParams::new(self.config.ra_lifetime, mac);
                 (dst, packet::build_ra(&params), "ra")
             }
         };
-        match self.socket.send(link.ifindex, src, dst, &bytes).await {
+        match self.socket.send(ifindex, src, dst, &bytes).await {
             Ok(()) => {
                 trace!("{name}: sent {kind} to {dst}");
                 bump(&mut iface.counters.tx, kind);
@@ -268,16 +281,10 @@ impl Service {
     }
 
     async fn received(&mut self, rx: Received, bytes: &[u8]) {
-        let links = self.links.borrow().clone();
-        let Some(link) = links.values().find(|l| l.ifindex == rx.ifindex) else {
+        let Some(name) = self.names.get(&rx.ifindex).cloned() else {
             // Not a configured interface: not ours to listen on.
             return;
         };
-        let name = link.name.clone();
-        let own: HashSet<Ipv6Addr> = links
-            .values()
-            .flat_map(|l| l.link_locals.iter().map(|a| a.addr))
-            .collect();
         let Some(iface) = self.ifaces.get_mut(&name) else {
             return;
         };
@@ -289,7 +296,7 @@ impl Service {
                 return;
             }
         };
-        if own.contains(&rx.src) {
+        if self.own.contains(&rx.src) {
             // Our own packet, looped back through another configured interface.
             return;
         }
@@ -303,7 +310,7 @@ impl Service {
             _ => {}
         }
         for obs in observations(rx.ifindex, rx.src, &msg) {
-            if own.contains(&obs.addr) {
+            if self.own.contains(&obs.addr) {
                 continue;
             }
             if self.observations.send(obs).await.is_err() {

@@ -156,7 +156,6 @@ start_gobgpd() {
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv4-unicast"
-${2:-}
 EOF
   start_bg "$NS_F" "$DIR/gobgpd.log" /usr/bin/gobgpd -f "$DIR/gobgp.toml" --api-hosts 127.0.0.1:50051
   poll_until 10 gobgp global || die "gobgpd did not start (see $DIR/gobgpd.log)"
@@ -169,7 +168,7 @@ feeder_loaded() {
 # Per daemon: up_X, state_X (prints "STATE COUNT"), kproto_X, diag_X.
 # up_X starts the daemon under test and sets DUT_PIDS, FEED_PEER (what the
 # replay feeder dials), NEIGH and GOBGP_NEIGH (GoBGP's name and config line
-# for the daemon) and GOBGP_EXTRA (more GoBGP neighbour config).
+# for the daemon).
 up_ndbgp() {
   ip -n "$NS_F" link set eth0 up
   ip -n "$NS_D" link set eth0 up
@@ -184,12 +183,6 @@ up_ndbgp() {
   FEED_PEER=$ll%eth0
   NEIGH=$ll%eth0
   GOBGP_NEIGH='neighbor-interface = "eth0"'
-  # ndbgpd sends IPv6 unicast UPDATEs (End-of-RIB) even when the peer did
-  # not negotiate that family; GoBGP resets such a session ("Address-family
-  # rf 131073 not available"): offer ipv6-unicast too.
-  GOBGP_EXTRA='  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"'
 }
 state_ndbgp() {
   local est received
@@ -202,7 +195,6 @@ numbered_feed() {
   FEED_PEER=192.168.0.2
   NEIGH=192.168.0.2
   GOBGP_NEIGH='neighbor-address = "192.168.0.2"'
-  GOBGP_EXTRA=""
 }
 numbered() {
   ip -n "$NS_F" addr add 192.168.0.1/30 dev eth0
@@ -272,7 +264,7 @@ load_gobgp() {
     # table, which learns it from ndbgpd's RAs.
     poll_until 20 neighbour_known "${FEED_PEER%%%*}" || die "${FEED_PEER%%%*} not in $NS_F's neighbour table"
   fi
-  start_gobgpd "$GOBGP_NEIGH" "$GOBGP_EXTRA"
+  start_gobgpd "$GOBGP_NEIGH"
   say "$kind N=$n: loading the feeder"
   t=$(now)
   gobgp mrt inject global "$DIR/feed.mrt" >/dev/null 2>&1 || die "gobgp mrt inject failed"

@@ -161,9 +161,11 @@ EOF
   poll_until 10 gobgp global || die "gobgpd did not start (see $DIR/gobgpd.log)"
 }
 gobgp() { ip netns exec "$NS_F" /usr/bin/gobgp -p 50051 "$@"; }
-feeder_loaded() {
-  gobgp global rib summary -a ipv4 | awk -v n="$1" '/Destination:/ { gsub(",", "", $2); ok = ($2 == n) } END { exit !ok }'
+# Prefixes in GoBGP's IPv4 RIB, from its JSON.
+feeder_prefixes() {
+  gobgp global rib summary -a ipv4 -j | python3 -c 'import json, sys; print(json.load(sys.stdin)["num_destination"])'
 }
+feeder_loaded() { [ "$(feeder_prefixes)" = "$1" ]; }
 
 # Per daemon: up_X, state_X (prints "STATE COUNT"), kproto_X, diag_X.
 # up_X starts the daemon under test and sets DUT_PIDS, FEED_PEER (what the
@@ -269,7 +271,7 @@ load_gobgp() {
   t=$(now)
   gobgp mrt inject global "$DIR/feed.mrt" >/dev/null 2>&1 || die "gobgp mrt inject failed"
   poll_until "$TIMEOUT" feeder_loaded "$n" ||
-    die "feeder holds $(gobgp global rib summary -a ipv4 | grep -o 'Destination: [0-9]*') of $n prefixes"
+    die "feeder holds $(feeder_prefixes || echo ?) of $n prefixes"
   say "$kind N=$n: feeder loaded in $(secs $(($(now) - t))) s"
   sleep 2
 }

@@ -6,29 +6,25 @@
 # Each round runs, on a fresh veth between two fresh namespaces, an ndbgpd
 # pair and then an FRR pair (zebra + bgpd, `neighbor eth0 interface
 # remote-as external`, datacenter defaults). Both daemons start with the
-# veth down; at T0 both ends are set up. From T0 the script polls (about
-# every 5 ms) the A end's session state (ndbgpctl, or vtysh for FRR) until
-# Established, and `ip -6 addr` until both link-locals have left DAD
-# (tentative): that moment is the floor, as nothing can connect before it.
+# veth down; at T0 both ends are set up. From T0 one process polls (about
+# every 5 ms) the A end's session state (ndbgpctl --json, or vtysh's json for
+# FRR) until Established, and the script polls /proc/net/if_inet6 until both
+# link-locals have left DAD (tentative): that moment is the floor, as nothing
+# can connect before it.
 # It prints every round and the medians, the ratio ndbgp/FRR and the
 # targets: ndbgp at most half of FRR's time, and within 0.1 s of the floor.
 #
 # Polling costs: ndbgpctl and ip take ~3 ms a call, vtysh ~30 ms, so the
 # FRR times carry up to ~30 ms more of polling delay (about 1 % of them).
-# Floor and state are read in turn, so "after the floor" is exact to about
-# one poll (5-10 ms) and can come out slightly negative.
+# Floor and state are polled side by side, so "after the floor" is exact to
+# about one poll (5-10 ms) and can come out slightly negative.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-NDBGPD=$ROOT/target/release/ndbgpd
-NDBGPCTL=$ROOT/target/release/ndbgpctl
-FRR=/usr/lib/frr
-NS_A=ndbench-a
-NS_B=ndbench-b
+. "$(dirname "$0")/lib.sh"
+# Names of this run only: teardown never touches another run's namespaces.
+NS_A=ndbench-$$-a
+NS_B=ndbench-$$-b
 ROUNDS=10
 TIMEOUT=30
-
-die() { echo "bench-bringup.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -37,118 +33,63 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds $ROUNDS: a positive number"
-[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
-if [ ! -x "$FRR/bgpd" ]; then
-  echo "bench-bringup.sh: installing frr" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends frr >/dev/null
-fi
-for ns in "$NS_A" "$NS_B"; do
-  ! ip netns list | grep -qw "$ns" || die "namespace $ns exists: another run? (ip netns del $ns)"
-done
-echo "bench-bringup.sh: building ndbgpd (cargo build --release)" >&2
-cargo build --release --quiet --bin ndbgpd --bin ndbgpctl
+need_root
+need_pkg frr "$FRR/bgpd"
+build_release --bin ndbgpd --bin ndbgpctl
 
 DIR=$(mktemp -d /tmp/ndbgp-bench.XXXXXX)
 chmod 0755 "$DIR"
-PIDS=()
-
-# Stop what this round started (by pid) and remove its namespaces.
-teardown() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  PIDS=()
-  ip netns del "$NS_A" 2>/dev/null || true
-  ip netns del "$NS_B" 2>/dev/null || true
-}
-trap 'teardown; rm -rf "$DIR"' EXIT
-
-now() { date +%s%N; }
-secs() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
+trap 'teardown 2; rm -rf "$DIR"' EXIT
+trap 'exit 130' INT TERM
 
 # A fresh pair of namespaces joined by a veth, both ends down.
 fresh_link() {
-  ip netns add "$NS_A"
-  ip netns add "$NS_B"
-  ip -n "$NS_A" link set lo up
-  ip -n "$NS_B" link set lo up
+  netns_add "$NS_A" "$NS_B"
   ip -n "$NS_A" link add eth0 type veth peer name eth0 netns "$NS_B"
 }
 
-# poll_until SECS CMD...: run CMD every ~5 ms until it succeeds.
-poll_until() {
-  local deadline=$(($(now) + $1 * 1000000000))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$(now)" -lt "$deadline" ] || return 1
-    sleep 0.005
-  done
-}
-
-ll_ready() {
-  local out
-  out=$(ip -n "$1" -6 addr show dev eth0 scope link) || return 1
-  grep -q "inet6 fe80" <<<"$out" && ! grep -q tentative <<<"$out"
-}
-
-ndbgp_up() {
-  "$NDBGPCTL" --socket "$DIR/$1.sock" neighbors --json 2>/dev/null | grep -q '"state": "Established"'
-}
-
-frr_up() {
-  vtysh --vty_socket "$DIR/$1" -c 'show bgp neighbors eth0 json' 2>/dev/null |
-    grep -Eq '"bgpState": ?"Established"'
-}
-
-start_ndbgp() {
+ndbgp_start() {
   local side=$1 ns=$2 asn=$3
-  setsid ip netns exec "$ns" "$NDBGPD" --iface eth0 --asn "$asn" --router-id "10.0.0.$((asn - 65000))" \
-    --control-socket "$DIR/$side.sock" >"$DIR/$side-ndbgp.log" 2>&1 </dev/null &
-  PIDS+=($!)
-  poll_until 10 "$NDBGPCTL" --socket "$DIR/$side.sock" interfaces || die "ndbgpd $side did not start"
+  start_ndbgpd "$ns" "$DIR/$side-ndbgp.log" --iface eth0 --asn "$asn" --router-id "10.0.0.$((asn - 65000))" \
+    --control-socket "$DIR/$side.sock"
+  poll_until --every 0.005 10 ndbgpd_answers "$DIR/$side.sock" || die "ndbgpd $side did not start"
 }
+ndbgp_watch() { watch_established "$DIR/est" ndbgp 1 "$TIMEOUT" "$DIR/a.sock"; }
 
-start_frr() {
+frr_start() {
   local side=$1 ns=$2 asn=$3 d=$DIR/$1
   mkdir -p "$d"
   printf 'frr defaults datacenter\nhostname %s\n!\nrouter bgp %s\n bgp router-id 10.0.0.%s\n no bgp ebgp-requires-policy\n neighbor eth0 interface remote-as external\n!\n' \
     "$ns" "$asn" "$((asn - 65000))" >"$d/frr.conf"
-  chown -R frr:frr "$d"
-  for daemon in zebra bgpd; do
-    ip netns exec "$ns" "$FRR/$daemon" -d -N "$ns" -f "$d/frr.conf" -i "$d/$daemon.pid" \
-      -z "$d/zserv.api" --vty_socket "$d" -u frr -g frr >>"$d/start.log" 2>&1 || die "$daemon $side: see $d/start.log"
-    poll_until 10 test -s "$d/$daemon.pid" || die "$daemon $side wrote no pid file"
-    PIDS+=("$(cat "$d/$daemon.pid")")
-  done
-  poll_until 10 frr_vty_ready "$side" || die "bgpd $side does not answer vtysh"
+  start_frr "$ns" "$d"
+  poll_until --every 0.005 10 frr_vty_ready "$side" || die "bgpd $side does not answer vtysh"
 }
+frr_vty_ready() { vtysh --vty_socket "$DIR/$1" -c 'show bgp neighbors eth0 json' >/dev/null; }
+frr_watch() { watch_established "$DIR/est" frr 1 "$TIMEOUT" "$DIR/a" eth0; }
 
-frr_vty_ready() { vtysh --vty_socket "$DIR/$1" -c 'show bgp neighbors eth0 json' | grep -q bgpState; }
-
-# One measurement: prints "floor_ns established_ns" (since T0).
+# One measurement: FLOOR and EST, ns since T0. The A end's state is polled
+# by watch_established's own loop while this one polls the link-locals.
 measure() {
-  local kind=$1 t0 floor="" est=""
+  local kind=$1 t0 t est_at
+  FLOOR="" EST=""
   fresh_link
-  "start_$kind" a "$NS_A" 65001
-  "start_$kind" b "$NS_B" 65002
+  "${kind}_start" a "$NS_A" 65001
+  "${kind}_start" b "$NS_B" 65002
+  "${kind}_watch"
   t0=$(now)
   ip -n "$NS_A" link set eth0 up
   ip -n "$NS_B" link set eth0 up
-  local deadline=$((t0 + TIMEOUT * 1000000000)) t
+  local deadline=$((t0 + TIMEOUT * 1000000000))
   while :; do
     t=$(now)
-    if [ -z "$floor" ] && ll_ready "$NS_A" && ll_ready "$NS_B"; then floor=$((t - t0)); fi
-    if [ -z "$est" ] && "${kind}_up" a; then est=$(($(now) - t0)); fi
-    [ -n "$floor" ] && [ -n "$est" ] && break
-    [ "$t" -lt "$deadline" ] || die "$kind round: no Established within ${TIMEOUT}s (logs in $DIR)"
+    if link_local_ready "$NS_A" eth0 && link_local_ready "$NS_B" eth0; then FLOOR=$((t - t0)); break; fi
+    [ "$t" -lt "$deadline" ] || die "$kind round: link-locals not out of DAD within ${TIMEOUT}s"
     sleep 0.005
   done
-  teardown
-  echo "$floor $est"
+  wait "$WATCH_PID" || die "$kind round: no Established within ${TIMEOUT}s (logs in $DIR)"
+  est_at=$(cat "$DIR/est")
+  EST=$((est_at - t0))
+  teardown 2
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -156,8 +97,10 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 : >"$DIR/results"
 printf '%-6s %12s %12s %12s %12s\n' round "ndbgp floor" ndbgp "frr floor" frr
 for r in $(seq 1 "$ROUNDS"); do
-  read -r nf ne < <(measure ndbgp)
-  read -r ff fe < <(measure frr)
+  measure ndbgp
+  nf=$FLOOR ne=$EST
+  measure frr
+  ff=$FLOOR fe=$EST
   echo "$nf $ne $ff $fe" >>"$DIR/results"
   printf '%-6s %11ss %11ss %11ss %11ss\n' "$r" "$(secs "$nf")" "$(secs "$ne")" "$(secs "$ff")" "$(secs "$fe")"
 done

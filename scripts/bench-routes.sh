@@ -56,21 +56,14 @@
 # only from an RA. ndbgpd, FRR and BIRD also dial the feeder: the replay
 # feeder does not listen, so their dials are refused, and they take its.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-NDBGPD=$ROOT/target/release/ndbgpd
-NDBGPCTL=$ROOT/target/release/ndbgpctl
-BGP_FEEDER=$ROOT/target/release/examples/bgp_feeder
-FRR=/usr/lib/frr
-NS_F=ndbr-feed
-NS_D=ndbr-dut
+. "$(dirname "$0")/lib.sh"
+# Names of this run only: teardown never touches another run's namespaces.
+NS_F=ndbr-$$-feed
+NS_D=ndbr-$$-dut
 TIMEOUT=300
 SIZES=()
 KINDS=(ndbgp frr bird)
 FEEDER=replay
-
-die() { echo "bench-routes.sh: $*" >&2; exit 1; }
-say() { echo "bench-routes.sh: $*" >&2; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -86,54 +79,25 @@ for n in "${SIZES[@]}"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] && [ "$n" -le 4000000 ] || die "--prefixes $n: 1 to 4000000"
 done
 case $FEEDER in replay | gobgp) ;; *) die "--feeder $FEEDER: replay or gobgp" ;; esac
-[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
+need_root
 TOOLS=("$FRR/bgpd" /usr/sbin/bird /usr/bin/python3)
 [ "$FEEDER" = replay ] || TOOLS+=(/usr/bin/gobgpd /usr/bin/gobgp)
 for t in "${TOOLS[@]}"; do
   [ -x "$t" ] || die "$t missing (apt-get install gobgpd frr bird2 python3)"
 done
-for ns in "$NS_F" "$NS_D"; do
-  ! ip netns list | grep -qw "$ns" || die "namespace $ns exists: another run? (ip netns del $ns)"
-done
-say "building ndbgpd and the replay feeder (cargo build --release)"
-cargo build --release --quiet --bin ndbgpd --bin ndbgpctl
-cargo build --release --quiet --example bgp_feeder
+build_release --bin ndbgpd --bin ndbgpctl --example bgp_feeder
 
 DIR=$(mktemp -d /tmp/ndbgp-bench-routes.XXXXXX)
 chmod 0755 "$DIR"
-PIDS=()
 KEEP_LOGS=""
 
-# BIRD takes several seconds to flush 1M kernel routes on SIGTERM: wait 15 s.
-teardown() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 750); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  PIDS=()
-  ip netns del "$NS_F" 2>/dev/null || true
-  ip netns del "$NS_D" 2>/dev/null || true
-}
+# BIRD takes several seconds to flush 1M kernel routes on SIGTERM: 15 s.
 cleanup() {
-  teardown
-  if [ -n "$KEEP_LOGS" ]; then echo "bench-routes.sh: logs kept in $DIR" >&2; else rm -rf "$DIR"; fi
+  teardown 15
+  if [ -n "$KEEP_LOGS" ]; then say "logs kept in $DIR"; else rm -rf "$DIR"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-now() { date +%s%N; }
-secs() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e9 }'; }
-
-poll_until() {
-  local deadline=$(($(now) + $1 * 1000000000))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$(now)" -lt "$deadline" ] || return 1
-    sleep 0.05
-  done
-}
 
 # MRT TABLE_DUMP_V2: a PEER_INDEX_TABLE and N RIB_IPV4_UNICAST entries,
 # 11.0.0.0/24 upwards, AS_PATH 65100, ORIGIN IGP, NEXT_HOP 192.168.0.1 (the
@@ -169,14 +133,9 @@ EOF
 }
 
 fresh_link() {
-  ip netns add "$NS_F"
-  ip netns add "$NS_D"
-  ip -n "$NS_F" link set lo up
-  ip -n "$NS_D" link set lo up
+  netns_add "$NS_F" "$NS_D"
   ip -n "$NS_F" link add eth0 type veth peer name eth0 netns "$NS_D"
 }
-
-ll_of() { ip -n "$1" -6 addr show dev eth0 scope link | awk '/inet6 fe80/ && !/tentative/ { sub("/.*", "", $2); print $2; exit }'; }
 
 # GoBGP feeder, neighbour admin-down; $1 = the neighbour's config line.
 start_gobgpd() {
@@ -197,50 +156,40 @@ start_gobgpd() {
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv4-unicast"
-${2:-}
 EOF
-  ip netns exec "$NS_F" /usr/bin/gobgpd -f "$DIR/gobgp.toml" --api-hosts 127.0.0.1:50051 \
-    >"$DIR/gobgpd.log" 2>&1 </dev/null &
-  PIDS+=($!)
+  start_bg "$NS_F" "$DIR/gobgpd.log" /usr/bin/gobgpd -f "$DIR/gobgp.toml" --api-hosts 127.0.0.1:50051
   poll_until 10 gobgp global || die "gobgpd did not start (see $DIR/gobgpd.log)"
 }
 gobgp() { ip netns exec "$NS_F" /usr/bin/gobgp -p 50051 "$@"; }
-feeder_loaded() {
-  gobgp global rib summary -a ipv4 | awk -v n="$1" '/Destination:/ { gsub(",", "", $2); ok = ($2 == n) } END { exit !ok }'
+# Prefixes in GoBGP's IPv4 RIB, from its JSON.
+feeder_prefixes() {
+  gobgp global rib summary -a ipv4 -j | python3 -c 'import json, sys; print(json.load(sys.stdin)["num_destination"])'
 }
+feeder_loaded() { [ "$(feeder_prefixes)" = "$1" ]; }
 
-# Per daemon: start_X, state_X (prints "STATE COUNT"), kproto_X, diag_X.
-# start_X starts the daemon under test and sets DUT_PIDS, FEED_PEER (what the
+# Per daemon: up_X, state_X (prints "STATE COUNT"), kproto_X, diag_X.
+# up_X starts the daemon under test and sets DUT_PIDS, FEED_PEER (what the
 # replay feeder dials), NEIGH and GOBGP_NEIGH (GoBGP's name and config line
-# for the daemon) and GOBGP_EXTRA (more GoBGP neighbour config).
-start_ndbgp() {
+# for the daemon).
+up_ndbgp() {
   ip -n "$NS_F" link set eth0 up
   ip -n "$NS_D" link set eth0 up
-  setsid ip netns exec "$NS_D" "$NDBGPD" --iface eth0 --asn 65001 --router-id 10.0.0.1 --hold-time 90 \
-    --control-socket "$DIR/ndbgpd.sock" >"$DIR/ndbgpd.log" 2>&1 </dev/null &
-  DUT_PIDS=($!)
-  PIDS+=($!)
-  poll_until 10 "$NDBGPCTL" --socket "$DIR/ndbgpd.sock" interfaces || die "ndbgpd did not start"
-  local ll=""
-  for _ in $(seq 100); do ll=$(ll_of "$NS_D"); [ -n "$ll" ] && [ -n "$(ll_of "$NS_F")" ] && break; sleep 0.05; done
-  [ -n "$ll" ] || die "no link-local on $NS_D eth0"
+  start_ndbgpd "$NS_D" "$DIR/ndbgpd.log" --iface eth0 --asn 65001 --router-id 10.0.0.1 --hold-time 90 \
+    --control-socket "$DIR/ndbgpd.sock"
+  DUT_PIDS=("$STARTED_PID")
+  poll_until 10 ndbgpd_answers "$DIR/ndbgpd.sock" || die "ndbgpd did not start"
+  poll_until 5 link_local_ready "$NS_D" eth0 && poll_until 5 link_local_ready "$NS_F" eth0 ||
+    die "no link-local on eth0"
+  local ll
+  ll=$(link_local "$NS_D" eth0)
   FEED_PEER=$ll%eth0
   NEIGH=$ll%eth0
   GOBGP_NEIGH='neighbor-interface = "eth0"'
-  # ndbgpd sends IPv6 unicast UPDATEs (End-of-RIB) even when the peer did
-  # not negotiate that family; GoBGP resets such a session ("Address-family
-  # rf 131073 not available"): offer ipv6-unicast too.
-  GOBGP_EXTRA='  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"'
 }
 state_ndbgp() {
-  "$NDBGPCTL" --socket "$DIR/ndbgpd.sock" neighbors --json 2>/dev/null | /usr/bin/python3 -c '
-import json, sys
-rows = json.load(sys.stdin)
-rows = rows if isinstance(rows, list) else rows.get("neighbors", [])
-est = [r for r in rows if r.get("state") == "Established"]
-print("Established" if est else "-", sum(r.get("prefixes_received", 0) for r in est))'
+  local est received
+  read -r est received < <(ndbgp_sessions "$DIR/ndbgpd.sock")
+  if [ "$est" -gt 0 ]; then echo "Established $received"; else echo "- $received"; fi
 }
 kproto_ndbgp() { echo bgp; }
 
@@ -248,7 +197,6 @@ numbered_feed() {
   FEED_PEER=192.168.0.2
   NEIGH=192.168.0.2
   GOBGP_NEIGH='neighbor-address = "192.168.0.2"'
-  GOBGP_EXTRA=""
 }
 numbered() {
   ip -n "$NS_F" addr add 192.168.0.1/30 dev eth0
@@ -257,20 +205,13 @@ numbered() {
   ip -n "$NS_D" link set eth0 up
 }
 
-start_frr() {
+up_frr() {
   local d=$DIR/frr
   numbered
   mkdir -p "$d"
   printf 'frr defaults datacenter\nhostname dut\n!\nrouter bgp 65001\n bgp router-id 10.0.0.1\n no bgp ebgp-requires-policy\n neighbor 192.168.0.1 remote-as 65004\n neighbor 192.168.0.1 timers 30 90\n!\n' >"$d/frr.conf"
-  chown -R frr:frr "$d"
-  DUT_PIDS=()
-  for daemon in zebra bgpd; do
-    ip netns exec "$NS_D" "$FRR/$daemon" -d -N "$NS_D" -f "$d/frr.conf" -i "$d/$daemon.pid" \
-      -z "$d/zserv.api" --vty_socket "$d" -u frr -g frr >>"$d/start.log" 2>&1 || die "$daemon: see $d/start.log"
-    poll_until 10 test -s "$d/$daemon.pid" || die "$daemon wrote no pid file"
-    PIDS+=("$(cat "$d/$daemon.pid")")
-    DUT_PIDS+=("$(cat "$d/$daemon.pid")")
-  done
+  start_frr "$NS_D" "$d"
+  DUT_PIDS=("${STARTED_PIDS[@]}")
   poll_until 10 state_frr || die "bgpd does not answer vtysh"
   numbered_feed
 }
@@ -285,7 +226,7 @@ diag_frr() { vtysh --vty_socket "$DIR/frr" -c 'show ip route summary' -c 'show i
 diag_bird() { birdc -s "$DIR/bird.ctl" show protocols all; }
 diag_ndbgp() { "$NDBGPCTL" --socket "$DIR/ndbgpd.sock" neighbors; }
 
-start_bird() {
+up_bird() {
   numbered
   cat >"$DIR/bird.conf" <<'EOF'
 router id 10.0.0.1;
@@ -298,10 +239,8 @@ protocol bgp feeder {
   ipv4 { import all; export none; };
 }
 EOF
-  ip netns exec "$NS_D" /usr/sbin/bird -f -c "$DIR/bird.conf" -s "$DIR/bird.ctl" >"$DIR/bird.log" 2>&1 </dev/null &
-  DUT_PIDS=($!)
-  PIDS+=($!)
-  poll_until 10 birdc -s "$DIR/bird.ctl" show status || die "bird did not start"
+  start_bird "$NS_D" "$DIR/bird.conf" "$DIR/bird.ctl" "$DIR/bird.log"
+  DUT_PIDS=("$STARTED_PID")
   numbered_feed
 }
 state_bird() {
@@ -312,37 +251,27 @@ state_bird() {
 }
 kproto_bird() { echo bird; }
 
-rss_kb() {
-  local t=0 pid v
-  for pid in "$@"; do
-    v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
-    t=$((t + v))
-  done
-  echo "$t"
-}
-# Gone, or a zombie not yet reaped.
-exited() { [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
-kernel_count() {
-  ip netns exec "$NS_D" cat /proc/net/fib_triestat | awk '/^Main:/ { m = 1 } m && /Prefixes:/ { print $2; exit }'
+kernel_count() { kernel_route_count "$NS_D"; }
+
+# neighbour_known ADDR: the feeder's kernel has a usable entry for ADDR on eth0.
+neighbour_known() {
+  [ -n "$(ip -n "$NS_F" -6 neigh show to "$1" dev eth0 nud reachable nud stale nud delay nud probe)" ]
 }
 
 # GoBGP path: gobgpd with the table loaded, neighbour still admin-down.
 load_gobgp() {
-  local kind=$1 n=$2 t ll
+  local kind=$1 n=$2 t
   if [ "$kind" = ndbgp ]; then
-    # GoBGP's neighbor-interface reads ndbgpd's address from the neighbour table.
-    ll=${FEED_PEER%%%*}
-    for _ in $(seq 20); do
-      ip netns exec "$NS_F" ping -6 -c 1 -W 1 "$FEED_PEER" >/dev/null 2>&1 || true
-      ip -n "$NS_F" -6 neigh show dev eth0 | grep -q "$ll" && break
-    done
+    # GoBGP's neighbor-interface reads ndbgpd's address from the neighbour
+    # table, which learns it from ndbgpd's RAs.
+    poll_until 20 neighbour_known "${FEED_PEER%%%*}" || die "${FEED_PEER%%%*} not in $NS_F's neighbour table"
   fi
-  start_gobgpd "$GOBGP_NEIGH" "$GOBGP_EXTRA"
+  start_gobgpd "$GOBGP_NEIGH"
   say "$kind N=$n: loading the feeder"
   t=$(now)
   gobgp mrt inject global "$DIR/feed.mrt" >/dev/null 2>&1 || die "gobgp mrt inject failed"
   poll_until "$TIMEOUT" feeder_loaded "$n" ||
-    die "feeder holds $(gobgp global rib summary -a ipv4 | grep -o 'Destination: [0-9]*') of $n prefixes"
+    die "feeder holds $(feeder_prefixes || echo ?) of $n prefixes"
   say "$kind N=$n: feeder loaded in $(secs $(($(now) - t))) s"
   sleep 2
 }
@@ -352,11 +281,10 @@ start_replay() {
   local n=$1
   EVENTS=$DIR/feeder.events
   : >"$EVENTS"
-  ip netns exec "$NS_F" "$BGP_FEEDER" --connect "$FEED_PEER" --local-as 65004 --peer-as 65001 \
+  start_bg "$NS_F" "$DIR/feeder.log" "$BGP_FEEDER" --connect "$FEED_PEER" --local-as 65004 --peer-as 65001 \
     --router-id 10.0.0.4 --prefixes "$n" --first 11.0.0.0 --len 24 --hold-time 90 --connect-timeout 30 \
-    --events "$EVENTS" >"$DIR/feeder.log" 2>&1 </dev/null &
-  FEEDER_PID=$!
-  PIDS+=($!)
+    --events "$EVENTS"
+  FEEDER_PID=$STARTED_PID
 }
 event() { awk -v e="$1" '$1 == e { print $2; exit }' "$EVENTS"; }
 
@@ -374,7 +302,7 @@ fail() {
 measure() {
   local kind=$1 n=$2
   fresh_link
-  "start_$kind"
+  "up_$kind"
   [ "$FEEDER" = gobgp ] && load_gobgp "$kind" "$n"
   local base rss0 t_start t t0="" t_rib="" t_kern="" st cnt k deadline
   base=$(kernel_count)
@@ -427,15 +355,13 @@ measure() {
   local t_stop pid left
   t=$(now)
   for pid in "${DUT_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${DUT_PIDS[@]}"; do
-    poll_until 60 exited "$pid" || say "$kind N=$n: WARNING pid $pid still running 60 s after SIGTERM"
-  done
+  poll_until 60 all_exited "${DUT_PIDS[@]}" || say "$kind N=$n: WARNING still running 60 s after SIGTERM"
   t_stop=$(($(now) - t))
   left=$(ip -n "$NS_D" -4 route show table main proto "$("kproto_$kind")" | wc -l)
   say "$kind N=$n: stopped $(secs "$t_stop") s after SIGTERM, $left routes left in the kernel"
   cp "$DIR/$kind.log" "$DIR/$kind-$n.log" 2>/dev/null || true
   [ "$FEEDER" = gobgp ] || cp "$DIR/feeder.log" "$DIR/feeder-$kind-$n.log"
-  teardown
+  teardown 15
   echo "$kind $n $((t0 - t_start)) $((t_rib - t0)) $((t_kern - t0)) $(awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }') $sent $t_stop $left" >>"$DIR/results"
 }
 

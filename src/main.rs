@@ -4,6 +4,7 @@
 
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -157,7 +158,7 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow
     let bgp = manager::spawn(
         BgpConfig {
             fsm,
-            port: config.port,
+            dialer: Arc::new(transport::TcpDialer { port: config.port }),
             routes: routes.clone(),
             interfaces: interfaces_rx.clone(),
         },

@@ -7,16 +7,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv6Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use super::fsm::FsmConfig;
 use super::session::{self, SessionCommand, SessionHandle, SessionParams, direction_str};
-use super::transport;
+use super::transport::{self, BoxStream, Dialer, Listener};
 use crate::iface::Links;
 use crate::peers::{LostReason, PeerEvent, PeerKey, PeerTableHandle};
 use crate::peers::{Observation, Source};
@@ -26,12 +26,13 @@ use crate::router_id;
 /// How long a shutdown waits for sessions to send their Cease.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(1500);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BgpConfig {
     /// A router ID of 0.0.0.0 means "derive it from the MAC of the first
     /// configured interface that appears"; no session starts before.
     pub fsm: FsmConfig,
-    pub port: u16,
+    /// How sessions dial their neighbours (TCP to the BGP port).
+    pub dialer: Arc<dyn Dialer>,
     pub routes: RoutesHandle,
     /// The configured interface names, followed: sessions on an interface a
     /// reload removes end with Cease / Peer De-configured.
@@ -116,7 +117,7 @@ struct Entry {
 
 pub fn spawn(
     config: BgpConfig,
-    listener: TcpListener,
+    listener: impl Listener,
     links: watch::Receiver<Links>,
     events: mpsc::Receiver<PeerEvent>,
     peers: PeerTableHandle,
@@ -156,7 +157,7 @@ struct Manager {
 impl Manager {
     async fn run(
         mut self,
-        listener: TcpListener,
+        mut listener: impl Listener,
         mut events: mpsc::Receiver<PeerEvent>,
         mut commands: mpsc::Receiver<Command>,
         mut ended: mpsc::Receiver<(PeerKey, u64)>,
@@ -274,14 +275,14 @@ impl Manager {
         }
     }
 
-    fn start(&mut self, key: PeerKey, interface: String, inbound: Option<tokio::net::TcpStream>) {
+    fn start(&mut self, key: PeerKey, interface: String, inbound: Option<BoxStream>) {
         let id = self.next_id;
         self.next_id += 1;
         let params = SessionParams {
             key,
             interface: interface.clone(),
             fsm: self.config.fsm.clone(),
-            port: self.config.port,
+            dialer: Arc::clone(&self.config.dialer),
             routes: self.config.routes.clone(),
         };
         let handle = session::spawn(id, params, self.links.clone(), self.ended_tx.clone(), inbound);
@@ -334,7 +335,7 @@ impl Manager {
     /// A connection on the listening socket: only from a link-local on a
     /// configured interface; a neighbour discovery has not seen yet is a
     /// neighbour too (FRR and GoBGP may dial before we hear them).
-    async fn inbound(&mut self, stream: tokio::net::TcpStream, from: std::net::SocketAddr) {
+    async fn inbound(&mut self, stream: BoxStream, from: std::net::SocketAddr) {
         let configured: Vec<u32> = self
             .links
             .borrow()

@@ -5,9 +5,9 @@
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -17,7 +17,7 @@ use super::fsm::collision::{Keep, Speaker, resolve_collision};
 use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, State, Timer};
 use super::msg::update::{self, DecodeContext, UpdateError};
 use super::msg::{Message, code};
-use super::transport;
+use super::transport::{BoxStream, Dialer};
 use crate::bgp::msg::update::Update;
 use crate::iface::Links;
 use crate::peers::PeerKey;
@@ -33,12 +33,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How long a stopping session waits for its NOTIFICATIONs to be written.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionParams {
     pub key: PeerKey,
     pub interface: String,
     pub fsm: FsmConfig,
-    pub port: u16,
+    pub dialer: Arc<dyn Dialer>,
     pub routes: RoutesHandle,
 }
 
@@ -50,10 +50,9 @@ enum ToRoutes {
     Refresh,
 }
 
-#[derive(Debug)]
 pub enum SessionCommand {
     /// A connection the neighbour opened to us.
-    Inbound(TcpStream),
+    Inbound(BoxStream),
     /// Discovery no longer sees the neighbour: end unless Established.
     NeighbourLost,
     /// Discovery sees it again.
@@ -101,7 +100,7 @@ pub fn spawn(
     params: SessionParams,
     links: watch::Receiver<Links>,
     ended: mpsc::Sender<(PeerKey, u64)>,
-    inbound: Option<TcpStream>,
+    inbound: Option<BoxStream>,
 ) -> SessionHandle {
     let (commands_tx, commands) = mpsc::channel(16);
     let status0 = SessionStatus {
@@ -237,7 +236,7 @@ struct Session {
     primary: Slot,
     secondary: Option<Slot>,
     conn_tx: mpsc::Sender<(u64, ConnEvent)>,
-    dial_tx: mpsc::Sender<(u64, Result<TcpStream, String>)>,
+    dial_tx: mpsc::Sender<(u64, Result<BoxStream, String>)>,
     next_conn_id: u64,
     /// The dial in flight, if any; results of other dials are stale.
     dial_id: Option<u64>,
@@ -291,8 +290,8 @@ impl Session {
         mut self,
         mut commands: mpsc::Receiver<SessionCommand>,
         mut conn_rx: mpsc::Receiver<(u64, ConnEvent)>,
-        mut dial_rx: mpsc::Receiver<(u64, Result<TcpStream, String>)>,
-        inbound: Option<TcpStream>,
+        mut dial_rx: mpsc::Receiver<(u64, Result<BoxStream, String>)>,
+        inbound: Option<BoxStream>,
     ) {
         if self.primary.fsm.is_none() {
             warn!("{}: invalid BGP configuration; session not started", self.name());
@@ -553,7 +552,7 @@ impl Session {
         self.next_conn_id += 1;
         self.dial_id = Some(id);
         let key = self.params.key;
-        let port = self.params.port;
+        let dialer = Arc::clone(&self.params.dialer);
         let mut links = self.links.clone();
         let tx = self.dial_tx.clone();
         let name = self.params.interface.clone();
@@ -572,19 +571,17 @@ impl Session {
                 .and_then(|r| r.ok().and_then(|l| usable(&l)));
             let result = match local {
                 None => Err(format!("{name} has no usable link-local address")),
-                Some(src) => {
-                    match tokio::time::timeout(DIAL_TIMEOUT, transport::dial(key.ifindex, src, key.addr, port)).await {
-                        Ok(Ok(stream)) => Ok(stream),
-                        Ok(Err(e)) => Err(format!("connect: {e}")),
-                        Err(_) => Err(format!("connect: no answer in {DIAL_TIMEOUT:?}")),
-                    }
-                }
+                Some(src) => match tokio::time::timeout(DIAL_TIMEOUT, dialer.dial(key.ifindex, src, key.addr)).await {
+                    Ok(Ok(stream)) => Ok(stream),
+                    Ok(Err(e)) => Err(format!("connect: {e}")),
+                    Err(_) => Err(format!("connect: no answer in {DIAL_TIMEOUT:?}")),
+                },
             };
             let _ = tx.send((id, result)).await;
         }));
     }
 
-    fn dialed(&mut self, id: u64, result: Result<TcpStream, String>) {
+    fn dialed(&mut self, id: u64, result: Result<BoxStream, String>) {
         if self.dial_id != Some(id) {
             return; // aborted: a stale dial's stream is dropped here
         }
@@ -600,14 +597,14 @@ impl Session {
         }
     }
 
-    fn attach(&mut self, which: Which, stream: TcpStream, direction: Direction) {
+    fn attach(&mut self, which: Which, stream: BoxStream, direction: Direction) {
         let id = self.next_conn_id;
         self.next_conn_id += 1;
         debug!(
             "{}: {} connection {id} ({:?}) on {which:?}",
             self.name(),
             direction_str(direction),
-            stream.local_addr().ok().zip(stream.peer_addr().ok())
+            stream.ends()
         );
         let conn = Conn::start(id, stream, self.conn_tx.clone());
         if let Some(slot) = self.slot(which) {
@@ -618,10 +615,7 @@ impl Session {
 
     /// A connection the neighbour opened: the primary takes it if it has
     /// none; else it gets its own passive FSM until the OPENs decide.
-    fn offer(&mut self, stream: TcpStream) {
-        if let Err(e) = transport::tune_accepted(&stream) {
-            debug!("{}: socket options on inbound connection: {e}", self.name());
-        }
+    fn offer(&mut self, stream: BoxStream) {
         if self.established() {
             // RFC 4271 6.8: a collision with an Established connection closes
             // the new one. Close it before sending an OPEN on it: an OPEN
@@ -653,7 +647,7 @@ impl Session {
 
     /// A second connection to the same neighbour, on its own passive FSM
     /// until the OPENs decide which one stays (RFC 4271 6.8).
-    fn add_secondary(&mut self, stream: TcpStream, direction: Direction) {
+    fn add_secondary(&mut self, stream: BoxStream, direction: Direction) {
         let config = FsmConfig {
             passive: true,
             ..self.params.fsm.clone()

@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 
 use super::conn::{Conn, ConnEvent};
 use super::fsm::collision::{Keep, Speaker, resolve_collision};
-use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, State, Timer};
+use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, PeerInfo, State, Timer};
 use super::msg::update::{self, DecodeContext, UpdateError};
 use super::msg::{Message, code};
 use super::transport::{BoxStream, Dialer};
@@ -352,117 +352,135 @@ impl Session {
         }
     }
 
+    fn slot_ref(&self, which: Which) -> Option<&Slot> {
+        match which {
+            Which::Primary => Some(&self.primary),
+            Which::Secondary => self.secondary.as_ref(),
+        }
+    }
+
+    /// Carry out one action of an FSM.
     fn act(&mut self, which: Which, action: Action) {
-        let name = self.name();
         match action {
-            Action::Send(msg) => {
-                if let Message::Notification(n) = &msg {
-                    info!("{name}: sending NOTIFICATION {n}");
-                    // Closing the losing connection of a collision is routine
-                    // here (both sides dial at once), not an error.
-                    if !is_collision_cease(n) {
-                        self.status.last_error = Some(format!("sent {n}"));
-                    }
-                }
-                let Some(slot) = self.slot(which) else { return };
-                let Some(conn) = slot.conn.as_ref() else { return };
-                match conn.send(&msg) {
-                    Ok(()) => self.status.messages_sent += 1,
-                    Err(e) => {
-                        self.status.last_error = Some(e);
-                        self.pending.push_back((which, Event::TcpConnectionFails));
-                    }
-                }
-            }
+            Action::Send(msg) => self.send(which, &msg),
             Action::Connect => self.dial(),
             Action::AbortConnect => self.abort_dial(),
-            Action::RefuseConnection | Action::CloseConnection => {
-                if let Some(mut conn) = self.slot(which).and_then(|slot| slot.conn.take()) {
-                    conn.close();
-                    self.closing.retain(|c| !c.is_finished());
-                    self.closing.push(conn);
-                }
-            }
-            Action::StartTimer(timer, duration) => {
-                // The session owns the reconnect policy: exponential backoff
-                // instead of the fixed ConnectRetryTime.
-                let duration = if timer == Timer::ConnectRetry {
-                    self.backoff.next()
-                } else {
-                    duration
-                };
-                if let Some(slot) = self.slot(which) {
-                    slot.timers[timer_index(timer)] = Some(Instant::now() + duration);
-                }
-            }
+            Action::RefuseConnection | Action::CloseConnection => self.close(which),
+            Action::StartTimer(timer, duration) => self.start_timer(which, timer, duration),
             Action::StopTimer(timer) => {
                 if let Some(slot) = self.slot(which) {
                     slot.timers[timer_index(timer)] = None;
                 }
             }
-            Action::SessionEstablished(peer) => {
-                let (out_tx, out_rx) = mpsc::unbounded_channel();
-                let info = rib::PeerInfo {
-                    id: self.params.key,
-                    asn: peer.asn,
-                    router_id: peer.bgp_id,
-                };
-                let families = Families {
-                    four_octet_as: peer.negotiated.four_octet_as,
-                    ipv4: peer.negotiated.ipv4_unicast && peer.negotiated.ipv4_next_hop_ipv6,
-                    ipv6: peer.negotiated.ipv6_unicast,
-                };
-                self.to_routes.push(ToRoutes::Up(info, families, out_tx));
-                self.outgoing = Some(out_rx);
-                self.established = Some(which);
-                self.decode_ctx = Some(DecodeContext {
-                    four_octet_as: peer.negotiated.four_octet_as,
-                    external: !peer.internal,
-                });
-                self.backoff.reset();
-                self.status.established_at = Some(Instant::now());
-                self.status.established_count += 1;
-                info!(
-                    "{name}: session established: AS {}, router ID {}, hold {} s, {} connection",
-                    peer.asn,
-                    peer.bgp_id,
-                    peer.hold_time,
-                    direction_str(peer.direction)
-                );
-            }
+            Action::SessionEstablished(peer) => self.session_established(which, &peer),
             Action::SessionDown {
                 reason,
                 was_established,
-            } => {
-                match &reason {
-                    DownReason::NotificationReceived(n) if !is_collision_cease(n) => {
-                        self.status.last_error = Some(format!("received {n}"))
-                    }
-                    DownReason::NotificationReceived(_) => {}
-                    DownReason::NotificationSent(_) => {}
-                    DownReason::CollisionLost => {}
-                    other => self.status.last_error = Some(other.to_string()),
-                }
-                if was_established {
-                    self.status.last_down = Some(match &reason {
-                        DownReason::NotificationReceived(n) => format!("received {n}"),
-                        DownReason::NotificationSent(n) => format!("sent {n}"),
-                        other => other.to_string(),
-                    });
-                    self.to_routes.push(ToRoutes::Down);
-                    self.outgoing = None;
-                    self.established = None;
-                    self.status.established_at = None;
-                    info!("{name}: session down: {reason}");
-                } else if reason != DownReason::CollisionLost {
-                    debug!("{name}: connection attempt ended: {reason}");
-                }
-            }
+            } => self.session_down(&reason, was_established),
             Action::Update(body) => self.received_update(which, &body),
             Action::RouteRefresh(rr) => {
-                debug!("{name}: ROUTE-REFRESH {rr:?}");
+                debug!("{}: ROUTE-REFRESH {rr:?}", self.name());
                 self.to_routes.push(ToRoutes::Refresh);
             }
+        }
+    }
+
+    fn send(&mut self, which: Which, msg: &Message) {
+        if let Message::Notification(n) = msg {
+            info!("{}: sending NOTIFICATION {n}", self.name());
+            // Closing the losing connection of a collision is routine here
+            // (both sides dial at once), not an error.
+            if !is_collision_cease(n) {
+                self.status.last_error = Some(format!("sent {n}"));
+            }
+        }
+        let Some(conn) = self.slot_ref(which).and_then(|slot| slot.conn.as_ref()) else {
+            return;
+        };
+        match conn.send(msg) {
+            Ok(()) => self.status.messages_sent += 1,
+            Err(e) => {
+                self.status.last_error = Some(e);
+                self.pending.push_back((which, Event::TcpConnectionFails));
+            }
+        }
+    }
+
+    /// Close the FSM's connection once what is queued on it is written.
+    fn close(&mut self, which: Which) {
+        if let Some(mut conn) = self.slot(which).and_then(|slot| slot.conn.take()) {
+            conn.close();
+            self.closing.retain(|c| !c.is_finished());
+            self.closing.push(conn);
+        }
+    }
+
+    fn start_timer(&mut self, which: Which, timer: Timer, duration: Duration) {
+        // The session owns the reconnect policy: exponential backoff
+        // instead of the fixed ConnectRetryTime.
+        let duration = if timer == Timer::ConnectRetry {
+            self.backoff.next()
+        } else {
+            duration
+        };
+        if let Some(slot) = self.slot(which) {
+            slot.timers[timer_index(timer)] = Some(Instant::now() + duration);
+        }
+    }
+
+    fn session_established(&mut self, which: Which, peer: &PeerInfo) {
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let info = rib::PeerInfo {
+            id: self.params.key,
+            asn: peer.asn,
+            router_id: peer.bgp_id,
+        };
+        let families = Families {
+            four_octet_as: peer.negotiated.four_octet_as,
+            ipv4: peer.negotiated.ipv4_unicast && peer.negotiated.ipv4_next_hop_ipv6,
+            ipv6: peer.negotiated.ipv6_unicast,
+        };
+        self.to_routes.push(ToRoutes::Up(info, families, out_tx));
+        self.outgoing = Some(out_rx);
+        self.established = Some(which);
+        self.decode_ctx = Some(DecodeContext {
+            four_octet_as: peer.negotiated.four_octet_as,
+            external: !peer.internal,
+        });
+        self.backoff.reset();
+        self.status.established_at = Some(Instant::now());
+        self.status.established_count += 1;
+        info!(
+            "{}: session established: AS {}, router ID {}, hold {} s, {} connection",
+            self.name(),
+            peer.asn,
+            peer.bgp_id,
+            peer.hold_time,
+            direction_str(peer.direction)
+        );
+    }
+
+    fn session_down(&mut self, reason: &DownReason, was_established: bool) {
+        match reason {
+            DownReason::NotificationReceived(n) if !is_collision_cease(n) => {
+                self.status.last_error = Some(format!("received {n}"))
+            }
+            DownReason::NotificationReceived(_) | DownReason::NotificationSent(_) | DownReason::CollisionLost => {}
+            other => self.status.last_error = Some(other.to_string()),
+        }
+        if was_established {
+            self.status.last_down = Some(match reason {
+                DownReason::NotificationReceived(n) => format!("received {n}"),
+                DownReason::NotificationSent(n) => format!("sent {n}"),
+                other => other.to_string(),
+            });
+            self.to_routes.push(ToRoutes::Down);
+            self.outgoing = None;
+            self.established = None;
+            self.status.established_at = None;
+            info!("{}: session down: {reason}", self.name());
+        } else if *reason != DownReason::CollisionLost {
+            debug!("{}: connection attempt ended: {reason}", self.name());
         }
     }
 

@@ -425,3 +425,6 @@ impl Manager {
         views
     }
 }
+
+#[cfg(test)]
+mod tests;

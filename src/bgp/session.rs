@@ -911,22 +911,4 @@ pub fn direction_str(d: Direction) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_to_the_cap_with_jitter_and_resets() {
-        let mut b = Backoff::default();
-        let delays: Vec<Duration> = (0..8).map(|_| b.next()).collect();
-        for (i, d) in delays.iter().enumerate() {
-            let base = (BACKOFF_MIN * 2u32.pow(i as u32)).min(BACKOFF_MAX);
-            assert!(
-                *d >= base.mul_f64(0.8) && *d <= base.mul_f64(1.2).min(BACKOFF_MAX),
-                "{i}: {d:?}"
-            );
-        }
-        assert!(delays[7] <= BACKOFF_MAX);
-        b.reset();
-        assert!(b.next() <= BACKOFF_MIN.mul_f64(1.2));
-    }
-}
+mod tests;

@@ -1,0 +1,259 @@
+//! Session behaviour over in-memory connections, in paused time: backoff,
+//! hold timer, collisions (RFC 4271 6.8) and what a new session is sent.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, timeout};
+
+use super::*;
+use crate::bgp::msg::{AFI_IPV6, Capability, SAFI_UNICAST};
+use crate::bgp::testkit::*;
+use crate::iface::Links;
+
+#[test]
+fn backoff_grows_to_the_cap_with_jitter_and_resets() {
+    let mut b = Backoff::default();
+    let delays: Vec<Duration> = (0..8).map(|_| b.next()).collect();
+    for (i, d) in delays.iter().enumerate() {
+        let base = (BACKOFF_MIN * 2u32.pow(i as u32)).min(BACKOFF_MAX);
+        assert!(
+            *d >= base.mul_f64(0.8) && *d <= base.mul_f64(1.2).min(BACKOFF_MAX),
+            "{i}: {d:?}"
+        );
+    }
+    assert!(delays[7] <= BACKOFF_MAX);
+    b.reset();
+    assert!(b.next() <= BACKOFF_MIN.mul_f64(1.2));
+}
+
+/// One session under test, its dials handed to the test.
+struct Rig {
+    session: SessionHandle,
+    dials: mpsc::UnboundedReceiver<DialRequest>,
+    ended: mpsc::Receiver<(PeerKey, u64)>,
+    _links: watch::Sender<Links>,
+}
+
+impl Rig {
+    fn start(router_id: Ipv4Addr) -> Rig {
+        Rig::start_with(router_id, &[], LOCAL_LL, PEER, None)
+    }
+
+    fn start_with(
+        router_id: Ipv4Addr,
+        networks: &[&str],
+        local: Ipv6Addr,
+        peer: PeerKey,
+        inbound: Option<BoxStream>,
+    ) -> Rig {
+        let (links_tx, links) = watch::channel(links_up(local));
+        let (routes, _fib) = routes_task(LOCAL_ASN, router_id, networks, links.clone());
+        let (dialer, dials) = TestDialer::new();
+        let params = SessionParams {
+            key: peer,
+            interface: IFNAME.to_string(),
+            fsm: FsmConfig::new(LOCAL_ASN, router_id),
+            dialer: Arc::new(dialer),
+            routes,
+        };
+        let (ended_tx, ended) = mpsc::channel(1);
+        Rig {
+            session: spawn(1, params, links, ended_tx, inbound),
+            dials,
+            ended,
+            _links: links_tx,
+        }
+    }
+
+    async fn dial(&mut self) -> DialRequest {
+        self.dials.recv().await.expect("the session dials")
+    }
+
+    /// The neighbour dials us.
+    async fn inbound(&self) -> TestPeer {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        self.command(SessionCommand::Inbound(Box::new(ours))).await;
+        TestPeer::new(theirs, PEER_ASN, HIGHER_ID)
+    }
+
+    async fn command(&self, command: SessionCommand) {
+        self.session.commands.send(command).await.expect("session running");
+    }
+
+    fn status(&self) -> SessionStatus {
+        self.session.status.borrow().clone()
+    }
+
+    async fn wait_for(&self, what: &str, ok: impl FnMut(&SessionStatus) -> bool) -> SessionStatus {
+        let mut status = self.session.status.clone();
+        match timeout(Duration::from_secs(60), status.wait_for(ok)).await {
+            Ok(Ok(s)) => s.clone(),
+            _ => panic!("session never {what}: {:?}", self.status()),
+        }
+    }
+
+    async fn established(&self) -> SessionStatus {
+        self.wait_for("Established", |s| s.state == State::Established).await
+    }
+}
+
+fn within(gap: Duration, base: Duration) -> bool {
+    gap >= base.mul_f64(0.8) && gap <= base.mul_f64(1.2).min(BACKOFF_MAX)
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_starts_again_at_1_s_after_an_established_session() {
+    let mut rig = Rig::start(LOCAL_ID);
+    for _ in 0..4 {
+        rig.dial().await.refuse();
+    }
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    rig.established().await;
+    let lost_at = Instant::now();
+    drop(peer);
+    let dial = rig.dial().await;
+    assert!(
+        within(lost_at.elapsed(), BACKOFF_MIN),
+        "redial after {:?}",
+        lost_at.elapsed()
+    );
+    let status = rig.status();
+    assert_eq!(status.established_count, 1);
+    assert_eq!(status.last_down.as_deref(), Some("connection lost"));
+    drop(dial);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_peer_gets_hold_timer_expired_after_the_hold_time() {
+    let mut rig = Rig::start(LOCAL_ID);
+    let dial = rig.dial().await;
+    assert_eq!((dial.local, dial.peer), (LOCAL_LL, PEER_LL));
+    let mut peer = dial.connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    rig.established().await;
+    let silent_since = Instant::now();
+    let mut keepalives = 0;
+    let notification = loop {
+        match peer.expect("hold timer expiry").await {
+            Message::Keepalive => keepalives += 1,
+            Message::Update(_) => {} // End-of-RIB
+            Message::Notification(n) => break n,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(notification.code, code::HOLD_TIMER_EXPIRED);
+    assert_eq!(silent_since.elapsed(), Duration::from_secs(9), "hold time 9 s");
+    // Every 3 s (a third of the hold time) while it waited.
+    assert_eq!(keepalives, 2);
+    peer.expect_closed().await;
+    let status = rig.wait_for("down", |s| s.state != State::Established).await;
+    assert_eq!(status.last_down.as_deref(), Some("hold timer expired"));
+}
+
+/// Both sides dial at once; the OPENs cross in either order. RFC 4271 6.8:
+/// the connection opened by the higher BGP identifier survives.
+#[tokio::test(start_paused = true)]
+async fn a_collision_keeps_the_connection_opened_by_the_higher_identifier() {
+    for peer_id in [LOWER_ID, HIGHER_ID] {
+        for outbound_open_first in [true, false] {
+            let case = format!("peer {peer_id}, OPEN on our dial first: {outbound_open_first}");
+            let mut rig = Rig::start(LOCAL_ID);
+            let dial = rig.dial().await;
+            // The neighbour's dial arrives while ours is in flight.
+            let mut inbound = rig.inbound().await;
+            inbound.bgp_id = peer_id;
+            let mut outbound = dial.connect(PEER_ASN, peer_id);
+            inbound.expect_open().await;
+            outbound.expect_open().await;
+            let (first, second) = match outbound_open_first {
+                true => (&mut outbound, &mut inbound),
+                false => (&mut inbound, &mut outbound),
+            };
+            let open = first.open();
+            first.send(&open).await;
+            second.send(&open).await;
+            let (mut kept, mut dumped) = match peer_id > LOCAL_ID {
+                true => (inbound, outbound),
+                false => (outbound, inbound),
+            };
+            let cease = dumped.expect_notification().await;
+            assert_eq!(
+                (cease.code, cease.subcode),
+                (code::CEASE, code::CONNECTION_COLLISION_RESOLUTION),
+                "{case}"
+            );
+            dumped.expect_closed().await;
+            kept.expect_keepalive().await;
+            kept.send(&Message::Keepalive).await;
+            let status = rig.established().await;
+            let expected = match peer_id > LOCAL_ID {
+                true => Direction::Inbound,
+                false => Direction::Outbound,
+            };
+            assert_eq!(status.direction, Some(expected), "{case}");
+            assert_eq!(status.last_error, None, "a collision is no error: {case}");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_connection_while_established_is_closed_without_an_open() {
+    let mut rig = Rig::start(LOCAL_ID);
+    let mut outbound = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    outbound.establish().await;
+    rig.established().await;
+    let mut inbound = rig.inbound().await;
+    inbound.expect_closed().await;
+    assert_eq!(rig.status().direction, Some(Direction::Outbound));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ipv6_only_peer_gets_the_table_then_end_of_rib_for_ipv6_only() {
+    let mut rig = Rig::start_with(LOCAL_ID, &["192.0.2.0/24", "2001:db8:1::/48"], LOCAL_LL, PEER, None);
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    peer.capabilities = vec![
+        Capability::Multiprotocol {
+            afi: AFI_IPV6,
+            safi: SAFI_UNICAST,
+        },
+        Capability::FourOctetAs(PEER_ASN),
+    ];
+    peer.establish().await;
+    let updates = peer.updates_until(|u| u.end_of_rib.is_some()).await;
+    let (table, end) = updates.split_at(updates.len() - 1);
+    let announced: Vec<String> = table
+        .iter()
+        .flat_map(|u| &u.update.announced)
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(announced, ["2001:db8:1::/48"]);
+    assert_eq!(end[0].end_of_rib, Some((AFI_IPV6, SAFI_UNICAST)));
+    // Nothing more: no IPv4 End-of-RIB, only KEEPALIVEs.
+    let more = timeout(Duration::from_secs(5), async {
+        loop {
+            match peer.expect("more").await {
+                Message::Keepalive => {}
+                other => return other,
+            }
+        }
+    })
+    .await;
+    assert!(more.is_err(), "sent after End-of-RIB: {more:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn deconfigured_ends_with_cease_peer_deconfigured() {
+    let mut rig = Rig::start(LOCAL_ID);
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    rig.established().await;
+    rig.command(SessionCommand::Deconfigured).await;
+    let cease = peer.expect_notification().await;
+    assert_eq!((cease.code, cease.subcode), (code::CEASE, code::PEER_DECONFIGURED));
+    peer.expect_closed().await;
+    assert_eq!(rig.ended.recv().await, Some((PEER, 1)));
+    assert!(rig.dials.try_recv().is_err(), "no redial after the end");
+}

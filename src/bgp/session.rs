@@ -416,13 +416,11 @@ impl Session {
     }
 
     fn start_timer(&mut self, which: Which, timer: Timer, duration: Duration) {
-        // The session owns the reconnect policy: exponential backoff
-        // instead of the fixed ConnectRetryTime.
-        let duration = if timer == Timer::ConnectRetry {
-            self.backoff.next()
-        } else {
-            duration
-        };
+        // The session owns the reconnect policy: waiting to redial (Active),
+        // exponential backoff instead of the fixed ConnectRetryTime; with a
+        // dial in flight (Connect) the timer only bounds the dial.
+        let redial = timer == Timer::ConnectRetry && self.slot_ref(which).is_some_and(|s| s.state() == State::Active);
+        let duration = if redial { self.backoff.next() } else { duration };
         if let Some(slot) = self.slot(which) {
             slot.timers[timer_index(timer)] = Some(Instant::now() + duration);
         }

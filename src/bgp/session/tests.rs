@@ -104,6 +104,30 @@ fn within(gap: Duration, base: Duration) -> bool {
 }
 
 #[tokio::test(start_paused = true)]
+async fn refused_dials_are_retried_after_1_s_doubling_to_30_s_with_jitter() {
+    let mut rig = Rig::start(LOCAL_ID);
+    let start = Instant::now();
+    let mut dial = rig.dial().await;
+    assert_eq!(start.elapsed(), Duration::ZERO, "the first dial goes out at once");
+    let mut gaps = Vec::new();
+    for _ in 0..8 {
+        let refused_at = Instant::now();
+        dial.refuse();
+        dial = rig.dial().await;
+        gaps.push(refused_at.elapsed());
+    }
+    for (i, gap) in gaps.iter().enumerate() {
+        let base = (BACKOFF_MIN * 2u32.pow(i as u32)).min(BACKOFF_MAX);
+        assert!(within(*gap, base), "retry {i} after {gap:?}, base {base:?}: {gaps:?}");
+    }
+    assert!(
+        gaps.iter().take(5).any(|g| g.as_millis() % 1000 != 0),
+        "no jitter: {gaps:?}"
+    );
+    assert!(rig.status().last_error.is_some_and(|e| e.contains("refused")));
+}
+
+#[tokio::test(start_paused = true)]
 async fn backoff_starts_again_at_1_s_after_an_established_session() {
     let mut rig = Rig::start(LOCAL_ID);
     for _ in 0..4 {

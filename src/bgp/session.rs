@@ -182,6 +182,14 @@ impl Slot {
     fn state(&self) -> State {
         self.fsm.as_ref().map_or(State::Idle, Fsm::state)
     }
+
+    /// No connection and none to come: Idle, or a passive FSM (a secondary,
+    /// or one promoted from it) whose connection failed, which never dials.
+    fn is_over(&self) -> bool {
+        self.fsm
+            .as_ref()
+            .is_none_or(|f| f.state() == State::Idle || (f.config().passive && f.state() == State::Active))
+    }
 }
 
 fn timer_index(t: Timer) -> usize {
@@ -641,7 +649,7 @@ impl Session {
             debug!("{}: Established: refusing a new connection (RFC 4271 6.8)", self.name());
             return;
         }
-        if self.primary.state() == State::Idle {
+        if self.primary.is_over() {
             self.restart();
         }
         match self.primary.state() {
@@ -795,9 +803,12 @@ impl Session {
         self.feed(Which::Primary, event);
     }
 
+    fn slots(&self) -> impl Iterator<Item = &Slot> {
+        std::iter::once(&self.primary).chain(self.secondary.as_ref())
+    }
+
     fn established(&self) -> bool {
-        self.primary.state() == State::Established
-            || self.secondary.as_ref().is_some_and(|s| s.state() == State::Established)
+        self.slots().any(|s| s.state() == State::Established)
     }
 
     fn restart(&mut self) {
@@ -806,20 +817,28 @@ impl Session {
         self.feed(Which::Primary, Event::ManualStart);
     }
 
-    /// Tidy up after events: drop an idle secondary, promote a secondary
-    /// that won a collision, schedule a restart. False when the task ends.
+    /// Tidy up after events: drop a secondary whose connection is gone,
+    /// promote a secondary that won (a collision, or Established while the
+    /// primary was still dialing), schedule a restart. False when the task
+    /// ends.
     fn settle(&mut self) -> bool {
-        if self.secondary.as_ref().is_some_and(|s| s.state() == State::Idle) {
+        if self.secondary.as_ref().is_some_and(Slot::is_over) {
             self.secondary = None;
         }
-        if self.primary.state() != State::Idle {
-            return true;
-        }
-        if let Some(winner) = self.secondary.take() {
+        let primary_dialing = matches!(self.primary.state(), State::Connect | State::Active);
+        let secondary_established = self.established == Some(Which::Secondary);
+        if (self.primary.is_over() || (primary_dialing && secondary_established))
+            && let Some(winner) = self.secondary.take()
+        {
+            // A dial now would only make a connection the neighbour
+            // refuses, again and again.
+            self.abort_dial();
             self.primary = winner;
-            if self.established == Some(Which::Secondary) {
+            if secondary_established {
                 self.established = Some(Which::Primary);
             }
+        }
+        if !self.primary.is_over() {
             return true;
         }
         if self.ending.is_some() {
@@ -836,8 +855,7 @@ impl Session {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let slots = std::iter::once(&self.primary).chain(self.secondary.as_ref());
-        slots
+        self.slots()
             .flat_map(|s| s.timers.iter().flatten().copied())
             .chain(self.restart_at)
             .min()
@@ -846,7 +864,10 @@ impl Session {
     fn timers_due(&mut self) {
         let now = Instant::now();
         if self.restart_at.is_some_and(|t| t <= now) {
-            self.restart();
+            self.restart_at = None;
+            if self.primary.is_over() {
+                self.restart();
+            }
         }
         for which in [Which::Primary, Which::Secondary] {
             for timer in TIMERS {

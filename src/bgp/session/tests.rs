@@ -5,10 +5,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, timeout};
+use tokio::time::{Instant, sleep, timeout};
 
 use super::*;
-use crate::bgp::msg::{AFI_IPV6, Capability, SAFI_UNICAST};
+use crate::bgp::msg::{AFI_IPV6, Capability, Notification, SAFI_UNICAST};
 use crate::bgp::testkit::*;
 use crate::iface::Links;
 
@@ -221,6 +221,42 @@ async fn a_collision_keeps_the_connection_opened_by_the_higher_identifier() {
             assert_eq!(status.last_error, None, "a collision is no error: {case}");
         }
     }
+}
+
+/// Established on the neighbour's connection, the session stops dialing.
+#[tokio::test(start_paused = true)]
+async fn established_on_the_neighbours_connection_no_more_dials() {
+    let mut rig = Rig::start(LOCAL_ID);
+    let hung = rig.dial().await;
+    let mut inbound = rig.inbound().await;
+    // No keepalives to keep up with for two minutes.
+    inbound.hold_time = 0;
+    inbound.establish().await;
+    rig.established().await;
+    sleep(Duration::from_secs(120)).await;
+    assert!(rig.dials.try_recv().is_err(), "dialed again while Established");
+    drop(hung);
+    assert_eq!(rig.status().state, State::Established);
+}
+
+/// The neighbour's connection won, then failed before its OPEN: the
+/// session dials again (the FSM that took it over never would).
+#[tokio::test(start_paused = true)]
+async fn after_the_neighbours_connection_fails_the_session_dials_again() {
+    let mut rig = Rig::start(LOCAL_ID);
+    let dial = rig.dial().await;
+    let mut inbound = rig.inbound().await;
+    inbound.expect_open().await;
+    let mut outbound = dial.connect(PEER_ASN, HIGHER_ID);
+    outbound.expect_open().await;
+    let reset = Notification::new(code::CEASE, code::ADMINISTRATIVE_RESET, Vec::new());
+    outbound.send(&Message::Notification(reset)).await;
+    outbound.expect_closed().await;
+    let failed_at = Instant::now();
+    drop(inbound);
+    let redial = timeout(Duration::from_secs(60), rig.dial()).await;
+    assert!(redial.is_ok(), "no redial");
+    assert!(within(failed_at.elapsed(), BACKOFF_MIN), "{:?}", failed_at.elapsed());
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,7 +1,10 @@
 //! One session task per neighbour: it owns the FSMs (a primary that dials
 //! and, during a collision, a passive secondary for the neighbour's own
 //! connection), their connections and timers, and carries out what the pure
-//! FSM asks. See `fsm` for the protocol and `collision` for RFC 4271 6.8.
+//! FSM asks. See `fsm` for the protocol and `collision` for RFC 4271 6.8; a
+//! connection that comes while one is in OpenConfirm waits (see `offer`).
+//! The connections come through `transport`'s traits: TCP in the daemon,
+//! in-memory pipes in the tests.
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -9,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -130,8 +134,8 @@ pub fn spawn(
         conn_tx,
         dial_tx,
         next_conn_id: 1,
-        dial_id: None,
-        dial_task: None,
+        dial: None,
+        waiting: None,
         backoff: Backoff::default(),
         restart_at: None,
         neighbour_lost: false,
@@ -246,12 +250,11 @@ struct Session {
     conn_tx: mpsc::Sender<(u64, ConnEvent)>,
     dial_tx: mpsc::Sender<(u64, Result<BoxStream, String>)>,
     next_conn_id: u64,
-    /// The dial in flight, if any; results of other dials are stale.
-    dial_id: Option<u64>,
-    /// The task of that dial: aborted with it, so that a dial given up on
-    /// (ConnectRetry, an inbound connection taken) never connects later
-    /// behind our back and leaves the neighbour a connection we dropped.
-    dial_task: Option<tokio::task::JoinHandle<()>>,
+    /// The primary's dial, if any; results of other dials are stale.
+    dial: Option<Dial>,
+    /// A connection the neighbour opened while one of ours was in
+    /// OpenConfirm: it waits for that one's outcome (see `offer`).
+    waiting: Option<BoxStream>,
     backoff: Backoff,
     restart_at: Option<Instant>,
     /// Discovery lost the neighbour while Established: end at the next down.
@@ -273,6 +276,19 @@ struct Session {
     outgoing: Option<mpsc::UnboundedReceiver<Outgoing>>,
     /// How to read this peer's UPDATEs, fixed at Established.
     decode_ctx: Option<DecodeContext>,
+}
+
+/// The primary's dial, from `Action::Connect` until its connection is
+/// attached or the dial is given up.
+struct Dial {
+    id: u64,
+    /// Aborted with the dial, so that a dial given up on (ConnectRetry, an
+    /// inbound connection taken) never connects later behind our back and
+    /// leaves the neighbour a connection we dropped.
+    task: JoinHandle<()>,
+    /// Connected while another connection was in OpenConfirm: waits for
+    /// that one's outcome, as an inbound one does (see `offer`).
+    connected: Option<BoxStream>,
 }
 
 async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
@@ -563,10 +579,10 @@ impl Session {
         }
     }
 
+    /// Give up the dial, and the connection it may have made.
     fn abort_dial(&mut self) {
-        self.dial_id = None;
-        if let Some(task) = self.dial_task.take() {
-            task.abort();
+        if let Some(dial) = self.dial.take() {
+            dial.task.abort();
         }
     }
 
@@ -574,13 +590,12 @@ impl Session {
         self.abort_dial();
         let id = self.next_conn_id;
         self.next_conn_id += 1;
-        self.dial_id = Some(id);
         let key = self.params.key;
         let dialer = Arc::clone(&self.params.dialer);
         let mut links = self.links.clone();
         let tx = self.dial_tx.clone();
         let name = self.params.interface.clone();
-        self.dial_task = Some(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             // Our link-local may still be in DAD when the neighbour is found:
             // dial the moment it is usable rather than fail and back off.
             let usable = |links: &Links| {
@@ -602,18 +617,32 @@ impl Session {
                 },
             };
             let _ = tx.send((id, result)).await;
-        }));
+        });
+        self.dial = Some(Dial {
+            id,
+            task,
+            connected: None,
+        });
     }
 
     fn dialed(&mut self, id: u64, result: Result<BoxStream, String>) {
-        if self.dial_id != Some(id) {
+        if self.dial.as_ref().is_none_or(|d| d.id != id) {
             return; // aborted: a stale dial's stream is dropped here
         }
-        self.dial_id = None;
-        self.dial_task = None;
+        let confirming = self.confirming();
         match result {
-            Ok(stream) => self.attach(Which::Primary, stream, Direction::Outbound),
+            Ok(stream) if confirming => {
+                debug!("{}: our connection waits for the one in OpenConfirm", self.name());
+                if let Some(dial) = self.dial.as_mut() {
+                    dial.connected = Some(stream);
+                }
+            }
+            Ok(stream) => {
+                self.dial = None;
+                self.attach(Which::Primary, stream, Direction::Outbound);
+            }
             Err(e) => {
+                self.dial = None;
                 debug!("{}: {e}", self.name());
                 self.status.last_error = Some(e);
                 self.feed(Which::Primary, Event::TcpConnectionFails);
@@ -649,6 +678,24 @@ impl Session {
             debug!("{}: Established: refusing a new connection (RFC 4271 6.8)", self.name());
             return;
         }
+        if self.confirming() {
+            // Our connection has its OPEN and waits for one KEEPALIVE. The
+            // neighbour may have sent it already and be Established there:
+            // an OPEN from us on this connection, overtaking our KEEPALIVE,
+            // would make it resolve the collision the other way, while we,
+            // Established, keep ours; both connections would die and the
+            // session wait out a backoff. So this one waits (RFC 4271
+            // DelayOpen) until the other is Established (then it is closed
+            // unused) or gone (then it goes on): see `settle`.
+            match self.waiting {
+                None => {
+                    debug!("{}: a new connection waits for the one in OpenConfirm", self.name());
+                    self.waiting = Some(stream);
+                }
+                Some(_) => debug!("{}: a third connection is refused", self.name()),
+            }
+            return;
+        }
         if self.primary.is_over() {
             self.restart();
         }
@@ -660,7 +707,7 @@ impl Session {
             // 2-4 s stall at link up when both dial at once); with both
             // kept, collision resolution (RFC 4271 6.8) picks the same one
             // on both sides.
-            State::Connect if self.dial_id.is_some() && self.secondary.is_none() => {
+            State::Connect if self.dial.is_some() && self.secondary.is_none() => {
                 self.add_secondary(stream, Direction::Inbound)
             }
             State::Connect | State::Active => self.attach(Which::Primary, stream, Direction::Inbound),
@@ -811,6 +858,12 @@ impl Session {
         self.slots().any(|s| s.state() == State::Established)
     }
 
+    /// A connection has exchanged OPENs and waits for the KEEPALIVE that
+    /// makes it Established.
+    fn confirming(&self) -> bool {
+        self.slots().any(|s| s.state() == State::OpenConfirm)
+    }
+
     fn restart(&mut self) {
         self.restart_at = None;
         self.primary = Slot::new(Fsm::new(self.params.fsm.clone()).ok());
@@ -819,39 +872,60 @@ impl Session {
 
     /// Tidy up after events: drop a secondary whose connection is gone,
     /// promote a secondary that won (a collision, or Established while the
-    /// primary was still dialing), schedule a restart. False when the task
-    /// ends.
+    /// primary was still dialing), schedule a restart, let waiting
+    /// connections go on. False when the task ends.
     fn settle(&mut self) -> bool {
-        if self.secondary.as_ref().is_some_and(Slot::is_over) {
-            self.secondary = None;
-        }
-        let primary_dialing = matches!(self.primary.state(), State::Connect | State::Active);
-        let secondary_established = self.established == Some(Which::Secondary);
-        if (self.primary.is_over() || (primary_dialing && secondary_established))
-            && let Some(winner) = self.secondary.take()
-        {
-            // A dial now would only make a connection the neighbour
-            // refuses, again and again.
-            self.abort_dial();
-            self.primary = winner;
-            if secondary_established {
-                self.established = Some(Which::Primary);
+        loop {
+            if self.secondary.as_ref().is_some_and(Slot::is_over) {
+                self.secondary = None;
+            }
+            let primary_dialing = matches!(self.primary.state(), State::Connect | State::Active);
+            let secondary_established = self.established == Some(Which::Secondary);
+            if (self.primary.is_over() || (primary_dialing && secondary_established))
+                && let Some(winner) = self.secondary.take()
+            {
+                // A dial now would only make a connection the neighbour
+                // refuses, again and again.
+                self.abort_dial();
+                self.primary = winner;
+                if secondary_established {
+                    self.established = Some(Which::Primary);
+                }
+            }
+            if self.primary.is_over() {
+                if self.ending.is_some() {
+                    return false;
+                }
+                if self.neighbour_lost {
+                    self.ending = Some("neighbour lost");
+                    return false;
+                }
+                if self.restart_at.is_none() {
+                    self.restart_at = Some(Instant::now() + self.backoff.next());
+                }
+            }
+            if !self.release_waiting() {
+                return true;
             }
         }
-        if !self.primary.is_over() {
+    }
+
+    /// Once no connection is in OpenConfirm, the connections that waited
+    /// for it go on (see `offer`). True if one did.
+    fn release_waiting(&mut self) -> bool {
+        if self.confirming() || self.ending.is_some() {
+            return false;
+        }
+        if let Some(stream) = self.dial.as_mut().and_then(|d| d.connected.take()) {
+            self.dial = None;
+            self.attach(Which::Primary, stream, Direction::Outbound);
             return true;
         }
-        if self.ending.is_some() {
-            return false;
+        if let Some(stream) = self.waiting.take() {
+            self.offer(stream);
+            return true;
         }
-        if self.neighbour_lost {
-            self.ending = Some("neighbour lost");
-            return false;
-        }
-        if self.restart_at.is_none() {
-            self.restart_at = Some(Instant::now() + self.backoff.next());
-        }
-        true
+        false
     }
 
     fn next_deadline(&self) -> Option<Instant> {

@@ -1,11 +1,12 @@
 //! In-memory neighbours for tests of sessions, the manager and the routes
 //! task, without sockets or root: a [`Dialer`] whose dials the test
-//! answers, a [`Listener`] the test feeds and a scripted BGP [`TestPeer`] on
-//! the far end of a `tokio::io::duplex` pipe.
+//! answers, a [`Listener`] the test feeds, a scripted BGP [`TestPeer`] on the
+//! far end of a `tokio::io::duplex` pipe, and a [`wire`] with latency.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -140,6 +141,39 @@ impl Listener for TestListener {
 /// Where a connection from `addr` on the test interface comes from.
 pub fn source(addr: Ipv6Addr) -> SocketAddr {
     SocketAddr::V6(SocketAddrV6::new(addr, 40000, 0, IFINDEX))
+}
+
+/// A connection with `latency` each way: every chunk written arrives that
+/// much later. Two connections with different latencies reorder what was
+/// sent on them, as two sockets read by two tasks can.
+pub fn wire(latency: Duration) -> (DuplexStream, DuplexStream) {
+    let (a, a_relay) = tokio::io::duplex(PIPE);
+    let (b_relay, b) = tokio::io::duplex(PIPE);
+    let (a_read, a_write) = tokio::io::split(a_relay);
+    let (b_read, b_write) = tokio::io::split(b_relay);
+    tokio::spawn(relay(a_read, b_write, latency));
+    tokio::spawn(relay(b_read, a_write, latency));
+    (a, b)
+}
+
+async fn relay(
+    mut from: tokio::io::ReadHalf<DuplexStream>,
+    mut to: tokio::io::WriteHalf<DuplexStream>,
+    latency: Duration,
+) {
+    let mut buf = vec![0; PIPE];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        tokio::time::sleep(latency).await;
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+    tokio::time::sleep(latency).await;
+    let _ = to.shutdown().await;
 }
 
 /// A scripted BGP neighbour on one connection.

@@ -223,6 +223,77 @@ async fn a_collision_keeps_the_connection_opened_by_the_higher_identifier() {
     }
 }
 
+/// The neighbour dials while our own connection already waits in
+/// OpenConfirm for its KEEPALIVE. An OPEN sent on the new connection now
+/// could reach the neighbour before that KEEPALIVE and make it dump the
+/// connection we are about to keep: the new one waits for the outcome.
+#[tokio::test(start_paused = true)]
+async fn a_connection_arriving_in_open_confirm_waits_and_is_closed_once_established() {
+    let mut rig = Rig::start(LOCAL_ID);
+    let mut outbound = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    outbound.expect_open().await;
+    let open = outbound.open();
+    outbound.send(&open).await;
+    outbound.expect_keepalive().await;
+    let mut inbound = rig.inbound().await;
+    inbound.send(&open).await;
+    assert!(
+        timeout(Duration::from_millis(100), inbound.recv()).await.is_err(),
+        "no OPEN on the new connection while the first is in OpenConfirm"
+    );
+    outbound.send(&Message::Keepalive).await;
+    let status = rig.established().await;
+    assert_eq!(status.direction, Some(Direction::Outbound));
+    inbound.expect_closed().await;
+    // The kept connection lives on.
+    let ended = timeout(Duration::from_secs(5), outbound.expect_notification()).await;
+    assert!(ended.is_err(), "{ended:?}");
+    assert_eq!(rig.status().established_count, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_arriving_in_open_confirm_takes_over_if_the_first_is_dumped() {
+    let mut rig = Rig::start(LOCAL_ID);
+    let mut outbound = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    outbound.expect_open().await;
+    let open = outbound.open();
+    outbound.send(&open).await;
+    outbound.expect_keepalive().await;
+    let mut inbound = rig.inbound().await;
+    inbound.send(&open).await;
+    // The neighbour resolved the collision the other way.
+    let start = Instant::now();
+    outbound
+        .send(&Message::Notification(Notification::new(
+            code::CEASE,
+            code::CONNECTION_COLLISION_RESOLUTION,
+            Vec::new(),
+        )))
+        .await;
+    drop(outbound);
+    inbound.expect_open().await;
+    inbound.expect_keepalive().await;
+    inbound.send(&Message::Keepalive).await;
+    let status = rig.established().await;
+    assert_eq!(status.direction, Some(Direction::Inbound));
+    assert!(
+        start.elapsed() < Duration::from_millis(10),
+        "no backoff: {:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_connection_while_established_is_closed_without_an_open() {
+    let mut rig = Rig::start(LOCAL_ID);
+    let mut outbound = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    outbound.establish().await;
+    rig.established().await;
+    let mut inbound = rig.inbound().await;
+    inbound.expect_closed().await;
+    assert_eq!(rig.status().direction, Some(Direction::Outbound));
+}
+
 /// Established on the neighbour's connection, the session stops dialing.
 #[tokio::test(start_paused = true)]
 async fn established_on_the_neighbours_connection_no_more_dials() {
@@ -257,17 +328,6 @@ async fn after_the_neighbours_connection_fails_the_session_dials_again() {
     let redial = timeout(Duration::from_secs(60), rig.dial()).await;
     assert!(redial.is_ok(), "no redial");
     assert!(within(failed_at.elapsed(), BACKOFF_MIN), "{:?}", failed_at.elapsed());
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_new_connection_while_established_is_closed_without_an_open() {
-    let mut rig = Rig::start(LOCAL_ID);
-    let mut outbound = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
-    outbound.establish().await;
-    rig.established().await;
-    let mut inbound = rig.inbound().await;
-    inbound.expect_closed().await;
-    assert_eq!(rig.status().direction, Some(Direction::Outbound));
 }
 
 #[tokio::test(start_paused = true)]
@@ -316,4 +376,100 @@ async fn deconfigured_ends_with_cease_peer_deconfigured() {
     peer.expect_closed().await;
     assert_eq!(rig.ended.recv().await, Some((PEER, 1)));
     assert!(rig.dials.try_recv().is_err(), "no redial after the end");
+}
+
+/// Two sessions, each the other's neighbour, as two ndbgpd at link up.
+struct Pair {
+    a: Rig,
+    b: Rig,
+}
+
+const A_LL: Ipv6Addr = LOCAL_LL;
+const B_LL: Ipv6Addr = PEER_LL;
+
+/// How the two dials meet: when each session's dial connects, how long
+/// the other side takes to accept it, and the latency of each connection.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    connect: [Duration; 2],
+    accept: [Duration; 2],
+    latency: [Duration; 2],
+}
+
+impl Pair {
+    fn start(timing: Timing) -> Pair {
+        let a_key = PeerKey {
+            ifindex: IFINDEX,
+            addr: B_LL,
+        };
+        let b_key = PeerKey {
+            ifindex: IFINDEX,
+            addr: A_LL,
+        };
+        let mut a = Rig::start_with(LOWER_ID, &[], A_LL, a_key, None);
+        let mut b = Rig::start_with(HIGHER_ID, &[], B_LL, b_key, None);
+        let a_dials = std::mem::replace(&mut a.dials, mpsc::unbounded_channel().1);
+        let b_dials = std::mem::replace(&mut b.dials, mpsc::unbounded_channel().1);
+        tokio::spawn(connect_dials(a_dials, b.session.commands.clone(), 0, timing));
+        tokio::spawn(connect_dials(b_dials, a.session.commands.clone(), 1, timing));
+        Pair { a, b }
+    }
+}
+
+/// Connect every dial of side `side` to the other side's session.
+async fn connect_dials(
+    mut dials: mpsc::UnboundedReceiver<DialRequest>,
+    other: mpsc::Sender<SessionCommand>,
+    side: usize,
+    timing: Timing,
+) {
+    while let Some(dial) = dials.recv().await {
+        let other = other.clone();
+        tokio::spawn(async move {
+            sleep(timing.connect[side]).await;
+            let (ours, theirs) = wire(timing.latency[side]);
+            dial.accept(Box::new(ours));
+            sleep(timing.accept[1 - side]).await;
+            let _ = other.send(SessionCommand::Inbound(Box::new(theirs))).await;
+        });
+    }
+}
+
+/// Two ndbgpd that dial each other at once agree on one connection and
+/// reach Established within a few round trips, whatever the timing: a
+/// disagreement (each keeps the connection the other dumped) costs a
+/// backoff of at least 800 ms.
+#[tokio::test(start_paused = true)]
+async fn simultaneous_dials_agree_on_one_connection_whatever_the_timing() {
+    let ms = Duration::from_millis;
+    let mut cases = 0;
+    for connect_a in [ms(0), ms(4), ms(10)] {
+        for connect_b in [ms(0), ms(2), ms(5), ms(7), ms(10), ms(12), ms(15)] {
+            for accept in [[ms(0), ms(0)], [ms(0), ms(3)], [ms(3), ms(0)]] {
+                for latency in [[ms(1), ms(1)], [ms(5), ms(1)], [ms(1), ms(5)]] {
+                    let timing = Timing {
+                        connect: [connect_a, connect_b],
+                        accept,
+                        latency,
+                    };
+                    let pair = Pair::start(timing);
+                    let start = Instant::now();
+                    let a = pair.a.established().await;
+                    let b = pair.b.established().await;
+                    let took = start.elapsed();
+                    assert!(took < ms(200), "{timing:?}: Established after {took:?}");
+                    assert_ne!(a.direction, b.direction, "{timing:?}: not the same connection");
+                    sleep(Duration::from_secs(5)).await;
+                    for (side, rig) in [("a", &pair.a), ("b", &pair.b)] {
+                        let s = rig.status();
+                        assert_eq!(s.state, State::Established, "{timing:?} {side}: {s:?}");
+                        assert_eq!(s.established_count, 1, "{timing:?} {side}: {s:?}");
+                        rig.command(SessionCommand::Stop { message: None }).await;
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 3 * 7 * 3 * 3);
 }

@@ -4,6 +4,7 @@
 
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -229,7 +230,7 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
         BgpConfig {
             fsm,
             router_id: router_id_rx,
-            port: config.port,
+            dialer: Arc::new(transport::TcpDialer { port: config.port }),
             routes: routes.clone(),
             interfaces: interfaces_rx.clone(),
         },

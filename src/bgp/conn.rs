@@ -6,12 +6,11 @@
 use std::io;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::msg::{Message, MsgError, decode, frame};
+use super::transport::{BoxStream, ReadHalf, WriteHalf};
 
 /// Messages queued for writing before the connection counts as stuck. A
 /// healthy peer drains this; a frozen one trips the hold timer long before.
@@ -38,8 +37,8 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn start(id: u64, stream: TcpStream, events: mpsc::Sender<(u64, ConnEvent)>) -> Conn {
-        let (read, write) = stream.into_split();
+    pub fn start(id: u64, stream: BoxStream, events: mpsc::Sender<(u64, ConnEvent)>) -> Conn {
+        let (read, write) = stream.split();
         let (writer, queue) = mpsc::channel(WRITE_QUEUE);
         let reader = tokio::spawn(read_loop(id, read, events.clone()));
         let writer_task = tokio::spawn(write_loop(id, write, queue, events));
@@ -95,7 +94,7 @@ impl Drop for Conn {
     }
 }
 
-async fn read_loop(id: u64, mut read: OwnedReadHalf, events: mpsc::Sender<(u64, ConnEvent)>) {
+async fn read_loop(id: u64, mut read: ReadHalf, events: mpsc::Sender<(u64, ConnEvent)>) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let event = loop {
         // Hand over every whole message already buffered.
@@ -127,7 +126,7 @@ async fn read_loop(id: u64, mut read: OwnedReadHalf, events: mpsc::Sender<(u64, 
 
 async fn write_loop(
     id: u64,
-    mut write: OwnedWriteHalf,
+    mut write: WriteHalf,
     mut queue: mpsc::Receiver<Vec<u8>>,
     events: mpsc::Sender<(u64, ConnEvent)>,
 ) {

@@ -7,15 +7,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::fsm::{self, FsmConfig};
 use super::session::{self, SessionCommand, SessionHandle, SessionParams};
-use super::transport;
+use super::transport::{self, BoxStream, Dialer, Listener};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::NeighborView;
 use crate::api::{Direction, SessionState};
@@ -29,7 +29,7 @@ use crate::time::sleep_until_opt;
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(1500);
 const STAGE: &str = "BGP manager";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BgpConfig {
     /// Its router ID is ignored: each session gets the one `router_id`
     /// holds when the session starts.
@@ -38,7 +38,8 @@ pub struct BgpConfig {
     /// not reset established sessions). No session starts while it is
     /// unspecified.
     pub router_id: watch::Receiver<Ipv4Addr>,
-    pub port: u16,
+    /// How sessions dial their neighbours (TCP to the BGP port).
+    pub dialer: Arc<dyn Dialer>,
     pub routes: RoutesHandle,
     /// The configured interface names, followed: sessions on an interface a
     /// reload removes end with Cease / Peer De-configured.
@@ -85,7 +86,7 @@ struct Entry {
 
 pub fn spawn(
     config: BgpConfig,
-    listener: TcpListener,
+    listener: impl Listener,
     links: watch::Receiver<Links>,
     events: mpsc::Receiver<PeerEvent>,
     peers: PeerTableHandle,
@@ -124,7 +125,7 @@ struct Manager {
 impl Manager {
     async fn run(
         mut self,
-        listener: TcpListener,
+        mut listener: impl Listener,
         mut events: mpsc::Receiver<PeerEvent>,
         mut commands: Inbox<Command>,
         mut ended: mpsc::Receiver<(PeerKey, u64)>,
@@ -220,7 +221,7 @@ impl Manager {
         }
     }
 
-    fn start(&mut self, key: PeerKey, interface: String, inbound: Option<tokio::net::TcpStream>) {
+    fn start(&mut self, key: PeerKey, interface: String, inbound: Option<BoxStream>) {
         let id = self.next_id;
         self.next_id += 1;
         let fsm = FsmConfig {
@@ -231,7 +232,7 @@ impl Manager {
             key,
             interface: interface.clone(),
             fsm,
-            port: self.config.port,
+            dialer: Arc::clone(&self.config.dialer),
             routes: self.config.routes.clone(),
         };
         let handle = session::spawn(id, params, self.links.clone(), self.ended_tx.clone(), inbound);
@@ -287,7 +288,7 @@ impl Manager {
     /// A connection on the listening socket: only from a link-local on a
     /// configured interface; a neighbour discovery has not seen yet is a
     /// neighbour too (FRR and GoBGP may dial before we hear them).
-    async fn inbound(&mut self, stream: tokio::net::TcpStream, from: std::net::SocketAddr) {
+    async fn inbound(&mut self, stream: BoxStream, from: std::net::SocketAddr) {
         let configured: Vec<u32> = self
             .links
             .borrow()
@@ -394,3 +395,5 @@ fn direction(direction: fsm::Direction) -> Direction {
         fsm::Direction::Outbound => Direction::Outbound,
     }
 }
+#[cfg(test)]
+mod tests;

@@ -5,4 +5,6 @@ pub mod fsm;
 pub mod manager;
 pub mod msg;
 pub mod session;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod transport;

@@ -1,23 +1,27 @@
 //! One session task per neighbour: it owns the FSMs (a primary that dials
 //! and, during a collision, a passive secondary for the neighbour's own
 //! connection), their connections and timers, and carries out what the pure
-//! FSM asks. See `fsm` for the protocol and `collision` for RFC 4271 6.8.
+//! FSM asks. See `fsm` for the protocol and `collision` for RFC 4271 6.8; a
+//! connection that comes while one is in OpenConfirm waits (see `offer`).
+//! The connections come through `transport`'s traits: TCP in the daemon,
+//! in-memory pipes in the tests.
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::conn::{Conn, ConnEvent};
 use super::fsm::collision::{Keep, Speaker, resolve_collision};
-use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, State, Timer};
+use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, PeerInfo, State, Timer};
 use super::msg::update::{self, DecodeContext, EncodeContext, UpdateError};
 use super::msg::{Message, code};
-use super::transport;
+use super::transport::{BoxStream, Dialer};
 use crate::bgp::msg::update::Update;
 use crate::iface::Links;
 use crate::peers::PeerKey;
@@ -34,12 +38,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How long a stopping session waits for its NOTIFICATIONs to be written.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionParams {
     pub key: PeerKey,
     pub interface: String,
     pub fsm: FsmConfig,
-    pub port: u16,
+    pub dialer: Arc<dyn Dialer>,
     pub routes: RoutesHandle,
 }
 
@@ -51,10 +55,9 @@ enum ToRoutes {
     Refresh,
 }
 
-#[derive(Debug)]
 pub enum SessionCommand {
     /// A connection the neighbour opened to us.
-    Inbound(TcpStream),
+    Inbound(BoxStream),
     /// Discovery no longer sees the neighbour: end unless Established.
     NeighbourLost,
     /// Discovery sees it again.
@@ -102,7 +105,7 @@ pub fn spawn(
     params: SessionParams,
     links: watch::Receiver<Links>,
     ended: mpsc::Sender<(PeerKey, u64)>,
-    inbound: Option<TcpStream>,
+    inbound: Option<BoxStream>,
 ) -> SessionHandle {
     let (commands_tx, commands) = mpsc::channel(16);
     let status0 = SessionStatus {
@@ -132,8 +135,8 @@ pub fn spawn(
         conn_tx,
         dial_tx,
         next_conn_id: 1,
-        dial_id: None,
-        dial_task: None,
+        dial: None,
+        waiting: None,
         backoff: Backoff::default(),
         restart_at: None,
         neighbour_lost: false,
@@ -183,6 +186,14 @@ impl Slot {
 
     fn state(&self) -> State {
         self.fsm.as_ref().map_or(State::Idle, Fsm::state)
+    }
+
+    /// No connection and none to come: Idle, or a passive FSM (a secondary,
+    /// or one promoted from it) whose connection failed, which never dials.
+    fn is_over(&self) -> bool {
+        self.fsm
+            .as_ref()
+            .is_none_or(|f| f.state() == State::Idle || (f.config().passive && f.state() == State::Active))
     }
 }
 
@@ -238,14 +249,13 @@ struct Session {
     primary: Slot,
     secondary: Option<Slot>,
     conn_tx: mpsc::Sender<(u64, ConnEvent)>,
-    dial_tx: mpsc::Sender<(u64, Result<TcpStream, String>)>,
+    dial_tx: mpsc::Sender<(u64, Result<BoxStream, String>)>,
     next_conn_id: u64,
-    /// The dial in flight, if any; results of other dials are stale.
-    dial_id: Option<u64>,
-    /// The task of that dial: aborted with it, so that a dial given up on
-    /// (ConnectRetry, an inbound connection taken) never connects later
-    /// behind our back and leaves the neighbour a connection we dropped.
-    dial_task: Option<tokio::task::JoinHandle<()>>,
+    /// The primary's dial, if any; results of other dials are stale.
+    dial: Option<Dial>,
+    /// A connection the neighbour opened while one of ours was in
+    /// OpenConfirm: it waits for that one's outcome (see `offer`).
+    waiting: Option<BoxStream>,
     backoff: Backoff,
     restart_at: Option<Instant>,
     /// Discovery lost the neighbour while Established: end at the next down.
@@ -269,6 +279,19 @@ struct Session {
     decode_ctx: Option<DecodeContext>,
 }
 
+/// The primary's dial, from `Action::Connect` until its connection is
+/// attached or the dial is given up.
+struct Dial {
+    id: u64,
+    /// Aborted with the dial, so that a dial given up on (ConnectRetry, an
+    /// inbound connection taken) never connects later behind our back and
+    /// leaves the neighbour a connection we dropped.
+    task: JoinHandle<()>,
+    /// Connected while another connection was in OpenConfirm: waits for
+    /// that one's outcome, as an inbound one does (see `offer`).
+    connected: Option<BoxStream>,
+}
+
 async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => rx.recv().await,
@@ -285,8 +308,8 @@ impl Session {
         mut self,
         mut commands: mpsc::Receiver<SessionCommand>,
         mut conn_rx: mpsc::Receiver<(u64, ConnEvent)>,
-        mut dial_rx: mpsc::Receiver<(u64, Result<TcpStream, String>)>,
-        inbound: Option<TcpStream>,
+        mut dial_rx: mpsc::Receiver<(u64, Result<BoxStream, String>)>,
+        inbound: Option<BoxStream>,
     ) {
         if self.primary.fsm.is_none() {
             warn!("{}: invalid BGP configuration; session not started", self.name());
@@ -347,120 +370,136 @@ impl Session {
         }
     }
 
+    fn slot_ref(&self, which: Which) -> Option<&Slot> {
+        match which {
+            Which::Primary => Some(&self.primary),
+            Which::Secondary => self.secondary.as_ref(),
+        }
+    }
+
+    /// Carry out one action of an FSM.
     fn act(&mut self, which: Which, action: Action) {
-        let name = self.name();
         match action {
-            Action::Send(msg) => {
-                if let Message::Notification(n) = &msg {
-                    info!("{name}: sending NOTIFICATION {n}");
-                    // Closing the losing connection of a collision is routine
-                    // here (both sides dial at once), not an error.
-                    if !is_collision_cease(n) {
-                        self.status.last_error = Some(format!("sent {n}"));
-                    }
-                }
-                let Some(slot) = self.slot(which) else { return };
-                let Some(conn) = slot.conn.as_ref() else { return };
-                match conn.send(&msg) {
-                    Ok(()) => self.status.messages_sent += 1,
-                    Err(e) => {
-                        self.status.last_error = Some(e);
-                        self.pending.push_back((which, Event::TcpConnectionFails));
-                    }
-                }
-            }
+            Action::Send(msg) => self.send(which, &msg),
             Action::Connect => self.dial(),
             Action::AbortConnect => self.abort_dial(),
-            Action::RefuseConnection | Action::CloseConnection => {
-                if let Some(mut conn) = self.slot(which).and_then(|slot| slot.conn.take()) {
-                    conn.close();
-                    self.closing.retain(|c| !c.is_finished());
-                    self.closing.push(conn);
-                }
-            }
-            Action::StartTimer(timer, duration) => {
-                // The session owns the reconnect policy: exponential backoff
-                // instead of the fixed ConnectRetryTime.
-                let duration = if timer == Timer::ConnectRetry {
-                    self.backoff.next()
-                } else {
-                    duration
-                };
-                if let Some(slot) = self.slot(which) {
-                    slot.timers[timer_index(timer)] = Some(Instant::now() + duration);
-                }
-            }
+            Action::RefuseConnection | Action::CloseConnection => self.close(which),
+            Action::StartTimer(timer, duration) => self.start_timer(which, timer, duration),
             Action::StopTimer(timer) => {
                 if let Some(slot) = self.slot(which) {
                     slot.timers[timer_index(timer)] = None;
                 }
             }
-            Action::SessionEstablished(peer) => {
-                let (out_tx, out_rx) = mpsc::unbounded_channel();
-                let info = rib::PeerInfo {
-                    id: self.params.key,
-                    asn: peer.asn,
-                    router_id: peer.bgp_id,
-                    families: rib::Families {
-                        // IPv4 only with an IPv6 next hop (RFC 8950).
-                        ipv4: peer.negotiated.ipv4_unicast && peer.negotiated.ipv4_next_hop_ipv6,
-                        ipv6: peer.negotiated.ipv6_unicast,
-                    },
-                };
-                let encode = EncodeContext {
-                    four_octet_as: peer.negotiated.four_octet_as,
-                };
-                self.to_routes.push(ToRoutes::Up(info, encode, out_tx));
-                self.outgoing = Some(out_rx);
-                self.established = Some(which);
-                self.decode_ctx = Some(DecodeContext {
-                    four_octet_as: peer.negotiated.four_octet_as,
-                    external: !peer.internal,
-                });
-                self.backoff.reset();
-                self.status.established_at = Some(Instant::now());
-                self.status.established_count += 1;
-                info!(
-                    "{name}: session established: AS {}, router ID {}, hold {} s, {} connection",
-                    peer.asn,
-                    peer.bgp_id,
-                    peer.hold_time,
-                    direction_str(peer.direction)
-                );
-            }
+            Action::SessionEstablished(peer) => self.session_established(which, &peer),
             Action::SessionDown {
                 reason,
                 was_established,
-            } => {
-                match &reason {
-                    DownReason::NotificationReceived(n) if !is_collision_cease(n) => {
-                        self.status.last_error = Some(format!("received {n}"))
-                    }
-                    DownReason::NotificationReceived(_) => {}
-                    DownReason::NotificationSent(_) => {}
-                    DownReason::CollisionLost => {}
-                    other => self.status.last_error = Some(other.to_string()),
-                }
-                if was_established {
-                    self.status.last_down = Some(match &reason {
-                        DownReason::NotificationReceived(n) => format!("received {n}"),
-                        DownReason::NotificationSent(n) => format!("sent {n}"),
-                        other => other.to_string(),
-                    });
-                    self.to_routes.push(ToRoutes::Down);
-                    self.outgoing = None;
-                    self.established = None;
-                    self.status.established_at = None;
-                    info!("{name}: session down: {reason}");
-                } else if reason != DownReason::CollisionLost {
-                    debug!("{name}: connection attempt ended: {reason}");
-                }
-            }
+            } => self.session_down(&reason, was_established),
             Action::Update(body) => self.received_update(which, &body),
             Action::RouteRefresh(rr) => {
-                debug!("{name}: ROUTE-REFRESH {rr:?}");
+                debug!("{}: ROUTE-REFRESH {rr:?}", self.name());
                 self.to_routes.push(ToRoutes::Refresh);
             }
+        }
+    }
+
+    fn send(&mut self, which: Which, msg: &Message) {
+        if let Message::Notification(n) = msg {
+            info!("{}: sending NOTIFICATION {n}", self.name());
+            // Closing the losing connection of a collision is routine here
+            // (both sides dial at once), not an error.
+            if !is_collision_cease(n) {
+                self.status.last_error = Some(format!("sent {n}"));
+            }
+        }
+        let Some(conn) = self.slot_ref(which).and_then(|slot| slot.conn.as_ref()) else {
+            return;
+        };
+        match conn.send(msg) {
+            Ok(()) => self.status.messages_sent += 1,
+            Err(e) => {
+                self.status.last_error = Some(e);
+                self.pending.push_back((which, Event::TcpConnectionFails));
+            }
+        }
+    }
+
+    /// Close the FSM's connection once what is queued on it is written.
+    fn close(&mut self, which: Which) {
+        if let Some(mut conn) = self.slot(which).and_then(|slot| slot.conn.take()) {
+            conn.close();
+            self.closing.retain(|c| !c.is_finished());
+            self.closing.push(conn);
+        }
+    }
+
+    fn start_timer(&mut self, which: Which, timer: Timer, duration: Duration) {
+        // The session owns the reconnect policy: waiting to redial (Active),
+        // exponential backoff instead of the fixed ConnectRetryTime; with a
+        // dial in flight (Connect) the timer only bounds the dial.
+        let redial = timer == Timer::ConnectRetry && self.slot_ref(which).is_some_and(|s| s.state() == State::Active);
+        let duration = if redial { self.backoff.next() } else { duration };
+        if let Some(slot) = self.slot(which) {
+            slot.timers[timer_index(timer)] = Some(Instant::now() + duration);
+        }
+    }
+
+    fn session_established(&mut self, which: Which, peer: &PeerInfo) {
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let info = rib::PeerInfo {
+            id: self.params.key,
+            asn: peer.asn,
+            router_id: peer.bgp_id,
+            families: rib::Families {
+                // IPv4 only with an IPv6 next hop (RFC 8950).
+                ipv4: peer.negotiated.ipv4_unicast && peer.negotiated.ipv4_next_hop_ipv6,
+                ipv6: peer.negotiated.ipv6_unicast,
+            },
+        };
+        let encode = EncodeContext {
+            four_octet_as: peer.negotiated.four_octet_as,
+        };
+        self.to_routes.push(ToRoutes::Up(info, encode, out_tx));
+        self.outgoing = Some(out_rx);
+        self.established = Some(which);
+        self.decode_ctx = Some(DecodeContext {
+            four_octet_as: peer.negotiated.four_octet_as,
+            external: !peer.internal,
+        });
+        self.backoff.reset();
+        self.status.established_at = Some(Instant::now());
+        self.status.established_count += 1;
+        info!(
+            "{}: session established: AS {}, router ID {}, hold {} s, {} connection",
+            self.name(),
+            peer.asn,
+            peer.bgp_id,
+            peer.hold_time,
+            direction_str(peer.direction)
+        );
+    }
+
+    fn session_down(&mut self, reason: &DownReason, was_established: bool) {
+        match reason {
+            DownReason::NotificationReceived(n) if !is_collision_cease(n) => {
+                self.status.last_error = Some(format!("received {n}"))
+            }
+            DownReason::NotificationReceived(_) | DownReason::NotificationSent(_) | DownReason::CollisionLost => {}
+            other => self.status.last_error = Some(other.to_string()),
+        }
+        if was_established {
+            self.status.last_down = Some(match reason {
+                DownReason::NotificationReceived(n) => format!("received {n}"),
+                DownReason::NotificationSent(n) => format!("sent {n}"),
+                other => other.to_string(),
+            });
+            self.to_routes.push(ToRoutes::Down);
+            self.outgoing = None;
+            self.established = None;
+            self.status.established_at = None;
+            info!("{}: session down: {reason}", self.name());
+        } else if *reason != DownReason::CollisionLost {
+            debug!("{}: connection attempt ended: {reason}", self.name());
         }
     }
 
@@ -537,10 +576,10 @@ impl Session {
         }
     }
 
+    /// Give up the dial, and the connection it may have made.
     fn abort_dial(&mut self) {
-        self.dial_id = None;
-        if let Some(task) = self.dial_task.take() {
-            task.abort();
+        if let Some(dial) = self.dial.take() {
+            dial.task.abort();
         }
     }
 
@@ -548,13 +587,12 @@ impl Session {
         self.abort_dial();
         let id = self.next_conn_id;
         self.next_conn_id += 1;
-        self.dial_id = Some(id);
         let key = self.params.key;
-        let port = self.params.port;
+        let dialer = Arc::clone(&self.params.dialer);
         let mut links = self.links.clone();
         let tx = self.dial_tx.clone();
         let name = self.params.interface.clone();
-        self.dial_task = Some(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             // Our link-local may still be in DAD when the neighbour is found:
             // dial the moment it is usable rather than fail and back off.
             let usable = |links: &Links| {
@@ -569,27 +607,39 @@ impl Session {
                 .and_then(|r| r.ok().and_then(|l| usable(&l)));
             let result = match local {
                 None => Err(format!("{name} has no usable link-local address")),
-                Some(src) => {
-                    match tokio::time::timeout(DIAL_TIMEOUT, transport::dial(key.ifindex, src, key.addr, port)).await {
-                        Ok(Ok(stream)) => Ok(stream),
-                        Ok(Err(e)) => Err(format!("connect: {e}")),
-                        Err(_) => Err(format!("connect: no answer in {DIAL_TIMEOUT:?}")),
-                    }
-                }
+                Some(src) => match tokio::time::timeout(DIAL_TIMEOUT, dialer.dial(key.ifindex, src, key.addr)).await {
+                    Ok(Ok(stream)) => Ok(stream),
+                    Ok(Err(e)) => Err(format!("connect: {e}")),
+                    Err(_) => Err(format!("connect: no answer in {DIAL_TIMEOUT:?}")),
+                },
             };
             let _ = tx.send((id, result)).await;
-        }));
+        });
+        self.dial = Some(Dial {
+            id,
+            task,
+            connected: None,
+        });
     }
 
-    fn dialed(&mut self, id: u64, result: Result<TcpStream, String>) {
-        if self.dial_id != Some(id) {
+    fn dialed(&mut self, id: u64, result: Result<BoxStream, String>) {
+        if self.dial.as_ref().is_none_or(|d| d.id != id) {
             return; // aborted: a stale dial's stream is dropped here
         }
-        self.dial_id = None;
-        self.dial_task = None;
+        let confirming = self.confirming();
         match result {
-            Ok(stream) => self.attach(Which::Primary, stream, Direction::Outbound),
+            Ok(stream) if confirming => {
+                debug!("{}: our connection waits for the one in OpenConfirm", self.name());
+                if let Some(dial) = self.dial.as_mut() {
+                    dial.connected = Some(stream);
+                }
+            }
+            Ok(stream) => {
+                self.dial = None;
+                self.attach(Which::Primary, stream, Direction::Outbound);
+            }
             Err(e) => {
+                self.dial = None;
                 debug!("{}: {e}", self.name());
                 self.status.last_error = Some(e);
                 self.feed(Which::Primary, Event::TcpConnectionFails);
@@ -597,14 +647,14 @@ impl Session {
         }
     }
 
-    fn attach(&mut self, which: Which, stream: TcpStream, direction: Direction) {
+    fn attach(&mut self, which: Which, stream: BoxStream, direction: Direction) {
         let id = self.next_conn_id;
         self.next_conn_id += 1;
         debug!(
             "{}: {} connection {id} ({:?}) on {which:?}",
             self.name(),
             direction_str(direction),
-            stream.local_addr().ok().zip(stream.peer_addr().ok())
+            stream.ends()
         );
         let conn = Conn::start(id, stream, self.conn_tx.clone());
         if let Some(slot) = self.slot(which) {
@@ -615,10 +665,7 @@ impl Session {
 
     /// A connection the neighbour opened: the primary takes it if it has
     /// none; else it gets its own passive FSM until the OPENs decide.
-    fn offer(&mut self, stream: TcpStream) {
-        if let Err(e) = transport::tune_accepted(&stream) {
-            debug!("{}: socket options on inbound connection: {e}", self.name());
-        }
+    fn offer(&mut self, stream: BoxStream) {
         if self.established() {
             // RFC 4271 6.8: a collision with an Established connection closes
             // the new one. Close it before sending an OPEN on it: an OPEN
@@ -628,7 +675,25 @@ impl Session {
             debug!("{}: Established: refusing a new connection (RFC 4271 6.8)", self.name());
             return;
         }
-        if self.primary.state() == State::Idle {
+        if self.confirming() {
+            // Our connection has its OPEN and waits for one KEEPALIVE. The
+            // neighbour may have sent it already and be Established there:
+            // an OPEN from us on this connection, overtaking our KEEPALIVE,
+            // would make it resolve the collision the other way, while we,
+            // Established, keep ours; both connections would die and the
+            // session wait out a backoff. So this one waits (RFC 4271
+            // DelayOpen) until the other is Established (then it is closed
+            // unused) or gone (then it goes on): see `settle`.
+            match self.waiting {
+                None => {
+                    debug!("{}: a new connection waits for the one in OpenConfirm", self.name());
+                    self.waiting = Some(stream);
+                }
+                Some(_) => debug!("{}: a third connection is refused", self.name()),
+            }
+            return;
+        }
+        if self.primary.is_over() {
             self.restart();
         }
         match self.primary.state() {
@@ -639,7 +704,7 @@ impl Session {
             // 2-4 s stall at link up when both dial at once); with both
             // kept, collision resolution (RFC 4271 6.8) picks the same one
             // on both sides.
-            State::Connect if self.dial_id.is_some() && self.secondary.is_none() => {
+            State::Connect if self.dial.is_some() && self.secondary.is_none() => {
                 self.add_secondary(stream, Direction::Inbound)
             }
             State::Connect | State::Active => self.attach(Which::Primary, stream, Direction::Inbound),
@@ -650,7 +715,7 @@ impl Session {
 
     /// A second connection to the same neighbour, on its own passive FSM
     /// until the OPENs decide which one stays (RFC 4271 6.8).
-    fn add_secondary(&mut self, stream: TcpStream, direction: Direction) {
+    fn add_secondary(&mut self, stream: BoxStream, direction: Direction) {
         let config = FsmConfig {
             passive: true,
             ..self.params.fsm.clone()
@@ -782,9 +847,18 @@ impl Session {
         self.feed(Which::Primary, event);
     }
 
+    fn slots(&self) -> impl Iterator<Item = &Slot> {
+        std::iter::once(&self.primary).chain(self.secondary.as_ref())
+    }
+
     fn established(&self) -> bool {
-        self.primary.state() == State::Established
-            || self.secondary.as_ref().is_some_and(|s| s.state() == State::Established)
+        self.slots().any(|s| s.state() == State::Established)
+    }
+
+    /// A connection has exchanged OPENs and waits for the KEEPALIVE that
+    /// makes it Established.
+    fn confirming(&self) -> bool {
+        self.slots().any(|s| s.state() == State::OpenConfirm)
     }
 
     fn restart(&mut self) {
@@ -793,38 +867,66 @@ impl Session {
         self.feed(Which::Primary, Event::ManualStart);
     }
 
-    /// Tidy up after events: drop an idle secondary, promote a secondary
-    /// that won a collision, schedule a restart. False when the task ends.
+    /// Tidy up after events: drop a secondary whose connection is gone,
+    /// promote a secondary that won (a collision, or Established while the
+    /// primary was still dialing), schedule a restart, let waiting
+    /// connections go on. False when the task ends.
     fn settle(&mut self) -> bool {
-        if self.secondary.as_ref().is_some_and(|s| s.state() == State::Idle) {
-            self.secondary = None;
-        }
-        if self.primary.state() != State::Idle {
-            return true;
-        }
-        if let Some(winner) = self.secondary.take() {
-            self.primary = winner;
-            if self.established == Some(Which::Secondary) {
-                self.established = Some(Which::Primary);
+        loop {
+            if self.secondary.as_ref().is_some_and(Slot::is_over) {
+                self.secondary = None;
             }
+            let primary_dialing = matches!(self.primary.state(), State::Connect | State::Active);
+            let secondary_established = self.established == Some(Which::Secondary);
+            if (self.primary.is_over() || (primary_dialing && secondary_established))
+                && let Some(winner) = self.secondary.take()
+            {
+                // A dial now would only make a connection the neighbour
+                // refuses, again and again.
+                self.abort_dial();
+                self.primary = winner;
+                if secondary_established {
+                    self.established = Some(Which::Primary);
+                }
+            }
+            if self.primary.is_over() {
+                if self.ending.is_some() {
+                    return false;
+                }
+                if self.neighbour_lost {
+                    self.ending = Some("neighbour lost");
+                    return false;
+                }
+                if self.restart_at.is_none() {
+                    self.restart_at = Some(Instant::now() + self.backoff.next());
+                }
+            }
+            if !self.release_waiting() {
+                return true;
+            }
+        }
+    }
+
+    /// Once no connection is in OpenConfirm, the connections that waited
+    /// for it go on (see `offer`). True if one did.
+    fn release_waiting(&mut self) -> bool {
+        if self.confirming() || self.ending.is_some() {
+            return false;
+        }
+        if let Some(stream) = self.dial.as_mut().and_then(|d| d.connected.take()) {
+            self.dial = None;
+            self.attach(Which::Primary, stream, Direction::Outbound);
             return true;
         }
-        if self.ending.is_some() {
-            return false;
+        if let Some(stream) = self.waiting.take() {
+            self.offer(stream);
+            return true;
         }
-        if self.neighbour_lost {
-            self.ending = Some("neighbour lost");
-            return false;
-        }
-        if self.restart_at.is_none() {
-            self.restart_at = Some(Instant::now() + self.backoff.next());
-        }
-        true
+        false
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let slots = std::iter::once(&self.primary).chain(self.secondary.as_ref());
-        slots
+        self.slots()
             .flat_map(|s| s.timers.iter().flatten().copied())
             .chain(self.restart_at)
             .min()
@@ -833,7 +935,10 @@ impl Session {
     fn timers_due(&mut self) {
         let now = Instant::now();
         if self.restart_at.is_some_and(|t| t <= now) {
-            self.restart();
+            self.restart_at = None;
+            if self.primary.is_over() {
+                self.restart();
+            }
         }
         for which in [Which::Primary, Which::Secondary] {
             for timer in TIMERS {
@@ -896,22 +1001,4 @@ pub fn direction_str(d: Direction) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_to_the_cap_with_jitter_and_resets() {
-        let mut b = Backoff::default();
-        let delays: Vec<Duration> = (0..8).map(|_| b.next()).collect();
-        for (i, d) in delays.iter().enumerate() {
-            let base = (BACKOFF_MIN * 2u32.pow(i as u32)).min(BACKOFF_MAX);
-            assert!(
-                *d >= base.mul_f64(0.8) && *d <= base.mul_f64(1.2).min(BACKOFF_MAX),
-                "{i}: {d:?}"
-            );
-        }
-        assert!(delays[7] <= BACKOFF_MAX);
-        b.reset();
-        assert!(b.next() <= BACKOFF_MIN.mul_f64(1.2));
-    }
-}
+mod tests;

@@ -1,4 +1,6 @@
-//! TCP for BGP over IPv6 link-local addresses.
+//! How sessions reach their neighbours: TCP over IPv6 link-local addresses
+//! in the daemon, behind two small traits ([`Dialer`], [`Listener`]) that
+//! tests implement with in-memory pipes.
 //!
 //! A link-local is only meaningful with its interface: we dial
 //! `[fe80::x%ifindex]:179` from a socket bound to our own link-local on that
@@ -6,17 +8,84 @@
 //! peer's source check fails) and to the device itself. We accept only
 //! link-local sources arriving on a configured interface.
 
+use std::future::Future;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::num::NonZeroU32;
 
+use futures::future::BoxFuture;
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::iface::is_link_local;
 
 /// RFC 5082 (GTSM) senders use 255 so a receiver can insist on it.
 const BGP_HOP_LIMIT: u32 = 255;
+
+pub type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// One connection to a neighbour, as a session's reader and writer use it.
+pub trait Stream: Send + 'static {
+    /// Separate halves for the reader and the writer task.
+    fn split(self: Box<Self>) -> (ReadHalf, WriteHalf);
+
+    /// (local, remote) addresses, for logs.
+    fn ends(&self) -> Option<(SocketAddr, SocketAddr)> {
+        None
+    }
+}
+
+pub type BoxStream = Box<dyn Stream>;
+
+impl Stream for TcpStream {
+    fn split(self: Box<Self>) -> (ReadHalf, WriteHalf) {
+        let (read, write) = self.into_split();
+        (Box::new(read), Box::new(write))
+    }
+
+    fn ends(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.local_addr().ok().zip(self.peer_addr().ok())
+    }
+}
+
+/// An in-memory connection (tokio::io::duplex).
+impl Stream for DuplexStream {
+    fn split(self: Box<Self>) -> (ReadHalf, WriteHalf) {
+        let (read, write) = tokio::io::split(*self);
+        (Box::new(read), Box::new(write))
+    }
+}
+
+/// How a session opens its connection to a neighbour.
+pub trait Dialer: Send + Sync + 'static {
+    /// Connect from our link-local `local` to the neighbour's `peer`, both
+    /// on interface `ifindex`.
+    fn dial(&self, ifindex: u32, local: Ipv6Addr, peer: Ipv6Addr) -> BoxFuture<'static, io::Result<BoxStream>>;
+}
+
+/// How the manager hears connections neighbours open to us.
+pub trait Listener: Send + 'static {
+    /// The next connection, with the address it comes from.
+    fn accept(&mut self) -> impl Future<Output = io::Result<(BoxStream, SocketAddr)>> + Send;
+}
+
+/// Dials TCP to the neighbour's BGP port.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpDialer {
+    pub port: u16,
+}
+
+impl Dialer for TcpDialer {
+    fn dial(&self, ifindex: u32, local: Ipv6Addr, peer: Ipv6Addr) -> BoxFuture<'static, io::Result<BoxStream>> {
+        let port = self.port;
+        Box::pin(async move {
+            let stream = dial(ifindex, local, peer, port).await?;
+            Ok(Box::new(stream) as BoxStream)
+        })
+    }
+}
 
 /// Dial a neighbour's link-local from ours, on one interface.
 pub async fn dial(ifindex: u32, local: Ipv6Addr, peer: Ipv6Addr, port: u16) -> io::Result<TcpStream> {
@@ -44,10 +113,19 @@ pub fn listen(port: u16) -> io::Result<TcpListener> {
     TcpListener::from_std(std::net::TcpListener::from(sock))
 }
 
-/// Prepare an accepted connection like a dialed one.
-pub fn tune_accepted(stream: &TcpStream) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    socket2::SockRef::from(stream).set_unicast_hops_v6(BGP_HOP_LIMIT)
+impl Listener for TcpListener {
+    async fn accept(&mut self) -> io::Result<(BoxStream, SocketAddr)> {
+        let (stream, from) = TcpListener::accept(self).await?;
+        // Prepare an accepted connection like a dialed one; a failure here
+        // leaves a connection that still works.
+        let tuned = stream
+            .set_nodelay(true)
+            .and_then(|()| socket2::SockRef::from(&stream).set_unicast_hops_v6(BGP_HOP_LIMIT));
+        if let Err(e) = tuned {
+            tracing::debug!("socket options on the connection from {from}: {e}");
+        }
+        Ok((Box::new(stream), from))
+    }
 }
 
 /// Why an inbound connection was refused.

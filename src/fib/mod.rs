@@ -241,6 +241,26 @@ impl FibHandle {
     }
 }
 
+/// A FIB without the kernel, for tests of the tasks that feed it.
+#[cfg(test)]
+impl FibHandle {
+    /// A handle no task serves: changes stay in its mailbox for
+    /// [`FibHandle::take_submitted`]; requests answer [`FibError::Stopped`].
+    pub(crate) fn detached() -> FibHandle {
+        let (commands, _) = actor::channel(STAGE, 1);
+        FibHandle {
+            commands,
+            mailbox: Arc::default(),
+        }
+    }
+
+    /// The changes submitted since the last call, the latest per prefix
+    /// (no next hops: delete).
+    pub(crate) fn take_submitted(&self) -> Vec<(IpNet, Option<NextHops>)> {
+        self.mailbox.take().into_routes().collect()
+    }
+}
+
 async fn run(mut fib: Fib, mailbox: Arc<Mailbox>) {
     match fib.resync().await {
         Ok(r) if r.deleted > 0 => info!("fib: removed {} routes left by an earlier run", r.deleted),

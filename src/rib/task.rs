@@ -432,3 +432,6 @@ fn local_attributes(origin: Origin) -> PathAttributes {
         ..PathAttributes::default()
     }
 }
+
+#[cfg(test)]
+mod tests;

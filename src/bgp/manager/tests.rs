@@ -1,0 +1,175 @@
+//! The manager over in-memory connections, in paused time: sessions start
+//! on discovery and on inbound connections, end with their interface's
+//! configuration or link, and strangers are refused.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use tokio::time::{sleep, timeout};
+
+use super::*;
+use crate::bgp::msg::code;
+use crate::bgp::testkit::*;
+use crate::peers::{PeerInfo, PeerTableConfig};
+
+struct Rig {
+    bgp: BgpHandle,
+    dials: mpsc::UnboundedReceiver<DialRequest>,
+    accept: mpsc::Sender<(BoxStream, SocketAddr)>,
+    events: mpsc::Sender<PeerEvent>,
+    interfaces: watch::Sender<Vec<String>>,
+    links: watch::Sender<Links>,
+    _observations: mpsc::Sender<Observation>,
+    _router_id: watch::Sender<Ipv4Addr>,
+}
+
+impl Rig {
+    fn start() -> Rig {
+        let (links_tx, links) = watch::channel(links_up(LOCAL_LL));
+        let (interfaces_tx, interfaces) = watch::channel(vec![IFNAME.to_string()]);
+        let (routes, _) = routes_task(LOCAL_ASN, LOCAL_ID, &[], links.clone());
+        let (observations, observed) = mpsc::channel(16);
+        let (table_events, _) = mpsc::channel(16);
+        let (peers, _) = crate::peers::spawn(PeerTableConfig::default(), links.clone(), observed, table_events);
+        let (router_id_tx, router_id) = watch::channel(LOCAL_ID);
+        let (dialer, dials) = TestDialer::new();
+        let (accept, accepted) = mpsc::channel(4);
+        let (events, events_rx) = mpsc::channel(16);
+        let config = BgpConfig {
+            fsm: FsmConfig::new(LOCAL_ASN, LOCAL_ID),
+            router_id,
+            dialer: Arc::new(dialer),
+            routes,
+            interfaces,
+        };
+        let (bgp, _) = spawn(config, TestListener(accepted), links, events_rx, peers);
+        Rig {
+            bgp,
+            dials,
+            accept,
+            events,
+            interfaces: interfaces_tx,
+            links: links_tx,
+            _observations: observations,
+            _router_id: router_id_tx,
+        }
+    }
+
+    async fn discovered(&self) {
+        let info = PeerInfo {
+            key: PEER,
+            interface: IFNAME.to_string(),
+            mac: None,
+            router: true,
+            sources: BTreeSet::new(),
+            ra_lifetime: None,
+        };
+        self.events
+            .send(PeerEvent::Discovered(info))
+            .await
+            .expect("manager running");
+    }
+
+    /// A connection to our listener from `from`.
+    async fn connect_from(&self, from: SocketAddr) -> TestPeer {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        self.accept.send((Box::new(ours), from)).await.expect("manager running");
+        TestPeer::new(theirs, PEER_ASN, HIGHER_ID)
+    }
+
+    /// Poll the neighbour list until `ok` holds.
+    async fn neighbors_until(&self, what: &str, ok: impl Fn(&[NeighborView]) -> bool) -> Vec<NeighborView> {
+        let polled = timeout(Duration::from_secs(60), async {
+            loop {
+                let neighbors = self.bgp.neighbors().await.expect("manager running");
+                if ok(&neighbors) {
+                    return neighbors;
+                }
+                sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        polled.unwrap_or_else(|_| panic!("neighbours never {what}"))
+    }
+
+    async fn established(&self) -> NeighborView {
+        let neighbors = self
+            .neighbors_until("Established", |n| {
+                n.iter().any(|v| v.state == SessionState::Established)
+            })
+            .await;
+        neighbors[0].clone()
+    }
+
+    async fn gone(&self) {
+        self.neighbors_until("gone", |n| n.is_empty()).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn removing_the_interface_from_the_configuration_ends_its_session_with_cease() {
+    let mut rig = Rig::start();
+    rig.discovered().await;
+    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    let view = rig.established().await;
+    assert_eq!((view.interface.as_str(), view.address), (IFNAME, PEER_LL));
+    rig.interfaces.send_replace(Vec::new());
+    let cease = peer.expect_notification().await;
+    assert_eq!((cease.code, cease.subcode), (code::CEASE, code::PEER_DECONFIGURED));
+    peer.expect_closed().await;
+    rig.gone().await;
+    assert!(rig.dials.try_recv().is_err(), "dialed after deconfiguration");
+}
+
+#[tokio::test(start_paused = true)]
+async fn link_down_ends_the_session_with_cease_at_once() {
+    let mut rig = Rig::start();
+    rig.discovered().await;
+    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    rig.established().await;
+    let start = tokio::time::Instant::now();
+    rig.links.send_modify(|links| {
+        for link in links.values_mut() {
+            link.up = false;
+        }
+    });
+    let cease = peer.expect_notification().await;
+    assert_eq!(cease.code, code::CEASE);
+    peer.expect_closed().await;
+    rig.gone().await;
+    assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_from_an_undiscovered_neighbour_starts_its_session() {
+    let rig = Rig::start();
+    let mut peer = rig.connect_from(source(PEER_LL)).await;
+    peer.establish().await;
+    let view = rig.established().await;
+    assert_eq!(view.address, PEER_LL);
+    assert_eq!(view.direction, Some(Direction::Inbound));
+}
+
+#[tokio::test(start_paused = true)]
+async fn connections_from_elsewhere_are_refused_and_counted() {
+    let rig = Rig::start();
+    let global = SocketAddr::V6(std::net::SocketAddrV6::new(
+        "2001:db8::2".parse().expect("address"),
+        40000,
+        0,
+        IFINDEX,
+    ));
+    let other_interface = SocketAddr::V6(std::net::SocketAddrV6::new(PEER_LL, 40000, 0, IFINDEX + 1));
+    for from in [global, other_interface] {
+        let mut peer = rig.connect_from(from).await;
+        peer.expect_closed().await;
+    }
+    let refused = rig.bgp.refused().await.expect("manager running");
+    assert_eq!(
+        refused,
+        BTreeMap::from([("interface_not_configured", 1), ("not_link_local", 1)])
+    );
+    assert!(rig.bgp.neighbors().await.expect("manager running").is_empty());
+}

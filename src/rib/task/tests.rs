@@ -1,0 +1,181 @@
+//! The routes task with a FIB that only records, in paused time: what each
+//! peer is sent (the table, End-of-RIB per negotiated family, the export
+//! rules, next hop self) and what the FIB is asked to install.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv6Addr;
+
+use crate::bgp::msg::update::{AsPath, AsSegment, DecodeContext, Decoded};
+use crate::bgp::msg::{Message, decode};
+use crate::bgp::testkit::{IFINDEX, LOCAL_ASN, LOCAL_ID, LOCAL_LL, PEER_ASN, links_up, routes_task};
+
+use super::*;
+
+const FOUR_OCTET_AS: EncodeContext = EncodeContext { four_octet_as: true };
+const V4: &str = "192.0.2.0/24";
+const V6: &str = "2001:db8:1::/48";
+
+fn peer(last: u16) -> PeerKey {
+    PeerKey {
+        ifindex: IFINDEX,
+        addr: Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, last),
+    }
+}
+
+fn info(id: PeerKey, asn: u32, families: rib::Families) -> PeerInfo {
+    PeerInfo {
+        id,
+        asn,
+        router_id: std::net::Ipv4Addr::new(10, 0, 1, id.addr.segments()[7] as u8),
+        families,
+    }
+}
+
+/// A peer's session end: what the routes task hands it to send.
+struct Session {
+    sent: mpsc::UnboundedReceiver<Outgoing>,
+}
+
+impl Session {
+    async fn up(routes: &RoutesHandle, info: PeerInfo) -> Session {
+        let (out, sent) = mpsc::unbounded_channel();
+        routes.peer_up(info, FOUR_OCTET_AS, out).await;
+        Session { sent }
+    }
+
+    /// The next batch of UPDATEs, decoded.
+    async fn updates(&mut self) -> Vec<Decoded> {
+        let batch = self.sent.recv().await.expect("routes task running");
+        let ctx = DecodeContext {
+            four_octet_as: true,
+            external: true,
+        };
+        batch
+            .iter()
+            .map(|bytes| match decode(bytes) {
+                Ok(Message::Update(body)) => update::decode(&body, &ctx).expect("UPDATE decodes"),
+                other => panic!("not an UPDATE: {other:?}"),
+            })
+            .collect()
+    }
+}
+
+fn announced(updates: &[Decoded]) -> BTreeSet<String> {
+    updates
+        .iter()
+        .flat_map(|u| &u.update.announced)
+        .map(|p| p.to_string())
+        .collect()
+}
+
+fn withdrawn(updates: &[Decoded]) -> BTreeSet<String> {
+    updates
+        .iter()
+        .flat_map(|u| &u.update.withdrawn)
+        .map(|p| p.to_string())
+        .collect()
+}
+
+fn set(prefixes: &[&str]) -> BTreeSet<String> {
+    prefixes.iter().map(|p| p.to_string()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_peer_gets_the_table_then_end_of_rib_for_each_negotiated_family_only() {
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let (routes, _fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[V4, V6], links);
+    const BOTH: rib::Families = rib::Families::ALL;
+    let v4_only = rib::Families { ipv6: false, ..BOTH };
+    let v6_only = rib::Families { ipv4: false, ..BOTH };
+    let cases = [
+        (
+            BOTH,
+            vec![V4, V6],
+            vec![(AFI_IPV4, SAFI_UNICAST), (AFI_IPV6, SAFI_UNICAST)],
+        ),
+        (v4_only, vec![V4], vec![(AFI_IPV4, SAFI_UNICAST)]),
+        (v6_only, vec![V6], vec![(AFI_IPV6, SAFI_UNICAST)]),
+    ];
+    for (i, (families, table, ends)) in cases.into_iter().enumerate() {
+        let mut session = Session::up(&routes, info(peer(10 + i as u16), PEER_ASN, families)).await;
+        let updates = session.updates().await;
+        let first_end = updates.iter().position(|u| u.end_of_rib.is_some()).expect("End-of-RIB");
+        let (routes_part, ends_part) = updates.split_at(first_end);
+        assert_eq!(announced(routes_part), set(&table), "{families:?}");
+        let sent_ends: Vec<_> = ends_part.iter().map(|u| u.end_of_rib).collect();
+        let expected: Vec<_> = ends.into_iter().map(Some).collect();
+        assert_eq!(sent_ends, expected, "{families:?}: the table first, then End-of-RIB");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn routes_go_to_the_other_peers_with_next_hop_self_and_not_back() {
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let (routes, fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[], links);
+    let (source, other, same_as) = (peer(2), peer(3), peer(4));
+    let mut from = Session::up(&routes, info(source, PEER_ASN, rib::Families::ALL)).await;
+    let mut to = Session::up(&routes, info(other, PEER_ASN + 1, rib::Families::ALL)).await;
+    // Its AS is already in the path: the sender-side loop check skips it.
+    let mut looped = Session::up(&routes, info(same_as, PEER_ASN, rib::Families::ALL)).await;
+    for session in [&mut from, &mut to, &mut looped] {
+        let initial = session.updates().await;
+        assert!(
+            initial.iter().all(|u| u.end_of_rib.is_some()),
+            "empty table: {initial:?}"
+        );
+    }
+
+    let learned = ["198.51.100.0/24", "2001:db8:2::/48"];
+    let attributes = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: AsPath {
+            segments: vec![AsSegment::Sequence(vec![PEER_ASN])],
+        },
+        next_hop: NextHop {
+            ipv4: None,
+            global: Some(source.addr),
+            link_local: Some(source.addr),
+        },
+        ..PathAttributes::default()
+    };
+    let announce = Update {
+        announced: learned.iter().map(|p| p.parse().expect("prefix")).collect(),
+        attributes: Some(attributes),
+        ..Update::default()
+    };
+    routes.update(source, announce).await;
+
+    let updates = to.updates().await;
+    assert_eq!(announced(&updates), set(&learned));
+    for u in &updates {
+        let attrs = u.update.attributes.as_ref().expect("attributes");
+        assert_eq!(attrs.as_path.segments, [AsSegment::Sequence(vec![LOCAL_ASN, PEER_ASN])]);
+        assert_eq!(attrs.next_hop.link_local, Some(LOCAL_LL), "next hop self");
+    }
+    // A round trip through the task: everything for the update is sent.
+    routes.counters().await.expect("routes task running");
+    assert!(from.sent.try_recv().is_err(), "sent back to where it came from");
+    assert!(looped.sent.try_recv().is_err(), "sent to a peer in the AS path");
+
+    let via = FibNextHop {
+        ifindex: IFINDEX,
+        via: source.addr,
+    };
+    let installed: BTreeMap<String, Option<Vec<FibNextHop>>> = fib
+        .take_submitted()
+        .into_iter()
+        .map(|(prefix, hops)| (prefix.to_string(), hops.map(|h| h.to_vec())))
+        .collect();
+    let expected = learned.iter().map(|p| (p.to_string(), Some(vec![via]))).collect();
+    assert_eq!(installed, expected);
+
+    routes.peer_down(source).await;
+    assert_eq!(withdrawn(&to.updates().await), set(&learned));
+    routes.counters().await.expect("routes task running");
+    let removed: BTreeMap<String, Option<NextHops>> = fib
+        .take_submitted()
+        .into_iter()
+        .map(|(prefix, hops)| (prefix.to_string(), hops))
+        .collect();
+    assert_eq!(removed, learned.iter().map(|p| (p.to_string(), None)).collect());
+}

@@ -31,12 +31,12 @@ const STAGE: &str = "BGP manager";
 
 #[derive(Clone)]
 pub struct BgpConfig {
-    /// Its router ID is ignored: each session gets the one `router_id`
-    /// holds when the session starts.
+    /// Its router ID is ignored: sessions follow `router_id`.
     pub fsm: FsmConfig,
-    /// Followed (see `router_id::follow`, which explains why a change does
-    /// not reset established sessions). No session starts while it is
-    /// unspecified.
+    /// Followed by every session: each connection a session takes while it
+    /// holds none uses the current one (see `router_id::follow`, which
+    /// explains why a change does not reset established sessions). No
+    /// session starts while it is unspecified.
     pub router_id: watch::Receiver<Ipv4Addr>,
     /// How sessions dial their neighbours (TCP to the BGP port).
     pub dialer: Arc<dyn Dialer>,
@@ -146,7 +146,7 @@ impl Manager {
                     }
                     Err(_) => self.interfaces_open = false,
                 },
-                // Read by `ready` and `start`; waking up re-checks `ready`.
+                // Read by `ready`; waking up re-checks it.
                 Ok(()) = self.config.router_id.changed() => {
                     self.config.router_id.borrow_and_update();
                 }
@@ -224,14 +224,11 @@ impl Manager {
     fn start(&mut self, key: PeerKey, interface: String, inbound: Option<BoxStream>) {
         let id = self.next_id;
         self.next_id += 1;
-        let fsm = FsmConfig {
-            router_id: *self.config.router_id.borrow(),
-            ..self.config.fsm.clone()
-        };
         let params = SessionParams {
             key,
             interface: interface.clone(),
-            fsm,
+            fsm: self.config.fsm.clone(),
+            router_id: self.config.router_id.clone(),
             dialer: Arc::clone(&self.config.dialer),
             routes: self.config.routes.clone(),
         };

@@ -42,7 +42,11 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct SessionParams {
     pub key: PeerKey,
     pub interface: String,
+    /// Its router ID is replaced by `router_id`'s.
     pub fsm: FsmConfig,
+    /// Followed: a connection taken while the session holds none uses the
+    /// router ID current then (see `take_router_id`).
+    pub router_id: watch::Receiver<Ipv4Addr>,
     pub dialer: Arc<dyn Dialer>,
     pub routes: RoutesHandle,
 }
@@ -102,12 +106,13 @@ pub struct SessionHandle {
 /// Start a session task. It reports `(key, id)` on `ended` when it stops.
 pub fn spawn(
     id: u64,
-    params: SessionParams,
+    mut params: SessionParams,
     links: watch::Receiver<Links>,
     ended: mpsc::Sender<(PeerKey, u64)>,
     inbound: Option<BoxStream>,
 ) -> SessionHandle {
     let (commands_tx, commands) = mpsc::channel(16);
+    params.fsm.router_id = *params.router_id.borrow_and_update();
     let status0 = SessionStatus {
         state: State::Idle,
         remote_asn: None,
@@ -648,6 +653,9 @@ impl Session {
     }
 
     fn attach(&mut self, which: Which, stream: BoxStream, direction: Direction) {
+        if !self.holds_connection() {
+            self.take_router_id();
+        }
         let id = self.next_conn_id;
         self.next_conn_id += 1;
         debug!(
@@ -661,6 +669,32 @@ impl Session {
             slot.conn = Some(conn);
         }
         self.feed(which, Event::TcpConnected(direction));
+    }
+
+    /// A connection is open, or an FSM is past the point where it sent an
+    /// OPEN with our router ID.
+    fn holds_connection(&self) -> bool {
+        self.slots()
+            .any(|s| s.conn.is_some() || !matches!(s.state(), State::Idle | State::Connect | State::Active))
+    }
+
+    /// Take the current router ID, for a connection taken while the session
+    /// holds none: no OPEN of ours is out, so nothing has to agree with the
+    /// old one. An Established session keeps its ID until its connection
+    /// ends (see `router_id::follow`).
+    fn take_router_id(&mut self) {
+        let current = *self.params.router_id.borrow_and_update();
+        let old = self.params.fsm.router_id;
+        if current.is_unspecified() || current == old {
+            return;
+        }
+        info!("{}: router ID {current} from now on (was {old})", self.name());
+        self.params.fsm.router_id = current;
+        for slot in [Some(&mut self.primary), self.secondary.as_mut()].into_iter().flatten() {
+            if let Some(fsm) = slot.fsm.as_mut() {
+                fsm.set_router_id(current);
+            }
+        }
     }
 
     /// A connection the neighbour opened: the primary takes it if it has

@@ -702,6 +702,17 @@ impl Fsm {
         &self.config
     }
 
+    /// Use `router_id` from the next OPEN on. Refused (false) once an OPEN
+    /// has gone out (past Active): both OPENs of one connection, and the
+    /// collision checks on it, must agree on our identifier.
+    pub fn set_router_id(&mut self, router_id: Ipv4Addr) -> bool {
+        let taken = matches!(self.state, State::Idle | State::Connect | State::Active) && !router_id.is_unspecified();
+        if taken {
+            self.config.router_id = router_id;
+        }
+        taken
+    }
+
     /// Who opened this FSM's connection; `None` before it has one.
     pub fn direction(&self) -> Option<Direction> {
         self.direction

@@ -33,6 +33,7 @@ struct Rig {
     session: SessionHandle,
     dials: mpsc::UnboundedReceiver<DialRequest>,
     ended: mpsc::Receiver<(PeerKey, u64)>,
+    router_id: watch::Sender<Ipv4Addr>,
     _links: watch::Sender<Links>,
 }
 
@@ -51,10 +52,12 @@ impl Rig {
         let (links_tx, links) = watch::channel(links_up(local));
         let (routes, _fib) = routes_task(LOCAL_ASN, router_id, networks, links.clone());
         let (dialer, dials) = TestDialer::new();
+        let (router_id_tx, router_id) = watch::channel(router_id);
         let params = SessionParams {
             key: peer,
             interface: IFNAME.to_string(),
-            fsm: FsmConfig::new(LOCAL_ASN, router_id),
+            fsm: FsmConfig::new(LOCAL_ASN, Ipv4Addr::UNSPECIFIED),
+            router_id,
             dialer: Arc::new(dialer),
             routes,
         };
@@ -63,6 +66,7 @@ impl Rig {
             session: spawn(1, params, links, ended_tx, inbound),
             dials,
             ended,
+            router_id: router_id_tx,
             _links: links_tx,
         }
     }
@@ -376,6 +380,33 @@ async fn deconfigured_ends_with_cease_peer_deconfigured() {
     peer.expect_closed().await;
     assert_eq!(rig.ended.recv().await, Some((PEER, 1)));
     assert!(rig.dials.try_recv().is_err(), "no redial after the end");
+}
+
+/// A new router ID reaches the next connection the session takes while it
+/// holds none, never the one it holds (router_id::follow): the OPENs and
+/// collision checks of one connection agree on one ID.
+#[tokio::test(start_paused = true)]
+async fn a_new_router_id_is_used_from_the_next_connection_on() {
+    let first = Ipv4Addr::new(10, 0, 0, 20);
+    let second = Ipv4Addr::new(10, 0, 0, 30);
+    let mut rig = Rig::start(LOCAL_ID);
+    let dial = rig.dial().await;
+    // Changed while the first dial is in flight: no OPEN of ours is out yet.
+    rig.router_id.send_replace(first);
+    let mut peer = dial.connect(PEER_ASN, HIGHER_ID);
+    // No keepalives to keep up with while we wait.
+    peer.hold_time = 0;
+    assert_eq!(peer.establish().await.bgp_id, first);
+    rig.established().await;
+    rig.router_id.send_replace(second);
+    let reset = timeout(Duration::from_secs(30), peer.expect_notification()).await;
+    assert!(reset.is_err(), "an Established session was reset: {reset:?}");
+    assert_eq!(rig.status().state, State::Established);
+    // The peer resets the session: the reconnection uses the new ID.
+    drop(peer);
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    assert_eq!(peer.establish().await.bgp_id, second);
+    assert_eq!(rig.established().await.established_count, 2);
 }
 
 /// Two sessions, each the other's neighbour, as two ndbgpd at link up.

@@ -19,7 +19,7 @@ use super::transport::{self, BoxStream, Dialer, Listener};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::NeighborView;
 use crate::api::{Direction, SessionState};
-use crate::iface::Links;
+use crate::iface::{self, Links};
 use crate::peers::{LostReason, PeerEvent, PeerKey, PeerTableHandle};
 use crate::peers::{Observation, Source};
 use crate::rib::task::{PeerCounters, RoutesHandle};
@@ -42,7 +42,8 @@ pub struct BgpConfig {
     pub dialer: Arc<dyn Dialer>,
     pub routes: RoutesHandle,
     /// The configured interface names, followed: sessions on an interface a
-    /// reload removes end with Cease / Peer De-configured.
+    /// reload removes, or that is renamed to a name not configured, end with
+    /// Cease / Peer De-configured.
     pub interfaces: watch::Receiver<Vec<String>>,
 }
 
@@ -77,8 +78,9 @@ impl BgpHandle {
     }
 }
 
+/// A session, known by its key: the ifindex is the interface's identity,
+/// its name is looked up in `links` when needed (it follows renames).
 struct Entry {
-    interface: String,
     handle: SessionHandle,
     /// LinkDown or Deconfigured sent: the session is ending.
     link_down_sent: bool,
@@ -191,42 +193,67 @@ impl Manager {
         self.shutdown.is_none() && !self.config.router_id.borrow().is_unspecified()
     }
 
-    fn interface_up(&self, ifindex: u32) -> Option<String> {
-        self.links
-            .borrow()
-            .values()
-            .find(|l| l.ifindex == ifindex && l.up && self.configured(&l.name))
-            .map(|l| l.name.clone())
+    /// The link's current name, for logs; its ifindex once it has none.
+    fn name_of(&self, ifindex: u32) -> String {
+        match iface::name_of(&self.links.borrow(), ifindex) {
+            Some(name) => name.to_string(),
+            None => format!("ifindex {ifindex}"),
+        }
     }
 
-    /// Still configured. The netlink watcher drops a removed interface from
-    /// `links` only after re-dumping; the names change first.
+    fn link_up(&self, ifindex: u32) -> bool {
+        iface::by_ifindex(&self.links.borrow(), ifindex).is_some_and(|l| l.up)
+    }
+
+    /// The link is up under a configured name.
+    fn interface_up(&self, ifindex: u32) -> bool {
+        self.link_up(ifindex) && self.configured_link(ifindex)
+    }
+
+    /// The link's current name is still configured. The netlink watcher
+    /// drops a removed interface from `links` only after re-dumping; the
+    /// names change first. A link renamed to a name not configured, or
+    /// deleted, leaves `links` at once.
+    fn configured_link(&self, ifindex: u32) -> bool {
+        iface::name_of(&self.links.borrow(), ifindex).is_some_and(|name| self.configured(name))
+    }
+
     fn configured(&self, interface: &str) -> bool {
         self.config.interfaces.borrow().iter().any(|n| n == interface)
     }
 
-    /// End the sessions of interfaces a reload removed: Cease / Peer
-    /// De-configured, whether the link is up or not.
+    /// End the sessions of links no longer configured under their current
+    /// name (a reload removed it, or it was renamed to a name not
+    /// configured): Cease / Peer De-configured, whether the link is up or
+    /// not.
     async fn end_deconfigured(&mut self) {
-        let names = self.config.interfaces.borrow().clone();
-        for (key, entry) in self.sessions.iter_mut() {
-            if !entry.link_down_sent && !names.contains(&entry.interface) {
+        let gone: Vec<PeerKey> = self
+            .sessions
+            .iter()
+            .filter(|(key, entry)| !entry.link_down_sent && !self.configured_link(key.ifindex))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in gone {
+            let why = match iface::name_of(&self.links.borrow(), key.ifindex) {
+                Some(name) => format!("{name}: no longer configured"),
+                None => format!("ifindex {}: renamed to a name not configured, or deleted", key.ifindex),
+            };
+            info!(
+                "{why}: ending the session with {} (Cease, Peer De-configured)",
+                key.addr
+            );
+            if let Some(entry) = self.sessions.get_mut(&key) {
                 entry.link_down_sent = true;
-                info!(
-                    "{}: no longer configured: ending the session with {} (Cease, Peer De-configured)",
-                    entry.interface, key.addr
-                );
                 let _ = entry.handle.commands.send(SessionCommand::Deconfigured).await;
             }
         }
     }
 
-    fn start(&mut self, key: PeerKey, interface: String, inbound: Option<BoxStream>) {
+    fn start(&mut self, key: PeerKey, inbound: Option<BoxStream>) {
         let id = self.next_id;
         self.next_id += 1;
         let params = SessionParams {
             key,
-            interface: interface.clone(),
             fsm: self.config.fsm.clone(),
             router_id: self.config.router_id.clone(),
             dialer: Arc::clone(&self.config.dialer),
@@ -236,7 +263,6 @@ impl Manager {
         self.sessions.insert(
             key,
             Entry {
-                interface,
                 handle,
                 link_down_sent: false,
             },
@@ -252,16 +278,18 @@ impl Manager {
     async fn peer_event(&mut self, event: PeerEvent) {
         match event {
             PeerEvent::Discovered(info) => {
-                if !self.configured(&info.interface) {
+                let key = info.key;
+                if !self.configured_link(key.ifindex) {
                     debug!(
                         "{}: {} discovered, but no longer configured",
-                        info.interface, info.key.addr
+                        self.name_of(key.ifindex),
+                        key.addr
                     );
-                } else if self.sessions.contains_key(&info.key) {
-                    self.send(&info.key, SessionCommand::NeighbourFound).await;
+                } else if self.sessions.contains_key(&key) {
+                    self.send(&key, SessionCommand::NeighbourFound).await;
                 } else {
-                    info!("{}: starting BGP session with {}", info.interface, info.key.addr);
-                    self.start(info.key, info.interface, None);
+                    info!("{}: starting BGP session with {}", self.name_of(key.ifindex), key.addr);
+                    self.start(key, None);
                 }
             }
             PeerEvent::Lost { key, reason } => {
@@ -306,11 +334,14 @@ impl Manager {
             self.send(&key, SessionCommand::Inbound(stream)).await;
             return;
         }
-        let Some(interface) = self.interface_up(ifindex) else {
+        if !self.interface_up(ifindex) {
             return;
-        };
-        info!("{interface}: accepted BGP connection from undiscovered neighbour {addr}");
-        self.start(key, interface, Some(stream));
+        }
+        info!(
+            "{}: accepted BGP connection from undiscovered neighbour {addr}",
+            self.name_of(ifindex)
+        );
+        self.start(key, Some(stream));
         let seen = Observation {
             ifindex,
             addr,
@@ -325,30 +356,35 @@ impl Manager {
 
     async fn links_changed(&mut self) {
         self.end_deconfigured().await;
-        let up: Vec<u32> = self
-            .links
-            .borrow_and_update()
-            .values()
-            .filter(|l| l.up)
-            .map(|l| l.ifindex)
+        self.links.borrow_and_update();
+        let down: Vec<PeerKey> = self
+            .sessions
+            .iter()
+            .filter(|(key, entry)| !entry.link_down_sent && !self.link_up(key.ifindex))
+            .map(|(key, _)| *key)
             .collect();
-        for (key, entry) in self.sessions.iter_mut() {
-            if !entry.link_down_sent && !up.contains(&key.ifindex) {
+        for key in down {
+            debug!(
+                "{}: link down: ending the session with {}",
+                self.name_of(key.ifindex),
+                key.addr
+            );
+            if let Some(entry) = self.sessions.get_mut(&key) {
                 entry.link_down_sent = true;
-                debug!("{}: link down: ending session", entry.interface);
                 let _ = entry.handle.commands.send(SessionCommand::LinkDown).await;
             }
         }
     }
 
     fn views(&self, counters: &HashMap<PeerKey, PeerCounters>) -> Vec<NeighborView> {
+        let links = self.links.borrow();
         let mut views: Vec<NeighborView> = self
             .sessions
             .iter()
             .map(|(key, entry)| {
                 let s = entry.handle.status.borrow();
                 NeighborView {
-                    interface: entry.interface.clone(),
+                    interface: iface::name_of(&links, key.ifindex).unwrap_or_default().to_string(),
                     ifindex: key.ifindex,
                     address: key.addr,
                     state: session_state(s.state),

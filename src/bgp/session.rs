@@ -23,7 +23,7 @@ use super::msg::update::{self, DecodeContext, EncodeContext, UpdateError};
 use super::msg::{Message, code};
 use super::transport::{BoxStream, Dialer};
 use crate::bgp::msg::update::Update;
-use crate::iface::Links;
+use crate::iface::{self, Links};
 use crate::peers::PeerKey;
 use crate::rib;
 use crate::rib::task::{Outgoing, RoutesHandle};
@@ -40,8 +40,9 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct SessionParams {
+    /// The ifindex is the interface's identity; its name, for logs, is
+    /// looked up in `links` (it follows renames).
     pub key: PeerKey,
-    pub interface: String,
     /// Its router ID is replaced by `router_id`'s.
     pub fsm: FsmConfig,
     /// Followed: a connection taken while the session holds none uses the
@@ -305,8 +306,13 @@ async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
 }
 
 impl Session {
+    /// "<interface>: neighbour <address>", under the interface's current name.
     fn name(&self) -> String {
-        format!("{}: neighbour {}", self.params.interface, self.params.key.addr)
+        let key = self.params.key;
+        match iface::name_of(&self.links.borrow(), key.ifindex) {
+            Some(interface) => format!("{interface}: neighbour {}", key.addr),
+            None => format!("ifindex {}: neighbour {}", key.ifindex, key.addr),
+        }
     }
 
     async fn run(
@@ -596,14 +602,12 @@ impl Session {
         let dialer = Arc::clone(&self.params.dialer);
         let mut links = self.links.clone();
         let tx = self.dial_tx.clone();
-        let name = self.params.interface.clone();
         let task = tokio::spawn(async move {
             // Our link-local may still be in DAD when the neighbour is found:
             // dial the moment it is usable rather than fail and back off.
             let usable = |links: &Links| {
-                links
-                    .values()
-                    .find(|l| l.ifindex == key.ifindex && l.up)
+                iface::by_ifindex(links, key.ifindex)
+                    .filter(|l| l.up)
                     .and_then(|l| l.usable_link_local())
             };
             let local = tokio::time::timeout(DIAL_TIMEOUT, links.wait_for(|l| usable(l).is_some()))
@@ -611,7 +615,7 @@ impl Session {
                 .ok()
                 .and_then(|r| r.ok().and_then(|l| usable(&l)));
             let result = match local {
-                None => Err(format!("{name} has no usable link-local address")),
+                None => Err("no usable link-local address".to_string()),
                 Some(src) => match tokio::time::timeout(DIAL_TIMEOUT, dialer.dial(key.ifindex, src, key.addr)).await {
                     Ok(Ok(stream)) => Ok(stream),
                     Ok(Err(e)) => Err(format!("connect: {e}")),

@@ -104,6 +104,24 @@ impl Rig {
     async fn gone(&self) {
         self.neighbors_until("gone", |n| n.is_empty()).await;
     }
+
+    /// `ip link set ndtest0 name <to>`: the same link (ifindex) under a new
+    /// name, which the watcher publishes only if it is configured.
+    fn rename(&self, to: &str) {
+        let configured = self.interfaces.borrow().iter().any(|n| n == to);
+        self.links.send_modify(|links| {
+            if let Some(mut link) = links.remove(IFNAME) {
+                link.name = to.to_string();
+                if configured {
+                    links.insert(to.to_string(), link);
+                }
+            }
+        });
+    }
+}
+
+fn names(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -172,4 +190,54 @@ async fn connections_from_elsewhere_are_refused_and_counted() {
         BTreeMap::from([("interface_not_configured", 1), ("not_link_local", 1)])
     );
     assert!(rig.bgp.neighbors().await.expect("manager running").is_empty());
+}
+
+/// The ifindex is the session's identity: a rename keeps the session, which
+/// shows the new name and ends only once that name is deconfigured.
+#[tokio::test(start_paused = true)]
+async fn a_renamed_interface_keeps_its_session_under_its_new_name() {
+    let mut rig = Rig::start();
+    rig.interfaces.send_replace(names(&[IFNAME, "swp1"]));
+    rig.discovered().await;
+    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
+    // No keepalives to keep up with while we wait.
+    peer.hold_time = 0;
+    peer.establish().await;
+    rig.established().await;
+    rig.rename("swp1");
+    let views = rig
+        .neighbors_until("renamed", |n| n.iter().any(|v| v.interface == "swp1"))
+        .await;
+    assert_eq!((views[0].ifindex, views[0].state), (IFINDEX, SessionState::Established));
+    // A reload drops the old name: the session's interface is still configured.
+    rig.interfaces.send_replace(names(&["swp1"]));
+    let reset = timeout(Duration::from_secs(5), peer.expect_notification()).await;
+    assert!(reset.is_err(), "ended with the old name: {reset:?}");
+    assert_eq!(rig.established().await.established_count, 1);
+    // Its new name goes.
+    rig.interfaces.send_replace(Vec::new());
+    let cease = peer.expect_notification().await;
+    assert_eq!((cease.code, cease.subcode), (code::CEASE, code::PEER_DECONFIGURED));
+    rig.gone().await;
+}
+
+/// Renamed to a name not configured, the link is no longer a configured
+/// interface: its session ends as a reload that removed it would end it.
+#[tokio::test(start_paused = true)]
+async fn an_interface_renamed_to_a_name_not_configured_ends_its_session_as_deconfigured() {
+    let mut rig = Rig::start();
+    rig.discovered().await;
+    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    rig.established().await;
+    rig.rename("swp1");
+    let cease = peer.expect_notification().await;
+    assert_eq!((cease.code, cease.subcode), (code::CEASE, code::PEER_DECONFIGURED));
+    peer.expect_closed().await;
+    rig.gone().await;
+    // The neighbour dials again on the link under its new name: refused.
+    let mut again = rig.connect_from(source(PEER_LL)).await;
+    again.expect_closed().await;
+    let refused = rig.bgp.refused().await.expect("manager running");
+    assert_eq!(refused, BTreeMap::from([("interface_not_configured", 1)]));
 }

@@ -55,7 +55,6 @@ impl Rig {
         let (router_id_tx, router_id) = watch::channel(router_id);
         let params = SessionParams {
             key: peer,
-            interface: IFNAME.to_string(),
             fsm: FsmConfig::new(LOCAL_ASN, Ipv4Addr::UNSPECIFIED),
             router_id,
             dialer: Arc::new(dialer),

@@ -20,8 +20,7 @@ use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::NeighborView;
 use crate::api::{Direction, SessionState};
 use crate::iface::{self, Links};
-use crate::peers::{LostReason, PeerEvent, PeerKey, PeerTableHandle};
-use crate::peers::{Observation, Source};
+use crate::peers::{LostReason, Observation, PeerEvent, PeerKey, Source};
 use crate::rib::task::{PeerCounters, RoutesHandle};
 use crate::time::sleep_until_opt;
 
@@ -86,19 +85,21 @@ struct Entry {
     link_down_sent: bool,
 }
 
+/// `events` come from the peer table; `observations` go to it, as
+/// discovery's do (a neighbour that connects to us is seen).
 pub fn spawn(
     config: BgpConfig,
     listener: impl Listener,
     links: watch::Receiver<Links>,
     events: mpsc::Receiver<PeerEvent>,
-    peers: PeerTableHandle,
+    observations: mpsc::Sender<Observation>,
 ) -> (BgpHandle, Task) {
     let (commands, inbox) = actor::channel(STAGE, 16);
     let (ended_tx, ended) = mpsc::channel(64);
     let manager = Manager {
         config,
         links,
-        peers,
+        observations,
         sessions: HashMap::new(),
         next_id: 1,
         ended_tx,
@@ -113,7 +114,7 @@ pub fn spawn(
 struct Manager {
     config: BgpConfig,
     links: watch::Receiver<Links>,
-    peers: PeerTableHandle,
+    observations: mpsc::Sender<Observation>,
     sessions: HashMap<PeerKey, Entry>,
     next_id: u64,
     ended_tx: mpsc::Sender<(PeerKey, u64)>,
@@ -351,7 +352,15 @@ impl Manager {
             ra_lifetime: None,
             tentative: false,
         };
-        self.peers.observe(seen).await;
+        // Not awaited: the peer table may itself be waiting to hand us an
+        // event. Lost, it costs the table a `tcp` source, not the session.
+        match self.observations.try_send(seen) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!("peer table busy: {addr} not recorded as a tcp neighbour")
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => debug!("peer table stopped: {addr} not recorded"),
+        }
     }
 
     async fn links_changed(&mut self) {

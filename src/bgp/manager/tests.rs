@@ -10,7 +10,7 @@ use tokio::time::{sleep, timeout};
 use super::*;
 use crate::bgp::msg::code;
 use crate::bgp::testkit::*;
-use crate::peers::{PeerInfo, PeerTableConfig};
+use crate::peers::PeerInfo;
 
 struct Rig {
     bgp: BgpHandle,
@@ -19,7 +19,8 @@ struct Rig {
     events: mpsc::Sender<PeerEvent>,
     interfaces: watch::Sender<Vec<String>>,
     links: watch::Sender<Links>,
-    _observations: mpsc::Sender<Observation>,
+    /// What the manager tells the peer table.
+    observed: mpsc::Receiver<Observation>,
     _router_id: watch::Sender<Ipv4Addr>,
 }
 
@@ -29,8 +30,6 @@ impl Rig {
         let (interfaces_tx, interfaces) = watch::channel(vec![IFNAME.to_string()]);
         let (routes, _) = routes_task(LOCAL_ASN, LOCAL_ID, &[], links.clone());
         let (observations, observed) = mpsc::channel(16);
-        let (table_events, _) = mpsc::channel(16);
-        let (peers, _) = crate::peers::spawn(PeerTableConfig::default(), links.clone(), observed, table_events);
         let (router_id_tx, router_id) = watch::channel(LOCAL_ID);
         let (dialer, dials) = TestDialer::new();
         let (accept, accepted) = mpsc::channel(4);
@@ -42,7 +41,7 @@ impl Rig {
             routes,
             interfaces,
         };
-        let (bgp, _) = spawn(config, TestListener(accepted), links, events_rx, peers);
+        let (bgp, _) = spawn(config, TestListener(accepted), links, events_rx, observations);
         Rig {
             bgp,
             dials,
@@ -50,7 +49,7 @@ impl Rig {
             events,
             interfaces: interfaces_tx,
             links: links_tx,
-            _observations: observations,
+            observed,
             _router_id: router_id_tx,
         }
     }
@@ -160,14 +159,20 @@ async fn link_down_ends_the_session_with_cease_at_once() {
     assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
 }
 
+/// The session starts, and the peer table is told on the observation
+/// channel every discovery source uses.
 #[tokio::test(start_paused = true)]
 async fn a_connection_from_an_undiscovered_neighbour_starts_its_session() {
-    let rig = Rig::start();
+    let mut rig = Rig::start();
     let mut peer = rig.connect_from(source(PEER_LL)).await;
     peer.establish().await;
     let view = rig.established().await;
     assert_eq!(view.address, PEER_LL);
     assert_eq!(view.direction, Some(Direction::Inbound));
+    let seen = rig.observed.try_recv().expect("an observation for the peer table");
+    assert_eq!((seen.ifindex, seen.addr, seen.source), (IFINDEX, PEER_LL, Source::Tcp));
+    assert!(!seen.tentative);
+    assert!(rig.observed.try_recv().is_err(), "one connection, one observation");
 }
 
 #[tokio::test(start_paused = true)]

@@ -3,7 +3,8 @@
 //! It turns peer-table events into sessions (Discovered starts one that dials
 //! at once; Lost ends one that is not Established), accepts connections on
 //! the listening socket and hands each to its neighbour's session, and ends
-//! the sessions of an interface that goes down.
+//! the sessions of an interface that goes down. It holds the session
+//! tasks: one that panics ends the manager with an error.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, warn};
+use tokio::task::{self, JoinError, JoinSet};
+use tracing::{debug, error, info, warn};
 
 use super::fsm::{self, FsmConfig};
 use super::session::{self, SessionCommand, SessionHandle, SessionParams};
@@ -81,6 +83,7 @@ impl BgpHandle {
 /// its name is looked up in `links` when needed (it follows renames).
 struct Entry {
     handle: SessionHandle,
+    task: task::Id,
     /// LinkDown or Deconfigured sent: the session is ending.
     link_down_sent: bool,
 }
@@ -95,19 +98,18 @@ pub fn spawn(
     observations: mpsc::Sender<Observation>,
 ) -> (BgpHandle, Task) {
     let (commands, inbox) = actor::channel(STAGE, 16);
-    let (ended_tx, ended) = mpsc::channel(64);
     let manager = Manager {
         config,
         links,
         observations,
         sessions: HashMap::new(),
-        next_id: 1,
-        ended_tx,
+        tasks: JoinSet::new(),
+        owners: HashMap::new(),
         refused: BTreeMap::new(),
         shutdown: None,
         interfaces_open: true,
     };
-    let task = commands.spawn(manager.run(listener, events, inbox, ended));
+    let task = commands.spawn(manager.run(listener, events, inbox));
     (BgpHandle { commands }, task)
 }
 
@@ -116,8 +118,11 @@ struct Manager {
     links: watch::Receiver<Links>,
     observations: mpsc::Sender<Observation>,
     sessions: HashMap<PeerKey, Entry>,
-    next_id: u64,
-    ended_tx: mpsc::Sender<(PeerKey, u64)>,
+    /// Every session task, ended ones until they are joined: a task that
+    /// panics fails the manager (see `session_ended`).
+    tasks: JoinSet<()>,
+    /// Whose session each task runs.
+    owners: HashMap<task::Id, PeerKey>,
     refused: BTreeMap<&'static str, u64>,
     /// Set once shutting down: answered when the last session has ended.
     shutdown: Option<Reply<()>>,
@@ -126,13 +131,27 @@ struct Manager {
 }
 
 impl Manager {
+    /// Serve until shut down, or until a session task panics: then the
+    /// sessions left see their command queue close and send Cease as they
+    /// end (the daemon stops, see `session_ended`).
     async fn run(
         mut self,
+        listener: impl Listener,
+        events: mpsc::Receiver<PeerEvent>,
+        commands: Inbox<Command>,
+    ) -> anyhow::Result<()> {
+        let served = self.serve(listener, events, commands).await;
+        // Sessions that did not stop in time are left to end by themselves.
+        self.tasks.detach_all();
+        served
+    }
+
+    async fn serve(
+        &mut self,
         mut listener: impl Listener,
         mut events: mpsc::Receiver<PeerEvent>,
         mut commands: Inbox<Command>,
-        mut ended: mpsc::Receiver<(PeerKey, u64)>,
-    ) {
+    ) -> anyhow::Result<()> {
         let mut shutdown_deadline = None;
         loop {
             tokio::select! {
@@ -153,11 +172,7 @@ impl Manager {
                 Ok(()) = self.config.router_id.changed() => {
                     self.config.router_id.borrow_and_update();
                 }
-                Some((key, id)) = ended.recv() => {
-                    if self.sessions.get(&key).is_some_and(|e| e.handle.id == id) {
-                        self.sessions.remove(&key);
-                    }
-                }
+                Some(joined) = self.tasks.join_next_with_id() => self.session_ended(joined)?,
                 Some(command) = commands.recv() => match command {
                     Command::Neighbors(reply) => {
                         let counters = self.config.routes.counters().await;
@@ -184,9 +199,43 @@ impl Manager {
                 if let Some(done) = self.shutdown.take() {
                     let _ = done.send(());
                 }
-                return;
+                return Ok(());
             }
         }
+    }
+
+    /// A session task ended: its entry goes. One that panicked is a bug
+    /// that leaves a neighbour without its session and the manager unsure
+    /// of its state: an error, which ends the manager and so the daemon
+    /// (systemd restarts it).
+    fn session_ended(&mut self, joined: Result<(task::Id, ()), JoinError>) -> anyhow::Result<()> {
+        let (task, panic) = match joined {
+            Ok((task, ())) => (task, None),
+            Err(e) => {
+                let task = e.id();
+                // Cancelled: only when the manager itself goes.
+                (task, e.try_into_panic().ok().map(actor::panic_message))
+            }
+        };
+        let key = self.owners.remove(&task);
+        if let Some(key) = key
+            && self.sessions.get(&key).is_some_and(|e| e.task == task)
+        {
+            self.sessions.remove(&key);
+        }
+        let Some(message) = panic else {
+            return Ok(());
+        };
+        let why = match key {
+            Some(key) => format!(
+                "{}: the session task of neighbour {} panicked: {message}",
+                self.name_of(key.ifindex),
+                key.addr
+            ),
+            None => format!("a session task panicked: {message}"),
+        };
+        error!("{why}");
+        Err(anyhow::Error::msg(why))
     }
 
     /// Sessions may start: not shutting down, and we have a router ID.
@@ -251,8 +300,6 @@ impl Manager {
     }
 
     fn start(&mut self, key: PeerKey, inbound: Option<BoxStream>) {
-        let id = self.next_id;
-        self.next_id += 1;
         let params = SessionParams {
             key,
             fsm: self.config.fsm.clone(),
@@ -260,11 +307,14 @@ impl Manager {
             dialer: Arc::clone(&self.config.dialer),
             routes: self.config.routes.clone(),
         };
-        let handle = session::spawn(id, params, self.links.clone(), self.ended_tx.clone(), inbound);
+        let (handle, session) = session::new(params, self.links.clone(), inbound);
+        let task = self.tasks.spawn(session).id();
+        self.owners.insert(task, key);
         self.sessions.insert(
             key,
             Entry {
                 handle,
+                task,
                 link_down_sent: false,
             },
         );

@@ -98,20 +98,18 @@ pub struct SessionStatus {
 }
 
 pub struct SessionHandle {
-    /// Distinguishes this task from a later one for the same neighbour.
-    pub id: u64,
     pub commands: mpsc::Sender<SessionCommand>,
     pub status: watch::Receiver<SessionStatus>,
 }
 
-/// Start a session task. It reports `(key, id)` on `ended` when it stops.
-pub fn spawn(
-    id: u64,
+/// A session and its task, for the caller to spawn and hold (the manager
+/// holds every session task, so that one that panics is seen). The task
+/// ends when the session does.
+pub fn new(
     mut params: SessionParams,
     links: watch::Receiver<Links>,
-    ended: mpsc::Sender<(PeerKey, u64)>,
     inbound: Option<BoxStream>,
-) -> SessionHandle {
+) -> (SessionHandle, impl Future<Output = ()> + Send + 'static) {
     let (commands_tx, commands) = mpsc::channel(16);
     params.fsm.router_id = *params.router_id.borrow_and_update();
     let status0 = SessionStatus {
@@ -156,16 +154,11 @@ pub fn spawn(
         outgoing: None,
         decode_ctx: None,
     };
-    tokio::spawn(async move {
-        let key = session.params.key;
-        session.run(commands, conn_rx, dial_rx, inbound).await;
-        let _ = ended.send((key, id)).await;
-    });
-    SessionHandle {
-        id,
+    let handle = SessionHandle {
         commands: commands_tx,
         status,
-    }
+    };
+    (handle, session.run(commands, conn_rx, dial_rx, inbound))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

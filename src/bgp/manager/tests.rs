@@ -8,12 +8,15 @@ use std::net::SocketAddr;
 use tokio::time::{sleep, timeout};
 
 use super::*;
+use crate::actor::{Ended, Supervisor};
 use crate::bgp::msg::code;
 use crate::bgp::testkit::*;
 use crate::peers::PeerInfo;
 
 struct Rig {
     bgp: BgpHandle,
+    /// Holds the manager's task, as main does.
+    supervisor: Supervisor,
     dials: mpsc::UnboundedReceiver<DialRequest>,
     accept: mpsc::Sender<(BoxStream, SocketAddr)>,
     events: mpsc::Sender<PeerEvent>,
@@ -41,9 +44,12 @@ impl Rig {
             routes,
             interfaces,
         };
-        let (bgp, _) = spawn(config, TestListener(accepted), links, events_rx, observations);
+        let (bgp, task) = spawn(config, TestListener(accepted), links, events_rx, observations);
+        let mut supervisor = Supervisor::new();
+        supervisor.hold(task);
         Rig {
             bgp,
+            supervisor,
             dials,
             accept,
             events,
@@ -245,4 +251,38 @@ async fn an_interface_renamed_to_a_name_not_configured_ends_its_session_as_decon
     again.expect_closed().await;
     let refused = rig.bgp.refused().await.expect("manager running");
     assert_eq!(refused, BTreeMap::from([("interface_not_configured", 1)]));
+}
+
+/// A session task that panics is a bug: the manager ends with an error
+/// naming the neighbour (the daemon stops, non-zero), and the sessions left
+/// end with a Cease rather than silently.
+#[tokio::test(start_paused = true)]
+async fn a_session_task_that_panics_fails_the_manager_and_the_others_cease() {
+    let mut rig = Rig::start();
+    rig.discovered().await;
+    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    rig.established().await;
+    let broken = std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 3);
+    rig.accept
+        .send((Box::new(PanickingStream), source(broken)))
+        .await
+        .expect("manager running");
+    let ended = timeout(Duration::from_secs(5), rig.supervisor.ended()).await;
+    let (name, ended) = ended.expect("the manager did not end");
+    assert_eq!(name, "BGP manager");
+    let Ended::Failed(e) = ended else {
+        panic!("the manager ended but did not fail: {ended}");
+    };
+    assert_eq!(
+        e.to_string(),
+        format!("{IFNAME}: the session task of neighbour {broken} panicked: the test's stream breaks the session task")
+    );
+    assert!(rig.bgp.neighbors().await.is_err(), "a failed manager still answers");
+    let cease = peer.expect_notification().await;
+    assert_eq!(
+        (cease.code, cease.subcode),
+        (code::CEASE, code::ADMINISTRATIVE_SHUTDOWN)
+    );
+    peer.expect_closed().await;
 }

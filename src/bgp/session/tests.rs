@@ -31,8 +31,8 @@ fn backoff_grows_to_the_cap_with_jitter_and_resets() {
 /// One session under test, its dials handed to the test.
 struct Rig {
     session: SessionHandle,
+    task: tokio::task::JoinHandle<()>,
     dials: mpsc::UnboundedReceiver<DialRequest>,
-    ended: mpsc::Receiver<(PeerKey, u64)>,
     router_id: watch::Sender<Ipv4Addr>,
     _links: watch::Sender<Links>,
 }
@@ -60,11 +60,11 @@ impl Rig {
             dialer: Arc::new(dialer),
             routes,
         };
-        let (ended_tx, ended) = mpsc::channel(1);
+        let (session, task) = new(params, links, inbound);
         Rig {
-            session: spawn(1, params, links, ended_tx, inbound),
+            session,
+            task: tokio::spawn(task),
             dials,
-            ended,
             router_id: router_id_tx,
             _links: links_tx,
         }
@@ -377,7 +377,8 @@ async fn deconfigured_ends_with_cease_peer_deconfigured() {
     let cease = peer.expect_notification().await;
     assert_eq!((cease.code, cease.subcode), (code::CEASE, code::PEER_DECONFIGURED));
     peer.expect_closed().await;
-    assert_eq!(rig.ended.recv().await, Some((PEER, 1)));
+    let ended = timeout(Duration::from_secs(5), &mut rig.task).await;
+    assert!(matches!(ended, Ok(Ok(()))), "the task did not end: {ended:?}");
     assert!(rig.dials.try_recv().is_err(), "no redial after the end");
 }
 

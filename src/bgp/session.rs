@@ -5,6 +5,10 @@
 //! connection that comes while one is in OpenConfirm waits (see `offer`).
 //! The connections come through `transport`'s traits: TCP in the daemon,
 //! in-memory pipes in the tests.
+//!
+//! Beside the task itself: `slot` (one FSM with its connection and timer
+//! deadlines), `dial` (the primary's dial and its stale results),
+//! `backoff` (how long to wait before dialing again).
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -12,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -29,12 +32,14 @@ use crate::rib;
 use crate::rib::task::{Outgoing, RoutesHandle};
 use crate::time::sleep_until_opt;
 
-/// A dial that has not connected by now has failed (the neighbour is one
-/// link away: a live one answers in milliseconds).
-const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
-/// Reconnect backoff bounds (the issue: 1 s to 30 s, with jitter).
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+mod backoff;
+mod dial;
+mod slot;
+
+use backoff::Backoff;
+use dial::{Dial, Dialed};
+use slot::{Slot, Which, progress};
+
 /// How long a stopping session waits for its NOTIFICATIONs to be written.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -161,94 +166,13 @@ pub fn new(
     (handle, session.run(commands, conn_rx, dial_rx, inbound))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Which {
-    Primary,
-    Secondary,
-}
-
-struct Slot {
-    /// None only if the configuration was refused (reported at start).
-    fsm: Option<Fsm>,
-    conn: Option<Conn>,
-    timers: [Option<Instant>; 3],
-}
-
-impl Slot {
-    fn new(fsm: Option<Fsm>) -> Slot {
-        Slot {
-            fsm,
-            conn: None,
-            timers: [None; 3],
-        }
-    }
-
-    fn state(&self) -> State {
-        self.fsm.as_ref().map_or(State::Idle, Fsm::state)
-    }
-
-    /// No connection and none to come: Idle, or a passive FSM (a secondary,
-    /// or one promoted from it) whose connection failed, which never dials.
-    fn is_over(&self) -> bool {
-        self.fsm
-            .as_ref()
-            .is_none_or(|f| f.state() == State::Idle || (f.config().passive && f.state() == State::Active))
-    }
-}
-
-fn timer_index(t: Timer) -> usize {
-    match t {
-        Timer::ConnectRetry => 0,
-        Timer::Hold => 1,
-        Timer::Keepalive => 2,
-    }
-}
-
-const TIMERS: [Timer; 3] = [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive];
-
-/// How far along a state is, to show the most advanced of two FSMs.
-fn progress(s: State) -> u8 {
-    match s {
-        State::Idle => 0,
-        State::Connect | State::Active => 1,
-        State::OpenSent => 2,
-        State::OpenConfirm => 3,
-        State::Established => 4,
-    }
-}
-
-/// Exponential reconnect delay with jitter, reset on Established.
-#[derive(Debug)]
-struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff { next: BACKOFF_MIN }
-    }
-}
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(BACKOFF_MAX);
-        // +-20 % so that peers that failed together do not retry in lockstep.
-        base.mul_f64(rand::random_range(0.8..1.2)).min(BACKOFF_MAX)
-    }
-
-    fn reset(&mut self) {
-        self.next = BACKOFF_MIN;
-    }
-}
-
 struct Session {
     params: SessionParams,
     links: watch::Receiver<Links>,
     primary: Slot,
     secondary: Option<Slot>,
     conn_tx: mpsc::Sender<(u64, ConnEvent)>,
-    dial_tx: mpsc::Sender<(u64, Result<BoxStream, String>)>,
+    dial_tx: mpsc::Sender<Dialed>,
     next_conn_id: u64,
     /// The primary's dial, if any; results of other dials are stale.
     dial: Option<Dial>,
@@ -278,19 +202,6 @@ struct Session {
     decode_ctx: Option<DecodeContext>,
 }
 
-/// The primary's dial, from `Action::Connect` until its connection is
-/// attached or the dial is given up.
-struct Dial {
-    id: u64,
-    /// Aborted with the dial, so that a dial given up on (ConnectRetry, an
-    /// inbound connection taken) never connects later behind our back and
-    /// leaves the neighbour a connection we dropped.
-    task: JoinHandle<()>,
-    /// Connected while another connection was in OpenConfirm: waits for
-    /// that one's outcome, as an inbound one does (see `offer`).
-    connected: Option<BoxStream>,
-}
-
 async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => rx.recv().await,
@@ -312,7 +223,7 @@ impl Session {
         mut self,
         mut commands: mpsc::Receiver<SessionCommand>,
         mut conn_rx: mpsc::Receiver<(u64, ConnEvent)>,
-        mut dial_rx: mpsc::Receiver<(u64, Result<BoxStream, String>)>,
+        mut dial_rx: mpsc::Receiver<Dialed>,
         inbound: Option<BoxStream>,
     ) {
         if self.primary.fsm.is_none() {
@@ -391,7 +302,7 @@ impl Session {
             Action::StartTimer(timer, duration) => self.start_timer(which, timer, duration),
             Action::StopTimer(timer) => {
                 if let Some(slot) = self.slot(which) {
-                    slot.timers[timer_index(timer)] = None;
+                    slot.stop_timer(timer);
                 }
             }
             Action::SessionEstablished(peer) => self.session_established(which, &peer),
@@ -444,7 +355,7 @@ impl Session {
         let redial = timer == Timer::ConnectRetry && self.slot_ref(which).is_some_and(|s| s.state() == State::Active);
         let duration = if redial { self.backoff.next() } else { duration };
         if let Some(slot) = self.slot(which) {
-            slot.timers[timer_index(timer)] = Some(Instant::now() + duration);
+            slot.start_timer(timer, Instant::now() + duration);
         }
     }
 
@@ -576,75 +487,6 @@ impl Session {
                 ToRoutes::Down => routes.peer_down(key).await,
                 ToRoutes::Update(update) => routes.update(key, update).await,
                 ToRoutes::Refresh => routes.refresh(key).await,
-            }
-        }
-    }
-
-    /// Give up the dial, and the connection it may have made.
-    fn abort_dial(&mut self) {
-        if let Some(dial) = self.dial.take() {
-            dial.task.abort();
-        }
-    }
-
-    fn dial(&mut self) {
-        self.abort_dial();
-        let id = self.next_conn_id;
-        self.next_conn_id += 1;
-        let key = self.params.key;
-        let dialer = Arc::clone(&self.params.dialer);
-        let mut links = self.links.clone();
-        let tx = self.dial_tx.clone();
-        let task = tokio::spawn(async move {
-            // Our link-local may still be in DAD when the neighbour is found:
-            // dial the moment it is usable rather than fail and back off.
-            let usable = |links: &Links| {
-                iface::by_ifindex(links, key.ifindex)
-                    .filter(|l| l.up)
-                    .and_then(|l| l.usable_link_local())
-            };
-            let local = tokio::time::timeout(DIAL_TIMEOUT, links.wait_for(|l| usable(l).is_some()))
-                .await
-                .ok()
-                .and_then(|r| r.ok().and_then(|l| usable(&l)));
-            let result = match local {
-                None => Err("no usable link-local address".to_string()),
-                Some(src) => match tokio::time::timeout(DIAL_TIMEOUT, dialer.dial(key.ifindex, src, key.addr)).await {
-                    Ok(Ok(stream)) => Ok(stream),
-                    Ok(Err(e)) => Err(format!("connect: {e}")),
-                    Err(_) => Err(format!("connect: no answer in {DIAL_TIMEOUT:?}")),
-                },
-            };
-            let _ = tx.send((id, result)).await;
-        });
-        self.dial = Some(Dial {
-            id,
-            task,
-            connected: None,
-        });
-    }
-
-    fn dialed(&mut self, id: u64, result: Result<BoxStream, String>) {
-        if self.dial.as_ref().is_none_or(|d| d.id != id) {
-            return; // aborted: a stale dial's stream is dropped here
-        }
-        let confirming = self.confirming();
-        match result {
-            Ok(stream) if confirming => {
-                debug!("{}: our connection waits for the one in OpenConfirm", self.name());
-                if let Some(dial) = self.dial.as_mut() {
-                    dial.connected = Some(stream);
-                }
-            }
-            Ok(stream) => {
-                self.dial = None;
-                self.attach(Which::Primary, stream, Direction::Outbound);
-            }
-            Err(e) => {
-                self.dial = None;
-                debug!("{}: {e}", self.name());
-                self.status.last_error = Some(e);
-                self.feed(Which::Primary, Event::TcpConnectionFails);
             }
         }
     }
@@ -958,7 +800,7 @@ impl Session {
 
     fn next_deadline(&self) -> Option<Instant> {
         self.slots()
-            .flat_map(|s| s.timers.iter().flatten().copied())
+            .filter_map(Slot::next_deadline)
             .chain(self.restart_at)
             .min()
     }
@@ -972,11 +814,10 @@ impl Session {
             }
         }
         for which in [Which::Primary, Which::Secondary] {
-            for timer in TIMERS {
+            for timer in Timer::ALL {
+                // Looked up again each time: an expiry may end the slot.
                 let Some(slot) = self.slot(which) else { continue };
-                let i = timer_index(timer);
-                if slot.timers[i].is_some_and(|t| t <= now) {
-                    slot.timers[i] = None;
+                if slot.take_due(timer, now) {
                     self.feed(which, timer.expiry_event());
                 }
             }

@@ -314,7 +314,8 @@ pub enum Timer {
 }
 
 impl Timer {
-    const ALL: [Timer; 3] = [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive];
+    /// Every timer, by `index`.
+    pub const ALL: [Timer; 3] = [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive];
 
     /// The event to feed when this timer fires.
     pub fn expiry_event(self) -> Event {
@@ -325,7 +326,8 @@ impl Timer {
         }
     }
 
-    fn index(self) -> usize {
+    /// 0, 1, 2: where to keep this timer in an array of three.
+    pub fn index(self) -> usize {
         match self {
             Timer::ConnectRetry => 0,
             Timer::Hold => 1,

@@ -7,26 +7,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, timeout};
 
+use super::backoff::{BACKOFF_MAX, BACKOFF_MIN};
 use super::*;
 use crate::bgp::msg::{AFI_IPV6, Capability, Notification, SAFI_UNICAST};
 use crate::bgp::testkit::*;
 use crate::iface::Links;
-
-#[test]
-fn backoff_grows_to_the_cap_with_jitter_and_resets() {
-    let mut b = Backoff::default();
-    let delays: Vec<Duration> = (0..8).map(|_| b.next()).collect();
-    for (i, d) in delays.iter().enumerate() {
-        let base = (BACKOFF_MIN * 2u32.pow(i as u32)).min(BACKOFF_MAX);
-        assert!(
-            *d >= base.mul_f64(0.8) && *d <= base.mul_f64(1.2).min(BACKOFF_MAX),
-            "{i}: {d:?}"
-        );
-    }
-    assert!(delays[7] <= BACKOFF_MAX);
-    b.reset();
-    assert!(b.next() <= BACKOFF_MIN.mul_f64(1.2));
-}
 
 /// One session under test, its dials handed to the test.
 struct Rig {

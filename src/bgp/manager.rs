@@ -277,13 +277,7 @@ impl Manager {
     /// configured): Cease / Peer De-configured, whether the link is up or
     /// not.
     async fn end_deconfigured(&mut self) {
-        let gone: Vec<PeerKey> = self
-            .sessions
-            .iter()
-            .filter(|(key, entry)| !entry.link_down_sent && !self.configured_link(key.ifindex))
-            .map(|(key, _)| *key)
-            .collect();
-        for key in gone {
+        for key in self.sessions_on(|ifindex| !self.configured_link(ifindex)) {
             let why = match iface::name_of(&self.links.borrow(), key.ifindex) {
                 Some(name) => format!("{name}: no longer configured"),
                 None => format!("ifindex {}: renamed to a name not configured, or deleted", key.ifindex),
@@ -292,10 +286,25 @@ impl Manager {
                 "{why}: ending the session with {} (Cease, Peer De-configured)",
                 key.addr
             );
-            if let Some(entry) = self.sessions.get_mut(&key) {
-                entry.link_down_sent = true;
-                let _ = entry.handle.commands.send(SessionCommand::Deconfigured).await;
-            }
+            self.end(key, SessionCommand::Deconfigured).await;
+        }
+    }
+
+    /// The sessions not ending yet on the links `pick` picks (by ifindex).
+    fn sessions_on(&self, pick: impl Fn(u32) -> bool) -> Vec<PeerKey> {
+        self.sessions
+            .iter()
+            .filter(|(key, entry)| !entry.link_down_sent && pick(key.ifindex))
+            .map(|(key, _)| *key)
+            .collect()
+    }
+
+    /// Tell a session to end now (LinkDown or Deconfigured): it is ending
+    /// from then on.
+    async fn end(&mut self, key: PeerKey, command: SessionCommand) {
+        if let Some(entry) = self.sessions.get_mut(&key) {
+            entry.link_down_sent = true;
+            let _ = entry.handle.commands.send(command).await;
         }
     }
 
@@ -416,22 +425,13 @@ impl Manager {
     async fn links_changed(&mut self) {
         self.end_deconfigured().await;
         self.links.borrow_and_update();
-        let down: Vec<PeerKey> = self
-            .sessions
-            .iter()
-            .filter(|(key, entry)| !entry.link_down_sent && !self.link_up(key.ifindex))
-            .map(|(key, _)| *key)
-            .collect();
-        for key in down {
+        for key in self.sessions_on(|ifindex| !self.link_up(ifindex)) {
             debug!(
                 "{}: link down: ending the session with {}",
                 self.name_of(key.ifindex),
                 key.addr
             );
-            if let Some(entry) = self.sessions.get_mut(&key) {
-                entry.link_down_sent = true;
-                let _ = entry.handle.commands.send(SessionCommand::LinkDown).await;
-            }
+            self.end(key, SessionCommand::LinkDown).await;
         }
     }
 

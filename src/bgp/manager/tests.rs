@@ -106,6 +106,17 @@ impl Rig {
         neighbors[0].clone()
     }
 
+    /// Discovery finds the neighbour; it answers our dial and the session
+    /// gets Established. `hold_time` 0: no keepalives to keep up with.
+    async fn established_peer(&mut self, hold_time: u16) -> TestPeer {
+        self.discovered().await;
+        let mut peer = self.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
+        peer.hold_time = hold_time;
+        peer.establish().await;
+        self.established().await;
+        peer
+    }
+
     async fn gone(&self) {
         self.neighbors_until("gone", |n| n.is_empty()).await;
     }
@@ -132,9 +143,7 @@ fn names(names: &[&str]) -> Vec<String> {
 #[tokio::test(start_paused = true)]
 async fn removing_the_interface_from_the_configuration_ends_its_session_with_cease() {
     let mut rig = Rig::start();
-    rig.discovered().await;
-    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
-    peer.establish().await;
+    let mut peer = rig.established_peer(9).await;
     let view = rig.established().await;
     assert_eq!((view.interface.as_str(), view.address), (IFNAME, PEER_LL));
     rig.interfaces.send_replace(Vec::new());
@@ -148,10 +157,7 @@ async fn removing_the_interface_from_the_configuration_ends_its_session_with_cea
 #[tokio::test(start_paused = true)]
 async fn link_down_ends_the_session_with_cease_at_once() {
     let mut rig = Rig::start();
-    rig.discovered().await;
-    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
-    peer.establish().await;
-    rig.established().await;
+    let mut peer = rig.established_peer(9).await;
     let start = tokio::time::Instant::now();
     rig.links.send_modify(|links| {
         for link in links.values_mut() {
@@ -209,12 +215,7 @@ async fn connections_from_elsewhere_are_refused_and_counted() {
 async fn a_renamed_interface_keeps_its_session_under_its_new_name() {
     let mut rig = Rig::start();
     rig.interfaces.send_replace(names(&[IFNAME, "swp1"]));
-    rig.discovered().await;
-    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
-    // No keepalives to keep up with while we wait.
-    peer.hold_time = 0;
-    peer.establish().await;
-    rig.established().await;
+    let mut peer = rig.established_peer(0).await;
     rig.rename("swp1");
     let views = rig
         .neighbors_until("renamed", |n| n.iter().any(|v| v.interface == "swp1"))
@@ -237,10 +238,7 @@ async fn a_renamed_interface_keeps_its_session_under_its_new_name() {
 #[tokio::test(start_paused = true)]
 async fn an_interface_renamed_to_a_name_not_configured_ends_its_session_as_deconfigured() {
     let mut rig = Rig::start();
-    rig.discovered().await;
-    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
-    peer.establish().await;
-    rig.established().await;
+    let mut peer = rig.established_peer(9).await;
     rig.rename("swp1");
     let cease = peer.expect_notification().await;
     assert_eq!((cease.code, cease.subcode), (code::CEASE, code::PEER_DECONFIGURED));
@@ -259,10 +257,7 @@ async fn an_interface_renamed_to_a_name_not_configured_ends_its_session_as_decon
 #[tokio::test(start_paused = true)]
 async fn a_session_task_that_panics_fails_the_manager_and_the_others_cease() {
     let mut rig = Rig::start();
-    rig.discovered().await;
-    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
-    peer.establish().await;
-    rig.established().await;
+    let mut peer = rig.established_peer(9).await;
     let broken = std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 3);
     rig.accept
         .send((Box::new(PanickingStream), source(broken)))

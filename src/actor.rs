@@ -194,7 +194,8 @@ impl Ended {
     }
 }
 
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
+/// What a panic said, from its payload (`JoinError::into_panic`).
+pub fn panic_message(payload: Box<dyn Any + Send>) -> String {
     match payload.downcast::<String>() {
         Ok(message) => *message,
         Err(payload) => match payload.downcast::<&'static str>() {

@@ -189,6 +189,8 @@ pub enum Direction {
 /// One BGP session (`neighbors`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeighborView {
+    /// The interface's current name; empty once the link is gone (the
+    /// session is ending).
     pub interface: String,
     pub ifindex: u32,
     pub address: Ipv6Addr,

@@ -44,6 +44,18 @@ impl LinkState {
 /// configured interface that does not exist (yet) is simply absent.
 pub type Links = BTreeMap<String, LinkState>;
 
+/// The link `ifindex`, under whatever name it has now: the ifindex is a
+/// link's identity (`ip link set eth0 name swp1` keeps it). None once the
+/// link is gone, or renamed to a name not configured.
+pub fn by_ifindex(links: &Links, ifindex: u32) -> Option<&LinkState> {
+    links.values().find(|l| l.ifindex == ifindex)
+}
+
+/// The current name of the link `ifindex` (see [`by_ifindex`]).
+pub fn name_of(links: &Links, ifindex: u32) -> Option<&str> {
+    by_ifindex(links, ifindex).map(|l| l.name.as_str())
+}
+
 /// One kernel link (configured or not) and its addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostLink {

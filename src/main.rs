@@ -237,7 +237,7 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
         bgp_listener,
         links_rx.clone(),
         events_rx,
-        peers.clone(),
+        observations_tx.clone(),
     );
     tasks.hold(task);
     let (nd, task) = nd::service::spawn(

@@ -7,8 +7,8 @@
 //! depends on it.
 //!
 //! [`follow`] recomputes it from the netlink watcher's address snapshot and
-//! publishes it on a `watch` channel, which the BGP manager (for new
-//! sessions) and the routes task (for the RIB's local paths) read.
+//! publishes it on a `watch` channel, which the BGP sessions (for their
+//! next connection) and the routes task (for the RIB's local paths) read.
 
 use std::net::Ipv4Addr;
 
@@ -78,11 +78,10 @@ pub fn choose(configured: Option<Ipv4Addr>, host: &HostAddresses, interfaces: &[
 ///
 /// Established sessions are not reset on a change (FRR resets them): a
 /// derived ID changes when an operator adds an address, which should not
-/// flap the fabric. A session task keeps the ID it started with for its
-/// whole life (its OPENs and collision checks must agree), reconnections
-/// after a reset by the peer included; the sessions started after the
-/// change (a link down, a lost neighbour or a reload ends a session task)
-/// use the new one.
+/// flap the fabric. A session keeps its ID while it holds a connection (its
+/// OPENs and collision checks must agree) and takes the current one with
+/// the next connection it takes while holding none: a new session, or a
+/// reconnection after the peer reset it or a dial failed.
 pub async fn follow(
     configured: Option<Ipv4Addr>,
     mut interfaces: watch::Receiver<Vec<String>>,
@@ -107,7 +106,7 @@ pub async fn follow(
                     info!("router ID {id} ({})", origin.describe());
                 } else {
                     info!(
-                        "router ID {id} ({}), was {current}: sessions already running keep {current} until they end",
+                        "router ID {id} ({}), was {current}: connected sessions keep {current} until their connection ends",
                         origin.describe()
                     );
                 }

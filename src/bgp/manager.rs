@@ -3,7 +3,8 @@
 //! It turns peer-table events into sessions (Discovered starts one that dials
 //! at once; Lost ends one that is not Established), accepts connections on
 //! the listening socket and hands each to its neighbour's session, and ends
-//! the sessions of an interface that goes down.
+//! the sessions of an interface that goes down. It holds the session
+//! tasks: one that panics ends the manager with an error.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, warn};
+use tokio::task::{self, JoinError, JoinSet};
+use tracing::{debug, error, info, warn};
 
 use super::fsm::{self, FsmConfig};
 use super::session::{self, SessionCommand, SessionHandle, SessionParams};
@@ -19,9 +21,8 @@ use super::transport::{self, BoxStream, Dialer, Listener};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::NeighborView;
 use crate::api::{Direction, SessionState};
-use crate::iface::Links;
-use crate::peers::{LostReason, PeerEvent, PeerKey, PeerTableHandle};
-use crate::peers::{Observation, Source};
+use crate::iface::{self, Links};
+use crate::peers::{LostReason, Observation, PeerEvent, PeerKey, Source};
 use crate::rib::task::{PeerCounters, RoutesHandle};
 use crate::time::sleep_until_opt;
 
@@ -31,18 +32,19 @@ const STAGE: &str = "BGP manager";
 
 #[derive(Clone)]
 pub struct BgpConfig {
-    /// Its router ID is ignored: each session gets the one `router_id`
-    /// holds when the session starts.
+    /// Its router ID is ignored: sessions follow `router_id`.
     pub fsm: FsmConfig,
-    /// Followed (see `router_id::follow`, which explains why a change does
-    /// not reset established sessions). No session starts while it is
-    /// unspecified.
+    /// Followed by every session: each connection a session takes while it
+    /// holds none uses the current one (see `router_id::follow`, which
+    /// explains why a change does not reset established sessions). No
+    /// session starts while it is unspecified.
     pub router_id: watch::Receiver<Ipv4Addr>,
     /// How sessions dial their neighbours (TCP to the BGP port).
     pub dialer: Arc<dyn Dialer>,
     pub routes: RoutesHandle,
     /// The configured interface names, followed: sessions on an interface a
-    /// reload removes end with Cease / Peer De-configured.
+    /// reload removes, or that is renamed to a name not configured, end with
+    /// Cease / Peer De-configured.
     pub interfaces: watch::Receiver<Vec<String>>,
 }
 
@@ -77,44 +79,50 @@ impl BgpHandle {
     }
 }
 
+/// A session, known by its key: the ifindex is the interface's identity,
+/// its name is looked up in `links` when needed (it follows renames).
 struct Entry {
-    interface: String,
     handle: SessionHandle,
+    task: task::Id,
     /// LinkDown or Deconfigured sent: the session is ending.
     link_down_sent: bool,
 }
 
+/// `events` come from the peer table; `observations` go to it, as
+/// discovery's do (a neighbour that connects to us is seen).
 pub fn spawn(
     config: BgpConfig,
     listener: impl Listener,
     links: watch::Receiver<Links>,
     events: mpsc::Receiver<PeerEvent>,
-    peers: PeerTableHandle,
+    observations: mpsc::Sender<Observation>,
 ) -> (BgpHandle, Task) {
     let (commands, inbox) = actor::channel(STAGE, 16);
-    let (ended_tx, ended) = mpsc::channel(64);
     let manager = Manager {
         config,
         links,
-        peers,
+        observations,
         sessions: HashMap::new(),
-        next_id: 1,
-        ended_tx,
+        tasks: JoinSet::new(),
+        owners: HashMap::new(),
         refused: BTreeMap::new(),
         shutdown: None,
         interfaces_open: true,
     };
-    let task = commands.spawn(manager.run(listener, events, inbox, ended));
+    let task = commands.spawn(manager.run(listener, events, inbox));
     (BgpHandle { commands }, task)
 }
 
 struct Manager {
     config: BgpConfig,
     links: watch::Receiver<Links>,
-    peers: PeerTableHandle,
+    observations: mpsc::Sender<Observation>,
     sessions: HashMap<PeerKey, Entry>,
-    next_id: u64,
-    ended_tx: mpsc::Sender<(PeerKey, u64)>,
+    /// Every session task, ended ones until they are joined: a task that
+    /// panics fails the manager (see `session_ended`).
+    tasks: JoinSet<()>,
+    /// Whose session each task runs.
+    owners: HashMap<task::Id, PeerKey>,
     refused: BTreeMap<&'static str, u64>,
     /// Set once shutting down: answered when the last session has ended.
     shutdown: Option<Reply<()>>,
@@ -123,13 +131,27 @@ struct Manager {
 }
 
 impl Manager {
+    /// Serve until shut down, or until a session task panics: then the
+    /// sessions left see their command queue close and send Cease as they
+    /// end (the daemon stops, see `session_ended`).
     async fn run(
         mut self,
+        listener: impl Listener,
+        events: mpsc::Receiver<PeerEvent>,
+        commands: Inbox<Command>,
+    ) -> anyhow::Result<()> {
+        let served = self.serve(listener, events, commands).await;
+        // Sessions that did not stop in time are left to end by themselves.
+        self.tasks.detach_all();
+        served
+    }
+
+    async fn serve(
+        &mut self,
         mut listener: impl Listener,
         mut events: mpsc::Receiver<PeerEvent>,
         mut commands: Inbox<Command>,
-        mut ended: mpsc::Receiver<(PeerKey, u64)>,
-    ) {
+    ) -> anyhow::Result<()> {
         let mut shutdown_deadline = None;
         loop {
             tokio::select! {
@@ -146,15 +168,11 @@ impl Manager {
                     }
                     Err(_) => self.interfaces_open = false,
                 },
-                // Read by `ready` and `start`; waking up re-checks `ready`.
+                // Read by `ready`; waking up re-checks it.
                 Ok(()) = self.config.router_id.changed() => {
                     self.config.router_id.borrow_and_update();
                 }
-                Some((key, id)) = ended.recv() => {
-                    if self.sessions.get(&key).is_some_and(|e| e.handle.id == id) {
-                        self.sessions.remove(&key);
-                    }
-                }
+                Some(joined) = self.tasks.join_next_with_id() => self.session_ended(joined)?,
                 Some(command) = commands.recv() => match command {
                     Command::Neighbors(reply) => {
                         let counters = self.config.routes.counters().await;
@@ -181,9 +199,43 @@ impl Manager {
                 if let Some(done) = self.shutdown.take() {
                     let _ = done.send(());
                 }
-                return;
+                return Ok(());
             }
         }
+    }
+
+    /// A session task ended: its entry goes. One that panicked is a bug
+    /// that leaves a neighbour without its session and the manager unsure
+    /// of its state: an error, which ends the manager and so the daemon
+    /// (systemd restarts it).
+    fn session_ended(&mut self, joined: Result<(task::Id, ()), JoinError>) -> anyhow::Result<()> {
+        let (task, panic) = match joined {
+            Ok((task, ())) => (task, None),
+            Err(e) => {
+                let task = e.id();
+                // Cancelled: only when the manager itself goes.
+                (task, e.try_into_panic().ok().map(actor::panic_message))
+            }
+        };
+        let key = self.owners.remove(&task);
+        if let Some(key) = key
+            && self.sessions.get(&key).is_some_and(|e| e.task == task)
+        {
+            self.sessions.remove(&key);
+        }
+        let Some(message) = panic else {
+            return Ok(());
+        };
+        let why = match key {
+            Some(key) => format!(
+                "{}: the session task of neighbour {} panicked: {message}",
+                self.name_of(key.ifindex),
+                key.addr
+            ),
+            None => format!("a session task panicked: {message}"),
+        };
+        error!("{why}");
+        Err(anyhow::Error::msg(why))
     }
 
     /// Sessions may start: not shutting down, and we have a router ID.
@@ -191,56 +243,87 @@ impl Manager {
         self.shutdown.is_none() && !self.config.router_id.borrow().is_unspecified()
     }
 
-    fn interface_up(&self, ifindex: u32) -> Option<String> {
-        self.links
-            .borrow()
-            .values()
-            .find(|l| l.ifindex == ifindex && l.up && self.configured(&l.name))
-            .map(|l| l.name.clone())
+    /// The link's current name, for logs; its ifindex once it has none.
+    fn name_of(&self, ifindex: u32) -> String {
+        match iface::name_of(&self.links.borrow(), ifindex) {
+            Some(name) => name.to_string(),
+            None => format!("ifindex {ifindex}"),
+        }
     }
 
-    /// Still configured. The netlink watcher drops a removed interface from
-    /// `links` only after re-dumping; the names change first.
+    fn link_up(&self, ifindex: u32) -> bool {
+        iface::by_ifindex(&self.links.borrow(), ifindex).is_some_and(|l| l.up)
+    }
+
+    /// The link is up under a configured name.
+    fn interface_up(&self, ifindex: u32) -> bool {
+        self.link_up(ifindex) && self.configured_link(ifindex)
+    }
+
+    /// The link's current name is still configured. The netlink watcher
+    /// drops a removed interface from `links` only after re-dumping; the
+    /// names change first. A link renamed to a name not configured, or
+    /// deleted, leaves `links` at once.
+    fn configured_link(&self, ifindex: u32) -> bool {
+        iface::name_of(&self.links.borrow(), ifindex).is_some_and(|name| self.configured(name))
+    }
+
     fn configured(&self, interface: &str) -> bool {
         self.config.interfaces.borrow().iter().any(|n| n == interface)
     }
 
-    /// End the sessions of interfaces a reload removed: Cease / Peer
-    /// De-configured, whether the link is up or not.
+    /// End the sessions of links no longer configured under their current
+    /// name (a reload removed it, or it was renamed to a name not
+    /// configured): Cease / Peer De-configured, whether the link is up or
+    /// not.
     async fn end_deconfigured(&mut self) {
-        let names = self.config.interfaces.borrow().clone();
-        for (key, entry) in self.sessions.iter_mut() {
-            if !entry.link_down_sent && !names.contains(&entry.interface) {
-                entry.link_down_sent = true;
-                info!(
-                    "{}: no longer configured: ending the session with {} (Cease, Peer De-configured)",
-                    entry.interface, key.addr
-                );
-                let _ = entry.handle.commands.send(SessionCommand::Deconfigured).await;
-            }
+        for key in self.sessions_on(|ifindex| !self.configured_link(ifindex)) {
+            let why = match iface::name_of(&self.links.borrow(), key.ifindex) {
+                Some(name) => format!("{name}: no longer configured"),
+                None => format!("ifindex {}: renamed to a name not configured, or deleted", key.ifindex),
+            };
+            info!(
+                "{why}: ending the session with {} (Cease, Peer De-configured)",
+                key.addr
+            );
+            self.end(key, SessionCommand::Deconfigured).await;
         }
     }
 
-    fn start(&mut self, key: PeerKey, interface: String, inbound: Option<BoxStream>) {
-        let id = self.next_id;
-        self.next_id += 1;
-        let fsm = FsmConfig {
-            router_id: *self.config.router_id.borrow(),
-            ..self.config.fsm.clone()
-        };
+    /// The sessions not ending yet on the links `pick` picks (by ifindex).
+    fn sessions_on(&self, pick: impl Fn(u32) -> bool) -> Vec<PeerKey> {
+        self.sessions
+            .iter()
+            .filter(|(key, entry)| !entry.link_down_sent && pick(key.ifindex))
+            .map(|(key, _)| *key)
+            .collect()
+    }
+
+    /// Tell a session to end now (LinkDown or Deconfigured): it is ending
+    /// from then on.
+    async fn end(&mut self, key: PeerKey, command: SessionCommand) {
+        if let Some(entry) = self.sessions.get_mut(&key) {
+            entry.link_down_sent = true;
+            let _ = entry.handle.commands.send(command).await;
+        }
+    }
+
+    fn start(&mut self, key: PeerKey, inbound: Option<BoxStream>) {
         let params = SessionParams {
             key,
-            interface: interface.clone(),
-            fsm,
+            fsm: self.config.fsm.clone(),
+            router_id: self.config.router_id.clone(),
             dialer: Arc::clone(&self.config.dialer),
             routes: self.config.routes.clone(),
         };
-        let handle = session::spawn(id, params, self.links.clone(), self.ended_tx.clone(), inbound);
+        let (handle, session) = session::new(params, self.links.clone(), inbound);
+        let task = self.tasks.spawn(session).id();
+        self.owners.insert(task, key);
         self.sessions.insert(
             key,
             Entry {
-                interface,
                 handle,
+                task,
                 link_down_sent: false,
             },
         );
@@ -255,16 +338,18 @@ impl Manager {
     async fn peer_event(&mut self, event: PeerEvent) {
         match event {
             PeerEvent::Discovered(info) => {
-                if !self.configured(&info.interface) {
+                let key = info.key;
+                if !self.configured_link(key.ifindex) {
                     debug!(
                         "{}: {} discovered, but no longer configured",
-                        info.interface, info.key.addr
+                        self.name_of(key.ifindex),
+                        key.addr
                     );
-                } else if self.sessions.contains_key(&info.key) {
-                    self.send(&info.key, SessionCommand::NeighbourFound).await;
+                } else if self.sessions.contains_key(&key) {
+                    self.send(&key, SessionCommand::NeighbourFound).await;
                 } else {
-                    info!("{}: starting BGP session with {}", info.interface, info.key.addr);
-                    self.start(info.key, info.interface, None);
+                    info!("{}: starting BGP session with {}", self.name_of(key.ifindex), key.addr);
+                    self.start(key, None);
                 }
             }
             PeerEvent::Lost { key, reason } => {
@@ -309,11 +394,14 @@ impl Manager {
             self.send(&key, SessionCommand::Inbound(stream)).await;
             return;
         }
-        let Some(interface) = self.interface_up(ifindex) else {
+        if !self.interface_up(ifindex) {
             return;
-        };
-        info!("{interface}: accepted BGP connection from undiscovered neighbour {addr}");
-        self.start(key, interface, Some(stream));
+        }
+        info!(
+            "{}: accepted BGP connection from undiscovered neighbour {addr}",
+            self.name_of(ifindex)
+        );
+        self.start(key, Some(stream));
         let seen = Observation {
             ifindex,
             addr,
@@ -323,35 +411,39 @@ impl Manager {
             ra_lifetime: None,
             tentative: false,
         };
-        self.peers.observe(seen).await;
+        // Not awaited: the peer table may itself be waiting to hand us an
+        // event. Lost, it costs the table a `tcp` source, not the session.
+        match self.observations.try_send(seen) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!("peer table busy: {addr} not recorded as a tcp neighbour")
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => debug!("peer table stopped: {addr} not recorded"),
+        }
     }
 
     async fn links_changed(&mut self) {
         self.end_deconfigured().await;
-        let up: Vec<u32> = self
-            .links
-            .borrow_and_update()
-            .values()
-            .filter(|l| l.up)
-            .map(|l| l.ifindex)
-            .collect();
-        for (key, entry) in self.sessions.iter_mut() {
-            if !entry.link_down_sent && !up.contains(&key.ifindex) {
-                entry.link_down_sent = true;
-                debug!("{}: link down: ending session", entry.interface);
-                let _ = entry.handle.commands.send(SessionCommand::LinkDown).await;
-            }
+        self.links.borrow_and_update();
+        for key in self.sessions_on(|ifindex| !self.link_up(ifindex)) {
+            debug!(
+                "{}: link down: ending the session with {}",
+                self.name_of(key.ifindex),
+                key.addr
+            );
+            self.end(key, SessionCommand::LinkDown).await;
         }
     }
 
     fn views(&self, counters: &HashMap<PeerKey, PeerCounters>) -> Vec<NeighborView> {
+        let links = self.links.borrow();
         let mut views: Vec<NeighborView> = self
             .sessions
             .iter()
             .map(|(key, entry)| {
                 let s = entry.handle.status.borrow();
                 NeighborView {
-                    interface: entry.interface.clone(),
+                    interface: iface::name_of(&links, key.ifindex).unwrap_or_default().to_string(),
                     ifindex: key.ifindex,
                     address: key.addr,
                     state: session_state(s.state),

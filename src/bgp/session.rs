@@ -5,6 +5,10 @@
 //! connection that comes while one is in OpenConfirm waits (see `offer`).
 //! The connections come through `transport`'s traits: TCP in the daemon,
 //! in-memory pipes in the tests.
+//!
+//! Beside the task itself: `slot` (one FSM with its connection and timer
+//! deadlines), `dial` (the primary's dial and its stale results),
+//! `backoff` (how long to wait before dialing again).
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -12,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -23,26 +26,33 @@ use super::msg::update::{self, DecodeContext, EncodeContext, UpdateError};
 use super::msg::{Message, code};
 use super::transport::{BoxStream, Dialer};
 use crate::bgp::msg::update::Update;
-use crate::iface::Links;
+use crate::iface::{self, Links};
 use crate::peers::PeerKey;
 use crate::rib;
 use crate::rib::task::{Outgoing, RoutesHandle};
 use crate::time::sleep_until_opt;
 
-/// A dial that has not connected by now has failed (the neighbour is one
-/// link away: a live one answers in milliseconds).
-const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
-/// Reconnect backoff bounds (the issue: 1 s to 30 s, with jitter).
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+mod backoff;
+mod dial;
+mod slot;
+
+use backoff::Backoff;
+use dial::{Dial, Dialed};
+use slot::{Slot, Which, progress};
+
 /// How long a stopping session waits for its NOTIFICATIONs to be written.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct SessionParams {
+    /// The ifindex is the interface's identity; its name, for logs, is
+    /// looked up in `links` (it follows renames).
     pub key: PeerKey,
-    pub interface: String,
+    /// Its router ID is replaced by `router_id`'s.
     pub fsm: FsmConfig,
+    /// Followed: a connection taken while the session holds none uses the
+    /// router ID current then (see `take_router_id`).
+    pub router_id: watch::Receiver<Ipv4Addr>,
     pub dialer: Arc<dyn Dialer>,
     pub routes: RoutesHandle,
 }
@@ -93,21 +103,20 @@ pub struct SessionStatus {
 }
 
 pub struct SessionHandle {
-    /// Distinguishes this task from a later one for the same neighbour.
-    pub id: u64,
     pub commands: mpsc::Sender<SessionCommand>,
     pub status: watch::Receiver<SessionStatus>,
 }
 
-/// Start a session task. It reports `(key, id)` on `ended` when it stops.
-pub fn spawn(
-    id: u64,
-    params: SessionParams,
+/// A session and its task, for the caller to spawn and hold (the manager
+/// holds every session task, so that one that panics is seen). The task
+/// ends when the session does.
+pub fn new(
+    mut params: SessionParams,
     links: watch::Receiver<Links>,
-    ended: mpsc::Sender<(PeerKey, u64)>,
     inbound: Option<BoxStream>,
-) -> SessionHandle {
+) -> (SessionHandle, impl Future<Output = ()> + Send + 'static) {
     let (commands_tx, commands) = mpsc::channel(16);
+    params.fsm.router_id = *params.router_id.borrow_and_update();
     let status0 = SessionStatus {
         state: State::Idle,
         remote_asn: None,
@@ -150,97 +159,11 @@ pub fn spawn(
         outgoing: None,
         decode_ctx: None,
     };
-    tokio::spawn(async move {
-        let key = session.params.key;
-        session.run(commands, conn_rx, dial_rx, inbound).await;
-        let _ = ended.send((key, id)).await;
-    });
-    SessionHandle {
-        id,
+    let handle = SessionHandle {
         commands: commands_tx,
         status,
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Which {
-    Primary,
-    Secondary,
-}
-
-struct Slot {
-    /// None only if the configuration was refused (reported at start).
-    fsm: Option<Fsm>,
-    conn: Option<Conn>,
-    timers: [Option<Instant>; 3],
-}
-
-impl Slot {
-    fn new(fsm: Option<Fsm>) -> Slot {
-        Slot {
-            fsm,
-            conn: None,
-            timers: [None; 3],
-        }
-    }
-
-    fn state(&self) -> State {
-        self.fsm.as_ref().map_or(State::Idle, Fsm::state)
-    }
-
-    /// No connection and none to come: Idle, or a passive FSM (a secondary,
-    /// or one promoted from it) whose connection failed, which never dials.
-    fn is_over(&self) -> bool {
-        self.fsm
-            .as_ref()
-            .is_none_or(|f| f.state() == State::Idle || (f.config().passive && f.state() == State::Active))
-    }
-}
-
-fn timer_index(t: Timer) -> usize {
-    match t {
-        Timer::ConnectRetry => 0,
-        Timer::Hold => 1,
-        Timer::Keepalive => 2,
-    }
-}
-
-const TIMERS: [Timer; 3] = [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive];
-
-/// How far along a state is, to show the most advanced of two FSMs.
-fn progress(s: State) -> u8 {
-    match s {
-        State::Idle => 0,
-        State::Connect | State::Active => 1,
-        State::OpenSent => 2,
-        State::OpenConfirm => 3,
-        State::Established => 4,
-    }
-}
-
-/// Exponential reconnect delay with jitter, reset on Established.
-#[derive(Debug)]
-struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff { next: BACKOFF_MIN }
-    }
-}
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(BACKOFF_MAX);
-        // +-20 % so that peers that failed together do not retry in lockstep.
-        base.mul_f64(rand::random_range(0.8..1.2)).min(BACKOFF_MAX)
-    }
-
-    fn reset(&mut self) {
-        self.next = BACKOFF_MIN;
-    }
+    };
+    (handle, session.run(commands, conn_rx, dial_rx, inbound))
 }
 
 struct Session {
@@ -249,7 +172,7 @@ struct Session {
     primary: Slot,
     secondary: Option<Slot>,
     conn_tx: mpsc::Sender<(u64, ConnEvent)>,
-    dial_tx: mpsc::Sender<(u64, Result<BoxStream, String>)>,
+    dial_tx: mpsc::Sender<Dialed>,
     next_conn_id: u64,
     /// The primary's dial, if any; results of other dials are stale.
     dial: Option<Dial>,
@@ -279,19 +202,6 @@ struct Session {
     decode_ctx: Option<DecodeContext>,
 }
 
-/// The primary's dial, from `Action::Connect` until its connection is
-/// attached or the dial is given up.
-struct Dial {
-    id: u64,
-    /// Aborted with the dial, so that a dial given up on (ConnectRetry, an
-    /// inbound connection taken) never connects later behind our back and
-    /// leaves the neighbour a connection we dropped.
-    task: JoinHandle<()>,
-    /// Connected while another connection was in OpenConfirm: waits for
-    /// that one's outcome, as an inbound one does (see `offer`).
-    connected: Option<BoxStream>,
-}
-
 async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => rx.recv().await,
@@ -300,15 +210,20 @@ async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
 }
 
 impl Session {
+    /// "<interface>: neighbour <address>", under the interface's current name.
     fn name(&self) -> String {
-        format!("{}: neighbour {}", self.params.interface, self.params.key.addr)
+        let key = self.params.key;
+        match iface::name_of(&self.links.borrow(), key.ifindex) {
+            Some(interface) => format!("{interface}: neighbour {}", key.addr),
+            None => format!("ifindex {}: neighbour {}", key.ifindex, key.addr),
+        }
     }
 
     async fn run(
         mut self,
         mut commands: mpsc::Receiver<SessionCommand>,
         mut conn_rx: mpsc::Receiver<(u64, ConnEvent)>,
-        mut dial_rx: mpsc::Receiver<(u64, Result<BoxStream, String>)>,
+        mut dial_rx: mpsc::Receiver<Dialed>,
         inbound: Option<BoxStream>,
     ) {
         if self.primary.fsm.is_none() {
@@ -387,7 +302,7 @@ impl Session {
             Action::StartTimer(timer, duration) => self.start_timer(which, timer, duration),
             Action::StopTimer(timer) => {
                 if let Some(slot) = self.slot(which) {
-                    slot.timers[timer_index(timer)] = None;
+                    slot.stop_timer(timer);
                 }
             }
             Action::SessionEstablished(peer) => self.session_established(which, &peer),
@@ -440,7 +355,7 @@ impl Session {
         let redial = timer == Timer::ConnectRetry && self.slot_ref(which).is_some_and(|s| s.state() == State::Active);
         let duration = if redial { self.backoff.next() } else { duration };
         if let Some(slot) = self.slot(which) {
-            slot.timers[timer_index(timer)] = Some(Instant::now() + duration);
+            slot.start_timer(timer, Instant::now() + duration);
         }
     }
 
@@ -576,78 +491,10 @@ impl Session {
         }
     }
 
-    /// Give up the dial, and the connection it may have made.
-    fn abort_dial(&mut self) {
-        if let Some(dial) = self.dial.take() {
-            dial.task.abort();
-        }
-    }
-
-    fn dial(&mut self) {
-        self.abort_dial();
-        let id = self.next_conn_id;
-        self.next_conn_id += 1;
-        let key = self.params.key;
-        let dialer = Arc::clone(&self.params.dialer);
-        let mut links = self.links.clone();
-        let tx = self.dial_tx.clone();
-        let name = self.params.interface.clone();
-        let task = tokio::spawn(async move {
-            // Our link-local may still be in DAD when the neighbour is found:
-            // dial the moment it is usable rather than fail and back off.
-            let usable = |links: &Links| {
-                links
-                    .values()
-                    .find(|l| l.ifindex == key.ifindex && l.up)
-                    .and_then(|l| l.usable_link_local())
-            };
-            let local = tokio::time::timeout(DIAL_TIMEOUT, links.wait_for(|l| usable(l).is_some()))
-                .await
-                .ok()
-                .and_then(|r| r.ok().and_then(|l| usable(&l)));
-            let result = match local {
-                None => Err(format!("{name} has no usable link-local address")),
-                Some(src) => match tokio::time::timeout(DIAL_TIMEOUT, dialer.dial(key.ifindex, src, key.addr)).await {
-                    Ok(Ok(stream)) => Ok(stream),
-                    Ok(Err(e)) => Err(format!("connect: {e}")),
-                    Err(_) => Err(format!("connect: no answer in {DIAL_TIMEOUT:?}")),
-                },
-            };
-            let _ = tx.send((id, result)).await;
-        });
-        self.dial = Some(Dial {
-            id,
-            task,
-            connected: None,
-        });
-    }
-
-    fn dialed(&mut self, id: u64, result: Result<BoxStream, String>) {
-        if self.dial.as_ref().is_none_or(|d| d.id != id) {
-            return; // aborted: a stale dial's stream is dropped here
-        }
-        let confirming = self.confirming();
-        match result {
-            Ok(stream) if confirming => {
-                debug!("{}: our connection waits for the one in OpenConfirm", self.name());
-                if let Some(dial) = self.dial.as_mut() {
-                    dial.connected = Some(stream);
-                }
-            }
-            Ok(stream) => {
-                self.dial = None;
-                self.attach(Which::Primary, stream, Direction::Outbound);
-            }
-            Err(e) => {
-                self.dial = None;
-                debug!("{}: {e}", self.name());
-                self.status.last_error = Some(e);
-                self.feed(Which::Primary, Event::TcpConnectionFails);
-            }
-        }
-    }
-
     fn attach(&mut self, which: Which, stream: BoxStream, direction: Direction) {
+        if !self.holds_connection() {
+            self.take_router_id();
+        }
         let id = self.next_conn_id;
         self.next_conn_id += 1;
         debug!(
@@ -661,6 +508,32 @@ impl Session {
             slot.conn = Some(conn);
         }
         self.feed(which, Event::TcpConnected(direction));
+    }
+
+    /// A connection is open, or an FSM is past the point where it sent an
+    /// OPEN with our router ID.
+    fn holds_connection(&self) -> bool {
+        self.slots()
+            .any(|s| s.conn.is_some() || !matches!(s.state(), State::Idle | State::Connect | State::Active))
+    }
+
+    /// Take the current router ID, for a connection taken while the session
+    /// holds none: no OPEN of ours is out, so nothing has to agree with the
+    /// old one. An Established session keeps its ID until its connection
+    /// ends (see `router_id::follow`).
+    fn take_router_id(&mut self) {
+        let current = *self.params.router_id.borrow_and_update();
+        let old = self.params.fsm.router_id;
+        if current.is_unspecified() || current == old {
+            return;
+        }
+        info!("{}: router ID {current} from now on (was {old})", self.name());
+        self.params.fsm.router_id = current;
+        for slot in [Some(&mut self.primary), self.secondary.as_mut()].into_iter().flatten() {
+            if let Some(fsm) = slot.fsm.as_mut() {
+                fsm.set_router_id(current);
+            }
+        }
     }
 
     /// A connection the neighbour opened: the primary takes it if it has
@@ -927,7 +800,7 @@ impl Session {
 
     fn next_deadline(&self) -> Option<Instant> {
         self.slots()
-            .flat_map(|s| s.timers.iter().flatten().copied())
+            .filter_map(Slot::next_deadline)
             .chain(self.restart_at)
             .min()
     }
@@ -941,11 +814,10 @@ impl Session {
             }
         }
         for which in [Which::Primary, Which::Secondary] {
-            for timer in TIMERS {
+            for timer in Timer::ALL {
+                // Looked up again each time: an expiry may end the slot.
                 let Some(slot) = self.slot(which) else { continue };
-                let i = timer_index(timer);
-                if slot.timers[i].is_some_and(|t| t <= now) {
-                    slot.timers[i] = None;
+                if slot.take_due(timer, now) {
                     self.feed(which, timer.expiry_event());
                 }
             }

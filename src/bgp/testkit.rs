@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::fsm::local_capabilities;
 use super::msg::update::{self, DecodeContext, Decoded};
 use super::msg::{Capability, Message, Notification, Open, decode, frame};
-use super::transport::{BoxStream, Dialer, Listener};
+use super::transport::{BoxStream, Dialer, Listener, ReadHalf, Stream, WriteHalf};
 use crate::fib::FibHandle;
 use crate::iface::{HostAddresses, LinkLocal, LinkState, Links};
 use crate::peers::PeerKey;
@@ -137,6 +137,16 @@ impl Listener for TestListener {
             Some(accepted) => Ok(accepted),
             None => std::future::pending().await,
         }
+    }
+}
+
+/// A connection that panics when the session starts using it: a bug in a
+/// session task, for the manager's supervision.
+pub struct PanickingStream;
+
+impl Stream for PanickingStream {
+    fn split(self: Box<Self>) -> (ReadHalf, WriteHalf) {
+        panic!("the test's stream breaks the session task")
     }
 }
 

@@ -13,13 +13,12 @@ use crate::iface::Links;
 use crate::peers::Observation;
 use crate::time::sleep_until_opt;
 
-/// Commands are rare (control requests, inbound BGP connections).
+/// Commands are rare (control requests).
 const COMMAND_QUEUE: usize = 16;
 const STAGE: &str = "peer table";
 
 #[derive(Debug)]
 enum Command {
-    Observe(Observation),
     Snapshot(Reply<Vec<PeerEntryView>>),
     Counters(Reply<HashMap<String, PeerCounters>>),
 }
@@ -39,14 +38,6 @@ impl PeerTableHandle {
     /// Per-interface counters.
     pub async fn counters(&self) -> Result<HashMap<String, PeerCounters>, Stopped> {
         self.commands.ask(Command::Counters).await
-    }
-
-    /// Feed an observation from outside discovery (the BGP listener's
-    /// `Source::Tcp`). Dropped once the task has stopped.
-    pub async fn observe(&self, obs: Observation) {
-        if self.commands.tell(Command::Observe(obs)).await.is_err() {
-            debug!("peer table stopped: dropping observation");
-        }
     }
 }
 
@@ -124,10 +115,6 @@ impl Actor {
 
     async fn command(&mut self, command: Command) {
         match command {
-            Command::Observe(obs) => {
-                let events = self.table.observe(&obs, now());
-                self.emit(events).await;
-            }
             // A requester that went away needs no answer.
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.table.view(now()));
@@ -267,14 +254,28 @@ mod tests {
         );
         assert!(down_at.elapsed() < Duration::from_millis(100));
 
-        // While down, observations are counted, not taken.
-        handle.observe(seen("fe80::3", Source::Tcp, false)).await;
+        // While down, observations are counted, not taken. (Commands go
+        // before observations: wait for it to be taken in.)
+        observations_tx
+            .send(seen("fe80::3", Source::Tcp, false))
+            .await
+            .expect("send");
+        let counted = tokio::time::timeout(Duration::from_secs(5), async {
+            while handle.counters().await.expect("counters")["eth0"].ignored_down == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(counted.is_ok(), "the observation while down was not counted");
         assert_eq!(handle.counters().await.expect("counters")["eth0"].ignored_down, 1);
         assert!(handle.snapshot().await.expect("snapshot").is_empty());
 
         // Back up: the BGP listener's observation discovers.
         links_tx.send(eth0(true)).expect("links");
-        handle.observe(seen("fe80::3", Source::Tcp, false)).await;
+        observations_tx
+            .send(seen("fe80::3", Source::Tcp, false))
+            .await
+            .expect("send");
         assert_eq!(discovered(&next(&mut events).await), key("fe80::3"));
         assert_eq!(
             handle.snapshot().await.expect("snapshot")[0].sources,

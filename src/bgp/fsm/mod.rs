@@ -314,7 +314,8 @@ pub enum Timer {
 }
 
 impl Timer {
-    const ALL: [Timer; 3] = [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive];
+    /// Every timer, by `index`.
+    pub const ALL: [Timer; 3] = [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive];
 
     /// The event to feed when this timer fires.
     pub fn expiry_event(self) -> Event {
@@ -325,7 +326,8 @@ impl Timer {
         }
     }
 
-    fn index(self) -> usize {
+    /// 0, 1, 2: where to keep this timer in an array of three.
+    pub fn index(self) -> usize {
         match self {
             Timer::ConnectRetry => 0,
             Timer::Hold => 1,
@@ -700,6 +702,17 @@ impl Fsm {
 
     pub fn config(&self) -> &FsmConfig {
         &self.config
+    }
+
+    /// Use `router_id` from the next OPEN on. Refused (false) once an OPEN
+    /// has gone out (past Active): both OPENs of one connection, and the
+    /// collision checks on it, must agree on our identifier.
+    pub fn set_router_id(&mut self, router_id: Ipv4Addr) -> bool {
+        let taken = matches!(self.state, State::Idle | State::Connect | State::Active) && !router_id.is_unspecified();
+        if taken {
+            self.config.router_id = router_id;
+        }
+        taken
     }
 
     /// Who opened this FSM's connection; `None` before it has one.

@@ -1600,3 +1600,27 @@ fn restart_after_session_down() {
     f.handle(Event::TcpConnected(Direction::Outbound));
     assert_eq!(f.peer(), None);
 }
+
+#[test]
+fn a_new_router_id_is_taken_only_before_an_open_went_out() {
+    let new_id = Ipv4Addr::new(10, 0, 0, 9);
+    for state in [State::Idle, State::Connect, State::Active] {
+        let mut f = reach(state);
+        assert!(f.set_router_id(new_id), "{state}");
+        assert!(!f.set_router_id(Ipv4Addr::UNSPECIFIED), "{state}");
+        assert_eq!(f.config().router_id, new_id, "{state}");
+    }
+    let mut f = reach(State::Connect);
+    f.set_router_id(new_id);
+    let actions = f.handle(Event::TcpConnected(Direction::Outbound));
+    let sent = actions.iter().find_map(|a| match a {
+        Action::Send(Message::Open(open)) => Some(open.bgp_id),
+        _ => None,
+    });
+    assert_eq!(sent, Some(new_id));
+    for state in [State::OpenSent, State::OpenConfirm, State::Established] {
+        let mut f = reach(state);
+        assert!(!f.set_router_id(new_id), "{state}");
+        assert_eq!(f.config().router_id, LOCAL_ID, "{state}");
+    }
+}

@@ -8,18 +8,22 @@ use std::net::SocketAddr;
 use tokio::time::{sleep, timeout};
 
 use super::*;
+use crate::actor::{Ended, Supervisor};
 use crate::bgp::msg::code;
 use crate::bgp::testkit::*;
-use crate::peers::{PeerInfo, PeerTableConfig};
+use crate::peers::PeerInfo;
 
 struct Rig {
     bgp: BgpHandle,
+    /// Holds the manager's task, as main does.
+    supervisor: Supervisor,
     dials: mpsc::UnboundedReceiver<DialRequest>,
     accept: mpsc::Sender<(BoxStream, SocketAddr)>,
     events: mpsc::Sender<PeerEvent>,
     interfaces: watch::Sender<Vec<String>>,
     links: watch::Sender<Links>,
-    _observations: mpsc::Sender<Observation>,
+    /// What the manager tells the peer table.
+    observed: mpsc::Receiver<Observation>,
     _router_id: watch::Sender<Ipv4Addr>,
 }
 
@@ -29,8 +33,6 @@ impl Rig {
         let (interfaces_tx, interfaces) = watch::channel(vec![IFNAME.to_string()]);
         let (routes, _) = routes_task(LOCAL_ASN, LOCAL_ID, &[], links.clone());
         let (observations, observed) = mpsc::channel(16);
-        let (table_events, _) = mpsc::channel(16);
-        let (peers, _) = crate::peers::spawn(PeerTableConfig::default(), links.clone(), observed, table_events);
         let (router_id_tx, router_id) = watch::channel(LOCAL_ID);
         let (dialer, dials) = TestDialer::new();
         let (accept, accepted) = mpsc::channel(4);
@@ -42,15 +44,18 @@ impl Rig {
             routes,
             interfaces,
         };
-        let (bgp, _) = spawn(config, TestListener(accepted), links, events_rx, peers);
+        let (bgp, task) = spawn(config, TestListener(accepted), links, events_rx, observations);
+        let mut supervisor = Supervisor::new();
+        supervisor.hold(task);
         Rig {
             bgp,
+            supervisor,
             dials,
             accept,
             events,
             interfaces: interfaces_tx,
             links: links_tx,
-            _observations: observations,
+            observed,
             _router_id: router_id_tx,
         }
     }
@@ -101,17 +106,44 @@ impl Rig {
         neighbors[0].clone()
     }
 
+    /// Discovery finds the neighbour; it answers our dial and the session
+    /// gets Established. `hold_time` 0: no keepalives to keep up with.
+    async fn established_peer(&mut self, hold_time: u16) -> TestPeer {
+        self.discovered().await;
+        let mut peer = self.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
+        peer.hold_time = hold_time;
+        peer.establish().await;
+        self.established().await;
+        peer
+    }
+
     async fn gone(&self) {
         self.neighbors_until("gone", |n| n.is_empty()).await;
     }
+
+    /// `ip link set ndtest0 name <to>`: the same link (ifindex) under a new
+    /// name, which the watcher publishes only if it is configured.
+    fn rename(&self, to: &str) {
+        let configured = self.interfaces.borrow().iter().any(|n| n == to);
+        self.links.send_modify(|links| {
+            if let Some(mut link) = links.remove(IFNAME) {
+                link.name = to.to_string();
+                if configured {
+                    links.insert(to.to_string(), link);
+                }
+            }
+        });
+    }
+}
+
+fn names(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
 }
 
 #[tokio::test(start_paused = true)]
 async fn removing_the_interface_from_the_configuration_ends_its_session_with_cease() {
     let mut rig = Rig::start();
-    rig.discovered().await;
-    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
-    peer.establish().await;
+    let mut peer = rig.established_peer(9).await;
     let view = rig.established().await;
     assert_eq!((view.interface.as_str(), view.address), (IFNAME, PEER_LL));
     rig.interfaces.send_replace(Vec::new());
@@ -125,10 +157,7 @@ async fn removing_the_interface_from_the_configuration_ends_its_session_with_cea
 #[tokio::test(start_paused = true)]
 async fn link_down_ends_the_session_with_cease_at_once() {
     let mut rig = Rig::start();
-    rig.discovered().await;
-    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
-    peer.establish().await;
-    rig.established().await;
+    let mut peer = rig.established_peer(9).await;
     let start = tokio::time::Instant::now();
     rig.links.send_modify(|links| {
         for link in links.values_mut() {
@@ -142,14 +171,20 @@ async fn link_down_ends_the_session_with_cease_at_once() {
     assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
 }
 
+/// The session starts, and the peer table is told on the observation
+/// channel every discovery source uses.
 #[tokio::test(start_paused = true)]
 async fn a_connection_from_an_undiscovered_neighbour_starts_its_session() {
-    let rig = Rig::start();
+    let mut rig = Rig::start();
     let mut peer = rig.connect_from(source(PEER_LL)).await;
     peer.establish().await;
     let view = rig.established().await;
     assert_eq!(view.address, PEER_LL);
     assert_eq!(view.direction, Some(Direction::Inbound));
+    let seen = rig.observed.try_recv().expect("an observation for the peer table");
+    assert_eq!((seen.ifindex, seen.addr, seen.source), (IFINDEX, PEER_LL, Source::Tcp));
+    assert!(!seen.tentative);
+    assert!(rig.observed.try_recv().is_err(), "one connection, one observation");
 }
 
 #[tokio::test(start_paused = true)]
@@ -172,4 +207,77 @@ async fn connections_from_elsewhere_are_refused_and_counted() {
         BTreeMap::from([("interface_not_configured", 1), ("not_link_local", 1)])
     );
     assert!(rig.bgp.neighbors().await.expect("manager running").is_empty());
+}
+
+/// The ifindex is the session's identity: a rename keeps the session, which
+/// shows the new name and ends only once that name is deconfigured.
+#[tokio::test(start_paused = true)]
+async fn a_renamed_interface_keeps_its_session_under_its_new_name() {
+    let mut rig = Rig::start();
+    rig.interfaces.send_replace(names(&[IFNAME, "swp1"]));
+    let mut peer = rig.established_peer(0).await;
+    rig.rename("swp1");
+    let views = rig
+        .neighbors_until("renamed", |n| n.iter().any(|v| v.interface == "swp1"))
+        .await;
+    assert_eq!((views[0].ifindex, views[0].state), (IFINDEX, SessionState::Established));
+    // A reload drops the old name: the session's interface is still configured.
+    rig.interfaces.send_replace(names(&["swp1"]));
+    let reset = timeout(Duration::from_secs(5), peer.expect_notification()).await;
+    assert!(reset.is_err(), "ended with the old name: {reset:?}");
+    assert_eq!(rig.established().await.established_count, 1);
+    // Its new name goes.
+    rig.interfaces.send_replace(Vec::new());
+    let cease = peer.expect_notification().await;
+    assert_eq!((cease.code, cease.subcode), (code::CEASE, code::PEER_DECONFIGURED));
+    rig.gone().await;
+}
+
+/// Renamed to a name not configured, the link is no longer a configured
+/// interface: its session ends as a reload that removed it would end it.
+#[tokio::test(start_paused = true)]
+async fn an_interface_renamed_to_a_name_not_configured_ends_its_session_as_deconfigured() {
+    let mut rig = Rig::start();
+    let mut peer = rig.established_peer(9).await;
+    rig.rename("swp1");
+    let cease = peer.expect_notification().await;
+    assert_eq!((cease.code, cease.subcode), (code::CEASE, code::PEER_DECONFIGURED));
+    peer.expect_closed().await;
+    rig.gone().await;
+    // The neighbour dials again on the link under its new name: refused.
+    let mut again = rig.connect_from(source(PEER_LL)).await;
+    again.expect_closed().await;
+    let refused = rig.bgp.refused().await.expect("manager running");
+    assert_eq!(refused, BTreeMap::from([("interface_not_configured", 1)]));
+}
+
+/// A session task that panics is a bug: the manager ends with an error
+/// naming the neighbour (the daemon stops, non-zero), and the sessions left
+/// end with a Cease rather than silently.
+#[tokio::test(start_paused = true)]
+async fn a_session_task_that_panics_fails_the_manager_and_the_others_cease() {
+    let mut rig = Rig::start();
+    let mut peer = rig.established_peer(9).await;
+    let broken = std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 3);
+    rig.accept
+        .send((Box::new(PanickingStream), source(broken)))
+        .await
+        .expect("manager running");
+    let ended = timeout(Duration::from_secs(5), rig.supervisor.ended()).await;
+    let (name, ended) = ended.expect("the manager did not end");
+    assert_eq!(name, "BGP manager");
+    let Ended::Failed(e) = ended else {
+        panic!("the manager ended but did not fail: {ended}");
+    };
+    assert_eq!(
+        e.to_string(),
+        format!("{IFNAME}: the session task of neighbour {broken} panicked: the test's stream breaks the session task")
+    );
+    assert!(rig.bgp.neighbors().await.is_err(), "a failed manager still answers");
+    let cease = peer.expect_notification().await;
+    assert_eq!(
+        (cease.code, cease.subcode),
+        (code::CEASE, code::ADMINISTRATIVE_SHUTDOWN)
+    );
+    peer.expect_closed().await;
 }

@@ -7,32 +7,18 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, timeout};
 
+use super::backoff::{BACKOFF_MAX, BACKOFF_MIN};
 use super::*;
 use crate::bgp::msg::{AFI_IPV6, Capability, Notification, SAFI_UNICAST};
 use crate::bgp::testkit::*;
 use crate::iface::Links;
 
-#[test]
-fn backoff_grows_to_the_cap_with_jitter_and_resets() {
-    let mut b = Backoff::default();
-    let delays: Vec<Duration> = (0..8).map(|_| b.next()).collect();
-    for (i, d) in delays.iter().enumerate() {
-        let base = (BACKOFF_MIN * 2u32.pow(i as u32)).min(BACKOFF_MAX);
-        assert!(
-            *d >= base.mul_f64(0.8) && *d <= base.mul_f64(1.2).min(BACKOFF_MAX),
-            "{i}: {d:?}"
-        );
-    }
-    assert!(delays[7] <= BACKOFF_MAX);
-    b.reset();
-    assert!(b.next() <= BACKOFF_MIN.mul_f64(1.2));
-}
-
 /// One session under test, its dials handed to the test.
 struct Rig {
     session: SessionHandle,
+    task: tokio::task::JoinHandle<()>,
     dials: mpsc::UnboundedReceiver<DialRequest>,
-    ended: mpsc::Receiver<(PeerKey, u64)>,
+    router_id: watch::Sender<Ipv4Addr>,
     _links: watch::Sender<Links>,
 }
 
@@ -51,18 +37,20 @@ impl Rig {
         let (links_tx, links) = watch::channel(links_up(local));
         let (routes, _fib) = routes_task(LOCAL_ASN, router_id, networks, links.clone());
         let (dialer, dials) = TestDialer::new();
+        let (router_id_tx, router_id) = watch::channel(router_id);
         let params = SessionParams {
             key: peer,
-            interface: IFNAME.to_string(),
-            fsm: FsmConfig::new(LOCAL_ASN, router_id),
+            fsm: FsmConfig::new(LOCAL_ASN, Ipv4Addr::UNSPECIFIED),
+            router_id,
             dialer: Arc::new(dialer),
             routes,
         };
-        let (ended_tx, ended) = mpsc::channel(1);
+        let (session, task) = new(params, links, inbound);
         Rig {
-            session: spawn(1, params, links, ended_tx, inbound),
+            session,
+            task: tokio::spawn(task),
             dials,
-            ended,
+            router_id: router_id_tx,
             _links: links_tx,
         }
     }
@@ -374,8 +362,36 @@ async fn deconfigured_ends_with_cease_peer_deconfigured() {
     let cease = peer.expect_notification().await;
     assert_eq!((cease.code, cease.subcode), (code::CEASE, code::PEER_DECONFIGURED));
     peer.expect_closed().await;
-    assert_eq!(rig.ended.recv().await, Some((PEER, 1)));
+    let ended = timeout(Duration::from_secs(5), &mut rig.task).await;
+    assert!(matches!(ended, Ok(Ok(()))), "the task did not end: {ended:?}");
     assert!(rig.dials.try_recv().is_err(), "no redial after the end");
+}
+
+/// A new router ID reaches the next connection the session takes while it
+/// holds none, never the one it holds (router_id::follow): the OPENs and
+/// collision checks of one connection agree on one ID.
+#[tokio::test(start_paused = true)]
+async fn a_new_router_id_is_used_from_the_next_connection_on() {
+    let first = Ipv4Addr::new(10, 0, 0, 20);
+    let second = Ipv4Addr::new(10, 0, 0, 30);
+    let mut rig = Rig::start(LOCAL_ID);
+    let dial = rig.dial().await;
+    // Changed while the first dial is in flight: no OPEN of ours is out yet.
+    rig.router_id.send_replace(first);
+    let mut peer = dial.connect(PEER_ASN, HIGHER_ID);
+    // No keepalives to keep up with while we wait.
+    peer.hold_time = 0;
+    assert_eq!(peer.establish().await.bgp_id, first);
+    rig.established().await;
+    rig.router_id.send_replace(second);
+    let reset = timeout(Duration::from_secs(30), peer.expect_notification()).await;
+    assert!(reset.is_err(), "an Established session was reset: {reset:?}");
+    assert_eq!(rig.status().state, State::Established);
+    // The peer resets the session: the reconnection uses the new ID.
+    drop(peer);
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    assert_eq!(peer.establish().await.bgp_id, second);
+    assert_eq!(rig.established().await.established_count, 2);
 }
 
 /// Two sessions, each the other's neighbour, as two ndbgpd at link up.

@@ -22,7 +22,7 @@ pub use crate::api::RouteEntry;
 use crate::bgp::msg::update::{self, EncodeContext, NextHop, Origin, PathAttributes, Update};
 use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::fib::{self, FibChange, FibError, FibHandle, FibNextHop, FibRoute, NextHops};
-use crate::iface::{HostAddresses, Links};
+use crate::iface::{self, HostAddresses, Links};
 use crate::intern::Interner;
 use crate::peers::PeerKey;
 use crate::prefix_map::PrefixMap;
@@ -380,11 +380,7 @@ impl Routes {
     }
 
     fn next_hop_self(&self, ifindex: u32) -> Option<NextHop> {
-        let links = self.links.borrow();
-        let link_local = links
-            .values()
-            .find(|l| l.ifindex == ifindex)
-            .and_then(|l| l.usable_link_local())?;
+        let link_local = iface::by_ifindex(&self.links.borrow(), ifindex).and_then(|l| l.usable_link_local())?;
         // Without a global address, send the link-local twice as FRR does:
         // a 32-byte next hop every implementation reads.
         let global = self

@@ -179,25 +179,23 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
     let (synced_tx, synced) = oneshot::channel();
 
     let mut tasks = Supervisor::new();
-    tasks.hold(actor::spawn(
-        "netlink watcher",
-        links::watch_interfaces(
-            interfaces_rx.clone(),
-            links_tx,
-            addresses_tx,
-            observations_tx.clone(),
-            Some(synced_tx),
-        ),
-    ));
-    tasks.hold(actor::spawn(
-        "router ID",
-        router_id::follow(
-            config.router_id,
-            interfaces_rx.clone(),
-            addresses_rx.clone(),
-            router_id_tx,
-        ),
-    ));
+    let (probe, probes) = actor::probe("netlink watcher");
+    tasks.hold(probe.spawn(links::watch_interfaces(
+        interfaces_rx.clone(),
+        links_tx,
+        addresses_tx,
+        observations_tx.clone(),
+        Some(synced_tx),
+        probes,
+    )));
+    let (probe, probes) = actor::probe("router ID");
+    tasks.hold(probe.spawn(router_id::follow(
+        config.router_id,
+        interfaces_rx.clone(),
+        addresses_rx.clone(),
+        router_id_tx,
+        probes,
+    )));
     let (peers, task) = peers::spawn(
         peers::PeerTableConfig {
             ra_interval: config.ra_interval,
@@ -257,7 +255,8 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
         bgp: bgp.clone(),
         routes: routes.clone(),
     };
-    tasks.hold(actor::spawn("control server", control::serve(listener, handles)));
+    let (probe, probes) = actor::probe("control server");
+    tasks.hold(probe.spawn(control::serve(listener, handles, probes)));
     Ok(Stages {
         tasks,
         bgp,

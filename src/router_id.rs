@@ -15,6 +15,7 @@ use std::net::Ipv4Addr;
 use tokio::sync::watch;
 use tracing::info;
 
+use crate::actor::Probes;
 use crate::iface::HostAddresses;
 
 /// Where the router ID came from, for the log.
@@ -74,7 +75,8 @@ pub fn choose(configured: Option<Ipv4Addr>, host: &HostAddresses, interfaces: &[
 /// `addresses` and `interfaces`, logging each change. Once chosen it never
 /// goes back to unspecified: when nothing to derive it from is left, the
 /// last one stays. Without `configured`, nothing is chosen before the first
-/// address snapshot. Returns when the `addresses` sender is gone.
+/// address snapshot. Returns when the `addresses` sender is gone. Answers
+/// `probes` while it waits.
 ///
 /// Established sessions are not reset on a change (FRR resets them): a
 /// derived ID changes when an operator adds an address, which should not
@@ -88,9 +90,16 @@ pub async fn follow(
     mut interfaces: watch::Receiver<Vec<String>>,
     mut addresses: watch::Receiver<HostAddresses>,
     out: watch::Sender<Ipv4Addr>,
+    mut probes: Probes,
 ) {
-    if configured.is_none() && addresses.changed().await.is_err() {
-        return;
+    if configured.is_none() {
+        let first = tokio::select! {
+            changed = addresses.changed() => changed,
+            never = probes.answer() => match never {},
+        };
+        if first.is_err() {
+            return;
+        }
     }
     let mut interfaces_open = true;
     let mut said_waiting = false;
@@ -127,6 +136,7 @@ pub async fn follow(
             changed = interfaces.changed(), if interfaces_open => if changed.is_err() {
                 interfaces_open = false;
             },
+            never = probes.answer() => match never {},
         }
     }
 }
@@ -136,6 +146,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::actor::{self, Supervisor};
     use crate::iface::{HostLink, Mac};
 
     fn link(ifindex: u32, loopback: bool, mac: Option<Mac>, nets: &[&str]) -> HostLink {
@@ -220,7 +231,12 @@ mod tests {
         let (names_tx, names_rx) = watch::channel(names(&["eth0", "eth1"]));
         let (host_tx, host_rx) = watch::channel(HostAddresses::default());
         let (out_tx, mut out) = watch::channel(Ipv4Addr::UNSPECIFIED);
-        let task = tokio::spawn(follow(None, names_rx, host_rx, out_tx));
+        let (probe, probes) = actor::probe("router ID");
+        let mut supervisor = Supervisor::new();
+        supervisor.hold(probe.spawn(follow(None, names_rx, host_rx, out_tx, probes)));
+        // Its loop answers probes, before the first snapshot too.
+        let deadline = Duration::from_secs(1);
+        assert_eq!(supervisor.silent(deadline).await, Vec::<&str>::new());
 
         // Only eth1 has a MAC yet.
         host_tx.send_replace(host(vec![("eth1", link(3, false, Some([2, 0, 9, 9, 9, 9]), &[]))]));
@@ -240,14 +256,18 @@ mod tests {
             ("eth0", link(2, false, Some(MAC), &[])),
         ]));
         expect(&mut out, ip("10.0.0.7")).await;
+        assert_eq!(supervisor.silent(deadline).await, Vec::<&str>::new());
         // Nothing left to derive it from: the last one stays.
         host_tx.send_replace(HostAddresses::default());
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(*out.borrow(), ip("10.0.0.7"));
 
         drop(host_tx);
-        let ended = tokio::time::timeout(Duration::from_secs(5), task).await;
-        assert!(ended.is_ok(), "follow did not return when the addresses sender went");
+        let ended = tokio::time::timeout(Duration::from_secs(5), supervisor.ended()).await;
+        assert!(
+            matches!(ended, Ok(("router ID", actor::Ended::Returned))),
+            "follow did not return when the addresses sender went: {ended:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -255,7 +275,8 @@ mod tests {
         let (_names_tx, names_rx) = watch::channel(names(&["eth0"]));
         let (host_tx, host_rx) = watch::channel(HostAddresses::default());
         let (out_tx, mut out) = watch::channel(Ipv4Addr::UNSPECIFIED);
-        tokio::spawn(follow(Some(ip("10.9.9.9")), names_rx, host_rx, out_tx));
+        let (_probe, probes) = actor::probe("router ID");
+        tokio::spawn(follow(Some(ip("10.9.9.9")), names_rx, host_rx, out_tx, probes));
         expect(&mut out, ip("10.9.9.9")).await;
         host_tx.send_replace(host(vec![("lo", link(1, true, None, &["10.0.0.7/32"]))]));
         tokio::time::sleep(Duration::from_secs(1)).await;

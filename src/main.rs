@@ -290,10 +290,9 @@ async fn supervise(
             synced_now = &mut stages.synced, if !ready => {
                 ready = true;
                 if synced_now.is_ok() {
-                    status = match stages.bgp.neighbors().await {
-                        Ok(neighbors) => systemd::status_line(&neighbors),
-                        Err(e) => e.to_string(),
-                    };
+                    status = systemd::status_within(PROBE_DEADLINE, stages.bgp.neighbors())
+                        .await
+                        .unwrap_or_else(|why| why);
                     systemd::ready(&status);
                     info!("ready");
                 }
@@ -314,12 +313,11 @@ async fn supervise(
 
 /// STATUS= when the sessions changed.
 async fn refresh_status(bgp: &BgpHandle, status: &mut String) {
-    if let Ok(Ok(neighbors)) = tokio::time::timeout(PROBE_DEADLINE, bgp.neighbors()).await {
-        let now = systemd::status_line(&neighbors);
-        if now != *status {
-            systemd::status(&now);
-            *status = now;
-        }
+    if let Ok(now) = systemd::status_within(PROBE_DEADLINE, bgp.neighbors()).await
+        && now != *status
+    {
+        systemd::status(&now);
+        *status = now;
     }
 }
 

@@ -323,6 +323,25 @@ impl Supervisor {
         .await
     }
 
+    /// The held tasks that have already ended, no longer held, in the order
+    /// they were held; does not wait. After the first reported by
+    /// [`Supervisor::ended`]: those that ended with it (their inputs
+    /// closed), one of which may say what went wrong.
+    pub fn finished(&mut self) -> Vec<(&'static str, Ended)> {
+        let mut finished = Vec::new();
+        let mut i = 0;
+        while i < self.tasks.len() {
+            match futures::FutureExt::now_or_never(&mut self.tasks[i].join) {
+                Some(joined) => {
+                    let task = self.tasks.remove(i);
+                    finished.push((task.name, Ended::joined(joined)));
+                }
+                None => i += 1,
+            }
+        }
+        finished
+    }
+
     /// The held stages that did not answer a probe within `deadline`
     /// (probed all at once), in the order they were held. A stage whose
     /// task has stopped does not answer.
@@ -509,6 +528,57 @@ mod tests {
             (name, ended.to_string()),
             ("fails", "failed: socket closed".to_string())
         );
+    }
+
+    #[tokio::test]
+    async fn after_the_first_the_supervisor_lists_the_others_that_ended() {
+        let mut supervisor = Supervisor::new();
+        supervisor.hold(spawn("forever", std::future::pending::<()>()));
+        let (input, closed) = oneshot::channel::<()>();
+        supervisor.hold(spawn("follower", async move {
+            let _ = closed.await;
+        }));
+        supervisor.hold(spawn("watcher", async {
+            anyhow::Result::<()>::Err(anyhow::anyhow!("socket failed"))
+        }));
+        supervisor.hold(spawn("panics", async {
+            let input: Vec<u8> = Vec::new();
+            assert!(!input.is_empty(), "bad input");
+        }));
+        let (name, _) = supervisor.ended().await;
+        assert!(matches!(name, "watcher" | "panics"), "{name}");
+        // The follower's input closes with the first: it ends right after.
+        drop(input);
+        let mut others = Vec::new();
+        let listed = tokio::time::timeout(Duration::from_secs(5), async {
+            while others.len() < 2 {
+                others.extend(
+                    supervisor
+                        .finished()
+                        .into_iter()
+                        .map(|(name, ended)| format!("{name} {ended}")),
+                );
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(listed.is_ok(), "listed only {others:?}");
+        others.sort();
+        let expected = [
+            "follower ended",
+            "panics panicked: bad input",
+            "watcher failed: socket failed",
+        ];
+        let expected: Vec<String> = expected
+            .iter()
+            .filter(|e| !e.starts_with(name))
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(others, expected);
+        // Listed once, and the running task is still held, not listed.
+        assert!(supervisor.finished().is_empty());
+        assert_eq!(supervisor.tasks.len(), 1);
+        assert!(futures::FutureExt::now_or_never(supervisor.ended()).is_none());
     }
 
     #[tokio::test]

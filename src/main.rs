@@ -305,6 +305,11 @@ async fn supervise(
             (name, ended) = stages.tasks.ended() => {
                 let why = format!("the {name} task {ended}");
                 error!("{why}; stopping");
+                // Those that ended with it (their inputs closed), without
+                // waiting: the cause may be among them.
+                for (name, ended) in stages.tasks.finished() {
+                    error!("the {name} task {ended} too");
+                }
                 return Err(anyhow::Error::msg(why));
             }
         }

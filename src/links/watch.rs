@@ -269,6 +269,8 @@ impl Watcher {
             }
             if change.is_warning() {
                 warn!("{change}");
+            } else if change.is_detail() {
+                debug!("{change}");
             } else {
                 info!("{change}");
             }

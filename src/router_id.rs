@@ -72,11 +72,12 @@ pub fn choose(configured: Option<Ipv4Addr>, host: &HostAddresses, interfaces: &[
 }
 
 /// Keep `out` set to the router ID [`choose`] picks from the latest
-/// `addresses` and `interfaces`, logging each change. Once chosen it never
-/// goes back to unspecified: when nothing to derive it from is left, the
-/// last one stays. Without `configured`, nothing is chosen before the first
-/// address snapshot. Returns when the `addresses` sender is gone. Answers
-/// `probes` while it waits.
+/// `addresses` and `interfaces`, logging it once chosen (whatever its
+/// origin) and at each change. Once chosen it never goes back to
+/// unspecified: when nothing to derive it from is left, the last one
+/// stays. Without `configured`, nothing is chosen before the first address
+/// snapshot. Returns when the `addresses` sender is gone. Answers `probes`
+/// while it waits.
 ///
 /// Established sessions are not reset on a change (FRR resets them): a
 /// derived ID changes when an operator adds an address, which should not
@@ -103,6 +104,8 @@ pub async fn follow(
     }
     let mut interfaces_open = true;
     let mut said_waiting = false;
+    // The router ID last logged: the first is logged whatever its origin.
+    let mut logged = None;
     loop {
         let chosen = {
             let host = addresses.borrow_and_update();
@@ -111,16 +114,18 @@ pub async fn follow(
         };
         let current = *out.borrow();
         match chosen {
-            Some((id, origin)) if id != current => {
-                if current.is_unspecified() {
-                    info!("router ID {id} ({})", origin.describe());
-                } else {
-                    info!(
-                        "router ID {id} ({}), was {current}: sessions already running keep {current} until they end",
+            Some((id, origin)) if logged != Some(id) => {
+                match logged {
+                    None => info!("router ID {id} ({})", origin.describe()),
+                    Some(was) => info!(
+                        "router ID {id} ({}), was {was}: sessions already running keep {was} until they end",
                         origin.describe()
-                    );
+                    ),
                 }
-                out.send_replace(id);
+                logged = Some(id);
+                if id != current {
+                    out.send_replace(id);
+                }
             }
             Some(_) => {}
             None if current.is_unspecified() && !said_waiting => {
@@ -270,16 +275,55 @@ mod tests {
         );
     }
 
+    /// The log lines of the tasks on this thread, once [`Log::capture`]d.
+    #[derive(Clone, Default)]
+    struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Log {
+        fn capture(&self) -> tracing::subscriber::DefaultGuard {
+            let log = self.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || log.clone())
+                .with_ansi(false)
+                .without_time()
+                .finish();
+            tracing::subscriber::set_default(subscriber)
+        }
+
+        fn lines_with(&self, text: &str) -> Vec<String> {
+            let bytes = self.0.lock().expect("log").clone();
+            let all = String::from_utf8_lossy(&bytes).into_owned();
+            all.lines().filter(|l| l.contains(text)).map(str::to_string).collect()
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn configured_is_published_before_any_snapshot() {
+        let log = Log::default();
+        let _capture = log.capture();
         let (_names_tx, names_rx) = watch::channel(names(&["eth0"]));
         let (host_tx, host_rx) = watch::channel(HostAddresses::default());
-        let (out_tx, mut out) = watch::channel(Ipv4Addr::UNSPECIFIED);
+        // As the daemon starts it: already holding the configured one.
+        let (out_tx, mut out) = watch::channel(ip("10.9.9.9"));
         let (_probe, probes) = actor::probe("router ID");
         tokio::spawn(follow(Some(ip("10.9.9.9")), names_rx, host_rx, out_tx, probes));
         expect(&mut out, ip("10.9.9.9")).await;
         host_tx.send_replace(host(vec![("lo", link(1, true, None, &["10.0.0.7/32"]))]));
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(*out.borrow(), ip("10.9.9.9"));
+        // Said once at start, where it came from included.
+        let said = log.lines_with("router ID");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].ends_with("router ID 10.9.9.9 (from --router-id)"), "{said:?}");
     }
 }

@@ -209,18 +209,15 @@ cmd_up() {
   # The ndbgpctl of this build, for `status` whatever CARGO_TARGET_DIR says then.
   printf 'SPINES=%s\nLEAVES=%s\nPEER=%s\nSPINE_AS=%s\nNDBGPCTL=%q\n' \
     "$SPINES" "$LEAVES" "$PEER" "$SPINE_AS" "$NDBGPCTL" >"$LAB/lab.env"
-  local i j ns
-  # Every namespace is recorded before it is made, so that `down` cleans
-  # up after a failed `up` too.
-  for j in $(seq 1 "$SPINES"); do
-    ns=$(spine_ns "$j")
-    echo "$ns" >>"$LAB/namespaces"
+  local i j ns nodes=()
+  for j in $(seq 1 "$SPINES"); do nodes+=("$(spine_ns "$j")"); done
+  for i in $(seq 1 "$LEAVES"); do nodes+=("$(leaf_ns "$i")"); done
+  # Each namespace is recorded as soon as it is made, so that `down` cleans
+  # up after a failed `up` too; not before: a name that exists already
+  # (netns_add fails) is someone else's, which `down` must not delete.
+  for ns in "${nodes[@]}"; do
     netns_add "$ns"
-  done
-  for i in $(seq 1 "$LEAVES"); do
-    ns=$(leaf_ns "$i")
     echo "$ns" >>"$LAB/namespaces"
-    netns_add "$ns"
   done
   while read -r ns; do
     ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1

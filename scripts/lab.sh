@@ -16,30 +16,35 @@
 # (or 65100 for all with --spine-as shared, as FRR fabrics often do),
 # router ID 10.0.0.(100+j).
 #
-# Everything lives in $NDLAB_DIR (default /run/ndbgp-lab, with --name
-# /run/ndbgp-lab-NAME): configs, logs, control sockets and one pid file per
-# process. `down` stops every process by its pid and waits until each has
-# exited (SIGKILL after 5 s), deletes every namespace it made and the
-# directory, then checks that nothing is left.
+# Everything lives in one directory per lab: configs, logs, control sockets
+# and one pid file per process. It is $NDLAB_DIR (default /run/ndbgp-lab);
+# with --name NAME it is $NDLAB_DIR-NAME (default /run/ndbgp-lab-NAME), so
+# labs of different names never share one. `down` stops every process by
+# its pid and waits until each has exited (SIGKILL after 5 s), deletes
+# every namespace it made and the directory, then checks that nothing is
+# left.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 usage() {
-  sed -n '3,8p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '3,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"
   exit 2
 }
 
 # set_name [NAME]: the lab's namespace prefix and directory (without a name:
-# ndlab-, /run/ndbgp-lab).
+# ndlab-, $NDLAB_DIR; with one: ndlab-NAME-, $NDLAB_DIR-NAME, never inside
+# the unnamed lab's directory, which its `down` removes).
 set_name() {
+  local dir=${NDLAB_DIR:-/run/ndbgp-lab}
+  dir=${dir%/}
   if [ -z "${1:-}" ]; then
     NS_PREFIX=ndlab-
-    LAB=${NDLAB_DIR:-/run/ndbgp-lab}
+    LAB=$dir
     return
   fi
   [[ $1 =~ ^[a-z0-9]{1,12}$ ]] || die "--name $1: 1 to 12 of a-z, 0-9"
   NS_PREFIX=ndlab-$1-
-  LAB=${NDLAB_DIR:-/run/ndbgp-lab-$1}
+  LAB=$dir-$1
 }
 set_name
 

@@ -16,30 +16,35 @@
 # (or 65100 for all with --spine-as shared, as FRR fabrics often do),
 # router ID 10.0.0.(100+j).
 #
-# Everything lives in $NDLAB_DIR (default /run/ndbgp-lab, with --name
-# /run/ndbgp-lab-NAME): configs, logs, control sockets and one pid file per
-# process. `down` stops every process by its pid and waits until each has
-# exited (SIGKILL after 5 s), deletes every namespace it made and the
-# directory, then checks that nothing is left.
+# Everything lives in one directory per lab: configs, logs, control sockets
+# and one pid file per process. It is $NDLAB_DIR (default /run/ndbgp-lab);
+# with --name NAME it is $NDLAB_DIR-NAME (default /run/ndbgp-lab-NAME), so
+# labs of different names never share one. `down` stops every process by
+# its pid and waits until each has exited (SIGKILL after 5 s), deletes
+# every namespace it made and the directory, then checks that nothing is
+# left.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 usage() {
-  sed -n '3,8p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '3,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"
   exit 2
 }
 
 # set_name [NAME]: the lab's namespace prefix and directory (without a name:
-# ndlab-, /run/ndbgp-lab).
+# ndlab-, $NDLAB_DIR; with one: ndlab-NAME-, $NDLAB_DIR-NAME, never inside
+# the unnamed lab's directory, which its `down` removes).
 set_name() {
+  local dir=${NDLAB_DIR:-/run/ndbgp-lab}
+  dir=${dir%/}
   if [ -z "${1:-}" ]; then
     NS_PREFIX=ndlab-
-    LAB=${NDLAB_DIR:-/run/ndbgp-lab}
+    LAB=$dir
     return
   fi
   [[ $1 =~ ^[a-z0-9]{1,12}$ ]] || die "--name $1: 1 to 12 of a-z, 0-9"
   NS_PREFIX=ndlab-$1-
-  LAB=${NDLAB_DIR:-/run/ndbgp-lab-$1}
+  LAB=$dir-$1
 }
 set_name
 
@@ -209,18 +214,15 @@ cmd_up() {
   # The ndbgpctl of this build, for `status` whatever CARGO_TARGET_DIR says then.
   printf 'SPINES=%s\nLEAVES=%s\nPEER=%s\nSPINE_AS=%s\nNDBGPCTL=%q\n' \
     "$SPINES" "$LEAVES" "$PEER" "$SPINE_AS" "$NDBGPCTL" >"$LAB/lab.env"
-  local i j ns
-  # Every namespace is recorded before it is made, so that `down` cleans
-  # up after a failed `up` too.
-  for j in $(seq 1 "$SPINES"); do
-    ns=$(spine_ns "$j")
-    echo "$ns" >>"$LAB/namespaces"
+  local i j ns nodes=()
+  for j in $(seq 1 "$SPINES"); do nodes+=("$(spine_ns "$j")"); done
+  for i in $(seq 1 "$LEAVES"); do nodes+=("$(leaf_ns "$i")"); done
+  # Each namespace is recorded as soon as it is made, so that `down` cleans
+  # up after a failed `up` too; not before: a name that exists already
+  # (netns_add fails) is someone else's, which `down` must not delete.
+  for ns in "${nodes[@]}"; do
     netns_add "$ns"
-  done
-  for i in $(seq 1 "$LEAVES"); do
-    ns=$(leaf_ns "$i")
     echo "$ns" >>"$LAB/namespaces"
-    netns_add "$ns"
   done
   while read -r ns; do
     ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1

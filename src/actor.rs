@@ -4,12 +4,15 @@
 //!
 //! A stage creates its queue with [`channel`], keeps the [`Commands`] side
 //! in its handle and reads the [`Inbox`] in its loop; [`Commands::spawn`]
-//! starts that loop as a [`Task`]. The daemon holds every task in a
+//! starts that loop as a [`Task`]. A task that takes no commands (it
+//! follows its inputs) gets a probe alone with [`probe`], and answers its
+//! [`Probes`] in its loop. The daemon holds every task in a
 //! [`Supervisor`]: a task that ends while the daemon runs is a failure, and
 //! the watchdog is fed only while every task answers its probe. A handle
 //! whose task is gone answers [`Stopped`], never an empty value.
 
 use std::any::Any;
+use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -35,36 +38,42 @@ pub struct Stopped {
 /// commands (a full queue makes senders wait).
 pub fn channel<C>(stage: &'static str, capacity: usize) -> (Commands<C>, Inbox<C>) {
     let (commands, commands_rx) = mpsc::channel(capacity);
-    // One probe at a time per stage (the main loop's tick); room for a few.
-    let (pings, pings_rx) = mpsc::channel(4);
-    let sending = Commands { stage, commands, pings };
+    let (probe, probes) = probe(stage);
+    let sending = Commands { commands, probe };
     let receiving = Inbox {
         commands: commands_rx,
-        pings: Some(pings_rx),
+        probes,
     };
     (sending, receiving)
 }
 
+/// A liveness probe alone, for the task of `stage` that takes no commands
+/// (it follows its inputs): its loop awaits [`Probes::answer`] in its
+/// `select!`, and [`Probe::spawn`] starts it.
+pub fn probe(stage: &'static str) -> (Probe, Probes) {
+    // One probe at a time per stage (the main loop's tick); room for a few.
+    let (pings, pings_rx) = mpsc::channel(4);
+    (Probe { stage, pings }, Probes { pings: Some(pings_rx) })
+}
+
 /// The sending side of a stage's command queue; cheap to clone.
 pub struct Commands<C> {
-    stage: &'static str,
     commands: mpsc::Sender<C>,
-    pings: mpsc::Sender<Ping>,
+    probe: Probe,
 }
 
 impl<C> Clone for Commands<C> {
     fn clone(&self) -> Self {
         Commands {
-            stage: self.stage,
             commands: self.commands.clone(),
-            pings: self.pings.clone(),
+            probe: self.probe.clone(),
         }
     }
 }
 
 impl<C> fmt::Debug for Commands<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Commands").field("stage", &self.stage).finish()
+        f.debug_struct("Commands").field("stage", &self.probe.stage).finish()
     }
 }
 
@@ -90,16 +99,13 @@ impl<C: Send + 'static> Commands<C> {
         F: Future + Send + 'static,
         F::Output: TaskOutput,
     {
-        let mut task = spawn(self.stage, task);
-        task.probe = Some(Probe {
-            stage: self.stage,
-            pings: self.pings.clone(),
-        });
-        task
+        self.probe.spawn(task)
     }
 
     fn stopped(&self) -> Stopped {
-        Stopped { stage: self.stage }
+        Stopped {
+            stage: self.probe.stage,
+        }
     }
 }
 
@@ -107,50 +113,47 @@ impl<C: Send + 'static> Commands<C> {
 /// liveness probes: a loop that reads its inbox is alive.
 pub struct Inbox<C> {
     commands: mpsc::Receiver<C>,
-    /// None once every prober is gone.
-    pings: Option<mpsc::Receiver<Ping>>,
+    probes: Probes,
 }
 
 impl<C> Inbox<C> {
     /// The next command; None once every [`Commands`] is dropped. Cancel
     /// safe, like `mpsc::Receiver::recv`: a `select!` arm.
     pub async fn recv(&mut self) -> Option<C> {
-        loop {
-            let Some(pings) = &mut self.pings else {
-                return self.commands.recv().await;
-            };
-            tokio::select! {
-                biased;
-                ping = pings.recv() => match ping {
-                    Some(ping) => {
-                        let _ = ping.send(());
-                    }
-                    None => self.pings = None,
-                },
-                command = self.commands.recv() => return command,
-            }
+        tokio::select! {
+            biased;
+            never = self.probes.answer() => match never {},
+            command = self.commands.recv() => command,
         }
     }
 
     /// Answer the probes waiting, without waiting for any: for a task in
     /// the middle of long work that goes on.
     pub fn answer_probes(&mut self) {
-        if let Some(pings) = &mut self.pings {
-            while let Ok(ping) = pings.try_recv() {
-                let _ = ping.send(());
-            }
-        }
+        self.probes.answer_waiting();
     }
 }
 
 /// Asks a task whether its loop still turns.
 #[derive(Debug, Clone)]
-struct Probe {
+pub struct Probe {
     stage: &'static str,
     pings: mpsc::Sender<Ping>,
 }
 
 impl Probe {
+    /// Start the stage's task, whose loop answers this probe's [`Probes`]:
+    /// held by a [`Supervisor`], it is probed.
+    pub fn spawn<F>(&self, task: F) -> Task
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskOutput,
+    {
+        let mut task = spawn(self.stage, task);
+        task.probe = Some(self.clone());
+        task
+    }
+
     /// True if the task answered within `deadline`.
     async fn answers_within(&self, deadline: Duration) -> bool {
         let ask = async {
@@ -158,6 +161,41 @@ impl Probe {
             self.pings.send(ping).await.is_ok() && pong.await.is_ok()
         };
         tokio::time::timeout(deadline, ask).await.unwrap_or(false)
+    }
+}
+
+/// The task's side of its liveness probe: a loop that awaits it is alive.
+#[derive(Debug)]
+pub struct Probes {
+    /// None once every prober is gone.
+    pings: Option<mpsc::Receiver<Ping>>,
+}
+
+impl Probes {
+    /// Answer the probes as they come; never completes. Cancel safe: a
+    /// `select!` arm (`never = probes.answer() => match never {}`) of a
+    /// loop that takes no commands.
+    pub async fn answer(&mut self) -> Infallible {
+        loop {
+            let Some(pings) = &mut self.pings else {
+                return std::future::pending().await;
+            };
+            match pings.recv().await {
+                Some(ping) => {
+                    let _ = ping.send(());
+                }
+                None => self.pings = None,
+            }
+        }
+    }
+
+    /// Answer the probes waiting, without waiting for any.
+    pub fn answer_waiting(&mut self) {
+        if let Some(pings) = &mut self.pings {
+            while let Ok(ping) = pings.try_recv() {
+                let _ = ping.send(());
+            }
+        }
     }
 }
 
@@ -230,7 +268,7 @@ impl TaskOutput for anyhow::Result<()> {
 pub struct Task {
     name: &'static str,
     join: JoinHandle<Ended>,
-    /// Set for a stage with a command queue.
+    /// Set for a stage whose loop answers probes.
     probe: Option<Probe>,
 }
 
@@ -240,9 +278,10 @@ impl Task {
     }
 }
 
-/// Start `task` under `name`, for a task without a command queue (see
-/// [`Commands::spawn`] for those with one).
-pub fn spawn<F>(name: &'static str, task: F) -> Task
+/// Start `task` under `name`, unprobed: the supervisor could tell when it
+/// ends, not when it hangs. Private so that every task the daemon holds
+/// answers probes ([`Commands::spawn`], [`Probe::spawn`]).
+fn spawn<F>(name: &'static str, task: F) -> Task
 where
     F: Future + Send + 'static,
     F::Output: TaskOutput,
@@ -255,7 +294,7 @@ where
 }
 
 /// Holds the daemon's long-lived tasks: reports the first that ends, and
-/// probes those with a command queue.
+/// probes those that answer probes.
 #[derive(Debug, Default)]
 pub struct Supervisor {
     tasks: Vec<Task>,
@@ -283,6 +322,25 @@ impl Supervisor {
             Poll::Pending
         })
         .await
+    }
+
+    /// The held tasks that have already ended, no longer held, in the order
+    /// they were held; does not wait. After the first reported by
+    /// [`Supervisor::ended`]: those that ended with it (their inputs
+    /// closed), one of which may say what went wrong.
+    pub fn finished(&mut self) -> Vec<(&'static str, Ended)> {
+        let mut finished = Vec::new();
+        let mut i = 0;
+        while i < self.tasks.len() {
+            match futures::FutureExt::now_or_never(&mut self.tasks[i].join) {
+                Some(joined) => {
+                    let task = self.tasks.remove(i);
+                    finished.push((task.name, Ended::joined(joined)));
+                }
+                None => i += 1,
+            }
+        }
+        finished
     }
 
     /// The held stages that did not answer a probe within `deadline`
@@ -380,7 +438,7 @@ mod tests {
         supervisor.hold(task);
         let (gone, inbox) = channel::<Command>("gone", 4);
         supervisor.hold(gone.spawn(async move { drop(inbox) }));
-        // A task without a queue is held, not probed.
+        // An unprobed task is held, not probed.
         supervisor.hold(spawn("watcher", std::future::pending::<()>()));
 
         wedged.ask(Command::Wedge).await.expect("wedge");
@@ -391,6 +449,43 @@ mod tests {
         assert_eq!(start.elapsed(), deadline);
         // The live stage still works, and its queue was not disturbed.
         assert_eq!(alive.ask(|reply| Command::Double(2, reply)).await, Ok(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_without_commands_is_silent_once_its_loop_stops() {
+        let mut supervisor = Supervisor::new();
+        let (probe, mut probes) = probe("follower");
+        let (input, mut inputs) = mpsc::channel::<u32>(1);
+        let (wedge, mut wedged) = mpsc::channel::<Reply<()>>(1);
+        let (seen_tx, mut seen) = mpsc::unbounded_channel();
+        supervisor.hold(probe.spawn(async move {
+            // Follows its input, answering probes between items.
+            loop {
+                tokio::select! {
+                    never = probes.answer() => match never {},
+                    item = inputs.recv() => match item {
+                        Some(item) => {
+                            let _ = seen_tx.send(item);
+                        }
+                        None => return,
+                    },
+                    Some(reply) = wedged.recv() => {
+                        let _ = reply.send(());
+                        std::future::pending::<()>().await
+                    }
+                }
+            }
+        }));
+        let deadline = Duration::from_secs(1);
+        assert!(supervisor.silent(deadline).await.is_empty());
+        input.send(7).await.expect("input");
+        assert_eq!(seen.recv().await, Some(7));
+        assert!(supervisor.silent(deadline).await.is_empty());
+
+        let (reply, answer) = oneshot::channel();
+        wedge.send(reply).await.expect("wedge");
+        answer.await.expect("wedged");
+        assert_eq!(supervisor.silent(deadline).await, vec!["follower"]);
     }
 
     #[tokio::test]
@@ -434,6 +529,57 @@ mod tests {
             (name, ended.to_string()),
             ("fails", "failed: socket closed".to_string())
         );
+    }
+
+    #[tokio::test]
+    async fn after_the_first_the_supervisor_lists_the_others_that_ended() {
+        let mut supervisor = Supervisor::new();
+        supervisor.hold(spawn("forever", std::future::pending::<()>()));
+        let (input, closed) = oneshot::channel::<()>();
+        supervisor.hold(spawn("follower", async move {
+            let _ = closed.await;
+        }));
+        supervisor.hold(spawn("watcher", async {
+            anyhow::Result::<()>::Err(anyhow::anyhow!("socket failed"))
+        }));
+        supervisor.hold(spawn("panics", async {
+            let input: Vec<u8> = Vec::new();
+            assert!(!input.is_empty(), "bad input");
+        }));
+        let (name, _) = supervisor.ended().await;
+        assert!(matches!(name, "watcher" | "panics"), "{name}");
+        // The follower's input closes with the first: it ends right after.
+        drop(input);
+        let mut others = Vec::new();
+        let listed = tokio::time::timeout(Duration::from_secs(5), async {
+            while others.len() < 2 {
+                others.extend(
+                    supervisor
+                        .finished()
+                        .into_iter()
+                        .map(|(name, ended)| format!("{name} {ended}")),
+                );
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(listed.is_ok(), "listed only {others:?}");
+        others.sort();
+        let expected = [
+            "follower ended",
+            "panics panicked: bad input",
+            "watcher failed: socket failed",
+        ];
+        let expected: Vec<String> = expected
+            .iter()
+            .filter(|e| !e.starts_with(name))
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(others, expected);
+        // Listed once, and the running task is still held, not listed.
+        assert!(supervisor.finished().is_empty());
+        assert_eq!(supervisor.tasks.len(), 1);
+        assert!(futures::FutureExt::now_or_never(supervisor.ended()).is_none());
     }
 
     #[tokio::test]

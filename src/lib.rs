@@ -14,6 +14,8 @@ pub mod control;
 pub mod fib;
 pub mod iface;
 pub mod intern;
+#[cfg(test)]
+mod layout;
 pub mod links;
 pub mod nd;
 pub mod peers;

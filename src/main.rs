@@ -3,11 +3,13 @@
 //! SIGINT stop (Cease / Administrative Shutdown to every peer).
 
 use std::ffi::OsString;
+use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
@@ -21,8 +23,9 @@ use ndbgp::config::{self, Config, Parsed};
 use ndbgp::control;
 use ndbgp::fib::{self, FibConfig, FibHandle};
 use ndbgp::iface::{HostAddresses, Links};
-use ndbgp::nd::service::NdConfig;
+use ndbgp::nd::service::{NdConfig, NdHandle};
 use ndbgp::nd::socket::IcmpSocket;
+use ndbgp::peers::{Observation, PeerEvent, PeerTableHandle};
 use ndbgp::rib::task::{self as routes, RoutesConfig, RoutesHandle};
 use ndbgp::{links, nd, peers, reload, router_id, systemd};
 
@@ -150,19 +153,63 @@ struct Stages {
     synced: oneshot::Receiver<()>,
 }
 
-/// Open the sockets and start one task per stage, each held by the
-/// supervisor.
+/// Open the sockets, then start one task per stage in the order the data
+/// flows, each held by the supervisor.
 async fn start(config: &Config) -> anyhow::Result<Stages> {
-    let socket = IcmpSocket::open().context("cannot open the raw ICMPv6 socket (needs CAP_NET_RAW)")?;
-    let bgp_listener =
-        transport::listen(config.port).with_context(|| format!("cannot listen on [::]:{}", config.port))?;
-    let listener = control::bind(&config.control_socket)
-        .await
-        .with_context(|| format!("control socket {}", config.control_socket.display()))?;
-    // The router ID: --router-id, else derived from the addresses once the
-    // netlink watcher has dumped them (unspecified until then).
-    let (router_id_tx, router_id_rx) = watch::channel(config.router_id.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED));
-    let mut fsm = FsmConfig::new(config.asn, *router_id_rx.borrow());
+    let sockets = Sockets::open(config).await?;
+    let fsm = fsm_config(config)?;
+    let (interfaces, interfaces_rx) = watch::channel(config.interfaces.clone());
+    // Neighbours seen (by the watcher in the kernel, by the ND task on the
+    // wire) go to the peer table, whose events go to the BGP manager.
+    let (observations_tx, observations_rx) = mpsc::channel(1024);
+    let (events_tx, events_rx) = mpsc::channel(1024);
+
+    let (mut wiring, synced) = Wiring::follow_the_kernel(config, interfaces_rx, observations_tx.clone());
+    let peers = wiring.start_peers(observations_rx, events_tx);
+    let (fib, routes) = wiring.start_routes()?;
+    let bgp = wiring.start_bgp(fsm, sockets.bgp, events_rx, observations_tx.clone(), routes.clone());
+    let nd = wiring.start_nd(sockets.icmp, observations_tx);
+    wiring.start_control(
+        sockets.control,
+        control::Handles {
+            peers,
+            nd,
+            bgp: bgp.clone(),
+            routes: routes.clone(),
+        },
+    );
+    Ok(Stages {
+        tasks: wiring.tasks,
+        bgp,
+        routes,
+        fib,
+        interfaces,
+        synced,
+    })
+}
+
+/// The sockets, opened before any task starts: a missing capability or a
+/// port in use stops the daemon at once, with nothing to undo.
+struct Sockets {
+    icmp: IcmpSocket,
+    bgp: TcpListener,
+    control: UnixListener,
+}
+
+impl Sockets {
+    async fn open(config: &Config) -> anyhow::Result<Sockets> {
+        let icmp = IcmpSocket::open().context("cannot open the raw ICMPv6 socket (needs CAP_NET_RAW)")?;
+        let bgp = transport::listen(config.port).with_context(|| format!("cannot listen on [::]:{}", config.port))?;
+        let control = control::bind(&config.control_socket)
+            .await
+            .with_context(|| format!("control socket {}", config.control_socket.display()))?;
+        Ok(Sockets { icmp, bgp, control })
+    }
+}
+
+/// The sessions' configuration, checked before any task starts.
+fn fsm_config(config: &Config) -> anyhow::Result<FsmConfig> {
+    let mut fsm = FsmConfig::new(config.asn, config.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED));
     fsm.hold_time = config.hold_time;
     fsm.remote_as = config.remote_as;
     match fsm.validate() {
@@ -170,102 +217,161 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
         Err(ConfigError::RouterIdZero) if config.router_id.is_none() => {}
         other => other.context("BGP configuration")?,
     }
+    Ok(fsm)
+}
 
-    let (links_tx, links_rx) = watch::channel(Links::new());
-    let (addresses_tx, addresses_rx) = watch::channel(HostAddresses::default());
-    let (observations_tx, observations_rx) = mpsc::channel(1024);
-    let (events_tx, events_rx) = mpsc::channel(1024);
-    let (interfaces_tx, interfaces_rx) = watch::channel(config.interfaces.clone());
-    let (synced_tx, synced) = oneshot::channel();
+/// The supervisor holding the stages started so far, and what they
+/// publish for the next ones.
+struct Wiring<'a> {
+    config: &'a Config,
+    tasks: Supervisor,
+    /// The configured interface names (a reload changes them).
+    interfaces: watch::Receiver<Vec<String>>,
+    /// The configured interfaces, from the netlink watcher.
+    links: watch::Receiver<Links>,
+    /// Every link's addresses, from the netlink watcher.
+    addresses: watch::Receiver<HostAddresses>,
+    /// From the router ID task.
+    router_id: watch::Receiver<Ipv4Addr>,
+}
 
-    let mut tasks = Supervisor::new();
-    tasks.hold(actor::spawn(
-        "netlink watcher",
-        links::watch_interfaces(
-            interfaces_rx.clone(),
+impl<'a> Wiring<'a> {
+    /// The first stages: the netlink watcher (links, addresses, and the
+    /// kernel's neighbours on `observations`) and the router ID task. The
+    /// receiver fires once the watcher has seen the interfaces.
+    fn follow_the_kernel(
+        config: &'a Config,
+        interfaces: watch::Receiver<Vec<String>>,
+        observations: mpsc::Sender<Observation>,
+    ) -> (Wiring<'a>, oneshot::Receiver<()>) {
+        let (links_tx, links) = watch::channel(Links::new());
+        let (addresses_tx, addresses) = watch::channel(HostAddresses::default());
+        // --router-id, else derived from the addresses once the watcher has
+        // dumped them (unspecified until then).
+        let (router_id_tx, router_id) = watch::channel(config.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED));
+        let (synced_tx, synced) = oneshot::channel();
+        let mut tasks = Supervisor::new();
+        let (probe, probes) = actor::probe("netlink watcher");
+        tasks.hold(probe.spawn(links::watch_interfaces(
+            interfaces.clone(),
             links_tx,
             addresses_tx,
-            observations_tx.clone(),
+            observations,
             Some(synced_tx),
-        ),
-    ));
-    tasks.hold(actor::spawn(
-        "router ID",
-        router_id::follow(
+            probes,
+        )));
+        let (probe, probes) = actor::probe("router ID");
+        tasks.hold(probe.spawn(router_id::follow(
             config.router_id,
-            interfaces_rx.clone(),
-            addresses_rx.clone(),
+            interfaces.clone(),
+            addresses.clone(),
             router_id_tx,
-        ),
-    ));
-    let (peers, task) = peers::spawn(
-        peers::PeerTableConfig {
-            ra_interval: config.ra_interval,
-            max_per_interface: config.max_neighbors,
-            discovery_hold: config.discovery_hold,
-            ..peers::PeerTableConfig::default()
-        },
-        links_rx.clone(),
-        observations_rx,
-        events_tx,
-    );
-    tasks.hold(task);
-    let (fib, task) = fib::spawn(FibConfig::default()).map_err(|e| anyhow::anyhow!("cannot open the FIB: {e}"))?;
-    tasks.hold(task);
-    let (routes, task) = routes::spawn(
-        RoutesConfig {
-            local_asn: config.asn,
-            router_id: router_id_rx.clone(),
-            addresses: addresses_rx,
-            max_paths: usize::from(config.max_paths),
-            networks: config.networks.clone(),
-            redistribute_connected: config.redistribute_connected,
-            interfaces: interfaces_rx.clone(),
-        },
-        fib.clone(),
-        links_rx.clone(),
-    );
-    tasks.hold(task);
-    let (bgp, task) = manager::spawn(
-        BgpConfig {
-            fsm,
-            router_id: router_id_rx,
-            dialer: Arc::new(transport::TcpDialer { port: config.port }),
-            routes: routes.clone(),
-            interfaces: interfaces_rx.clone(),
-        },
-        bgp_listener,
-        links_rx.clone(),
-        events_rx,
-        observations_tx.clone(),
-    );
-    tasks.hold(task);
-    let (nd, task) = nd::service::spawn(
-        NdConfig {
-            interfaces: interfaces_rx,
-            ra_interval: config.ra_interval,
-            ra_lifetime: config.ra_lifetime,
-        },
-        socket,
-        links_rx,
-        observations_tx,
-    );
-    tasks.hold(task);
-    let handles = control::Handles {
-        peers,
-        nd,
-        bgp: bgp.clone(),
-        routes: routes.clone(),
-    };
-    tasks.hold(actor::spawn("control server", control::serve(listener, handles)));
-    Ok(Stages {
-        tasks,
-        bgp,
-        routes,
-        fib,
-        interfaces: interfaces_tx,
-        synced,
-    })
+            probes,
+        )));
+        let wiring = Wiring {
+            config,
+            tasks,
+            interfaces,
+            links,
+            addresses,
+            router_id,
+        };
+        (wiring, synced)
+    }
+
+    /// The peer table: neighbours seen become the peers BGP dials.
+    fn start_peers(
+        &mut self,
+        observations: mpsc::Receiver<Observation>,
+        events: mpsc::Sender<PeerEvent>,
+    ) -> PeerTableHandle {
+        let config = self.config;
+        let (peers, task) = peers::spawn(
+            peers::PeerTableConfig {
+                ra_interval: config.ra_interval,
+                max_per_interface: config.max_neighbors,
+                discovery_hold: config.discovery_hold,
+                ..peers::PeerTableConfig::default()
+            },
+            self.links.clone(),
+            observations,
+            events,
+        );
+        self.tasks.hold(task);
+        peers
+    }
+
+    /// The FIB, and the routes task that owns the RIB and feeds it.
+    fn start_routes(&mut self) -> anyhow::Result<(FibHandle, RoutesHandle)> {
+        let config = self.config;
+        let (fib, task) = fib::spawn(FibConfig::default()).map_err(|e| anyhow::anyhow!("cannot open the FIB: {e}"))?;
+        self.tasks.hold(task);
+        let (routes, task) = routes::spawn(
+            RoutesConfig {
+                local_asn: config.asn,
+                router_id: self.router_id.clone(),
+                addresses: self.addresses.clone(),
+                max_paths: usize::from(config.max_paths),
+                networks: config.networks.clone(),
+                redistribute_connected: config.redistribute_connected,
+                interfaces: self.interfaces.clone(),
+            },
+            fib.clone(),
+            self.links.clone(),
+        );
+        self.tasks.hold(task);
+        Ok((fib, routes))
+    }
+
+    /// The BGP manager and its sessions.
+    fn start_bgp(
+        &mut self,
+        fsm: FsmConfig,
+        bgp_listener: TcpListener,
+        events_rx: mpsc::Receiver<PeerEvent>,
+        observations: mpsc::Sender<Observation>,
+        routes: RoutesHandle,
+    ) -> BgpHandle {
+        let config = self.config;
+        let (bgp, task) = manager::spawn(
+            BgpConfig {
+                fsm,
+                router_id: self.router_id.clone(),
+                dialer: Arc::new(transport::TcpDialer { port: config.port }),
+                routes,
+                interfaces: self.interfaces.clone(),
+            },
+            bgp_listener,
+            self.links.clone(),
+            events_rx,
+            observations,
+        );
+        self.tasks.hold(task);
+        bgp
+    }
+
+    /// The ND task: RAs out, neighbours seen on the wire to `observations`.
+    fn start_nd(&mut self, socket: IcmpSocket, observations: mpsc::Sender<Observation>) -> NdHandle {
+        let config = self.config;
+        let (nd, task) = nd::service::spawn(
+            NdConfig {
+                interfaces: self.interfaces.clone(),
+                ra_interval: config.ra_interval,
+                ra_lifetime: config.ra_lifetime,
+            },
+            socket,
+            self.links.clone(),
+            observations,
+        );
+        self.tasks.hold(task);
+        nd
+    }
+
+    /// The control server, answering from the stages' handles.
+    fn start_control(&mut self, listener: UnixListener, handles: control::Handles) {
+        let (probe, probes) = actor::probe("control server");
+        self.tasks.hold(probe.spawn(control::serve(listener, handles, probes)));
+    }
 }
 
 /// Serve the signals and watch the stages until it is time to stop: Ok on
@@ -291,10 +397,9 @@ async fn supervise(
             synced_now = &mut stages.synced, if !ready => {
                 ready = true;
                 if synced_now.is_ok() {
-                    status = match stages.bgp.neighbors().await {
-                        Ok(neighbors) => systemd::status_line(&neighbors),
-                        Err(e) => e.to_string(),
-                    };
+                    status = systemd::status_within(PROBE_DEADLINE, stages.bgp.neighbors())
+                        .await
+                        .unwrap_or_else(|why| why);
                     systemd::ready(&status);
                     info!("ready");
                 }
@@ -307,6 +412,11 @@ async fn supervise(
             (name, ended) = stages.tasks.ended() => {
                 let why = format!("the {name} task {ended}");
                 error!("{why}; stopping");
+                // Those that ended with it (their inputs closed), without
+                // waiting: the cause may be among them.
+                for (name, ended) in stages.tasks.finished() {
+                    error!("the {name} task {ended} too");
+                }
                 return Err(anyhow::Error::msg(why));
             }
         }
@@ -315,12 +425,11 @@ async fn supervise(
 
 /// STATUS= when the sessions changed.
 async fn refresh_status(bgp: &BgpHandle, status: &mut String) {
-    if let Ok(Ok(neighbors)) = tokio::time::timeout(PROBE_DEADLINE, bgp.neighbors()).await {
-        let now = systemd::status_line(&neighbors);
-        if now != *status {
-            systemd::status(&now);
-            *status = now;
-        }
+    if let Ok(now) = systemd::status_within(PROBE_DEADLINE, bgp.neighbors()).await
+        && now != *status
+    {
+        systemd::status(&now);
+        *status = now;
     }
 }
 

@@ -15,6 +15,7 @@ use std::net::Ipv4Addr;
 use tokio::sync::watch;
 use tracing::info;
 
+use crate::actor::Probes;
 use crate::iface::HostAddresses;
 
 /// Where the router ID came from, for the log.
@@ -71,10 +72,12 @@ pub fn choose(configured: Option<Ipv4Addr>, host: &HostAddresses, interfaces: &[
 }
 
 /// Keep `out` set to the router ID [`choose`] picks from the latest
-/// `addresses` and `interfaces`, logging each change. Once chosen it never
-/// goes back to unspecified: when nothing to derive it from is left, the
-/// last one stays. Without `configured`, nothing is chosen before the first
-/// address snapshot. Returns when the `addresses` sender is gone.
+/// `addresses` and `interfaces`, logging it once chosen (whatever its
+/// origin) and at each change. Once chosen it never goes back to
+/// unspecified: when nothing to derive it from is left, the last one
+/// stays. Without `configured`, nothing is chosen before the first address
+/// snapshot. Returns when the `addresses` sender is gone. Answers `probes`
+/// while it waits.
 ///
 /// Established sessions are not reset on a change (FRR resets them): a
 /// derived ID changes when an operator adds an address, which should not
@@ -87,12 +90,21 @@ pub async fn follow(
     mut interfaces: watch::Receiver<Vec<String>>,
     mut addresses: watch::Receiver<HostAddresses>,
     out: watch::Sender<Ipv4Addr>,
+    mut probes: Probes,
 ) {
-    if configured.is_none() && addresses.changed().await.is_err() {
-        return;
+    if configured.is_none() {
+        let first = tokio::select! {
+            changed = addresses.changed() => changed,
+            never = probes.answer() => match never {},
+        };
+        if first.is_err() {
+            return;
+        }
     }
     let mut interfaces_open = true;
     let mut said_waiting = false;
+    // The router ID last logged: the first is logged whatever its origin.
+    let mut logged = None;
     loop {
         let chosen = {
             let host = addresses.borrow_and_update();
@@ -101,16 +113,18 @@ pub async fn follow(
         };
         let current = *out.borrow();
         match chosen {
-            Some((id, origin)) if id != current => {
-                if current.is_unspecified() {
-                    info!("router ID {id} ({})", origin.describe());
-                } else {
-                    info!(
-                        "router ID {id} ({}), was {current}: connected sessions keep {current} until their connection ends",
+            Some((id, origin)) if logged != Some(id) => {
+                match logged {
+                    None => info!("router ID {id} ({})", origin.describe()),
+                    Some(was) => info!(
+                        "router ID {id} ({}), was {was}: connected sessions keep {was} until their connection ends",
                         origin.describe()
-                    );
+                    ),
                 }
-                out.send_replace(id);
+                logged = Some(id);
+                if id != current {
+                    out.send_replace(id);
+                }
             }
             Some(_) => {}
             None if current.is_unspecified() && !said_waiting => {
@@ -126,6 +140,7 @@ pub async fn follow(
             changed = interfaces.changed(), if interfaces_open => if changed.is_err() {
                 interfaces_open = false;
             },
+            never = probes.answer() => match never {},
         }
     }
 }
@@ -135,6 +150,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::actor::{self, Supervisor};
     use crate::iface::{HostLink, Mac};
 
     fn link(ifindex: u32, loopback: bool, mac: Option<Mac>, nets: &[&str]) -> HostLink {
@@ -219,7 +235,12 @@ mod tests {
         let (names_tx, names_rx) = watch::channel(names(&["eth0", "eth1"]));
         let (host_tx, host_rx) = watch::channel(HostAddresses::default());
         let (out_tx, mut out) = watch::channel(Ipv4Addr::UNSPECIFIED);
-        let task = tokio::spawn(follow(None, names_rx, host_rx, out_tx));
+        let (probe, probes) = actor::probe("router ID");
+        let mut supervisor = Supervisor::new();
+        supervisor.hold(probe.spawn(follow(None, names_rx, host_rx, out_tx, probes)));
+        // Its loop answers probes, before the first snapshot too.
+        let deadline = Duration::from_secs(1);
+        assert_eq!(supervisor.silent(deadline).await, Vec::<&str>::new());
 
         // Only eth1 has a MAC yet.
         host_tx.send_replace(host(vec![("eth1", link(3, false, Some([2, 0, 9, 9, 9, 9]), &[]))]));
@@ -239,25 +260,69 @@ mod tests {
             ("eth0", link(2, false, Some(MAC), &[])),
         ]));
         expect(&mut out, ip("10.0.0.7")).await;
+        assert_eq!(supervisor.silent(deadline).await, Vec::<&str>::new());
         // Nothing left to derive it from: the last one stays.
         host_tx.send_replace(HostAddresses::default());
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(*out.borrow(), ip("10.0.0.7"));
 
         drop(host_tx);
-        let ended = tokio::time::timeout(Duration::from_secs(5), task).await;
-        assert!(ended.is_ok(), "follow did not return when the addresses sender went");
+        let ended = tokio::time::timeout(Duration::from_secs(5), supervisor.ended()).await;
+        assert!(
+            matches!(ended, Ok(("router ID", actor::Ended::Returned))),
+            "follow did not return when the addresses sender went: {ended:?}"
+        );
+    }
+
+    /// The log lines of the tasks on this thread, once [`Log::capture`]d.
+    #[derive(Clone, Default)]
+    struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Log {
+        fn capture(&self) -> tracing::subscriber::DefaultGuard {
+            let log = self.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || log.clone())
+                .with_ansi(false)
+                .without_time()
+                .finish();
+            tracing::subscriber::set_default(subscriber)
+        }
+
+        fn lines_with(&self, text: &str) -> Vec<String> {
+            let bytes = self.0.lock().expect("log").clone();
+            let all = String::from_utf8_lossy(&bytes).into_owned();
+            all.lines().filter(|l| l.contains(text)).map(str::to_string).collect()
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn configured_is_published_before_any_snapshot() {
+        let log = Log::default();
+        let _capture = log.capture();
         let (_names_tx, names_rx) = watch::channel(names(&["eth0"]));
         let (host_tx, host_rx) = watch::channel(HostAddresses::default());
-        let (out_tx, mut out) = watch::channel(Ipv4Addr::UNSPECIFIED);
-        tokio::spawn(follow(Some(ip("10.9.9.9")), names_rx, host_rx, out_tx));
+        // As the daemon starts it: already holding the configured one.
+        let (out_tx, mut out) = watch::channel(ip("10.9.9.9"));
+        let (_probe, probes) = actor::probe("router ID");
+        tokio::spawn(follow(Some(ip("10.9.9.9")), names_rx, host_rx, out_tx, probes));
         expect(&mut out, ip("10.9.9.9")).await;
         host_tx.send_replace(host(vec![("lo", link(1, true, None, &["10.0.0.7/32"]))]));
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(*out.borrow(), ip("10.9.9.9"));
+        // Said once at start, where it came from included.
+        let said = log.lines_with("router ID");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].ends_with("router ID 10.9.9.9 (from --router-id)"), "{said:?}");
     }
 }

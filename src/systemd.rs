@@ -4,12 +4,13 @@
 //! systemd with Type=notify); failures are logged at debug and ignored: the
 //! daemon must not stop because the service manager went away.
 
+use std::future::Future;
 use std::time::Duration;
 
 use sd_notify::NotifyState;
 use tracing::{debug, warn};
 
-use crate::actor::Supervisor;
+use crate::actor::{Stopped, Supervisor};
 use crate::api::{NeighborView, SessionState};
 
 fn notify(states: &[NotifyState]) {
@@ -75,6 +76,20 @@ pub fn tick_interval() -> Duration {
     }
 }
 
+/// The STATUS= line for the sessions `neighbors` answers within
+/// `deadline`, or why there is none: the main loop never waits longer on
+/// a stuck BGP manager (a signal must still be served).
+pub async fn status_within(
+    deadline: Duration,
+    neighbors: impl Future<Output = Result<Vec<NeighborView>, Stopped>>,
+) -> Result<String, String> {
+    match tokio::time::timeout(deadline, neighbors).await {
+        Ok(Ok(neighbors)) => Ok(status_line(&neighbors)),
+        Ok(Err(stopped)) => Err(stopped.to_string()),
+        Err(_) => Err(format!("no answer from the sessions within {deadline:?}")),
+    }
+}
+
 /// "3 neighbours, 2 Established".
 pub fn status_line(neighbors: &[NeighborView]) -> String {
     let established = neighbors
@@ -135,6 +150,21 @@ mod tests {
         assert!(!watchdog_if_alive(&stages, deadline).await);
         assert_eq!(start.elapsed(), deadline);
         drop((answering, stuck));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn status_waits_no_longer_than_its_deadline() {
+        let deadline = Duration::from_secs(1);
+        let answered = status_within(deadline, async { Ok(vec![view(SessionState::Established)]) }).await;
+        assert_eq!(answered, Ok("1 neighbour, 1 Established".to_string()));
+        let stopped = Stopped { stage: "BGP manager" };
+        let gone = status_within(deadline, async move { Err(stopped) }).await;
+        assert_eq!(gone, Err("the BGP manager task has stopped".to_string()));
+
+        let start = tokio::time::Instant::now();
+        let stuck = status_within(deadline, std::future::pending()).await;
+        assert_eq!(stuck, Err("no answer from the sessions within 1s".to_string()));
+        assert_eq!(start.elapsed(), deadline);
     }
 
     #[test]

@@ -10,3 +10,9 @@ pub async fn sleep_until_opt(deadline: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+/// The runtime's clock as a `std` instant, the time the pure cores take as
+/// an argument: tokio's, so that paused test time applies.
+pub fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}

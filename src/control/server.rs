@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
-use crate::actor::Stopped;
+use crate::actor::{Probes, Stopped};
 use crate::api::{
     Answer, InterfaceEntry, InterfaceNeighbors, InterfaceView, PeerCounters, PeerEntryView, Request, Response,
 };
@@ -59,17 +59,29 @@ pub async fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-pub async fn serve(listener: UnixListener, handles: Handles) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let handles = handles.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = connection(stream, handles).await {
-                        debug!("control connection: {e}");
-                    }
-                });
+/// Serve each client on a task of its own, answering `probes` between
+/// accepts. Never returns.
+pub async fn serve(listener: UnixListener, handles: Handles, probes: Probes) {
+    accept_each(listener, probes, |stream| {
+        let handles = handles.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(stream, handles).await {
+                debug!("control connection: {e}");
             }
+        });
+    })
+    .await
+}
+
+/// Hand each client accepted to `each`, answering `probes` meanwhile.
+async fn accept_each(listener: UnixListener, mut probes: Probes, mut each: impl FnMut(UnixStream)) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            never = probes.answer() => match never {},
+        };
+        match accepted {
+            Ok((stream, _)) => each(stream),
             Err(e) => {
                 warn!("control socket accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -182,7 +194,28 @@ fn interface_entries(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actor::{self, Supervisor};
     use crate::api::PeerStateName;
+
+    /// Held by the supervisor, the accept loop answers its probe, before
+    /// and after a client.
+    #[tokio::test]
+    async fn the_server_answers_probes_between_clients() {
+        let path = std::env::temp_dir().join(format!("ndbgp-control-test-{}.sock", std::process::id()));
+        let listener = bind(&path).await.expect("bind");
+        let (probe, probes) = actor::probe("control server");
+        let (accepted_tx, mut accepted) = tokio::sync::mpsc::unbounded_channel();
+        let mut supervisor = Supervisor::new();
+        supervisor.hold(probe.spawn(accept_each(listener, probes, move |stream| {
+            let _ = accepted_tx.send(stream);
+        })));
+        let deadline = Duration::from_secs(5);
+        assert_eq!(supervisor.silent(deadline).await, Vec::<&str>::new());
+        let _client = UnixStream::connect(&path).await.expect("connect");
+        assert!(accepted.recv().await.is_some(), "no client accepted");
+        assert_eq!(supervisor.silent(deadline).await, Vec::<&str>::new());
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn a_result_is_written_as_it_was_serialized() {

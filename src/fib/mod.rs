@@ -108,22 +108,17 @@ fn fold_done(done: &mut Result<FibReport, FibError>, result: Result<FibReport, F
     }
 }
 /// The FIB task's name, in errors and logs.
-pub const STAGE: &str = "FIB";
+const STAGE: &str = "FIB";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FibError {
     #[error("fib: invalid configuration: {0}")]
     Config(String),
-    #[error("fib: the FIB task has stopped")]
-    Stopped,
+    /// Names the stage: "the FIB task has stopped".
+    #[error(transparent)]
+    Stopped(#[from] Stopped),
     #[error("fib: netlink: {0}")]
     Netlink(String),
-}
-
-impl From<Stopped> for FibError {
-    fn from(_: Stopped) -> FibError {
-        FibError::Stopped
-    }
 }
 
 /// Prefixes planned and sent at a time: the requests of a full table are

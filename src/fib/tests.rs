@@ -243,6 +243,8 @@ fn submit_queues_and_wakes_the_task() {
 async fn a_handle_without_its_task_says_stopped() {
     let (h, rx) = handle();
     drop(rx);
-    assert_eq!(h.resync().await, Err(FibError::Stopped));
-    assert_eq!(h.recorded(None).await, Err(FibError::Stopped));
+    let stopped = FibError::Stopped(Stopped { stage: STAGE });
+    assert_eq!(h.resync().await, Err(stopped.clone()));
+    assert_eq!(h.recorded(None).await, Err(stopped.clone()));
+    assert_eq!(stopped.to_string(), "the FIB task has stopped");
 }

@@ -243,14 +243,17 @@ pub(crate) enum Change {
         name: String,
         addr: Ipv6Addr,
     },
-    /// An address on any link (configured or not).
+    /// An address on any link (configured or not). `detail` when the link
+    /// is neither the loopback nor a configured interface.
     Address {
         name: String,
         net: IpNet,
+        detail: bool,
     },
     AddressRemoved {
         name: String,
         net: IpNet,
+        detail: bool,
     },
 }
 
@@ -258,6 +261,16 @@ impl Change {
     /// Worth a warning rather than an info line.
     pub fn is_warning(&self) -> bool {
         matches!(self, Change::LinkLocal { dad: Dad::Failed, .. })
+    }
+
+    /// Worth only a debug line: an address change on a link that is not
+    /// ours (the router ID and redistributed prefixes it changes are logged
+    /// where they change).
+    pub fn is_detail(&self) -> bool {
+        matches!(
+            self,
+            Change::Address { detail: true, .. } | Change::AddressRemoved { detail: true, .. }
+        )
     }
 }
 
@@ -300,8 +313,8 @@ impl fmt::Display for Change {
             Change::LinkLocalRemoved { name, addr } => {
                 write!(f, "{name}: link-local {addr} removed")
             }
-            Change::Address { name, net } => write!(f, "{name}: address {net}"),
-            Change::AddressRemoved { name, net } => write!(f, "{name}: address {net} removed"),
+            Change::Address { name, net, .. } => write!(f, "{name}: address {net}"),
+            Change::AddressRemoved { name, net, .. } => write!(f, "{name}: address {net} removed"),
         }
     }
 }
@@ -310,12 +323,13 @@ impl fmt::Display for Change {
 /// order, then the addresses of any link.
 pub(crate) fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
     let mut out = diff_configured(old, new);
-    out.extend(diff_addresses(&old.host, &new.host));
+    let configured = |name: &str| old.views.contains_key(name) || new.views.contains_key(name);
+    out.extend(diff_addresses(&old.host, &new.host, configured));
     out
 }
 
 /// Addresses removed then added, per link in name order.
-fn diff_addresses(old: &HostAddresses, new: &HostAddresses) -> Vec<Change> {
+fn diff_addresses(old: &HostAddresses, new: &HostAddresses, configured: impl Fn(&str) -> bool) -> Vec<Change> {
     fn nets<'a>(host: &'a HostAddresses, name: &str, none: &'a BTreeSet<IpNet>) -> &'a BTreeSet<IpNet> {
         host.links.get(name).map_or(none, |l| &l.addresses)
     }
@@ -323,17 +337,21 @@ fn diff_addresses(old: &HostAddresses, new: &HostAddresses) -> Vec<Change> {
     let names: BTreeSet<&String> = old.links.keys().chain(new.links.keys()).collect();
     let mut out = Vec::new();
     for name in names {
+        let loopback = [old, new].iter().any(|h| h.links.get(name).is_some_and(|l| l.loopback));
+        let detail = !loopback && !configured(name);
         let (before, after) = (nets(old, name, &none), nets(new, name, &none));
         for net in before.difference(after) {
             out.push(Change::AddressRemoved {
                 name: name.clone(),
                 net: *net,
+                detail,
             });
         }
         for net in after.difference(before) {
             out.push(Change::Address {
                 name: name.clone(),
                 net: *net,
+                detail,
             });
         }
     }
@@ -667,6 +685,17 @@ mod tests {
                 "lo: address 10.0.0.1/32"
             ]
         );
+        // Only the addresses of a link that is neither the loopback nor
+        // configured are details.
+        let details = |old, new| -> Vec<String> {
+            let changes = diff(old, new);
+            changes
+                .iter()
+                .filter(|c| c.is_detail())
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(details(&s0, &s1), ["dummy0: address 192.0.2.1/24"]);
         // The same IPv4 address with another prefix length is another address.
         t.apply(&Event::Addr(kernel_addr(7, "192.0.2.1/16", Dad::Ready)));
         t.apply(&Event::AddrGone(kernel_addr(7, "192.0.2.1/24", Dad::Ready)));
@@ -682,6 +711,10 @@ mod tests {
                 "dummy0: address 192.0.2.1/16",
                 "eth0: address 2001:db8::1/64 removed"
             ]
+        );
+        assert_eq!(
+            details(&s1, &s2),
+            ["dummy0: address 192.0.2.1/24 removed", "dummy0: address 192.0.2.1/16"]
         );
         // Addresses go with their link; a link up or down changes nothing.
         t.apply(&link(7, "dummy0", true));

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::actor::{self, Probes};
 use crate::iface::{HostAddresses, Links, fmt_mac};
 use crate::peers::Observation;
 
@@ -65,9 +66,10 @@ pub async fn watch(
     addresses: watch::Sender<HostAddresses>,
     neighbours: mpsc::Sender<Observation>,
 ) -> anyhow::Result<()> {
-    // The sender is dropped: the names never change.
+    // The sender is dropped: the names never change. Nobody probes.
     let (_, names) = watch::channel(names);
-    watch_interfaces(names, links, addresses, neighbours, None).await
+    let (_, probes) = actor::probe("netlink watcher");
+    watch_interfaces(names, links, addresses, neighbours, None, probes).await
 }
 
 /// [`watch`], following the configured names on `names` (a reload): when
@@ -76,13 +78,15 @@ pub async fn watch(
 /// leaves `links`. Interfaces configured before and after keep their
 /// snapshot, so nobody downstream sees a change for them. `synced` is
 /// answered when the first snapshots have been taken (and published, if
-/// they hold anything).
+/// they hold anything). `probes` are answered while it waits for events
+/// (not during a dump, nor while a slow `neighbours` receiver holds it).
 pub async fn watch_interfaces(
     names: watch::Receiver<Vec<String>>,
     links: watch::Sender<Links>,
     addresses: watch::Sender<HostAddresses>,
     neighbours: mpsc::Sender<Observation>,
     mut synced: Option<oneshot::Sender<()>>,
+    probes: Probes,
 ) -> anyhow::Result<()> {
     let initial = names.borrow().clone();
     let mut w = Watcher {
@@ -93,6 +97,7 @@ pub async fn watch_interfaces(
         neighbours,
         names,
         names_open: true,
+        probes,
     };
     let mut failures = 0;
     let mut first = true;
@@ -110,7 +115,10 @@ pub async fn watch_interfaces(
             }
         }
         drop(conn);
-        tokio::time::sleep_until(opened + RECONNECT_INTERVAL).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(opened + RECONNECT_INTERVAL) => {}
+            never = w.probes.answer() => match never {},
+        }
     }
 }
 
@@ -160,6 +168,8 @@ struct Watcher {
     /// The configured interface names; `names_open` until the sender is gone.
     names: watch::Receiver<Vec<String>>,
     names_open: bool,
+    /// Answered while waiting for events: a watcher stuck elsewhere is silent.
+    probes: Probes,
 }
 
 impl Watcher {
@@ -200,6 +210,7 @@ impl Watcher {
             loop {
                 let received = tokio::select! {
                     msg = conn.recv() => msg,
+                    never = self.probes.answer() => match never {},
                     changed = self.names.changed(), if self.names_open => {
                         if changed.is_err() {
                             self.names_open = false;
@@ -258,6 +269,8 @@ impl Watcher {
             }
             if change.is_warning() {
                 warn!("{change}");
+            } else if change.is_detail() {
+                debug!("{change}");
             } else {
                 info!("{change}");
             }
@@ -381,7 +394,36 @@ mod tests {
 
     use ipnet::IpNet;
 
+    use super::*;
+    use crate::actor::Supervisor;
     use crate::iface::is_routable_unicast;
+
+    /// Held by the supervisor, the watcher answers its probe while it
+    /// follows events (no root needed to subscribe).
+    #[tokio::test]
+    async fn the_watcher_answers_probes_while_it_follows_events() {
+        let (_names_tx, names) = watch::channel(vec!["lo".to_string()]);
+        let (links_tx, links) = watch::channel(Links::new());
+        let (addresses_tx, _addresses) = watch::channel(HostAddresses::default());
+        let (neighbours_tx, _neighbours) = mpsc::channel(16);
+        let (synced_tx, synced) = oneshot::channel();
+        let (probe, probes) = actor::probe("netlink watcher");
+        let mut supervisor = Supervisor::new();
+        supervisor.hold(probe.spawn(watch_interfaces(
+            names,
+            links_tx,
+            addresses_tx,
+            neighbours_tx,
+            Some(synced_tx),
+            probes,
+        )));
+        synced.await.expect("the watcher synced");
+        assert!(links.borrow().contains_key("lo"), "{:?}", *links.borrow());
+        for _ in 0..3 {
+            assert_eq!(supervisor.silent(Duration::from_secs(5)).await, Vec::<&str>::new());
+        }
+        assert!(futures::FutureExt::now_or_never(supervisor.ended()).is_none());
+    }
 
     /// Every routable IPv6 address the kernel lists in /proc/net/if_inet6
     /// (no root needed) is dumped, on its interface, with its prefix length.

@@ -22,6 +22,10 @@ use etherparse::{Icmpv6Slice, Icmpv6Type};
 
 use crate::iface::{Mac, is_link_local};
 
+/// The all-nodes and all-routers link-scope groups.
+pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+pub const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
+
 /// Type, code, checksum and the 4 type-specific bytes.
 const ICMP_HEADER_LEN: usize = 8;
 /// Option types (RFC 4861 4.6.1).

@@ -10,15 +10,15 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, trace, warn};
 
-use super::packet::{self, NdMessage, RaParams};
-use super::socket::{ALL_NODES, ALL_ROUTERS, IcmpSocket, Received};
+use super::packet::{self, ALL_NODES, ALL_ROUTERS, NdMessage, RaParams};
+use super::socket::{IcmpSocket, Received};
 use super::speaker::{Emit, Speaker};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 use crate::api::InterfaceState;
 pub use crate::api::InterfaceView;
 use crate::iface::{Links, fmt_mac, is_link_local};
 use crate::peers::{Observation, Source};
-use crate::time::sleep_until_opt;
+use crate::time::{now, sleep_until_opt};
 
 #[derive(Debug, Clone)]
 pub struct NdConfig {
@@ -156,7 +156,7 @@ impl Service {
                     }
                     self.interfaces_changed().await;
                 }
-                _ = sleep_until_opt(deadline) => self.poll_speakers().await,
+                _ = sleep_until_opt(deadline.map(Instant::from_std)) => self.poll_speakers().await,
                 command = self.commands.recv() => match command {
                     Some(Command::Interfaces(reply)) => {
                         let _ = reply.send(self.views());
@@ -213,7 +213,7 @@ impl Service {
             .values()
             .flat_map(|l| l.link_locals.iter().map(|a| a.addr))
             .collect();
-        let now = Instant::now();
+        let now = now();
         for (name, iface) in &mut self.ifaces {
             let link = links.get(name);
             let ifindex = link.map(|l| l.ifindex);
@@ -243,7 +243,7 @@ impl Service {
     }
 
     async fn poll_speakers(&mut self) {
-        let now = Instant::now();
+        let now = now();
         let mut due = Vec::new();
         for (name, iface) in &mut self.ifaces {
             for emit in iface.speaker.poll(now) {
@@ -305,8 +305,8 @@ impl Service {
         trace!("{name}: {kind} from {}", rx.src);
         let mut answer = None;
         match &msg {
-            NdMessage::RouterAdvertisement { .. } => answer = iface.speaker.heard_ra_from(rx.src, Instant::now()),
-            NdMessage::RouterSolicitation { .. } => answer = iface.speaker.heard_rs(rx.src, Instant::now()),
+            NdMessage::RouterAdvertisement { .. } => answer = iface.speaker.heard_ra_from(rx.src, now()),
+            NdMessage::RouterSolicitation { .. } => answer = iface.speaker.heard_rs(rx.src, now()),
             _ => {}
         }
         for obs in observations(rx.ifindex, rx.src, &msg) {

@@ -15,12 +15,10 @@ use nix::sys::socket::{
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
+use super::packet::ALL_ROUTERS;
+
 /// ND message types we let through the kernel filter (RFC 4861 4.1-4.4).
 const ND_TYPES: [u8; 4] = [133, 134, 135, 136];
-
-/// The all-nodes and all-routers link-scope groups.
-pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
-pub const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
 
 /// ND requires hop limit 255 on send so receivers can tell the packet was
 /// not forwarded (RFC 4861 6.1, 7.1): the one the parser checks for.

@@ -8,11 +8,9 @@
 
 use std::collections::HashSet;
 use std::net::Ipv6Addr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::time::Instant;
-
-use super::socket::ALL_NODES;
+use super::packet::ALL_NODES;
 
 /// RSs sent when the interface becomes ready, 1 s apart, until an RA is heard.
 const RS_COUNT: u8 = 3;

@@ -11,7 +11,7 @@ use super::{PeerCounters, PeerEntryView, PeerEvent, PeerTable, PeerTableConfig};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 use crate::iface::Links;
 use crate::peers::Observation;
-use crate::time::sleep_until_opt;
+use crate::time::{now, sleep_until_opt};
 
 /// Commands are rare (control requests).
 const COMMAND_QUEUE: usize = 16;
@@ -135,11 +135,6 @@ impl Actor {
             }
         }
     }
-}
-
-/// The table's clock: tokio's, so that paused test time applies.
-fn now() -> std::time::Instant {
-    Instant::now().into_std()
 }
 
 #[cfg(test)]

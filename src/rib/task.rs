@@ -21,7 +21,7 @@ use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::RouteEntry;
 use crate::bgp::msg::update::{self, EncodeContext, NextHop, Origin, PathAttributes, Update};
 use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
-use crate::fib::{self, FibChange, FibError, FibHandle, FibNextHop, FibRoute, NextHops};
+use crate::fib::{FibChange, FibError, FibHandle, FibNextHop, FibRoute, NextHops};
 use crate::iface::{self, HostAddresses, Links};
 use crate::intern::Interner;
 use crate::peers::PeerKey;
@@ -108,7 +108,7 @@ impl RoutesHandle {
         let routes = self.commands.ask(|reply| Command::Routes(within, reply)).await?;
         let installed: PrefixMap<NextHops> = match self.fib.recorded(within).await {
             Ok(installed) => installed.into_iter().collect(),
-            Err(FibError::Stopped) => return Err(Stopped { stage: fib::STAGE }),
+            Err(FibError::Stopped(stopped)) => return Err(stopped),
             Err(e) => {
                 warn!("routes view: {e}; shown as not installed");
                 PrefixMap::new()

@@ -179,3 +179,14 @@ async fn routes_go_to_the_other_peers_with_next_hop_self_and_not_back() {
         .collect();
     assert_eq!(removed, learned.iter().map(|p| (p.to_string(), None)).collect());
 }
+
+/// The routes view shows what the FIB installed: with the FIB gone, the
+/// error names the FIB, not the routes task that still runs.
+#[tokio::test(start_paused = true)]
+async fn the_routes_view_names_the_fib_once_it_has_stopped() {
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let (routes, _fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[V4], links);
+    let stopped = routes.routes(None).await.err();
+    assert_eq!(stopped, Some(Stopped { stage: "FIB" }));
+    assert_eq!(routes.counters().await.map(|c| c.len()), Ok(0));
+}

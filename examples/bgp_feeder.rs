@@ -546,8 +546,8 @@ fn run(args: Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndbgp::bgp::msg::update::{self, DecodeContext};
-    use ndbgp::bgp::msg::{Capability, Message, decode};
+    use ndbgp::msg::update::{self, DecodeContext};
+    use ndbgp::msg::{Capability, Message, decode};
 
     /// Splits a buffer of back-to-back messages, checking each length field.
     fn split(mut buf: &[u8]) -> Vec<&[u8]> {
@@ -561,7 +561,7 @@ mod tests {
         out
     }
 
-    fn routes(buf: &[u8], four_octet_as: bool) -> Vec<(Vec<ipnet::IpNet>, ndbgp::bgp::msg::update::PathAttributes)> {
+    fn routes(buf: &[u8], four_octet_as: bool) -> Vec<(Vec<ipnet::IpNet>, ndbgp::msg::update::PathAttributes)> {
         let ctx = DecodeContext {
             four_octet_as,
             external: true,

@@ -24,7 +24,7 @@ use ipnet::IpNet;
 use toml::Spanned;
 
 use crate::bgp::fsm::{DEFAULT_HOLD_TIME, RemoteAs, hold_time_is_valid};
-use crate::bgp::msg::BGP_PORT;
+use crate::msg::BGP_PORT;
 
 /// Longest interface name the kernel takes (IFNAMSIZ - 1).
 const IFNAME_MAX: usize = 15;

@@ -3,7 +3,7 @@
 //! Data flows one way (docs/ARCHITECTURE.md): `links` (rtnetlink) and `nd`
 //! (raw ICMPv6) feed observations into `peers`, whose Discovered/Lost
 //! events drive `bgp`; sessions hand routes to `rib`, whose selection goes
-//! to `fib`. `control` shows and changes the running stages. Each stage is
+//! to `fib`. `msg` is the BGP message codec both sessions and the RIB use. `control` shows and changes the running stages. Each stage is
 //! a task that owns its state.
 
 pub mod actor;
@@ -14,9 +14,8 @@ pub mod control;
 pub mod fib;
 pub mod iface;
 pub mod intern;
-#[cfg(test)]
-mod layout;
 pub mod links;
+pub mod msg;
 pub mod nd;
 pub mod peers;
 pub mod prefix_map;

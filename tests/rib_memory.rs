@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 use ipnet::{IpNet, Ipv4Net};
-use ndbgp::bgp::msg::update::{AsPath, AsSegment, NextHop, Origin, PathAttributes, Update};
+use ndbgp::msg::update::{AsPath, AsSegment, NextHop, Origin, PathAttributes, Update};
 use ndbgp::peers::PeerKey;
 use ndbgp::rib::{Families, PeerInfo, Rib, RibConfig};
 

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ndbgp::bgp::msg::{HEADER_LEN, Message, Notification, decode, frame};
+use ndbgp::msg::{HEADER_LEN, Message, Notification, decode, frame};
 
 fuzz_target!(|data: &[u8]| {
     // As a session reads: one message after another until frame() stops.

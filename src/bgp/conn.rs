@@ -9,8 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::msg::{Message, MsgError, decode, frame};
 use super::transport::{BoxStream, ReadHalf, WriteHalf};
+use crate::msg::{Message, MsgError, decode, frame};
 
 /// Messages queued for writing before the connection counts as stuck. A
 /// healthy peer drains this; a frozen one trips the hold timer long before.

@@ -1,9 +1,9 @@
-//! The BGP engine: message codec, pure FSM, sessions and their manager.
+//! The BGP engine: the pure FSM, sessions and their manager. The message
+//! codec they speak is `crate::msg`, shared with the RIB.
 
 pub mod conn;
 pub mod fsm;
 pub mod manager;
-pub mod msg;
 pub mod session;
 #[cfg(test)]
 pub(crate) mod testkit;

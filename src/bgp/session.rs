@@ -22,11 +22,11 @@ use tracing::{debug, info, warn};
 use super::conn::{Conn, ConnEvent};
 use super::fsm::collision::{Keep, Speaker, resolve_collision};
 use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, PeerInfo, State, Timer};
-use super::msg::update::{self, DecodeContext, EncodeContext, UpdateError};
-use super::msg::{Message, code};
 use super::transport::{BoxStream, Dialer};
-use crate::bgp::msg::update::Update;
 use crate::iface::{self, Links};
+use crate::msg::update::Update;
+use crate::msg::update::{self, DecodeContext, EncodeContext, UpdateError};
+use crate::msg::{Message, code};
 use crate::peers::PeerKey;
 use crate::rib;
 use crate::rib::task::{Outgoing, RoutesHandle};
@@ -861,7 +861,7 @@ impl Session {
     }
 }
 
-fn is_collision_cease(n: &super::msg::Notification) -> bool {
+fn is_collision_cease(n: &crate::msg::Notification) -> bool {
     n.code == code::CEASE && n.subcode == code::CONNECTION_COLLISION_RESOLUTION
 }
 

@@ -13,11 +13,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::fsm::local_capabilities;
-use super::msg::update::{self, DecodeContext, Decoded};
-use super::msg::{Capability, Message, Notification, Open, decode, frame};
 use super::transport::{BoxStream, Dialer, Listener, ReadHalf, Stream, WriteHalf};
 use crate::fib::FibHandle;
 use crate::iface::{HostAddresses, LinkLocal, LinkState, Links};
+use crate::msg::update::{self, DecodeContext, Decoded};
+use crate::msg::{Capability, Message, Notification, Open, decode, frame};
 use crate::peers::PeerKey;
 use crate::rib::task::{self as routes, RoutesConfig, RoutesHandle};
 

@@ -12,7 +12,7 @@
 use std::cmp::Reverse;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::bgp::msg::update::{Origin, PathAttributes};
+use crate::msg::update::{Origin, PathAttributes};
 
 /// LOCAL_PREF when none applies (RFC 4271 5.1.5 leaves the default to the
 /// implementation; 100 is what FRR, BIRD and everyone else use).
@@ -100,7 +100,7 @@ fn keep_lowest_med_per_neighbour_as(alive: &mut Vec<usize>, candidates: &[Candid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bgp::msg::update::{AsPath, AsSegment};
+    use crate::msg::update::{AsPath, AsSegment};
 
     fn attrs(path: &[u32]) -> PathAttributes {
         PathAttributes {

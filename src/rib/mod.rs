@@ -12,7 +12,7 @@
 //! ```
 //! use std::net::Ipv4Addr;
 //! use ndbgp::rib::{Families, PeerInfo, Rib, RibConfig, RouteChange};
-//! use ndbgp::bgp::msg::update::{AsPath, AsSegment, Origin, PathAttributes, Update};
+//! use ndbgp::msg::update::{AsPath, AsSegment, Origin, PathAttributes, Update};
 //! use ndbgp::peers::PeerKey;
 //!
 //! let mut rib = Rib::new(RibConfig::new(65001, Ipv4Addr::new(10, 0, 0, 1)));
@@ -78,8 +78,8 @@ use ipnet::IpNet;
 use self::decision::{Candidate, Kind};
 use self::out::{BatchBuilder, Target, exportable};
 use self::table::{Entry, LOCAL_SLOT, Path, Slot, Stored};
-use crate::bgp::msg::update::{PathAttributes, Update};
 use crate::intern::Interner;
+use crate::msg::update::{PathAttributes, Update};
 use crate::peers::PeerKey;
 use crate::prefix_map::PrefixMap;
 

@@ -16,7 +16,7 @@ use ipnet::IpNet;
 use super::Families;
 use super::decision::{Kind, local_pref};
 use super::table::{Path, Slot};
-use crate::bgp::msg::update::{NextHop, Origin, PathAttributes, RawAttribute};
+use crate::msg::update::{NextHop, Origin, PathAttributes, RawAttribute};
 
 /// Well-known communities (RFC 1997).
 pub const NO_EXPORT: u32 = 0xFFFF_FF01;
@@ -195,7 +195,7 @@ impl BatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bgp::msg::update::{AsPath, AsSegment};
+    use crate::msg::update::{AsPath, AsSegment};
 
     fn received() -> PathAttributes {
         PathAttributes {

@@ -8,7 +8,7 @@
 use std::mem;
 use std::sync::Arc;
 
-use crate::bgp::msg::update::PathAttributes;
+use crate::msg::update::PathAttributes;
 
 /// Index of a peer in the RIB's peer table; slot 0 is the local pseudo-peer.
 pub(super) type Slot = u32;

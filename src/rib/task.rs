@@ -19,11 +19,11 @@ use tracing::{debug, info, warn};
 use super::{self as rib, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteView};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::RouteEntry;
-use crate::bgp::msg::update::{self, EncodeContext, NextHop, Origin, PathAttributes, Update};
-use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::fib::{FibChange, FibError, FibHandle, FibNextHop, FibRoute, NextHops};
 use crate::iface::{self, HostAddresses, Links};
 use crate::intern::Interner;
+use crate::msg::update::{self, EncodeContext, NextHop, Origin, PathAttributes, Update};
+use crate::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::peers::PeerKey;
 use crate::prefix_map::PrefixMap;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::*;
-use crate::bgp::msg::update::{AsPath, AsSegment, NextHop, Origin, PathAttributes, Update};
+use crate::msg::update::{AsPath, AsSegment, NextHop, Origin, PathAttributes, Update};
 
 const LOCAL_ASN: u32 = 65001;
 

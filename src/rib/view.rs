@@ -1,7 +1,7 @@
 //! The text forms of path attributes in `ndbgpctl routes` (the view
 //! types themselves are in [`crate::api`]).
 
-use crate::bgp::msg::update::{AsPath, AsSegment, Origin};
+use crate::msg::update::{AsPath, AsSegment, Origin};
 
 pub(super) fn as_path_text(path: &AsPath) -> String {
     let mut text = String::new();

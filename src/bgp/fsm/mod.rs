@@ -87,7 +87,7 @@ use std::time::Duration;
 pub mod collision;
 
 use self::collision::Connection;
-use crate::bgp::msg::{
+use crate::msg::{
     AFI_IPV4, AFI_IPV6, AS_TRANS, BGP_VERSION, Capability, ExtendedNextHop, Message, Notification, Open, RouteRefresh,
     SAFI_UNICAST, code,
 };

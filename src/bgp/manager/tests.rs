@@ -9,8 +9,8 @@ use tokio::time::{sleep, timeout};
 
 use super::*;
 use crate::actor::{Ended, Supervisor};
-use crate::bgp::msg::code;
 use crate::bgp::testkit::*;
+use crate::msg::code;
 use crate::peers::PeerInfo;
 
 struct Rig {

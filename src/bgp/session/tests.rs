@@ -9,9 +9,9 @@ use tokio::time::{Instant, sleep, timeout};
 
 use super::backoff::{BACKOFF_MAX, BACKOFF_MIN};
 use super::*;
-use crate::bgp::msg::{AFI_IPV6, Capability, Notification, SAFI_UNICAST};
 use crate::bgp::testkit::*;
 use crate::iface::Links;
+use crate::msg::{AFI_IPV6, Capability, Notification, SAFI_UNICAST};
 
 /// One session under test, its dials handed to the test.
 struct Rig {

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 
-use crate::bgp::msg::update::{AsPath, AsSegment, DecodeContext, Decoded};
-use crate::bgp::msg::{Message, decode};
 use crate::bgp::testkit::{IFINDEX, LOCAL_ASN, LOCAL_ID, LOCAL_LL, PEER_ASN, links_up, routes_task};
+use crate::msg::update::{AsPath, AsSegment, DecodeContext, Decoded};
+use crate::msg::{Message, decode};
 
 use super::*;
 

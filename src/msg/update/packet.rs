@@ -3,8 +3,8 @@
 
 use core::ops::Range;
 
-use crate::bgp::msg::HEADER_LEN;
-use crate::bgp::msg::MsgError;
+use crate::msg::HEADER_LEN;
+use crate::msg::MsgError;
 
 /// Withdrawn Routes Length plus Total Path Attribute Length.
 const MIN_BODY_LEN: usize = 4;

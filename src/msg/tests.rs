@@ -6,8 +6,8 @@ use std::net::Ipv4Addr;
 
 use super::*;
 
-const FRR_BIRD: &str = include_str!("../../../tests/vectors/bgp/frr-bird.txt");
-const FRR_GOBGP: &str = include_str!("../../../tests/vectors/bgp/frr-gobgp.txt");
+const FRR_BIRD: &str = include_str!("../../tests/vectors/bgp/frr-bird.txt");
+const FRR_GOBGP: &str = include_str!("../../tests/vectors/bgp/frr-gobgp.txt");
 
 fn unhex(s: &str) -> Vec<u8> {
     assert!(s.len().is_multiple_of(2), "odd hex length");

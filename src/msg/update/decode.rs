@@ -9,8 +9,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
-use crate::bgp::msg::update::{AsPath, Origin, PathAttributes, RawAttribute, Update};
-use crate::bgp::msg::{AFI_IPV4, AS_TRANS, SAFI_UNICAST, UpdatePacket, code};
+use crate::msg::update::{AsPath, Origin, PathAttributes, RawAttribute, Update};
+use crate::msg::{AFI_IPV4, AS_TRANS, SAFI_UNICAST, UpdatePacket, code};
 
 use super::aspath::{self, AsnWidth};
 use super::attr::{self, RawAttr, Reader, flag, type_code as tc};
@@ -18,7 +18,7 @@ use super::nlri::{self, Family};
 use super::{DecodeContext, Decoded, Malformation, UpdateError, Warning};
 
 /// Decodes an UPDATE body (the message without its 19-octet header, as
-/// [`Message::Update`](crate::bgp::msg::Message::Update) holds it).
+/// [`Message::Update`](crate::msg::Message::Update) holds it).
 ///
 /// `Ok` carries the routes and the attributes that were discarded on the
 /// way; `Err` says whether to reset the session or to withdraw the routes.

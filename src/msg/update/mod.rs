@@ -13,8 +13,8 @@ use std::fmt;
 
 use ipnet::IpNet;
 
-use crate::bgp::msg::Notification;
-use crate::bgp::msg::code;
+use crate::msg::Notification;
+use crate::msg::code;
 mod aspath;
 mod attr;
 mod decode;

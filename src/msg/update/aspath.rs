@@ -2,8 +2,8 @@
 //! reconstruction of the path from both when the peer speaks 2-octet ASNs
 //! (RFC 6793 4.2.3).
 
-use crate::bgp::msg::AS_TRANS;
-use crate::bgp::msg::update::{AsPath, AsSegment};
+use crate::msg::AS_TRANS;
+use crate::msg::update::{AsPath, AsSegment};
 
 use super::attr::Reader;
 

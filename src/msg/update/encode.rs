@@ -11,8 +11,8 @@ use std::borrow::Borrow;
 
 use ipnet::IpNet;
 
-use crate::bgp::msg::update::{NextHop, Origin, PathAttributes};
-use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, HEADER_LEN, KEEPALIVE, MAX_MESSAGE_LEN, SAFI_UNICAST, msg_type};
+use crate::msg::update::{NextHop, Origin, PathAttributes};
+use crate::msg::{AFI_IPV4, AFI_IPV6, HEADER_LEN, KEEPALIVE, MAX_MESSAGE_LEN, SAFI_UNICAST, msg_type};
 
 use super::EncodeContext;
 use super::aspath::{self, AsnWidth};

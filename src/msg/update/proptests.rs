@@ -10,15 +10,11 @@ use proptest::prelude::*;
 
 use super::attr::{flag, type_code as tc};
 use super::*;
-use crate::bgp::msg::update::{AsPath, AsSegment, Origin, PathAttributes, RawAttribute};
-use crate::bgp::msg::{HEADER_LEN, MAX_MESSAGE_LEN};
+use crate::msg::update::{AsPath, AsSegment, Origin, PathAttributes, RawAttribute};
+use crate::msg::{HEADER_LEN, MAX_MESSAGE_LEN};
 
 fn asn() -> impl Strategy<Value = u32> {
-    prop_oneof![
-        1u32..=65535,
-        65536u32..=u32::MAX,
-        Just(u32::from(crate::bgp::msg::AS_TRANS))
-    ]
+    prop_oneof![1u32..=65535, 65536u32..=u32::MAX, Just(u32::from(crate::msg::AS_TRANS))]
 }
 
 fn asns(width: impl Strategy<Value = u32>) -> impl Strategy<Value = Vec<u32>> {
@@ -197,7 +193,7 @@ fn groups() -> impl Strategy<Value = Vec<(PathAttributes, Vec<IpNet>)>> {
 fn checked_body(m: &[u8]) -> &[u8] {
     assert!(m.len() <= MAX_MESSAGE_LEN, "message of {} octets", m.len());
     assert_eq!(usize::from(u16::from_be_bytes([m[16], m[17]])), m.len());
-    assert_eq!(m[18], crate::bgp::msg::msg_type::UPDATE);
+    assert_eq!(m[18], crate::msg::msg_type::UPDATE);
     &m[HEADER_LEN..]
 }
 

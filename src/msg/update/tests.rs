@@ -11,11 +11,11 @@ use ipnet::IpNet;
 
 use super::attr::{flag, type_code as tc};
 use super::*;
-use crate::bgp::msg::update::{AsPath, AsSegment, Origin, PathAttributes, RawAttribute};
-use crate::bgp::msg::{self, AFI_IPV4, AFI_IPV6, HEADER_LEN, Message, SAFI_UNICAST};
+use crate::msg::update::{AsPath, AsSegment, Origin, PathAttributes, RawAttribute};
+use crate::msg::{self, AFI_IPV4, AFI_IPV6, HEADER_LEN, Message, SAFI_UNICAST};
 
-const FRR_BIRD: &str = include_str!("../../../../tests/vectors/bgp/frr-bird.txt");
-const FRR_GOBGP: &str = include_str!("../../../../tests/vectors/bgp/frr-gobgp.txt");
+const FRR_BIRD: &str = include_str!("../../../tests/vectors/bgp/frr-bird.txt");
+const FRR_GOBGP: &str = include_str!("../../../tests/vectors/bgp/frr-gobgp.txt");
 
 /// Every session in the capture is eBGP with 4-octet ASNs.
 const CAPTURED: DecodeContext = DecodeContext {

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use crate::bgp::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
+use crate::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 
 use super::attr::Reader;
 

@@ -107,7 +107,7 @@ impl<T: AsRef<[u8]>> Header<T> {
 /// reported without waiting for the body.
 ///
 /// ```
-/// use ndbgp::bgp::msg::{decode, frame, Message, KEEPALIVE};
+/// use ndbgp::msg::{decode, frame, Message, KEEPALIVE};
 /// let mut buf: Vec<u8> = KEEPALIVE.to_vec();
 /// buf.extend_from_slice(&KEEPALIVE[..5]);
 /// let n = frame(&buf).unwrap().unwrap();

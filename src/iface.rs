@@ -6,7 +6,7 @@
 //! `tokio::sync::watch` channels; every other stage only reads them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 
@@ -81,16 +81,6 @@ impl HostAddresses {
         self.links
             .iter()
             .flat_map(|(name, link)| link.addresses.iter().map(move |net| (name.as_str(), link, *net)))
-    }
-
-    /// Every IPv4 address as (interface, is loopback, address).
-    pub fn ipv4(&self) -> Vec<(String, bool, Ipv4Addr)> {
-        self.addresses()
-            .filter_map(|(name, link, net)| match net.addr() {
-                IpAddr::V4(a) => Some((name.to_string(), link.loopback, a)),
-                IpAddr::V6(_) => None,
-            })
-            .collect()
     }
 
     /// A global IPv6 address of the link `ifindex` (the lowest), for next
@@ -188,13 +178,6 @@ mod tests {
             ]
             .into(),
         };
-        assert_eq!(
-            host.ipv4(),
-            [
-                ("eth0".to_string(), false, "192.0.2.1".parse().unwrap()),
-                ("lo".to_string(), true, "10.0.0.1".parse().unwrap())
-            ]
-        );
         assert_eq!(host.global_ipv6(2), Some("2001:db8::1".parse().unwrap()));
         assert_eq!(host.global_ipv6(1), None);
         assert_eq!(host.global_ipv6(9), None);

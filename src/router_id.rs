@@ -10,7 +10,7 @@
 //! publishes it on a `watch` channel, which the BGP sessions (for their
 //! next connection) and the routes task (for the RIB's local paths) read.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use tokio::sync::watch;
 use tracing::info;
@@ -44,13 +44,14 @@ pub fn choose(configured: Option<Ipv4Addr>, host: &HostAddresses, interfaces: &[
     if let Some(id) = configured {
         return Some((id, Origin::Configured));
     }
-    let addrs = host.ipv4();
-    let usable = |a: &Ipv4Addr| !a.is_loopback() && !a.is_unspecified() && !a.is_link_local() && !a.is_multicast();
+    // The watcher publishes routable unicast addresses only.
     let highest = |on_loopback: bool| {
-        addrs
-            .iter()
-            .filter(|(_, lo, a)| (!on_loopback || *lo) && usable(a))
-            .map(|(_, _, a)| *a)
+        host.addresses()
+            .filter(|(_, link, _)| !on_loopback || link.loopback)
+            .filter_map(|(_, _, net)| match net.addr() {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            })
             .max()
     };
     if let Some(id) = highest(true) {
@@ -193,8 +194,6 @@ mod tests {
         let no_lo = host(vec![
             ("lo", link(1, true, None, &[])),
             ("eth0", link(2, false, Some(MAC), &["192.0.2.200/24"])),
-            // The watcher never publishes these; the choice ignores them anyway.
-            ("eth1", link(3, false, None, &["169.254.1.1/16", "127.0.0.2/8"])),
         ]);
         assert_eq!(
             choose(None, &no_lo, &eth0),
@@ -274,42 +273,11 @@ mod tests {
         );
     }
 
-    /// The log lines of the tasks on this thread, once [`Log::capture`]d.
-    #[derive(Clone, Default)]
-    struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Log {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("log").extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Log {
-        fn capture(&self) -> tracing::subscriber::DefaultGuard {
-            let log = self.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_writer(move || log.clone())
-                .with_ansi(false)
-                .without_time()
-                .finish();
-            tracing::subscriber::set_default(subscriber)
-        }
-
-        fn lines_with(&self, text: &str) -> Vec<String> {
-            let bytes = self.0.lock().expect("log").clone();
-            let all = String::from_utf8_lossy(&bytes).into_owned();
-            all.lines().filter(|l| l.contains(text)).map(str::to_string).collect()
-        }
-    }
-
+    /// (That it is logged once, with its origin, is checked on the daemon's
+    /// log in lab_bgp: a log captured here can lose events to tracing's
+    /// callsite cache while other tests run.)
     #[tokio::test(start_paused = true)]
     async fn configured_is_published_before_any_snapshot() {
-        let log = Log::default();
-        let _capture = log.capture();
         let (_names_tx, names_rx) = watch::channel(names(&["eth0"]));
         let (host_tx, host_rx) = watch::channel(HostAddresses::default());
         // As the daemon starts it: already holding the configured one.
@@ -320,9 +288,5 @@ mod tests {
         host_tx.send_replace(host(vec![("lo", link(1, true, None, &["10.0.0.7/32"]))]));
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(*out.borrow(), ip("10.9.9.9"));
-        // Said once at start, where it came from included.
-        let said = log.lines_with("router ID");
-        assert_eq!(said.len(), 1, "{said:?}");
-        assert!(said[0].ends_with("router ID 10.9.9.9 (from --router-id)"), "{said:?}");
     }
 }

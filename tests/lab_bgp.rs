@@ -245,6 +245,11 @@ fn two_ndbgpd_reach_established() {
         sa.direction, sb.direction,
         "one TCP connection: outbound on one side is inbound on the other"
     );
+    // The router ID is logged once, where it came from included.
+    let log = da.process.log_text();
+    let said: Vec<&str> = log.lines().filter(|l| l.contains("INFO router ID")).collect();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].ends_with("router ID 10.0.0.1 (from --router-id)"), "{said:?}");
 }
 
 // ---------------------------------------------------------------- 2

@@ -104,7 +104,6 @@ pub fn spawn(
         observations,
         sessions: HashMap::new(),
         tasks: JoinSet::new(),
-        owners: HashMap::new(),
         refused: BTreeMap::new(),
         shutdown: None,
         interfaces_open: true,
@@ -121,8 +120,6 @@ struct Manager {
     /// Every session task, ended ones until they are joined: a task that
     /// panics fails the manager (see `session_ended`).
     tasks: JoinSet<()>,
-    /// Whose session each task runs.
-    owners: HashMap<task::Id, PeerKey>,
     refused: BTreeMap<&'static str, u64>,
     /// Set once shutting down: answered when the last session has ended.
     shutdown: Option<Reply<()>>,
@@ -217,10 +214,9 @@ impl Manager {
                 (task, e.try_into_panic().ok().map(actor::panic_message))
             }
         };
-        let key = self.owners.remove(&task);
-        if let Some(key) = key
-            && self.sessions.get(&key).is_some_and(|e| e.task == task)
-        {
+        // Rare: a scan finds whose it was.
+        let key = self.sessions.iter().find(|(_, e)| e.task == task).map(|(key, _)| *key);
+        if let Some(key) = key {
             self.sessions.remove(&key);
         }
         let Some(message) = panic else {
@@ -253,11 +249,6 @@ impl Manager {
 
     fn link_up(&self, ifindex: u32) -> bool {
         iface::by_ifindex(&self.links.borrow(), ifindex).is_some_and(|l| l.up)
-    }
-
-    /// The link is up under a configured name.
-    fn interface_up(&self, ifindex: u32) -> bool {
-        self.link_up(ifindex) && self.configured_link(ifindex)
     }
 
     /// The link's current name is still configured. The netlink watcher
@@ -318,7 +309,6 @@ impl Manager {
         };
         let (handle, session) = session::new(params, self.links.clone(), inbound);
         let task = self.tasks.spawn(session).id();
-        self.owners.insert(task, key);
         self.sessions.insert(
             key,
             Entry {
@@ -374,6 +364,7 @@ impl Manager {
     /// configured interface; a neighbour discovery has not seen yet is a
     /// neighbour too (FRR and GoBGP may dial before we hear them).
     async fn inbound(&mut self, stream: BoxStream, from: std::net::SocketAddr) {
+        // Up under a configured name.
         let configured: Vec<u32> = self
             .links
             .borrow()
@@ -392,9 +383,6 @@ impl Manager {
         let key = PeerKey { ifindex, addr };
         if self.sessions.contains_key(&key) {
             self.send(&key, SessionCommand::Inbound(stream)).await;
-            return;
-        }
-        if !self.interface_up(ifindex) {
             return;
         }
         info!(

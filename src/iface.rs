@@ -1,4 +1,4 @@
-//! What the netlink watcher publishes: the state of each configured
+//! What the links watcher publishes: the state of each configured
 //! interface (`Links`) and the host's addresses on every interface
 //! (`HostAddresses`).
 //!

@@ -3,8 +3,9 @@
 //! Data flows one way (docs/ARCHITECTURE.md): `links` (rtnetlink) and `nd`
 //! (raw ICMPv6) feed observations into `peers`, whose Discovered/Lost
 //! events drive `bgp`; sessions hand routes to `rib`, whose selection goes
-//! to `fib`. `msg` is the BGP message codec both sessions and the RIB use. `control` shows and changes the running stages. Each stage is
-//! a task that owns its state.
+//! to `fib`. `msg` is the BGP message codec both sessions and the RIB use;
+//! `control` serves the stages' views to `ndbgpctl`. Each stage is a task
+//! that owns its state.
 
 pub mod actor;
 pub mod api;

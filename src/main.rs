@@ -149,7 +149,7 @@ struct Stages {
     /// The configured interface names: a reload changes them, the netlink
     /// watcher, the ND service and the BGP manager follow.
     interfaces: watch::Sender<Vec<String>>,
-    /// Fires once the netlink watcher has seen the interfaces.
+    /// Fires once the links watcher has seen the interfaces.
     synced: oneshot::Receiver<()>,
 }
 
@@ -227,16 +227,16 @@ struct Wiring<'a> {
     tasks: Supervisor,
     /// The configured interface names (a reload changes them).
     interfaces: watch::Receiver<Vec<String>>,
-    /// The configured interfaces, from the netlink watcher.
+    /// The configured interfaces, from the links watcher.
     links: watch::Receiver<Links>,
-    /// Every link's addresses, from the netlink watcher.
+    /// Every link's addresses, from the links watcher.
     addresses: watch::Receiver<HostAddresses>,
     /// From the router ID task.
     router_id: watch::Receiver<Ipv4Addr>,
 }
 
 impl<'a> Wiring<'a> {
-    /// The first stages: the netlink watcher (links, addresses, and the
+    /// The first stages: the links watcher (links, addresses, and the
     /// kernel's neighbours on `observations`) and the router ID task. The
     /// receiver fires once the watcher has seen the interfaces.
     fn follow_the_kernel(
@@ -251,7 +251,7 @@ impl<'a> Wiring<'a> {
         let (router_id_tx, router_id) = watch::channel(config.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED));
         let (synced_tx, synced) = oneshot::channel();
         let mut tasks = Supervisor::new();
-        let (probe, probes) = actor::probe("netlink watcher");
+        let (probe, probes) = actor::probe("links watcher");
         tasks.hold(probe.spawn(links::watch_interfaces(
             interfaces.clone(),
             links_tx,

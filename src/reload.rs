@@ -1,6 +1,6 @@
 //! SIGHUP: what a re-read configuration changes.
 //!
-//! The configured interfaces are applied live (the netlink watcher, the ND
+//! The configured interfaces are applied live (the links watcher, the ND
 //! service and the BGP manager follow a `watch` of their names), and so is
 //! the log level; every other setting is only read at start, so a change to
 //! it is reported as needing a restart and otherwise ignored.

@@ -6,7 +6,7 @@
 //! be unique in a fabric: MACs are, and collision detection (RFC 4271 6.8)
 //! depends on it.
 //!
-//! [`follow`] recomputes it from the netlink watcher's address snapshot and
+//! [`follow`] recomputes it from the links watcher's address snapshot and
 //! publishes it on a `watch` channel, which the BGP sessions (for their
 //! next connection) and the routes task (for the RIB's local paths) read.
 

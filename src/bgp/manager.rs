@@ -251,7 +251,7 @@ impl Manager {
         iface::by_ifindex(&self.links.borrow(), ifindex).is_some_and(|l| l.up)
     }
 
-    /// The link's current name is still configured. The netlink watcher
+    /// The link's current name is still configured. The links watcher
     /// drops a removed interface from `links` only after re-dumping; the
     /// names change first. A link renamed to a name not configured, or
     /// deleted, leaves `links` at once.

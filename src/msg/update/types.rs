@@ -1,7 +1,7 @@
 //! Routes as the UPDATE codec, the RIB and the FIB share them.
 //!
-//! These are values (the `Repr` side); the wire format lives in
-//! `bgp::update`. Path attributes are shared between many prefixes, so the
+//! These are values (the `Repr` side); `decode` and `encode` beside them
+//! do the wire format. Path attributes are shared between many prefixes, so the
 //! RIB keeps them behind an `Arc`.
 
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -7,8 +7,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::{PeerCounters, PeerEntryView, PeerEvent, PeerTable, PeerTableConfig};
+use super::{PeerEntryView, PeerEvent, PeerTable, PeerTableConfig};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
+use crate::api::InterfaceNeighbors;
 use crate::iface::Links;
 use crate::peers::Observation;
 use crate::time::{now, sleep_until_opt};
@@ -20,7 +21,7 @@ const STAGE: &str = "peer table";
 #[derive(Debug)]
 enum Command {
     Snapshot(Reply<Vec<PeerEntryView>>),
-    Counters(Reply<HashMap<String, PeerCounters>>),
+    Neighbors(Reply<HashMap<String, InterfaceNeighbors>>),
 }
 
 /// A way to talk to the running peer table.
@@ -35,9 +36,9 @@ impl PeerTableHandle {
         self.commands.ask(Command::Snapshot).await
     }
 
-    /// Per-interface counters.
-    pub async fn counters(&self) -> Result<HashMap<String, PeerCounters>, Stopped> {
-        self.commands.ask(Command::Counters).await
+    /// Per interface: its entries counted, and its counters.
+    pub async fn neighbors(&self) -> Result<HashMap<String, InterfaceNeighbors>, Stopped> {
+        self.commands.ask(Command::Neighbors).await
     }
 }
 
@@ -119,8 +120,8 @@ impl Actor {
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.table.view(now()));
             }
-            Command::Counters(reply) => {
-                let _ = reply.send(self.table.counters());
+            Command::Neighbors(reply) => {
+                let _ = reply.send(self.table.neighbors());
             }
         }
     }
@@ -256,13 +257,21 @@ mod tests {
             .await
             .expect("send");
         let counted = tokio::time::timeout(Duration::from_secs(5), async {
-            while handle.counters().await.expect("counters")["eth0"].ignored_down == 0 {
+            while handle.neighbors().await.expect("neighbors")["eth0"]
+                .counters
+                .ignored_down
+                == 0
+            {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
         .await;
         assert!(counted.is_ok(), "the observation while down was not counted");
-        assert_eq!(handle.counters().await.expect("counters")["eth0"].ignored_down, 1);
+        let neighbors = handle.neighbors().await.expect("neighbors");
+        assert_eq!(
+            (neighbors["eth0"].count, neighbors["eth0"].counters.ignored_down),
+            (0, 1)
+        );
         assert!(handle.snapshot().await.expect("snapshot").is_empty());
 
         // Back up: the BGP listener's observation discovers.

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 use tracing::debug;
 
 use super::{PeerEntryView, PeerEvent, PeerTable, PeerTableConfig};
@@ -94,7 +93,7 @@ impl Actor {
                     // The watcher is gone: keep the last snapshot.
                     Err(_) => links_open = false,
                 },
-                () = sleep_until_opt(deadline.map(Instant::from_std)), if deadline.is_some() => {
+                () = sleep_until_opt(deadline), if deadline.is_some() => {
                     let events = self.table.expire(now());
                     self.emit(events).await;
                 }
@@ -142,6 +141,8 @@ impl Actor {
 mod tests {
     use std::net::Ipv6Addr;
     use std::time::Duration;
+
+    use tokio::time::Instant;
 
     use super::*;
     use crate::iface::LinkState;

@@ -68,6 +68,16 @@ pub struct HostLink {
     pub addresses: BTreeSet<IpNet>,
 }
 
+impl HostLink {
+    /// Its global IPv6 address (the lowest), for next hop self.
+    pub fn global_ipv6(&self) -> Option<Ipv6Addr> {
+        self.addresses.iter().find_map(|net| match net.addr() {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        })
+    }
+}
+
 /// Every kernel link of the namespace by name, with its addresses: the one
 /// source of the router ID, next hop self and `--redistribute connected`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,16 +91,6 @@ impl HostAddresses {
         self.links
             .iter()
             .flat_map(|(name, link)| link.addresses.iter().map(move |net| (name.as_str(), link, *net)))
-    }
-
-    /// A global IPv6 address of the link `ifindex` (the lowest), for next
-    /// hop self.
-    pub fn global_ipv6(&self, ifindex: u32) -> Option<Ipv6Addr> {
-        let link = self.links.values().find(|l| l.ifindex == ifindex)?;
-        link.addresses.iter().find_map(|net| match net.addr() {
-            IpAddr::V6(a) => Some(a),
-            IpAddr::V4(_) => None,
-        })
     }
 
     /// The prefixes connected to links other than `except` (the fabric
@@ -178,9 +178,8 @@ mod tests {
             ]
             .into(),
         };
-        assert_eq!(host.global_ipv6(2), Some("2001:db8::1".parse().unwrap()));
-        assert_eq!(host.global_ipv6(1), None);
-        assert_eq!(host.global_ipv6(9), None);
+        assert_eq!(host.links["eth0"].global_ipv6(), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(host.links["lo"].global_ipv6(), None);
         let connected: Vec<String> = host.connected(&["eth1".into()]).iter().map(|n| n.to_string()).collect();
         assert_eq!(connected, ["10.0.0.1/32", "192.0.2.0/24", "2001:db8::/64"]);
     }

@@ -380,8 +380,9 @@ fn watcher_follows_links_addresses_and_neighbours() {
     assert_eq!(host.links["u0"].ifindex, ns.link_info("u0").0);
     assert_eq!(host.links["u0"].mac, Some(ns.link_info("u0").1));
     assert!(!host.links["u0"].loopback);
+    assert_eq!(host.links["v1"].ifindex, v1_index);
     assert_eq!(
-        host.global_ipv6(v1_index),
+        host.links["v1"].global_ipv6(),
         Some("2001:db8:5::1".parse().expect("address"))
     );
     ns.ip("addr del 192.0.2.1/24 dev u0");

@@ -18,9 +18,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
 use crate::actor::{Probes, Stopped};
-use crate::api::{
-    Answer, InterfaceEntry, InterfaceNeighbors, InterfaceView, PeerCounters, PeerEntryView, Request, Response,
-};
+use crate::api::{Answer, InterfaceEntry, InterfaceNeighbors, InterfaceView, Request, Response};
 use crate::bgp::manager::BgpHandle;
 use crate::nd::service::NdHandle;
 use crate::peers::PeerTableHandle;
@@ -165,27 +163,22 @@ async fn answer(request: Request, handles: &Handles) -> Result<Answer, Stopped> 
         Request::Routes { prefix } => Answer::Routes(handles.routes.routes(prefix).await?),
         Request::Interfaces => {
             let interfaces = handles.nd.interfaces().await?;
-            let counters = handles.peers.counters().await?;
-            let entries = handles.peers.snapshot().await?;
-            Answer::Interfaces(interface_entries(interfaces, &counters, &entries))
+            let neighbors = handles.peers.neighbors().await?;
+            Answer::Interfaces(interface_entries(interfaces, &neighbors))
         }
     })
 }
 
-/// Each ND interface view with its peer-table entries counted and the
-/// table's counters for it.
+/// Each ND interface view with the peer table's part for it (none yet:
+/// nothing counted).
 fn interface_entries(
     interfaces: Vec<InterfaceView>,
-    counters: &HashMap<String, PeerCounters>,
-    entries: &[PeerEntryView],
+    neighbors: &HashMap<String, InterfaceNeighbors>,
 ) -> Vec<InterfaceEntry> {
     interfaces
         .into_iter()
         .map(|nd| {
-            let neighbors = InterfaceNeighbors {
-                count: entries.iter().filter(|e| e.interface == nd.interface).count(),
-                counters: counters.get(&nd.interface).copied().unwrap_or_default(),
-            };
+            let neighbors = neighbors.get(&nd.interface).copied().unwrap_or_default();
             InterfaceEntry { nd, neighbors }
         })
         .collect()
@@ -195,7 +188,7 @@ fn interface_entries(
 mod tests {
     use super::*;
     use crate::actor::{self, Supervisor};
-    use crate::api::PeerStateName;
+    use crate::api::PeerCounters;
 
     /// Held by the supervisor, the accept loop answers its probe, before
     /// and after a client.
@@ -233,24 +226,8 @@ mod tests {
         assert_eq!(back.result.map(|r| r.get().to_string()), Some(r#"[ {"a": 1} ]"#.into()));
     }
 
-    fn entry(interface: &str, address: &str) -> PeerEntryView {
-        PeerEntryView {
-            interface: interface.into(),
-            ifindex: 2,
-            address: address.parse().unwrap(),
-            mac: None,
-            sources: vec!["ra".into()],
-            router: true,
-            state: PeerStateName::Usable,
-            last_seen_ms: 0,
-            first_seen_ms: 0,
-            ra_lifetime: None,
-            expires_in_ms: None,
-        }
-    }
-
     #[test]
-    fn interfaces_count_their_neighbours() {
+    fn interfaces_get_the_peer_tables_part_by_name() {
         let interfaces = ["eth0", "eth1", "eth2"].map(|name| InterfaceView {
             interface: name.into(),
             ..InterfaceView::default()
@@ -259,23 +236,21 @@ mod tests {
             refused: 3,
             ignored_down: 1,
         };
-        let counters = HashMap::from([("eth1".to_string(), refused)]);
-        let entries = [
-            entry("eth0", "fe80::1"),
-            entry("eth1", "fe80::1"),
-            entry("eth1", "fe80::2"),
-            entry("eth9", "fe80::3"),
-        ];
-        let out = interface_entries(interfaces.to_vec(), &counters, &entries);
+        let neighbors = |count, counters| InterfaceNeighbors { count, counters };
+        let table = HashMap::from([
+            ("eth0".to_string(), neighbors(1, PeerCounters::default())),
+            ("eth1".to_string(), neighbors(2, refused)),
+            ("eth9".to_string(), neighbors(1, PeerCounters::default())),
+        ]);
+        let out = interface_entries(interfaces.to_vec(), &table);
         let seen: Vec<(&str, InterfaceNeighbors)> =
             out.iter().map(|e| (e.nd.interface.as_str(), e.neighbors)).collect();
-        let neighbors = |count, counters| InterfaceNeighbors { count, counters };
         assert_eq!(
             seen,
             [
                 ("eth0", neighbors(1, PeerCounters::default())),
                 ("eth1", neighbors(2, refused)),
-                ("eth2", neighbors(0, PeerCounters::default())),
+                ("eth2", InterfaceNeighbors::default()),
             ]
         );
     }

@@ -27,12 +27,17 @@ pub(crate) struct Table {
     addrs: BTreeMap<u32, BTreeMap<Ipv6Addr, Dad>>,
     /// Routable unicast addresses by ifindex (DAD failures left out).
     host: BTreeMap<u32, BTreeSet<IpNet>>,
+    /// Links or addresses changed since `take_changed` (a new table has
+    /// not been published yet): neighbour events, the most frequent, leave
+    /// it alone, so the watcher need not build a snapshot after them.
+    changed: bool,
 }
 
 impl Table {
     pub fn new(names: impl IntoIterator<Item = String>) -> Self {
         Table {
             names: names.into_iter().collect(),
+            changed: true,
             ..Table::default()
         }
     }
@@ -59,50 +64,65 @@ impl Table {
 
     /// Apply a link or address event; others are not ours to handle.
     pub fn apply(&mut self, event: &Event) {
-        match event {
+        let changed = match event {
             Event::Link(l) => {
                 // Kernel names are unique: another ifindex still holding this
                 // name is stale (its delete or rename was lost).
+                let before = self.links.len();
                 self.links.retain(|&i, other| i == l.ifindex || other.name != l.name);
-                self.links.insert(l.ifindex, l.clone());
+                let stale = self.links.len() != before;
+                let replaced = self.links.insert(l.ifindex, l.clone());
+                stale || replaced.as_ref() != Some(l)
             }
             Event::LinkGone { ifindex } => {
-                self.links.remove(ifindex);
-                self.addrs.remove(ifindex);
-                self.host.remove(ifindex);
+                let link = self.links.remove(ifindex).is_some();
+                let addrs = self.addrs.remove(ifindex).is_some();
+                let host = self.host.remove(ifindex).is_some();
+                link || addrs || host
             }
             Event::Addr(a) => match a.link_local() {
-                Some(ll) => {
-                    self.addrs.entry(a.ifindex).or_default().insert(ll, a.dad);
-                }
+                Some(ll) => self.addrs.entry(a.ifindex).or_default().insert(ll, a.dad) != Some(a.dad),
                 // Another node has it: not ours to announce or name.
                 None if a.dad == Dad::Failed => self.remove_host(a),
-                None => {
-                    self.host.entry(a.ifindex).or_default().insert(a.net);
-                }
+                None => self.host.entry(a.ifindex).or_default().insert(a.net),
             },
             Event::AddrGone(a) => match a.link_local() {
-                Some(ll) => {
-                    if let Some(m) = self.addrs.get_mut(&a.ifindex) {
-                        m.remove(&ll);
-                        if m.is_empty() {
-                            self.addrs.remove(&a.ifindex);
-                        }
-                    }
-                }
+                Some(ll) => self.remove_link_local(a.ifindex, ll),
                 None => self.remove_host(a),
             },
-            Event::Neighbour(_) | Event::Overrun | Event::Ignored => {}
-        }
+            Event::Neighbour(_) | Event::Overrun | Event::Ignored => false,
+        };
+        self.changed |= changed;
     }
 
-    fn remove_host(&mut self, a: &KernelAddr) {
-        if let Some(set) = self.host.get_mut(&a.ifindex) {
-            set.remove(&a.net);
-            if set.is_empty() {
-                self.host.remove(&a.ifindex);
-            }
+    /// True if the link-local was there.
+    fn remove_link_local(&mut self, ifindex: u32, ll: Ipv6Addr) -> bool {
+        let Some(m) = self.addrs.get_mut(&ifindex) else {
+            return false;
+        };
+        let removed = m.remove(&ll).is_some();
+        if m.is_empty() {
+            self.addrs.remove(&ifindex);
         }
+        removed
+    }
+
+    /// True if the address was there.
+    fn remove_host(&mut self, a: &KernelAddr) -> bool {
+        let Some(set) = self.host.get_mut(&a.ifindex) else {
+            return false;
+        };
+        let removed = set.remove(&a.net);
+        if set.is_empty() {
+            self.host.remove(&a.ifindex);
+        }
+        removed
+    }
+
+    /// Whether the links or addresses (what `snapshot` holds) may have
+    /// changed since the last call; clears the mark.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
     }
 
     /// True when `ifindex` is a configured interface.
@@ -639,6 +659,52 @@ mod tests {
         assert_eq!(out.iter().map(|o| o.ifindex).collect::<Vec<_>>(), [3]);
         assert!(!t.apply_event(Event::LinkGone { ifindex: 3 }, &mut out));
         assert!(t.snapshot().links().is_empty());
+    }
+
+    #[test]
+    fn only_link_and_address_changes_mark_the_snapshots_changed() {
+        let mut t = table();
+        assert!(t.take_changed(), "a new table is unpublished");
+        assert!(!t.take_changed(), "taking the mark clears it");
+        let mut out = Vec::new();
+        t.apply_event(link(3, "eth0", true), &mut out);
+        assert!(t.take_changed());
+        // Neighbours, events we ignore, and repeats of what we hold are no change.
+        let neighbour = Event::Neighbour(Observation {
+            ifindex: 3,
+            addr: ll("fe80::9"),
+            mac: None,
+            source: crate::peers::Source::Kernel,
+            router: None,
+            ra_lifetime: None,
+            tentative: false,
+        });
+        t.apply_event(neighbour, &mut out);
+        t.apply_event(Event::Ignored, &mut out);
+        t.apply_event(link(3, "eth0", true), &mut out);
+        t.apply_event(Event::AddrGone(kernel_addr(3, "2001:db8::1/64", Dad::Ready)), &mut out);
+        assert_eq!(out.len(), 1, "the neighbour is still reported");
+        assert!(!t.take_changed());
+        // Each kind of link or address change marks it.
+        let changes = [
+            addr(3, "fe80::1", Dad::Tentative),
+            addr(3, "fe80::1", Dad::Ready),
+            Event::AddrGone(kernel_addr(3, "fe80::1/64", Dad::Ready)),
+            Event::Addr(kernel_addr(3, "2001:db8::1/64", Dad::Ready)),
+            Event::Addr(kernel_addr(3, "2001:db8::1/64", Dad::Failed)),
+            link(3, "eth0", false),
+            link(4, "eth0", false), // takes the name from ifindex 3
+            Event::LinkGone { ifindex: 4 },
+        ];
+        for event in changes {
+            let shown = format!("{event:?}");
+            let before = t.snapshot();
+            t.apply_event(event, &mut out);
+            assert!(t.take_changed(), "{shown}");
+            assert_ne!(before, t.snapshot(), "{shown}");
+        }
+        t.apply_event(Event::LinkGone { ifindex: 4 }, &mut out);
+        assert!(!t.take_changed(), "a link already gone");
     }
 
     #[test]

@@ -254,8 +254,12 @@ impl Watcher {
         self.table.apply_event(classify(msg), observations)
     }
 
-    /// Log and publish the snapshots that changed.
+    /// Log and publish the snapshots that changed. Nothing to build when
+    /// only neighbours (or nothing we keep) came since the last one.
     fn publish(&mut self) {
+        if !self.table.take_changed() {
+            return;
+        }
         let new = self.table.snapshot();
         if new == self.published {
             return;

@@ -7,7 +7,6 @@ use std::net::Ipv6Addr;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 use tracing::{debug, info, trace, warn};
 
 use super::packet::{self, ALL_NODES, ALL_ROUTERS, NdMessage, RaParams};
@@ -156,7 +155,7 @@ impl Service {
                     }
                     self.interfaces_changed().await;
                 }
-                _ = sleep_until_opt(deadline.map(Instant::from_std)) => self.poll_speakers().await,
+                _ = sleep_until_opt(deadline) => self.poll_speakers().await,
                 command = self.commands.recv() => match command {
                     Some(Command::Interfaces(reply)) => {
                         let _ = reply.send(self.views());

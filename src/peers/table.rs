@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, trace, warn};
 
 use super::{LostReason, PeerCounters, PeerEntryView, PeerEvent, PeerInfo, PeerKey, PeerStateName, PeerTableConfig};
+use crate::api::InterfaceNeighbors;
 use crate::iface::{Links, Mac, fmt_mac, is_link_local};
 use crate::peers::Observation;
 use crate::peers::Source;
@@ -411,6 +412,30 @@ impl PeerTable {
         counters.extend(self.stats.iter().map(|(name, stats)| (name.clone(), stats.counters)));
         counters
     }
+
+    /// The [`counters`](Self::counters), each with the number of entries
+    /// (usable or tentative) on its interface; also an interface that has
+    /// entries but no counters.
+    pub fn neighbors(&self) -> HashMap<String, InterfaceNeighbors> {
+        let mut out: HashMap<String, InterfaceNeighbors> = self
+            .counters()
+            .into_iter()
+            .map(|(name, counters)| (name, InterfaceNeighbors { count: 0, counters }))
+            .collect();
+        for entry in self.entries.values() {
+            match out.get_mut(&entry.interface) {
+                Some(neighbors) => neighbors.count += 1,
+                None => {
+                    let neighbors = InterfaceNeighbors {
+                        count: 1,
+                        counters: PeerCounters::default(),
+                    };
+                    out.insert(entry.interface.clone(), neighbors);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// An observation of a known entry.
@@ -738,6 +763,33 @@ mod tests {
     }
 
     #[test]
+    fn neighbors_are_the_entries_counted_with_the_counters_per_interface() {
+        let (mut table, t0) = table();
+        assert_eq!(table.neighbors()["eth0"], InterfaceNeighbors::default());
+        table.observe(&seen(ETH0, "fe80::1", Source::Na), t0);
+        table.observe(&dad_probe(ETH0, "fe80::2"), t0);
+        table.observe(&seen(ETH1, "fe80::1", Source::Ra), t0);
+        table.observe(&seen(99, "fe80::3", Source::Na), t0);
+        // eth1 down: its entry is lost, what comes next is ignored.
+        let down = links(&[("eth0", ETH0, true), ("eth1", ETH1, false)]);
+        assert_eq!(table.links_changed(&down).len(), 1);
+        table.observe(&seen(ETH1, "fe80::4", Source::Na), t0);
+        let neighbors = |count, ignored_down| InterfaceNeighbors {
+            count,
+            counters: PeerCounters {
+                refused: 0,
+                ignored_down,
+            },
+        };
+        let expected = HashMap::from([
+            ("eth0".to_string(), neighbors(2, 0)),
+            ("eth1".to_string(), neighbors(0, 1)),
+            (UNKNOWN_IFINDEX.to_string(), neighbors(0, 1)),
+        ]);
+        assert_eq!(table.neighbors(), expected);
+    }
+
+    #[test]
     fn cap_per_interface_refuses_new_addresses() {
         let config = PeerTableConfig {
             max_per_interface: 3,
@@ -757,6 +809,9 @@ mod tests {
         assert!(table.get(&key(ETH0, "fe80::99")).is_none());
         assert_eq!(table.counters()["eth0"].refused, 2);
         assert_eq!(table.counters()["eth1"], PeerCounters::default());
+        let neighbors = table.neighbors();
+        assert_eq!((neighbors["eth0"].count, neighbors["eth0"].counters.refused), (3, 2));
+        assert_eq!(neighbors["eth1"], InterfaceNeighbors::default());
 
         // Known addresses still refresh (and still turn usable).
         let events = table.observe(&seen(ETH0, "fe80::1", Source::Na), t0 + secs(1));

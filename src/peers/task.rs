@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 use tracing::debug;
 
-use super::{PeerCounters, PeerEntryView, PeerEvent, PeerTable, PeerTableConfig};
+use super::{PeerEntryView, PeerEvent, PeerTable, PeerTableConfig};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
+use crate::api::InterfaceNeighbors;
 use crate::iface::Links;
 use crate::peers::Observation;
 use crate::time::{now, sleep_until_opt};
@@ -20,7 +20,7 @@ const STAGE: &str = "peer table";
 #[derive(Debug)]
 enum Command {
     Snapshot(Reply<Vec<PeerEntryView>>),
-    Counters(Reply<HashMap<String, PeerCounters>>),
+    Neighbors(Reply<HashMap<String, InterfaceNeighbors>>),
 }
 
 /// A way to talk to the running peer table.
@@ -35,9 +35,9 @@ impl PeerTableHandle {
         self.commands.ask(Command::Snapshot).await
     }
 
-    /// Per-interface counters.
-    pub async fn counters(&self) -> Result<HashMap<String, PeerCounters>, Stopped> {
-        self.commands.ask(Command::Counters).await
+    /// Per interface: its entries counted, and its counters.
+    pub async fn neighbors(&self) -> Result<HashMap<String, InterfaceNeighbors>, Stopped> {
+        self.commands.ask(Command::Neighbors).await
     }
 }
 
@@ -93,7 +93,7 @@ impl Actor {
                     // The watcher is gone: keep the last snapshot.
                     Err(_) => links_open = false,
                 },
-                () = sleep_until_opt(deadline.map(Instant::from_std)), if deadline.is_some() => {
+                () = sleep_until_opt(deadline), if deadline.is_some() => {
                     let events = self.table.expire(now());
                     self.emit(events).await;
                 }
@@ -119,8 +119,8 @@ impl Actor {
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.table.view(now()));
             }
-            Command::Counters(reply) => {
-                let _ = reply.send(self.table.counters());
+            Command::Neighbors(reply) => {
+                let _ = reply.send(self.table.neighbors());
             }
         }
     }
@@ -141,6 +141,8 @@ impl Actor {
 mod tests {
     use std::net::Ipv6Addr;
     use std::time::Duration;
+
+    use tokio::time::Instant;
 
     use super::*;
     use crate::iface::LinkState;
@@ -256,13 +258,21 @@ mod tests {
             .await
             .expect("send");
         let counted = tokio::time::timeout(Duration::from_secs(5), async {
-            while handle.counters().await.expect("counters")["eth0"].ignored_down == 0 {
+            while handle.neighbors().await.expect("neighbors")["eth0"]
+                .counters
+                .ignored_down
+                == 0
+            {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
         .await;
         assert!(counted.is_ok(), "the observation while down was not counted");
-        assert_eq!(handle.counters().await.expect("counters")["eth0"].ignored_down, 1);
+        let neighbors = handle.neighbors().await.expect("neighbors");
+        assert_eq!(
+            (neighbors["eth0"].count, neighbors["eth0"].counters.ignored_down),
+            (0, 1)
+        );
         assert!(handle.snapshot().await.expect("snapshot").is_empty());
 
         // Back up: the BGP listener's observation discovers.

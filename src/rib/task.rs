@@ -20,12 +20,13 @@ use super::{self as rib, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteVi
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::RouteEntry;
 use crate::fib::{FibChange, FibError, FibHandle, FibNextHop, FibRoute, NextHops};
-use crate::iface::{self, HostAddresses, Links};
+use crate::iface::{HostAddresses, Links};
 use crate::intern::Interner;
-use crate::msg::update::{self, EncodeContext, NextHop, Origin, PathAttributes, Update};
+use crate::msg::update::{self, EncodeContext, Origin, PathAttributes, Update};
 use crate::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::peers::PeerKey;
 use crate::prefix_map::PrefixMap;
+use next_hop::NextHopSelf;
 
 const STAGE: &str = "routes";
 
@@ -173,11 +174,13 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
     let router_id = *config.router_id.borrow_and_update();
     let mut rib_config = RibConfig::new(config.local_asn, router_id);
     rib_config.max_paths = config.max_paths;
+    let next_hop_self = NextHopSelf::new(links.clone(), config.addresses.clone());
     let task = Routes {
         rib: Rib::new(rib_config),
         config,
         fib,
         links,
+        next_hop_self,
         peers: HashMap::new(),
         connected: BTreeSet::new(),
         next_hop_sets: Interner::default(),
@@ -197,6 +200,8 @@ struct Routes {
     config: RoutesConfig,
     fib: FibHandle,
     links: watch::Receiver<Links>,
+    /// Next hop self by ifindex, following `links` and the addresses.
+    next_hop_self: NextHopSelf,
     peers: HashMap<PeerKey, Peer>,
     /// Redistributed connected prefixes now originated.
     connected: BTreeSet<IpNet>,
@@ -342,7 +347,7 @@ impl Routes {
 
     /// Encode a peer's batch with next hop self and hand it to its session.
     async fn send(&mut self, key: PeerKey, batch: rib::OutBatch) {
-        let next_hop = self.next_hop_self(key.ifindex);
+        let next_hop = self.next_hop_self.get(key.ifindex);
         let Some(peer) = self.peers.get_mut(&key) else { return };
         let Some(next_hop) = next_hop else {
             warn!("{key}: no usable link-local to announce routes from");
@@ -379,23 +384,6 @@ impl Routes {
         }
     }
 
-    fn next_hop_self(&self, ifindex: u32) -> Option<NextHop> {
-        let link_local = iface::by_ifindex(&self.links.borrow(), ifindex).and_then(|l| l.usable_link_local())?;
-        // Without a global address, send the link-local twice as FRR does:
-        // a 32-byte next hop every implementation reads.
-        let global = self
-            .config
-            .addresses
-            .borrow()
-            .global_ipv6(ifindex)
-            .unwrap_or(link_local);
-        Some(NextHop {
-            ipv4: None,
-            global: Some(global),
-            link_local: Some(link_local),
-        })
-    }
-
     /// Originate the prefixes connected to non-fabric interfaces, withdraw
     /// those no longer there (with `--redistribute connected`).
     fn redistribute_connected(&mut self, changes: &mut Changes) {
@@ -428,6 +416,8 @@ fn local_attributes(origin: Origin) -> PathAttributes {
         ..PathAttributes::default()
     }
 }
+
+mod next_hop;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 
 use crate::bgp::testkit::{IFINDEX, LOCAL_ASN, LOCAL_ID, LOCAL_LL, PEER_ASN, links_up, routes_task};
-use crate::msg::update::{AsPath, AsSegment, DecodeContext, Decoded};
+use crate::msg::update::{AsPath, AsSegment, DecodeContext, Decoded, NextHop};
 use crate::msg::{Message, decode};
 
 use super::*;

@@ -68,7 +68,7 @@ pub async fn watch(
 ) -> anyhow::Result<()> {
     // The sender is dropped: the names never change. Nobody probes.
     let (_, names) = watch::channel(names);
-    let (_, probes) = actor::probe("netlink watcher");
+    let (_, probes) = actor::probe("links watcher");
     watch_interfaces(names, links, addresses, neighbours, None, probes).await
 }
 
@@ -411,7 +411,7 @@ mod tests {
         let (addresses_tx, _addresses) = watch::channel(HostAddresses::default());
         let (neighbours_tx, _neighbours) = mpsc::channel(16);
         let (synced_tx, synced) = oneshot::channel();
-        let (probe, probes) = actor::probe("netlink watcher");
+        let (probe, probes) = actor::probe("links watcher");
         let mut supervisor = Supervisor::new();
         supervisor.hold(probe.spawn(watch_interfaces(
             names,

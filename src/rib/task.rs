@@ -1,7 +1,7 @@
 //! The routes task: owns the RIB, feeds the FIB, and sends each peer its
 //! UPDATEs (next hop self: our link-local, plus our global address on that
 //! interface when there is one, as RFC 8950 / RFC 2545 describe). It
-//! follows the netlink watcher's address snapshot (next hop self,
+//! follows the links watcher's address snapshot (next hop self,
 //! `--redistribute connected`) and the router ID (the RIB's local paths).
 //!
 //! Sessions decode UPDATEs themselves (in parallel) and hand the routes in;
@@ -35,7 +35,7 @@ pub struct RoutesConfig {
     pub local_asn: u32,
     /// Followed: the RIB's local paths carry the latest.
     pub router_id: watch::Receiver<Ipv4Addr>,
-    /// The host's addresses, from the netlink watcher: global IPv6 for next
+    /// The host's addresses, from the links watcher: global IPv6 for next
     /// hop self, connected prefixes to redistribute.
     pub addresses: watch::Receiver<HostAddresses>,
     pub max_paths: usize,

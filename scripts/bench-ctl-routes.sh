@@ -55,7 +55,7 @@ t=$(now)
 ctl routes 11.0.7.0/24 >/dev/null || die "ndbgpctl routes 11.0.7.0/24 failed"
 t_one=$(($(now) - t))
 # The answer checked from its JSON: exactly that prefix.
-one=$(ctl routes 11.0.7.0/24 --json | python3 -c 'import json, sys; print(",".join(r["prefix"] for r in json.load(sys.stdin)))') ||
+one=$(ctl routes 11.0.7.0/24 --json | "$PYTHON" -c 'import json, sys; print(",".join(r["prefix"] for r in json.load(sys.stdin)))') ||
   die "ndbgpctl routes 11.0.7.0/24 --json failed"
 [ "$one" = 11.0.7.0/24 ] || die "routes 11.0.7.0/24 answered: ${one:-nothing}"
 t=$(now)

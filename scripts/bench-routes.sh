@@ -80,7 +80,7 @@ for n in "${SIZES[@]}"; do
 done
 case $FEEDER in replay | gobgp) ;; *) die "--feeder $FEEDER: replay or gobgp" ;; esac
 need_root
-TOOLS=("$FRR/bgpd" /usr/sbin/bird /usr/bin/python3)
+TOOLS=("$FRR/bgpd" /usr/sbin/bird "$PYTHON")
 [ "$FEEDER" = replay ] || TOOLS+=(/usr/bin/gobgpd /usr/bin/gobgp)
 for t in "${TOOLS[@]}"; do
   [ -x "$t" ] || die "$t missing (apt-get install gobgpd frr bird2 python3)"
@@ -104,7 +104,7 @@ trap 'exit 130' INT TERM
 # feeder on the numbered link: GoBGP 3.10 passes an injected next hop on to an
 # eBGP peer unchanged; over the unnumbered session it sends its link-local).
 gen_mrt() {
-  /usr/bin/python3 - "$1" "$2" <<'EOF'
+  "$PYTHON" - "$1" "$2" <<'EOF'
 import struct, sys
 n = int(sys.argv[1]); out = sys.argv[2]
 def rec(sub, body):
@@ -163,7 +163,7 @@ EOF
 gobgp() { ip netns exec "$NS_F" /usr/bin/gobgp -p 50051 "$@"; }
 # Prefixes in GoBGP's IPv4 RIB, from its JSON.
 feeder_prefixes() {
-  gobgp global rib summary -a ipv4 -j | python3 -c 'import json, sys; print(json.load(sys.stdin)["num_destination"])'
+  gobgp global rib summary -a ipv4 -j | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["num_destination"])'
 }
 feeder_loaded() { [ "$(feeder_prefixes)" = "$1" ]; }
 
@@ -216,7 +216,7 @@ up_frr() {
   numbered_feed
 }
 state_frr() {
-  vtysh --vty_socket "$DIR/frr" -c 'show bgp ipv4 unicast summary json' 2>/dev/null | /usr/bin/python3 -c '
+  vtysh --vty_socket "$DIR/frr" -c 'show bgp ipv4 unicast summary json' 2>/dev/null | "$PYTHON" -c '
 import json, sys
 p = json.load(sys.stdin).get("peers", {}).get("192.168.0.1")
 print(p.get("state", "-"), p.get("pfxRcd", 0)) if p else print("- 0")'

@@ -22,6 +22,10 @@ NDBGPD=$RELEASE/ndbgpd
 NDBGPCTL=$RELEASE/ndbgpctl
 BGP_FEEDER=$RELEASE/examples/bgp_feeder
 FRR=/usr/lib/frr
+# Debian's python3, for the JSON: it starts in ~20 ms, where a python3 first
+# on PATH behind a version manager's shim can take ~150 ms, which a poll
+# every 20 ms would add to every measured time.
+PYTHON=${PYTHON:-/usr/bin/python3}
 
 die() { echo "$SCRIPT: $*" >&2; exit 1; }
 say() { echo "$SCRIPT: $*" >&2; }
@@ -259,7 +263,7 @@ sessions() {
   local out
   _sessions_cmd "$@"
   out=$("${SESSIONS_CMD[@]}" 2>/dev/null) || out=""
-  python3 -c "$SESSIONS_PY" count "$1" <<<"$out"
+  "$PYTHON" -c "$SESSIONS_PY" count "$1" <<<"$out"
 }
 ndbgp_sessions() { sessions ndbgp "$1"; }
 
@@ -288,7 +292,7 @@ watch_established() {
   local out=$1 kind=$2 want=$3 secs=$4
   shift 4
   _sessions_cmd "$kind" "$@"
-  python3 -c "$SESSIONS_PY" watch "$kind" "$want" "$secs" "${SESSIONS_CMD[@]}" >"$out" </dev/null &
+  "$PYTHON" -c "$SESSIONS_PY" watch "$kind" "$want" "$secs" "${SESSIONS_CMD[@]}" >"$out" </dev/null &
   WATCH_PID=$!
   RUN_PIDS+=("$WATCH_PID")
 }

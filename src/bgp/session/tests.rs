@@ -66,6 +66,21 @@ impl Rig {
         TestPeer::new(theirs, PEER_ASN, HIGHER_ID)
     }
 
+    /// Our dial is in OpenConfirm (the neighbour's OPEN read, our KEEPALIVE
+    /// sent) when the neighbour also connects and sends its OPEN there:
+    /// (rig, our dial's connection, the neighbour's).
+    async fn open_confirm_then_inbound() -> (Rig, TestPeer, TestPeer) {
+        let mut rig = Rig::start(LOCAL_ID);
+        let mut outbound = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+        outbound.expect_open().await;
+        let open = outbound.open();
+        outbound.send(&open).await;
+        outbound.expect_keepalive().await;
+        let mut inbound = rig.inbound().await;
+        inbound.send(&open).await;
+        (rig, outbound, inbound)
+    }
+
     async fn command(&self, command: SessionCommand) {
         self.session.commands.send(command).await.expect("session running");
     }
@@ -217,14 +232,7 @@ async fn a_collision_keeps_the_connection_opened_by_the_higher_identifier() {
 /// connection we are about to keep: the new one waits for the outcome.
 #[tokio::test(start_paused = true)]
 async fn a_connection_arriving_in_open_confirm_waits_and_is_closed_once_established() {
-    let mut rig = Rig::start(LOCAL_ID);
-    let mut outbound = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
-    outbound.expect_open().await;
-    let open = outbound.open();
-    outbound.send(&open).await;
-    outbound.expect_keepalive().await;
-    let mut inbound = rig.inbound().await;
-    inbound.send(&open).await;
+    let (rig, mut outbound, mut inbound) = Rig::open_confirm_then_inbound().await;
     assert!(
         timeout(Duration::from_millis(100), inbound.recv()).await.is_err(),
         "no OPEN on the new connection while the first is in OpenConfirm"
@@ -241,14 +249,7 @@ async fn a_connection_arriving_in_open_confirm_waits_and_is_closed_once_establis
 
 #[tokio::test(start_paused = true)]
 async fn a_connection_arriving_in_open_confirm_takes_over_if_the_first_is_dumped() {
-    let mut rig = Rig::start(LOCAL_ID);
-    let mut outbound = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
-    outbound.expect_open().await;
-    let open = outbound.open();
-    outbound.send(&open).await;
-    outbound.expect_keepalive().await;
-    let mut inbound = rig.inbound().await;
-    inbound.send(&open).await;
+    let (rig, mut outbound, mut inbound) = Rig::open_confirm_then_inbound().await;
     // The neighbour resolved the collision the other way.
     let start = Instant::now();
     outbound

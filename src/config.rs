@@ -25,6 +25,7 @@ use toml::Spanned;
 
 use crate::bgp::fsm::{DEFAULT_HOLD_TIME, RemoteAs, hold_time_is_valid};
 use crate::msg::BGP_PORT;
+use crate::policy::{DEFAULT_MAX_PREFIX_RESTART, Policies, PrefixFilter, PrefixRule, SessionPolicy, TcpMd5Key};
 
 /// Longest interface name the kernel takes (IFNAMSIZ - 1).
 const IFNAME_MAX: usize = 15;
@@ -122,6 +123,63 @@ struct Cli {
     #[arg(long, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..=86400u64))]
     discovery_hold: Option<u64>,
+
+    /// Import rule (repeat for a list; the first match decides, and a given
+    /// list denies what no rule matches): 'permit|deny PREFIX [ge N] [le N]',
+    /// e.g. --import "deny 0.0.0.0/0" --import "permit 10.0.0.0/8 le 32".
+    #[arg(long = "import", value_name = "RULE", value_parser = parse_rule)]
+    import: Vec<PrefixRule>,
+
+    /// Export rule, as --import, for the routes we send.
+    #[arg(long = "export", value_name = "RULE", value_parser = parse_rule)]
+    export: Vec<PrefixRule>,
+
+    /// On eBGP, treat a route whose AS_PATH does not start with the peer's
+    /// AS as withdrawn (true or false).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    enforce_first_as: bool,
+
+    /// Most prefixes (IPv4 and IPv6 together) a peer may send: a warning at
+    /// 90 %, past it the session is closed (Cease, Maximum Number of
+    /// Prefixes Reached) and its routes withdrawn.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_prefix: Option<u32>,
+
+    /// Seconds before a session closed by --max-prefix may come back
+    /// (0: only after a SIGHUP).
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MAX_PREFIX_RESTART.as_secs(),
+          value_parser = clap::value_parser!(u64).range(0..=86400u64))]
+    max_prefix_restart: u64,
+
+    /// File holding the TCP-MD5 key (RFC 2385) on one line, for every
+    /// session; the key itself is never on the command line or in logs.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+
+    /// GTSM (RFC 5082): send hop limit 255 and accept only segments that
+    /// arrive with 255. The peers must do the same.
+    #[arg(long)]
+    ttl_security: bool,
+}
+
+/// The settings an `[interface.NAME]` table of the config file may
+/// override for that interface.
+const INTERFACE_KEYS: &[&str] = &[
+    "import",
+    "export",
+    "enforce_first_as",
+    "max_prefix",
+    "max_prefix_restart",
+    "password_file",
+    "ttl_security",
+];
+
+/// The config file's table of per-interface overrides.
+const INTERFACE_TABLE: &str = "interface";
+
+fn parse_rule(s: &str) -> Result<PrefixRule, String> {
+    s.parse()
 }
 
 fn parse_prefix(s: &str) -> Result<IpNet, String> {
@@ -168,6 +226,8 @@ pub struct Config {
     pub ra_lifetime: u16,
     pub max_neighbors: usize,
     pub discovery_hold: Option<Duration>,
+    /// Filters, limits and authentication, per interface (a reload applies them).
+    pub policies: Policies,
     /// The `--config` file these settings were read with, if any.
     pub config_file: Option<PathBuf>,
     /// Keys of the config file that a command-line flag overrode.
@@ -190,6 +250,10 @@ impl Config {
             self.port,
             self.control_socket.display()
         );
+        if !self.policies.interfaces.is_empty() {
+            let names: Vec<&str> = self.policies.interfaces.keys().map(String::as_str).collect();
+            line.push_str(&format!(", overrides for {}", names.join(" ")));
+        }
         if let Some(file) = &self.config_file {
             line.push_str(&format!(", config file {}", file.display()));
         }
@@ -197,8 +261,8 @@ impl Config {
     }
 
     /// The settings that differ in `new` and only take effect at a restart
-    /// (everything but the interfaces and the log level, which a reload
-    /// applies).
+    /// (everything but the interfaces, the log level and the policies,
+    /// which a reload applies).
     pub fn needs_restart(&self, new: &Config) -> Vec<&'static str> {
         // Destructured so that a new field cannot be forgotten here.
         let Config {
@@ -217,6 +281,7 @@ impl Config {
             ra_lifetime,
             max_neighbors,
             discovery_hold,
+            policies: _,
             config_file: _,
             overridden: _,
         } = self;
@@ -276,12 +341,22 @@ where
     let config_file = matches.get_one::<PathBuf>("config").cloned();
     let check = matches.get_flag("check_config");
     let mut origins = Origins::default();
+    let mut overrides = Vec::new();
     let cli = match &config_file {
         None => Cli::from_arg_matches(&matches).map_err(|e| ConfigError(first_line(&e.to_string())))?,
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError(format!("--config {}: cannot read it: {e}", path.display())))?;
             let file = FileArgs::parse(&command, path, &text)?;
+            for table in file.interfaces {
+                let program = args.first().cloned().unwrap_or_else(|| "ndbgpd".into());
+                let args = std::iter::once(program).chain(table.settings.iter().flat_map(|s| s.args.clone()));
+                let matches = command
+                    .clone()
+                    .try_get_matches_from(args)
+                    .map_err(|e| ConfigError(format!("{}: {}", table.at, first_line(&e.to_string()))))?;
+                overrides.push((table, matches));
+            }
             // The file's settings first, then the command line, leaving out
             // the file's keys that the command line sets.
             let mut merged: Vec<OsString> = args.first().cloned().into_iter().collect();
@@ -301,6 +376,7 @@ where
         }
     };
     let mut config = validate(cli, &origins)?;
+    config.policies.interfaces = interface_policies(&config, overrides)?;
     config.config_file = config_file;
     config.overridden = origins.overridden;
     Ok(if check {
@@ -352,6 +428,24 @@ impl Origins {
 /// that clap's value parsers have already accepted.
 struct FileArgs {
     settings: Vec<FileSetting>,
+    /// The `[interface.NAME]` tables.
+    interfaces: Vec<InterfaceTable>,
+}
+
+/// One `[interface.NAME]` table: settings for the sessions on NAME.
+struct InterfaceTable {
+    name: String,
+    /// "FILE:LINE:COL" of the table's name.
+    at: String,
+    settings: Vec<FileSetting>,
+}
+
+/// The config file seen only for its `[interface.NAME]` tables, with the
+/// place of each key and value.
+#[derive(serde::Deserialize)]
+struct InterfaceTables {
+    #[serde(default)]
+    interface: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
 }
 
 struct FileSetting {
@@ -373,12 +467,15 @@ impl FileArgs {
         let mut settings = Vec::new();
         for (key, value) in table {
             let id = key.get_ref().as_str();
+            if id == INTERFACE_TABLE {
+                continue;
+            }
             let arg = command
                 .get_arguments()
                 .find(|a| a.get_id() == id && !COMMAND_LINE_ONLY.contains(&id));
             let Some(arg) = arg else {
                 return Err(ConfigError(format!(
-                    "{}: unknown key `{id}`, expected one of: {}",
+                    "{}: unknown key `{id}`, expected one of: {}, or [{INTERFACE_TABLE}.NAME] tables",
                     at(key.span().start),
                     file_keys(command).join(", ")
                 )));
@@ -392,7 +489,43 @@ impl FileArgs {
                 at: here,
             });
         }
-        Ok(FileArgs { settings })
+        let tables: InterfaceTables = toml::from_str(text).map_err(|e| {
+            let place = e.span().map_or_else(|| path.display().to_string(), |s| at(s.start));
+            ConfigError(format!(
+                "{place}: {INTERFACE_TABLE}: {} (expected [{INTERFACE_TABLE}.NAME] tables)",
+                one_line(e.message())
+            ))
+        })?;
+        let mut interfaces = Vec::new();
+        for (name, table) in tables.interface {
+            let mut settings = Vec::new();
+            for (key, value) in table {
+                let id = key.get_ref().as_str();
+                let full = format!("{INTERFACE_TABLE}.{}.{id}", name.get_ref());
+                let arg = command.get_arguments().find(|a| a.get_id() == id);
+                let Some(arg) = arg.filter(|_| INTERFACE_KEYS.contains(&id)) else {
+                    return Err(ConfigError(format!(
+                        "{}: unknown key `{full}`, an [{INTERFACE_TABLE}.NAME] table takes: {}",
+                        at(key.span().start),
+                        INTERFACE_KEYS.join(", ")
+                    )));
+                };
+                let here = at(value.span().start);
+                let args = setting_args(command, arg, value.get_ref())
+                    .map_err(|e| ConfigError(format!("{here}: {full}: {e}")))?;
+                settings.push(FileSetting {
+                    id: full,
+                    args,
+                    at: here,
+                });
+            }
+            interfaces.push(InterfaceTable {
+                name: name.get_ref().clone(),
+                at: at(name.span().start),
+                settings,
+            });
+        }
+        Ok(FileArgs { settings, interfaces })
     }
 }
 
@@ -428,6 +561,8 @@ fn setting_args(command: &clap::Command, arg: &clap::Arg, value: &toml::Value) -
         let text = match item {
             toml::Value::String(s) => s.clone(),
             toml::Value::Integer(i) => i.to_string(),
+            // A flag that takes true or false (not a switch).
+            toml::Value::Boolean(b) => b.to_string(),
             other => {
                 let want = if repeatable {
                     "strings or numbers"
@@ -489,7 +624,7 @@ fn first_line(text: &str) -> String {
     }
 }
 
-fn validate(cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
+fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
     let name = |id: &str| origins.name(id);
     if cli.interfaces.is_empty() {
         return Err(ConfigError(
@@ -502,7 +637,7 @@ fn validate(cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
         ));
     };
     let mut interfaces: Vec<String> = Vec::new();
-    for ifname in cli.interfaces {
+    for ifname in std::mem::take(&mut cli.interfaces) {
         check_ifname(&ifname).map_err(|e| ConfigError(format!("{} {e}", name("interfaces"))))?;
         if interfaces.contains(&ifname) {
             return Err(ConfigError(format!("{} {ifname} given twice", name("interfaces"))));
@@ -543,6 +678,7 @@ fn validate(cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
             .unwrap_or(RA_LIFETIME_MAX)
             .min(RA_LIFETIME_MAX),
     };
+    let default_policy = session_policy(SessionPolicy::default(), &cli, |_| true, name)?;
     Ok(Config {
         interfaces,
         asn,
@@ -559,9 +695,85 @@ fn validate(cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
         ra_lifetime,
         max_neighbors: usize::try_from(cli.max_neighbors).unwrap_or(usize::MAX),
         discovery_hold: cli.discovery_hold.map(Duration::from_secs),
+        policies: Policies {
+            default: default_policy,
+            interfaces: BTreeMap::new(),
+        },
         config_file: None,
         overridden: Vec::new(),
     })
+}
+
+/// `base` with the policy settings of `cli` that `given` names; `name`
+/// names a setting in an error.
+fn session_policy(
+    mut policy: SessionPolicy,
+    cli: &Cli,
+    given: impl Fn(&str) -> bool,
+    name: impl Fn(&str) -> String,
+) -> Result<SessionPolicy, ConfigError> {
+    if given("import") {
+        policy.import = PrefixFilter::new(cli.import.clone());
+    }
+    if given("export") {
+        policy.export = PrefixFilter::new(cli.export.clone());
+    }
+    if given("enforce_first_as") {
+        policy.enforce_first_as = cli.enforce_first_as;
+    }
+    if given("max_prefix") {
+        policy.max_prefix = cli.max_prefix;
+    }
+    if given("max_prefix_restart") {
+        policy.max_prefix_restart = Duration::from_secs(cli.max_prefix_restart);
+    }
+    if given("password_file") {
+        policy.tcp_md5 = match &cli.password_file {
+            None => None,
+            Some(path) => Some(
+                read_tcp_md5_key(path)
+                    .map_err(|e| ConfigError(format!("{} {}: {e}", name("password_file"), path.display())))?,
+            ),
+        };
+    }
+    if given("ttl_security") {
+        policy.ttl_security = cli.ttl_security;
+    }
+    Ok(policy)
+}
+
+fn read_tcp_md5_key(path: &Path) -> Result<TcpMd5Key, String> {
+    let text = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    TcpMd5Key::from_file_text(&text)
+}
+
+/// The `[interface.NAME]` tables, each over the default policy.
+fn interface_policies(
+    config: &Config,
+    tables: Vec<(InterfaceTable, clap::ArgMatches)>,
+) -> Result<BTreeMap<String, SessionPolicy>, ConfigError> {
+    let mut policies = BTreeMap::new();
+    for (table, matches) in tables {
+        if !config.interfaces.contains(&table.name) {
+            return Err(ConfigError(format!(
+                "{}: [{INTERFACE_TABLE}.{}]: not one of the interfaces ({})",
+                table.at,
+                table.name,
+                config.interfaces.join(" ")
+            )));
+        }
+        let cli = Cli::from_arg_matches(&matches).map_err(|e| ConfigError(first_line(&e.to_string())))?;
+        let full = |id: &str| format!("{INTERFACE_TABLE}.{}.{id}", table.name);
+        let setting = |id: &str| table.settings.iter().find(|s| s.id == full(id));
+        let policy = session_policy(
+            config.policies.default.clone(),
+            &cli,
+            |id| setting(id).is_some(),
+            |id| setting(id).map_or_else(|| full(id), |s| format!("{}: {}", s.at, s.id)),
+        )?;
+        policies.insert(table.name, policy);
+    }
+    Ok(policies)
 }
 
 fn dedup(mut nets: Vec<IpNet>) -> Vec<IpNet> {
@@ -675,6 +887,151 @@ max_paths = 8
         assert_eq!(c.max_paths, 8);
         assert_eq!(c.config_file.as_deref(), Some(file.0.as_path()));
         assert!(c.overridden.is_empty());
+    }
+
+    fn rules(filter: &PrefixFilter) -> Vec<String> {
+        filter.rules().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn policy_flags() {
+        let c = run(&[
+            "--iface",
+            "eth0",
+            "--asn",
+            "65001",
+            "--import",
+            "deny 0.0.0.0/0",
+            "--import",
+            "permit 10.0.0.0/8 le 32",
+            "--export",
+            "permit 10.0.0.1/32",
+            "--enforce-first-as",
+            "false",
+            "--max-prefix",
+            "1000",
+            "--max-prefix-restart",
+            "0",
+            "--ttl-security",
+        ])
+        .unwrap();
+        let p = &c.policies.default;
+        assert_eq!(rules(&p.import), vec!["deny 0.0.0.0/0", "permit 10.0.0.0/8 le 32"]);
+        assert_eq!(rules(&p.export), vec!["permit 10.0.0.1/32"]);
+        assert!(!p.enforce_first_as);
+        assert_eq!(p.max_prefix, Some(1000));
+        assert_eq!(p.max_prefix_restart, Duration::ZERO);
+        assert!(p.ttl_security);
+        assert!(p.tcp_md5.is_none());
+        assert!(c.policies.interfaces.is_empty());
+        // The one-liner trusts the port but checks the first AS.
+        let c = run(&["--iface", "eth0", "--asn", "65001"]).unwrap();
+        assert_eq!(c.policies.default, SessionPolicy::default());
+        assert!(c.policies.default.import.is_permit_all());
+        assert!(c.policies.default.enforce_first_as);
+    }
+
+    #[test]
+    fn a_bad_rule_names_the_flag_or_key() {
+        let e = run(&["--iface", "eth0", "--asn", "1", "--import", "allow 10.0.0.0/8"]).unwrap_err();
+        assert!(e.contains("--import") && e.contains("'allow'"), "{e}");
+        let (e, _f) = with_file(
+            "interfaces = [\"eth0\"]\nasn = 1\nexport = [\"permit 10.0.0.0/8\", \"permit 10.0.0.0/8 le 7\"]\n",
+            &[],
+        );
+        let e = e.unwrap_err();
+        assert!(e.contains(":3:10: export:") && e.contains("8 <= ge <= le"), "{e}");
+    }
+
+    #[test]
+    fn interface_tables_override_the_default() {
+        let key = File::new("s3cret\n");
+        let text = format!(
+            r#"
+interfaces = ["swp1", "swp2", "swp3"]
+asn = 65001
+import = ["permit 10.0.0.0/8 le 32"]
+max_prefix = 100
+
+[interface.swp1]
+import = ["deny 0.0.0.0/0 le 32", "permit ::/0 le 128"]
+max_prefix = 5
+password_file = "{}"
+ttl_security = true
+
+[interface.swp2]
+import = []
+enforce_first_as = false
+"#,
+            key.path()
+        );
+        let (c, _f) = with_file(&text, &[]);
+        let c = c.unwrap();
+        let swp1 = c.policies.for_interface("swp1");
+        assert_eq!(rules(&swp1.import), vec!["deny 0.0.0.0/0 le 32", "permit ::/0 le 128"]);
+        assert_eq!(swp1.max_prefix, Some(5));
+        assert_eq!(
+            swp1.tcp_md5.as_ref().map(|k| k.as_bytes().to_vec()),
+            Some(b"s3cret".to_vec())
+        );
+        assert!(swp1.ttl_security);
+        assert!(swp1.enforce_first_as, "inherited");
+        let swp2 = c.policies.for_interface("swp2");
+        assert!(swp2.import.is_permit_all(), "an empty list clears the default's");
+        assert_eq!(swp2.max_prefix, Some(100), "inherited");
+        assert!(!swp2.enforce_first_as);
+        assert!(swp2.tcp_md5.is_none());
+        let swp3 = c.policies.for_interface("swp3");
+        assert_eq!(swp3, &c.policies.default);
+        assert_eq!(rules(&swp3.import), vec!["permit 10.0.0.0/8 le 32"]);
+        assert!(c.summary().contains("overrides for swp1 swp2"), "{}", c.summary());
+        assert!(!format!("{c:?}").contains("s3cret"), "the key is never printed");
+    }
+
+    #[test]
+    fn interface_table_errors_name_file_line_column() {
+        let base = "interfaces = [\"swp1\"]\nasn = 65001\n";
+        for (table, says) in [
+            (
+                "[interface.swp9]\nmax_prefix = 5\n",
+                ":3:12: [interface.swp9]: not one of the interfaces (swp1)",
+            ),
+            ("[interface.swp1]\nasn = 5\n", ":4:1: unknown key `interface.swp1.asn`"),
+            (
+                "[interface.swp1]\nmax_prefix = 0\n",
+                ":4:14: interface.swp1.max_prefix:",
+            ),
+            (
+                "[interface.swp1]\nimport = [\"permit x\"]\n",
+                ":4:10: interface.swp1.import: invalid value 'permit x': 'x' is not a prefix",
+            ),
+            (
+                "[interface.swp1]\nttl_security = 1\n",
+                ":4:16: interface.swp1.ttl_security: expected true or false",
+            ),
+            (
+                "[interface.swp1]\npassword_file = \"/nonexistent/key\"\n",
+                ":4:17: interface.swp1.password_file /nonexistent/key: cannot read it",
+            ),
+            ("interface = 5\n", ":3:13: interface:"),
+        ] {
+            let (e, _f) = with_file(&format!("{base}{table}"), &[]);
+            let e = e.unwrap_err();
+            assert!(e.contains(says), "{table:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn password_file_checked_at_parse() {
+        let empty = File::new("");
+        let e = run(&["--iface", "eth0", "--asn", "1", "--password-file", empty.path()]).unwrap_err();
+        assert!(e.starts_with("--password-file ") && e.contains("empty"), "{e}");
+        let key = File::new("k");
+        let c = run(&["--iface", "eth0", "--asn", "1", "--password-file", key.path()]).unwrap();
+        assert_eq!(
+            c.policies.default.tcp_md5.map(|k| k.as_bytes().to_vec()),
+            Some(b"k".to_vec())
+        );
     }
 
     #[test]

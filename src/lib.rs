@@ -19,6 +19,7 @@ pub mod links;
 pub mod msg;
 pub mod nd;
 pub mod peers;
+pub mod policy;
 pub mod prefix_map;
 pub mod reload;
 pub mod rib;

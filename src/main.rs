@@ -26,6 +26,7 @@ use ndbgp::iface::{HostAddresses, Links};
 use ndbgp::nd::service::{NdConfig, NdHandle};
 use ndbgp::nd::socket::IcmpSocket;
 use ndbgp::peers::{Observation, PeerEvent, PeerTableHandle};
+use ndbgp::policy::SharedPolicies;
 use ndbgp::rib::task::{self as routes, RoutesConfig, RoutesHandle};
 use ndbgp::{links, nd, peers, reload, router_id, systemd};
 
@@ -149,6 +150,9 @@ struct Stages {
     /// The configured interface names: a reload changes them, the netlink
     /// watcher, the ND service and the BGP manager follow.
     interfaces: watch::Sender<Vec<String>>,
+    /// Filters, limits and authentication per interface: a reload changes
+    /// them, the routes task and the sessions follow.
+    policies: watch::Sender<SharedPolicies>,
     /// Fires once the links watcher has seen the interfaces.
     synced: oneshot::Receiver<()>,
 }
@@ -159,12 +163,13 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
     let sockets = Sockets::open(config).await?;
     let fsm = fsm_config(config)?;
     let (interfaces, interfaces_rx) = watch::channel(config.interfaces.clone());
+    let (policies, policies_rx) = watch::channel(Arc::new(config.policies.clone()));
     // Neighbours seen (by the watcher in the kernel, by the ND task on the
     // wire) go to the peer table, whose events go to the BGP manager.
     let (observations_tx, observations_rx) = mpsc::channel(1024);
     let (events_tx, events_rx) = mpsc::channel(1024);
 
-    let (mut wiring, synced) = Wiring::follow_the_kernel(config, interfaces_rx, observations_tx.clone());
+    let (mut wiring, synced) = Wiring::follow_the_kernel(config, interfaces_rx, policies_rx, observations_tx.clone());
     let peers = wiring.start_peers(observations_rx, events_tx);
     let (fib, routes) = wiring.start_routes()?;
     let bgp = wiring.start_bgp(fsm, sockets.bgp, events_rx, observations_tx.clone(), routes.clone());
@@ -184,6 +189,7 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
         routes,
         fib,
         interfaces,
+        policies,
         synced,
     })
 }
@@ -227,6 +233,8 @@ struct Wiring<'a> {
     tasks: Supervisor,
     /// The configured interface names (a reload changes them).
     interfaces: watch::Receiver<Vec<String>>,
+    /// The policies per interface (a reload changes them).
+    policies: watch::Receiver<SharedPolicies>,
     /// The configured interfaces, from the links watcher.
     links: watch::Receiver<Links>,
     /// Every link's addresses, from the links watcher.
@@ -242,6 +250,7 @@ impl<'a> Wiring<'a> {
     fn follow_the_kernel(
         config: &'a Config,
         interfaces: watch::Receiver<Vec<String>>,
+        policies: watch::Receiver<SharedPolicies>,
         observations: mpsc::Sender<Observation>,
     ) -> (Wiring<'a>, oneshot::Receiver<()>) {
         let (links_tx, links) = watch::channel(Links::new());
@@ -272,6 +281,7 @@ impl<'a> Wiring<'a> {
             config,
             tasks,
             interfaces,
+            policies,
             links,
             addresses,
             router_id,
@@ -315,6 +325,7 @@ impl<'a> Wiring<'a> {
                 networks: config.networks.clone(),
                 redistribute_connected: config.redistribute_connected,
                 interfaces: self.interfaces.clone(),
+                policies: self.policies.clone(),
             },
             fib.clone(),
             self.links.clone(),
@@ -340,6 +351,7 @@ impl<'a> Wiring<'a> {
                 dialer: Arc::new(transport::TcpDialer { port: config.port }),
                 routes,
                 interfaces: self.interfaces.clone(),
+                policies: self.policies.clone(),
             },
             bgp_listener,
             self.links.clone(),
@@ -392,7 +404,7 @@ async fn supervise(
         tokio::select! {
             _ = signals.term.recv() => { info!("SIGTERM: stopping"); return Ok(()) }
             _ = signals.int.recv() => { info!("SIGINT: stopping"); return Ok(()) }
-            _ = signals.hup.recv() => reload(args, running, &stages.interfaces, log_level),
+            _ = signals.hup.recv() => reload(args, running, stages, log_level),
             // READY=1 once the sockets are open and the interfaces watched.
             synced_now = &mut stages.synced, if !ready => {
                 ready = true;
@@ -460,10 +472,10 @@ async fn stop(stages: Stages) {
 }
 
 /// SIGHUP: re-read the command line and the config file. Interfaces added
-/// or removed and the log level take effect; other changes are logged as
+/// or removed, the policies and the log level take effect; other changes are logged as
 /// needing a restart; a bad file is logged and the running configuration
 /// kept.
-fn reload(args: &[OsString], running: &mut Config, interfaces: &watch::Sender<Vec<String>>, log_level: &LogLevel) {
+fn reload(args: &[OsString], running: &mut Config, stages: &Stages, log_level: &LogLevel) {
     systemd::reloading();
     let file = running
         .config_file
@@ -515,9 +527,13 @@ fn reload(args: &[OsString], running: &mut Config, interfaces: &watch::Sender<Ve
                 if !plan.removed.is_empty() {
                     info!("reload: interfaces removed: {}", plan.removed.join(" "));
                 }
-                interfaces.send_replace(new.interfaces.clone());
+                stages.interfaces.send_replace(new.interfaces.clone());
             } else {
                 info!("reload: interfaces unchanged");
+            }
+            if plan.policies_changed {
+                info!("reload: filters, limits or authentication changed; applied without resetting sessions");
+                stages.policies.send_replace(Arc::new(new.policies.clone()));
             }
             reload::apply(running, &new);
         }

@@ -1,8 +1,9 @@
 //! SIGHUP: what a re-read configuration changes.
 //!
 //! The configured interfaces are applied live (the links watcher, the ND
-//! service and the BGP manager follow a `watch` of their names), and so is
-//! the log level; every other setting is only read at start, so a change to
+//! service and the BGP manager follow a `watch` of their names), and so are
+//! the policies (filters, limits, authentication: the routes task and the
+//! sessions follow a `watch` of them) and the log level; every other setting is only read at start, so a change to
 //! it is reported as needing a restart and otherwise ignored.
 
 use crate::config::Config;
@@ -16,6 +17,8 @@ pub struct Plan {
     pub removed: Vec<String>,
     /// The new log level, if it changed.
     pub log_level: Option<String>,
+    /// Filters, limits or authentication changed.
+    pub policies_changed: bool,
     /// Changed settings that only a restart applies.
     pub needs_restart: Vec<&'static str>,
 }
@@ -36,6 +39,7 @@ impl Plan {
                 .cloned()
                 .collect(),
             log_level: (new.log_level != running.log_level).then(|| new.log_level.clone()),
+            policies_changed: new.policies != running.policies,
             needs_restart: running.needs_restart(new),
         }
     }
@@ -47,11 +51,12 @@ impl Plan {
 }
 
 /// Apply what a reload can apply to the running configuration: the
-/// interfaces and the log level. Everything else keeps its running value,
+/// interfaces, the policies and the log level. Everything else keeps its running value,
 /// so that the next reload still reports it.
 pub fn apply(running: &mut Config, new: &Config) {
     running.interfaces = new.interfaces.clone();
     running.log_level = new.log_level.clone();
+    running.policies = new.policies.clone();
     running.overridden = new.overridden.clone();
 }
 
@@ -78,6 +83,18 @@ mod tests {
         assert_eq!(plan.removed, vec!["eth0"]);
         assert!(plan.needs_restart.is_empty());
         assert!(plan.changes_interfaces());
+    }
+
+    #[test]
+    fn policies_apply_without_a_restart() {
+        let mut running = config(&["--iface", "eth0"]);
+        let new = config(&["--iface", "eth0", "--import", "deny 0.0.0.0/0", "--max-prefix", "100"]);
+        let plan = Plan::new(&running, &new);
+        assert!(plan.policies_changed);
+        assert!(plan.needs_restart.is_empty());
+        apply(&mut running, &new);
+        assert_eq!(running.policies, new.policies);
+        assert_eq!(Plan::new(&running, &new), Plan::default());
     }
 
     #[test]

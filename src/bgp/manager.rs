@@ -23,6 +23,7 @@ pub use crate::api::NeighborView;
 use crate::api::{Direction, SessionState};
 use crate::iface::{self, Links};
 use crate::peers::{LostReason, Observation, PeerEvent, PeerKey, Source};
+use crate::policy::SharedPolicies;
 use crate::rib::task::{PeerCounters, RoutesHandle};
 use crate::time::sleep_until_opt;
 
@@ -46,6 +47,8 @@ pub struct BgpConfig {
     /// reload removes, or that is renamed to a name not configured, end with
     /// Cease / Peer De-configured.
     pub interfaces: watch::Receiver<Vec<String>>,
+    /// Per-interface limits and authentication, followed across reloads.
+    pub policies: watch::Receiver<SharedPolicies>,
 }
 
 enum Command {

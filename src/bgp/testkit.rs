@@ -71,6 +71,7 @@ pub fn routes_task(
         networks: networks.iter().map(|n| n.parse().expect("test prefix")).collect(),
         redistribute_connected: false,
         interfaces,
+        policies: watch::channel(Default::default()).1,
     };
     let (routes, _task) = routes::spawn(config, fib.clone(), links);
     (routes, fib)

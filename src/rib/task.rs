@@ -25,6 +25,7 @@ use crate::intern::Interner;
 use crate::msg::update::{self, EncodeContext, Origin, PathAttributes, Update};
 use crate::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::peers::PeerKey;
+use crate::policy::SharedPolicies;
 use crate::prefix_map::PrefixMap;
 use next_hop::NextHopSelf;
 
@@ -44,6 +45,8 @@ pub struct RoutesConfig {
     /// The fabric interfaces, followed across reloads: their addresses are
     /// never redistributed.
     pub interfaces: watch::Receiver<Vec<String>>,
+    /// Per-interface import and export filters, followed across reloads.
+    pub policies: watch::Receiver<SharedPolicies>,
 }
 
 /// Encoded UPDATE messages for one session to write.

@@ -43,6 +43,7 @@ impl Rig {
             dialer: Arc::new(dialer),
             routes,
             interfaces,
+            policies: watch::channel(Default::default()).1,
         };
         let (bgp, task) = spawn(config, TestListener(accepted), links, events_rx, observations);
         let mut supervisor = Supervisor::new();

@@ -33,7 +33,8 @@
 #       /proc/net/fib_triestat (Main: Prefixes, minus the count before the
 #       feed; a dump of 1M routes with `ip route | wc -l` takes seconds,
 #       the trie statistics a few ms). The final count is checked with
-#       `ip -4 route show table main proto bgp` (proto bird for BIRD).
+#       `ip -4 route show table main proto P`: bgp for FRR, 201 for ndbgpd,
+#       bird for BIRD.
 #   (c) memory: VmRSS after convergence (+1 s) minus VmRSS before the feed,
 #       per route (FRR: bgpd + zebra).
 #   (d) stop: SIGTERM to the daemon (FRR: bgpd and zebra) until it has
@@ -191,7 +192,7 @@ state_ndbgp() {
   read -r est received < <(ndbgp_sessions "$DIR/ndbgpd.sock")
   if [ "$est" -gt 0 ]; then echo "Established $received"; else echo "- $received"; fi
 }
-kproto_ndbgp() { echo bgp; }
+kproto_ndbgp() { echo 201; }  # RTPROT_NDBGP (packaging/rt_protos.d/ndbgp.conf)
 
 numbered_feed() {
   FEED_PEER=192.168.0.2

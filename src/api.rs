@@ -121,6 +121,11 @@ pub struct PeerCounters {
     pub refused: u64,
     /// Observations on a link that was down or not in the Links snapshot.
     pub ignored_down: u64,
+    /// Observations of one of our own addresses (a spoofed RA, our own
+    /// packets looped back, a kernel neighbour entry for us): never a
+    /// neighbour.
+    #[serde(default)]
+    pub ignored_own: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,6 +337,7 @@ mod tests {
                 counters: PeerCounters {
                     refused: 1,
                     ignored_down: 0,
+                    ignored_own: 0,
                 },
             },
         }
@@ -392,7 +398,7 @@ mod tests {
             ),
             (
                 Answer::Interfaces(vec![interface()]),
-                r#"[{"interface":"eth0","ifindex":2,"state":"up","mac":"02:00:00:00:00:01","link_local":"fe80::1","tentative":false,"rx":{"ns":1,"ra":3},"tx":{"ra":4},"tx_errors":0,"dropped":{"hop_limit":1},"neighbors":{"count":2,"refused":1,"ignored_down":0}}]"#,
+                r#"[{"interface":"eth0","ifindex":2,"state":"up","mac":"02:00:00:00:00:01","link_local":"fe80::1","tentative":false,"rx":{"ns":1,"ra":3},"tx":{"ra":4},"tx_errors":0,"dropped":{"hop_limit":1},"neighbors":{"count":2,"refused":1,"ignored_down":0,"ignored_own":0}}]"#,
             ),
             (
                 Answer::Neighbors(vec![neighbor()]),

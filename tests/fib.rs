@@ -19,6 +19,9 @@ use serde_json::Value;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
+/// Our routes' protocol, as iproute2 takes it whether or not
+/// packaging/rt_protos.d/ndbgp.conf names it.
+const OURS: &str = "201";
 /// The link-locals of the far ends, our next hops.
 const VIA0: &str = "fe80::b0";
 const VIA1: &str = "fe80::b1";
@@ -167,8 +170,8 @@ fn kernel(ns: &Netns, ipv6: bool, proto: &str) -> BTreeMap<String, Vec<(String, 
     let mut map = BTreeMap::new();
     for r in routes.as_array().expect("array") {
         let dst = r["dst"].as_str().expect("dst").to_string();
-        if proto == "bgp" {
-            assert_eq!(r["metric"], 20, "{r}");
+        if proto == OURS {
+            assert_eq!(r["metric"], fib::DEFAULT_METRIC, "{r}");
         }
         let hops = match r.get("nexthops").and_then(Value::as_array) {
             Some(hops) => hops.clone(),
@@ -227,7 +230,7 @@ fn installs_replaces_deletes_and_leaves_other_protocols_alone() {
         "metric",
         "20",
     ]);
-    // Left by an earlier ndbgpd: removed at start, whatever the metric.
+    // FRR's zebra installs proto bgp at metric 20: never ours.
     ns.ip(&[
         "route",
         "add",
@@ -243,20 +246,6 @@ fn installs_replaces_deletes_and_leaves_other_protocols_alone() {
         "20",
     ]);
     ns.ip(&[
-        "route",
-        "add",
-        "10.7.8.0/24",
-        "via",
-        "inet6",
-        VIA0,
-        "dev",
-        "a0",
-        "proto",
-        "bgp",
-        "metric",
-        "100",
-    ]);
-    ns.ip(&[
         "-6",
         "route",
         "add",
@@ -270,19 +259,42 @@ fn installs_replaces_deletes_and_leaves_other_protocols_alone() {
         "metric",
         "20",
     ]);
+    // Left by an earlier ndbgpd: removed at start, whatever the metric.
+    for metric in ["30", "100"] {
+        let prefix = format!("10.6.{metric}.0/24");
+        ns.ip(&[
+            "route", "add", &prefix, "via", "inet6", VIA0, "dev", "a0", "proto", OURS, "metric", metric,
+        ]);
+    }
+    ns.ip(&[
+        "-6",
+        "route",
+        "add",
+        "2001:db8:6::/64",
+        "via",
+        VIA0,
+        "dev",
+        "a0",
+        "proto",
+        OURS,
+        "metric",
+        "30",
+    ]);
     let others = |ns: &Netns| {
         (
             kernel(ns, false, "static"),
             kernel(ns, true, "static"),
             kernel(ns, false, "zebra"),
+            (kernel(ns, false, "bgp"), kernel(ns, true, "bgp")),
         )
     };
     let before = others(&ns);
     assert_eq!(before.0.len(), 2);
+    assert_eq!(((before.3).0.len(), (before.3).1.len()), (1, 1), "{before:?}");
 
     let fib = FibInNs::start(&ns);
     assert_eq!(fib.installed(), [], "stale routes not removed at start");
-    assert!(kernel(&ns, false, "bgp").is_empty() && kernel(&ns, true, "bgp").is_empty());
+    assert!(kernel(&ns, false, OURS).is_empty() && kernel(&ns, true, OURS).is_empty());
     assert_eq!(others(&ns), before);
 
     // Single path and ECMP, both families; a prefix with host bits set.
@@ -296,7 +308,7 @@ fn installs_replaces_deletes_and_leaves_other_protocols_alone() {
     assert_eq!((r.replaced, r.failed, r.partial, r.waiting), (5, 0, 0, 0), "{r:?}");
     let both = hops(&[(VIA0, "a0"), (VIA1, "a1")]);
     assert_eq!(
-        kernel(&ns, false, "bgp"),
+        kernel(&ns, false, OURS),
         BTreeMap::from([
             ("10.0.0.0/24".to_string(), hops(&[(VIA0, "a0")])),
             ("10.1.0.0/16".to_string(), both.clone()),
@@ -304,7 +316,7 @@ fn installs_replaces_deletes_and_leaves_other_protocols_alone() {
         ])
     );
     assert_eq!(
-        kernel(&ns, true, "bgp"),
+        kernel(&ns, true, OURS),
         BTreeMap::from([
             ("2001:db8::/64".to_string(), hops(&[(VIA0, "a0")])),
             ("2001:db8:1::/48".to_string(), both.clone()),
@@ -344,10 +356,10 @@ fn installs_replaces_deletes_and_leaves_other_protocols_alone() {
         replace("2001:db8:1::/48", &[nh1]),
     ]);
     assert_eq!((r.replaced, r.failed), (4, 0), "{r:?}");
-    let v4 = kernel(&ns, false, "bgp");
+    let v4 = kernel(&ns, false, OURS);
     assert_eq!(v4["10.0.0.0/24"], hops(&[(VIA1, "a1")]));
     assert_eq!(v4["10.1.0.0/16"], hops(&[(VIA0, "a0")]));
-    let v6 = kernel(&ns, true, "bgp");
+    let v6 = kernel(&ns, true, OURS);
     assert_eq!(v6["2001:db8::/64"], both);
     assert_eq!(v6["2001:db8:1::/48"], hops(&[(VIA1, "a1")]));
     assert_eq!(v6.len(), 2, "an IPv6 replace left a sibling behind: {v6:?}");
@@ -359,14 +371,14 @@ fn installs_replaces_deletes_and_leaves_other_protocols_alone() {
         replace("10.2.0.0/16", &[]),
     ]);
     assert_eq!((r.deleted, r.failed), (3, 0), "{r:?}");
-    assert_eq!(kernel(&ns, false, "bgp").keys().collect::<Vec<_>>(), ["10.1.0.0/16"]);
-    assert_eq!(kernel(&ns, true, "bgp").keys().collect::<Vec<_>>(), ["2001:db8:1::/48"]);
+    assert_eq!(kernel(&ns, false, OURS).keys().collect::<Vec<_>>(), ["10.1.0.0/16"]);
+    assert_eq!(kernel(&ns, true, OURS).keys().collect::<Vec<_>>(), ["2001:db8:1::/48"]);
     assert_eq!(others(&ns), before);
 
     // Flush removes ours only.
     let r = fib.flush();
     assert_eq!((r.deleted, r.failed), (2, 0), "{r:?}");
-    assert!(kernel(&ns, false, "bgp").is_empty() && kernel(&ns, true, "bgp").is_empty());
+    assert!(kernel(&ns, false, OURS).is_empty() && kernel(&ns, true, OURS).is_empty());
     assert_eq!(others(&ns), before);
     assert_eq!(fib.resync(), FibReport::default(), "nothing desired after a flush");
 }
@@ -394,20 +406,20 @@ fn link_down_then_resync() {
     // replaces the two multipath routes without their dead paths (the
     // kernel would revive them on link up, before BGP is back there).
     ns.set_link("a1", false);
-    assert!(!kernel(&ns, false, "bgp").contains_key("10.0.0.0/24"));
+    assert!(!kernel(&ns, false, OURS).contains_key("10.0.0.0/24"));
     let r = fib.resync();
     assert_eq!((r.replaced, r.deleted, r.failed), (2, 0, 0), "{r:?}");
     assert_eq!((r.partial, r.waiting), (2, 2), "{r:?}");
     let only0 = hops(&[(VIA0, "a0")]);
     assert_eq!(
-        kernel(&ns, false, "bgp"),
+        kernel(&ns, false, OURS),
         BTreeMap::from([
             ("10.1.0.0/24".to_string(), only0.clone()),
             ("10.2.0.0/24".to_string(), only0.clone()),
         ])
     );
     assert_eq!(
-        kernel(&ns, true, "bgp"),
+        kernel(&ns, true, OURS),
         BTreeMap::from([("2001:db8:1::/64".to_string(), only0.clone())])
     );
     let installed: BTreeMap<IpNet, Vec<FibNextHop>> = fib.installed().into_iter().collect();
@@ -421,8 +433,8 @@ fn link_down_then_resync() {
         replace("10.4.0.0/24", &[nh0, nh1]),
     ]);
     assert_eq!((r.replaced, r.partial, r.waiting, r.failed), (1, 1, 1, 0), "{r:?}");
-    assert!(!kernel(&ns, false, "bgp").contains_key("10.3.0.0/24"));
-    assert_eq!(kernel(&ns, false, "bgp")["10.4.0.0/24"], only0);
+    assert!(!kernel(&ns, false, OURS).contains_key("10.3.0.0/24"));
+    assert_eq!(kernel(&ns, false, OURS)["10.4.0.0/24"], only0);
 
     // Up again: the resync puts everything back as desired.
     ns.set_link("a1", true);
@@ -431,7 +443,7 @@ fn link_down_then_resync() {
     let both = hops(&[(VIA0, "a0"), (VIA1, "a1")]);
     let only1 = hops(&[(VIA1, "a1")]);
     assert_eq!(
-        kernel(&ns, false, "bgp"),
+        kernel(&ns, false, OURS),
         BTreeMap::from([
             ("10.0.0.0/24".to_string(), only1.clone()),
             ("10.1.0.0/24".to_string(), both.clone()),
@@ -441,7 +453,7 @@ fn link_down_then_resync() {
         ])
     );
     assert_eq!(
-        kernel(&ns, true, "bgp"),
+        kernel(&ns, true, OURS),
         BTreeMap::from([
             ("2001:db8::/64".to_string(), only1.clone()),
             ("2001:db8:1::/64".to_string(), both.clone()),
@@ -458,9 +470,9 @@ fn link_down_then_resync() {
         replace("2001:db8:5::/64", &[nh0, nh1]),
     ]);
     assert_eq!((r.replaced, r.partial, r.waiting, r.failed), (2, 2, 1, 0), "{r:?}");
-    assert_eq!(kernel(&ns, false, "bgp")["10.5.0.0/24"], only0);
-    assert!(!kernel(&ns, false, "bgp").contains_key("10.6.0.0/24"));
-    assert_eq!(kernel(&ns, true, "bgp")["2001:db8:5::/64"], only0);
+    assert_eq!(kernel(&ns, false, OURS)["10.5.0.0/24"], only0);
+    assert!(!kernel(&ns, false, OURS).contains_key("10.6.0.0/24"));
+    assert_eq!(kernel(&ns, true, OURS)["2001:db8:5::/64"], only0);
 
     // A deleted link is like a down one.
     ns.set_link("a1", true);
@@ -468,8 +480,8 @@ fn link_down_then_resync() {
     let r = fib.resync();
     assert_eq!(r.failed, 0, "{r:?}");
     assert_eq!((r.partial, r.waiting), (5, 4), "{r:?}");
-    assert!(!kernel(&ns, false, "bgp").contains_key("10.0.0.0/24"));
-    assert_eq!(kernel(&ns, false, "bgp")["10.1.0.0/24"], only0);
+    assert!(!kernel(&ns, false, OURS).contains_key("10.0.0.0/24"));
+    assert_eq!(kernel(&ns, false, OURS)["10.1.0.0/24"], only0);
     assert_eq!(
         fib.recorded(None),
         fib.installed(),
@@ -477,7 +489,7 @@ fn link_down_then_resync() {
     );
 
     fib.flush();
-    assert!(kernel(&ns, false, "bgp").is_empty() && kernel(&ns, true, "bgp").is_empty());
+    assert!(kernel(&ns, false, OURS).is_empty() && kernel(&ns, true, OURS).is_empty());
     assert_eq!(kernel(&ns, false, "static").keys().collect::<Vec<_>>(), ["10.9.9.0/24"]);
 }
 
@@ -498,7 +510,7 @@ fn batch_install_rate_against_ip_batch() {
     let (ns, nh0, nh1) = lab("fibrate");
     let fib = FibInNs::start(&ns);
     let count = |ns: &Netns| {
-        let out = ns.ip(&["-4", "route", "show", "proto", "bgp"]);
+        let out = ns.ip(&["-4", "route", "show", "proto", OURS]);
         out.lines().filter(|l| l.contains("/24 ")).count()
     };
     let rate = |n: u32, d: Duration| f64::from(n) / d.as_secs_f64();
@@ -533,7 +545,12 @@ fn batch_install_rate_against_ip_batch() {
     let dir = TempDir::new("fibrate");
     let batch = dir.join("routes.batch");
     let lines: String = (0..n)
-        .map(|i| format!("route add {} via inet6 {VIA0} dev a0 proto bgp metric 20\n", subnet(i)))
+        .map(|i| {
+            format!(
+                "route add {} via inet6 {VIA0} dev a0 proto {OURS} metric 20\n",
+                subnet(i)
+            )
+        })
         .collect();
     std::fs::write(&batch, lines).expect("batch file");
     let batch_path = batch.to_string_lossy().into_owned();
@@ -541,7 +558,7 @@ fn batch_install_rate_against_ip_batch() {
     ns.ip(&["-batch", &batch_path]);
     let iproute = start.elapsed();
     assert_eq!(count(&ns), n as usize);
-    ns.ip(&["-4", "route", "flush", "proto", "bgp"]);
+    ns.ip(&["-4", "route", "flush", "proto", OURS]);
 
     println!(
         "{n} IPv4 routes, one next hop: ndbgp {:.0} routes/s ({ours:?}), `ip -batch` {:.0} routes/s \

@@ -1,5 +1,5 @@
 //! Lab tests for route exchange: ndbgpd against FRR 8.4, BIRD 2.0.12 and
-//! GoBGP (prefixes both ways, installed in the kernel with proto bgp, gone
+//! GoBGP (prefixes both ways, installed in the kernel with proto 201, gone
 //! on session down and at SIGTERM), and a 2 x 2 leaf/spine fabric of
 //! ndbgpd with ECMP. Need root; in CI they never skip. Everything is
 //! synchronised by polling with deadlines; figures are printed.
@@ -62,21 +62,28 @@ fn ndbgpd(ns: &Netns, dir: &TempDir, tag: &str, ifaces: &[&str], asn: u32, route
     Ndbgpd::start(ns, dir, tag, &args)
 }
 
-/// `ip [-6] -j route show proto bgp` in `ns`.
+/// `ip [-6] -j route show proto P` in `ns`, for P bgp (FRR's zebra) and
+/// ndbgpd's own protocol (201).
 fn bgp_routes(ns: &Netns, v6: bool) -> Vec<Value> {
-    let mut args = vec![];
-    if v6 {
-        args.push("-6");
+    let mut routes = Vec::new();
+    for proto in ["bgp", "201"] {
+        let mut args = vec![];
+        if v6 {
+            args.push("-6");
+        }
+        args.extend(["-j", "route", "show", "proto", proto]);
+        let out = ns.ip(&args);
+        routes.extend(
+            serde_json::from_str::<Value>(&out)
+                .ok()
+                .and_then(|v| v.as_array().cloned())
+                .unwrap_or_default(),
+        );
     }
-    args.extend(["-j", "route", "show", "proto", "bgp"]);
-    let out = ns.ip(&args);
-    serde_json::from_str::<Value>(&out)
-        .ok()
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
+    routes
 }
 
-/// The kernel's proto bgp route to `prefix` in `ns`.
+/// The kernel's BGP route (FRR's or ndbgpd's) to `prefix` in `ns`.
 fn kernel_route(ns: &Netns, prefix: &str) -> Option<Value> {
     bgp_routes(ns, prefix.contains(':'))
         .into_iter()
@@ -239,7 +246,7 @@ fn routes_with_frr_both_ways() {
     eprintln!("{T}: ndbgpd SIGTERM -> FRR's kernel lost 10.0.1.0/24 in {withdraw:?}; ndbgpd exited in {exit:?}");
     assert!(
         left.is_empty(),
-        "ndbgpd left proto bgp routes at SIGTERM: {left:?}\n{}",
+        "ndbgpd left its routes at SIGTERM: {left:?}\n{}",
         tail(&da.process.log_text(), 60)
     );
     assert!(withdraw <= Duration::from_secs(1), "FRR withdrew after {withdraw:?}");

@@ -130,6 +130,7 @@ fn interfaces_show_the_neighbour_count_and_json_keeps_every_field() {
             counters: PeerCounters {
                 refused: 1,
                 ignored_down: 2,
+                ignored_own: 0,
             },
         },
     }];

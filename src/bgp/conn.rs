@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::transport::{BoxStream, ReadHalf, WriteHalf};
-use crate::msg::{Message, MsgError, decode, frame};
+use crate::msg::{HEADER_LEN, Message, MsgError, decode, frame, msg_type};
 
 /// Messages queued for writing before the connection counts as stuck. A
 /// healthy peer drains this; a frozen one trips the hold timer long before.
@@ -23,6 +23,9 @@ pub enum ConnEvent {
     Message(Message),
     /// The peer's bytes did not frame or decode: send its NOTIFICATION.
     Malformed(MsgError),
+    /// A NOTIFICATION that did not frame or decode: close without an
+    /// answer (RFC 4271 6.4).
+    MalformedNotification(MsgError),
     /// The connection is gone: closed by the peer or failed.
     Closed(String),
 }
@@ -102,7 +105,7 @@ async fn read_loop(id: u64, mut read: ReadHalf, events: mpsc::Sender<(u64, ConnE
             Ok(Some(len)) => {
                 let event = match decode(&buf[..len]) {
                     Ok(msg) => ConnEvent::Message(msg),
-                    Err(e) => break ConnEvent::Malformed(e),
+                    Err(e) => break malformed(&buf, e),
                 };
                 buf.drain(..len);
                 if events.send((id, event)).await.is_err() {
@@ -111,7 +114,7 @@ async fn read_loop(id: u64, mut read: ReadHalf, events: mpsc::Sender<(u64, ConnE
                 continue;
             }
             Ok(None) => {}
-            Err(e) => break ConnEvent::Malformed(e),
+            Err(e) => break malformed(&buf, e),
         }
         let start = buf.len();
         buf.resize(start + READ_CHUNK, 0);
@@ -122,6 +125,21 @@ async fn read_loop(id: u64, mut read: ReadHalf, events: mpsc::Sender<(u64, ConnE
         }
     };
     let _ = events.send((id, event)).await;
+}
+
+/// The event for a message at the start of `buf` that failed `error`.
+fn malformed(buf: &[u8], error: MsgError) -> ConnEvent {
+    if is_notification(buf) {
+        ConnEvent::MalformedNotification(error)
+    } else {
+        ConnEvent::Malformed(error)
+    }
+}
+
+/// Whether `buf` starts with a header (marker all ones) of a NOTIFICATION.
+/// With a bad marker the type octet means nothing: that error is answered.
+fn is_notification(buf: &[u8]) -> bool {
+    buf.len() >= HEADER_LEN && buf[..16].iter().all(|&b| b == 0xff) && buf[18] == msg_type::NOTIFICATION
 }
 
 async fn write_loop(
@@ -138,4 +156,34 @@ async fn write_loop(
     }
     // The session dropped the connection: FIN after the last queued message.
     let _: io::Result<()> = write.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(length: u16, kind: u8) -> Vec<u8> {
+        let mut bytes = vec![0xff; 16];
+        bytes.extend_from_slice(&length.to_be_bytes());
+        bytes.push(kind);
+        bytes
+    }
+
+    #[test]
+    fn a_malformed_notification_is_told_apart() {
+        // Length 20: shorter than any NOTIFICATION (21).
+        let short = header(20, msg_type::NOTIFICATION);
+        let error = frame(&short).expect_err("too short for a NOTIFICATION");
+        assert!(matches!(malformed(&short, error), ConnEvent::MalformedNotification(_)));
+
+        let short_open = header(20, msg_type::OPEN);
+        let error = frame(&short_open).expect_err("too short for an OPEN");
+        assert!(matches!(malformed(&short_open, error), ConnEvent::Malformed(_)));
+
+        // A bad marker: the type octet says nothing.
+        let mut bad_marker = header(21, msg_type::NOTIFICATION);
+        bad_marker[0] = 0;
+        let error = frame(&bad_marker).expect_err("bad marker");
+        assert!(matches!(malformed(&bad_marker, error), ConnEvent::Malformed(_)));
+    }
 }

@@ -7,7 +7,7 @@
 //! tasks: one that panics ends the manager with an error.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use tracing::{debug, error, info, warn};
 
 use super::fsm::{self, FsmConfig};
 use super::session::{self, SessionCommand, SessionHandle, SessionParams};
-use super::transport::{self, BoxStream, Dialer, Listener};
+use super::transport::{self, BoxStream, Dialer, Listener, Refusal};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::NeighborView;
 use crate::api::{Direction, SessionState};
@@ -353,9 +353,10 @@ impl Manager {
                     return; // already ending
                 }
                 let command = match reason {
-                    LostReason::LinkDown | LostReason::LinkDeleted | LostReason::IfindexChanged => {
-                        SessionCommand::LinkDown
-                    }
+                    LostReason::LinkDown
+                    | LostReason::LinkDeleted
+                    | LostReason::IfindexChanged
+                    | LostReason::OwnAddress => SessionCommand::LinkDown,
                     LostReason::Silent { .. } => SessionCommand::NeighbourLost,
                 };
                 self.send(&key, command).await;
@@ -375,7 +376,20 @@ impl Manager {
             .filter(|l| l.up && self.configured(&l.name))
             .map(|l| l.ifindex)
             .collect();
-        let (ifindex, addr) = match transport::check_source(from, &configured) {
+        let own = |addr: &Ipv6Addr| {
+            self.links
+                .borrow()
+                .values()
+                .any(|l| l.link_locals.iter().any(|ll| ll.addr == *addr))
+        };
+        let source = transport::check_source(from, &configured).and_then(|(ifindex, addr)| {
+            if own(&addr) {
+                Err(Refusal::OwnAddress)
+            } else {
+                Ok((ifindex, addr))
+            }
+        });
+        let (ifindex, addr) = match source {
             Ok(source) => source,
             Err(refusal) => {
                 *self.refused.entry(refusal.as_str()).or_default() += 1;

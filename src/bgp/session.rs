@@ -625,6 +625,13 @@ impl Session {
                 warn!("{}: malformed message: {e}", self.name());
                 self.feed(which, Event::MessageError(e.notification()));
             }
+            ConnEvent::MalformedNotification(e) => {
+                warn!(
+                    "{}: malformed NOTIFICATION ({e}): closing without an answer",
+                    self.name()
+                );
+                self.feed(which, Event::MalformedNotification);
+            }
             ConnEvent::Closed(why) => {
                 self.status.last_error = Some(why);
                 self.feed(which, Event::TcpConnectionFails);

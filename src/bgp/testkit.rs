@@ -227,6 +227,11 @@ impl TestPeer {
         let _ = self.io.write_all(&bytes).await;
     }
 
+    /// Bytes as they are, for malformed messages.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        let _ = self.io.write_all(bytes).await;
+    }
+
     /// The next message, or None once the session closed the connection.
     pub async fn recv(&mut self) -> Option<Message> {
         loop {

@@ -134,6 +134,8 @@ pub enum Refusal {
     NotIpv6,
     NotLinkLocal,
     NotConfiguredInterface,
+    /// From one of our own link-locals: we would be our own neighbour.
+    OwnAddress,
 }
 
 impl Refusal {
@@ -142,6 +144,7 @@ impl Refusal {
             Refusal::NotIpv6 => "not_ipv6",
             Refusal::NotLinkLocal => "not_link_local",
             Refusal::NotConfiguredInterface => "interface_not_configured",
+            Refusal::OwnAddress => "own_address",
         }
     }
 }

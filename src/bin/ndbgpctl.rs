@@ -353,6 +353,7 @@ mod tests {
                 counters: PeerCounters {
                     refused: 1,
                     ignored_down: 4,
+                    ignored_own: 0,
                 },
             },
         };

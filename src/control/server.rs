@@ -235,6 +235,7 @@ mod tests {
         let refused = PeerCounters {
             refused: 3,
             ignored_down: 1,
+            ignored_own: 0,
         };
         let neighbors = |count, counters| InterfaceNeighbors { count, counters };
         let table = HashMap::from([

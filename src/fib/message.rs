@@ -19,9 +19,12 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::types::FibNextHop;
 
-/// RTPROT_BGP: the protocol of every route we install, and the only one we
-/// ever remove.
-pub const RTPROT_BGP: u8 = 186;
+/// The protocol (rtm_protocol) of every route we install, and the only one
+/// we ever dump, replace or remove: ours alone. Not RTPROT_BGP (186): FRR's
+/// zebra installs its BGP routes with it, and BIRD may too. FRR takes
+/// 186-198, BIRD 12, the kernel's own list stops at 192; 201 is free.
+/// `packaging/rt_protos.d/ndbgp.conf` names it for `ip route`.
+pub const RTPROT_NDBGP: u8 = 201;
 
 /// Where our routes go in the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +53,7 @@ fn header(family: AddressFamily, prefix_len: u8, table: u32) -> RouteHeader {
         address_family: family,
         destination_prefix_length: prefix_len,
         table: table_in_header(table),
-        protocol: RouteProtocol::from(RTPROT_BGP),
+        protocol: RouteProtocol::from(RTPROT_NDBGP),
         scope: RouteScope::Universe,
         kind: RouteType::Unicast,
         ..RouteHeader::default()
@@ -103,7 +106,7 @@ pub(crate) fn replace_request(prefix: IpNet, nexthops: &[FibNextHop], at: Placem
 }
 
 /// RTM_DELROUTE for our route to `prefix` with `metric`: only a route of
-/// protocol bgp matches (the kernel compares rtm_protocol), of any scope
+/// our protocol matches (the kernel compares rtm_protocol), of any scope
 /// and type, whatever its nexthops.
 pub(crate) fn delete_request(prefix: IpNet, table: u32, metric: u32) -> RouteNetlinkMessage {
     let mut msg = RouteMessage::default();
@@ -117,7 +120,7 @@ pub(crate) fn delete_request(prefix: IpNet, table: u32, metric: u32) -> RouteNet
 }
 
 /// RTM_GETROUTE dump of one family. With NETLINK_GET_STRICT_CHK the
-/// kernel itself keeps only protocol bgp in `table`; `ours_from_msg`
+/// kernel itself keeps only our protocol in `table`; `ours_from_msg`
 /// checks again.
 pub(crate) fn dump_request(ipv6: bool, table: u32) -> RouteNetlinkMessage {
     let family = if ipv6 {
@@ -153,11 +156,11 @@ pub(crate) struct KernelRoute {
     pub nexthops: Vec<FibNextHop>,
 }
 
-/// Our route (protocol bgp, in `table`) from a dumped RTM_NEWROUTE; None
+/// Our route (our protocol, in `table`) from a dumped RTM_NEWROUTE; None
 /// for anything else, which we must never touch.
 pub(crate) fn ours_from_msg(msg: &RouteMessage, table: u32) -> Option<KernelRoute> {
     let h = &msg.header;
-    if u8::from(h.protocol) != RTPROT_BGP || h.flags.contains(RouteFlags::Cloned) {
+    if u8::from(h.protocol) != RTPROT_NDBGP || h.flags.contains(RouteFlags::Cloned) {
         return None;
     }
     let ipv6 = match h.address_family {
@@ -329,8 +332,8 @@ mod tests {
             // nlmsghdr: length 84, RTM_NEWROUTE (24), REQUEST|REPLACE|CREATE, seq, port 0
             &84u32.to_ne_bytes()[..], &24u16.to_ne_bytes(), &0x0501u16.to_ne_bytes(),
             &0x01020304u32.to_ne_bytes(), &0u32.to_ne_bytes(),
-            // rtmsg: AF_INET, /24, src 0, tos 0, table main, proto bgp, scope universe, unicast, flags
-            &[2, 24, 0, 0, 254, 186, 0, 1], &0u32.to_ne_bytes(),
+            // rtmsg: AF_INET, /24, src 0, tos 0, table main, proto ndbgp, scope universe, unicast, flags
+            &[2, 24, 0, 0, 254, RTPROT_NDBGP, 0, 1], &0u32.to_ne_bytes(),
             // RTA_DST 10.0.0.0
             &8u16.to_ne_bytes(), &1u16.to_ne_bytes(), &[10, 0, 0, 0],
             // RTA_TABLE 254
@@ -354,7 +357,7 @@ mod tests {
         assert_eq!(m.header.destination_prefix_length, 64);
         assert_eq!(m.header.kind, RouteType::Unicast);
         assert_eq!(m.header.scope, RouteScope::Universe);
-        assert_eq!(u8::from(m.header.protocol), 186);
+        assert_eq!(u8::from(m.header.protocol), RTPROT_NDBGP);
         assert_eq!(
             m.attributes,
             [
@@ -435,7 +438,7 @@ mod tests {
         let d = route_msg(dump_request(true, 254));
         assert_eq!((d.header.table, d.attributes.len()), (254, 0));
         assert_eq!(d.header.address_family, AddressFamily::Inet6);
-        assert_eq!(u8::from(d.header.protocol), 186);
+        assert_eq!(u8::from(d.header.protocol), RTPROT_NDBGP);
         assert_eq!(d.header.kind, RouteType::Unspec, "no type filter");
         assert_eq!(d.header.scope, RouteScope::Universe, "strict dumps want scope 0");
     }
@@ -443,7 +446,7 @@ mod tests {
     #[test]
     fn delete_matches_our_protocol_any_scope_and_type() {
         let m = route_msg(delete_request(net("10.0.0.0/24"), 254, 20));
-        assert_eq!(u8::from(m.header.protocol), 186);
+        assert_eq!(u8::from(m.header.protocol), RTPROT_NDBGP);
         assert_eq!(u8::from(m.header.scope), 255);
         assert_eq!(m.header.kind, RouteType::Unspec);
         assert_eq!(
@@ -489,7 +492,7 @@ mod tests {
     #[test]
     fn dead_paths_are_kept_and_paths_are_sorted() {
         let m = kernel_msg(
-            186,
+            RTPROT_NDBGP,
             254,
             vec![
                 path(7, "fe80::7", RouteNextHopFlags::empty()),
@@ -504,29 +507,31 @@ mod tests {
     #[test]
     fn other_protocols_and_tables_are_not_ours() {
         let paths = vec![path(3, "fe80::3", RouteNextHopFlags::empty())];
-        assert!(ours_from_msg(&kernel_msg(186, 254, paths.clone()), 254).is_some());
+        assert!(ours_from_msg(&kernel_msg(RTPROT_NDBGP, 254, paths.clone()), 254).is_some());
         assert_eq!(ours_from_msg(&kernel_msg(4, 254, paths.clone()), 254), None, "static");
         assert_eq!(ours_from_msg(&kernel_msg(12, 254, paths.clone()), 254), None, "bird");
+        // FRR's zebra (and any other BGP daemon using RTPROT_BGP).
+        assert_eq!(ours_from_msg(&kernel_msg(186, 254, paths.clone()), 254), None, "bgp");
         assert_eq!(
-            ours_from_msg(&kernel_msg(186, 255, paths.clone()), 254),
+            ours_from_msg(&kernel_msg(RTPROT_NDBGP, 255, paths.clone()), 254),
             None,
             "local table"
         );
-        let mut cloned = kernel_msg(186, 254, paths);
+        let mut cloned = kernel_msg(RTPROT_NDBGP, 254, paths);
         cloned.header.flags = RouteFlags::Cloned;
         assert_eq!(ours_from_msg(&cloned, 254), None);
     }
 
     #[test]
     fn forms_we_never_install_have_no_nexthops() {
-        // A blackhole of protocol bgp (as FRR installs for aggregates).
-        let mut m = kernel_msg(186, 254, vec![]);
+        // A blackhole of our protocol (as FRR installs for aggregates).
+        let mut m = kernel_msg(RTPROT_NDBGP, 254, vec![]);
         m.attributes.retain(|a| !matches!(a, RouteAttribute::MultiPath(_)));
         m.header.kind = RouteType::BlackHole;
         let r = ours_from_msg(&m, 254).expect("ours");
         assert_eq!((r.prefix, r.nexthops.len()), (net("10.0.0.0/24"), 0));
         // An IPv4 gateway.
-        let mut m = kernel_msg(186, 254, vec![]);
+        let mut m = kernel_msg(RTPROT_NDBGP, 254, vec![]);
         m.attributes.retain(|a| !matches!(a, RouteAttribute::MultiPath(_)));
         m.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(
             "192.0.2.1".parse().expect("address"),
@@ -536,7 +541,11 @@ mod tests {
         // One odd path spoils the whole multipath route.
         let mut odd = path(5, "fe80::5", RouteNextHopFlags::empty());
         odd.attributes = vec![];
-        let m = kernel_msg(186, 254, vec![path(3, "fe80::3", RouteNextHopFlags::empty()), odd]);
+        let m = kernel_msg(
+            RTPROT_NDBGP,
+            254,
+            vec![path(3, "fe80::3", RouteNextHopFlags::empty()), odd],
+        );
         assert_eq!(ours_from_msg(&m, 254).map(|r| r.nexthops.len()), Some(0));
         // A dead single path.
         let mut m = route_msg(replace_request(net("10.0.0.0/24"), &[nh(3, "fe80::1")], MAIN));

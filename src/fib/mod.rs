@@ -5,12 +5,17 @@
 //! saw the kernel hold of them, and sends only the difference. Changes
 //! reach it through a mailbox that keeps the latest per prefix: the RIB
 //! hands over a full table without waiting for the kernel, and the kernel
-//! is sent each prefix once however often it changed meanwhile. Our routes
-//! are protocol bgp (186) in one table with a metric of their own (20 by
-//! default, as FRR): a dump keeps only protocol bgp, a delete names
-//! protocol bgp (the kernel matches it), and replacing at our own metric
-//! cannot replace another protocol's route to the same prefix (the kernel
-//! replaces by prefix and metric, whatever the protocol).
+//! is sent each prefix once however often it changed meanwhile.
+//!
+//! Our routes are marked ours: protocol [`RTPROT_NDBGP`] (201, not bgp's
+//! 186, which FRR's zebra uses) in one table with a metric of their own
+//! ([`DEFAULT_METRIC`]). A dump keeps only our protocol, a delete names it
+//! (the kernel matches it), so start-up cleanup, resync and shutdown never
+//! touch another daemon's routes. The kernel replaces a route by prefix,
+//! table and metric whatever its protocol, so a route we do not hold is
+//! added with NLM_F_EXCL, never NLM_F_REPLACE: another daemon's route at
+//! our metric is refused (logged), not overwritten. See docs/ARCHITECTURE.md
+//! section 4.
 //!
 //! Speed: requests are packed many to a datagram, without NLM_F_ACK (the
 //! kernel answers only failures), each batch closed by an acknowledged
@@ -44,13 +49,19 @@ pub mod types;
 
 use self::frame::KernelError;
 use self::mailbox::Mailbox;
-pub use self::message::RTPROT_BGP;
+pub use self::message::RTPROT_NDBGP;
 use self::message::{KernelRoute, Placement};
 use self::reconcile::{FibTable, Links, Op, Shortfall, shortfall};
 use self::socket::{Conn, MAX_BATCH};
 use crate::actor::{self, Commands, Inbox, Stopped, Task};
 
 pub use self::types::{FibChange, FibNextHop, FibRoute, NextHops};
+
+/// Our routes' metric: not FRR's (zebra installs every route at 20), nor
+/// BIRD's default (32), nor the kernel's and static routes' (0; 1024 for
+/// IPv6), nor the usual DHCP ones (100 and up). Below the DHCP and RA
+/// defaults, so that BGP routes win over them.
+pub const DEFAULT_METRIC: u32 = 30;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FibConfig {
@@ -63,7 +74,10 @@ pub struct FibConfig {
 
 impl Default for FibConfig {
     fn default() -> FibConfig {
-        FibConfig { table: 254, metric: 20 }
+        FibConfig {
+            table: 254,
+            metric: DEFAULT_METRIC,
+        }
     }
 }
 
@@ -128,8 +142,8 @@ const CHUNK: usize = 8 * MAX_BATCH;
 const MAX_RESYNC_ATTEMPTS: usize = 3;
 
 /// Start the FIB task on the current tokio runtime, in the current
-/// network namespace. It first removes the protocol-bgp routes an earlier
-/// run left in its table, then serves the handle. Dropping every handle
+/// network namespace. It first removes the routes of our protocol an
+/// earlier run left in its table, then serves the handle. Dropping every handle
 /// stops it and leaves the routes in place (`flush` removes them).
 pub fn spawn(config: FibConfig) -> Result<(FibHandle, Task), FibError> {
     if config.metric == 0 {
@@ -216,7 +230,7 @@ impl FibHandle {
         self.ask(Command::Flush).await
     }
 
-    /// Our routes as the kernel has them now (protocol bgp in our table),
+    /// Our routes as the kernel has them now (our protocol in our table),
     /// by prefix, with their live nexthops (a path the kernel marks dead
     /// is left out).
     pub async fn installed(&self) -> Result<Vec<(IpNet, Vec<FibNextHop>)>, FibError> {
@@ -518,7 +532,7 @@ impl Fib {
         let report = &mut answers.report;
         for (op, error) in ops.iter().zip(errors) {
             match (op, error) {
-                (Op::Replace { prefix, nexthops }, None) => {
+                (Op::Replace { prefix, nexthops, .. }, None) => {
                     self.table.set_installed(*prefix, Some(nexthops));
                     report.replaced += 1;
                 }
@@ -601,11 +615,15 @@ struct Refusals {
 impl Refusals {
     fn note(&mut self, op: &Op, e: KernelError) {
         let entry = self.by_errno.entry(e.errno).or_insert_with(|| {
-            let what = match op {
-                Op::Replace { .. } => "installing",
-                Op::Delete { .. } => "removing",
+            let (what, why) = match op {
+                Op::Replace { create_only: true, .. } if e.errno == libc::EEXIST => (
+                    "installing",
+                    "; another daemon's route has our metric there, left alone",
+                ),
+                Op::Replace { .. } => ("installing", ""),
+                Op::Delete { .. } => ("removing", ""),
             };
-            (0, format!("{what} {}: {e}", op.prefix()))
+            (0, format!("{what} {}: {e}{why}", op.prefix()))
         });
         entry.0 += 1;
     }

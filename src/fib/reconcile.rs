@@ -23,12 +23,14 @@ pub(crate) enum Op {
     Replace {
         prefix: IpNet,
         nexthops: NextHops,
+        /// No route of ours to `prefix` is in the kernel (as far as we
+        /// know): add it without NLM_F_REPLACE, with NLM_F_EXCL, so that
+        /// another daemon's route at our metric is never replaced (the
+        /// kernel replaces by prefix and metric, whatever the protocol).
+        create_only: bool,
     },
     /// Remove our route to `prefix` with `metric`.
-    Delete {
-        prefix: IpNet,
-        metric: u32,
-    },
+    Delete { prefix: IpNet, metric: u32 },
 }
 
 impl Op {
@@ -106,7 +108,11 @@ pub(crate) fn plan(
     let nexthops = wanted.map(|w| usable(w, links)).filter(|n| !n.is_empty());
     match (nexthops, installed) {
         (Some(n), Some(i)) if n == *i => None,
-        (Some(nexthops), _) => Some(Op::Replace { prefix, nexthops }),
+        (Some(nexthops), installed) => Some(Op::Replace {
+            prefix,
+            nexthops,
+            create_only: installed.is_none(),
+        }),
         (None, Some(_)) => Some(Op::Delete { prefix, metric }),
         (None, None) => None,
     }
@@ -451,6 +457,14 @@ mod tests {
             Some(Op::Replace {
                 prefix: p,
                 nexthops: set(n),
+                create_only: false,
+            })
+        };
+        let create = |n: &[FibNextHop]| {
+            Some(Op::Replace {
+                prefix: p,
+                nexthops: set(n),
+                create_only: true,
             })
         };
         let delete = Some(Op::Delete { prefix: p, metric: 20 });
@@ -459,14 +473,14 @@ mod tests {
         };
 
         // New, changed, unchanged.
-        assert_eq!(plan(Some(&[a, b]), None), replace(&[a, b]));
+        assert_eq!(plan(Some(&[a, b]), None), create(&[a, b]));
         assert_eq!(plan(Some(&[a, b]), Some(&[a])), replace(&[a, b]));
         assert_eq!(plan(Some(&[a, b]), Some(&[a, b])), None);
         // Withdrawn: delete what is installed, nothing if nothing is.
         assert_eq!(plan(None, Some(&[a])), delete);
         assert_eq!(plan(None, None), None);
         // A down nexthop is left out; all down means not installed.
-        assert_eq!(plan(Some(&[a, down]), None), replace(&[a]));
+        assert_eq!(plan(Some(&[a, down]), None), create(&[a]));
         assert_eq!(plan(Some(&[a, down]), Some(&[a])), None);
         assert_eq!(plan(Some(&[down]), None), None);
         assert_eq!(plan(Some(&[down]), Some(&[down])), delete);
@@ -567,11 +581,13 @@ mod tests {
                 },
                 Op::Replace {
                     prefix: net("10.0.1.0/24"),
-                    nexthops: set(&[a, b])
+                    nexthops: set(&[a, b]),
+                    create_only: false
                 },
                 Op::Replace {
                     prefix: net("10.0.2.0/24"),
-                    nexthops: set(&[b])
+                    nexthops: set(&[b]),
+                    create_only: true
                 },
             ]
         );
@@ -589,7 +605,8 @@ mod tests {
             ops,
             [Op::Replace {
                 prefix: net("10.0.0.0/24"),
-                nexthops: set(&[a])
+                nexthops: set(&[a]),
+                create_only: true
             }]
         );
     }

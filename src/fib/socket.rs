@@ -6,8 +6,8 @@ use std::io;
 use std::time::Duration;
 
 use netlink_packet_core::{
-    NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkMessage,
-    NetlinkPayload,
+    NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR,
+    NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::Socket;
@@ -58,12 +58,19 @@ fn pack_batch(out: &mut Vec<u8>, ops: &[Op], at: Placement, seq: &mut u32) -> us
         }
         let seq = next_seq(seq);
         match op {
-            Op::Replace { prefix, nexthops } => frame::push(
-                out,
-                replace_request(*prefix, nexthops, at),
-                NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE,
-                seq,
-            ),
+            Op::Replace {
+                prefix,
+                nexthops,
+                create_only,
+            } => {
+                let how = if *create_only { NLM_F_EXCL } else { NLM_F_REPLACE };
+                frame::push(
+                    out,
+                    replace_request(*prefix, nexthops, at),
+                    NLM_F_REQUEST | NLM_F_CREATE | how,
+                    seq,
+                )
+            }
             Op::Delete { prefix, metric } => {
                 frame::push(out, delete_request(*prefix, at.table, *metric), NLM_F_REQUEST, seq)
             }
@@ -372,6 +379,25 @@ mod tests {
         assert!(out.is_empty());
     }
 
+    /// A route we do not hold is added with NLM_F_EXCL: another daemon's
+    /// route at our metric is refused (EEXIST), never replaced.
+    #[test]
+    fn only_our_own_routes_are_replaced() {
+        let a = set(&[nh(1, "fe80::1")]);
+        let op = |create_only| Op::Replace {
+            prefix: net("10.0.0.0/24"),
+            nexthops: Arc::clone(&a),
+            create_only,
+        };
+        let mut out = Vec::new();
+        let mut seq = 0;
+        let flags = |out: &[u8]| u16::from_ne_bytes([out[6], out[7]]);
+        pack_batch(&mut out, &[op(true)], MAIN, &mut seq);
+        assert_eq!(flags(&out), NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL);
+        pack_batch(&mut out, &[op(false)], MAIN, &mut seq);
+        assert_eq!(flags(&out), NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE);
+    }
+
     #[test]
     fn a_batch_closes_once_past_max_batch_bytes() {
         let wide: Vec<FibNextHop> = (1..=64).map(|i| nh(i, &format!("fe80::{i:x}"))).collect();
@@ -380,6 +406,7 @@ mod tests {
             .map(|i| Op::Replace {
                 prefix: net(&format!("2001:db8:{i:x}::/48")),
                 nexthops: Arc::clone(&wide),
+                create_only: i % 2 == 0,
             })
             .collect();
         let mut out = Vec::new();

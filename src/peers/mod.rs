@@ -59,6 +59,8 @@ pub enum LostReason {
     /// The interface name now belongs to another ifindex (deleted and
     /// re-created): the old scope id is useless for dialling.
     IfindexChanged,
+    /// The address became one of ours: never a neighbour.
+    OwnAddress,
     /// Nothing heard from it for longer than its hold time; `elapsed` is
     /// the time since it was last heard.
     Silent {
@@ -72,6 +74,7 @@ impl fmt::Display for LostReason {
             LostReason::LinkDown => f.write_str("link down"),
             LostReason::LinkDeleted => f.write_str("link deleted"),
             LostReason::IfindexChanged => f.write_str("ifindex changed"),
+            LostReason::OwnAddress => f.write_str("now our own address"),
             LostReason::Silent { elapsed } => write!(f, "silent for {elapsed:?}"),
         }
     }

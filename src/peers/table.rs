@@ -1,7 +1,7 @@
 //! The pure peer table: observations and Links snapshots in, events out.
 //! No clock and no I/O: every method that needs the time takes it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,8 @@ use crate::iface::{Links, Mac, fmt_mac, is_link_local};
 use crate::peers::Observation;
 use crate::peers::Source;
 
-/// At most one "table full" warning per interface per this long.
+/// At most one "table full" or "our own address" warning per interface per
+/// this long.
 const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Counter key for observations on an ifindex that is not in the Links
@@ -198,6 +199,17 @@ struct LinkView {
 struct InterfaceStats {
     counters: PeerCounters,
     last_full_warning: Option<Instant>,
+    last_own_warning: Option<Instant>,
+}
+
+/// Whether a warning last given at `last` may be given again at `now`; if
+/// so, `last` becomes `now`.
+fn may_warn(last: &mut Option<Instant>, now: Instant) -> bool {
+    let warned_lately = last.is_some_and(|at| now.saturating_duration_since(at) < FULL_WARNING_INTERVAL);
+    if !warned_lately {
+        *last = Some(now);
+    }
+    !warned_lately
 }
 
 /// The peer table. See the module documentation of [`super`].
@@ -208,6 +220,11 @@ pub struct PeerTable {
     /// The last Links snapshot by ifindex, since observations name links by
     /// ifindex. Empty until the first `links_changed`.
     links: HashMap<u32, LinkView>,
+    /// Our own link-locals on every configured link, tentative ones too:
+    /// never a neighbour, whatever claims it (a spoofed RA puts one in the
+    /// kernel's neighbour table; our packets loop back between links that
+    /// share a segment). Dialling one would be dialling ourselves.
+    own: HashSet<Ipv6Addr>,
     /// By interface name, or [`UNKNOWN_IFINDEX`].
     stats: HashMap<String, InterfaceStats>,
 }
@@ -218,6 +235,7 @@ impl PeerTable {
             config,
             entries: BTreeMap::new(),
             links: HashMap::new(),
+            own: HashSet::new(),
             stats: HashMap::new(),
         }
     }
@@ -254,6 +272,25 @@ impl PeerTable {
             );
             return Vec::new();
         }
+        if self.own.contains(&obs.addr) {
+            let name = link.name.clone();
+            let stats = self.stats.entry(name.clone()).or_default();
+            stats.counters.ignored_own += 1;
+            if may_warn(&mut stats.last_own_warning, now) {
+                warn!(
+                    "{name}: ignoring neighbour {} ({}): it is our own address",
+                    obs.addr,
+                    obs.source.as_str()
+                );
+            } else {
+                debug!(
+                    "{name}: ignoring neighbour {} ({}): it is our own address",
+                    obs.addr,
+                    obs.source.as_str()
+                );
+            }
+            return Vec::new();
+        }
 
         let key = PeerKey {
             ifindex: obs.ifindex,
@@ -286,20 +323,16 @@ impl PeerTable {
         if on_link >= self.config.max_per_interface {
             let stats = self.stats.entry(interface.clone()).or_default();
             stats.counters.refused += 1;
-            let warned_lately = stats
-                .last_full_warning
-                .is_some_and(|at| now.saturating_duration_since(at) < FULL_WARNING_INTERVAL);
-            if warned_lately {
-                trace!(
-                    "{interface}: neighbour table full ({}), refusing {}",
-                    self.config.max_per_interface, key.addr
-                );
-            } else {
+            if may_warn(&mut stats.last_full_warning, now) {
                 warn!(
                     "{interface}: neighbour table full ({}), refusing {}",
                     self.config.max_per_interface, key.addr
                 );
-                stats.last_full_warning = Some(now);
+            } else {
+                trace!(
+                    "{interface}: neighbour table full ({}), refusing {}",
+                    self.config.max_per_interface, key.addr
+                );
             }
             return Vec::new();
         }
@@ -317,8 +350,13 @@ impl PeerTable {
     }
 
     /// Take in a new Links snapshot: entries on links that went down, were
-    /// deleted or changed ifindex leave at once.
+    /// deleted or changed ifindex leave at once, and so do entries whose
+    /// address is now one of ours.
     pub fn links_changed(&mut self, links: &Links) -> Vec<PeerEvent> {
+        self.own = links
+            .values()
+            .flat_map(|link| link.link_locals.iter().map(|ll| ll.addr))
+            .collect();
         self.links = links
             .iter()
             .map(|(name, link)| {
@@ -331,9 +369,11 @@ impl PeerTable {
             .collect();
 
         let by_ifindex = &self.links;
+        let own = &self.own;
         let mut events = Vec::new();
         self.entries.retain(|key, entry| {
             let reason = match by_ifindex.get(&key.ifindex) {
+                Some(link) if link.up && own.contains(&key.addr) => LostReason::OwnAddress,
                 Some(link) if link.up => {
                     // Same link under a new name: the key still dials.
                     if link.name != entry.interface {
@@ -477,7 +517,7 @@ fn refresh(entry: &mut PeerEntry, obs: &Observation, now: Instant) -> Option<Pee
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iface::LinkState;
+    use crate::iface::{LinkLocal, LinkState};
 
     const ETH0: u32 = 2;
     const ETH1: u32 = 3;
@@ -779,6 +819,7 @@ mod tests {
             counters: PeerCounters {
                 refused: 0,
                 ignored_down,
+                ignored_own: 0,
             },
         };
         let expected = HashMap::from([
@@ -908,6 +949,52 @@ mod tests {
         assert_eq!(counters["eth1"].ignored_down, 2);
         assert_eq!(counters[UNKNOWN_IFINDEX].ignored_down, 2);
         assert_eq!(counters["eth0"], PeerCounters::default());
+    }
+
+    fn with_link_local(mut links: Links, name: &str, addr: Ipv6Addr) -> Links {
+        if let Some(link) = links.get_mut(name) {
+            link.link_locals.push(LinkLocal { addr, tentative: false });
+        }
+        links
+    }
+
+    /// Our own link-locals (on any configured link) are never neighbours,
+    /// whoever reports them, and are counted per interface.
+    #[test]
+    fn our_own_addresses_are_never_neighbours() {
+        let (mut table, t0) = table();
+        let ours = with_link_local(both_up(), "eth1", addr("fe80::aa"));
+        table.links_changed(&with_link_local(ours, "eth0", addr("fe80::a")));
+        let mut counted = 0;
+        for source in [Source::Ra, Source::Ns, Source::Na, Source::Kernel, Source::Tcp] {
+            for (ifindex, own) in [(ETH0, "fe80::a"), (ETH0, "fe80::aa"), (ETH1, "fe80::a")] {
+                let events = table.observe(&seen(ifindex, own, source), t0);
+                assert!(events.is_empty(), "{source:?} {own}%{ifindex}: {events:?}");
+                counted += 1;
+            }
+        }
+        assert!(table.observe(&dad_probe(ETH0, "fe80::a"), t0).is_empty());
+        assert!(table.expire(t0 + secs(5)).is_empty());
+        assert_eq!(table.entries().count(), 0);
+        let counters = table.counters();
+        assert_eq!(counters["eth0"].ignored_own + counters["eth1"].ignored_own, counted + 1);
+        assert_eq!(counters["eth1"].ignored_own, 5);
+        // Someone else's address still is a neighbour.
+        let events = table.observe(&seen(ETH0, "fe80::1", Source::Kernel), t0);
+        assert_eq!(discovered_keys(&events), vec![key(ETH0, "fe80::1")]);
+    }
+
+    /// A neighbour whose address becomes ours (added to one of our links)
+    /// leaves the table at once.
+    #[test]
+    fn a_neighbour_whose_address_becomes_ours_is_lost() {
+        let (mut table, t0) = table();
+        table.observe(&seen(ETH0, "fe80::1", Source::Ra), t0);
+        table.observe(&seen(ETH0, "fe80::2", Source::Ra), t0);
+        let events = table.links_changed(&with_link_local(both_up(), "eth1", addr("fe80::1")));
+        assert_eq!(events, vec![lost_event(key(ETH0, "fe80::1"), LostReason::OwnAddress)]);
+        let keys: Vec<PeerKey> = table.entries().map(|e| e.key).collect();
+        assert_eq!(keys, vec![key(ETH0, "fe80::2")]);
     }
 
     #[test]

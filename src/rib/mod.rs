@@ -61,6 +61,7 @@
 
 mod decision;
 mod out;
+mod own;
 mod table;
 pub mod task;
 mod view;
@@ -85,6 +86,7 @@ use crate::prefix_map::PrefixMap;
 
 pub use self::decision::DEFAULT_LOCAL_PREF;
 pub use self::out::{NO_ADVERTISE, NO_EXPORT, NO_EXPORT_SUBCONFED, OutBatch};
+pub use self::own::OwnAddresses;
 pub use crate::api::{PathView, RouteView};
 
 /// A peer is its session's key: one session per (ifindex, link-local).
@@ -268,6 +270,10 @@ pub struct PeerStats {
     /// Announcements dropped because our AS was in the AS_PATH (RFC 4271
     /// 9.1.2), since the peer was added.
     pub loop_dropped: u64,
+    /// Announcements dropped because their next hop was one of our own
+    /// addresses (RFC 4271 5.1.3), when they came or when the address
+    /// became ours, since the peer was added.
+    pub next_hop_ours: u64,
     /// Prefixes advertised to it by the batches taken so far (its
     /// Adj-RIB-Out as the peer knows it).
     pub prefixes_sent: usize,
@@ -366,6 +372,8 @@ impl Peers {
 #[derive(Debug)]
 pub struct Rib {
     config: RibConfig,
+    /// A peer's path with one of these as its next hop is not kept.
+    own: OwnAddresses,
     peers: Peers,
     table: PrefixMap<Entry>,
     interner: Interner<PathAttributes>,
@@ -389,6 +397,7 @@ impl Rib {
         };
         Rib {
             config,
+            own: OwnAddresses::default(),
             peers: Peers {
                 slots: vec![Some(local)],
                 by_id: HashMap::new(),
@@ -409,6 +418,40 @@ impl Rib {
         if let Some(local) = self.peers.get_mut(LOCAL_SLOT) {
             local.info.router_id = router_id;
         }
+    }
+
+    /// Our addresses changed: from now on a peer's path whose next hop is
+    /// one of them is treated as withdrawn, and the paths already held
+    /// that name a new one of ours are withdrawn now. A path dropped for
+    /// an address we no longer have is not brought back (nothing of it was
+    /// kept): the peer's next announcement of it is taken.
+    pub fn set_own_addresses(&mut self, own: OwnAddresses) -> Changes {
+        let mut changes = Changes::default();
+        if own == self.own {
+            return changes;
+        }
+        self.own = own;
+        if self.own.is_empty() {
+            return changes;
+        }
+        let now_ours: Vec<(IpNet, Slot)> = self
+            .table
+            .iter()
+            .flat_map(|(prefix, entry)| {
+                entry
+                    .paths()
+                    .iter()
+                    .filter(|path| path.slot != LOCAL_SLOT && self.own.has_next_hop(&path.attrs.next_hop))
+                    .map(move |path| (prefix, path.slot))
+            })
+            .collect();
+        for (prefix, slot) in now_ours {
+            if let Some(state) = self.peers.get_mut(slot) {
+                state.stats.next_hop_ours += 1;
+            }
+            self.set_path(prefix, slot, None, &mut changes);
+        }
+        changes
     }
 
     /// Adds an established peer. A peer already present (a new session
@@ -501,6 +544,14 @@ impl Rib {
             Some(attrs) if attrs.as_path.contains(self.config.local_asn) => {
                 if let Some(state) = self.peers.get_mut(slot) {
                     state.stats.loop_dropped += update.announced.len() as u64;
+                }
+                None
+            }
+            // RFC 4271 5.1.3: a next hop of ours is not usable; the
+            // announcement replaces (withdraws) the previous path.
+            Some(attrs) if self.own.has_next_hop(&attrs.next_hop) => {
+                if let Some(state) = self.peers.get_mut(slot) {
+                    state.stats.next_hop_ours += update.announced.len() as u64;
                 }
                 None
             }
@@ -635,6 +686,7 @@ impl Rib {
             peers,
             table,
             interner,
+            ..
         } = self;
         let entry = match &attrs {
             Some(_) => table.get_or_insert_with(prefix, Entry::default),

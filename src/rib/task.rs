@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::{self as rib, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteView};
+use super::{self as rib, Changes, OwnAddresses, PeerInfo, Rib, RibConfig, RouteChange, RouteView};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::RouteEntry;
 use crate::fib::{FibChange, FibError, FibHandle, FibNextHop, FibRoute, NextHops};
@@ -166,6 +166,8 @@ struct Peer {
     /// waiting on it. What it holds is bounded by the table itself.
     out: mpsc::UnboundedSender<Outgoing>,
     end_of_rib_sent: bool,
+    /// Warned once that it sent a next hop of ours; debug after that.
+    warned_next_hop_ours: bool,
 }
 
 pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>) -> (RoutesHandle, Task) {
@@ -222,6 +224,7 @@ impl Routes {
         }
         self.config.addresses.borrow_and_update();
         self.redistribute_connected(&mut changes);
+        self.follow_own_addresses(&mut changes);
         self.commit(changes).await;
         loop {
             let mut changes = Changes::default();
@@ -247,6 +250,7 @@ impl Routes {
                 Ok(()) = self.config.addresses.changed() => {
                     self.config.addresses.borrow_and_update();
                     self.redistribute_connected(&mut changes);
+                    self.follow_own_addresses(&mut changes);
                 }
                 Ok(()) = self.config.router_id.changed() => {
                     let router_id = *self.config.router_id.borrow_and_update();
@@ -254,6 +258,7 @@ impl Routes {
                 }
                 Ok(()) = self.links.changed() => {
                     self.links.borrow_and_update();
+                    self.follow_own_addresses(&mut changes);
                     // The kernel drops IPv4 routes through a downed link
                     // without telling us: reconcile to what we want.
                     self.fib.resync_soon();
@@ -273,6 +278,7 @@ impl Routes {
                         encode,
                         out,
                         end_of_rib_sent: false,
+                        warned_next_hop_ours: false,
                     },
                 );
                 changes.append(self.rib.add_peer(info));
@@ -282,10 +288,17 @@ impl Routes {
                     changes.append(self.rib.remove_peer(&key));
                 }
             }
-            Command::Update(key, update) => match self.rib.apply(&key, &update) {
-                Ok(c) => changes.append(c),
-                Err(_) => debug!("UPDATE from {key} after its session ended: ignored"),
-            },
+            Command::Update(key, update) => {
+                let ours_before = self.next_hop_ours(&key);
+                match self.rib.apply(&key, &update) {
+                    Ok(c) => changes.append(c),
+                    Err(_) => debug!("UPDATE from {key} after its session ended: ignored"),
+                }
+                let dropped = self.next_hop_ours(&key) - ours_before;
+                if dropped > 0 {
+                    self.note_next_hop_ours(&key, dropped, &update);
+                }
+            }
             Command::Refresh(key) => {
                 // RFC 2918: answered from what we would send now.
                 if let Ok(batch) = self.rib.full_table(&key) {
@@ -385,6 +398,45 @@ impl Routes {
         if !messages.is_empty() && peer.out.send(messages).is_err() {
             debug!("{key}: session gone before its UPDATEs were sent");
         }
+    }
+
+    /// How many of `key`'s announcements named one of our addresses as the
+    /// next hop.
+    fn next_hop_ours(&self, key: &PeerKey) -> u64 {
+        self.rib.peer_stats(key).map_or(0, |stats| stats.next_hop_ours)
+    }
+
+    /// Say that `dropped` prefixes of `update` from `key` named a next hop
+    /// of ours: a warning the first time for the peer, then at debug.
+    fn note_next_hop_ours(&mut self, key: &PeerKey, dropped: u64, update: &Update) {
+        let next_hop = update.attributes.as_ref().map(|a| a.next_hop).unwrap_or_default();
+        let example = update.announced.first().map(|p| p.to_string()).unwrap_or_default();
+        let first = self
+            .peers
+            .get_mut(key)
+            .is_some_and(|peer| !std::mem::replace(&mut peer.warned_next_hop_ours, true));
+        if first {
+            warn!(
+                "{key}: {dropped} prefixes (e.g. {example}) with our own address as next hop \
+                 ({next_hop:?}) treated as withdrawn (RFC 4271 5.1.3); later ones are logged at debug"
+            );
+        } else {
+            debug!("{key}: {dropped} prefixes (e.g. {example}) with our own address as next hop treated as withdrawn");
+        }
+    }
+
+    /// Hand the RIB our addresses when they changed: paths through one of
+    /// them are withdrawn.
+    fn follow_own_addresses(&mut self, changes: &mut Changes) {
+        let own = OwnAddresses::of_host(&self.config.addresses.borrow(), &self.links.borrow());
+        let c = self.rib.set_own_addresses(own);
+        if !c.routes.is_empty() {
+            info!(
+                "{} prefixes lost a path whose next hop is now our own address",
+                c.routes.len()
+            );
+        }
+        changes.append(c);
     }
 
     /// Originate the prefixes connected to non-fabric interfaces, withdraw

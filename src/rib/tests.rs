@@ -413,9 +413,111 @@ fn routes_with_our_as_are_dropped_and_counted() {
         Some(PeerStats {
             prefixes: 0,
             loop_dropped: 2,
+            next_hop_ours: 0,
             prefixes_sent: 0,
         })
     );
+}
+
+fn own(addresses: &[&str]) -> OwnAddresses {
+    OwnAddresses::new(addresses.iter().map(|a| a.parse().expect("test address")))
+}
+
+fn via(next_hop: NextHop) -> PathAttributes {
+    PathAttributes {
+        next_hop,
+        ..attrs(&[65002])
+    }
+}
+
+/// RFC 4271 5.1.3: a route whose next hop is one of our addresses (IPv4
+/// NEXT_HOP, MP_REACH global or link-local) is treated as withdrawn.
+#[test]
+fn routes_through_our_own_address_are_dropped_and_counted() {
+    let mut rib = rib_with(&[peer(1, 65002), peer(2, 65003)]);
+    assert!(
+        rib.set_own_addresses(own(&["10.0.0.1", "2001:db8::1", "fe80::a"]))
+            .is_empty()
+    );
+    rib.apply(&id(1), &announce(&["10.0.0.0/8"], attrs(&[65002]))).unwrap();
+    rib.apply(&id(2), &announce(&["10.0.0.0/8"], attrs(&[65003]))).unwrap();
+    let ipv4 = NextHop {
+        ipv4: Some("10.0.0.1".parse().unwrap()),
+        ..NextHop::default()
+    };
+    let link_local = NextHop {
+        global: Some("fe80::a".parse().unwrap()),
+        link_local: Some("fe80::a".parse().unwrap()),
+        ..NextHop::default()
+    };
+    let global = NextHop {
+        global: Some("2001:db8::1".parse().unwrap()),
+        link_local: Some("fe80::1".parse().unwrap()),
+        ..NextHop::default()
+    };
+    // Replaces peer 1's usable path: only peer 2's is left.
+    let changes = rib.apply(&id(1), &announce(&["10.0.0.0/8"], via(ipv4))).unwrap();
+    assert_eq!(changes.routes.len(), 1);
+    assert_eq!(selected(&rib, "10.0.0.0/8"), [from(2)]);
+    let changes = rib
+        .apply(&id(1), &announce(&["10.1.0.0/16", "2001:db8:1::/48"], via(link_local)))
+        .unwrap();
+    assert!(changes.is_empty(), "{changes:?}");
+    rib.apply(&id(1), &announce(&["10.2.0.0/16"], via(global))).unwrap();
+    assert_eq!(rib.routes().len(), 1, "{:?}", rib.routes());
+    let stats = rib.peer_stats(&id(1)).unwrap();
+    assert_eq!((stats.prefixes, stats.next_hop_ours), (0, 4));
+    // Someone else's next hop still is a route.
+    let theirs = NextHop {
+        ipv4: Some("10.0.0.2".parse().unwrap()),
+        ..NextHop::default()
+    };
+    rib.apply(&id(1), &announce(&["10.3.0.0/16"], via(theirs))).unwrap();
+    assert_eq!(selected(&rib, "10.3.0.0/16"), [from(1)]);
+}
+
+/// An address that becomes ours withdraws the paths held through it; one
+/// that stops being ours does not bring dropped paths back (the peer's
+/// next announcement does).
+#[test]
+fn an_address_that_becomes_ours_withdraws_the_paths_through_it() {
+    let mut rib = rib_with(&[peer(1, 65002), peer(2, 65003)]);
+    let through = |a: &str| NextHop {
+        ipv4: Some(a.parse().unwrap()),
+        ..NextHop::default()
+    };
+    rib.apply(
+        &id(1),
+        &announce(&["10.0.0.0/8", "10.9.0.0/16"], via(through("192.0.2.7"))),
+    )
+    .unwrap();
+    rib.apply(&id(2), &announce(&["10.0.0.0/8"], via(through("192.0.2.8"))))
+        .unwrap();
+    rib.originate(net("10.5.0.0/16"), PathAttributes::default());
+    assert_eq!(selected(&rib, "10.0.0.0/8"), [from(1), from(2)]);
+
+    let changes = rib.set_own_addresses(own(&["192.0.2.7"]));
+    let mut prefixes: Vec<IpNet> = changes.routes.iter().map(RouteChange::prefix).collect();
+    prefixes.sort();
+    assert_eq!(prefixes, [net("10.0.0.0/8"), net("10.9.0.0/16")]);
+    assert!(changes.routes.contains(&RouteChange::Removed(net("10.9.0.0/16"))));
+    assert_eq!(selected(&rib, "10.0.0.0/8"), [from(2)]);
+    assert_eq!(
+        selected(&rib, "10.5.0.0/16"),
+        [PathSource::Local],
+        "local paths are ours"
+    );
+    assert_eq!(rib.peer_stats(&id(1)).map(|s| s.next_hop_ours), Some(2));
+    // The same set again: nothing to do.
+    assert!(rib.set_own_addresses(own(&["192.0.2.7"])).is_empty());
+
+    assert!(
+        rib.set_own_addresses(own(&[])).is_empty(),
+        "nothing comes back by itself"
+    );
+    rib.apply(&id(1), &announce(&["10.9.0.0/16"], via(through("192.0.2.7"))))
+        .unwrap();
+    assert_eq!(selected(&rib, "10.9.0.0/16"), [from(1)], "announced again: taken");
 }
 
 #[test]

@@ -364,6 +364,9 @@ pub enum Event {
     /// Events 21, 22, 28: the peer's bytes did not decode; the codec says
     /// which NOTIFICATION tells the peer why.
     MessageError(Notification),
+    /// A NOTIFICATION from the peer did not decode: RFC 4271 6.4 forbids
+    /// answering it with one, so the connection just closes.
+    MalformedNotification,
     /// Event 23: this connection lost a collision (RFC 4271 6.8).
     OpenCollisionDump,
     /// The interface went down: end the session now rather than at hold time
@@ -432,6 +435,8 @@ pub enum DownReason {
     /// We found an error and sent this NOTIFICATION (OPEN check, unexpected
     /// message, malformed message).
     NotificationSent(Notification),
+    /// The peer sent a NOTIFICATION that did not decode; none was sent back.
+    MalformedNotificationReceived,
     /// An event that has no meaning in a state without a connection to report
     /// it on (RFC 4271 8.2.2 Connect/Active "any other event").
     UnexpectedEvent,
@@ -456,6 +461,7 @@ impl fmt::Display for DownReason {
             DownReason::NotificationSent(n) => {
                 write!(f, "NOTIFICATION sent: {}/{}", n.code, n.subcode)
             }
+            DownReason::MalformedNotificationReceived => f.write_str("malformed NOTIFICATION received"),
             DownReason::UnexpectedEvent => f.write_str("unexpected event"),
         }
     }
@@ -834,6 +840,7 @@ impl Fsm {
             | Event::KeepaliveTimerExpires
             | Event::Received(_)
             | Event::MessageError(_)
+            | Event::MalformedNotification
             | Event::OpenCollisionDump => {
                 out.push(Action::AbortConnect);
                 self.connect_retry_counter += 1;
@@ -868,6 +875,7 @@ impl Fsm {
             | Event::KeepaliveTimerExpires
             | Event::Received(_)
             | Event::MessageError(_)
+            | Event::MalformedNotification
             | Event::OpenCollisionDump => {
                 self.connect_retry_counter += 1;
                 self.enter_idle(out, DownReason::UnexpectedEvent);
@@ -1039,6 +1047,10 @@ impl Fsm {
             Event::MessageError(error) => {
                 self.connect_retry_counter += 1;
                 self.notify_and_close(out, error.clone(), DownReason::NotificationSent(error));
+            }
+            Event::MalformedNotification => {
+                self.connect_retry_counter += 1;
+                self.close(out, DownReason::MalformedNotificationReceived);
             }
             Event::OpenCollisionDump => {
                 self.connect_retry_counter += 1;

@@ -1278,6 +1278,29 @@ fn established_connection_loss_and_decode_error() {
     assert_eq!(f.state(), State::Idle);
 }
 
+/// RFC 4271 6.4: an error in a NOTIFICATION cannot be reported with one.
+#[test]
+fn a_malformed_notification_closes_without_an_answer() {
+    for state in [State::OpenSent, State::OpenConfirm, State::Established] {
+        let mut f = reach(state);
+        let counter = f.connect_retry_counter();
+        let actions = f.handle(Event::MalformedNotification);
+        assert_eq!(sent_notification(&actions), None, "{state}: {actions:?}");
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::Send(_))),
+            "{state}: nothing is sent: {actions:?}"
+        );
+        assert!(actions.contains(&Action::CloseConnection), "{state}: {actions:?}");
+        assert_eq!(
+            down_reason(&actions),
+            Some(&DownReason::MalformedNotificationReceived),
+            "{state}"
+        );
+        assert_eq!(f.state(), State::Idle);
+        assert_eq!(f.connect_retry_counter(), counter + 1, "{state}");
+    }
+}
+
 #[test]
 fn established_refuses_a_second_connection_and_ignores_starts() {
     let mut f = reach(State::Established);
@@ -1325,6 +1348,7 @@ fn state_after_each_event_class() {
         ("Notification", Event::Received(Message::Notification(notification(6, 2))),
                                                                   [Idle,    Idle,     Idle,     Idle,        Idle,        Idle]),
         ("MessageError", Event::MessageError(notification(1, 1)), [Idle,    Idle,     Idle,     Idle,        Idle,        Idle]),
+        ("BadNotification", Event::MalformedNotification,         [Idle,    Idle,     Idle,     Idle,        Idle,        Idle]),
         ("CollisionDump", Event::OpenCollisionDump,               [Idle,    Idle,     Idle,     Idle,        Idle,        Idle]),
         ("LinkDown", Event::LinkDown,                             [Idle,    Idle,     Idle,     Idle,        Idle,        Idle]),
         ("UpdateSent", Event::UpdateSent,                         [Idle,    Connect,  Active,   OpenSent,    OpenConfirm, Established]),

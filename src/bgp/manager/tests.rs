@@ -190,7 +190,7 @@ async fn a_connection_from_an_undiscovered_neighbour_starts_its_session() {
 
 #[tokio::test(start_paused = true)]
 async fn connections_from_elsewhere_are_refused_and_counted() {
-    let rig = Rig::start();
+    let mut rig = Rig::start();
     let global = SocketAddr::V6(std::net::SocketAddrV6::new(
         "2001:db8::2".parse().expect("address"),
         40000,
@@ -198,16 +198,22 @@ async fn connections_from_elsewhere_are_refused_and_counted() {
         IFINDEX,
     ));
     let other_interface = SocketAddr::V6(std::net::SocketAddrV6::new(PEER_LL, 40000, 0, IFINDEX + 1));
-    for from in [global, other_interface] {
+    // Our own link-local: we would be our own neighbour.
+    for from in [global, other_interface, source(LOCAL_LL)] {
         let mut peer = rig.connect_from(from).await;
         peer.expect_closed().await;
     }
     let refused = rig.bgp.refused().await.expect("manager running");
     assert_eq!(
         refused,
-        BTreeMap::from([("interface_not_configured", 1), ("not_link_local", 1)])
+        BTreeMap::from([
+            ("interface_not_configured", 1),
+            ("not_link_local", 1),
+            ("own_address", 1)
+        ])
     );
     assert!(rig.bgp.neighbors().await.expect("manager running").is_empty());
+    assert!(rig.observed.try_recv().is_err(), "told the peer table of a stranger");
 }
 
 /// The ifindex is the session's identity: a rename keeps the session, which

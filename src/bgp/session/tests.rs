@@ -130,6 +130,40 @@ async fn refused_dials_are_retried_after_1_s_doubling_to_30_s_with_jitter() {
     assert!(rig.status().last_error.is_some_and(|e| e.contains("refused")));
 }
 
+/// A NOTIFICATION of 20 octets: shorter than any NOTIFICATION (21).
+const SHORT_NOTIFICATION: [u8; 20] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 20, 3, 6,
+];
+
+/// RFC 4271 6.4: a malformed NOTIFICATION is not answered with one, in
+/// OpenSent as in Established.
+#[tokio::test(start_paused = true)]
+async fn a_malformed_notification_is_not_answered() {
+    let mut rig = Rig::start(LOCAL_ID);
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    peer.expect_open().await;
+    peer.send_raw(&SHORT_NOTIFICATION).await;
+    peer.expect_closed().await;
+    let status = rig.wait_for("down", |s| s.state != State::OpenSent).await;
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("malformed NOTIFICATION")),
+        "{status:?}"
+    );
+
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    rig.established().await;
+    peer.send_raw(&SHORT_NOTIFICATION).await;
+    // End-of-RIB and KEEPALIVEs may come first; never a NOTIFICATION.
+    while let Some(msg) = peer.recv().await {
+        assert!(!matches!(msg, Message::Notification(_)), "answered with {msg:?}");
+    }
+    rig.wait_for("down", |s| s.state != State::Established).await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn backoff_starts_again_at_1_s_after_an_established_session() {
     let mut rig = Rig::start(LOCAL_ID);

@@ -190,3 +190,39 @@ async fn the_routes_view_names_the_fib_once_it_has_stopped() {
     assert_eq!(stopped, Some(Stopped { stage: "FIB" }));
     assert_eq!(routes.counters().await.map(|c| c.len()), Ok(0));
 }
+
+/// A route whose next hop is our own link-local (from the Links snapshot)
+/// never reaches the FIB nor another peer; one through the peer does.
+#[tokio::test(start_paused = true)]
+async fn routes_through_our_own_link_local_are_not_installed() {
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let (routes, fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[], links);
+    let (source, other) = (peer(2), peer(3));
+    let mut from = Session::up(&routes, info(source, PEER_ASN, rib::Families::ALL)).await;
+    let mut to = Session::up(&routes, info(other, PEER_ASN + 1, rib::Families::ALL)).await;
+    from.updates().await;
+    to.updates().await;
+    let through = |next_hop: Ipv6Addr, prefix: &str| Update {
+        announced: vec![prefix.parse().expect("prefix")],
+        attributes: Some(PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: AsPath {
+                segments: vec![AsSegment::Sequence(vec![PEER_ASN])],
+            },
+            next_hop: NextHop {
+                ipv4: None,
+                global: Some(next_hop),
+                link_local: Some(next_hop),
+            },
+            ..PathAttributes::default()
+        }),
+        ..Update::default()
+    };
+    routes.update(source, through(LOCAL_LL, "10.0.0.0/8")).await;
+    routes.update(source, through(source.addr, V4)).await;
+    assert_eq!(announced(&to.updates().await), set(&[V4]));
+    routes.counters().await.expect("routes task running");
+    let installed: Vec<String> = fib.take_submitted().into_iter().map(|(p, _)| p.to_string()).collect();
+    assert_eq!(installed, [V4]);
+    assert!(to.sent.try_recv().is_err(), "10.0.0.0/8 went out");
+}

@@ -5,6 +5,7 @@ pub mod conn;
 pub mod fsm;
 pub mod manager;
 pub mod session;
+pub mod sockopt;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod transport;

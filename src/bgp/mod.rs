@@ -1,6 +1,7 @@
 //! The BGP engine: the pure FSM, sessions and their manager. The message
 //! codec they speak is `crate::msg`, shared with the RIB.
 
+pub mod auth;
 pub mod conn;
 pub mod fsm;
 pub mod manager;

@@ -26,7 +26,9 @@ use crate::policy::TCP_MD5_KEY_MAX;
 
 /// `TCP_MD5SIG_FLAG_PREFIX` from linux/tcp.h: `prefixlen` is valid.
 const TCP_MD5SIG_FLAG_PREFIX: u8 = 0x1;
-/// `TCP_MD5SIG_FLAG_IFINDEX`: `ifindex` names an L3 master device.
+/// `TCP_MD5SIG_FLAG_IFINDEX`: `ifindex` names an L3 master device (not
+/// used: we have no VRF; its test shows it cannot scope a link-local).
+#[cfg(test)]
 const TCP_MD5SIG_FLAG_IFINDEX: u8 = 0x2;
 
 /// `struct tcp_md5sig` from linux/tcp.h.

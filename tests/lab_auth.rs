@@ -174,7 +174,11 @@ fn two_ndbgpd_with_one_key_reach_established_signed() {
     let table = da.ctl_text(&["neighbors"]);
     assert!(table.contains("AUTH") && table.contains(" md5 "), "{table}");
     for d in [&da, &db] {
-        assert!(!d.process.log_text().contains(key), "the key is in {}'s log", d.process.name);
+        assert!(
+            !d.process.log_text().contains(key),
+            "the key is in {}'s log",
+            d.process.name
+        );
     }
     // The signatures were checked, none failed.
     assert_eq!(md5_drops(&a), [0, 0, 0], "{:?}", tcp_counters(&a));
@@ -200,7 +204,10 @@ fn ndbgpd_with_a_wrong_or_missing_key_never_establishes() {
     });
     let (fa, fb) = (md5_drops(&a), md5_drops(&b));
     eprintln!("{T}: wrong key: a drops {fa:?}, b drops {fb:?} (NotFound, Unexpected, Failure)");
-    assert!(fa[2] + fb[2] > 0, "segments dropped for a wrong signature: a {fa:?} b {fb:?}");
+    assert!(
+        fa[2] + fb[2] > 0,
+        "segments dropped for a wrong signature: a {fa:?} b {fb:?}"
+    );
     db.process.stop();
 
     let db = ndbgpd(&b, &dir, "b2", 65002, "10.0.0.2", &[]);
@@ -248,7 +255,10 @@ fn frr_interface_neighbour_with_password() {
     });
     let after = md5_drops(&a);
     eprintln!("{T}: after FRR's key changed: {before:?} -> {after:?}");
-    assert!(after[2] > before[2], "a dropped FRR's wrongly signed segments: {after:?}");
+    assert!(
+        after[2] > before[2],
+        "a dropped FRR's wrongly signed segments: {after:?}"
+    );
 }
 
 /// FRR without a password against ndbgpd with one: never Established.
@@ -311,6 +321,123 @@ fn bird_with_another_key_never_establishes() {
     let (fa, fb) = (md5_drops(&a), md5_drops(&b));
     eprintln!("{T}: a drops {fa:?}, BIRD's side drops {fb:?}");
     assert!(fa[2] + fb[2] > 0, "wrong signatures dropped: a {fa:?}, b {fb:?}");
+}
+
+/// A SIGHUP with a new key: the established session keeps its key and
+/// goes on; the next connection needs the new one (the link bounced:
+/// never Established while only one side has it, Established once both do).
+#[test]
+fn a_new_key_on_sighup_applies_to_new_connections() {
+    const T: &str = "a_new_key_on_sighup_applies_to_new_connections";
+    if !lab_enabled(T) {
+        return;
+    }
+    let dir = TempDir::new("md5hup");
+    let file_a = key_file(&dir, "a", "first-key");
+    let file_b = key_file(&dir, "b", "first-key");
+    let (a, b, la, lb) = pair("amh", "bmh");
+    let da = ndbgpd(&a, &dir, "a", 65001, "10.0.0.1", &["--password-file", &file_a]);
+    let db = ndbgpd(&b, &dir, "b", 65002, "10.0.0.2", &["--password-file", &file_b]);
+    let dump = || format!("{}{}", report(&da), report(&db));
+    let s0 = wait_or_dump("both Established", Duration::from_secs(20), &dump, || {
+        established_to(&db, la)?;
+        established_to(&da, lb)
+    });
+    key_file(&dir, "a", "second-key");
+    sighup(&da);
+    wait_or_dump("a to apply the reload", Duration::from_secs(5), &dump, || {
+        da.process
+            .log_text()
+            .contains("reload: filters, limits or authentication changed")
+            .then_some(())
+    });
+    // Over two keepalive intervals: the session is the same one.
+    let kept = Instant::now();
+    while kept.elapsed() < Duration::from_secs(7) {
+        let s = established_to(&da, lb).unwrap_or_else(|| panic!("session reset by the reload{}", dump()));
+        assert_eq!(s.established_count, s0.established_count, "{s:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A new connection: the link bounces.
+    a.set_link("eth0", false);
+    wait_or_dump("the session to end", Duration::from_secs(10), &dump, || {
+        established_to(&db, la).is_none().then_some(())
+    });
+    a.set_link("eth0", true);
+    let before = md5_drops(&b);
+    never("Established with two keys", &dump, || {
+        established_to(&da, lb).is_some() || established_to(&db, la).is_some()
+    });
+    let after = md5_drops(&b);
+    assert!(
+        after[2] > before[2],
+        "b dropped a's new signatures: {before:?} -> {after:?}"
+    );
+    key_file(&dir, "b", "second-key");
+    sighup(&db);
+    wait_or_dump(
+        "Established with the new key on both",
+        Duration::from_secs(30),
+        &dump,
+        || Some((established_to(&da, lb)?, established_to(&db, la)?)),
+    );
+}
+
+/// Per-interface keys: a's eth0 (to b) has a key, eth1 (to c) none. Both
+/// sessions come up; only eth0's is signed. The listener cannot cover the
+/// link-local range (eth1 must not sign), so b's key is per neighbour.
+#[test]
+fn a_per_interface_key_signs_only_that_interface() {
+    const T: &str = "a_per_interface_key_signs_only_that_interface";
+    if !lab_enabled(T) {
+        return;
+    }
+    let dir = TempDir::new("md5if");
+    let key = key_file(&dir, "key", "only-eth0");
+    let a = Netns::new("ami");
+    let b = Netns::new("bmi");
+    let c = Netns::new("cmi");
+    veth(&a, "eth0", &b, "eth0");
+    veth(&a, "eth1", &c, "eth0");
+    for (ns, ifname) in [(&a, "eth0"), (&a, "eth1"), (&b, "eth0"), (&c, "eth0")] {
+        ns.set_link(ifname, true);
+    }
+    let (_, _, lb) = wait_link_locals_ready_on(&a, "eth0", &b, "eth0");
+    let (_, _, lc) = wait_link_locals_ready_on(&a, "eth1", &c, "eth0");
+    let conf = dir.join("a.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "interfaces = [\"eth0\", \"eth1\"]\nasn = 65001\nrouter_id = \"10.0.0.1\"\n\n[interface.eth0]\npassword_file = \"{key}\"\n"
+        ),
+    )
+    .expect("config");
+    let da = Ndbgpd::start(&a, &dir, "a", &["--config", conf.to_str().expect("utf-8")]);
+    let db = ndbgpd(&b, &dir, "b", 65002, "10.0.0.2", &["--password-file", &key]);
+    let dc = ndbgpd(&c, &dir, "c", 65003, "10.0.0.3", &[]);
+    let dump = || format!("{}{}{}", report(&da), report(&db), report(&dc));
+    let (sb, sc) = wait_or_dump("both sessions Established", Duration::from_secs(30), &dump, || {
+        let all = da.try_neighbors()?;
+        let up = |ifname: &str, addr: Ipv6Addr| {
+            all.iter()
+                .find(|s| s.interface == ifname && s.address == addr && s.state == SessionState::Established)
+                .cloned()
+        };
+        Some((up("eth0", lb)?, up("eth1", lc)?))
+    });
+    assert!(sb.tcp_md5, "eth0 signed: {sb:?}");
+    assert!(!sc.tcp_md5, "eth1 not: {sc:?}");
+    assert_eq!(
+        md5_drops(&c),
+        [0, 0, 0],
+        "c never saw a signature: {:?}",
+        tcp_counters(&c)
+    );
+}
+
+fn sighup(d: &Ndbgpd) {
+    use nix::sys::signal::{Signal, kill};
+    kill(nix::unistd::Pid::from_raw(d.process.pid()), Signal::SIGHUP).expect("kill");
 }
 
 // ---------------------------------------------------------------- GTSM
@@ -399,12 +526,18 @@ fn ttl_security_drops_a_syn_with_hop_limit_254() {
     let before = counter(&a, "TCPMinTTLDrop");
     assert!(!connect(254), "a SYN with hop limit 254 was answered");
     let dropped = counter(&a, "TCPMinTTLDrop");
-    assert!(dropped > before, "the SYN was dropped by the kernel: {before} -> {dropped}");
+    assert!(
+        dropped > before,
+        "the SYN was dropped by the kernel: {before} -> {dropped}"
+    );
     // ndbgpd logs every connection it takes (debug): none came.
     let taken = |log: &str| log.contains("inbound connection");
     assert!(!taken(&da.process.log_text()), "{}", report(&da));
     assert!(connect(255), "hop limit 255 accepted");
-    wait_or_dump("ndbgpd to take the connection", Duration::from_secs(5), &|| report(&da), || {
-        taken(&da.process.log_text()).then_some(())
-    });
+    wait_or_dump(
+        "ndbgpd to take the connection",
+        Duration::from_secs(5),
+        &|| report(&da),
+        || taken(&da.process.log_text()).then_some(()),
+    );
 }

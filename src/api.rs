@@ -220,6 +220,12 @@ pub struct NeighborView {
     /// Prefixes in its Adj-RIB-In, and announced to it now.
     pub prefixes_received: usize,
     pub prefixes_sent: usize,
+    /// The connection shown is signed with TCP-MD5 (RFC 2385).
+    #[serde(default)]
+    pub tcp_md5: bool,
+    /// The connection shown drops segments below hop limit 255 (RFC 5082).
+    #[serde(default)]
+    pub ttl_security: bool,
 }
 
 /// One prefix and every path to it, as the RIB holds them.
@@ -315,6 +321,8 @@ mod tests {
             updates_sent: 3,
             prefixes_received: 4,
             prefixes_sent: 5,
+            tcp_md5: true,
+            ttl_security: false,
         }
     }
 
@@ -402,7 +410,7 @@ mod tests {
             ),
             (
                 Answer::Neighbors(vec![neighbor()]),
-                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5}]"#,
+                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"tcp_md5":true,"ttl_security":false}]"#,
             ),
             (
                 Answer::Routes(vec![route()]),

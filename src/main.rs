@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::UnixListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
@@ -198,7 +198,8 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
 /// port in use stops the daemon at once, with nothing to undo.
 struct Sockets {
     icmp: IcmpSocket,
-    bgp: TcpListener,
+    /// Its TCP-MD5 keys and GTSM check are the BGP manager's to set.
+    bgp: transport::BgpListener,
     control: UnixListener,
 }
 
@@ -338,7 +339,7 @@ impl<'a> Wiring<'a> {
     fn start_bgp(
         &mut self,
         fsm: FsmConfig,
-        bgp_listener: TcpListener,
+        bgp_listener: transport::BgpListener,
         events_rx: mpsc::Receiver<PeerEvent>,
         observations: mpsc::Sender<Observation>,
         routes: RoutesHandle,
@@ -348,7 +349,11 @@ impl<'a> Wiring<'a> {
             BgpConfig {
                 fsm,
                 router_id: self.router_id.clone(),
-                dialer: Arc::new(transport::TcpDialer { port: config.port }),
+                dialer: Arc::new(transport::TcpDialer {
+                    port: config.port,
+                    policies: self.policies.clone(),
+                    links: self.links.clone(),
+                }),
                 routes,
                 interfaces: self.interfaces.clone(),
                 policies: self.policies.clone(),

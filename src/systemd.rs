@@ -129,6 +129,8 @@ mod tests {
             updates_sent: 0,
             prefixes_received: 0,
             prefixes_sent: 0,
+            tcp_md5: false,
+            ttl_security: false,
         }
     }
 

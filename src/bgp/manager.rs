@@ -4,7 +4,9 @@
 //! at once; Lost ends one that is not Established), accepts connections on
 //! the listening socket and hands each to its neighbour's session, and ends
 //! the sessions of an interface that goes down. It holds the session
-//! tasks: one that panics ends the manager with an error.
+//! tasks: one that panics ends the manager with an error. It keeps the
+//! listener's TCP-MD5 keys and GTSM check in step with the policies, the
+//! links and the sessions (see `auth`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -15,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::{self, JoinError, JoinSet};
 use tracing::{debug, error, info, warn};
 
+use super::auth::{ConfiguredLink, ListenerSecurity};
 use super::fsm::{self, FsmConfig};
 use super::session::{self, SessionCommand, SessionHandle, SessionParams};
 use super::transport::{self, BoxStream, Dialer, Listener, Refusal};
@@ -110,6 +113,9 @@ pub fn spawn(
         refused: BTreeMap::new(),
         shutdown: None,
         interfaces_open: true,
+        policies_open: true,
+        security: ListenerSecurity::default(),
+        security_stale: true,
     };
     let task = commands.spawn(manager.run(listener, events, inbox));
     (BgpHandle { commands }, task)
@@ -128,6 +134,12 @@ struct Manager {
     shutdown: Option<Reply<()>>,
     /// False once the sender of `config.interfaces` is gone.
     interfaces_open: bool,
+    /// False once the sender of `config.policies` is gone.
+    policies_open: bool,
+    /// What the listener holds.
+    security: ListenerSecurity,
+    /// The policies, links or sessions changed since `security` was made.
+    security_stale: bool,
 }
 
 impl Manager {
@@ -154,6 +166,10 @@ impl Manager {
     ) -> anyhow::Result<()> {
         let mut shutdown_deadline = None;
         loop {
+            // Before the next accept: keys for neighbours just found.
+            if self.security_stale {
+                self.secure(&mut listener);
+            }
             tokio::select! {
                 Some(event) = events.recv(), if self.ready() => self.peer_event(event).await,
                 accepted = listener.accept(), if self.ready() => match accepted {
@@ -164,9 +180,17 @@ impl Manager {
                 changed = self.config.interfaces.changed(), if self.interfaces_open => match changed {
                     Ok(()) => {
                         self.config.interfaces.borrow_and_update();
+                        self.security_stale = true;
                         self.end_deconfigured().await;
                     }
                     Err(_) => self.interfaces_open = false,
+                },
+                changed = self.config.policies.changed(), if self.policies_open => match changed {
+                    Ok(()) => {
+                        self.config.policies.borrow_and_update();
+                        self.security_stale = true;
+                    }
+                    Err(_) => self.policies_open = false,
                 },
                 // Read by `ready`; waking up re-checks it.
                 Ok(()) = self.config.router_id.changed() => {
@@ -221,6 +245,7 @@ impl Manager {
         let key = self.sessions.iter().find(|(_, e)| e.task == task).map(|(key, _)| *key);
         if let Some(key) = key {
             self.sessions.remove(&key);
+            self.security_stale = true;
         }
         let Some(message) = panic else {
             return Ok(());
@@ -235,6 +260,41 @@ impl Manager {
         };
         error!("{why}");
         Err(anyhow::Error::msg(why))
+    }
+
+    /// Make the listener hold what the policies ask for the configured
+    /// links and the sessions' neighbours. A new key takes effect for new
+    /// connections; established ones keep the key they were made with.
+    fn secure(&mut self, listener: &mut impl Listener) {
+        self.security_stale = false;
+        let want = {
+            let links = self.links.borrow();
+            let names = self.config.interfaces.borrow();
+            let configured: Vec<ConfiguredLink> = names
+                .iter()
+                .map(|name| ConfiguredLink {
+                    name,
+                    ifindex: links.get(name).map(|l| l.ifindex),
+                })
+                .collect();
+            let peers: Vec<_> = self.sessions.keys().copied().collect();
+            ListenerSecurity::new(&self.config.policies.borrow(), &configured, &peers)
+        };
+        if want == self.security {
+            return;
+        }
+        for conflict in want.conflicts.iter().filter(|c| !self.security.conflicts.contains(c)) {
+            warn!("TCP-MD5: {conflict}");
+        }
+        if want.keys.len() != self.security.keys.len() || want.gtsm_listener != self.security.gtsm_listener {
+            debug!(
+                "BGP listener: {} TCP-MD5 keys, GTSM {}",
+                want.keys.len(),
+                if want.gtsm_listener { "on" } else { "per link" }
+            );
+        }
+        listener.secure(&want);
+        self.security = want;
     }
 
     /// Sessions may start: not shutting down, and we have a router ID.
@@ -312,6 +372,7 @@ impl Manager {
         };
         let (handle, session) = session::new(params, self.links.clone(), inbound);
         let task = self.tasks.spawn(session).id();
+        self.security_stale = true;
         self.sessions.insert(
             key,
             Entry {
@@ -397,6 +458,15 @@ impl Manager {
                 return;
             }
         };
+        if self.security.admit(ifindex, addr).is_err() {
+            let refusal = transport::Refusal::TcpMd5KeyMismatch;
+            *self.refused.entry(refusal.as_str()).or_default() += 1;
+            warn!(
+                "{}: refused BGP connection from {addr}: not signed with the interface's TCP-MD5 key",
+                self.name_of(ifindex)
+            );
+            return;
+        }
         let key = PeerKey { ifindex, addr };
         if self.sessions.contains_key(&key) {
             self.send(&key, SessionCommand::Inbound(stream)).await;
@@ -428,6 +498,7 @@ impl Manager {
     }
 
     async fn links_changed(&mut self) {
+        self.security_stale = true;
         self.end_deconfigured().await;
         self.links.borrow_and_update();
         for key in self.sessions_on(|ifindex| !self.link_up(ifindex)) {
@@ -467,6 +538,8 @@ impl Manager {
                     updates_sent: s.updates_sent,
                     prefixes_received: counters.get(key).map_or(0, |c| c.prefixes_received),
                     prefixes_sent: counters.get(key).map_or(0, |c| c.prefixes_sent),
+                    tcp_md5: s.protection.tcp_md5,
+                    ttl_security: s.protection.ttl_security,
                 }
             })
             .collect();

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use super::auth::Protection;
 use super::conn::{Conn, ConnEvent};
 use super::fsm::collision::{Keep, Speaker, resolve_collision};
 use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, PeerInfo, State, Timer};
@@ -100,6 +101,8 @@ pub struct SessionStatus {
     pub updates_received: u64,
     pub updates_sent: u64,
     pub established_count: u64,
+    /// TCP-MD5 and GTSM on the connection shown.
+    pub protection: Protection,
 }
 
 pub struct SessionHandle {
@@ -132,6 +135,7 @@ pub fn new(
         updates_received: 0,
         updates_sent: 0,
         established_count: 0,
+        protection: Protection::default(),
     };
     let (status_tx, status) = watch::channel(status0.clone());
     let (conn_tx, conn_rx) = mpsc::channel(256);
@@ -503,9 +507,11 @@ impl Session {
             direction_str(direction),
             stream.ends()
         );
+        let protection = stream.protection();
         let conn = Conn::start(id, stream, self.conn_tx.clone());
         if let Some(slot) = self.slot(which) {
             slot.conn = Some(conn);
+            slot.protection = protection;
         }
         self.feed(which, Event::TcpConnected(direction));
     }
@@ -843,6 +849,7 @@ impl Session {
         self.status.direction = best.fsm.as_ref().and_then(Fsm::direction);
         self.status.hold_time = peer.map_or(self.params.fsm.hold_time, |p| p.hold_time);
         self.status.keepalive_s = peer.and_then(|p| p.keepalive).map(|k| k.as_secs());
+        self.status.protection = best.protection;
         let status = self.status.clone();
         self.status_tx.send_if_modified(|s| {
             let changed = *s != status;

@@ -7,6 +7,10 @@
 //! interface (else the kernel may pick another source and TCP-MD5 or the
 //! peer's source check fails) and to the device itself. We accept only
 //! link-local sources arriving on a configured interface.
+//!
+//! Both ends carry the interface's TCP-MD5 key and GTSM check (see
+//! [`super::auth`]): the dialling socket gets them before it connects, the
+//! listener holds what the manager computes for all interfaces.
 
 use std::future::Future;
 use std::io;
@@ -17,11 +21,19 @@ use futures::future::BoxFuture;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
+use tracing::{debug, warn};
 
-use crate::iface::is_link_local;
+use super::auth::{ListenerSecurity, Protection};
+use super::sockopt;
+use crate::iface::{self, Links, is_link_local};
+use crate::policy::{SharedPolicies, TcpMd5Key};
 
-/// RFC 5082 (GTSM) senders use 255 so a receiver can insist on it.
+/// RFC 5082 (GTSM) senders use 255 so a receiver can insist on it: we
+/// always send it, and check it only with `ttl_security`.
 const BGP_HOP_LIMIT: u32 = 255;
+/// What a GTSM receiver insists on: one hop, nothing routed.
+const GTSM_MIN_HOPS: u8 = 255;
 
 pub type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
 pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
@@ -35,18 +47,33 @@ pub trait Stream: Send + 'static {
     fn ends(&self) -> Option<(SocketAddr, SocketAddr)> {
         None
     }
+
+    /// TCP-MD5 and GTSM on this connection.
+    fn protection(&self) -> Protection {
+        Protection::default()
+    }
 }
 
 pub type BoxStream = Box<dyn Stream>;
 
-impl Stream for TcpStream {
+/// A TCP connection and how it is protected.
+pub struct TcpConn {
+    pub stream: TcpStream,
+    pub protection: Protection,
+}
+
+impl Stream for TcpConn {
     fn split(self: Box<Self>) -> (ReadHalf, WriteHalf) {
-        let (read, write) = self.into_split();
+        let (read, write) = self.stream.into_split();
         (Box::new(read), Box::new(write))
     }
 
     fn ends(&self) -> Option<(SocketAddr, SocketAddr)> {
-        self.local_addr().ok().zip(self.peer_addr().ok())
+        self.stream.local_addr().ok().zip(self.stream.peer_addr().ok())
+    }
+
+    fn protection(&self) -> Protection {
+        self.protection
     }
 }
 
@@ -69,39 +96,98 @@ pub trait Dialer: Send + Sync + 'static {
 pub trait Listener: Send + 'static {
     /// The next connection, with the address it comes from.
     fn accept(&mut self) -> impl Future<Output = io::Result<(BoxStream, SocketAddr)>> + Send;
+
+    /// Hold these keys and this hop-count check from now on (connections
+    /// already accepted keep theirs). In-memory listeners have none.
+    fn secure(&mut self, _want: &ListenerSecurity) {}
 }
 
-/// Dials TCP to the neighbour's BGP port.
-#[derive(Debug, Clone, Copy)]
+/// Dials TCP to the neighbour's BGP port, with the TCP-MD5 key and GTSM
+/// check of the interface's policy at the time of the dial.
+#[derive(Clone)]
 pub struct TcpDialer {
     pub port: u16,
+    pub policies: watch::Receiver<SharedPolicies>,
+    /// For the interface's name, which its policy is found by.
+    pub links: watch::Receiver<Links>,
+}
+
+/// What a dialling socket carries before its SYN.
+#[derive(Debug, Clone, Default)]
+pub struct DialSecurity {
+    pub tcp_md5: Option<TcpMd5Key>,
+    pub ttl_security: bool,
 }
 
 impl Dialer for TcpDialer {
     fn dial(&self, ifindex: u32, local: Ipv6Addr, peer: Ipv6Addr) -> BoxFuture<'static, io::Result<BoxStream>> {
         let port = self.port;
+        let security = {
+            let links = self.links.borrow();
+            let policies = self.policies.borrow();
+            let policy = iface::name_of(&links, ifindex).map(|name| policies.for_interface(name));
+            DialSecurity {
+                tcp_md5: policy.and_then(|p| p.tcp_md5.clone()),
+                ttl_security: policy.is_some_and(|p| p.ttl_security),
+            }
+        };
         Box::pin(async move {
-            let stream = dial(ifindex, local, peer, port).await?;
-            Ok(Box::new(stream) as BoxStream)
+            let conn = dial(ifindex, local, peer, port, &security).await?;
+            Ok(Box::new(conn) as BoxStream)
         })
     }
 }
 
-/// Dial a neighbour's link-local from ours, on one interface.
-pub async fn dial(ifindex: u32, local: Ipv6Addr, peer: Ipv6Addr, port: u16) -> io::Result<TcpStream> {
+/// Dial a neighbour's link-local from ours, on one interface, with the key
+/// for the neighbour and the hop-count check in place before the SYN.
+pub async fn dial(
+    ifindex: u32,
+    local: Ipv6Addr,
+    peer: Ipv6Addr,
+    port: u16,
+    security: &DialSecurity,
+) -> io::Result<TcpConn> {
     let sock = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
     sock.set_nonblocking(true)?;
     sock.bind_device_by_index_v6(NonZeroU32::new(ifindex))?;
     sock.set_tcp_nodelay(true)?;
     sock.set_unicast_hops_v6(BGP_HOP_LIMIT)?;
+    if let Some(key) = &security.tcp_md5 {
+        sockopt::set_tcp_md5(&sock, peer, 128, Some(key.as_bytes()))?;
+    }
+    if security.ttl_security {
+        sockopt::set_min_hop_count(&sock, GTSM_MIN_HOPS)?;
+    }
     sock.bind(&SocketAddr::V6(SocketAddrV6::new(local, 0, 0, ifindex)).into())?;
     let sock = TcpSocket::from_std_stream(std::net::TcpStream::from(sock));
-    sock.connect(SocketAddr::V6(SocketAddrV6::new(peer, port, 0, ifindex)))
-        .await
+    let stream = sock
+        .connect(SocketAddr::V6(SocketAddrV6::new(peer, port, 0, ifindex)))
+        .await?;
+    Ok(TcpConn {
+        stream,
+        protection: Protection {
+            tcp_md5: security.tcp_md5.is_some(),
+            ttl_security: security.ttl_security,
+        },
+    })
 }
 
-/// Listen on `[::]:port` for every interface.
-pub fn listen(port: u16) -> io::Result<TcpListener> {
+/// The BGP listening socket and the keys and check it holds.
+pub struct BgpListener {
+    listener: TcpListener,
+    installed: ListenerSecurity,
+}
+
+/// Listen on `[::]:port` for every interface; no key or check until the
+/// manager asks (it does before it accepts the first connection).
+pub fn listen(port: u16) -> io::Result<BgpListener> {
+    Ok(BgpListener {
+        listener: listen_socket(port)?,
+        installed: ListenerSecurity::default(),
+    })
+}
+
+fn listen_socket(port: u16) -> io::Result<TcpListener> {
     let sock = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
     sock.set_nonblocking(true)?;
     sock.set_reuse_address(true)?;
@@ -113,18 +199,64 @@ pub fn listen(port: u16) -> io::Result<TcpListener> {
     TcpListener::from_std(std::net::TcpListener::from(sock))
 }
 
-impl Listener for TcpListener {
+impl Listener for BgpListener {
     async fn accept(&mut self) -> io::Result<(BoxStream, SocketAddr)> {
-        let (stream, from) = TcpListener::accept(self).await?;
+        let (stream, from) = self.listener.accept().await?;
         // Prepare an accepted connection like a dialed one; a failure here
         // leaves a connection that still works.
         let tuned = stream
             .set_nodelay(true)
             .and_then(|()| socket2::SockRef::from(&stream).set_unicast_hops_v6(BGP_HOP_LIMIT));
         if let Err(e) = tuned {
-            tracing::debug!("socket options on the connection from {from}: {e}");
+            debug!("socket options on the connection from {from}: {e}");
         }
-        Ok((Box::new(stream), from))
+        let (addr, ifindex) = match from {
+            SocketAddr::V6(v6) => (*v6.ip(), v6.scope_id()),
+            SocketAddr::V4(_) => (Ipv6Addr::UNSPECIFIED, 0),
+        };
+        let security = &self.installed;
+        // GTSM on some links only: the listener cannot drop their SYNs, so
+        // the check starts here, before any BGP message is read (a peer
+        // sending below 255 gets the handshake, and then nothing through).
+        let mut ttl_security = security.gtsm_listener;
+        if !ttl_security && security.gtsm_links.contains(&ifindex) {
+            match sockopt::set_min_hop_count(&stream, GTSM_MIN_HOPS) {
+                Ok(()) => ttl_security = true,
+                Err(e) => warn!("GTSM on the connection from {from}: {e}"),
+            }
+        }
+        let protection = Protection {
+            // The kernel checked every segment against the key that
+            // covered the source when the SYN came.
+            tcp_md5: security.key_for(addr).is_some(),
+            ttl_security,
+        };
+        Ok((Box::new(TcpConn { stream, protection }), from))
+    }
+
+    fn secure(&mut self, want: &ListenerSecurity) {
+        let l = &self.listener;
+        for net in self.installed.keys.keys() {
+            if !want.keys.contains_key(net)
+                && let Err(e) = sockopt::set_tcp_md5(l, net.addr(), net.prefix_len(), None)
+            {
+                warn!("cannot remove the TCP-MD5 key for {net} from the BGP listener: {e}");
+            }
+        }
+        for (net, key) in &want.keys {
+            if self.installed.keys.get(net) != Some(key)
+                && let Err(e) = sockopt::set_tcp_md5(l, net.addr(), net.prefix_len(), Some(key.as_bytes()))
+            {
+                warn!("cannot install the TCP-MD5 key for {net} on the BGP listener: {e}");
+            }
+        }
+        if want.gtsm_listener != self.installed.gtsm_listener {
+            let hops = if want.gtsm_listener { GTSM_MIN_HOPS } else { 0 };
+            if let Err(e) = sockopt::set_min_hop_count(l, hops) {
+                warn!("cannot set the minimum hop count {hops} on the BGP listener: {e}");
+            }
+        }
+        self.installed = want.clone();
     }
 }
 
@@ -136,6 +268,8 @@ pub enum Refusal {
     NotConfiguredInterface,
     /// From one of our own link-locals: we would be our own neighbour.
     OwnAddress,
+    /// Not signed with its interface's TCP-MD5 key.
+    TcpMd5KeyMismatch,
 }
 
 impl Refusal {
@@ -145,6 +279,7 @@ impl Refusal {
             Refusal::NotLinkLocal => "not_link_local",
             Refusal::NotConfiguredInterface => "interface_not_configured",
             Refusal::OwnAddress => "own_address",
+            Refusal::TcpMd5KeyMismatch => "tcp_md5_key_mismatch",
         }
     }
 }

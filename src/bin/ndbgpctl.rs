@@ -228,6 +228,16 @@ fn routes_table(rows: &[RouteEntry]) -> String {
     format_table(&header, body)
 }
 
+/// TCP-MD5 and GTSM on a session's connection: "md5", "gtsm", both, or "-".
+fn protection(r: &NeighborView) -> &'static str {
+    match (r.tcp_md5, r.ttl_security) {
+        (true, true) => "md5+gtsm",
+        (true, false) => "md5",
+        (false, true) => "gtsm",
+        (false, false) => "-",
+    }
+}
+
 fn neighbors_table(rows: &[NeighborView]) -> String {
     let header = [
         "INTERFACE",
@@ -240,6 +250,7 @@ fn neighbors_table(rows: &[NeighborView]) -> String {
         "HOLD",
         "PFX RCVD",
         "PFX SENT",
+        "AUTH",
         "LAST ERROR",
         "LAST DOWN",
     ];
@@ -257,6 +268,7 @@ fn neighbors_table(rows: &[NeighborView]) -> String {
                 r.hold_time.to_string(),
                 r.prefixes_received.to_string(),
                 r.prefixes_sent.to_string(),
+                protection(r).to_string(),
                 text(&r.last_error),
                 text(&r.last_down),
             ]
@@ -395,6 +407,8 @@ mod tests {
             updates_sent: 0,
             prefixes_received: 4,
             prefixes_sent: 5,
+            tcp_md5: interface == "eth0",
+            ttl_security: interface == "eth0",
         }
     }
 
@@ -407,9 +421,9 @@ mod tests {
         assert_eq!(
             table(&Answer::Neighbors(rows)),
             lines(&[
-                "INTERFACE  ADDRESS  STATE        AS     ROUTER ID  DIR       UPTIME    HOLD  PFX RCVD  PFX SENT  LAST ERROR  LAST DOWN",
-                "eth0       fe80::2  Established  65002  10.0.0.2   outbound  01:02:05  9     4         5         -           hold timer expired",
-                "eth1       fe80::2  OpenSent     65002  10.0.0.2   outbound  -         9     4         5         -           hold timer expired",
+                "INTERFACE  ADDRESS  STATE        AS     ROUTER ID  DIR       UPTIME    HOLD  PFX RCVD  PFX SENT  AUTH      LAST ERROR  LAST DOWN",
+                "eth0       fe80::2  Established  65002  10.0.0.2   outbound  01:02:05  9     4         5         md5+gtsm  -           hold timer expired",
+                "eth1       fe80::2  OpenSent     65002  10.0.0.2   outbound  -         9     4         5         -         -           hold timer expired",
             ])
         );
     }

@@ -2,6 +2,7 @@
 
 use tokio::time::Instant;
 
+use crate::bgp::auth::Protection;
 use crate::bgp::conn::Conn;
 use crate::bgp::fsm::{Fsm, State, Timer};
 
@@ -17,6 +18,8 @@ pub(super) struct Slot {
     /// None only if the configuration was refused (reported at start).
     pub(super) fsm: Option<Fsm>,
     pub(super) conn: Option<Conn>,
+    /// TCP-MD5 and GTSM on the last connection attached.
+    pub(super) protection: Protection,
     /// When each timer the FSM asked for expires, by `Timer::index`.
     timers: [Option<Instant>; 3],
 }
@@ -26,6 +29,7 @@ impl Slot {
         Slot {
             fsm,
             conn: None,
+            protection: Protection::default(),
             timers: [None; 3],
         }
     }

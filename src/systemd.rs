@@ -129,6 +129,9 @@ mod tests {
             updates_sent: 0,
             prefixes_received: 0,
             prefixes_sent: 0,
+            max_prefix: None,
+            max_prefix_held: false,
+            max_prefix_retry_s: None,
         }
     }
 

@@ -44,6 +44,8 @@ impl Rig {
             router_id,
             dialer: Arc::new(dialer),
             routes,
+            policies: watch::channel(Default::default()).1,
+            hold: None,
         };
         let (session, task) = new(params, links, inbound);
         Rig {

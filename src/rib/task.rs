@@ -420,6 +420,14 @@ impl Routes {
         self.rib.peer_stats(key).map_or(0, |stats| stats.prefixes)
     }
 
+    /// "<interface>: neighbour <address>", as sessions name themselves.
+    fn peer_name(&self, key: PeerKey) -> String {
+        match iface::name_of(&self.links.borrow(), key.ifindex) {
+            Some(name) => format!("{name}: neighbour {}", key.addr),
+            None => format!("neighbour {key}"),
+        }
+    }
+
     /// `--max-prefix` for the sessions on this interface.
     fn max_prefix(&self, ifindex: u32) -> Option<u32> {
         let policies = self.limits.borrow();
@@ -448,10 +456,14 @@ impl Routes {
         let Some(peer) = self.peers.get_mut(&key) else { return };
         match peer.limit.check(accepted) {
             Verdict::Within => {}
-            Verdict::Warn(limit) => warn!("{key}: {accepted} prefixes accepted, 90 % of the limit of {limit}"),
+            Verdict::Warn(limit) => warn!(
+                "{}: {accepted} prefixes accepted, 90 % of the limit of {limit}",
+                self.peer_name(key)
+            ),
             Verdict::Exceeded(limit) => {
                 warn!(
-                    "{key}: {accepted} prefixes accepted, more than the limit of {limit}: withdrawing its routes and closing the session"
+                    "{}: {accepted} prefixes accepted, more than the limit of {limit}: withdrawing its routes",
+                    self.peer_name(key)
                 );
                 let afi = match update.announced.last() {
                     Some(IpNet::V6(_)) => AFI_IPV6,

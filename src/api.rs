@@ -226,6 +226,15 @@ pub struct NeighborView {
     /// The connection shown drops segments below hop limit 255 (RFC 5082).
     #[serde(default)]
     pub ttl_security: bool,
+    /// `--max-prefix` on its interface, if any.
+    #[serde(default)]
+    pub max_prefix: Option<u32>,
+    /// Closed for having more prefixes than `max_prefix`: no session until
+    /// `max_prefix_retry_s` from now (None: until a reload).
+    #[serde(default)]
+    pub max_prefix_held: bool,
+    #[serde(default)]
+    pub max_prefix_retry_s: Option<u64>,
 }
 
 /// One prefix and every path to it, as the RIB holds them.
@@ -323,6 +332,9 @@ mod tests {
             prefixes_sent: 5,
             tcp_md5: true,
             ttl_security: false,
+            max_prefix: None,
+            max_prefix_held: false,
+            max_prefix_retry_s: None,
         }
     }
 
@@ -410,7 +422,7 @@ mod tests {
             ),
             (
                 Answer::Neighbors(vec![neighbor()]),
-                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"tcp_md5":true,"ttl_security":false}]"#,
+                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"tcp_md5":true,"ttl_security":false,"max_prefix":null,"max_prefix_held":false,"max_prefix_retry_s":null}]"#,
             ),
             (
                 Answer::Routes(vec![route()]),

@@ -541,6 +541,10 @@ fn reload(args: &[OsString], running: &mut Config, stages: &Stages, log_level: &
                 stages.policies.send_replace(Arc::new(new.policies.clone()));
             }
             reload::apply(running, &new);
+            // Any applied reload lets neighbours closed for --max-prefix come
+            // back (README, "Limits"). Not awaited: this loop serves signals.
+            let bgp = stages.bgp.clone();
+            tokio::spawn(async move { bgp.clear_max_prefix_holds().await });
         }
         Ok(_) => warn!("reload: the command line asks for no daemon; ignored"),
         Err(e) => error!("reload: {e}; keeping the running configuration"),

@@ -131,6 +131,9 @@ mod tests {
             prefixes_sent: 0,
             tcp_md5: false,
             ttl_security: false,
+            max_prefix: None,
+            max_prefix_held: false,
+            max_prefix_retry_s: None,
         }
     }
 

@@ -19,7 +19,7 @@ use tracing::{debug, error, info, warn};
 
 use super::auth::{ConfiguredLink, ListenerSecurity};
 use super::fsm::{self, FsmConfig};
-use super::session::{self, SessionCommand, SessionHandle, SessionParams};
+use super::session::{self, MaxPrefixHold, SessionCommand, SessionHandle, SessionParams};
 use super::transport::{self, BoxStream, Dialer, Listener, Refusal};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::NeighborView;
@@ -58,6 +58,8 @@ enum Command {
     /// An error if the routes task (for the prefix counts) has stopped.
     Neighbors(Reply<Result<Vec<NeighborView>, Stopped>>),
     Refused(Reply<BTreeMap<&'static str, u64>>),
+    /// End every max-prefix hold (a reload, or an operator).
+    ClearMaxPrefixHolds,
     Shutdown {
         message: Option<String>,
         done: Reply<()>,
@@ -77,6 +79,11 @@ impl BgpHandle {
     /// Inbound connections refused, by reason.
     pub async fn refused(&self) -> Result<BTreeMap<&'static str, u64>, Stopped> {
         self.commands.ask(Command::Refused).await
+    }
+
+    /// Let the neighbours closed for `--max-prefix` come back now.
+    pub async fn clear_max_prefix_holds(&self) -> Result<(), Stopped> {
+        self.commands.tell(Command::ClearMaxPrefixHolds).await
     }
 
     /// Cease every session (RFC 9003 text) and wait until they have ended.
@@ -109,6 +116,7 @@ pub fn spawn(
         links,
         observations,
         sessions: HashMap::new(),
+        holds: HashMap::new(),
         tasks: JoinSet::new(),
         refused: BTreeMap::new(),
         shutdown: None,
@@ -126,6 +134,9 @@ struct Manager {
     links: watch::Receiver<Links>,
     observations: mpsc::Sender<Observation>,
     sessions: HashMap<PeerKey, Entry>,
+    /// Max-prefix holds of sessions that ended while held (link down, say):
+    /// the neighbour's next session starts with what is left of it.
+    holds: HashMap<PeerKey, MaxPrefixHold>,
     /// Every session task, ended ones until they are joined: a task that
     /// panics fails the manager (see `session_ended`).
     tasks: JoinSet<()>,
@@ -205,6 +216,14 @@ impl Manager {
                     Command::Refused(reply) => {
                         let _ = reply.send(self.refused.clone());
                     }
+                    Command::ClearMaxPrefixHolds => {
+                        self.holds.clear();
+                        for entry in self.sessions.values() {
+                            if entry.handle.status.borrow().max_prefix_hold.is_some() {
+                                let _ = entry.handle.commands.send(SessionCommand::ClearMaxPrefixHold).await;
+                            }
+                        }
+                    }
                     Command::Shutdown { message, done } => {
                         info!("stopping {} BGP sessions", self.sessions.len());
                         for entry in self.sessions.values() {
@@ -243,9 +262,16 @@ impl Manager {
         };
         // Rare: a scan finds whose it was.
         let key = self.sessions.iter().find(|(_, e)| e.task == task).map(|(key, _)| *key);
-        if let Some(key) = key {
-            self.sessions.remove(&key);
+        let removed = key.and_then(|key| self.sessions.remove(&key).map(|entry| (key, entry)));
+        if removed.is_some() {
             self.security_stale = true;
+        }
+        if let Some((key, entry)) = removed
+            && let Some(hold) = entry.handle.status.borrow().max_prefix_hold
+        {
+            let now = tokio::time::Instant::now();
+            self.holds.retain(|_, h| h.holds_at(now));
+            self.holds.insert(key, hold);
         }
         let Some(message) = panic else {
             return Ok(());
@@ -369,6 +395,8 @@ impl Manager {
             router_id: self.config.router_id.clone(),
             dialer: Arc::clone(&self.config.dialer),
             routes: self.config.routes.clone(),
+            policies: self.config.policies.clone(),
+            hold: self.holds.remove(&key),
         };
         let (handle, session) = session::new(params, self.links.clone(), inbound);
         let task = self.tasks.spawn(session).id();
@@ -513,13 +541,16 @@ impl Manager {
 
     fn views(&self, counters: &HashMap<PeerKey, PeerCounters>) -> Vec<NeighborView> {
         let links = self.links.borrow();
+        let policies = self.config.policies.borrow();
+        let now = tokio::time::Instant::now();
         let mut views: Vec<NeighborView> = self
             .sessions
             .iter()
             .map(|(key, entry)| {
                 let s = entry.handle.status.borrow();
+                let interface = iface::name_of(&links, key.ifindex).unwrap_or_default();
                 NeighborView {
-                    interface: iface::name_of(&links, key.ifindex).unwrap_or_default().to_string(),
+                    interface: interface.to_string(),
                     ifindex: key.ifindex,
                     address: key.addr,
                     state: session_state(s.state),
@@ -540,6 +571,9 @@ impl Manager {
                     prefixes_sent: counters.get(key).map_or(0, |c| c.prefixes_sent),
                     tcp_md5: s.protection.tcp_md5,
                     ttl_security: s.protection.ttl_security,
+                    max_prefix: policies.for_interface(interface).max_prefix,
+                    max_prefix_held: s.max_prefix_hold.is_some(),
+                    max_prefix_retry_s: s.max_prefix_hold.and_then(|h| h.seconds_left(now)),
                 }
             })
             .collect();

@@ -8,7 +8,8 @@
 //!
 //! Beside the task itself: `slot` (one FSM with its connection and timer
 //! deadlines), `dial` (the primary's dial and its stale results),
-//! `backoff` (how long to wait before dialing again).
+//! `backoff` (how long to wait before dialing again), `hold` (no session
+//! for a while after one closed for `--max-prefix`).
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -29,16 +30,19 @@ use crate::msg::update::Update;
 use crate::msg::update::{self, DecodeContext, EncodeContext, UpdateError};
 use crate::msg::{Message, code};
 use crate::peers::PeerKey;
+use crate::policy::SharedPolicies;
 use crate::rib;
-use crate::rib::task::{Outgoing, RoutesHandle};
+use crate::rib::task::{Outgoing, PrefixLimitExceeded, RoutesHandle};
 use crate::time::sleep_until_opt;
 
 mod backoff;
 mod dial;
+mod hold;
 mod slot;
 
 use backoff::Backoff;
 use dial::{Dial, Dialed};
+pub use hold::MaxPrefixHold;
 use slot::{Slot, Which, progress};
 
 /// How long a stopping session waits for its NOTIFICATIONs to be written.
@@ -56,6 +60,11 @@ pub struct SessionParams {
     pub router_id: watch::Receiver<Ipv4Addr>,
     pub dialer: Arc<dyn Dialer>,
     pub routes: RoutesHandle,
+    /// Followed: `--max-prefix-restart` is read when the limit is crossed.
+    pub policies: watch::Receiver<SharedPolicies>,
+    /// A max-prefix hold still in force from an earlier session with this
+    /// neighbour: the session starts held.
+    pub hold: Option<MaxPrefixHold>,
 }
 
 /// What the session has for the routes task, sent between events.
@@ -80,6 +89,8 @@ pub enum SessionCommand {
     /// The interface was removed from the configuration (a reload): Cease /
     /// Peer De-configured (RFC 4486 3), then end.
     Deconfigured,
+    /// End a max-prefix hold now (a reload): dial again.
+    ClearMaxPrefixHold,
 }
 
 /// What `ndbgpctl neighbors` shows of a session, kept current by the task.
@@ -103,6 +114,8 @@ pub struct SessionStatus {
     pub established_count: u64,
     /// TCP-MD5 and GTSM on the connection shown.
     pub protection: Protection,
+    /// Closed for `--max-prefix`: no session until the hold is over.
+    pub max_prefix_hold: Option<MaxPrefixHold>,
 }
 
 pub struct SessionHandle {
@@ -136,10 +149,12 @@ pub fn new(
         updates_sent: 0,
         established_count: 0,
         protection: Protection::default(),
+        max_prefix_hold: None,
     };
     let (status_tx, status) = watch::channel(status0.clone());
     let (conn_tx, conn_rx) = mpsc::channel(256);
     let (dial_tx, dial_rx) = mpsc::channel(4);
+    let hold = params.hold.filter(|h| h.holds_at(Instant::now()));
     let session = Session {
         primary: Slot::new(Fsm::new(params.fsm.clone()).ok()),
         params,
@@ -151,6 +166,7 @@ pub fn new(
         dial: None,
         waiting: None,
         backoff: Backoff::default(),
+        hold,
         restart_at: None,
         neighbour_lost: false,
         ending: None,
@@ -184,6 +200,8 @@ struct Session {
     /// OpenConfirm: it waits for that one's outcome (see `offer`).
     waiting: Option<BoxStream>,
     backoff: Backoff,
+    /// Closed for `--max-prefix`: no dial, no connection taken.
+    hold: Option<MaxPrefixHold>,
     restart_at: Option<Instant>,
     /// Discovery lost the neighbour while Established: end at the next down.
     neighbour_lost: bool,
@@ -234,7 +252,9 @@ impl Session {
             warn!("{}: invalid BGP configuration; session not started", self.name());
             return;
         }
-        self.feed(Which::Primary, Event::ManualStart);
+        if self.hold.is_none() {
+            self.feed(Which::Primary, Event::ManualStart);
+        }
         if let Some(stream) = inbound {
             self.offer(stream);
         }
@@ -248,7 +268,12 @@ impl Session {
                 },
                 Some((id, event)) = conn_rx.recv() => self.conn_event(id, event),
                 Some((id, result)) = dial_rx.recv() => self.dialed(id, result),
-                Some(messages) = recv_opt(&mut self.outgoing) => self.send_updates(messages),
+                outgoing = recv_opt(&mut self.outgoing) => match outgoing {
+                    Some(Outgoing::Updates(messages)) => self.send_updates(messages),
+                    Some(Outgoing::MaxPrefixExceeded(exceeded)) => self.max_prefix_exceeded(exceeded),
+                    // The routes task let the peer go (past its limit).
+                    None => self.outgoing = None,
+                },
                 _ = sleep_until_opt(deadline) => self.timers_due(),
             }
             self.flush_routes().await;
@@ -459,7 +484,7 @@ impl Session {
     }
 
     /// Write the routes task's UPDATEs on the Established connection.
-    fn send_updates(&mut self, messages: Outgoing) {
+    fn send_updates(&mut self, messages: Vec<Vec<u8>>) {
         let Some(which) = self.established else { return };
         let mut failed = None;
         if let Some(conn) = self.slot(which).and_then(|s| s.conn.as_ref()) {
@@ -479,6 +504,43 @@ impl Session {
                 self.status.updates_sent += 1;
                 self.feed(which, Event::UpdateSent);
             }
+        }
+    }
+
+    /// The routes task took the peer out of the RIB for `--max-prefix`:
+    /// Cease / Maximum Number of Prefixes Reached, then no session for
+    /// `--max-prefix-restart` (0: until a reload clears the hold).
+    fn max_prefix_exceeded(&mut self, exceeded: PrefixLimitExceeded) {
+        let Some(which) = self.established else { return };
+        let restart = self.max_prefix_restart();
+        let until = (!restart.is_zero()).then(|| Instant::now() + restart);
+        self.hold = Some(MaxPrefixHold { until });
+        let PrefixLimitExceeded {
+            afi,
+            safi,
+            limit,
+            accepted,
+        } = exceeded;
+        warn!(
+            "{}: {accepted} prefixes, more than the limit of {limit}: closing (Cease, Maximum Number of Prefixes Reached); {}",
+            self.name(),
+            match until {
+                Some(_) => format!("no new session for {} s", restart.as_secs()),
+                None => "no new session until a reload (max-prefix-restart 0)".to_string(),
+            }
+        );
+        self.feed(which, Event::MaxPrefixExceeded { afi, safi, limit });
+        // After the FSM's SessionDown, which wrote its own.
+        self.status.last_down = Some(format!(
+            "max-prefix: {accepted} prefixes, limit {limit} (sent Cease/Maximum Number of Prefixes Reached)"
+        ));
+    }
+
+    fn max_prefix_restart(&self) -> Duration {
+        let policies = self.params.policies.borrow();
+        match iface::name_of(&self.links.borrow(), self.params.key.ifindex) {
+            Some(name) => policies.for_interface(name).max_prefix_restart,
+            None => policies.default.max_prefix_restart,
         }
     }
 
@@ -545,6 +607,14 @@ impl Session {
     /// A connection the neighbour opened: the primary takes it if it has
     /// none; else it gets its own passive FSM until the OPENs decide.
     fn offer(&mut self, stream: BoxStream) {
+        if self.hold.is_some() {
+            info!(
+                "{}: closed for max-prefix: refusing its connection until the hold is over",
+                self.name()
+            );
+            drop(stream);
+            return;
+        }
         if self.established() {
             // RFC 4271 6.8: a collision with an Established connection closes
             // the new one. Close it before sending an OPEN on it: an OPEN
@@ -696,8 +766,9 @@ impl Session {
         match command {
             SessionCommand::Inbound(stream) => self.offer(stream),
             SessionCommand::NeighbourLost => {
-                if self.established() {
-                    // Discovery gates new attempts; it does not end sessions.
+                // Discovery gates new attempts; it does not end sessions,
+                // nor a hold (a new session would not know of it).
+                if self.established() || self.hold.is_some() {
                     self.neighbour_lost = true;
                 } else {
                     self.ending = Some("neighbour lost");
@@ -715,6 +786,15 @@ impl Session {
                 self.ending = Some("interface no longer configured");
                 let subcode = code::PEER_DECONFIGURED;
                 self.feed_both(Event::AutomaticStop { subcode });
+            }
+            SessionCommand::ClearMaxPrefixHold => {
+                if self.hold.take().is_some() {
+                    info!("{}: max-prefix hold cleared", self.name());
+                    self.restart_at = None;
+                    if self.primary.is_over() && !self.neighbour_lost && self.ending.is_none() {
+                        self.restart();
+                    }
+                }
             }
         }
     }
@@ -779,12 +859,16 @@ impl Session {
                 if self.ending.is_some() {
                     return false;
                 }
-                if self.neighbour_lost {
-                    self.ending = Some("neighbour lost");
-                    return false;
-                }
-                if self.restart_at.is_none() {
-                    self.restart_at = Some(Instant::now() + self.backoff.next());
+                if let Some(hold) = self.hold {
+                    self.restart_at = hold.until;
+                } else {
+                    if self.neighbour_lost {
+                        self.ending = Some("neighbour lost");
+                        return false;
+                    }
+                    if self.restart_at.is_none() {
+                        self.restart_at = Some(Instant::now() + self.backoff.next());
+                    }
                 }
             }
             if !self.release_waiting() {
@@ -822,7 +906,11 @@ impl Session {
         let now = Instant::now();
         if self.restart_at.is_some_and(|t| t <= now) {
             self.restart_at = None;
-            if self.primary.is_over() {
+            if self.hold.take().is_some() {
+                info!("{}: max-prefix hold over", self.name());
+            }
+            // A neighbour lost meanwhile ends the session instead (settle).
+            if self.primary.is_over() && !self.neighbour_lost {
                 self.restart();
             }
         }
@@ -850,6 +938,7 @@ impl Session {
         self.status.hold_time = peer.map_or(self.params.fsm.hold_time, |p| p.hold_time);
         self.status.keepalive_s = peer.and_then(|p| p.keepalive).map(|k| k.as_secs());
         self.status.protection = best.protection;
+        self.status.max_prefix_hold = self.hold;
         let status = self.status.clone();
         self.status_tx.send_if_modified(|s| {
             let changed = *s != status;

@@ -238,6 +238,19 @@ fn protection(r: &NeighborView) -> &'static str {
     }
 }
 
+/// The FSM state, and why an Idle session does not dial.
+fn session_state(n: &NeighborView) -> String {
+    let state = text(n.state);
+    if !n.max_prefix_held {
+        return state;
+    }
+    match n.max_prefix_retry_s {
+        Some(s) => format!("{state} (max-prefix, retry in {s} s)"),
+        None => format!("{state} (max-prefix, until reload)"),
+    }
+}
+
+/// PFX RCVD is "received/limit" under `--max-prefix`.
 fn neighbors_table(rows: &[NeighborView]) -> String {
     let header = [
         "INTERFACE",
@@ -260,13 +273,16 @@ fn neighbors_table(rows: &[NeighborView]) -> String {
             vec![
                 r.interface.clone(),
                 r.address.to_string(),
-                text(r.state),
+                session_state(r),
                 text(r.remote_asn),
                 text(r.remote_id),
                 text(r.direction),
                 uptime(r),
                 r.hold_time.to_string(),
-                r.prefixes_received.to_string(),
+                match r.max_prefix {
+                    Some(max) => format!("{}/{max}", r.prefixes_received),
+                    None => r.prefixes_received.to_string(),
+                },
                 r.prefixes_sent.to_string(),
                 protection(r).to_string(),
                 text(&r.last_error),
@@ -409,6 +425,9 @@ mod tests {
             prefixes_sent: 5,
             tcp_md5: interface == "eth0",
             ttl_security: interface == "eth0",
+            max_prefix: None,
+            max_prefix_held: false,
+            max_prefix_retry_s: None,
         }
     }
 
@@ -424,6 +443,26 @@ mod tests {
                 "INTERFACE  ADDRESS  STATE        AS     ROUTER ID  DIR       UPTIME    HOLD  PFX RCVD  PFX SENT  AUTH      LAST ERROR  LAST DOWN",
                 "eth0       fe80::2  Established  65002  10.0.0.2   outbound  01:02:05  9     4         5         md5+gtsm  -           hold timer expired",
                 "eth1       fe80::2  OpenSent     65002  10.0.0.2   outbound  -         9     4         5         -         -           hold timer expired",
+            ])
+        );
+    }
+
+    #[test]
+    fn neighbors_show_the_prefix_limit_and_a_max_prefix_hold() {
+        let mut held = session("eth0", SessionState::Idle);
+        held.max_prefix = Some(100);
+        held.max_prefix_held = true;
+        held.max_prefix_retry_s = Some(42);
+        held.last_down = Some("max-prefix".into());
+        let mut until_reload = held.clone();
+        until_reload.interface = "eth1".into();
+        until_reload.max_prefix_retry_s = None;
+        assert_eq!(
+            table(&Answer::Neighbors(vec![held, until_reload])),
+            lines(&[
+                "INTERFACE  ADDRESS  STATE                             AS     ROUTER ID  DIR       UPTIME  HOLD  PFX RCVD  PFX SENT  AUTH      LAST ERROR  LAST DOWN",
+                "eth0       fe80::2  Idle (max-prefix, retry in 42 s)  65002  10.0.0.2   outbound  -       9     4/100     5         md5+gtsm  -           max-prefix",
+                "eth1       fe80::2  Idle (max-prefix, until reload)   65002  10.0.0.2   outbound  -       9     4/100     5         md5+gtsm  -           max-prefix",
             ])
         );
     }

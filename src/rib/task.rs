@@ -20,13 +20,14 @@ use super::{self as rib, Changes, OwnAddresses, PeerInfo, Rib, RibConfig, RouteC
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::RouteEntry;
 use crate::fib::{FibChange, FibError, FibHandle, FibNextHop, FibRoute, NextHops};
-use crate::iface::{HostAddresses, Links};
+use crate::iface::{self, HostAddresses, Links};
 use crate::intern::Interner;
 use crate::msg::update::{self, EncodeContext, Origin, PathAttributes, Update};
 use crate::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::peers::PeerKey;
 use crate::policy::SharedPolicies;
 use crate::prefix_map::PrefixMap;
+use limit::{PrefixLimit, Verdict};
 use next_hop::NextHopSelf;
 
 const STAGE: &str = "routes";
@@ -49,8 +50,24 @@ pub struct RoutesConfig {
     pub policies: watch::Receiver<SharedPolicies>,
 }
 
-/// Encoded UPDATE messages for one session to write.
-pub type Outgoing = Vec<Vec<u8>>;
+/// What the routes task hands one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// Encoded UPDATE messages to write.
+    Updates(Vec<Vec<u8>>),
+    /// The peer has more prefixes accepted than `--max-prefix`: its routes
+    /// are already out of the RIB; the session closes (RFC 4486).
+    MaxPrefixExceeded(PrefixLimitExceeded),
+}
+
+/// Which family crossed the limit (for the NOTIFICATION), and the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixLimitExceeded {
+    pub afi: u16,
+    pub safi: u8,
+    pub limit: u32,
+    pub accepted: usize,
+}
 
 enum Command {
     PeerUp {
@@ -168,6 +185,8 @@ struct Peer {
     end_of_rib_sent: bool,
     /// Warned once that it sent a next hop of ours; debug after that.
     warned_next_hop_ours: bool,
+    /// `--max-prefix` for its interface.
+    limit: PrefixLimit,
 }
 
 pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>) -> (RoutesHandle, Task) {
@@ -180,7 +199,9 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
     let mut rib_config = RibConfig::new(config.local_asn, router_id);
     rib_config.max_paths = config.max_paths;
     let next_hop_self = NextHopSelf::new(links.clone(), config.addresses.clone());
+    let limits = config.policies.clone();
     let task = Routes {
+        limits,
         rib: Rib::new(rib_config),
         config,
         fib,
@@ -201,6 +222,8 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
 }
 
 struct Routes {
+    /// Its own receiver of the policies, to see a reload's new limits.
+    limits: watch::Receiver<SharedPolicies>,
     rib: Rib,
     config: RoutesConfig,
     fib: FibHandle,
@@ -271,6 +294,7 @@ impl Routes {
     async fn command(&mut self, command: Command, changes: &mut Changes) {
         match command {
             Command::PeerUp { info, encode, out } => {
+                let limit = PrefixLimit::new(self.max_prefix(info.id.ifindex));
                 self.peers.insert(
                     info.id,
                     Peer {
@@ -279,6 +303,7 @@ impl Routes {
                         out,
                         end_of_rib_sent: false,
                         warned_next_hop_ours: false,
+                        limit,
                     },
                 );
                 changes.append(self.rib.add_peer(info));
@@ -292,12 +317,16 @@ impl Routes {
                 let ours_before = self.next_hop_ours(&key);
                 match self.rib.apply(&key, &update) {
                     Ok(c) => changes.append(c),
-                    Err(_) => debug!("UPDATE from {key} after its session ended: ignored"),
+                    Err(_) => {
+                        debug!("UPDATE from {key} after its session ended: ignored");
+                        return;
+                    }
                 }
                 let dropped = self.next_hop_ours(&key) - ours_before;
                 if dropped > 0 {
                     self.note_next_hop_ours(&key, dropped, &update);
                 }
+                self.check_prefix_limit(key, &update, changes);
             }
             Command::Refresh(key) => {
                 // RFC 2918: answered from what we would send now.
@@ -395,7 +424,7 @@ impl Routes {
             }
             peer.end_of_rib_sent = true;
         }
-        if !messages.is_empty() && peer.out.send(messages).is_err() {
+        if !messages.is_empty() && peer.out.send(Outgoing::Updates(messages)).is_err() {
             debug!("{key}: session gone before its UPDATEs were sent");
         }
     }
@@ -439,6 +468,74 @@ impl Routes {
         changes.append(c);
     }
 
+    /// The prefixes `key` has accepted, as `--max-prefix` counts them.
+    fn accepted_prefixes(&self, key: &PeerKey) -> usize {
+        self.rib.peer_stats(key).map_or(0, |stats| stats.prefixes)
+    }
+
+    /// "<interface>: neighbour <address>", as sessions name themselves.
+    fn peer_name(&self, key: PeerKey) -> String {
+        match iface::name_of(&self.links.borrow(), key.ifindex) {
+            Some(name) => format!("{name}: neighbour {}", key.addr),
+            None => format!("neighbour {key}"),
+        }
+    }
+
+    /// `--max-prefix` for the sessions on this interface.
+    fn max_prefix(&self, ifindex: u32) -> Option<u32> {
+        let policies = self.limits.borrow();
+        match iface::name_of(&self.links.borrow(), ifindex) {
+            Some(name) => policies.for_interface(name).max_prefix,
+            None => policies.default.max_prefix,
+        }
+    }
+
+    /// After each UPDATE (not per prefix): warn at 90 % of the limit; past
+    /// it, take the peer out of the RIB at once (its routes leave the kernel
+    /// and the other peers, UPDATEs still queued from it are ignored) and
+    /// tell its session to close.
+    fn check_prefix_limit(&mut self, key: PeerKey, update: &Update, changes: &mut Changes) {
+        if self.limits.has_changed().unwrap_or(false) {
+            self.limits.borrow_and_update();
+            let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+            for k in keys {
+                let max = self.max_prefix(k.ifindex);
+                if let Some(peer) = self.peers.get_mut(&k) {
+                    peer.limit.set_max(max);
+                }
+            }
+        }
+        let accepted = self.accepted_prefixes(&key);
+        let Some(peer) = self.peers.get_mut(&key) else { return };
+        match peer.limit.check(accepted) {
+            Verdict::Within => {}
+            Verdict::Warn(limit) => warn!(
+                "{}: {accepted} prefixes accepted, 90 % of the limit of {limit}",
+                self.peer_name(key)
+            ),
+            Verdict::Exceeded(limit) => {
+                warn!(
+                    "{}: {accepted} prefixes accepted, more than the limit of {limit}: withdrawing its routes",
+                    self.peer_name(key)
+                );
+                let afi = match update.announced.last() {
+                    Some(IpNet::V6(_)) => AFI_IPV6,
+                    _ => AFI_IPV4,
+                };
+                let exceeded = PrefixLimitExceeded {
+                    afi,
+                    safi: SAFI_UNICAST,
+                    limit,
+                    accepted,
+                };
+                if let Some(peer) = self.peers.remove(&key) {
+                    let _ = peer.out.send(Outgoing::MaxPrefixExceeded(exceeded));
+                }
+                changes.append(self.rib.remove_peer(&key));
+            }
+        }
+    }
+
     /// Originate the prefixes connected to non-fabric interfaces, withdraw
     /// those no longer there (with `--redistribute connected`).
     fn redistribute_connected(&mut self, changes: &mut Changes) {
@@ -472,6 +569,7 @@ fn local_attributes(origin: Origin) -> PathAttributes {
     }
 }
 
+mod limit;
 mod next_hop;
 
 #[cfg(test)]

@@ -349,6 +349,10 @@ pub enum Event {
     /// Event 8: we stop the session ourselves, with this Cease subcode
     /// (RFC 4486, e.g. [`code::PEER_DECONFIGURED`] when the neighbour is gone).
     AutomaticStop { subcode: u8 },
+    /// The peer has more prefixes accepted than `limit`: an AutomaticStop
+    /// whose Cease / Maximum Number of Prefixes Reached carries the family
+    /// that crossed it and the limit (RFC 4486 4).
+    MaxPrefixExceeded { afi: u16, safi: u8, limit: u32 },
     /// Event 9.
     ConnectRetryTimerExpires,
     /// Event 10.
@@ -660,6 +664,20 @@ pub fn cease(subcode: u8) -> Notification {
     }
 }
 
+/// Cease / Maximum Number of Prefixes Reached with the data RFC 4486 4
+/// gives it: AFI (2 octets), SAFI (1), the upper bound (4), as FRR sends.
+pub fn max_prefix_cease(afi: u16, safi: u8, limit: u32) -> Notification {
+    let mut data = Vec::with_capacity(7);
+    data.extend_from_slice(&afi.to_be_bytes());
+    data.push(safi);
+    data.extend_from_slice(&limit.to_be_bytes());
+    Notification {
+        code: code::CEASE,
+        subcode: code::MAXIMUM_PREFIXES_REACHED,
+        data,
+    }
+}
+
 fn is_version_error(notification: &Notification) -> bool {
     notification.code == code::OPEN_MESSAGE && notification.subcode == code::UNSUPPORTED_VERSION
 }
@@ -831,7 +849,7 @@ impl Fsm {
                 out.push(Action::AbortConnect);
                 self.enter_idle(out, DownReason::LinkDown);
             }
-            Event::AutomaticStop { .. } => {
+            Event::AutomaticStop { .. } | Event::MaxPrefixExceeded { .. } => {
                 out.push(Action::AbortConnect);
                 self.connect_retry_counter += 1;
                 self.enter_idle(out, DownReason::AutomaticStop);
@@ -867,7 +885,7 @@ impl Fsm {
             }
             Event::TcpConnected(direction) => self.connection_up(out, direction),
             Event::LinkDown => self.enter_idle(out, DownReason::LinkDown),
-            Event::AutomaticStop { .. } => {
+            Event::AutomaticStop { .. } | Event::MaxPrefixExceeded { .. } => {
                 self.connect_retry_counter += 1;
                 self.enter_idle(out, DownReason::AutomaticStop);
             }
@@ -1025,6 +1043,11 @@ impl Fsm {
             Event::AutomaticStop { subcode } => {
                 self.connect_retry_counter += 1;
                 self.notify_and_close(out, cease(subcode), DownReason::AutomaticStop);
+            }
+            Event::MaxPrefixExceeded { afi, safi, limit } => {
+                self.connect_retry_counter += 1;
+                let cease = max_prefix_cease(afi, safi, limit);
+                self.notify_and_close(out, cease.clone(), DownReason::NotificationSent(cease));
             }
             Event::HoldTimerExpires => {
                 self.connect_retry_counter += 1;

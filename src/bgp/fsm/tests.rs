@@ -1002,6 +1002,36 @@ fn automatic_stop_sends_the_given_cease() {
 }
 
 #[test]
+fn max_prefix_exceeded_sends_cease_1_with_family_and_limit() {
+    let mut f = reach(State::Established);
+    let actions = f.handle(Event::MaxPrefixExceeded {
+        afi: AFI_IPV6,
+        safi: SAFI_UNICAST,
+        limit: 1000,
+    });
+    // RFC 4486 4: AFI 2, SAFI 1, upper bound 1000 as 4 octets.
+    let cease = Notification {
+        code: code::CEASE,
+        subcode: code::MAXIMUM_PREFIXES_REACHED,
+        data: vec![0, 2, 1, 0, 0, 0x03, 0xe8],
+    };
+    assert_eq!(actions[0], Action::Send(Message::Notification(cease.clone())));
+    assert_eq!(actions[1], Action::CloseConnection);
+    assert_eq!(
+        actions.last(),
+        Some(&Action::SessionDown {
+            reason: DownReason::NotificationSent(cease.clone()),
+            was_established: true,
+        })
+    );
+    assert_eq!(f.state(), State::Idle);
+    assert_eq!(
+        cease.to_string(),
+        "Cease/Maximum Number of Prefixes Reached (data 000201000003e8)"
+    );
+}
+
+#[test]
 fn link_down_closes_at_once() {
     for state in [State::OpenSent, State::OpenConfirm, State::Established] {
         let mut f = reach(state);
@@ -1335,6 +1365,8 @@ fn state_after_each_event_class() {
         ("ManualStop", Event::ManualStop { shutdown_message: None },
                                                                   [Idle,    Idle,     Idle,     Idle,        Idle,        Idle]),
         ("AutomaticStop", Event::AutomaticStop { subcode: 3 },    [Idle,    Idle,     Idle,     Idle,        Idle,        Idle]),
+        ("MaxPrefix", Event::MaxPrefixExceeded { afi: 1, safi: 1, limit: 5 },
+                                                                  [Idle,    Idle,     Idle,     Idle,        Idle,        Idle]),
         ("ConnectRetry", Event::ConnectRetryTimerExpires,         [Idle,    Connect,  Connect,  OpenSent,    OpenConfirm, Established]),
         ("Hold", Event::HoldTimerExpires,                         [Idle,    Connect,  Active,   Idle,        Idle,        Idle]),
         ("KeepaliveTimer", Event::KeepaliveTimerExpires,          [Idle,    Connect,  Active,   OpenSent,    OpenConfirm, Established]),

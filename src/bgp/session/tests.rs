@@ -10,8 +10,11 @@ use tokio::time::{Instant, sleep, timeout};
 use super::backoff::{BACKOFF_MAX, BACKOFF_MIN};
 use super::*;
 use crate::bgp::testkit::*;
+use crate::fib::FibHandle;
 use crate::iface::Links;
-use crate::msg::{AFI_IPV6, Capability, Notification, SAFI_UNICAST};
+use crate::msg::update::{AsPath, AsSegment, NextHop, Origin, PathAttributes};
+use crate::msg::{AFI_IPV6, Capability, Notification, SAFI_UNICAST, decode};
+use crate::policy::{Policies, SessionPolicy};
 
 /// One session under test, its dials handed to the test.
 struct Rig {
@@ -34,8 +37,35 @@ impl Rig {
         peer: PeerKey,
         inbound: Option<BoxStream>,
     ) -> Rig {
+        let policies = watch::channel(Default::default()).1;
+        Rig::start_full(router_id, networks, local, peer, inbound, policies).0
+    }
+
+    /// A session under `--max-prefix limit` and `--max-prefix-restart`,
+    /// with its routes task and the FIB that task feeds.
+    fn start_limited(limit: u32, restart: Duration) -> (Rig, RoutesHandle, FibHandle) {
+        let policies = Policies {
+            default: SessionPolicy {
+                max_prefix: Some(limit),
+                max_prefix_restart: restart,
+                ..SessionPolicy::default()
+            },
+            ..Policies::default()
+        };
+        let policies = watch::channel(Arc::new(policies)).1;
+        Rig::start_full(LOCAL_ID, &[], LOCAL_LL, PEER, None, policies)
+    }
+
+    fn start_full(
+        router_id: Ipv4Addr,
+        networks: &[&str],
+        local: Ipv6Addr,
+        peer: PeerKey,
+        inbound: Option<BoxStream>,
+        policies: watch::Receiver<SharedPolicies>,
+    ) -> (Rig, RoutesHandle, FibHandle) {
         let (links_tx, links) = watch::channel(links_up(local));
-        let (routes, _fib) = routes_task(LOCAL_ASN, router_id, networks, links.clone());
+        let (routes, fib) = routes_task_with(LOCAL_ASN, router_id, networks, links.clone(), policies.clone());
         let (dialer, dials) = TestDialer::new();
         let (router_id_tx, router_id) = watch::channel(router_id);
         let params = SessionParams {
@@ -43,16 +73,19 @@ impl Rig {
             fsm: FsmConfig::new(LOCAL_ASN, Ipv4Addr::UNSPECIFIED),
             router_id,
             dialer: Arc::new(dialer),
-            routes,
+            routes: routes.clone(),
+            policies,
+            hold: None,
         };
         let (session, task) = new(params, links, inbound);
-        Rig {
+        let rig = Rig {
             session,
             task: tokio::spawn(task),
             dials,
             router_id: router_id_tx,
             _links: links_tx,
-        }
+        };
+        (rig, routes, fib)
     }
 
     async fn dial(&mut self) -> DialRequest {
@@ -523,4 +556,129 @@ async fn simultaneous_dials_agree_on_one_connection_whatever_the_timing() {
         }
     }
     assert_eq!(cases, 3 * 7 * 3 * 3);
+}
+
+// ---- --max-prefix ----
+
+/// The neighbour announces these IPv6 /48s (2001:db8:N::/48) in one UPDATE.
+async fn announce(peer: &mut TestPeer, range: std::ops::Range<u16>) {
+    let attrs = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: AsPath {
+            segments: vec![AsSegment::Sequence(vec![PEER_ASN])],
+        },
+        next_hop: NextHop {
+            ipv4: None,
+            global: None,
+            link_local: Some(PEER_LL),
+        },
+        ..PathAttributes::default()
+    };
+    let prefixes: Vec<ipnet::IpNet> = range
+        .map(|i| format!("2001:db8:{i:x}::/48").parse().expect("prefix"))
+        .collect();
+    let ctx = EncodeContext { four_octet_as: true };
+    for bytes in update::encode(&[(attrs, prefixes)], &[], &ctx).expect("UPDATE encodes") {
+        let msg = decode(&bytes).expect("UPDATE decodes");
+        peer.send(&msg).await;
+    }
+}
+
+/// Past the limit: Cease / Maximum Number of Prefixes Reached with AFI,
+/// SAFI and the limit (RFC 4486 4), every route of the peer withdrawn
+/// (a burst already on the wire puts none back), no dial and no inbound
+/// connection taken until --max-prefix-restart, then a normal session.
+#[tokio::test(start_paused = true)]
+async fn past_max_prefix_cease_withdraws_and_holds_off_for_the_restart_time() {
+    const RESTART: Duration = Duration::from_secs(30);
+    let (mut rig, routes, fib) = Rig::start_limited(5, RESTART);
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    announce(&mut peer, 0..4).await;
+    announce(&mut peer, 4..6).await; // 6 > 5
+    announce(&mut peer, 6..9).await; // already sent when the limit is crossed
+    let cease = peer.expect_notification().await;
+    let closed_at = Instant::now();
+    assert_eq!(
+        (cease.code, cease.subcode, cease.data.as_slice()),
+        (6, 1, &[0, 2, 1, 0, 0, 0, 5][..]),
+        "Cease / Maximum Number of Prefixes Reached, AFI 2, SAFI 1, limit 5"
+    );
+    peer.expect_closed().await;
+
+    let status = rig
+        .wait_for("held", |s| s.state == State::Idle && s.max_prefix_hold.is_some())
+        .await;
+    let last_down = status.last_down.unwrap_or_default();
+    assert!(last_down.starts_with("max-prefix: 6 prefixes, limit 5"), "{last_down}");
+    let counters = routes.counters().await.expect("routes task running");
+    assert!(!counters.contains_key(&PEER), "peer still in the RIB: {counters:?}");
+    let kernel = fib.take_submitted();
+    assert!(kernel.len() >= 6, "the first six went to the kernel: {kernel:?}");
+    assert!(
+        kernel.iter().all(|(_, hops)| hops.is_none()),
+        "every route of the peer is gone from the kernel: {kernel:?}"
+    );
+
+    // The neighbour's own connection is closed unanswered.
+    let mut inbound = rig.inbound().await;
+    inbound.send(&inbound.open()).await;
+    inbound.expect_closed().await;
+    assert!(
+        timeout(RESTART - Duration::from_secs(1), rig.dial()).await.is_err(),
+        "dialled again before --max-prefix-restart"
+    );
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    let waited = closed_at.elapsed();
+    assert!(
+        waited >= RESTART && waited < RESTART + Duration::from_secs(1),
+        "{waited:?}"
+    );
+    peer.establish().await;
+    let status = rig.established().await;
+    assert_eq!(status.max_prefix_hold, None);
+    assert_eq!(status.established_count, 2);
+}
+
+/// --max-prefix-restart 0: held until cleared (a reload), then at once.
+#[tokio::test(start_paused = true)]
+async fn with_restart_zero_the_hold_lasts_until_cleared() {
+    let (mut rig, _routes, _fib) = Rig::start_limited(2, Duration::ZERO);
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    announce(&mut peer, 0..3).await;
+    assert_eq!(peer.expect_notification().await.subcode, 1);
+    let status = rig.wait_for("held", |s| s.max_prefix_hold.is_some()).await;
+    assert_eq!(status.max_prefix_hold.and_then(|h| h.until), None);
+    assert!(
+        timeout(Duration::from_secs(3600), rig.dial()).await.is_err(),
+        "dialled again without a reload"
+    );
+    rig.command(SessionCommand::ClearMaxPrefixHold).await;
+    let cleared_at = Instant::now();
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    assert_eq!(cleared_at.elapsed(), Duration::ZERO, "dials at once once cleared");
+    peer.establish().await;
+    rig.established().await;
+}
+
+/// Discovery losing the neighbour does not end a hold (the next session
+/// would not know of it): the session stays, held, and ends at its end.
+#[tokio::test(start_paused = true)]
+async fn a_neighbour_lost_while_held_ends_the_session_when_the_hold_is_over() {
+    const RESTART: Duration = Duration::from_secs(20);
+    let (mut rig, _routes, _fib) = Rig::start_limited(2, RESTART);
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    announce(&mut peer, 0..3).await;
+    peer.expect_notification().await;
+    rig.wait_for("held", |s| s.max_prefix_hold.is_some()).await;
+    rig.command(SessionCommand::NeighbourLost).await;
+    sleep(RESTART - Duration::from_secs(1)).await;
+    assert!(!rig.task.is_finished(), "ended while held");
+    timeout(Duration::from_secs(2), &mut rig.task)
+        .await
+        .expect("ends once the hold is over")
+        .expect("no panic");
+    assert!(rig.dials.try_recv().is_err(), "dialled a lost neighbour");
 }

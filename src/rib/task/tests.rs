@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 
-use crate::bgp::testkit::{IFINDEX, LOCAL_ASN, LOCAL_ID, LOCAL_LL, PEER_ASN, links_up, routes_task};
+use crate::bgp::testkit::{IFINDEX, LOCAL_ASN, LOCAL_ID, LOCAL_LL, PEER_ASN, links_up, routes_task, routes_task_with};
 use crate::msg::update::{AsPath, AsSegment, DecodeContext, Decoded, NextHop};
 use crate::msg::{Message, decode};
+use crate::policy::{Policies, SessionPolicy};
 
 use super::*;
 
@@ -45,7 +46,9 @@ impl Session {
 
     /// The next batch of UPDATEs, decoded.
     async fn updates(&mut self) -> Vec<Decoded> {
-        let batch = self.sent.recv().await.expect("routes task running");
+        let Some(Outgoing::Updates(batch)) = self.sent.recv().await else {
+            panic!("routes task stopped, or no UPDATEs");
+        };
         let ctx = DecodeContext {
             four_octet_as: true,
             external: true,
@@ -225,4 +228,87 @@ async fn routes_through_our_own_link_local_are_not_installed() {
     let installed: Vec<String> = fib.take_submitted().into_iter().map(|(p, _)| p.to_string()).collect();
     assert_eq!(installed, [V4]);
     assert!(to.sent.try_recv().is_err(), "10.0.0.0/8 went out");
+}
+
+/// An UPDATE from `from` announcing `prefixes` with a plain eBGP path.
+fn announce(from: PeerKey, prefixes: &[String]) -> Update {
+    Update {
+        announced: prefixes.iter().map(|p| p.parse().expect("prefix")).collect(),
+        attributes: Some(PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: AsPath {
+                segments: vec![AsSegment::Sequence(vec![PEER_ASN])],
+            },
+            next_hop: NextHop {
+                ipv4: None,
+                global: None,
+                link_local: Some(from.addr),
+            },
+            ..PathAttributes::default()
+        }),
+        ..Update::default()
+    }
+}
+
+fn v4_prefixes(range: std::ops::Range<u8>) -> Vec<String> {
+    range.map(|i| format!("10.0.{i}.0/24")).collect()
+}
+
+/// Past `--max-prefix` the peer leaves the RIB at once: the kernel and the
+/// other peers lose its routes, its session is told with the family and
+/// counts for the NOTIFICATION, and UPDATEs still queued from it put
+/// nothing back.
+#[tokio::test(start_paused = true)]
+async fn past_max_prefix_the_peer_is_withdrawn_and_its_session_told() {
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let policies = Policies {
+        default: SessionPolicy {
+            max_prefix: Some(10),
+            ..SessionPolicy::default()
+        },
+        ..Policies::default()
+    };
+    let (_policies, policies_rx) = watch::channel(std::sync::Arc::new(policies));
+    let (routes, fib) = routes_task_with(LOCAL_ASN, LOCAL_ID, &[], links, policies_rx);
+    let (source, other) = (peer(2), peer(3));
+    let mut from = Session::up(&routes, info(source, PEER_ASN, rib::Families::ALL)).await;
+    let mut to = Session::up(&routes, info(other, PEER_ASN + 1, rib::Families::ALL)).await;
+    for session in [&mut from, &mut to] {
+        session.updates().await; // End-of-RIB
+    }
+
+    // 9, then 10: at and under the limit, all kept.
+    let first = v4_prefixes(0..9);
+    routes.update(source, announce(source, &first)).await;
+    routes.update(source, announce(source, &v4_prefixes(9..10))).await;
+    let mut got = announced(&to.updates().await);
+    got.extend(announced(&to.updates().await));
+    assert_eq!(got.len(), 10);
+    assert_eq!(routes.counters().await.expect("running")[&source].prefixes_received, 10);
+    assert!(from.sent.try_recv().is_err(), "nothing for the source yet");
+    fib.take_submitted();
+
+    // One more: 11 > 10. Another UPDATE is already queued behind it.
+    routes.update(source, announce(source, &v4_prefixes(10..11))).await;
+    routes.update(source, announce(source, &v4_prefixes(20..30))).await;
+    let counters = routes.counters().await.expect("running");
+    assert_eq!(
+        from.sent.recv().await,
+        Some(Outgoing::MaxPrefixExceeded(PrefixLimitExceeded {
+            afi: AFI_IPV4,
+            safi: SAFI_UNICAST,
+            limit: 10,
+            accepted: 11,
+        }))
+    );
+    assert_eq!(from.sent.recv().await, None, "the routes task let the session go");
+    assert!(!counters.contains_key(&source), "out of the RIB: {counters:?}");
+    assert_eq!(withdrawn(&to.updates().await).len(), 10);
+    assert!(to.sent.try_recv().is_err(), "the queued UPDATE put nothing back");
+    let kernel: BTreeMap<String, Option<NextHops>> = fib
+        .take_submitted()
+        .into_iter()
+        .map(|(prefix, hops)| (prefix.to_string(), hops))
+        .collect();
+    assert_eq!(kernel, v4_prefixes(0..11).into_iter().map(|p| (p, None)).collect());
 }

@@ -393,9 +393,18 @@ fn column_widths(header: &[&str], body: &[Vec<String>]) -> Vec<usize> {
     widths
 }
 
+/// Cells left-aligned in their columns, two spaces apart (as `{:<w$}`
+/// pads: by characters).
 fn table_line(cells: &[String], widths: &[usize]) -> String {
-    let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-    let mut line = padded.join("  ").trim_end().to_string();
+    let mut line = String::with_capacity(widths.iter().sum::<usize>() + 2 * widths.len());
+    for (i, (cell, &width)) in cells.iter().zip(widths).enumerate() {
+        if i > 0 {
+            line.push_str("  ");
+        }
+        line.push_str(cell);
+        line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
+    }
+    line.truncate(line.trim_end().len());
     line.push('\n');
     line
 }
@@ -532,6 +541,40 @@ mod tests {
                 "                local                      igp     100     -",
             ])
         );
+    }
+
+    /// Past its head the table streams: one header, the head's widths (a
+    /// full IPv4 prefix wide) for every later line.
+    #[test]
+    fn a_long_routes_table_streams_with_the_heads_widths() {
+        let route = |i: u32| RouteEntry {
+            route: RouteView {
+                prefix: format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap(),
+                paths: vec![path(Some(("fe80::2", "eth0")), true)],
+            },
+            installed: true,
+            kernel_next_hops: vec![],
+        };
+        let n = RoutesTable::HEAD as u32 + 500;
+        let mut table = RoutesTable::default();
+        let mut out = Vec::new();
+        for i in 0..RoutesTable::HEAD as u32 {
+            table.push(&route(i), &mut out).unwrap();
+        }
+        let head = out.len();
+        assert!(head > 0, "nothing printed after {} rows", RoutesTable::HEAD);
+        for i in RoutesTable::HEAD as u32..n {
+            table.push(&route(i), &mut out).unwrap();
+            assert!(out.len() > head, "row {i} held back");
+        }
+        table.finish(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + n as usize);
+        assert_eq!(text.matches("PREFIX").count(), 1);
+        let from = |line: &str| line.find("fe80::2%eth0");
+        assert_eq!(from(lines[1]), Some(3 + 18 + 2), "{}", lines[1]);
+        assert!(lines[1..].iter().all(|l| from(l) == from(lines[1])), "columns moved");
     }
 
     #[test]

@@ -231,6 +231,14 @@ impl<W: Write> ResultSink for Pretty<W> {
                 }
                 continue;
             }
+            // Numbers and literals are copied a run at a time too.
+            let rest = &bytes[i..];
+            let run = rest.iter().position(|&b| !plain(b)).unwrap_or(rest.len());
+            if run > 0 && self.open.is_none() && self.depth > 0 {
+                self.buf.extend_from_slice(&rest[..run]);
+                i += run;
+                continue;
+            }
             let c = bytes[i];
             i += 1;
             if self.structural(c)? {
@@ -242,6 +250,11 @@ impl<W: Write> ResultSink for Pretty<W> {
         self.buf.clear();
         Ok(ended)
     }
+}
+
+/// A byte of a number or a literal (`true`, `false`, `null`).
+fn plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')
 }
 
 fn closing(open: u8) -> u8 {

@@ -5,7 +5,7 @@
 //! What one client can cost is bounded (docs/ARCHITECTURE.md, "The control
 //! socket"): at most [`MAX_CLIENTS`] at once, the others told so and
 //! closed; answers are written as they are serialized, `routes` a page of
-//! [`ROUTES_PAGE`] routes at a time, so a client holds at most one page
+//! [`ROUTES_PAGE`] routes at a time, so a client holds at most two pages
 //! and one chunk of JSON whatever the table's size; a client that takes
 //! nothing of its answer for [`WRITE_TIMEOUT`] is dropped.
 
@@ -44,8 +44,8 @@ pub const MAX_CLIENTS: usize = 16;
 /// (logged): a reader that stopped must not hold a page of routes and a
 /// client slot for ever.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Routes asked of the routes task at a time, and so the most one client
-/// holds: about 0.5 MB with one path each.
+/// Routes asked of the routes task at a time: about 0.5 MB with one path
+/// each; a client holds two pages at most (one written, the next asked).
 pub const ROUTES_PAGE: usize = 1024;
 /// Answer bytes gathered before a write.
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -231,9 +231,10 @@ async fn connection(stream: UnixStream, views: impl Views, limits: Limits) -> io
     }
 }
 
-/// Write the `routes` answer a page at a time: each page is asked for
-/// once the one before is serialized and most of it written, so a client
-/// that reads slowly slows its own walk, and holds one page.
+/// Write the `routes` answer a page at a time. The next page is asked for
+/// while this one is written (the routes task and the FIB build it
+/// meanwhile), and not before: a client that reads slowly slows its own
+/// walk, and holds two pages at most.
 async fn routes(views: &impl Views, within: Option<IpNet>, out: &mut Out, page: usize) -> io::Result<()> {
     let page = page.max(1);
     let mut routes = match views.routes_page(within, None, page).await {
@@ -250,18 +251,29 @@ async fn routes(views: &impl Views, within: Option<IpNet>, out: &mut Out, page: 
     loop {
         let after = routes.last().map(|r| r.route.prefix);
         let last_page = routes.len() < page;
-        for route in routes {
-            if !first {
-                out.buf.push(b',');
+        let next = async {
+            match last_page {
+                true => Ok(Vec::new()),
+                false => views.routes_page(within, after, page).await,
             }
-            first = false;
-            serde_json::to_writer(&mut out.buf, &route).map_err(io::Error::other)?;
-            out.write_if_full().await?;
-        }
+        };
+        let written = async {
+            for route in routes {
+                if !first {
+                    out.buf.push(b',');
+                }
+                first = false;
+                serde_json::to_writer(&mut out.buf, &route).map_err(io::Error::other)?;
+                out.write_if_full().await?;
+            }
+            io::Result::Ok(())
+        };
+        let (next, written) = tokio::join!(next, written);
+        written?;
         if last_page {
             break;
         }
-        routes = match views.routes_page(within, after, page).await {
+        routes = match next {
             Ok(routes) => routes,
             // Half an answer is written: ending the connection without the
             // end of the line is how the client learns it is cut short.

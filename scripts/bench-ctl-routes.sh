@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # scripts/bench-ctl-routes.sh: what `ndbgpctl routes` costs on a full table.
 #
-#   scripts/bench-ctl-routes.sh [--prefixes N]      (default 1000000; root)
+#   scripts/bench-ctl-routes.sh [--prefixes N] [--runs R]   (default 1000000, 3; root)
 #
 # Two fresh namespaces joined by a veth: examples/bgp_feeder announces N
 # IPv4 /24s (11.0.0.0/24 upwards) to ndbgpd. Once all are in the kernel, it
-# times `ndbgpctl routes 11.0.7.0/24` (one prefix) and `ndbgpctl routes
-# --json` (the whole table), and reports ndbgpd's RSS before and after and
-# ndbgpctl's peak RSS.
+# times `ndbgpctl routes 11.0.7.0/24` (one prefix), then R times each:
+#  - `ndbgpctl routes --json` (the whole table): its time, ndbgpd's RSS
+#    growth from before to after, ndbgpctl's peak RSS;
+#  - 10 clients that ask for `routes` and never read: ndbgpd's RSS growth
+#    at its peak while they stall and once ndbgpd has dropped them (its
+#    write timeout), and how long until the last was dropped.
+# Medians of the R runs, each run's figures and the load average (1, 5,
+# 15 min) at its start: the machine is shared.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 N=1000000
+RUNS=3
+STALLED=10
 while [ $# -gt 0 ]; do
   case $1 in
     --prefixes) N=${2:?}; shift 2 ;;
+    --runs) RUNS=${2:?}; shift 2 ;;
     *) sed -n '4p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 [[ $N =~ ^[1-9][0-9]*$ ]] && [ "$N" -le 4000000 ] || { echo "--prefixes $N: 1 to 4000000" >&2; exit 2; }
+[[ $RUNS =~ ^[1-9]$ ]] || { echo "--runs $RUNS: 1 to 9" >&2; exit 2; }
 need_root
 [ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install time)"
 build_release --bin ndbgpd --bin ndbgpctl --example bgp_feeder
@@ -58,11 +67,81 @@ t_one=$(($(now) - t))
 one=$(ctl routes 11.0.7.0/24 --json | "$PYTHON" -c 'import json, sys; print(",".join(r["prefix"] for r in json.load(sys.stdin)))') ||
   die "ndbgpctl routes 11.0.7.0/24 --json failed"
 [ "$one" = 11.0.7.0/24 ] || die "routes 11.0.7.0/24 answered: ${one:-nothing}"
-t=$(now)
-/usr/bin/time -f "%M" -o "$DIR/ctl.rss" "$NDBGPCTL" --socket "$DIR/ndbgpd.sock" routes --json >"$DIR/routes.json" ||
-  die "ndbgpctl routes --json failed"
-t_all=$(($(now) - t))
-bytes=$(stat -c %s "$DIR/routes.json")
-rss1=$(rss_kb "$DUT")
-echo "N=$N: routes PREFIX $(secs "$t_one" 2) s; routes --json $(secs "$t_all" 2) s, $((bytes / 1000000)) MB;" \
-  "ndbgpd RSS $((rss0 / 1024)) -> $((rss1 / 1024)) MB; ndbgpctl peak RSS $(($(cat "$DIR/ctl.rss") / 1024)) MB"
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+mb() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
+
+# `routes --json`, the whole table.
+json_s=() json_kb=() ctl_kb=()
+for run in $(seq "$RUNS"); do
+  l=$(load)
+  rss0=$(rss_kb "$DUT")
+  t=$(now)
+  /usr/bin/time -f "%M" -o "$DIR/ctl.rss" "$NDBGPCTL" --socket "$DIR/ndbgpd.sock" routes --json >"$DIR/routes.json" ||
+    die "ndbgpctl routes --json failed"
+  t_all=$(($(now) - t))
+  rss1=$(rss_kb "$DUT")
+  bytes=$(stat -c %s "$DIR/routes.json")
+  json_s+=("$(secs "$t_all" 2)") json_kb+=($((rss1 - rss0))) ctl_kb+=("$(cat "$DIR/ctl.rss")")
+  say "run $run (load $l): routes --json ${json_s[-1]} s, $((bytes / 1000000)) MB;" \
+    "ndbgpd RSS $(mb "$rss0") -> $(mb "$rss1") MB; ndbgpctl peak $(mb "${ctl_kb[-1]}") MB"
+done
+lines=$("$PYTHON" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$DIR/routes.json")
+[ "$lines" -eq "$N" ] || die "routes --json gave $lines routes, not $N"
+rm -f "$DIR/routes.json"
+
+# Clients that ask for the whole table and never read: each connects,
+# sends the request and waits until ndbgpd hangs up on it (30 s at most);
+# prints how many were dropped and when the last was.
+stall() {
+  "$PYTHON" - "$STALLED" "$DIR/ndbgpd.sock" <<'PY'
+import select, socket, sys, time
+n, path = int(sys.argv[1]), sys.argv[2]
+clients = []
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(b'{"command":"routes"}\n')
+    clients.append(s)
+start = time.monotonic()
+poll = select.poll()
+for s in clients:
+    poll.register(s, select.POLLRDHUP)
+dropped = 0
+while dropped < n and time.monotonic() - start < 30:
+    for fd, events in poll.poll(500):
+        if events & (select.POLLRDHUP | select.POLLHUP):
+            poll.unregister(fd)
+            dropped += 1
+print(dropped, round(time.monotonic() - start, 1))
+PY
+}
+peak_kb=() after_kb=() drop_s=()
+for run in $(seq "$RUNS"); do
+  l=$(load)
+  rss0=$(rss_kb "$DUT")
+  stall >"$DIR/stall.out" &
+  stalled=$!
+  peak=$rss0
+  while ! exited "$stalled"; do
+    r=$(rss_kb "$DUT")
+    [ "$r" -gt "$peak" ] && peak=$r
+    sleep 0.1
+  done
+  wait "$stalled" || die "the stalled clients failed"
+  read -r dropped took <"$DIR/stall.out"
+  [ "$dropped" -eq "$STALLED" ] || die "ndbgpd dropped $dropped of $STALLED clients that never read in 30 s"
+  rss1=$(rss_kb "$DUT")
+  peak_kb+=($((peak - rss0))) after_kb+=($((rss1 - rss0))) drop_s+=("$took")
+  say "run $run (load $l): $STALLED clients that never read: ndbgpd RSS $(mb "$rss0") MB," \
+    "peak $(mb "$peak"), $(mb "$rss1") once all were dropped ($took s)"
+done
+logged=$(grep -c "control client dropped" "$DIR/ndbgpd.log" || true)
+[ "$logged" -eq $((STALLED * RUNS)) ] || die "ndbgpd logged $logged dropped clients, not $((STALLED * RUNS))"
+
+echo "N=$N, medians of $RUNS runs: routes PREFIX $(secs "$t_one" 2) s;" \
+  "routes --json $(median "${json_s[@]}") s (runs: ${json_s[*]}), ndbgpd RSS +$(mb "$(median "${json_kb[@]}")") MB," \
+  "ndbgpctl peak $(mb "$(median "${ctl_kb[@]}")") MB;" \
+  "$STALLED clients that never read: ndbgpd RSS +$(mb "$(median "${peak_kb[@]}")") MB at peak" \
+  "(runs: $(for k in "${peak_kb[@]}"; do printf '%s ' "$(mb "$k")"; done | sed 's/ $//')), +$(mb "$(median "${after_kb[@]}")") MB after," \
+  "dropped after $(median "${drop_s[@]}") s"

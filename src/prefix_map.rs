@@ -93,6 +93,12 @@ impl<V> PrefixMap<V> {
     /// The entries equal to or inside `within` (all without it), in
     /// prefix order: a range of the B-tree, not a scan.
     pub fn iter_within(&self, within: Option<IpNet>) -> impl Iterator<Item = (IpNet, &V)> {
+        self.iter_within_after(within, None)
+    }
+
+    /// [`PrefixMap::iter_within`] from the first prefix past `after`: a
+    /// walk taken up again where it stopped, without a scan.
+    pub fn iter_within_after(&self, within: Option<IpNet>, after: Option<IpNet>) -> impl Iterator<Item = (IpNet, &V)> {
         // Keys order by (address, length): whatever lies inside `w` has
         // an address between its first and its last.
         let (v4, v6) = match within {
@@ -110,6 +116,12 @@ impl<V> PrefixMap<V> {
                 let last = Ipv6Net::new_assert(w.broadcast(), 128);
                 (None, Some((Bound::Included(first), Bound::Included(last))))
             }
+        };
+        // Past `after`: IPv4 prefixes all come before IPv6 ones.
+        let (v4, v6) = match after {
+            None => (v4, v6),
+            Some(IpNet::V4(a)) => (v4.and_then(|r| past(r, a)), v6),
+            Some(IpNet::V6(a)) => (None, v6.and_then(|r| past(r, a))),
         };
         let v4 = v4
             .into_iter()
@@ -135,6 +147,22 @@ impl<V> PrefixMap<V> {
     pub fn retain(&mut self, mut keep: impl FnMut(IpNet, &mut V) -> bool) {
         self.v4.retain(|p, v| keep(IpNet::V4(*p), v));
         self.v6.retain(|p, v| keep(IpNet::V6(*p), v));
+    }
+}
+
+/// The part of `range` past `after`; None when nothing is left (a
+/// B-tree range whose start is past its end panics).
+fn past<K: Ord + Copy>((start, end): (Bound<K>, Bound<K>), after: K) -> Option<(Bound<K>, Bound<K>)> {
+    let start = match start {
+        Bound::Included(s) if s > after => Bound::Included(s),
+        Bound::Excluded(s) if s >= after => Bound::Excluded(s),
+        _ => Bound::Excluded(after),
+    };
+    match (start, end) {
+        (Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) if s >= e => None,
+        (Bound::Included(s), Bound::Included(e)) if s > e => None,
+        (Bound::Included(s), Bound::Excluded(e)) if s >= e => None,
+        range => Some(range),
     }
 }
 
@@ -217,6 +245,54 @@ mod tests {
             );
         }
         assert_eq!(map.iter_within(Some(net("10.1.0.0/16"))).count(), 3);
+    }
+
+    #[test]
+    fn iter_within_after_takes_up_where_it_stopped() {
+        let all = [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "10.1.0.0/24",
+            "10.1.255.255/32",
+            "11.0.0.0/8",
+            "::/0",
+            "2001:db8::/32",
+            "2001:db8:1::/48",
+        ];
+        let map: PrefixMap<usize> = all.iter().enumerate().map(|(i, p)| (net(p), i)).collect();
+        // Keys in the map, between them, and past either end of a family.
+        let afters = all
+            .iter()
+            .chain(&[
+                "9.0.0.0/8",
+                "10.1.0.0/20",
+                "255.255.255.255/32",
+                "2001:db8:2::/48",
+                "ffff::/16",
+            ])
+            .map(|p| Some(net(p)))
+            .chain([None]);
+        for after in afters {
+            for within in [
+                None,
+                Some("10.1.0.0/16"),
+                Some("10.1.0.0/24"),
+                Some("2001:db8::/32"),
+                Some("12.0.0.0/8"),
+            ] {
+                let within = within.map(net);
+                let scanned: Vec<_> = map
+                    .iter_within(within)
+                    .filter(|(p, _)| after.is_none_or(|a| *p > a))
+                    .collect();
+                assert_eq!(
+                    map.iter_within_after(within, after).collect::<Vec<_>>(),
+                    scanned,
+                    "within {within:?} after {after:?}"
+                );
+            }
+        }
     }
 
     #[test]

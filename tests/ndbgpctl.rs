@@ -1,14 +1,26 @@
 //! ndbgpctl against control sockets that stand in for ndbgpd: no daemon, a
-//! daemon that accepts but never answers (stopped, wedged), and one that
-//! gives a canned answer. No root needed.
+//! daemon that accepts but never answers (stopped, wedged), one that gives
+//! a canned answer, and the daemon's own control server answering from a
+//! made-up routes table (streaming, the client cap, the write timeout).
+//! No root needed.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixListener;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::{UnixListener, UnixStream as StdUnixStream};
+use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ndbgp::api::{InterfaceEntry, InterfaceNeighbors, InterfaceState, InterfaceView, PeerCounters, Request, Response};
+use ipnet::{IpNet, Ipv4Net};
+use ndbgp::actor::{self, Stopped};
+use ndbgp::api::{
+    InterfaceEntry, InterfaceNeighbors, InterfaceState, InterfaceView, NeighborView, PathView, PeerCounters,
+    PeerEntryView, Request, Response, RouteEntry, RouteView,
+};
+use ndbgp::control::{self, Limits, Views, serve_with};
 use serde_json::value::to_raw_value;
 
 fn run_ndbgpctl(socket: &std::path::Path, args: &[&str]) -> Output {
@@ -167,4 +179,276 @@ fn an_answer_of_the_wrong_shape_is_named() {
     assert!(err.contains("bad answer from ndbgpd"), "{err}");
     assert_eq!(daemon.join().expect("daemon thread"), [Request::Neighbors]);
     let _ = std::fs::remove_dir_all(socket.parent().expect("dir"));
+}
+
+/// A page asked for: (within, after).
+type PageAsked = (Option<IpNet>, Option<IpNet>);
+
+/// A routes table made up as it is asked for, served by the daemon's
+/// control server: pages asked are recorded.
+#[derive(Clone)]
+struct MadeUpTable {
+    routes: u32,
+    asked: Arc<Mutex<Vec<PageAsked>>>,
+    /// The routes task "stops" when asked for a page from this route on.
+    stops_from: Option<u32>,
+}
+
+impl MadeUpTable {
+    fn new(routes: u32) -> Self {
+        MadeUpTable {
+            routes,
+            asked: Arc::default(),
+            stops_from: None,
+        }
+    }
+
+    /// Route `i`: 10.0.0.0/24 upwards.
+    fn prefix(i: u32) -> IpNet {
+        IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).expect("prefix"))
+    }
+
+    fn entry(prefix: IpNet) -> RouteEntry {
+        RouteEntry {
+            route: RouteView {
+                prefix,
+                paths: vec![PathView {
+                    peer: "fe80::2%7".into(),
+                    ifindex: Some(7),
+                    interface: Some("eth0".into()),
+                    peer_address: Some("fe80::2".parse().expect("address")),
+                    peer_asn: 65002,
+                    router_id: Ipv4Addr::new(10, 0, 0, 2),
+                    next_hop_ipv4: None,
+                    next_hop_global: None,
+                    next_hop_link_local: Some("fe80::2".parse().expect("address")),
+                    as_path: "65002 65003".into(),
+                    origin: "igp".into(),
+                    local_pref: 100,
+                    med: None,
+                    communities: vec!["65002:1".into()],
+                    large_communities: vec![],
+                    best: true,
+                    multipath: true,
+                }],
+            },
+            installed: true,
+            kernel_next_hops: vec!["fe80::2%eth0".into()],
+        }
+    }
+
+    fn all(&self) -> Vec<RouteEntry> {
+        (0..self.routes).map(|i| Self::entry(Self::prefix(i))).collect()
+    }
+
+    fn pages_asked(&self) -> Vec<PageAsked> {
+        self.asked.lock().expect("lock").clone()
+    }
+}
+
+impl Views for MadeUpTable {
+    async fn discovery(&self) -> Result<Vec<PeerEntryView>, Stopped> {
+        Ok(vec![])
+    }
+
+    async fn neighbors(&self) -> Result<Vec<NeighborView>, Stopped> {
+        Ok(vec![])
+    }
+
+    async fn interfaces(&self) -> Result<Vec<InterfaceEntry>, Stopped> {
+        Ok(vec![])
+    }
+
+    async fn routes_page(
+        &self,
+        within: Option<IpNet>,
+        after: Option<IpNet>,
+        limit: usize,
+    ) -> Result<Vec<RouteEntry>, Stopped> {
+        self.asked.lock().expect("lock").push((within, after));
+        let from = after.map_or(0, |a| {
+            (0..self.routes).take_while(|i| Self::prefix(*i) <= a).count() as u32
+        });
+        if self.stops_from.is_some_and(|stop| from >= stop) {
+            return Err(Stopped { stage: "routes" });
+        }
+        Ok((0..self.routes)
+            .map(Self::prefix)
+            .filter(|p| within.is_none_or(|w| w.contains(p)) && after.is_none_or(|a| *p > a))
+            .take(limit)
+            .map(Self::entry)
+            .collect())
+    }
+}
+
+/// The daemon's control server on `socket`, answering from `table`.
+struct Server {
+    _runtime: tokio::runtime::Runtime,
+    socket: PathBuf,
+}
+
+impl Server {
+    fn start(name: &str, table: MadeUpTable, limits: Limits) -> Server {
+        let socket = temp_socket(name);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = runtime.block_on(control::bind(&socket)).expect("bind");
+        let (_probe, probes) = actor::probe("control server");
+        runtime.spawn(serve_with(listener, table, probes, limits));
+        Server {
+            _runtime: runtime,
+            socket,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.socket.parent().expect("dir"));
+    }
+}
+
+fn limits(clients: usize, write_timeout: Duration, routes_page: usize) -> Limits {
+    Limits {
+        clients,
+        write_timeout,
+        routes_page,
+    }
+}
+
+/// `routes` comes a page at a time, each asked after the last prefix of
+/// the one before; `--json` and the table both carry every route.
+#[test]
+fn routes_stream_a_page_at_a_time() {
+    let table = MadeUpTable::new(1050);
+    let server = Server::start("pages", table.clone(), limits(4, Duration::from_secs(10), 100));
+
+    let json = run_ndbgpctl(&server.socket, &["routes", "--json"]);
+    assert!(json.status.success(), "{json:?}");
+    let routes: Vec<RouteEntry> = serde_json::from_slice(&json.stdout).expect("typed --json");
+    assert_eq!(routes, table.all());
+    let asked = table.pages_asked();
+    let afters: Vec<Option<IpNet>> = asked.iter().map(|(_, after)| *after).collect();
+    let expected: Vec<Option<IpNet>> = [None]
+        .into_iter()
+        .chain((1..=10).map(|page| Some(MadeUpTable::prefix(page * 100 - 1))))
+        .collect();
+    assert_eq!(
+        afters, expected,
+        "11 pages, each after the last prefix of the one before"
+    );
+
+    let text = run_ndbgpctl(&server.socket, &["routes"]);
+    assert!(text.status.success(), "{text:?}");
+    let text = String::from_utf8_lossy(&text.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1 + 1050, "a header and a line per route");
+    assert!(
+        lines[0].contains("PREFIX") && lines[0].contains("KERNEL"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1050].starts_with("*  10.4.25.0/24 "), "{}", lines[1050]);
+
+    let one = run_ndbgpctl(&server.socket, &["routes", "10.0.7.0/24", "--json"]);
+    let one: Vec<RouteEntry> = serde_json::from_slice(&one.stdout).expect("typed --json");
+    assert_eq!(one, vec![MadeUpTable::entry(MadeUpTable::prefix(7))]);
+    assert_eq!(table.pages_asked().last(), Some(&(Some(MadeUpTable::prefix(7)), None)));
+}
+
+/// A stage that stops halfway through `routes` cuts the answer short:
+/// ndbgpctl says so and fails; stopped before the first page, the error
+/// names it.
+#[test]
+fn a_routes_answer_cut_short_fails() {
+    let mut table = MadeUpTable::new(500);
+    table.stops_from = Some(200);
+    let server = Server::start("cut", table, limits(4, Duration::from_secs(10), 100));
+    for args in [&["routes", "--json"][..], &["routes"]] {
+        let (ok, err, _) = ndbgpctl(&server.socket, args);
+        assert!(!ok, "ndbgpctl {args:?} succeeded on half an answer");
+        assert!(err.contains("cut short"), "{err}");
+    }
+    let mut table = MadeUpTable::new(500);
+    table.stops_from = Some(0);
+    let server = Server::start("stopped", table, limits(4, Duration::from_secs(10), 100));
+    let (ok, err, _) = ndbgpctl(&server.socket, &["routes"]);
+    assert!(!ok);
+    assert!(err.contains("the routes task has stopped"), "{err}");
+}
+
+/// Past the cap, a client is told in one line and closed; ndbgpctl
+/// prints it and fails. A slot freed is taken again.
+#[test]
+fn clients_past_the_cap_are_told_and_closed() {
+    let server = Server::start("cap", MadeUpTable::new(10), limits(2, Duration::from_secs(10), 100));
+    let held: Vec<StdUnixStream> = (0..2)
+        .map(|_| StdUnixStream::connect(&server.socket).expect("connect"))
+        .collect();
+    let (ok, err, _) = ndbgpctl(&server.socket, &["neighbors"]);
+    assert!(!ok, "a third client was served with a cap of 2");
+    assert_eq!(
+        err.trim(),
+        "ndbgpctl: too many control clients (2 at once); try again later"
+    );
+    drop(held);
+    // The slots come back once the server has seen those clients go.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, err, _) = ndbgpctl(&server.socket, &["neighbors"]);
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no slot came back: {err}");
+    }
+}
+
+/// A client that asks for `routes` and reads nothing is dropped after the
+/// write timeout, having made the server walk only a few pages (what
+/// fits in the socket's buffer); its slot is free again.
+#[test]
+fn a_client_that_never_reads_is_dropped() {
+    let table = MadeUpTable::new(100_000);
+    let timeout = Duration::from_millis(300);
+    let server = Server::start("stall", table.clone(), limits(1, timeout, 100));
+    let mut client = StdUnixStream::connect(&server.socket).expect("connect");
+    client.write_all(b"{\"command\":\"routes\"}\n").expect("request");
+    let asked = Instant::now();
+    // Hung up on, while nothing was read.
+    let mut hangup = libc::pollfd {
+        fd: client.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for a socket we hold open.
+    let ready = unsafe { libc::poll(&mut hangup, 1, 10_000) };
+    let waited = asked.elapsed();
+    assert_eq!(ready, 1, "not dropped within 10 s");
+    assert!(
+        hangup.revents & (libc::POLLRDHUP | libc::POLLHUP) != 0,
+        "{:#x}",
+        hangup.revents
+    );
+    assert!(waited >= timeout, "dropped after {waited:?}, before the write timeout");
+    let pages = table.pages_asked().len();
+    assert!(
+        pages < 100,
+        "{pages} pages of 100 walked for a client that read nothing"
+    );
+    let mut answer = Vec::new();
+    client.read_to_end(&mut answer).expect("read");
+    assert!(
+        answer.starts_with(b"{\"ok\":true,\"result\":[{"),
+        "{}",
+        String::from_utf8_lossy(&answer[..64])
+    );
+    assert!(!answer.ends_with(b"\n"), "a whole answer after a timeout");
+    // Its one slot is free again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ndbgpctl(&server.socket, &["neighbors"]).0 {
+        assert!(Instant::now() < deadline, "the slot did not come back");
+    }
 }

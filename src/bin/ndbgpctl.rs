@@ -67,8 +67,7 @@ enum Command {
     },
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let (request, json) = match cli.command {
         Command::Discovery { json } => (Request::Discovery, json),
@@ -76,43 +75,54 @@ async fn main() -> ExitCode {
         Command::Neighbors { json } => (Request::Neighbors, json),
         Command::Routes { prefix, json } => (Request::Routes { prefix }, json),
     };
-    let result = match client::request(&cli.socket, request, Duration::from_secs_f64(cli.timeout)).await {
-        Ok(result) => result,
+    match run(&cli, request, json) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (| head) is not an error worth a message.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) if e.kind() == io::ErrorKind::TimedOut => {
             eprintln!("ndbgpctl: {e} (--timeout {} s)", cli.timeout);
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("ndbgpctl: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-    if json {
-        // Indented as it streams out: a full table's answer is hundreds of
-        // MB, too big to parse into a tree first.
-        let mut out = io::BufWriter::new(io::stdout().lock());
-        let written = client::write_pretty(result.get(), &mut out)
-            .and_then(|()| out.write_all(b"\n"))
-            .and_then(|()| out.flush());
-        return match written {
-            Ok(()) => ExitCode::SUCCESS,
-            // A closed pipe (| head) is not an error worth a message.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("ndbgpctl: writing the answer: {e}");
-                ExitCode::FAILURE
-            }
-        };
     }
-    let answer = match Answer::from_json(&request, result.get()) {
-        Ok(answer) => answer,
-        Err(e) => {
-            eprintln!("ndbgpctl: bad answer from ndbgpd: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    print!("{}", table(&answer));
-    ExitCode::SUCCESS
+}
+
+/// Ask, then print the answer as it streams in: a full table's answer is
+/// hundreds of MB, never held whole.
+fn run(cli: &Cli, request: Request, json: bool) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let answer_within = Duration::from_secs_f64(cli.timeout);
+    let mut answer = runtime.block_on(client::send(&cli.socket, request, answer_within))?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if json {
+        let mut pretty = client::Pretty::new(&mut out);
+        client::read_result(&mut answer, &mut pretty)?;
+        out.write_all(b"\n")?;
+        return out.flush();
+    }
+    if let Request::Routes { .. } = request {
+        let mut table = RoutesTable::default();
+        let mut rows = client::Elements::new(|element: &[u8]| {
+            let route: RouteEntry = serde_json::from_slice(element).map_err(bad_answer)?;
+            table.push(&route, &mut out)
+        });
+        client::read_result(&mut answer, &mut rows)?;
+        table.finish(&mut out)?;
+        return out.flush();
+    }
+    // The other answers are a line per neighbour or interface: read whole.
+    let mut pretty = client::Pretty::new(Vec::new());
+    client::read_result(&mut answer, &mut pretty)?;
+    let answer = Answer::from_json(&request, &String::from_utf8_lossy(&pretty.into_inner())).map_err(bad_answer)?;
+    out.write_all(table(&answer).as_bytes())?;
+    out.flush()
+}
+
+fn bad_answer(e: serde_json::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("bad answer from ndbgpd: {e}"))
 }
 
 fn parse_prefix(s: &str) -> Result<IpNet, String> {
@@ -193,19 +203,69 @@ fn uptime(n: &NeighborView) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// `routes` as a table printed as its rows come: the column widths are
+/// those of the first [`RoutesTable::HEAD`] rows (at least a full IPv4
+/// prefix wide once there are more); a wider cell after them pushes only
+/// its own line.
+#[derive(Default)]
+struct RoutesTable {
+    head: Vec<Vec<String>>,
+    /// Set once the head is printed.
+    widths: Option<Vec<usize>>,
+}
+
+impl RoutesTable {
+    const HEAD: usize = 1000;
+    const HEADER: [&str; 8] = ["", "PREFIX", "FROM", "AS PATH", "ORIGIN", "LOCPRF", "MED", "KERNEL"];
+
+    fn push(&mut self, route: &RouteEntry, out: &mut impl Write) -> io::Result<()> {
+        for row in route_rows(route) {
+            match &self.widths {
+                Some(widths) => out.write_all(table_line(&row, widths).as_bytes())?,
+                None => self.head.push(row),
+            }
+        }
+        if self.widths.is_none() && self.head.len() >= Self::HEAD {
+            let mut widths = column_widths(&Self::HEADER, &self.head);
+            widths[1] = widths[1].max("255.255.255.255/32".len());
+            self.print_head(widths, out)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, out: &mut impl Write) -> io::Result<()> {
+        if self.widths.is_none() {
+            let widths = column_widths(&Self::HEADER, &self.head);
+            self.print_head(widths, out)?;
+        }
+        Ok(())
+    }
+
+    fn print_head(&mut self, widths: Vec<usize>, out: &mut impl Write) -> io::Result<()> {
+        let header: Vec<String> = Self::HEADER.iter().map(|h| h.to_string()).collect();
+        out.write_all(table_line(&header, &widths).as_bytes())?;
+        for row in self.head.drain(..) {
+            out.write_all(table_line(&row, &widths).as_bytes())?;
+        }
+        self.widths = Some(widths);
+        Ok(())
+    }
+}
+
 /// One line per path: `*` best, `=` multipath (installed together).
-fn routes_table(rows: &[RouteEntry]) -> String {
-    let header = ["", "PREFIX", "FROM", "AS PATH", "ORIGIN", "LOCPRF", "MED", "KERNEL"];
-    let mut body = Vec::new();
-    for r in rows {
-        for (i, p) in r.route.paths.iter().enumerate() {
+fn route_rows(r: &RouteEntry) -> Vec<Vec<String>> {
+    r.route
+        .paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
             let mark = match (p.best, p.multipath) {
                 (true, _) => "*",
                 (_, true) => "=",
                 _ => "",
             };
             let first = i == 0;
-            body.push(vec![
+            vec![
                 mark.to_string(),
                 if first {
                     r.route.prefix.to_string()
@@ -222,10 +282,22 @@ fn routes_table(rows: &[RouteEntry]) -> String {
                 p.local_pref.to_string(),
                 text(p.med),
                 if first { yes_no(r.installed) } else { String::new() },
-            ]);
-        }
+            ]
+        })
+        .collect()
+}
+
+fn routes_table(rows: &[RouteEntry]) -> String {
+    let mut table = RoutesTable::default();
+    let mut out = Vec::new();
+    let printed = rows
+        .iter()
+        .try_for_each(|r| table.push(r, &mut out))
+        .and_then(|()| table.finish(&mut out));
+    match printed {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(e) => format!("{e}"),
     }
-    format_table(&header, body)
 }
 
 /// TCP-MD5 and GTSM on a session's connection: "md5", "gtsm", both, or "-".
@@ -330,23 +402,39 @@ fn interfaces_table(rows: &[InterfaceEntry]) -> String {
 }
 
 fn format_table(header: &[&str], body: Vec<Vec<String>>) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    let widths = column_widths(header, &body);
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let mut out = table_line(&header, &widths);
     for row in &body {
+        out.push_str(&table_line(row, &widths));
+    }
+    out
+}
+
+fn column_widths(header: &[&str], body: &[Vec<String>]) -> Vec<usize> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in body {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        out.push_str(padded.join("  ").trim_end());
-        out.push('\n');
-    };
-    line(header.to_vec());
-    for row in &body {
-        line(row.iter().map(String::as_str).collect());
+    widths
+}
+
+/// Cells left-aligned in their columns, two spaces apart (as `{:<w$}`
+/// pads: by characters).
+fn table_line(cells: &[String], widths: &[usize]) -> String {
+    let mut line = String::with_capacity(widths.iter().sum::<usize>() + 2 * widths.len());
+    for (i, (cell, &width)) in cells.iter().zip(widths).enumerate() {
+        if i > 0 {
+            line.push_str("  ");
+        }
+        line.push_str(cell);
+        line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
     }
-    out
+    line.truncate(line.trim_end().len());
+    line.push('\n');
+    line
 }
 
 #[cfg(test)]
@@ -507,6 +595,40 @@ mod tests {
                 "                local                      igp     100     -",
             ])
         );
+    }
+
+    /// Past its head the table streams: one header, the head's widths (a
+    /// full IPv4 prefix wide) for every later line.
+    #[test]
+    fn a_long_routes_table_streams_with_the_heads_widths() {
+        let route = |i: u32| RouteEntry {
+            route: RouteView {
+                prefix: format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap(),
+                paths: vec![path(Some(("fe80::2", "eth0")), true)],
+            },
+            installed: true,
+            kernel_next_hops: vec![],
+        };
+        let n = RoutesTable::HEAD as u32 + 500;
+        let mut table = RoutesTable::default();
+        let mut out = Vec::new();
+        for i in 0..RoutesTable::HEAD as u32 {
+            table.push(&route(i), &mut out).unwrap();
+        }
+        let head = out.len();
+        assert!(head > 0, "nothing printed after {} rows", RoutesTable::HEAD);
+        for i in RoutesTable::HEAD as u32..n {
+            table.push(&route(i), &mut out).unwrap();
+            assert!(out.len() > head, "row {i} held back");
+        }
+        table.finish(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + n as usize);
+        assert_eq!(text.matches("PREFIX").count(), 1);
+        let from = |line: &str| line.find("fe80::2%eth0");
+        assert_eq!(from(lines[1]), Some(3 + 18 + 2), "{}", lines[1]);
+        assert!(lines[1..].iter().all(|l| from(l) == from(lines[1])), "columns moved");
     }
 
     #[test]

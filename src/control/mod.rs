@@ -8,4 +8,4 @@ pub mod client;
 pub mod server;
 
 pub use crate::api::{Answer, Request, Response};
-pub use server::{Handles, bind, serve};
+pub use server::{Handles, Limits, MAX_CLIENTS, ROUTES_PAGE, Views, WRITE_TIMEOUT, bind, serve, serve_with};

@@ -2,23 +2,33 @@
 //! client, one [`Answer`] per request line, gathered from the tasks that
 //! own the state.
 //!
-//! Answers are serialized straight from the typed views, not through a
-//! `serde_json::Value`: for a full table (1M routes, some 450 MB of JSON) a
-//! `Value` tree took the daemon to 4 GB of RSS.
+//! What one client can cost is bounded (docs/ARCHITECTURE.md, "The control
+//! socket"): at most [`MAX_CLIENTS`] at once, the others told so and
+//! closed; answers are written as they are serialized, `routes` a page of
+//! [`ROUTES_PAGE`] routes at a time, so a client holds at most two pages
+//! and one chunk of JSON whatever the table's size; a client that takes
+//! nothing of its answer for [`WRITE_TIMEOUT`] is dropped.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::value::to_raw_value;
+use ipnet::IpNet;
+use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use crate::actor::{Probes, Stopped};
-use crate::api::{Answer, InterfaceEntry, InterfaceNeighbors, InterfaceView, Request, Response};
+use crate::api::{
+    InterfaceEntry, InterfaceNeighbors, InterfaceView, NeighborView, PeerEntryView, Request, Response, RouteEntry,
+};
 use crate::bgp::manager::BgpHandle;
 use crate::nd::service::NdHandle;
 use crate::peers::PeerTableHandle;
@@ -27,6 +37,55 @@ use crate::rib::task::RoutesHandle;
 /// A request line longer than this is refused: nothing we answer needs it.
 const MAX_REQUEST: usize = 4096;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Clients served at once. ndbgpctl and scripts ask one question and go;
+/// more than this at once is a runaway loop or an attack.
+pub const MAX_CLIENTS: usize = 16;
+/// A client that takes nothing of its answer for this long is dropped
+/// (logged): a reader that stopped must not hold a page of routes and a
+/// client slot for ever.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Routes asked of the routes task at a time: about 0.5 MB with one path
+/// each; a client holds two pages at most (one written, the next asked).
+pub const ROUTES_PAGE: usize = 1024;
+/// Answer bytes gathered before a write.
+const WRITE_CHUNK: usize = 64 * 1024;
+/// The start of every answer with a result, written by hand so that the
+/// result can follow as it is serialized (as serde would write
+/// [`Response`]: the tests pin it).
+pub(crate) const RESULT_START: &[u8] = br#"{"ok":true,"result":"#;
+
+/// What bounds the clients; [`Limits::default`] in the daemon, smaller in
+/// tests.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub clients: usize,
+    pub write_timeout: Duration,
+    pub routes_page: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            clients: MAX_CLIENTS,
+            write_timeout: WRITE_TIMEOUT,
+            routes_page: ROUTES_PAGE,
+        }
+    }
+}
+
+/// Where the answers come from: the stages' [`Handles`] in the daemon.
+pub trait Views: Clone + Send + Sync + 'static {
+    fn discovery(&self) -> impl Future<Output = Result<Vec<PeerEntryView>, Stopped>> + Send;
+    fn neighbors(&self) -> impl Future<Output = Result<Vec<NeighborView>, Stopped>> + Send;
+    fn interfaces(&self) -> impl Future<Output = Result<Vec<InterfaceEntry>, Stopped>> + Send;
+    /// See [`RoutesHandle::routes_page`].
+    fn routes_page(
+        &self,
+        within: Option<IpNet>,
+        after: Option<IpNet>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RouteEntry>, Stopped>> + Send;
+}
 
 /// Handles to the tasks whose state the control socket shows.
 #[derive(Clone)]
@@ -35,6 +94,31 @@ pub struct Handles {
     pub nd: NdHandle,
     pub bgp: BgpHandle,
     pub routes: RoutesHandle,
+}
+
+impl Views for Handles {
+    async fn discovery(&self) -> Result<Vec<PeerEntryView>, Stopped> {
+        self.peers.snapshot().await
+    }
+
+    async fn neighbors(&self) -> Result<Vec<NeighborView>, Stopped> {
+        self.bgp.neighbors().await
+    }
+
+    async fn interfaces(&self) -> Result<Vec<InterfaceEntry>, Stopped> {
+        let interfaces = self.nd.interfaces().await?;
+        let neighbors = self.peers.neighbors().await?;
+        Ok(interface_entries(interfaces, &neighbors))
+    }
+
+    async fn routes_page(
+        &self,
+        within: Option<IpNet>,
+        after: Option<IpNet>,
+        limit: usize,
+    ) -> Result<Vec<RouteEntry>, Stopped> {
+        self.routes.routes_page(within, after, limit).await
+    }
 }
 
 /// Bind the socket, refusing to steal it from a running daemon.
@@ -60,15 +144,42 @@ pub async fn bind(path: &Path) -> io::Result<UnixListener> {
 /// Serve each client on a task of its own, answering `probes` between
 /// accepts. Never returns.
 pub async fn serve(listener: UnixListener, handles: Handles, probes: Probes) {
+    serve_with(listener, handles, probes, Limits::default()).await
+}
+
+/// [`serve`] from any [`Views`], within `limits`.
+pub async fn serve_with(listener: UnixListener, views: impl Views, probes: Probes, limits: Limits) {
+    let slots = Arc::new(Semaphore::new(limits.clients.max(1)));
+    let mut refusing = false;
     accept_each(listener, probes, |stream| {
-        let handles = handles.clone();
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            // Once per busy spell: a flood of clients is not a flood of logs.
+            if !refusing {
+                warn!("control socket: {} clients at once; refusing more", limits.clients);
+                refusing = true;
+            }
+            refuse(&stream, limits.clients);
+            return;
+        };
+        refusing = false;
+        let views = views.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, handles).await {
-                debug!("control connection: {e}");
+            let _slot = slot;
+            match connection(stream, views, limits).await {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => warn!("control client dropped: {e}"),
+                Err(e) => debug!("control connection: {e}"),
+                Ok(()) => {}
             }
         });
     })
     .await
+}
+
+/// Tell a client over the limit why it is closed. The line fits in an
+/// empty socket buffer: written without waiting, or not at all.
+fn refuse(stream: &UnixStream, clients: usize) {
+    let line = error_line(format!("too many control clients ({clients} at once); try again later"));
+    let _ = stream.try_write(&line);
 }
 
 /// Hand each client accepted to `each`, answering `probes` meanwhile.
@@ -88,8 +199,13 @@ async fn accept_each(listener: UnixListener, mut probes: Probes, mut each: impl 
     }
 }
 
-async fn connection(stream: UnixStream, handles: Handles) -> io::Result<()> {
-    let (read, mut write) = stream.into_split();
+async fn connection(stream: UnixStream, views: impl Views, limits: Limits) -> io::Result<()> {
+    let (read, write) = stream.into_split();
+    let mut out = Out {
+        write,
+        buf: Vec::with_capacity(WRITE_CHUNK),
+        timeout: limits.write_timeout,
+    };
     let mut lines = BufReader::new(read.take(MAX_REQUEST as u64 * 64));
     loop {
         let mut line = String::new();
@@ -100,73 +216,138 @@ async fn connection(stream: UnixStream, handles: Handles) -> io::Result<()> {
         if n == 0 {
             return Ok(());
         }
-        let response = if line.len() > MAX_REQUEST {
-            error(format!("request longer than {MAX_REQUEST} bytes"))
+        if line.len() > MAX_REQUEST {
+            out.error(format!("request longer than {MAX_REQUEST} bytes"));
         } else {
             match serde_json::from_str::<Request>(line.trim()) {
-                Ok(request) => respond(request, &handles).await,
-                Err(e) => error(format!("bad request: {e}")),
-            }
-        };
-        match &response {
-            // A result goes out as serialized, not copied into a second
-            // buffer (a full table is hundreds of MB).
-            Response {
-                ok: true,
-                result: Some(result),
-                error: None,
-            } => {
-                write.write_all(br#"{"ok":true,"result":"#).await?;
-                write.write_all(result.get().as_bytes()).await?;
-                write.write_all(b"}\n").await?;
-            }
-            _ => {
-                let mut out = serde_json::to_vec(&response).map_err(io::Error::other)?;
-                out.push(b'\n');
-                write.write_all(&out).await?;
+                Ok(Request::Routes { prefix }) => routes(&views, prefix, &mut out, limits.routes_page).await?,
+                Ok(Request::Discovery) => out.answer(views.discovery().await)?,
+                Ok(Request::Neighbors) => out.answer(views.neighbors().await)?,
+                Ok(Request::Interfaces) => out.answer(views.interfaces().await)?,
+                Err(e) => out.error(format!("bad request: {e}")),
             }
         }
+        out.flush().await?;
     }
 }
 
-fn error(text: String) -> Response {
-    Response {
+/// Write the `routes` answer a page at a time. The next page is asked for
+/// while this one is written (the routes task and the FIB build it
+/// meanwhile), and not before: a client that reads slowly slows its own
+/// walk, and holds two pages at most.
+async fn routes(views: &impl Views, within: Option<IpNet>, out: &mut Out, page: usize) -> io::Result<()> {
+    let page = page.max(1);
+    let mut routes = match views.routes_page(within, None, page).await {
+        Ok(routes) => routes,
+        // Nothing written yet: a plain error answer.
+        Err(stopped) => {
+            out.error(stopped.to_string());
+            return Ok(());
+        }
+    };
+    out.buf.extend_from_slice(RESULT_START);
+    out.buf.push(b'[');
+    let mut first = true;
+    loop {
+        let after = routes.last().map(|r| r.route.prefix);
+        let last_page = routes.len() < page;
+        let next = async {
+            match last_page {
+                true => Ok(Vec::new()),
+                false => views.routes_page(within, after, page).await,
+            }
+        };
+        let written = async {
+            for route in routes {
+                if !first {
+                    out.buf.push(b',');
+                }
+                first = false;
+                serde_json::to_writer(&mut out.buf, &route).map_err(io::Error::other)?;
+                out.write_if_full().await?;
+            }
+            io::Result::Ok(())
+        };
+        let (next, written) = tokio::join!(next, written);
+        written?;
+        if last_page {
+            break;
+        }
+        routes = match next {
+            Ok(routes) => routes,
+            // Half an answer is written: ending the connection without the
+            // end of the line is how the client learns it is cut short.
+            Err(stopped) => {
+                warn!("control: routes answer cut short: {stopped}");
+                return Err(io::Error::other(stopped));
+            }
+        };
+    }
+    out.buf.extend_from_slice(b"]}\n");
+    Ok(())
+}
+
+/// A client's answers on their way out: gathered into a chunk, written
+/// with a deadline.
+struct Out {
+    write: OwnedWriteHalf,
+    buf: Vec<u8>,
+    timeout: Duration,
+}
+
+impl Out {
+    fn answer<T: Serialize>(&mut self, answer: Result<T, Stopped>) -> io::Result<()> {
+        match answer {
+            Ok(result) => {
+                self.buf.extend_from_slice(RESULT_START);
+                serde_json::to_writer(&mut self.buf, &result).map_err(io::Error::other)?;
+                self.buf.extend_from_slice(b"}\n");
+            }
+            // A stage that has stopped says which.
+            Err(stopped) => self.error(stopped.to_string()),
+        }
+        Ok(())
+    }
+
+    fn error(&mut self, text: String) {
+        self.buf.extend_from_slice(&error_line(text));
+    }
+
+    async fn write_if_full(&mut self) -> io::Result<()> {
+        if self.buf.len() >= WRITE_CHUNK {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        match tokio::time::timeout(self.timeout, self.write.write_all(&self.buf)).await {
+            Ok(written) => written?,
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("it read nothing of its answer for {:?}", self.timeout),
+                ));
+            }
+        }
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+fn error_line(text: String) -> Vec<u8> {
+    let response = Response {
         ok: false,
         result: None,
         error: Some(text),
-    }
-}
-
-async fn respond(request: Request, handles: &Handles) -> Response {
-    let answer = match answer(request, handles).await {
-        Ok(answer) => answer,
-        // A stage that has stopped says which.
-        Err(stopped) => return error(stopped.to_string()),
     };
-    // Seconds of work for a full table: off the runtime's workers.
-    match tokio::task::spawn_blocking(move || to_raw_value(&answer)).await {
-        Ok(Ok(result)) => Response {
-            ok: true,
-            result: Some(result),
-            error: None,
-        },
-        Ok(Err(e)) => error(format!("internal error: {e}")),
-        Err(e) => error(format!("internal error: {e}")),
-    }
-}
-
-/// The answer to `request`, from the tasks that own its state.
-async fn answer(request: Request, handles: &Handles) -> Result<Answer, Stopped> {
-    Ok(match request {
-        Request::Discovery => Answer::Discovery(handles.peers.snapshot().await?),
-        Request::Neighbors => Answer::Neighbors(handles.bgp.neighbors().await?),
-        Request::Routes { prefix } => Answer::Routes(handles.routes.routes(prefix).await?),
-        Request::Interfaces => {
-            let interfaces = handles.nd.interfaces().await?;
-            let neighbors = handles.peers.neighbors().await?;
-            Answer::Interfaces(interface_entries(interfaces, &neighbors))
-        }
-    })
+    // A struct of a bool and a string always serializes.
+    let mut line = serde_json::to_vec(&response).unwrap_or_default();
+    line.push(b'\n');
+    line
 }
 
 /// Each ND interface view with the peer table's part for it (none yet:
@@ -215,13 +396,12 @@ mod tests {
         // The envelope `connection` writes by hand is the derived one.
         let response = Response {
             ok: true,
-            result: to_raw_value(&vec![1, 2]).ok(),
+            result: serde_json::value::to_raw_value(&vec![1, 2]).ok(),
             error: None,
         };
-        assert_eq!(
-            serde_json::to_string(&response).unwrap(),
-            r#"{"ok":true,"result":[1,2]}"#
-        );
+        let json = serde_json::to_string(&response).unwrap();
+        assert_eq!(json, r#"{"ok":true,"result":[1,2]}"#);
+        assert!(json.as_bytes().starts_with(RESULT_START));
         let back: Response = serde_json::from_str(r#"{"ok":true,"result":[ {"a": 1} ]}"#).unwrap();
         assert_eq!(back.result.map(|r| r.get().to_string()), Some(r#"[ {"a": 1} ]"#.into()));
     }

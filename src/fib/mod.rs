@@ -187,6 +187,7 @@ enum Command {
     Flush(Reply<FibReport>),
     Installed(Reply<Vec<(IpNet, Vec<FibNextHop>)>>),
     Recorded(Option<IpNet>, Reply<Vec<(IpNet, NextHops)>>),
+    RecordedOf(Vec<IpNet>, Reply<Vec<Option<NextHops>>>),
 }
 
 impl FibHandle {
@@ -245,6 +246,12 @@ impl FibHandle {
         self.ask(|reply| Command::Recorded(within, reply)).await
     }
 
+    /// [`FibHandle::recorded`] for each of `prefixes` (a page of the
+    /// `routes` view): None where the kernel has none of ours.
+    pub async fn recorded_of(&self, prefixes: Vec<IpNet>) -> Result<Vec<Option<NextHops>>, FibError> {
+        self.ask(|reply| Command::RecordedOf(prefixes, reply)).await
+    }
+
     async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, FibError> {
         self.commands.ask(command).await?
     }
@@ -300,6 +307,9 @@ async fn run(mut fib: Fib, mailbox: Arc<Mailbox>) {
                     }
                     Command::Recorded(within, reply) => {
                         let _ = reply.send(fib.recorded(within).await);
+                    }
+                    Command::RecordedOf(prefixes, reply) => {
+                        let _ = reply.send(fib.recorded_of(&prefixes).await);
                     }
                 }
             }
@@ -477,6 +487,13 @@ impl Fib {
             .installed_within(within)
             .map(|(prefix, nexthops)| (prefix, Arc::clone(nexthops)))
             .collect())
+    }
+
+    async fn recorded_of(&mut self, prefixes: &[IpNet]) -> Result<Vec<Option<NextHops>>, FibError> {
+        if self.stale {
+            self.resync().await?;
+        }
+        Ok(prefixes.iter().map(|p| self.table.installed(p).cloned()).collect())
     }
 
     async fn dump_installed(&mut self) -> Result<Vec<(IpNet, Vec<FibNextHop>)>, FibError> {

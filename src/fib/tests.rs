@@ -253,5 +253,6 @@ async fn a_handle_without_its_task_says_stopped() {
     let stopped = FibError::Stopped(Stopped { stage: STAGE });
     assert_eq!(h.resync().await, Err(stopped.clone()));
     assert_eq!(h.recorded(None).await, Err(stopped.clone()));
+    assert_eq!(h.recorded_of(vec![]).await, Err(stopped.clone()));
     assert_eq!(stopped.to_string(), "the FIB task has stopped");
 }

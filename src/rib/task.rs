@@ -19,14 +19,13 @@ use tracing::{debug, info, warn};
 use super::{self as rib, Changes, OwnAddresses, PeerInfo, Rib, RibConfig, RouteChange, RouteView};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::RouteEntry;
-use crate::fib::{FibChange, FibError, FibHandle, FibNextHop, FibRoute, NextHops};
+use crate::fib::{FibChange, FibError, FibHandle, FibNextHop, FibRoute};
 use crate::iface::{self, HostAddresses, Links};
 use crate::intern::Interner;
 use crate::msg::update::{self, EncodeContext, Origin, PathAttributes, Update};
 use crate::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::peers::PeerKey;
 use crate::policy::SharedPolicies;
-use crate::prefix_map::PrefixMap;
 use limit::{PrefixLimit, Verdict};
 use next_hop::NextHopSelf;
 
@@ -79,7 +78,12 @@ enum Command {
     PeerDown(PeerKey),
     Update(PeerKey, Update),
     Refresh(PeerKey),
-    Routes(Option<IpNet>, Reply<Vec<RouteView>>),
+    RoutesPage {
+        within: Option<IpNet>,
+        after: Option<IpNet>,
+        limit: usize,
+        reply: Reply<Vec<RouteView>>,
+    },
     Counters(Reply<HashMap<PeerKey, PeerCounters>>),
     Shutdown(Reply<()>),
 }
@@ -123,16 +127,34 @@ impl RoutesHandle {
         let _ = self.commands.tell(Command::Refresh(key)).await;
     }
 
-    /// The routes equal to or inside `within` (all without it), each
-    /// with what the kernel has of it.
-    pub async fn routes(&self, within: Option<IpNet>) -> Result<Vec<RouteEntry>, Stopped> {
-        let routes = self.commands.ask(|reply| Command::Routes(within, reply)).await?;
-        let installed: PrefixMap<NextHops> = match self.fib.recorded(within).await {
-            Ok(installed) => installed.into_iter().collect(),
+    /// A page of the `routes` view: the first `limit` routes equal to or
+    /// inside `within` (all without it) past `after`, in prefix order,
+    /// each with what the kernel has of it. Pass the last prefix of one
+    /// page as `after` to get the next; a page shorter than `limit` is the
+    /// last. The routes task copies out one page per ask, so it is never
+    /// busy with a whole table for a view and a reader holds one page.
+    pub async fn routes_page(
+        &self,
+        within: Option<IpNet>,
+        after: Option<IpNet>,
+        limit: usize,
+    ) -> Result<Vec<RouteEntry>, Stopped> {
+        let routes = self
+            .commands
+            .ask(|reply| Command::RoutesPage {
+                within,
+                after,
+                limit,
+                reply,
+            })
+            .await?;
+        let prefixes = routes.iter().map(|r| r.prefix).collect();
+        let installed = match self.fib.recorded_of(prefixes).await {
+            Ok(installed) => installed,
             Err(FibError::Stopped(stopped)) => return Err(stopped),
             Err(e) => {
                 warn!("routes view: {e}; shown as not installed");
-                PrefixMap::new()
+                vec![None; routes.len()]
             }
         };
         let names: HashMap<u32, String> = self
@@ -144,11 +166,11 @@ impl RoutesHandle {
         let name = |ifindex: u32| names.get(&ifindex).cloned().unwrap_or_else(|| ifindex.to_string());
         let entries = routes
             .into_iter()
-            .map(|mut route| {
+            .zip(installed)
+            .map(|(mut route, kernel)| {
                 for path in &mut route.paths {
                     path.interface = path.ifindex.map(name);
                 }
-                let kernel = installed.get(&route.prefix);
                 let kernel_next_hops = kernel
                     .iter()
                     .flat_map(|nhs| nhs.iter())
@@ -334,8 +356,13 @@ impl Routes {
                     self.send(key, batch).await;
                 }
             }
-            Command::Routes(within, reply) => {
-                let _ = reply.send(self.rib.routes_within(within));
+            Command::RoutesPage {
+                within,
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.rib.routes_page(within, after, limit));
             }
             Command::Counters(reply) => {
                 let counters = self

@@ -589,6 +589,50 @@ fn routes_within_a_prefix() {
     assert!(within(Some("10.3.0.0/16")).is_empty());
 }
 
+/// Pages resume after the last prefix shown: walked to the end they are
+/// the whole view, and a route that comes meanwhile shows if the walk
+/// has not passed it yet.
+#[test]
+fn routes_a_page_at_a_time() {
+    let mut rib = rib_with(&[peer(1, 65002)]);
+    let all = [
+        "10.0.0.0/8",
+        "10.1.0.0/16",
+        "10.1.2.0/24",
+        "10.2.0.0/16",
+        "2001:db8::/64",
+    ];
+    rib.apply(&id(1), &announce(&all, attrs(&[65002]))).unwrap();
+    for within in [None, Some("10.0.0.0/8"), Some("2001:db8::/32")] {
+        let within = within.map(|p| p.parse::<IpNet>().unwrap());
+        for limit in 1..=6 {
+            let mut walked = Vec::new();
+            let mut after = None;
+            loop {
+                let page = rib.routes_page(within, after, limit);
+                assert!(page.len() <= limit);
+                after = page.last().map(|r| r.prefix);
+                let full = page.len() == limit;
+                walked.extend(page);
+                if !full {
+                    break;
+                }
+            }
+            assert_eq!(walked, rib.routes_within(within), "within {within:?}, pages of {limit}");
+        }
+    }
+    let first = rib.routes_page(None, None, 2);
+    let after = first.last().map(|r| r.prefix);
+    rib.apply(&id(1), &announce(&["9.0.0.0/8", "10.3.0.0/16"], attrs(&[65002])))
+        .unwrap();
+    let rest: Vec<String> = rib
+        .routes_page(None, after, 10)
+        .into_iter()
+        .map(|r| r.prefix.to_string())
+        .collect();
+    assert_eq!(rest, ["10.1.2.0/24", "10.2.0.0/16", "10.3.0.0/16", "2001:db8::/64"]);
+}
+
 #[test]
 fn unknown_peer_is_an_error() {
     let mut rib = rib();

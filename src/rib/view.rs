@@ -1,7 +1,26 @@
-//! The text forms of path attributes in `ndbgpctl routes` (the view
-//! types themselves are in [`crate::api`]).
+//! The `routes` view a page at a time, and the text forms of path
+//! attributes in `ndbgpctl routes` (the view types themselves are in
+//! [`crate::api`]).
 
+use ipnet::IpNet;
+
+use super::{Rib, RouteView};
 use crate::msg::update::{AsPath, AsSegment, Origin};
+
+impl Rib {
+    /// The first `limit` routes equal to or inside `within` (all without
+    /// it) past `after`, in prefix order: the control socket walks the
+    /// table a page at a time, each page resuming after the last prefix
+    /// of the one before, so no answer copies the whole table and the
+    /// routes task goes on with its work between pages.
+    pub fn routes_page(&self, within: Option<IpNet>, after: Option<IpNet>, limit: usize) -> Vec<RouteView> {
+        self.table
+            .iter_within_after(within, after)
+            .take(limit)
+            .map(|(prefix, entry)| self.route_view(prefix, entry))
+            .collect()
+    }
+}
 
 pub(super) fn as_path_text(path: &AsPath) -> String {
     let mut text = String::new();

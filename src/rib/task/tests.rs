@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 
 use crate::bgp::testkit::{IFINDEX, LOCAL_ASN, LOCAL_ID, LOCAL_LL, PEER_ASN, links_up, routes_task, routes_task_with};
+use crate::fib::NextHops;
 use crate::msg::update::{AsPath, AsSegment, DecodeContext, Decoded, NextHop};
 use crate::msg::{Message, decode};
 use crate::policy::{Policies, SessionPolicy};
@@ -189,7 +190,7 @@ async fn routes_go_to_the_other_peers_with_next_hop_self_and_not_back() {
 async fn the_routes_view_names_the_fib_once_it_has_stopped() {
     let (_links, links) = watch::channel(links_up(LOCAL_LL));
     let (routes, _fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[V4], links);
-    let stopped = routes.routes(None).await.err();
+    let stopped = routes.routes_page(None, None, 10).await.err();
     assert_eq!(stopped, Some(Stopped { stage: "FIB" }));
     assert_eq!(routes.counters().await.map(|c| c.len()), Ok(0));
 }

@@ -129,6 +129,8 @@ mod tests {
             updates_sent: 0,
             prefixes_received: 0,
             prefixes_sent: 0,
+            prefixes_filtered: 0,
+            prefixes_first_as_rejected: 0,
         }
     }
 

@@ -453,6 +453,8 @@ impl Manager {
                     updates_sent: s.updates_sent,
                     prefixes_received: counters.get(key).map_or(0, |c| c.prefixes_received),
                     prefixes_sent: counters.get(key).map_or(0, |c| c.prefixes_sent),
+                    prefixes_filtered: counters.get(key).map_or(0, |c| c.prefixes_filtered),
+                    prefixes_first_as_rejected: counters.get(key).map_or(0, |c| c.prefixes_first_as_rejected),
                 }
             })
             .collect();

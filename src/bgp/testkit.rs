@@ -19,6 +19,7 @@ use crate::iface::{HostAddresses, LinkLocal, LinkState, Links};
 use crate::msg::update::{self, DecodeContext, Decoded};
 use crate::msg::{Capability, Message, Notification, Open, decode, frame};
 use crate::peers::PeerKey;
+use crate::policy::SharedPolicies;
 use crate::rib::task::{self as routes, RoutesConfig, RoutesHandle};
 
 /// The test interface and the two link-locals on it.
@@ -61,6 +62,17 @@ pub fn routes_task(
     networks: &[&str],
     links: watch::Receiver<Links>,
 ) -> (RoutesHandle, FibHandle) {
+    routes_task_with_policies(asn, router_id, networks, links, watch::channel(Default::default()).1)
+}
+
+/// [`routes_task`] following the policies the test sends.
+pub fn routes_task_with_policies(
+    asn: u32,
+    router_id: Ipv4Addr,
+    networks: &[&str],
+    links: watch::Receiver<Links>,
+    policies: watch::Receiver<SharedPolicies>,
+) -> (RoutesHandle, FibHandle) {
     let fib = FibHandle::detached();
     let (_, interfaces) = watch::channel(vec![IFNAME.to_string()]);
     let config = RoutesConfig {
@@ -71,7 +83,7 @@ pub fn routes_task(
         networks: networks.iter().map(|n| n.parse().expect("test prefix")).collect(),
         redistribute_connected: false,
         interfaces,
-        policies: watch::channel(Default::default()).1,
+        policies,
     };
     let (routes, _task) = routes::spawn(config, fib.clone(), links);
     (routes, fib)

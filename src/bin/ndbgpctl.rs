@@ -58,6 +58,11 @@ enum Command {
         /// Print JSON: an array, one object per prefix.
         #[arg(long)]
         json: bool,
+        /// Instead, the routes import rejected (kept, never installed),
+        /// each with its reason: "import filter" (--import) or "first AS"
+        /// (the AS_PATH does not start with the peer's AS).
+        #[arg(long)]
+        filtered: bool,
     },
     /// Configured interfaces, packet counters and drops by reason.
     Interfaces {
@@ -74,7 +79,16 @@ async fn main() -> ExitCode {
         Command::Discovery { json } => (Request::Discovery, json),
         Command::Interfaces { json } => (Request::Interfaces, json),
         Command::Neighbors { json } => (Request::Neighbors, json),
-        Command::Routes { prefix, json } => (Request::Routes { prefix }, json),
+        Command::Routes {
+            prefix,
+            json,
+            filtered: false,
+        } => (Request::Routes { prefix }, json),
+        Command::Routes {
+            prefix,
+            json,
+            filtered: true,
+        } => (Request::FilteredRoutes { prefix }, json),
     };
     let result = match client::request(&cli.socket, request, Duration::from_secs_f64(cli.timeout)).await {
         Ok(result) => result,
@@ -193,9 +207,13 @@ fn uptime(n: &NeighborView) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
-/// One line per path: `*` best, `=` multipath (installed together).
+/// One line per path: `*` best, `=` multipath (installed together). The
+/// rejected paths of `routes --filtered` show their reason instead of
+/// whether the prefix is in the kernel.
 fn routes_table(rows: &[RouteEntry]) -> String {
-    let header = ["", "PREFIX", "FROM", "AS PATH", "ORIGIN", "LOCPRF", "MED", "KERNEL"];
+    let filtered = rows.iter().flat_map(|r| &r.route.paths).any(|p| p.rejected.is_some());
+    let last = if filtered { "REJECTED" } else { "KERNEL" };
+    let header = ["", "PREFIX", "FROM", "AS PATH", "ORIGIN", "LOCPRF", "MED", last];
     let mut body = Vec::new();
     for r in rows {
         for (i, p) in r.route.paths.iter().enumerate() {
@@ -221,7 +239,11 @@ fn routes_table(rows: &[RouteEntry]) -> String {
                 p.origin.clone(),
                 p.local_pref.to_string(),
                 text(p.med),
-                if first { yes_no(r.installed) } else { String::new() },
+                match (&p.rejected, first) {
+                    (Some(reason), _) => reason.clone(),
+                    (None, true) if !filtered => yes_no(r.installed),
+                    (None, _) => String::new(),
+                },
             ]);
         }
     }
@@ -240,6 +262,7 @@ fn neighbors_table(rows: &[NeighborView]) -> String {
         "HOLD",
         "PFX RCVD",
         "PFX SENT",
+        "PFX FILTERED",
         "LAST ERROR",
         "LAST DOWN",
     ];
@@ -257,6 +280,10 @@ fn neighbors_table(rows: &[NeighborView]) -> String {
                 r.hold_time.to_string(),
                 r.prefixes_received.to_string(),
                 r.prefixes_sent.to_string(),
+                match r.prefixes_first_as_rejected {
+                    0 => r.prefixes_filtered.to_string(),
+                    n => format!("{} first-AS={n}", r.prefixes_filtered),
+                },
                 text(&r.last_error),
                 text(&r.last_down),
             ]
@@ -394,6 +421,8 @@ mod tests {
             updates_sent: 0,
             prefixes_received: 4,
             prefixes_sent: 5,
+            prefixes_filtered: 1,
+            prefixes_first_as_rejected: 0,
         }
     }
 
@@ -401,14 +430,17 @@ mod tests {
     fn neighbors_show_uptime_while_established() {
         let rows = vec![
             session("eth0", SessionState::Established),
-            session("eth1", SessionState::OpenSent),
+            NeighborView {
+                prefixes_first_as_rejected: 2,
+                ..session("eth1", SessionState::OpenSent)
+            },
         ];
         assert_eq!(
             table(&Answer::Neighbors(rows)),
             lines(&[
-                "INTERFACE  ADDRESS  STATE        AS     ROUTER ID  DIR       UPTIME    HOLD  PFX RCVD  PFX SENT  LAST ERROR  LAST DOWN",
-                "eth0       fe80::2  Established  65002  10.0.0.2   outbound  01:02:05  9     4         5         -           hold timer expired",
-                "eth1       fe80::2  OpenSent     65002  10.0.0.2   outbound  -         9     4         5         -           hold timer expired",
+                "INTERFACE  ADDRESS  STATE        AS     ROUTER ID  DIR       UPTIME    HOLD  PFX RCVD  PFX SENT  PFX FILTERED  LAST ERROR  LAST DOWN",
+                "eth0       fe80::2  Established  65002  10.0.0.2   outbound  01:02:05  9     4         5         1             -           hold timer expired",
+                "eth1       fe80::2  OpenSent     65002  10.0.0.2   outbound  -         9     4         5         1 first-AS=2  -           hold timer expired",
             ])
         );
     }
@@ -432,6 +464,7 @@ mod tests {
             large_communities: vec![],
             best,
             multipath: best,
+            rejected: None,
         }
     }
 
@@ -451,6 +484,40 @@ mod tests {
                 "   PREFIX       FROM          AS PATH      ORIGIN  LOCPRF  MED  KERNEL",
                 "*  10.0.2.0/24  fe80::2%eth0  65002 65003  igp     100     20   yes",
                 "                local                      igp     100     -",
+            ])
+        );
+    }
+
+    #[test]
+    fn filtered_routes_show_their_reason() {
+        let rejected = |reason: &str| PathView {
+            rejected: Some(reason.into()),
+            ..path(Some(("fe80::2", "eth0")), false)
+        };
+        let rows = vec![
+            RouteEntry {
+                route: RouteView {
+                    prefix: "0.0.0.0/0".parse().unwrap(),
+                    paths: vec![rejected("import filter")],
+                },
+                installed: false,
+                kernel_next_hops: vec![],
+            },
+            RouteEntry {
+                route: RouteView {
+                    prefix: "10.0.2.0/24".parse().unwrap(),
+                    paths: vec![rejected("first AS")],
+                },
+                installed: true,
+                kernel_next_hops: vec!["fe80::3%eth1".into()],
+            },
+        ];
+        assert_eq!(
+            table(&Answer::Routes(rows)),
+            lines(&[
+                "  PREFIX       FROM          AS PATH      ORIGIN  LOCPRF  MED  REJECTED",
+                "  0.0.0.0/0    fe80::2%eth0  65002 65003  igp     100     20   import filter",
+                "  10.0.2.0/24  fe80::2%eth0  65002 65003  igp     100     20   first AS",
             ])
         );
     }

@@ -161,6 +161,7 @@ async fn answer(request: Request, handles: &Handles) -> Result<Answer, Stopped> 
         Request::Discovery => Answer::Discovery(handles.peers.snapshot().await?),
         Request::Neighbors => Answer::Neighbors(handles.bgp.neighbors().await?),
         Request::Routes { prefix } => Answer::Routes(handles.routes.routes(prefix).await?),
+        Request::FilteredRoutes { prefix } => Answer::Routes(handles.routes.filtered_routes(prefix).await?),
         Request::Interfaces => {
             let interfaces = handles.nd.interfaces().await?;
             let neighbors = handles.peers.neighbors().await?;

@@ -20,12 +20,12 @@ use super::{self as rib, Changes, PeerInfo, Rib, RibConfig, RouteChange, RouteVi
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::RouteEntry;
 use crate::fib::{FibChange, FibError, FibHandle, FibNextHop, FibRoute, NextHops};
-use crate::iface::{HostAddresses, Links};
+use crate::iface::{self, HostAddresses, Links};
 use crate::intern::Interner;
 use crate::msg::update::{self, EncodeContext, Origin, PathAttributes, Update};
 use crate::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::peers::PeerKey;
-use crate::policy::SharedPolicies;
+use crate::policy::{RoutePolicy, SharedPolicies};
 use crate::prefix_map::PrefixMap;
 use next_hop::NextHopSelf;
 
@@ -62,7 +62,8 @@ enum Command {
     PeerDown(PeerKey),
     Update(PeerKey, Update),
     Refresh(PeerKey),
-    Routes(Option<IpNet>, Reply<Vec<RouteView>>),
+    /// The eligible paths, or (`true`) the rejected ones.
+    Routes(Option<IpNet>, bool, Reply<Vec<RouteView>>),
     Counters(Reply<HashMap<PeerKey, PeerCounters>>),
     Shutdown(Reply<()>),
 }
@@ -70,8 +71,13 @@ enum Command {
 /// Prefixes received from and sent to one peer.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct PeerCounters {
+    /// Its Adj-RIB-In, rejected prefixes included.
     pub prefixes_received: usize,
     pub prefixes_sent: usize,
+    /// Rejected by its import filter.
+    pub prefixes_filtered: usize,
+    /// Rejected because the AS_PATH does not start with its AS.
+    pub prefixes_first_as_rejected: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -109,7 +115,19 @@ impl RoutesHandle {
     /// The routes equal to or inside `within` (all without it), each
     /// with what the kernel has of it.
     pub async fn routes(&self, within: Option<IpNet>) -> Result<Vec<RouteEntry>, Stopped> {
-        let routes = self.commands.ask(|reply| Command::Routes(within, reply)).await?;
+        self.view(within, false).await
+    }
+
+    /// As [`RoutesHandle::routes`], with the paths import rejected.
+    pub async fn filtered_routes(&self, within: Option<IpNet>) -> Result<Vec<RouteEntry>, Stopped> {
+        self.view(within, true).await
+    }
+
+    async fn view(&self, within: Option<IpNet>, rejected: bool) -> Result<Vec<RouteEntry>, Stopped> {
+        let routes = self
+            .commands
+            .ask(|reply| Command::Routes(within, rejected, reply))
+            .await?;
         let installed: PrefixMap<NextHops> = match self.fib.recorded(within).await {
             Ok(installed) => installed.into_iter().collect(),
             Err(FibError::Stopped(stopped)) => return Err(stopped),
@@ -166,6 +184,8 @@ struct Peer {
     /// waiting on it. What it holds is bounded by the table itself.
     out: mpsc::UnboundedSender<Outgoing>,
     end_of_rib_sent: bool,
+    /// Routes rejected for their first AS were logged (once per session).
+    first_as_logged: bool,
 }
 
 pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>) -> (RoutesHandle, Task) {
@@ -238,6 +258,11 @@ impl Routes {
                     }
                     Some(command) => self.command(command, &mut changes).await,
                 },
+                // A reload changed the filters: re-run import, re-send export.
+                Ok(()) = self.config.policies.changed() => {
+                    self.config.policies.borrow_and_update();
+                    self.apply_policies(&mut changes);
+                }
                 // A reload changed the fabric interfaces: an interface
                 // added stops being redistributed, one removed starts.
                 Ok(()) = self.config.interfaces.changed() => {
@@ -254,6 +279,8 @@ impl Routes {
                 }
                 Ok(()) = self.links.changed() => {
                     self.links.borrow_and_update();
+                    // A renamed link may fall under another interface's policy.
+                    self.apply_policies(&mut changes);
                     // The kernel drops IPv4 routes through a downed link
                     // without telling us: reconcile to what we want.
                     self.fib.resync_soon();
@@ -273,9 +300,17 @@ impl Routes {
                         encode,
                         out,
                         end_of_rib_sent: false,
+                        first_as_logged: false,
                     },
                 );
                 changes.append(self.rib.add_peer(info));
+                let policy = self.policy_for(info.id.ifindex).unwrap_or_else(|| {
+                    let policies = self.config.policies.borrow();
+                    policies.default.routes()
+                });
+                if let Ok(c) = self.rib.set_policy(&info.id, policy) {
+                    changes.append(c);
+                }
             }
             Command::PeerDown(key) => {
                 if self.peers.remove(&key).is_some() {
@@ -283,7 +318,10 @@ impl Routes {
                 }
             }
             Command::Update(key, update) => match self.rib.apply(&key, &update) {
-                Ok(c) => changes.append(c),
+                Ok(c) => {
+                    changes.append(c);
+                    self.log_first_as(key);
+                }
                 Err(_) => debug!("UPDATE from {key} after its session ended: ignored"),
             },
             Command::Refresh(key) => {
@@ -292,8 +330,11 @@ impl Routes {
                     self.send(key, batch).await;
                 }
             }
-            Command::Routes(within, reply) => {
-                let _ = reply.send(self.rib.routes_within(within));
+            Command::Routes(within, rejected, reply) => {
+                let _ = reply.send(match rejected {
+                    false => self.rib.routes_within(within),
+                    true => self.rib.rejected_within(within),
+                });
             }
             Command::Counters(reply) => {
                 let counters = self
@@ -306,6 +347,8 @@ impl Routes {
                             PeerCounters {
                                 prefixes_received: stats.prefixes,
                                 prefixes_sent: stats.prefixes_sent,
+                                prefixes_filtered: stats.filtered,
+                                prefixes_first_as_rejected: stats.first_as_rejected,
                             },
                         )
                     })
@@ -313,6 +356,55 @@ impl Routes {
                 let _ = reply.send(counters);
             }
             Command::Shutdown(_) => {}
+        }
+    }
+
+    /// The route policy of the sessions on `ifindex`; none while the link
+    /// is not known.
+    fn policy_for(&self, ifindex: u32) -> Option<RoutePolicy> {
+        let links = self.links.borrow();
+        let name = iface::name_of(&links, ifindex)?;
+        Some(self.config.policies.borrow().for_interface(name).routes())
+    }
+
+    /// Gives every peer its interface's current policy; the RIB re-runs
+    /// import and re-sends export where it changed, no session is reset.
+    fn apply_policies(&mut self, changes: &mut Changes) {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            // A link gone: the session is ending, keep what it had.
+            let Some(policy) = self.policy_for(key.ifindex) else {
+                continue;
+            };
+            let before = self.rib.peer_stats(&key).unwrap_or_default();
+            if let Ok(c) = self.rib.set_policy(&key, policy) {
+                if !c.is_empty() {
+                    let after = self.rib.peer_stats(&key).unwrap_or_default();
+                    info!(
+                        "{key}: policy changed: {} prefixes filtered (were {}), {} rejected for their first AS (were {})",
+                        after.filtered, before.filtered, after.first_as_rejected, before.first_as_rejected
+                    );
+                }
+                changes.append(c);
+            }
+            self.log_first_as(key);
+        }
+    }
+
+    /// The first time a session has routes rejected for their first AS, say so.
+    fn log_first_as(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.get_mut(&key) else { return };
+        if peer.first_as_logged {
+            return;
+        }
+        let rejected = self.rib.peer_stats(&key).map_or(0, |s| s.first_as_rejected);
+        if rejected > 0 {
+            peer.first_as_logged = true;
+            warn!(
+                "{key}: AS_PATH does not start with the peer's AS: {rejected} prefixes treated as withdrawn \
+                 (enforce_first_as; counted in `ndbgpctl neighbors`, listed by `ndbgpctl routes --filtered`; \
+                 logged once per session)"
+            );
         }
     }
 

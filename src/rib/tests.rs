@@ -414,6 +414,7 @@ fn routes_with_our_as_are_dropped_and_counted() {
             prefixes: 0,
             loop_dropped: 2,
             prefixes_sent: 0,
+            ..PeerStats::default()
         })
     );
 }
@@ -893,3 +894,5 @@ fn routes_view_flags_best_and_multipath() {
     assert_eq!(json[0]["paths"][0]["best"], true);
     assert_eq!(json[0]["paths"][0]["origin"], "igp");
 }
+
+mod policy;

@@ -280,6 +280,11 @@ pub struct PeerStats {
 }
 
 impl PeerStats {
+    /// Prefixes its policy accepts: eligible for best path.
+    pub fn accepted(&self) -> usize {
+        self.prefixes.saturating_sub(self.filtered + self.first_as_rejected)
+    }
+
     /// One of its paths entered (`true`) or left the Adj-RIB-In.
     fn track(&mut self, rejected: Option<Rejection>, entered: bool) {
         let step = |n: &mut usize| {

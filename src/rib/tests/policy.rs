@@ -69,7 +69,10 @@ fn an_import_filter_keeps_denied_prefixes_out_of_the_selection() {
         ]
     );
     let s = stats(&rib, 1);
-    assert_eq!((s.prefixes, s.filtered, s.first_as_rejected), (3, 2, 0));
+    assert_eq!(
+        (s.prefixes, s.filtered, s.first_as_rejected, s.accepted()),
+        (3, 2, 0, 1)
+    );
     assert_eq!(
         rib.adj_rib_in(&id(1)).unwrap().len(),
         3,

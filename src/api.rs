@@ -6,12 +6,13 @@
 //! response: {"ok":true,"result":[...]}  or  {"ok":false,"error":"..."}
 //! ```
 //!
-//! | request      | result                  |
-//! |--------------|-------------------------|
-//! | `discovery`  | `[PeerEntryView]`       |
-//! | `interfaces` | `[InterfaceEntry]`      |
-//! | `neighbors`  | `[NeighborView]`        |
-//! | `routes`     | `[RouteEntry]`          |
+//! | request           | result                                |
+//! |-------------------|---------------------------------------|
+//! | `discovery`       | `[PeerEntryView]`                     |
+//! | `interfaces`      | `[InterfaceEntry]`                    |
+//! | `neighbors`       | `[NeighborView]`                      |
+//! | `routes`          | `[RouteEntry]`                        |
+//! | `filtered_routes` | `[RouteEntry]`, paths with `rejected` |
 //!
 //! The field names are the JSON keys that `ndbgpctl ... --json` prints and
 //! that scripts read: renaming one breaks them (the tests below pin them).
@@ -46,6 +47,12 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prefix: Option<IpNet>,
     },
+    /// As `routes`, but the paths import rejected (kept, not eligible for
+    /// best path), each with its reason.
+    FilteredRoutes {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<IpNet>,
+    },
 }
 
 /// The envelope of every answer. `result` stays serialized text: the
@@ -77,7 +84,7 @@ impl Answer {
             Request::Discovery => Answer::Discovery(serde_json::from_str(result)?),
             Request::Interfaces => Answer::Interfaces(serde_json::from_str(result)?),
             Request::Neighbors => Answer::Neighbors(serde_json::from_str(result)?),
-            Request::Routes { .. } => Answer::Routes(serde_json::from_str(result)?),
+            Request::Routes { .. } | Request::FilteredRoutes { .. } => Answer::Routes(serde_json::from_str(result)?),
         })
     }
 }
@@ -217,9 +224,16 @@ pub struct NeighborView {
     pub established_count: u64,
     pub updates_received: u64,
     pub updates_sent: u64,
-    /// Prefixes in its Adj-RIB-In, and announced to it now.
+    /// Prefixes in its Adj-RIB-In (rejected ones too), and announced to it now.
     pub prefixes_received: usize,
     pub prefixes_sent: usize,
+    /// Of those received, how many its import filter rejects now.
+    #[serde(default)]
+    pub prefixes_filtered: usize,
+    /// Of those received, how many are rejected (treated as withdrawn)
+    /// because their AS_PATH does not start with its AS.
+    #[serde(default)]
+    pub prefixes_first_as_rejected: usize,
     /// The connection shown is signed with TCP-MD5 (RFC 2385).
     #[serde(default)]
     pub tcp_md5: bool,
@@ -275,6 +289,10 @@ pub struct PathView {
     pub large_communities: Vec<String>,
     pub best: bool,
     pub multipath: bool,
+    /// Why import rejected it ("import filter", "first AS"): only in
+    /// `routes --filtered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
 }
 
 /// One prefix of `routes`: the RIB's view plus what the FIB task recorded
@@ -307,6 +325,12 @@ mod tests {
         assert!(parse(r#"{"command":"reboot"}"#).is_err());
         let line = serde_json::to_string(&Request::Routes { prefix: None }).unwrap();
         assert_eq!(line, r#"{"command":"routes"}"#);
+        assert_eq!(
+            parse(r#"{"command":"filtered_routes","prefix":"0.0.0.0/0"}"#),
+            Ok(Request::FilteredRoutes {
+                prefix: Some("0.0.0.0/0".parse().unwrap())
+            })
+        );
     }
 
     fn neighbor() -> NeighborView {
@@ -335,6 +359,8 @@ mod tests {
             max_prefix: None,
             max_prefix_held: false,
             max_prefix_retry_s: None,
+            prefixes_filtered: 6,
+            prefixes_first_as_rejected: 7,
         }
     }
 
@@ -385,6 +411,7 @@ mod tests {
                     large_communities: vec![],
                     best: true,
                     multipath: true,
+                    rejected: None,
                 }],
             },
             installed: true,
@@ -422,7 +449,7 @@ mod tests {
             ),
             (
                 Answer::Neighbors(vec![neighbor()]),
-                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"tcp_md5":true,"ttl_security":false,"max_prefix":null,"max_prefix_held":false,"max_prefix_retry_s":null}]"#,
+                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"prefixes_filtered":6,"prefixes_first_as_rejected":7,"tcp_md5":true,"ttl_security":false,"max_prefix":null,"max_prefix_held":false,"max_prefix_retry_s":null}]"#,
             ),
             (
                 Answer::Routes(vec![route()]),
@@ -439,6 +466,19 @@ mod tests {
             assert_eq!(serde_json::to_string(&answer).unwrap(), json);
             assert_eq!(Answer::from_json(&request, json).unwrap(), answer);
         }
+    }
+
+    #[test]
+    fn a_rejected_path_says_why() {
+        let mut entry = route();
+        entry.route.paths[0].rejected = Some("import filter".into());
+        let json = serde_json::to_string(&Answer::Routes(vec![entry.clone()])).unwrap();
+        assert!(
+            json.contains(r#""multipath":true,"rejected":"import filter"}"#),
+            "{json}"
+        );
+        let request = Request::FilteredRoutes { prefix: None };
+        assert_eq!(Answer::from_json(&request, &json).unwrap(), Answer::Routes(vec![entry]));
     }
 
     #[test]

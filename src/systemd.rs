@@ -134,6 +134,8 @@ mod tests {
             max_prefix: None,
             max_prefix_held: false,
             max_prefix_retry_s: None,
+            prefixes_filtered: 0,
+            prefixes_first_as_rejected: 0,
         }
     }
 

@@ -230,6 +230,7 @@ impl MadeUpTable {
                     large_communities: vec![],
                     best: true,
                     multipath: true,
+                    rejected: None,
                 }],
             },
             installed: true,
@@ -264,6 +265,7 @@ impl Views for MadeUpTable {
         within: Option<IpNet>,
         after: Option<IpNet>,
         limit: usize,
+        _rejected: bool,
     ) -> Result<Vec<RouteEntry>, Stopped> {
         self.asked.lock().expect("lock").push((within, after));
         let from = after.map_or(0, |a| {

@@ -574,6 +574,8 @@ impl Manager {
                     max_prefix: policies.for_interface(interface).max_prefix,
                     max_prefix_held: s.max_prefix_hold.is_some(),
                     max_prefix_retry_s: s.max_prefix_hold.and_then(|h| h.seconds_left(now)),
+                    prefixes_filtered: counters.get(key).map_or(0, |c| c.prefixes_filtered),
+                    prefixes_first_as_rejected: counters.get(key).map_or(0, |c| c.prefixes_first_as_rejected),
                 }
             })
             .collect();

@@ -62,11 +62,11 @@ pub fn routes_task(
     networks: &[&str],
     links: watch::Receiver<Links>,
 ) -> (RoutesHandle, FibHandle) {
-    routes_task_with(asn, router_id, networks, links, watch::channel(Default::default()).1)
+    routes_task_with_policies(asn, router_id, networks, links, watch::channel(Default::default()).1)
 }
 
-/// The same, under these policies (limits, filters).
-pub fn routes_task_with(
+/// [`routes_task`] following the policies the test sends.
+pub fn routes_task_with_policies(
     asn: u32,
     router_id: Ipv4Addr,
     networks: &[&str],

@@ -58,6 +58,11 @@ enum Command {
         /// Print JSON: an array, one object per prefix.
         #[arg(long)]
         json: bool,
+        /// Instead, the routes import rejected (kept, never installed),
+        /// each with its reason: "import filter" (--import) or "first AS"
+        /// (the AS_PATH does not start with the peer's AS).
+        #[arg(long)]
+        filtered: bool,
     },
     /// Configured interfaces, packet counters and drops by reason.
     Interfaces {
@@ -73,7 +78,16 @@ fn main() -> ExitCode {
         Command::Discovery { json } => (Request::Discovery, json),
         Command::Interfaces { json } => (Request::Interfaces, json),
         Command::Neighbors { json } => (Request::Neighbors, json),
-        Command::Routes { prefix, json } => (Request::Routes { prefix }, json),
+        Command::Routes {
+            prefix,
+            json,
+            filtered: false,
+        } => (Request::Routes { prefix }, json),
+        Command::Routes {
+            prefix,
+            json,
+            filtered: true,
+        } => (Request::FilteredRoutes { prefix }, json),
     };
     match run(&cli, request, json) {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,8 +117,9 @@ fn run(cli: &Cli, request: Request, json: bool) -> io::Result<()> {
         out.write_all(b"\n")?;
         return out.flush();
     }
-    if let Request::Routes { .. } = request {
-        let mut table = RoutesTable::default();
+    if let Request::Routes { .. } | Request::FilteredRoutes { .. } = request {
+        let filtered = matches!(request, Request::FilteredRoutes { .. });
+        let mut table = RoutesTable::new(filtered);
         let mut rows = client::Elements::new(|element: &[u8]| {
             let route: RouteEntry = serde_json::from_slice(element).map_err(bad_answer)?;
             table.push(&route, &mut out)
@@ -206,9 +221,11 @@ fn uptime(n: &NeighborView) -> String {
 /// `routes` as a table printed as its rows come: the column widths are
 /// those of the first [`RoutesTable::HEAD`] rows (at least a full IPv4
 /// prefix wide once there are more); a wider cell after them pushes only
-/// its own line.
+/// its own line. `routes --filtered` shows why each path was rejected
+/// instead of whether the prefix is in the kernel.
 #[derive(Default)]
 struct RoutesTable {
+    filtered: bool,
     head: Vec<Vec<String>>,
     /// Set once the head is printed.
     widths: Option<Vec<usize>>,
@@ -216,17 +233,28 @@ struct RoutesTable {
 
 impl RoutesTable {
     const HEAD: usize = 1000;
-    const HEADER: [&str; 8] = ["", "PREFIX", "FROM", "AS PATH", "ORIGIN", "LOCPRF", "MED", "KERNEL"];
+
+    fn new(filtered: bool) -> RoutesTable {
+        RoutesTable {
+            filtered,
+            ..RoutesTable::default()
+        }
+    }
+
+    fn header(&self) -> [&'static str; 8] {
+        let last = if self.filtered { "REJECTED" } else { "KERNEL" };
+        ["", "PREFIX", "FROM", "AS PATH", "ORIGIN", "LOCPRF", "MED", last]
+    }
 
     fn push(&mut self, route: &RouteEntry, out: &mut impl Write) -> io::Result<()> {
-        for row in route_rows(route) {
+        for row in route_rows(route, self.filtered) {
             match &self.widths {
                 Some(widths) => out.write_all(table_line(&row, widths).as_bytes())?,
                 None => self.head.push(row),
             }
         }
         if self.widths.is_none() && self.head.len() >= Self::HEAD {
-            let mut widths = column_widths(&Self::HEADER, &self.head);
+            let mut widths = column_widths(&self.header(), &self.head);
             widths[1] = widths[1].max("255.255.255.255/32".len());
             self.print_head(widths, out)?;
         }
@@ -235,14 +263,14 @@ impl RoutesTable {
 
     fn finish(mut self, out: &mut impl Write) -> io::Result<()> {
         if self.widths.is_none() {
-            let widths = column_widths(&Self::HEADER, &self.head);
+            let widths = column_widths(&self.header(), &self.head);
             self.print_head(widths, out)?;
         }
         Ok(())
     }
 
     fn print_head(&mut self, widths: Vec<usize>, out: &mut impl Write) -> io::Result<()> {
-        let header: Vec<String> = Self::HEADER.iter().map(|h| h.to_string()).collect();
+        let header: Vec<String> = self.header().iter().map(|h| h.to_string()).collect();
         out.write_all(table_line(&header, &widths).as_bytes())?;
         for row in self.head.drain(..) {
             out.write_all(table_line(&row, &widths).as_bytes())?;
@@ -253,7 +281,7 @@ impl RoutesTable {
 }
 
 /// One line per path: `*` best, `=` multipath (installed together).
-fn route_rows(r: &RouteEntry) -> Vec<Vec<String>> {
+fn route_rows(r: &RouteEntry, filtered: bool) -> Vec<Vec<String>> {
     r.route
         .paths
         .iter()
@@ -281,14 +309,19 @@ fn route_rows(r: &RouteEntry) -> Vec<Vec<String>> {
                 p.origin.clone(),
                 p.local_pref.to_string(),
                 text(p.med),
-                if first { yes_no(r.installed) } else { String::new() },
+                match (&p.rejected, first) {
+                    (Some(reason), _) => reason.clone(),
+                    (None, true) if !filtered => yes_no(r.installed),
+                    (None, _) => String::new(),
+                },
             ]
         })
         .collect()
 }
 
 fn routes_table(rows: &[RouteEntry]) -> String {
-    let mut table = RoutesTable::default();
+    let filtered = rows.iter().flat_map(|r| &r.route.paths).any(|p| p.rejected.is_some());
+    let mut table = RoutesTable::new(filtered);
     let mut out = Vec::new();
     let printed = rows
         .iter()
@@ -335,6 +368,7 @@ fn neighbors_table(rows: &[NeighborView]) -> String {
         "HOLD",
         "PFX RCVD",
         "PFX SENT",
+        "PFX FILTERED",
         "AUTH",
         "LAST ERROR",
         "LAST DOWN",
@@ -356,6 +390,10 @@ fn neighbors_table(rows: &[NeighborView]) -> String {
                     None => r.prefixes_received.to_string(),
                 },
                 r.prefixes_sent.to_string(),
+                match r.prefixes_first_as_rejected {
+                    0 => r.prefixes_filtered.to_string(),
+                    n => format!("{} first-AS={n}", r.prefixes_filtered),
+                },
                 protection(r).to_string(),
                 text(&r.last_error),
                 text(&r.last_down),
@@ -516,6 +554,8 @@ mod tests {
             max_prefix: None,
             max_prefix_held: false,
             max_prefix_retry_s: None,
+            prefixes_filtered: 1,
+            prefixes_first_as_rejected: 0,
         }
     }
 
@@ -523,14 +563,17 @@ mod tests {
     fn neighbors_show_uptime_while_established() {
         let rows = vec![
             session("eth0", SessionState::Established),
-            session("eth1", SessionState::OpenSent),
+            NeighborView {
+                prefixes_first_as_rejected: 2,
+                ..session("eth1", SessionState::OpenSent)
+            },
         ];
         assert_eq!(
             table(&Answer::Neighbors(rows)),
             lines(&[
-                "INTERFACE  ADDRESS  STATE        AS     ROUTER ID  DIR       UPTIME    HOLD  PFX RCVD  PFX SENT  AUTH      LAST ERROR  LAST DOWN",
-                "eth0       fe80::2  Established  65002  10.0.0.2   outbound  01:02:05  9     4         5         md5+gtsm  -           hold timer expired",
-                "eth1       fe80::2  OpenSent     65002  10.0.0.2   outbound  -         9     4         5         -         -           hold timer expired",
+                "INTERFACE  ADDRESS  STATE        AS     ROUTER ID  DIR       UPTIME    HOLD  PFX RCVD  PFX SENT  PFX FILTERED  AUTH      LAST ERROR  LAST DOWN",
+                "eth0       fe80::2  Established  65002  10.0.0.2   outbound  01:02:05  9     4         5         1             md5+gtsm  -           hold timer expired",
+                "eth1       fe80::2  OpenSent     65002  10.0.0.2   outbound  -         9     4         5         1 first-AS=2  -         -           hold timer expired",
             ])
         );
     }
@@ -548,9 +591,9 @@ mod tests {
         assert_eq!(
             table(&Answer::Neighbors(vec![held, until_reload])),
             lines(&[
-                "INTERFACE  ADDRESS  STATE                             AS     ROUTER ID  DIR       UPTIME  HOLD  PFX RCVD  PFX SENT  AUTH      LAST ERROR  LAST DOWN",
-                "eth0       fe80::2  Idle (max-prefix, retry in 42 s)  65002  10.0.0.2   outbound  -       9     4/100     5         md5+gtsm  -           max-prefix",
-                "eth1       fe80::2  Idle (max-prefix, until reload)   65002  10.0.0.2   outbound  -       9     4/100     5         md5+gtsm  -           max-prefix",
+                "INTERFACE  ADDRESS  STATE                             AS     ROUTER ID  DIR       UPTIME  HOLD  PFX RCVD  PFX SENT  PFX FILTERED  AUTH      LAST ERROR  LAST DOWN",
+                "eth0       fe80::2  Idle (max-prefix, retry in 42 s)  65002  10.0.0.2   outbound  -       9     4/100     5         1             md5+gtsm  -           max-prefix",
+                "eth1       fe80::2  Idle (max-prefix, until reload)   65002  10.0.0.2   outbound  -       9     4/100     5         1             md5+gtsm  -           max-prefix",
             ])
         );
     }
@@ -574,6 +617,7 @@ mod tests {
             large_communities: vec![],
             best,
             multipath: best,
+            rejected: None,
         }
     }
 
@@ -610,7 +654,7 @@ mod tests {
             kernel_next_hops: vec![],
         };
         let n = RoutesTable::HEAD as u32 + 500;
-        let mut table = RoutesTable::default();
+        let mut table = RoutesTable::new(false);
         let mut out = Vec::new();
         for i in 0..RoutesTable::HEAD as u32 {
             table.push(&route(i), &mut out).unwrap();
@@ -629,6 +673,40 @@ mod tests {
         let from = |line: &str| line.find("fe80::2%eth0");
         assert_eq!(from(lines[1]), Some(3 + 18 + 2), "{}", lines[1]);
         assert!(lines[1..].iter().all(|l| from(l) == from(lines[1])), "columns moved");
+    }
+
+    #[test]
+    fn filtered_routes_show_their_reason() {
+        let rejected = |reason: &str| PathView {
+            rejected: Some(reason.into()),
+            ..path(Some(("fe80::2", "eth0")), false)
+        };
+        let rows = vec![
+            RouteEntry {
+                route: RouteView {
+                    prefix: "0.0.0.0/0".parse().unwrap(),
+                    paths: vec![rejected("import filter")],
+                },
+                installed: false,
+                kernel_next_hops: vec![],
+            },
+            RouteEntry {
+                route: RouteView {
+                    prefix: "10.0.2.0/24".parse().unwrap(),
+                    paths: vec![rejected("first AS")],
+                },
+                installed: true,
+                kernel_next_hops: vec!["fe80::3%eth1".into()],
+            },
+        ];
+        assert_eq!(
+            table(&Answer::Routes(rows)),
+            lines(&[
+                "  PREFIX       FROM          AS PATH      ORIGIN  LOCPRF  MED  REJECTED",
+                "  0.0.0.0/0    fe80::2%eth0  65002 65003  igp     100     20   import filter",
+                "  10.0.2.0/24  fe80::2%eth0  65002 65003  igp     100     20   first AS",
+            ])
+        );
     }
 
     #[test]

@@ -84,6 +84,7 @@ pub trait Views: Clone + Send + Sync + 'static {
         within: Option<IpNet>,
         after: Option<IpNet>,
         limit: usize,
+        rejected: bool,
     ) -> impl Future<Output = Result<Vec<RouteEntry>, Stopped>> + Send;
 }
 
@@ -116,8 +117,9 @@ impl Views for Handles {
         within: Option<IpNet>,
         after: Option<IpNet>,
         limit: usize,
+        rejected: bool,
     ) -> Result<Vec<RouteEntry>, Stopped> {
-        self.routes.routes_page(within, after, limit).await
+        self.routes.routes_page(within, after, limit, rejected).await
     }
 }
 
@@ -220,7 +222,10 @@ async fn connection(stream: UnixStream, views: impl Views, limits: Limits) -> io
             out.error(format!("request longer than {MAX_REQUEST} bytes"));
         } else {
             match serde_json::from_str::<Request>(line.trim()) {
-                Ok(Request::Routes { prefix }) => routes(&views, prefix, &mut out, limits.routes_page).await?,
+                Ok(Request::Routes { prefix }) => routes(&views, prefix, false, &mut out, limits.routes_page).await?,
+                Ok(Request::FilteredRoutes { prefix }) => {
+                    routes(&views, prefix, true, &mut out, limits.routes_page).await?
+                }
                 Ok(Request::Discovery) => out.answer(views.discovery().await)?,
                 Ok(Request::Neighbors) => out.answer(views.neighbors().await)?,
                 Ok(Request::Interfaces) => out.answer(views.interfaces().await)?,
@@ -235,9 +240,15 @@ async fn connection(stream: UnixStream, views: impl Views, limits: Limits) -> io
 /// while this one is written (the routes task and the FIB build it
 /// meanwhile), and not before: a client that reads slowly slows its own
 /// walk, and holds two pages at most.
-async fn routes(views: &impl Views, within: Option<IpNet>, out: &mut Out, page: usize) -> io::Result<()> {
+async fn routes(
+    views: &impl Views,
+    within: Option<IpNet>,
+    rejected: bool,
+    out: &mut Out,
+    page: usize,
+) -> io::Result<()> {
     let page = page.max(1);
-    let mut routes = match views.routes_page(within, None, page).await {
+    let mut routes = match views.routes_page(within, None, page, rejected).await {
         Ok(routes) => routes,
         // Nothing written yet: a plain error answer.
         Err(stopped) => {
@@ -254,7 +265,7 @@ async fn routes(views: &impl Views, within: Option<IpNet>, out: &mut Out, page: 
         let next = async {
             match last_page {
                 true => Ok(Vec::new()),
-                false => views.routes_page(within, after, page).await,
+                false => views.routes_page(within, after, page, rejected).await,
             }
         };
         let written = async {

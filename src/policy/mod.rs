@@ -90,6 +90,34 @@ impl Default for SessionPolicy {
     }
 }
 
+impl SessionPolicy {
+    /// The part the RIB applies to the routes of a session.
+    pub fn routes(&self) -> RoutePolicy {
+        RoutePolicy {
+            import: self.import.clone(),
+            export: self.export.clone(),
+            enforce_first_as: self.enforce_first_as,
+        }
+    }
+}
+
+/// What the RIB applies to one peer's routes: a SIGHUP that changes it
+/// re-runs import over the stored Adj-RIB-In and re-sends export, without
+/// touching the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePolicy {
+    pub import: PrefixFilter,
+    pub export: PrefixFilter,
+    pub enforce_first_as: bool,
+}
+
+impl Default for RoutePolicy {
+    /// As [`SessionPolicy::default`]: everything passes, the first AS is checked.
+    fn default() -> Self {
+        SessionPolicy::default().routes()
+    }
+}
+
 /// The session policy of every interface: a default and per-interface
 /// overrides (already merged with the default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -82,11 +82,13 @@ use self::table::{Entry, LOCAL_SLOT, Path, Slot, Stored};
 use crate::intern::Interner;
 use crate::msg::update::{PathAttributes, Update};
 use crate::peers::PeerKey;
+use crate::policy::{PrefixFilter, RoutePolicy};
 use crate::prefix_map::PrefixMap;
 
 pub use self::decision::DEFAULT_LOCAL_PREF;
 pub use self::out::{NO_ADVERTISE, NO_EXPORT, NO_EXPORT_SUBCONFED, OutBatch};
 pub use self::own::OwnAddresses;
+pub use self::table::Rejection;
 pub use crate::api::{PathView, RouteView};
 
 /// A peer is its session's key: one session per (ifindex, link-local).
@@ -265,8 +267,12 @@ pub struct UnknownPeer(pub PeerId);
 /// Counters for one peer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PeerStats {
-    /// Prefixes in its Adj-RIB-In.
+    /// Prefixes in its Adj-RIB-In, before policy: the rejected ones too.
     pub prefixes: usize,
+    /// Of those, rejected by its import filter now.
+    pub filtered: usize,
+    /// Of those, rejected because the AS_PATH does not start with its AS.
+    pub first_as_rejected: usize,
     /// Announcements dropped because our AS was in the AS_PATH (RFC 4271
     /// 9.1.2), since the peer was added.
     pub loop_dropped: u64,
@@ -277,6 +283,30 @@ pub struct PeerStats {
     /// Prefixes advertised to it by the batches taken so far (its
     /// Adj-RIB-Out as the peer knows it).
     pub prefixes_sent: usize,
+}
+
+impl PeerStats {
+    /// Prefixes its policy accepts: eligible for best path.
+    pub fn accepted(&self) -> usize {
+        self.prefixes.saturating_sub(self.filtered + self.first_as_rejected)
+    }
+
+    /// One of its paths entered (`true`) or left the Adj-RIB-In.
+    fn track(&mut self, rejected: Option<Rejection>, entered: bool) {
+        let step = |n: &mut usize| {
+            *n = if entered {
+                n.saturating_add(1)
+            } else {
+                n.saturating_sub(1)
+            }
+        };
+        step(&mut self.prefixes);
+        match rejected {
+            Some(Rejection::ImportFilter) => step(&mut self.filtered),
+            Some(Rejection::FirstAs) => step(&mut self.first_as_rejected),
+            None => {}
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -303,16 +333,31 @@ struct PeerState {
     kind: Kind,
     stats: PeerStats,
     out: OutState,
+    policy: RoutePolicy,
 }
 
 impl PeerState {
-    fn target(&self, slot: Slot) -> Target {
-        Target {
-            slot,
-            asn: self.info.asn,
-            ibgp: self.kind == Kind::Ibgp,
-            families: self.info.families,
+    fn target(&self, slot: Slot) -> Target<'_> {
+        target(slot, &self.info, self.kind, &self.policy.export)
+    }
+
+    /// Why import rejects `attrs` for `prefix` from this peer, if it does.
+    fn rejection(&self, prefix: &IpNet, attrs: &PathAttributes) -> Option<Rejection> {
+        // RFC 4271 6.3 / RFC 7606 7.2; an empty AS_PATH has no first AS.
+        if self.policy.enforce_first_as && self.kind == Kind::Ebgp && attrs.as_path.first_as() != Some(self.info.asn) {
+            return Some(Rejection::FirstAs);
         }
+        (!self.policy.import.permits(prefix)).then_some(Rejection::ImportFilter)
+    }
+}
+
+fn target<'a>(slot: Slot, info: &PeerInfo, kind: Kind, export: &'a PrefixFilter) -> Target<'a> {
+    Target {
+        slot,
+        asn: info.asn,
+        ibgp: kind == Kind::Ibgp,
+        families: info.families,
+        export,
     }
 }
 
@@ -394,6 +439,7 @@ impl Rib {
             kind: Kind::Local,
             stats: PeerStats::default(),
             out: OutState::Initial,
+            policy: RoutePolicy::default(),
         };
         Rib {
             config,
@@ -449,14 +495,15 @@ impl Rib {
             if let Some(state) = self.peers.get_mut(slot) {
                 state.stats.next_hop_ours += 1;
             }
-            self.set_path(prefix, slot, None, &mut changes);
+            self.set_path(prefix, slot, None, None, &mut changes);
         }
         changes
     }
 
-    /// Adds an established peer. A peer already present (a new session
-    /// under the same key) is removed first, with its routes. The new peer
-    /// is named in `out_ready`: its first [`Rib::pending_out`] is the table.
+    /// Adds an established peer, with the default [`RoutePolicy`] until
+    /// [`Rib::set_policy`]. A peer already present (a new session under the
+    /// same key) is removed first, with its routes. The new peer is named
+    /// in `out_ready`: its first [`Rib::pending_out`] is the table.
     pub fn add_peer(&mut self, info: PeerInfo) -> Changes {
         let mut changes = self.remove_peer(&info.id);
         let kind = if info.asn == self.config.local_asn {
@@ -469,6 +516,7 @@ impl Rib {
             kind,
             stats: PeerStats::default(),
             out: OutState::Initial,
+            policy: RoutePolicy::default(),
         };
         let slot = match self.peers.slots.iter().skip(1).position(Option::is_none) {
             Some(free) => free + 1,
@@ -509,7 +557,7 @@ impl Rib {
                 .map(|(prefix, _)| prefix)
                 .collect();
             for prefix in prefixes {
-                self.set_path(prefix, slot, None, &mut changes);
+                self.set_path(prefix, slot, None, None, &mut changes);
             }
         }
         self.peers.by_id.remove(id);
@@ -521,7 +569,9 @@ impl Rib {
     }
 
     /// Applies one UPDATE from `peer` (RFC 4271 9.1): withdrawals, then
-    /// announcements, each replacing the peer's previous path.
+    /// announcements, each replacing the peer's previous path. An
+    /// announcement its policy rejects is stored as rejected: it takes no
+    /// part in the decision process.
     pub fn apply(&mut self, peer: &PeerId, update: &Update) -> Result<Changes, UnknownPeer> {
         let slot = self.peers.slot(peer).ok_or(UnknownPeer(*peer))?;
         let mut changes = Changes::default();
@@ -533,7 +583,7 @@ impl Rib {
             update.announced.iter().copied().collect()
         };
         for prefix in update.withdrawn.iter().filter(|p| !announced.contains(p)) {
-            self.set_path(*prefix, slot, None, &mut changes);
+            self.set_path(*prefix, slot, None, None, &mut changes);
         }
         if update.announced.is_empty() {
             return Ok(changes);
@@ -561,9 +611,87 @@ impl Rib {
             None => None,
         };
         for prefix in &update.announced {
-            self.set_path(*prefix, slot, attrs.clone(), &mut changes);
+            let rejected = match (&attrs, self.peers.get(slot)) {
+                (Some(attrs), Some(state)) => state.rejection(prefix, attrs),
+                _ => None,
+            };
+            self.set_path(*prefix, slot, attrs.clone(), rejected, &mut changes);
         }
         Ok(changes)
+    }
+
+    /// Gives `peer` a new policy, without a session reset: what export now
+    /// denies or permits is queued for it (withdrawn or announced by its
+    /// next [`Rib::pending_out`]), and import re-runs over its stored
+    /// Adj-RIB-In (newly denied paths leave the selection, newly permitted
+    /// ones enter it).
+    pub fn set_policy(&mut self, peer: &PeerId, policy: RoutePolicy) -> Result<Changes, UnknownPeer> {
+        let slot = self.peers.slot(peer).ok_or(UnknownPeer(*peer))?;
+        let Some(state) = self.peers.get_mut(slot) else {
+            return Err(UnknownPeer(*peer));
+        };
+        let mut changes = Changes::default();
+        if state.policy == policy {
+            return Ok(changes);
+        }
+        let old = mem::replace(&mut state.policy, policy);
+        let has_routes = state.stats.prefixes > 0;
+        // Export first: the pending records must say what the last batch
+        // sent, which the old filter decided.
+        if old.export != state.policy.export {
+            self.requeue_export(slot, &old.export, &mut changes);
+        }
+        let Some(state) = self.peers.get(slot) else {
+            return Err(UnknownPeer(*peer));
+        };
+        if has_routes && (old.import != state.policy.import || old.enforce_first_as != state.policy.enforce_first_as) {
+            let changed: Vec<(IpNet, Arc<PathAttributes>, Option<Rejection>)> = self
+                .table
+                .iter()
+                .filter_map(|(prefix, entry)| {
+                    let path = entry.get(slot)?;
+                    let rejected = state.rejection(&prefix, &path.attrs);
+                    (rejected != path.rejected).then(|| (prefix, Arc::clone(&path.attrs), rejected))
+                })
+                .collect();
+            for (prefix, attrs, rejected) in changed {
+                self.set_path(prefix, slot, Some(attrs), rejected, &mut changes);
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Queues for `slot` every prefix whose export its new filter decides
+    /// differently from `old`, each recorded with what the old one sent.
+    fn requeue_export(&mut self, slot: Slot, old: &PrefixFilter, changes: &mut Changes) {
+        let Some(state) = self.peers.get(slot) else { return };
+        if matches!(state.out, OutState::Initial) {
+            // Nothing sent yet: its first batch follows the new filter.
+            return;
+        }
+        let new = state.target(slot);
+        let before = Target { export: old, ..new };
+        let flipped: Vec<(IpNet, bool)> = self
+            .table
+            .iter()
+            .filter_map(|(prefix, entry)| {
+                let best = entry.best()?;
+                let kind = self.peers.kind(best.slot);
+                let was = exportable(&prefix, best, kind, &before);
+                (was != exportable(&prefix, best, kind, &new)).then_some((prefix, was))
+            })
+            .collect();
+        let Some(state) = self.peers.get_mut(slot) else { return };
+        let OutState::Pending(pending) = &mut state.out else {
+            return;
+        };
+        if pending.is_empty() && !flipped.is_empty() {
+            changes.out_ready.push(state.info.id);
+        }
+        for (prefix, was_advertised) in flipped {
+            // A record already there says what the last batch sent.
+            pending.get_or_insert_with(prefix, || was_advertised);
+        }
     }
 
     /// Originates `prefix` (or replaces our attributes for it). Its
@@ -571,13 +699,13 @@ impl Rib {
     pub fn originate(&mut self, prefix: IpNet, attrs: PathAttributes) -> Changes {
         let mut changes = Changes::default();
         let attrs = self.interner.intern(&attrs);
-        self.set_path(prefix, LOCAL_SLOT, Some(attrs), &mut changes);
+        self.set_path(prefix, LOCAL_SLOT, Some(attrs), None, &mut changes);
         changes
     }
 
     pub fn withdraw_local(&mut self, prefix: IpNet) -> Changes {
         let mut changes = Changes::default();
-        self.set_path(prefix, LOCAL_SLOT, None, &mut changes);
+        self.set_path(prefix, LOCAL_SLOT, None, None, &mut changes);
         changes
     }
 
@@ -588,35 +716,38 @@ impl Rib {
         let Some(state) = self.peers.get_mut(slot) else {
             return Err(UnknownPeer(*peer));
         };
-        match mem::replace(&mut state.out, OutState::Pending(PrefixMap::default())) {
-            OutState::Initial => Ok(self.send_table(slot, PrefixMap::default())),
-            OutState::Pending(pending) => {
-                let target = state.target(slot);
-                let mut batch = BatchBuilder::default();
-                let mut sent = state.stats.prefixes_sent;
-                for (prefix, was_advertised) in pending.iter() {
-                    match self
-                        .table
-                        .get(&prefix)
-                        .and_then(|entry| self.export(&prefix, entry, &target))
-                    {
-                        Some((best, kind)) => {
-                            batch.announce(prefix, best, kind);
-                            sent += usize::from(!*was_advertised);
-                        }
-                        None if *was_advertised => {
-                            batch.withdraw(prefix);
-                            sent -= 1;
-                        }
-                        None => {}
-                    }
+        let pending = match mem::replace(&mut state.out, OutState::Pending(PrefixMap::default())) {
+            OutState::Initial => return Ok(self.send_table(slot, PrefixMap::default())),
+            OutState::Pending(pending) => pending,
+        };
+        let Some(state) = self.peers.get(slot) else {
+            return Err(UnknownPeer(*peer));
+        };
+        let target = state.target(slot);
+        let mut batch = BatchBuilder::default();
+        let mut sent = state.stats.prefixes_sent;
+        for (prefix, was_advertised) in pending.iter() {
+            match self
+                .table
+                .get(&prefix)
+                .and_then(|entry| self.export(&prefix, entry, &target))
+            {
+                Some((best, kind)) => {
+                    batch.announce(prefix, best, kind);
+                    sent += usize::from(!*was_advertised);
                 }
-                if let Some(state) = self.peers.get_mut(slot) {
-                    state.stats.prefixes_sent = sent;
+                None if *was_advertised => {
+                    batch.withdraw(prefix);
+                    sent = sent.saturating_sub(1);
                 }
-                Ok(batch.finish(target.ibgp, self.config.local_asn))
+                None => {}
             }
         }
+        let ibgp = target.ibgp;
+        if let Some(state) = self.peers.get_mut(slot) {
+            state.stats.prefixes_sent = sent;
+        }
+        Ok(batch.finish(ibgp, self.config.local_asn))
     }
 
     /// Everything `peer` is to be sent (ROUTE-REFRESH, RFC 2918), plus
@@ -633,20 +764,31 @@ impl Rib {
         Ok(self.send_table(slot, pending))
     }
 
-    /// Every prefix and all its paths, sorted by prefix.
+    /// Every prefix and all its eligible paths, sorted by prefix.
     pub fn routes(&self) -> Vec<RouteView> {
         self.routes_within(None)
     }
 
-    /// The routes equal to or inside `within` (all without it), sorted.
+    /// The routes equal to or inside `within` (all without it), sorted,
+    /// with their eligible paths (rejected ones: [`Rib::rejected_within`]).
     pub fn routes_within(&self, within: Option<IpNet>) -> Vec<RouteView> {
         self.table
             .iter_within(within)
-            .map(|(prefix, entry)| self.route_view(prefix, entry))
+            .filter_map(|(prefix, entry)| self.route_view(prefix, entry, false))
             .collect()
     }
 
-    /// A peer's Adj-RIB-In (what it announced and we kept), sorted.
+    /// The paths import rejected, equal to or inside `within`, sorted,
+    /// each with its reason (`ndbgpctl routes --filtered`).
+    pub fn rejected_within(&self, within: Option<IpNet>) -> Vec<RouteView> {
+        self.table
+            .iter_within(within)
+            .filter_map(|(prefix, entry)| self.route_view(prefix, entry, true))
+            .collect()
+    }
+
+    /// A peer's Adj-RIB-In (what it announced and we kept, rejected or
+    /// not), sorted.
     pub fn adj_rib_in(&self, peer: &PeerId) -> Result<Vec<(IpNet, Arc<PathAttributes>)>, UnknownPeer> {
         let slot = self.peers.slot(peer).ok_or(UnknownPeer(*peer))?;
         Ok(self
@@ -678,9 +820,17 @@ impl Rib {
         }
     }
 
-    /// Stores (`Some`) or removes (`None`) `slot`'s path to `prefix`, runs
-    /// the decision process and records what changed.
-    fn set_path(&mut self, prefix: IpNet, slot: Slot, attrs: Option<Arc<PathAttributes>>, changes: &mut Changes) {
+    /// Stores (`Some`) or removes (`None`) `slot`'s path to `prefix`,
+    /// `rejected` or not, runs the decision process and records what
+    /// changed.
+    fn set_path(
+        &mut self,
+        prefix: IpNet,
+        slot: Slot,
+        attrs: Option<Arc<PathAttributes>>,
+        rejected: Option<Rejection>,
+        changes: &mut Changes,
+    ) {
         let Rib {
             config,
             peers,
@@ -696,30 +846,40 @@ impl Rib {
             },
         };
         let before: Vec<Path> = entry.selected().to_vec();
-        let (released, added) = match attrs {
-            Some(attrs) => match entry.store(slot, attrs) {
+        let (released, stored) = match attrs {
+            Some(attrs) => match entry.store(Path { slot, rejected, attrs }) {
                 Stored::Unchanged => return,
-                Stored::Added => (None, 1),
-                Stored::Replaced(old) => (Some(old), 0),
+                Stored::Added => (None, true),
+                Stored::Replaced(old) => (Some(old), true),
             },
             None => match entry.remove(slot) {
-                Some(old) => (Some(old), -1),
+                Some(old) => (Some(old), false),
                 None => return,
             },
         };
         if let Some(state) = peers.get_mut(slot) {
-            state.stats.prefixes = state.stats.prefixes.saturating_add_signed(added);
-        }
-
-        match entry.paths().len() {
-            // Most prefixes have one path: nothing to decide.
-            0 => entry.set_selection(&[]),
-            1 => entry.set_selection(&[0]),
-            _ => {
-                let candidates: Vec<Candidate> = entry.paths().iter().map(|path| peers.candidate(path)).collect();
-                entry.set_selection(&decision::select(&candidates, config.max_paths));
+            if let Some(old) = &released {
+                state.stats.track(old.rejected, false);
+            }
+            if stored {
+                state.stats.track(rejected, true);
             }
         }
+
+        let order: Vec<usize> = match entry.paths() {
+            // Most prefixes have one path: nothing to decide.
+            [] => Vec::new(),
+            [one] => one.eligible().then_some(0).into_iter().collect(),
+            paths => {
+                let eligible: Vec<usize> = (0..paths.len()).filter(|&i| paths[i].eligible()).collect();
+                let candidates: Vec<Candidate> = eligible.iter().map(|&i| peers.candidate(&paths[i])).collect();
+                decision::select(&candidates, config.max_paths)
+                    .into_iter()
+                    .map(|k| eligible[k])
+                    .collect()
+            }
+        };
+        entry.set_selection(&order);
 
         let after = entry.selected();
         let unchanged = before.len() == after.len() && before.iter().zip(after).all(|(a, b)| a.same(b));
@@ -745,7 +905,7 @@ impl Rib {
         }
         drop(before);
         if let Some(old) = released {
-            interner.release(old);
+            interner.release(old.attrs);
         }
     }
 
@@ -806,12 +966,15 @@ impl Rib {
         }
     }
 
-    fn route_view(&self, prefix: IpNet, entry: &Entry) -> RouteView {
+    /// The prefix with its eligible paths, or its rejected ones; none when
+    /// it has no such path.
+    fn route_view(&self, prefix: IpNet, entry: &Entry, rejected: bool) -> Option<RouteView> {
         let selected = entry.selected().len();
-        let paths = entry
+        let paths: Vec<PathView> = entry
             .paths()
             .iter()
             .enumerate()
+            .filter(|(_, path)| path.eligible() != rejected)
             .map(|(i, path)| {
                 let attrs = &path.attrs;
                 let state = self.peers.get(path.slot);
@@ -835,10 +998,11 @@ impl Rib {
                     large_communities: attrs.large_communities.iter().map(view::large_community_text).collect(),
                     best: i == 0 && selected > 0,
                     multipath: i < selected,
+                    rejected: path.rejected.map(|r| r.reason().to_string()),
                 }
             })
             .collect();
-        RouteView { prefix, paths }
+        (!paths.is_empty()).then_some(RouteView { prefix, paths })
     }
 }
 
@@ -858,15 +1022,22 @@ fn mark_out(peers: &mut Peers, prefix: IpNet, before: Option<&Path>, after: Opti
     for (slot, state) in peers.slots.iter_mut().enumerate().skip(1) {
         let Some(state) = state else { continue };
         let Ok(slot) = Slot::try_from(slot) else { continue };
-        let target = state.target(slot);
-        let OutState::Pending(pending) = &mut state.out else {
+        let PeerState {
+            info,
+            kind,
+            out,
+            policy,
+            ..
+        } = state;
+        let target = target(slot, info, *kind, &policy.export);
+        let OutState::Pending(pending) = out else {
             continue;
         };
         let was_advertised = before.is_some_and(|(path, kind)| exportable(&prefix, path, kind, &target));
         let advertise = after.is_some_and(|(path, kind)| exportable(&prefix, path, kind, &target));
         if was_advertised || advertise {
             if pending.is_empty() {
-                changes.out_ready.push(state.info.id);
+                changes.out_ready.push(info.id);
             }
             // Keep the first record: it says what the last batch sent.
             pending.get_or_insert_with(prefix, || was_advertised);

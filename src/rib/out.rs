@@ -17,6 +17,7 @@ use super::Families;
 use super::decision::{Kind, local_pref};
 use super::table::{Path, Slot};
 use crate::msg::update::{NextHop, Origin, PathAttributes, RawAttribute};
+use crate::policy::PrefixFilter;
 
 /// Well-known communities (RFC 1997).
 pub const NO_EXPORT: u32 = 0xFFFF_FF01;
@@ -55,17 +56,19 @@ impl OutBatch {
 
 /// The peer a route would be sent to.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Target {
+pub(super) struct Target<'a> {
     pub slot: Slot,
     pub asn: u32,
     pub ibgp: bool,
     pub families: Families,
+    /// Its session's export filter (`--export`).
+    pub export: &'a PrefixFilter,
 }
 
 /// Whether the best path `best` to `prefix`, learned as `kind`, is sent
 /// to `to`.
 pub(super) fn exportable(prefix: &IpNet, best: &Path, kind: Kind, to: &Target) -> bool {
-    if !to.families.carries(prefix) {
+    if !to.families.carries(prefix) || !to.export.permits(prefix) {
         return false;
     }
     let attrs = &best.attrs;
@@ -262,8 +265,10 @@ mod tests {
 
     #[test]
     fn well_known_communities_limit_export() {
+        let all = PrefixFilter::permit_all();
         let path = |communities: Vec<u32>| Path {
             slot: 1,
+            rejected: None,
             attrs: Arc::new(PathAttributes {
                 communities,
                 ..Default::default()
@@ -274,12 +279,14 @@ mod tests {
             asn: 65002,
             ibgp: false,
             families: Families::ALL,
+            export: &all,
         };
         let ibgp = Target {
             slot: 3,
             asn: 65001,
             ibgp: true,
             families: Families::ALL,
+            export: &all,
         };
         let p: IpNet = "10.0.0.0/8".parse().unwrap();
         assert!(exportable(&p, &path(vec![]), Kind::Ebgp, &ebgp));
@@ -293,8 +300,10 @@ mod tests {
     fn a_family_the_session_did_not_negotiate_is_not_exported() {
         let path = Path {
             slot: 1,
+            rejected: None,
             attrs: Arc::new(PathAttributes::default()),
         };
+        let all = PrefixFilter::permit_all();
         let v6_only = Target {
             slot: 2,
             asn: 65002,
@@ -303,6 +312,7 @@ mod tests {
                 ipv4: false,
                 ipv6: true,
             },
+            export: &all,
         };
         let v4: IpNet = "10.0.0.0/8".parse().unwrap();
         let v6: IpNet = "2001:db8::/32".parse().unwrap();

@@ -15,10 +15,34 @@ pub(super) type Slot = u32;
 
 pub(super) const LOCAL_SLOT: Slot = 0;
 
+/// Why a stored path takes no part in the decision process. It stays in
+/// the Adj-RIB-In (pre-policy), so a policy change can take it in without
+/// the peer sending it again, and `ndbgpctl routes --filtered` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rejection {
+    /// The session's import filter denies the prefix.
+    ImportFilter,
+    /// From eBGP, the AS_PATH does not start with the peer's AS (RFC 4271
+    /// 6.3, RFC 7606 7.2: treat-as-withdraw).
+    FirstAs,
+}
+
+impl Rejection {
+    /// As `ndbgpctl routes --filtered` shows it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Rejection::ImportFilter => "import filter",
+            Rejection::FirstAs => "first AS",
+        }
+    }
+}
+
 /// One peer's path to a prefix (its Adj-RIB-In entry).
 #[derive(Debug, Clone)]
 pub(super) struct Path {
     pub slot: Slot,
+    /// Set: not a candidate for best path (fits in the slot's padding).
+    pub rejected: Option<Rejection>,
     pub attrs: Arc<PathAttributes>,
 }
 
@@ -27,13 +51,18 @@ impl Path {
     pub fn same(&self, other: &Path) -> bool {
         self.slot == other.slot && Arc::ptr_eq(&self.attrs, &other.attrs)
     }
+
+    pub fn eligible(&self) -> bool {
+        self.rejected.is_none()
+    }
 }
 
 /// What storing a path did.
 pub(super) enum Stored {
     Unchanged,
     Added,
-    Replaced(Arc<PathAttributes>),
+    /// The path it replaced.
+    Replaced(Path),
 }
 
 /// All paths to one prefix. The selected ones (the Loc-RIB multipath
@@ -93,39 +122,41 @@ impl Entry {
         };
     }
 
-    /// Stores `slot`'s path (a peer has at most one per prefix: a new
-    /// announcement replaces the old, RFC 4271 9.1.4). Clears the selection.
-    pub fn store(&mut self, slot: Slot, attrs: Arc<PathAttributes>) -> Stored {
-        if let Some(i) = self.paths().iter().position(|p| p.slot == slot) {
-            if Arc::ptr_eq(&self.paths()[i].attrs, &attrs) {
+    /// Stores `path` as its slot's (a peer has at most one per prefix: a
+    /// new announcement replaces the old, RFC 4271 9.1.4). Clears the
+    /// selection.
+    pub fn store(&mut self, path: Path) -> Stored {
+        if let Some(i) = self.paths().iter().position(|p| p.slot == path.slot) {
+            let old = &self.paths()[i];
+            if old.same(&path) && old.rejected == path.rejected {
                 return Stored::Unchanged;
             }
             let old = match self {
-                Entry::One { path, selected } => {
+                Entry::One { path: old, selected } => {
                     *selected = false;
-                    mem::replace(&mut path.attrs, attrs)
+                    mem::replace(old, path)
                 }
                 Entry::Many { paths, selected } => {
                     *selected = 0;
-                    mem::replace(&mut paths[i].attrs, attrs)
+                    mem::replace(&mut paths[i], path)
                 }
             };
             return Stored::Replaced(old);
         }
         let mut all = Vec::with_capacity(self.paths().len() + 1);
         all.extend(mem::take(self).into_paths());
-        all.push(Path { slot, attrs });
+        all.push(path);
         self.set(all);
         Stored::Added
     }
 
     /// Removes `slot`'s path, if any. Clears the selection.
-    pub fn remove(&mut self, slot: Slot) -> Option<Arc<PathAttributes>> {
+    pub fn remove(&mut self, slot: Slot) -> Option<Path> {
         let index = self.paths().iter().position(|p| p.slot == slot)?;
         let mut paths = mem::take(self).into_paths();
         let removed = paths.remove(index);
         self.set(paths);
-        Some(removed.attrs)
+        Some(removed)
     }
 
     fn into_paths(self) -> Vec<Path> {
@@ -170,15 +201,23 @@ mod tests {
         })
     }
 
+    fn path(slot: Slot, attrs: Arc<PathAttributes>) -> Path {
+        Path {
+            slot,
+            rejected: None,
+            attrs,
+        }
+    }
+
     #[test]
     fn store_replace_remove() {
         let mut entry = Entry::default();
         let a = attrs(1);
-        assert!(matches!(entry.store(1, a.clone()), Stored::Added));
-        assert!(matches!(entry.store(1, a.clone()), Stored::Unchanged));
-        assert!(matches!(entry.store(2, attrs(2)), Stored::Added));
-        match entry.store(1, attrs(3)) {
-            Stored::Replaced(old) => assert!(Arc::ptr_eq(&old, &a)),
+        assert!(matches!(entry.store(path(1, a.clone())), Stored::Added));
+        assert!(matches!(entry.store(path(1, a.clone())), Stored::Unchanged));
+        assert!(matches!(entry.store(path(2, attrs(2))), Stored::Added));
+        match entry.store(path(1, attrs(3))) {
+            Stored::Replaced(old) => assert!(Arc::ptr_eq(&old.attrs, &a)),
             _ => panic!("expected a replacement"),
         }
         assert_eq!(entry.paths().len(), 2);
@@ -192,13 +231,30 @@ mod tests {
     fn selection_moves_selected_paths_to_the_front() {
         let mut entry = Entry::default();
         for slot in 1..=4 {
-            entry.store(slot, attrs(slot));
+            entry.store(path(slot, attrs(slot)));
         }
         entry.set_selection(&[2, 0]);
         let slots: Vec<Slot> = entry.paths().iter().map(|p| p.slot).collect();
         assert_eq!(slots, [3, 1, 2, 4]);
         assert_eq!(entry.selected().len(), 2);
         assert_eq!(entry.best().map(|p| p.slot), Some(3));
+    }
+
+    #[test]
+    fn a_new_rejection_of_the_same_attributes_is_a_change() {
+        let mut entry = Entry::default();
+        let a = attrs(1);
+        entry.store(path(1, a.clone()));
+        let rejected = Path {
+            rejected: Some(Rejection::ImportFilter),
+            ..path(1, a.clone())
+        };
+        match entry.store(rejected.clone()) {
+            Stored::Replaced(old) => assert!(old.eligible()),
+            _ => panic!("expected a replacement"),
+        }
+        assert!(matches!(entry.store(rejected), Stored::Unchanged));
+        assert!(!entry.paths()[0].eligible());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::intern::Interner;
 use crate::msg::update::{self, EncodeContext, Origin, PathAttributes, Update};
 use crate::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::peers::PeerKey;
-use crate::policy::SharedPolicies;
+use crate::policy::{RoutePolicy, SharedPolicies};
 use limit::{PrefixLimit, Verdict};
 use next_hop::NextHopSelf;
 
@@ -82,6 +82,8 @@ enum Command {
         within: Option<IpNet>,
         after: Option<IpNet>,
         limit: usize,
+        /// The paths import rejected instead of the eligible ones.
+        rejected: bool,
         reply: Reply<Vec<RouteView>>,
     },
     Counters(Reply<HashMap<PeerKey, PeerCounters>>),
@@ -91,8 +93,13 @@ enum Command {
 /// Prefixes received from and sent to one peer.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct PeerCounters {
+    /// Its Adj-RIB-In, rejected prefixes included.
     pub prefixes_received: usize,
     pub prefixes_sent: usize,
+    /// Rejected by its import filter.
+    pub prefixes_filtered: usize,
+    /// Rejected because the AS_PATH does not start with its AS.
+    pub prefixes_first_as_rejected: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -130,7 +137,8 @@ impl RoutesHandle {
     /// A page of the `routes` view: the first `limit` routes equal to or
     /// inside `within` (all without it) past `after`, in prefix order,
     /// each with what the kernel has of it. Pass the last prefix of one
-    /// page as `after` to get the next; a page shorter than `limit` is the
+    /// page as `after` to get the next; `rejected` asks for the paths import
+    /// rejected (`routes --filtered`) instead of the eligible ones; a page shorter than `limit` is the
     /// last. The routes task copies out one page per ask, so it is never
     /// busy with a whole table for a view and a reader holds one page.
     pub async fn routes_page(
@@ -138,6 +146,7 @@ impl RoutesHandle {
         within: Option<IpNet>,
         after: Option<IpNet>,
         limit: usize,
+        rejected: bool,
     ) -> Result<Vec<RouteEntry>, Stopped> {
         let routes = self
             .commands
@@ -145,6 +154,7 @@ impl RoutesHandle {
                 within,
                 after,
                 limit,
+                rejected,
                 reply,
             })
             .await?;
@@ -209,6 +219,8 @@ struct Peer {
     warned_next_hop_ours: bool,
     /// `--max-prefix` for its interface.
     limit: PrefixLimit,
+    /// Routes rejected for their first AS were logged (once per session).
+    first_as_logged: bool,
 }
 
 pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Links>) -> (RoutesHandle, Task) {
@@ -286,6 +298,11 @@ impl Routes {
                     }
                     Some(command) => self.command(command, &mut changes).await,
                 },
+                // A reload changed the filters: re-run import, re-send export.
+                Ok(()) = self.config.policies.changed() => {
+                    self.config.policies.borrow_and_update();
+                    self.apply_policies(&mut changes);
+                }
                 // A reload changed the fabric interfaces: an interface
                 // added stops being redistributed, one removed starts.
                 Ok(()) = self.config.interfaces.changed() => {
@@ -304,6 +321,8 @@ impl Routes {
                 Ok(()) = self.links.changed() => {
                     self.links.borrow_and_update();
                     self.follow_own_addresses(&mut changes);
+                    // A renamed link may fall under another interface's policy.
+                    self.apply_policies(&mut changes);
                     // The kernel drops IPv4 routes through a downed link
                     // without telling us: reconcile to what we want.
                     self.fib.resync_soon();
@@ -326,9 +345,17 @@ impl Routes {
                         end_of_rib_sent: false,
                         warned_next_hop_ours: false,
                         limit,
+                        first_as_logged: false,
                     },
                 );
                 changes.append(self.rib.add_peer(info));
+                let policy = self.policy_for(info.id.ifindex).unwrap_or_else(|| {
+                    let policies = self.config.policies.borrow();
+                    policies.default.routes()
+                });
+                if let Ok(c) = self.rib.set_policy(&info.id, policy) {
+                    changes.append(c);
+                }
             }
             Command::PeerDown(key) => {
                 if self.peers.remove(&key).is_some() {
@@ -348,6 +375,7 @@ impl Routes {
                 if dropped > 0 {
                     self.note_next_hop_ours(&key, dropped, &update);
                 }
+                self.log_first_as(key);
                 self.check_prefix_limit(key, &update, changes);
             }
             Command::Refresh(key) => {
@@ -360,9 +388,10 @@ impl Routes {
                 within,
                 after,
                 limit,
+                rejected,
                 reply,
             } => {
-                let _ = reply.send(self.rib.routes_page(within, after, limit));
+                let _ = reply.send(self.rib.routes_page(within, after, limit, rejected));
             }
             Command::Counters(reply) => {
                 let counters = self
@@ -375,6 +404,8 @@ impl Routes {
                             PeerCounters {
                                 prefixes_received: stats.prefixes,
                                 prefixes_sent: stats.prefixes_sent,
+                                prefixes_filtered: stats.filtered,
+                                prefixes_first_as_rejected: stats.first_as_rejected,
                             },
                         )
                     })
@@ -382,6 +413,55 @@ impl Routes {
                 let _ = reply.send(counters);
             }
             Command::Shutdown(_) => {}
+        }
+    }
+
+    /// The route policy of the sessions on `ifindex`; none while the link
+    /// is not known.
+    fn policy_for(&self, ifindex: u32) -> Option<RoutePolicy> {
+        let links = self.links.borrow();
+        let name = iface::name_of(&links, ifindex)?;
+        Some(self.config.policies.borrow().for_interface(name).routes())
+    }
+
+    /// Gives every peer its interface's current policy; the RIB re-runs
+    /// import and re-sends export where it changed, no session is reset.
+    fn apply_policies(&mut self, changes: &mut Changes) {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            // A link gone: the session is ending, keep what it had.
+            let Some(policy) = self.policy_for(key.ifindex) else {
+                continue;
+            };
+            let before = self.rib.peer_stats(&key).unwrap_or_default();
+            if let Ok(c) = self.rib.set_policy(&key, policy) {
+                if !c.is_empty() {
+                    let after = self.rib.peer_stats(&key).unwrap_or_default();
+                    info!(
+                        "{key}: policy changed: {} prefixes filtered (were {}), {} rejected for their first AS (were {})",
+                        after.filtered, before.filtered, after.first_as_rejected, before.first_as_rejected
+                    );
+                }
+                changes.append(c);
+            }
+            self.log_first_as(key);
+        }
+    }
+
+    /// The first time a session has routes rejected for their first AS, say so.
+    fn log_first_as(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.get_mut(&key) else { return };
+        if peer.first_as_logged {
+            return;
+        }
+        let rejected = self.rib.peer_stats(&key).map_or(0, |s| s.first_as_rejected);
+        if rejected > 0 {
+            peer.first_as_logged = true;
+            warn!(
+                "{key}: AS_PATH does not start with the peer's AS: {rejected} prefixes treated as withdrawn \
+                 (enforce_first_as; counted in `ndbgpctl neighbors`, listed by `ndbgpctl routes --filtered`; \
+                 logged once per session)"
+            );
         }
     }
 
@@ -497,7 +577,7 @@ impl Routes {
 
     /// The prefixes `key` has accepted, as `--max-prefix` counts them.
     fn accepted_prefixes(&self, key: &PeerKey) -> usize {
-        self.rib.peer_stats(key).map_or(0, |stats| stats.prefixes)
+        self.rib.peer_stats(key).map_or(0, |stats| stats.accepted())
     }
 
     /// "<interface>: neighbour <address>", as sessions name themselves.

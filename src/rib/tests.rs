@@ -415,6 +415,7 @@ fn routes_with_our_as_are_dropped_and_counted() {
             loop_dropped: 2,
             next_hop_ours: 0,
             prefixes_sent: 0,
+            ..PeerStats::default()
         })
     );
 }
@@ -491,8 +492,12 @@ fn an_address_that_becomes_ours_withdraws_the_paths_through_it() {
         &announce(&["10.0.0.0/8", "10.9.0.0/16"], via(through("192.0.2.7"))),
     )
     .unwrap();
-    rib.apply(&id(2), &announce(&["10.0.0.0/8"], via(through("192.0.2.8"))))
-        .unwrap();
+    // Peer 2's path starts with its own AS (the first-AS check).
+    let from_2 = PathAttributes {
+        next_hop: through("192.0.2.8"),
+        ..attrs(&[65003])
+    };
+    rib.apply(&id(2), &announce(&["10.0.0.0/8"], from_2)).unwrap();
     rib.originate(net("10.5.0.0/16"), PathAttributes::default());
     assert_eq!(selected(&rib, "10.0.0.0/8"), [from(1), from(2)]);
 
@@ -609,7 +614,7 @@ fn routes_a_page_at_a_time() {
             let mut walked = Vec::new();
             let mut after = None;
             loop {
-                let page = rib.routes_page(within, after, limit);
+                let page = rib.routes_page(within, after, limit, false);
                 assert!(page.len() <= limit);
                 after = page.last().map(|r| r.prefix);
                 let full = page.len() == limit;
@@ -621,12 +626,12 @@ fn routes_a_page_at_a_time() {
             assert_eq!(walked, rib.routes_within(within), "within {within:?}, pages of {limit}");
         }
     }
-    let first = rib.routes_page(None, None, 2);
+    let first = rib.routes_page(None, None, 2, false);
     let after = first.last().map(|r| r.prefix);
     rib.apply(&id(1), &announce(&["9.0.0.0/8", "10.3.0.0/16"], attrs(&[65002])))
         .unwrap();
     let rest: Vec<String> = rib
-        .routes_page(None, after, 10)
+        .routes_page(None, after, 10, false)
         .into_iter()
         .map(|r| r.prefix.to_string())
         .collect();
@@ -1039,3 +1044,5 @@ fn routes_view_flags_best_and_multipath() {
     assert_eq!(json[0]["paths"][0]["best"], true);
     assert_eq!(json[0]["paths"][0]["origin"], "igp");
 }
+
+mod policy;

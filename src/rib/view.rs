@@ -12,12 +12,19 @@ impl Rib {
     /// it) past `after`, in prefix order: the control socket walks the
     /// table a page at a time, each page resuming after the last prefix
     /// of the one before, so no answer copies the whole table and the
-    /// routes task goes on with its work between pages.
-    pub fn routes_page(&self, within: Option<IpNet>, after: Option<IpNet>, limit: usize) -> Vec<RouteView> {
+    /// routes task goes on with its work between pages. `rejected`: the
+    /// paths import rejected instead of the eligible ones.
+    pub fn routes_page(
+        &self,
+        within: Option<IpNet>,
+        after: Option<IpNet>,
+        limit: usize,
+        rejected: bool,
+    ) -> Vec<RouteView> {
         self.table
             .iter_within_after(within, after)
+            .filter_map(|(prefix, entry)| self.route_view(prefix, entry, rejected))
             .take(limit)
-            .map(|(prefix, entry)| self.route_view(prefix, entry))
             .collect()
     }
 }

@@ -65,7 +65,7 @@ impl Rig {
         policies: watch::Receiver<SharedPolicies>,
     ) -> (Rig, RoutesHandle, FibHandle) {
         let (links_tx, links) = watch::channel(links_up(local));
-        let (routes, fib) = routes_task_with(LOCAL_ASN, router_id, networks, links.clone(), policies.clone());
+        let (routes, fib) = routes_task_with_policies(LOCAL_ASN, router_id, networks, links.clone(), policies.clone());
         let (dialer, dials) = TestDialer::new();
         let (router_id_tx, router_id) = watch::channel(router_id);
         let params = SessionParams {

@@ -4,8 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
+use std::sync::Arc;
 
-use crate::bgp::testkit::{IFINDEX, LOCAL_ASN, LOCAL_ID, LOCAL_LL, PEER_ASN, links_up, routes_task, routes_task_with};
+use crate::bgp::testkit::{
+    IFINDEX, LOCAL_ASN, LOCAL_ID, LOCAL_LL, PEER_ASN, links_up, routes_task, routes_task_with_policies,
+};
 use crate::fib::NextHops;
 use crate::msg::update::{AsPath, AsSegment, DecodeContext, Decoded, NextHop};
 use crate::msg::{Message, decode};
@@ -190,7 +193,7 @@ async fn routes_go_to_the_other_peers_with_next_hop_self_and_not_back() {
 async fn the_routes_view_names_the_fib_once_it_has_stopped() {
     let (_links, links) = watch::channel(links_up(LOCAL_LL));
     let (routes, _fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[V4], links);
-    let stopped = routes.routes_page(None, None, 10).await.err();
+    let stopped = routes.routes_page(None, None, 10, false).await.err();
     assert_eq!(stopped, Some(Stopped { stage: "FIB" }));
     assert_eq!(routes.counters().await.map(|c| c.len()), Ok(0));
 }
@@ -270,7 +273,7 @@ async fn past_max_prefix_the_peer_is_withdrawn_and_its_session_told() {
         ..Policies::default()
     };
     let (_policies, policies_rx) = watch::channel(std::sync::Arc::new(policies));
-    let (routes, fib) = routes_task_with(LOCAL_ASN, LOCAL_ID, &[], links, policies_rx);
+    let (routes, fib) = routes_task_with_policies(LOCAL_ASN, LOCAL_ID, &[], links, policies_rx);
     let (source, other) = (peer(2), peer(3));
     let mut from = Session::up(&routes, info(source, PEER_ASN, rib::Families::ALL)).await;
     let mut to = Session::up(&routes, info(other, PEER_ASN + 1, rib::Families::ALL)).await;
@@ -312,4 +315,96 @@ async fn past_max_prefix_the_peer_is_withdrawn_and_its_session_told() {
         .map(|(prefix, hops)| (prefix.to_string(), hops))
         .collect();
     assert_eq!(kernel, v4_prefixes(0..11).into_iter().map(|p| (p, None)).collect());
+}
+
+fn rules(rules: &[&str]) -> crate::policy::PrefixFilter {
+    crate::policy::PrefixFilter::new(rules.iter().map(|r| r.parse().expect("rule")).collect())
+}
+
+fn kernel(fib: &FibHandle) -> BTreeMap<String, bool> {
+    fib.take_submitted()
+        .into_iter()
+        .map(|(prefix, hops)| (prefix.to_string(), hops.is_some()))
+        .collect()
+}
+
+/// The session's interface's policy applies from peer up; a new one (a
+/// SIGHUP) re-runs import and re-sends export on the same sessions.
+#[tokio::test(start_paused = true)]
+async fn the_interface_policy_filters_and_a_new_one_applies_without_a_reset() {
+    use crate::bgp::testkit::{IFNAME, routes_task_with_policies};
+    use crate::policy::{Policies, SessionPolicy};
+
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let strict = SessionPolicy {
+        import: rules(&["deny 0.0.0.0/0", "permit 10.0.0.0/8 le 32"]),
+        export: rules(&["permit 10.0.0.0/8 le 32"]),
+        ..SessionPolicy::default()
+    };
+    let mut policies = Policies::default();
+    policies.interfaces.insert(IFNAME.to_string(), strict);
+    let (reload, policies_rx) = watch::channel(Arc::new(policies));
+    let (routes, fib) = routes_task_with_policies(LOCAL_ASN, LOCAL_ID, &["10.9.0.0/16", V4], links, policies_rx);
+    let (source, other) = (peer(2), peer(3));
+    let mut from = Session::up(&routes, info(source, PEER_ASN, rib::Families::ALL)).await;
+    let mut to = Session::up(&routes, info(other, PEER_ASN + 1, rib::Families::ALL)).await;
+    from.updates().await;
+    assert_eq!(announced(&to.updates().await), set(&["10.9.0.0/16"]), "export filter");
+    kernel(&fib); // our own routes
+
+    let path = |first: u32| PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: AsPath {
+            segments: vec![AsSegment::Sequence(vec![first])],
+        },
+        ..PathAttributes::default()
+    };
+    let announce = |prefixes: &[&str], attributes| Update {
+        announced: prefixes.iter().map(|p| p.parse().expect("prefix")).collect(),
+        attributes: Some(attributes),
+        ..Update::default()
+    };
+    routes
+        .update(source, announce(&["0.0.0.0/0", "10.1.0.0/16"], path(PEER_ASN)))
+        .await;
+    routes.update(source, announce(&["10.2.0.0/16"], path(65099))).await;
+    assert_eq!(announced(&to.updates().await), set(&["10.1.0.0/16"]));
+    let counters = routes.counters().await.expect("routes task running")[&source];
+    assert_eq!(
+        (
+            counters.prefixes_received,
+            counters.prefixes_filtered,
+            counters.prefixes_first_as_rejected
+        ),
+        (3, 1, 1)
+    );
+    assert_eq!(kernel(&fib), BTreeMap::from([("10.1.0.0/16".to_string(), true)]));
+
+    // Reload: no filters. The default enters the kernel and goes out with
+    // 192.0.2.0/24; the first-AS check still holds 10.2/16 back.
+    reload.send_replace(Arc::new(Policies::default()));
+    let updates = to.updates().await;
+    assert_eq!(announced(&updates), set(&["0.0.0.0/0", V4]));
+    assert!(withdrawn(&updates).is_empty());
+    let counters = routes.counters().await.expect("routes task running")[&source];
+    assert_eq!(
+        (counters.prefixes_filtered, counters.prefixes_first_as_rejected),
+        (0, 1)
+    );
+    assert_eq!(kernel(&fib), BTreeMap::from([("0.0.0.0/0".to_string(), true)]));
+
+    // Reload: the strict one again. Both directions shrink back.
+    let strict_again = SessionPolicy {
+        import: rules(&["permit 10.0.0.0/8 le 32"]),
+        export: rules(&["permit 10.0.0.0/8 le 32"]),
+        ..SessionPolicy::default()
+    };
+    reload.send_replace(Arc::new(Policies {
+        default: strict_again,
+        ..Policies::default()
+    }));
+    let updates = to.updates().await;
+    assert_eq!(withdrawn(&updates), set(&["0.0.0.0/0", V4]));
+    routes.counters().await.expect("routes task running");
+    assert_eq!(kernel(&fib), BTreeMap::from([("0.0.0.0/0".to_string(), false)]));
 }

@@ -138,7 +138,7 @@ fn max_prefix_closes_the_session_withdraws_and_comes_back_after_the_restart_time
     wait_or_dump("the 90 % warning in the log", Duration::from_secs(5), &dump, || {
         d.process
             .log_text()
-            .contains("9 prefixes accepted, 90 % of the limit of 10")
+            .contains("9 prefixes received, 90 % of the limit of 10")
             .then_some(())
     });
     let n = neighbour_on(&d, "eth0").expect("eth0 neighbour");

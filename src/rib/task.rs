@@ -575,9 +575,10 @@ impl Routes {
         changes.append(c);
     }
 
-    /// The prefixes `key` has accepted, as `--max-prefix` counts them.
-    fn accepted_prefixes(&self, key: &PeerKey) -> usize {
-        self.rib.peer_stats(key).map_or(0, |stats| stats.accepted())
+    /// The prefixes `key` has in its Adj-RIB-In, rejected ones too: what
+    /// `--max-prefix` counts (see docs/ARCHITECTURE.md).
+    fn held_prefixes(&self, key: &PeerKey) -> usize {
+        self.rib.peer_stats(key).map_or(0, |stats| stats.prefixes)
     }
 
     /// "<interface>: neighbour <address>", as sessions name themselves.
@@ -612,17 +613,17 @@ impl Routes {
                 }
             }
         }
-        let accepted = self.accepted_prefixes(&key);
+        let accepted = self.held_prefixes(&key);
         let Some(peer) = self.peers.get_mut(&key) else { return };
         match peer.limit.check(accepted) {
             Verdict::Within => {}
             Verdict::Warn(limit) => warn!(
-                "{}: {accepted} prefixes accepted, 90 % of the limit of {limit}",
+                "{}: {accepted} prefixes received, 90 % of the limit of {limit}",
                 self.peer_name(key)
             ),
             Verdict::Exceeded(limit) => {
                 warn!(
-                    "{}: {accepted} prefixes accepted, more than the limit of {limit}: withdrawing its routes",
+                    "{}: {accepted} prefixes received, more than the limit of {limit}: withdrawing its routes",
                     self.peer_name(key)
                 );
                 let afi = match update.announced.last() {

@@ -36,9 +36,9 @@ fn v4_prefixes(range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("10.1.{i}.0/24")).collect()
 }
 
-/// ndbgpd's proto bgp IPv4 routes through `dev`.
+/// ndbgpd's IPv4 routes through `dev`.
 fn routes_via(ns: &Netns, dev: &str) -> Vec<String> {
-    let out = ns.ip(&["-j", "route", "show", "proto", "bgp", "dev", dev]);
+    let out = ns.ip(&["-j", "route", "show", "proto", &common::ndbgp_proto(), "dev", dev]);
     serde_json::from_str::<Value>(&out)
         .ok()
         .and_then(|v| v.as_array().cloned())

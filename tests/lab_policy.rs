@@ -28,9 +28,9 @@ router bgp 65002\n bgp router-id 10.0.0.2\n no bgp ebgp-requires-policy\n no bgp
         .to_string()
 }
 
-/// `ip -j route show proto bgp` in `ns`: the destinations.
+/// ndbgpd's routes in `ns` (`ip -j route show proto 201`): the destinations.
 fn kernel_prefixes(ns: &Netns) -> Vec<String> {
-    let out = ns.ip(&["-j", "route", "show", "proto", "bgp"]);
+    let out = ns.ip(&["-j", "route", "show", "proto", &common::ndbgp_proto()]);
     let routes: Vec<Value> = serde_json::from_str(&out).unwrap_or_default();
     let mut dsts: Vec<String> = routes
         .iter()

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use ndbgp::api::{InterfaceEntry, NeighborView, PeerEntryView, RouteEntry};
+use ndbgp::fib::RTPROT_NDBGP;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -398,3 +399,8 @@ pub fn wait_link_locals_ready(a: &Netns, b: &Netns, ifname: &str) -> (Instant, I
 }
 
 pub mod peers;
+
+/// The protocol of ndbgpd's kernel routes, as `ip route show proto` takes it.
+pub fn ndbgp_proto() -> String {
+    RTPROT_NDBGP.to_string()
+}

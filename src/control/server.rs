@@ -100,13 +100,9 @@ async fn connection(stream: UnixStream, handles: Handles) -> io::Result<()> {
         if n == 0 {
             return Ok(());
         }
-        let response = if line.len() > MAX_REQUEST {
-            error(format!("request longer than {MAX_REQUEST} bytes"))
-        } else {
-            match serde_json::from_str::<Request>(line.trim()) {
-                Ok(request) => respond(request, &handles).await,
-                Err(e) => error(format!("bad request: {e}")),
-            }
+        let response = match parse_request(&line) {
+            Ok(request) => respond(request, &handles).await,
+            Err(e) => error(e),
         };
         match &response {
             // A result goes out as serialized, not copied into a second
@@ -127,6 +123,15 @@ async fn connection(stream: UnixStream, handles: Handles) -> io::Result<()> {
             }
         }
     }
+}
+
+/// One request line as a client sent it, or why it is refused (public for
+/// the fuzz target `control_request`).
+pub fn parse_request(line: &str) -> Result<Request, String> {
+    if line.len() > MAX_REQUEST {
+        return Err(format!("request longer than {MAX_REQUEST} bytes"));
+    }
+    serde_json::from_str::<Request>(line.trim()).map_err(|e| format!("bad request: {e}"))
 }
 
 fn error(text: String) -> Response {
@@ -252,6 +257,18 @@ mod tests {
                 ("eth1", neighbors(2, refused)),
                 ("eth2", InterfaceNeighbors::default()),
             ]
+        );
+    }
+
+    #[test]
+    fn a_request_line_parses_or_says_why_not() {
+        assert_eq!(parse_request("{\"command\":\"neighbors\"}\n"), Ok(Request::Neighbors));
+        let bad = parse_request("{\"command\":\"reboot\"}").unwrap_err();
+        assert!(bad.starts_with("bad request: "), "{bad}");
+        let long = format!("{{\"command\":\"neighbors\"}}{}", " ".repeat(MAX_REQUEST));
+        assert_eq!(
+            parse_request(&long),
+            Err(format!("request longer than {MAX_REQUEST} bytes"))
         );
     }
 }

@@ -72,7 +72,7 @@ for target in "${targets[@]}"; do
   [ -n "$runs" ] || runs=$(sed -n 's/^#\([0-9][0-9]*\).*/\1/p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   corpus=$(find "fuzz/corpus/$target" -type f | wc -l)
-  found=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tr '\n' ' ')
+  found=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | paste -sd ' ')
   if [ "$status" -ne 0 ] || [ -n "$found" ]; then
     crashed=1
     result="FOUND: ${found:-exit $status, no crash file (see the log below)}"

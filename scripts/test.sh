@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README.md "Run the tests"): installs what the tests need on
-# a fresh Debian machine, then runs formatting, lints, unit and lab tests.
+# a fresh Debian machine, then runs formatting, lints, a fuzz smoke run, unit
+# and lab tests.
 # Lab tests need root; with CI=true they fail instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# Cargo tools, pinned. cargo-fuzz runs on rustup's nightly toolchain, which
+# must already be on the machine (no toolchain can be downloaded here).
+cargo_fuzz=0.13.1
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $cargo_fuzz" ]; then
+  echo "test.sh: installing cargo-fuzz $cargo_fuzz"
+  cargo install --quiet --locked cargo-fuzz --version "$cargo_fuzz"
+fi
+
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --all-targets -- -D warnings
+# A fuzz smoke run: every target briefly, on a quick build (long runs:
+# scripts/fuzz.sh --minutes N). Before the tests, whose summary ends the log.
+scripts/fuzz.sh --quick --seconds 15
 cargo test --all-targets

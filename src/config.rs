@@ -329,6 +329,16 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    parse_reading(args, |path| std::fs::read_to_string(path))
+}
+
+/// [`parse`] with the `--config` file's text from `read` (the fuzz target
+/// `config_parse` feeds it text without a file on disk).
+pub fn parse_reading<I, T>(args: I, read: impl FnOnce(&Path) -> std::io::Result<String>) -> Result<Parsed, ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let command = Cli::command();
     let matches = match command.clone().try_get_matches_from(&args) {
@@ -345,8 +355,8 @@ where
     let cli = match &config_file {
         None => Cli::from_arg_matches(&matches).map_err(|e| ConfigError(first_line(&e.to_string())))?,
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError(format!("--config {}: cannot read it: {e}", path.display())))?;
+            let text =
+                read(path).map_err(|e| ConfigError(format!("--config {}: cannot read it: {e}", path.display())))?;
             let file = FileArgs::parse(&command, path, &text)?;
             for table in file.interfaces {
                 let program = args.first().cloned().unwrap_or_else(|| "ndbgpd".into());
@@ -1346,5 +1356,19 @@ enforce_first_as = false
     #[test]
     fn help_is_not_an_error() {
         assert!(matches!(run(&["--help"]), Err(e) if e == "info"));
+    }
+
+    #[test]
+    fn the_file_text_can_come_from_elsewhere() {
+        let args = ["ndbgpd", "--check-config", "--config", "/nonexistent/in-memory.toml"];
+        let ok = parse_reading(args, |_| Ok(FULL.to_string())).unwrap();
+        assert!(matches!(ok, Parsed::Check(c) if c.asn == 4_200_000_001));
+        let err = parse_reading(args, |_| Ok("asn = 1\nbogus = 1\n".into())).unwrap_err();
+        assert!(
+            err.0
+                .starts_with("/nonexistent/in-memory.toml:2:1: unknown key `bogus`"),
+            "{}",
+            err.0
+        );
     }
 }

@@ -21,10 +21,7 @@ fuzz_target!(|data: &[u8]| {
             Err(err) => {
                 // The header is bad: decode must refuse it the same way.
                 assert!(rest.len() >= HEADER_LEN);
-                assert!(
-                    decode(rest).is_err(),
-                    "frame refused what decode took: {err}"
-                );
+                assert!(decode(rest).is_err(), "frame refused what decode took: {err}");
                 answer(err.into());
                 break;
             }
@@ -38,11 +35,7 @@ fn check(bytes: &[u8]) {
     match decode(bytes) {
         Ok(msg) => {
             let encoded = msg.encode().expect("a decoded message re-encodes");
-            assert_eq!(
-                decode(&encoded).as_ref(),
-                Ok(&msg),
-                "decode(encode(x)) != x"
-            );
+            assert_eq!(decode(&encoded).as_ref(), Ok(&msg), "decode(encode(x)) != x");
             if let Message::Notification(n) = &msg {
                 let _ = n.to_string();
                 let _ = n.shutdown_text();

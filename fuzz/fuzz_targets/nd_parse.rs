@@ -28,11 +28,7 @@ fuzz_target!(|data: &[u8]| {
         _ => Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2),
     };
     // Mostly 255, or nothing past the hop limit check would be reached.
-    let hop_limit = if selector & 0b1111_0000 == 0b1111_0000 {
-        64
-    } else {
-        255
-    };
+    let hop_limit = if selector & 0b1111_0000 == 0b1111_0000 { 64 } else { 255 };
 
     let Ok(msg) = parse(icmp, src, dst, hop_limit) else {
         return;
@@ -60,15 +56,10 @@ fuzz_target!(|data: &[u8]| {
             };
             parse(&build_ra(&params), LINK_LOCAL, dst, 255)
         }
-        NdMessage::RouterSolicitation { source_lla } => {
-            parse(&build_rs(source_lla), LINK_LOCAL, dst, 255)
+        NdMessage::RouterSolicitation { source_lla } => parse(&build_rs(source_lla), LINK_LOCAL, dst, 255),
+        NdMessage::NeighborSolicitation { target, source_lla } => {
+            parse(&build_ns(target, source_lla), LINK_LOCAL, solicited_node(&target), 255)
         }
-        NdMessage::NeighborSolicitation { target, source_lla } => parse(
-            &build_ns(target, source_lla),
-            LINK_LOCAL,
-            solicited_node(&target),
-            255,
-        ),
         NdMessage::NeighborAdvertisement { .. } => return,
     };
     assert_eq!(rebuilt, Ok(msg));

@@ -6,9 +6,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ndbgp::msg::{self, HEADER_LEN, MAX_MESSAGE_LEN, Message};
-use ndbgp::msg::update::{PathAttributes, Update};
 use ndbgp::msg::update::{DecodeContext, EncodeContext, PackError, UpdateError, decode, encode, next_hop_for};
+use ndbgp::msg::update::{PathAttributes, Update};
+use ndbgp::msg::{self, HEADER_LEN, MAX_MESSAGE_LEN, Message};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, body)) = data.split_first() else {

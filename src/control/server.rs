@@ -218,19 +218,15 @@ async fn connection(stream: UnixStream, views: impl Views, limits: Limits) -> io
         if n == 0 {
             return Ok(());
         }
-        if line.len() > MAX_REQUEST {
-            out.error(format!("request longer than {MAX_REQUEST} bytes"));
-        } else {
-            match serde_json::from_str::<Request>(line.trim()) {
-                Ok(Request::Routes { prefix }) => routes(&views, prefix, false, &mut out, limits.routes_page).await?,
-                Ok(Request::FilteredRoutes { prefix }) => {
-                    routes(&views, prefix, true, &mut out, limits.routes_page).await?
-                }
-                Ok(Request::Discovery) => out.answer(views.discovery().await)?,
-                Ok(Request::Neighbors) => out.answer(views.neighbors().await)?,
-                Ok(Request::Interfaces) => out.answer(views.interfaces().await)?,
-                Err(e) => out.error(format!("bad request: {e}")),
+        match parse_request(&line) {
+            Ok(Request::Routes { prefix }) => routes(&views, prefix, false, &mut out, limits.routes_page).await?,
+            Ok(Request::FilteredRoutes { prefix }) => {
+                routes(&views, prefix, true, &mut out, limits.routes_page).await?
             }
+            Ok(Request::Discovery) => out.answer(views.discovery().await)?,
+            Ok(Request::Neighbors) => out.answer(views.neighbors().await)?,
+            Ok(Request::Interfaces) => out.answer(views.interfaces().await)?,
+            Err(e) => out.error(e),
         }
         out.flush().await?;
     }
@@ -349,6 +345,15 @@ impl Out {
     }
 }
 
+/// One request line as a client sent it, or why it is refused (public for
+/// the fuzz target `control_request`).
+pub fn parse_request(line: &str) -> Result<Request, String> {
+    if line.len() > MAX_REQUEST {
+        return Err(format!("request longer than {MAX_REQUEST} bytes"));
+    }
+    serde_json::from_str::<Request>(line.trim()).map_err(|e| format!("bad request: {e}"))
+}
+
 fn error_line(text: String) -> Vec<u8> {
     let response = Response {
         ok: false,
@@ -444,6 +449,18 @@ mod tests {
                 ("eth1", neighbors(2, refused)),
                 ("eth2", InterfaceNeighbors::default()),
             ]
+        );
+    }
+
+    #[test]
+    fn a_request_line_parses_or_says_why_not() {
+        assert_eq!(parse_request("{\"command\":\"neighbors\"}\n"), Ok(Request::Neighbors));
+        let bad = parse_request("{\"command\":\"reboot\"}").unwrap_err();
+        assert!(bad.starts_with("bad request: "), "{bad}");
+        let long = format!("{{\"command\":\"neighbors\"}}{}", " ".repeat(MAX_REQUEST));
+        assert_eq!(
+            parse_request(&long),
+            Err(format!("request longer than {MAX_REQUEST} bytes"))
         );
     }
 }

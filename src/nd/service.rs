@@ -73,9 +73,8 @@ impl Iface {
             counters: Counters::default(),
         }
     }
-}
 
-impl Iface {
+    /// When its speaker or its prober is due next.
     fn next_deadline(&self) -> Option<std::time::Instant> {
         let probe = self.prober.as_ref().and_then(Prober::next_deadline);
         match (self.speaker.next_deadline(), probe) {

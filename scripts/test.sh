@@ -19,6 +19,7 @@ declare -A needs=(
   [gobgpd]=/usr/bin/gobgpd
   [systemd]=/usr/bin/systemd-analyze
   [util-linux]=/usr/bin/setpriv
+  [python3-venv]=/usr/share/doc/python3-venv
 )
 missing=()
 for pkg in "${!needs[@]}"; do
@@ -41,6 +42,21 @@ if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $cargo_fuzz" ]; then
   echo "test.sh: installing cargo-fuzz $cargo_fuzz"
   cargo install --quiet --locked cargo-fuzz --version "$cargo_fuzz"
 fi
+# ExaBGP 5 for tests/lab_silent.rs: not in Debian, so the pinned release from
+# PyPI in a venv under the cache directory (Debian's python3 is externally
+# managed). A failed install is reported; the lab test then fails under
+# CI=true and skips otherwise.
+EXABGP_VERSION=5.0.15
+EXABGP_VENV=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/ndbgp/exabgp-$EXABGP_VERSION
+if [ ! -x "$EXABGP_VENV/bin/exabgp" ]; then
+  echo "test.sh: installing ExaBGP $EXABGP_VERSION into $EXABGP_VENV"
+  if ! { /usr/bin/python3 -m venv "$EXABGP_VENV" &&
+         "$EXABGP_VENV/bin/pip" install -q --disable-pip-version-check "exabgp==$EXABGP_VERSION"; }; then
+    echo "test.sh: could not install ExaBGP $EXABGP_VERSION" >&2
+    rm -rf "$EXABGP_VENV"
+  fi
+fi
+export NDBGP_EXABGP="$EXABGP_VENV/bin/exabgp"
 
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check

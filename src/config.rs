@@ -124,6 +124,13 @@ struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=86400u64))]
     discovery_hold: Option<u64>,
 
+    /// Seconds between the echo requests to ff02::1 that make silent
+    /// neighbours answer (after the first ones at link up, 1 s, 2 s, 4 s ...
+    /// apart); 0 turns probing off. Default: two thirds of the discovery hold.
+    #[arg(long, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(0..=86400u64))]
+    probe_interval: Option<u64>,
+
     /// Import rule (repeat for a list; the first match decides, and a given
     /// list denies what no rule matches): 'permit|deny PREFIX [ge N] [le N]',
     /// e.g. --import "deny 0.0.0.0/0" --import "permit 10.0.0.0/8 le 32".
@@ -226,6 +233,8 @@ pub struct Config {
     pub ra_lifetime: u16,
     pub max_neighbors: usize,
     pub discovery_hold: Option<Duration>,
+    /// The steady gap between echo probes; None: probing is off.
+    pub probe_interval: Option<Duration>,
     /// Filters, limits and authentication, per interface (a reload applies them).
     pub policies: Policies,
     /// The `--config` file these settings were read with, if any.
@@ -281,6 +290,7 @@ impl Config {
             ra_lifetime,
             max_neighbors,
             discovery_hold,
+            probe_interval,
             policies: _,
             config_file: _,
             overridden: _,
@@ -304,6 +314,7 @@ impl Config {
         check("ra_lifetime", *ra_lifetime != new.ra_lifetime);
         check("max_neighbors", *max_neighbors != new.max_neighbors);
         check("discovery_hold", *discovery_hold != new.discovery_hold);
+        check("probe_interval", *probe_interval != new.probe_interval);
         changed
     }
 }
@@ -689,6 +700,7 @@ fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
             .min(RA_LIFETIME_MAX),
     };
     let default_policy = session_policy(SessionPolicy::default(), &cli, |_| true, name)?;
+    let probe_interval = probe_interval(&cli);
     Ok(Config {
         interfaces,
         asn,
@@ -705,6 +717,7 @@ fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
         ra_lifetime,
         max_neighbors: usize::try_from(cli.max_neighbors).unwrap_or(usize::MAX),
         discovery_hold: cli.discovery_hold.map(Duration::from_secs),
+        probe_interval,
         policies: Policies {
             default: default_policy,
             interfaces: BTreeMap::new(),
@@ -712,6 +725,20 @@ fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
         config_file: None,
         overridden: Vec::new(),
     })
+}
+
+/// The probe interval: as given (0 = off), or two thirds of the hold time a
+/// neighbour seen only by probes gets, so that one that keeps answering is
+/// never lost between two probes (and its session keeps one backoff).
+fn probe_interval(cli: &Cli) -> Option<Duration> {
+    match cli.probe_interval {
+        Some(0) => None,
+        Some(secs) => Some(Duration::from_secs(secs)),
+        None => {
+            let hold = cli.discovery_hold.unwrap_or(cli.ra_interval.saturating_mul(3));
+            Some(Duration::from_secs((hold.saturating_mul(2) / 3).max(1)))
+        }
+    }
 }
 
 /// `base` with the policy settings of `cli` that `given` names; `name`
@@ -870,6 +897,7 @@ ra_interval = 5
 ra_lifetime = 0
 max_neighbors = 8
 discovery_hold = 60
+probe_interval = 45
 networks = ["10.0.0.1/32", "2001:db8::/64"]
 redistribute = ["connected"]
 max_paths = 8
@@ -891,12 +919,31 @@ max_paths = 8
         assert_eq!(c.ra_lifetime, 0);
         assert_eq!(c.max_neighbors, 8);
         assert_eq!(c.discovery_hold, Some(Duration::from_secs(60)));
+        assert_eq!(c.probe_interval, Some(Duration::from_secs(45)));
         let nets: Vec<IpNet> = vec!["10.0.0.1/32".parse().unwrap(), "2001:db8::/64".parse().unwrap()];
         assert_eq!(c.networks, nets);
         assert!(c.redistribute_connected);
         assert_eq!(c.max_paths, 8);
         assert_eq!(c.config_file.as_deref(), Some(file.0.as_path()));
         assert!(c.overridden.is_empty());
+    }
+
+    #[test]
+    fn probe_interval_defaults_below_the_hold_and_zero_turns_it_off() {
+        let base = ["--iface", "eth0", "--asn", "1"];
+        let with = |extra: &[&str]| {
+            let mut args = base.to_vec();
+            args.extend_from_slice(extra);
+            run(&args).unwrap().probe_interval
+        };
+        // Default hold 3 x 10 s: probes every 20 s.
+        assert_eq!(with(&[]), Some(Duration::from_secs(20)));
+        assert_eq!(with(&["--discovery-hold", "90"]), Some(Duration::from_secs(60)));
+        assert_eq!(with(&["--discovery-hold", "1"]), Some(Duration::from_secs(1)));
+        assert_eq!(with(&["--probe-interval", "300"]), Some(Duration::from_secs(300)));
+        assert_eq!(with(&["--probe-interval", "0"]), None);
+        let (c, _f) = with_file("probe_interval = 0\n", &base);
+        assert_eq!(c.unwrap().probe_interval, None);
     }
 
     fn rules(filter: &PrefixFilter) -> Vec<String> {

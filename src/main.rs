@@ -375,6 +375,7 @@ impl<'a> Wiring<'a> {
                 interfaces: self.interfaces.clone(),
                 ra_interval: config.ra_interval,
                 ra_lifetime: config.ra_lifetime,
+                probe_interval: config.probe_interval,
             },
             socket,
             self.links.clone(),

@@ -130,14 +130,13 @@ mod tests {
             "1179",
         ]);
         let plan = Plan::new(&running, &new);
-        assert_eq!(plan.needs_restart, vec!["port", "ra_interval", "ra_lifetime"]);
+        // The RA lifetime and the probe interval follow the RA interval by default.
+        let changed = vec!["port", "ra_interval", "ra_lifetime", "probe_interval"];
+        assert_eq!(plan.needs_restart, changed);
         apply(&mut running, &new);
         assert_eq!(running.interfaces, vec!["eth0", "eth1"]);
         // Not applied: the next reload of the same file says so again.
         assert_eq!(running.ra_interval.as_secs(), 10);
-        assert_eq!(
-            Plan::new(&running, &new).needs_restart,
-            vec!["port", "ra_interval", "ra_lifetime"]
-        );
+        assert_eq!(Plan::new(&running, &new).needs_restart, changed);
     }
 }

@@ -18,7 +18,7 @@ use ipnet::{IpNet, Ipv4Net};
 use ndbgp::actor::{self, Stopped};
 use ndbgp::api::{
     InterfaceEntry, InterfaceNeighbors, InterfaceState, InterfaceView, NeighborView, PathView, PeerCounters,
-    PeerEntryView, Request, Response, RouteEntry, RouteView,
+    PeerEntryView, ProbeCounters, Request, Response, RouteEntry, RouteView,
 };
 use ndbgp::control::{self, Limits, Views, serve_with};
 use serde_json::value::to_raw_value;
@@ -136,6 +136,7 @@ fn interfaces_show_the_neighbour_count_and_json_keeps_every_field() {
             tx: BTreeMap::from([("ra".into(), 4), ("rs".into(), 1)]),
             tx_errors: 0,
             dropped: BTreeMap::new(),
+            probes: Some(ProbeCounters { sent: 9, answers: 4 }),
         },
         neighbors: InterfaceNeighbors {
             count: 3,
@@ -156,6 +157,7 @@ fn interfaces_show_the_neighbour_count_and_json_keeps_every_field() {
         .find(|l| l.starts_with("eth0"))
         .unwrap_or_else(|| panic!("no eth0 row:\n{text}"));
     assert!(row.ends_with("3 refused=1"), "NEIGHBORS column: {row}");
+    assert!(row.contains("sent=9 answers=4"), "PROBES column: {row}");
 
     let json = run_ndbgpctl(&socket, &["interfaces", "--json"]);
     assert!(json.status.success(), "{json:?}");
@@ -164,6 +166,7 @@ fn interfaces_show_the_neighbour_count_and_json_keeps_every_field() {
     let keys: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
     assert_eq!(keys[0]["neighbors"]["count"], 3, "{keys}");
     assert_eq!(keys[0]["neighbors"]["refused"], 1, "{keys}");
+    assert_eq!(keys[0]["probes"]["answers"], 4, "{keys}");
 
     let requests = daemon.join().expect("daemon thread");
     assert_eq!(requests, [Request::Interfaces, Request::Interfaces]);

@@ -413,6 +413,7 @@ fn interfaces_table(rows: &[InterfaceEntry]) -> String {
         "RX",
         "TX",
         "DROPPED",
+        "PROBES",
         "NEIGHBORS",
     ];
     let body = rows
@@ -432,6 +433,8 @@ fn interfaces_table(rows: &[InterfaceEntry]) -> String {
                 counts(&nd.rx),
                 counts(&nd.tx),
                 counts(&nd.dropped),
+                nd.probes
+                    .map_or_else(|| "off".into(), |p| format!("sent={} answers={}", p.sent, p.answers)),
                 format!("{} refused={}", r.neighbors.count, r.neighbors.counters.refused),
             ]
         })
@@ -478,7 +481,8 @@ fn table_line(cells: &[String], widths: &[usize]) -> String {
 #[cfg(test)]
 mod tests {
     use ndbgp::api::{
-        Direction, InterfaceNeighbors, InterfaceState, InterfaceView, PathView, PeerCounters, PeerStateName, RouteView,
+        Direction, InterfaceNeighbors, InterfaceState, InterfaceView, PathView, PeerCounters, PeerStateName,
+        ProbeCounters, RouteView,
     };
 
     use super::*;
@@ -501,6 +505,7 @@ mod tests {
                 tx: BTreeMap::new(),
                 tx_errors: 0,
                 dropped: BTreeMap::new(),
+                probes: Some(ProbeCounters { sent: 5, answers: 2 }),
             },
             neighbors: InterfaceNeighbors {
                 count: 2,
@@ -521,9 +526,9 @@ mod tests {
         assert_eq!(
             table(&Answer::Interfaces(vec![up, missing])),
             lines(&[
-                "INTERFACE  IFINDEX  STATE    LINK-LOCAL           MAC                RX         TX  DROPPED  NEIGHBORS",
-                "eth0       2        up       fe80::1 (tentative)  02:00:00:00:00:01  ns=1 ra=3  -   -        2 refused=1",
-                "eth1       -        missing  -                    -                  -          -   -        0 refused=0",
+                "INTERFACE  IFINDEX  STATE    LINK-LOCAL           MAC                RX         TX  DROPPED  PROBES            NEIGHBORS",
+                "eth0       2        up       fe80::1 (tentative)  02:00:00:00:00:01  ns=1 ra=3  -   -        sent=5 answers=2  2 refused=1",
+                "eth1       -        missing  -                    -                  -          -   -        off               0 refused=0",
             ])
         );
     }

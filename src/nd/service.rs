@@ -1,6 +1,7 @@
-//! The ND task: owns the raw socket, one speaker per interface and the
-//! per-interface packet counters. Received packets become observations for
-//! the peer table; the speakers' schedules become RSs and RAs on the wire.
+//! The ND task: owns the raw socket, one speaker and one prober per
+//! interface and the per-interface packet counters. Received packets become
+//! observations for the peer table; the speakers' schedules become RSs and
+//! RAs on the wire, the probers' echo requests to all-nodes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv6Addr;
@@ -9,12 +10,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, trace, warn};
 
+use super::echo;
+use super::log_limit::{LogLimit, NEIGHBOUR_TABLE_FULL_INTERVAL};
 use super::packet::{self, ALL_NODES, ALL_ROUTERS, NdMessage, RaParams};
+use super::probe::{PROBE_JITTER, Prober};
 use super::socket::{IcmpSocket, Received};
 use super::speaker::{Emit, Speaker};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
-use crate::api::InterfaceState;
 pub use crate::api::InterfaceView;
+use crate::api::{InterfaceState, ProbeCounters};
 use crate::iface::{Links, fmt_mac, is_link_local};
 use crate::peers::{Observation, Source};
 use crate::time::{now, sleep_until_opt};
@@ -26,6 +30,9 @@ pub struct NdConfig {
     pub ra_interval: Duration,
     /// Router lifetime in our RAs; 0 = "not a default router".
     pub ra_lifetime: u16,
+    /// The steady gap between echo probes for silent neighbours; None: no
+    /// probes (`--probe-interval 0`).
+    pub probe_interval: Option<Duration>,
 }
 
 const STAGE: &str = "ND";
@@ -48,6 +55,8 @@ impl NdHandle {
 /// One configured interface as the ND task tracks it.
 struct Iface {
     speaker: Speaker,
+    /// None when probing is off.
+    prober: Option<Prober>,
     /// The ifindex we joined all-routers on, and the source we send from.
     joined: Option<u32>,
     source: Option<Ipv6Addr>,
@@ -55,12 +64,22 @@ struct Iface {
 }
 
 impl Iface {
-    fn new(ra_interval: Duration) -> Iface {
+    fn new(config: &NdConfig) -> Iface {
         Iface {
-            speaker: Speaker::new(ra_interval),
+            speaker: Speaker::new(config.ra_interval),
+            prober: config.probe_interval.map(Prober::new),
             joined: None,
             source: None,
             counters: Counters::default(),
+        }
+    }
+
+    /// When its speaker or its prober is due next.
+    fn next_deadline(&self) -> Option<std::time::Instant> {
+        let probe = self.prober.as_ref().and_then(Prober::next_deadline);
+        match (self.speaker.next_deadline(), probe) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }
@@ -71,6 +90,7 @@ struct Counters {
     tx: BTreeMap<&'static str, u64>,
     tx_errors: u64,
     dropped: BTreeMap<&'static str, u64>,
+    probes: ProbeCounters,
 }
 
 fn bump(map: &mut BTreeMap<&'static str, u64>, key: &'static str) {
@@ -92,7 +112,7 @@ pub fn spawn(
         .interfaces
         .borrow()
         .iter()
-        .map(|name| (name.clone(), Iface::new(config.ra_interval)))
+        .map(|name| (name.clone(), Iface::new(&config)))
         .collect();
     let service = Service {
         config,
@@ -104,6 +124,9 @@ pub fn spawn(
         own: HashSet::new(),
         commands: inbox,
         interfaces_open: true,
+        probe_id: rand::random(),
+        probe_sequence: 0,
+        table_full: LogLimit::new(NEIGHBOUR_TABLE_FULL_INTERVAL),
     };
     let task = commands.spawn(service.run());
     (NdHandle { commands }, task)
@@ -123,6 +146,12 @@ struct Service {
     commands: Inbox<Command>,
     /// False once the sender of `config.interfaces` is gone.
     interfaces_open: bool,
+    /// The echo identifier of our probes: replies carrying another are
+    /// answers to some other program's ping.
+    probe_id: u16,
+    probe_sequence: u16,
+    /// Sends refused because the kernel's neighbour table is full.
+    table_full: LogLimit,
 }
 
 impl Service {
@@ -130,7 +159,7 @@ impl Service {
         let mut buf = vec![0u8; 65536];
         self.links_changed().await;
         loop {
-            let deadline = self.ifaces.values().filter_map(|i| i.speaker.next_deadline()).min();
+            let deadline = self.ifaces.values().filter_map(Iface::next_deadline).min();
             tokio::select! {
                 received = self.socket.recv(&mut buf) => match received {
                     Ok(rx) => {
@@ -181,9 +210,8 @@ impl Service {
             }
             info!("{name}: no longer configured: stopped announcing");
         }
-        let ra_interval = self.config.ra_interval;
         for name in names {
-            self.ifaces.entry(name).or_insert_with(|| Iface::new(ra_interval));
+            self.ifaces.entry(name).or_insert_with(|| Iface::new(&self.config));
         }
         self.links_changed().await;
     }
@@ -231,12 +259,18 @@ impl Service {
             if source != iface.source {
                 // A new source address restarts the bursts: peers must learn it.
                 iface.speaker.set_ready(false, now);
+                if let Some(prober) = &mut iface.prober {
+                    prober.set_ready(false, now);
+                }
                 iface.source = source;
                 if let Some(src) = source {
                     info!("{name}: announcing from {src}");
                 }
             }
             iface.speaker.set_ready(source.is_some(), now);
+            if let Some(prober) = &mut iface.prober {
+                prober.set_ready(source.is_some(), now);
+            }
         }
         self.poll_speakers().await;
     }
@@ -244,22 +278,41 @@ impl Service {
     async fn poll_speakers(&mut self) {
         let now = now();
         let mut due = Vec::new();
+        let mut probes = Vec::new();
         for (name, iface) in &mut self.ifaces {
             for emit in iface.speaker.poll(now) {
                 due.push((name.clone(), emit));
+            }
+            if let Some(prober) = &mut iface.prober
+                && prober.poll(now, rand::random_range(PROBE_JITTER))
+            {
+                probes.push(name.clone());
             }
         }
         for (name, emit) in due {
             self.emit(&name, emit).await;
         }
+        for name in probes {
+            self.probe(&name).await;
+        }
+    }
+
+    /// An echo request to all-nodes: every node on the link answers from
+    /// its link-local, the silent ones too.
+    async fn probe(&mut self, name: &str) {
+        self.probe_sequence = self.probe_sequence.wrapping_add(1);
+        let bytes = echo::build_request(self.probe_id, self.probe_sequence);
+        if self.transmit(name, ALL_NODES, &bytes, "probe").await
+            && let Some(iface) = self.ifaces.get_mut(name)
+        {
+            iface.counters.probes.sent += 1;
+        }
     }
 
     async fn emit(&mut self, name: &str, emit: Emit) {
-        let Some((ifindex, mac)) = self.links.borrow().get(name).map(|l| (l.ifindex, l.mac)) else {
+        let Some(mac) = self.links.borrow().get(name).map(|l| l.mac) else {
             return;
         };
-        let Some(iface) = self.ifaces.get_mut(name) else { return };
-        let Some(src) = iface.source else { return };
         let (dst, bytes, kind) = match emit {
             Emit::Rs => (ALL_ROUTERS, packet::build_rs(mac), "rs"),
             Emit::Ra(dst) => {
@@ -267,16 +320,45 @@ impl Service {
                 (dst, packet::build_ra(&params), "ra")
             }
         };
-        match self.socket.send(ifindex, src, dst, &bytes).await {
-            Ok(()) => {
-                trace!("{name}: sent {kind} to {dst}");
-                bump(&mut iface.counters.tx, kind);
-            }
-            Err(e) => {
-                iface.counters.tx_errors += 1;
-                warn!("{name}: sending {kind} to {dst} failed: {e}");
-            }
+        if self.transmit(name, dst, &bytes, kind).await
+            && let Some(iface) = self.ifaces.get_mut(name)
+        {
+            bump(&mut iface.counters.tx, kind);
         }
+    }
+
+    /// Send from the interface's link-local; true if the kernel took it.
+    /// A failure counts as a tx error; one that says the kernel's neighbour
+    /// table is full is logged once a minute, not once a packet.
+    async fn transmit(&mut self, name: &str, dst: Ipv6Addr, bytes: &[u8], kind: &str) -> bool {
+        let Some(ifindex) = self.links.borrow().get(name).map(|l| l.ifindex) else {
+            return false;
+        };
+        let Some(src) = self.ifaces.get(name).and_then(|i| i.source) else {
+            return false;
+        };
+        let Err(e) = self.socket.send(ifindex, src, dst, bytes).await else {
+            trace!("{name}: sent {kind} to {dst}");
+            return true;
+        };
+        if let Some(iface) = self.ifaces.get_mut(name) {
+            iface.counters.tx_errors += 1;
+        }
+        // ip6_finish_output2 fails with EINVAL when it cannot create a
+        // neighbour entry (dmesg: "neighbor table overflow").
+        if e.raw_os_error() != Some(libc::EINVAL) {
+            warn!("{name}: sending {kind} to {dst} failed: {e}");
+        } else if let Some(unlogged) = self.table_full.hit(now()) {
+            warn!(
+                "{name}: sending {kind} to {dst} failed: {e}: the kernel's IPv6 neighbour table is probably \
+                 full (dmesg: \"neighbor table overflow\"); raise net.ipv6.neigh.default.gc_thresh3 \
+                 ({unlogged} more such failures since the last warning; at most one warning per {} s)",
+                NEIGHBOUR_TABLE_FULL_INTERVAL.as_secs()
+            );
+        } else {
+            debug!("{name}: sending {kind} to {dst} failed: {e}");
+        }
+        false
     }
 
     async fn received(&mut self, rx: Received, bytes: &[u8]) {
@@ -284,6 +366,10 @@ impl Service {
             // Not a configured interface: not ours to listen on.
             return;
         };
+        if bytes.first() == Some(&echo::ECHO_REPLY) {
+            self.echo_reply(&name, rx, bytes).await;
+            return;
+        }
         let Some(iface) = self.ifaces.get_mut(&name) else {
             return;
         };
@@ -321,6 +407,37 @@ impl Service {
         }
     }
 
+    /// An echo reply: an answer to our probe from a link-local is a
+    /// neighbour seen. Its hop limit proves nothing (echo replies leave with
+    /// the sender's default), but a link-local source is never forwarded
+    /// (RFC 4291 2.5.6), so the sender is on this link.
+    async fn echo_reply(&mut self, name: &str, rx: Received, bytes: &[u8]) {
+        if !echo::is_reply_to_probe(bytes, self.probe_id) {
+            trace!("{name}: echo reply from {} is not an answer to our probe", rx.src);
+            return;
+        }
+        if !is_link_local(&rx.src) || self.own.contains(&rx.src) {
+            return;
+        }
+        let Some(iface) = self.ifaces.get_mut(name) else {
+            return;
+        };
+        iface.counters.probes.answers += 1;
+        trace!("{name}: probe answered by {}", rx.src);
+        let seen = Observation {
+            ifindex: rx.ifindex,
+            addr: rx.src,
+            mac: None,
+            source: Source::Echo,
+            router: None,
+            ra_lifetime: None,
+            tentative: false,
+        };
+        if self.observations.send(seen).await.is_err() {
+            debug!("peer table gone");
+        }
+    }
+
     fn views(&self) -> Vec<InterfaceView> {
         let links = self.links.borrow();
         self.ifaces
@@ -342,6 +459,7 @@ impl Service {
                     tx: counts(&iface.counters.tx),
                     tx_errors: iface.counters.tx_errors,
                     dropped: counts(&iface.counters.dropped),
+                    probes: iface.prober.is_some().then_some(iface.counters.probes),
                 }
             })
             .collect()

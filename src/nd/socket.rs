@@ -1,4 +1,4 @@
-//! The raw ICMPv6 socket that carries Neighbor Discovery.
+//! The raw ICMPv6 socket that carries Neighbor Discovery and our probes.
 //!
 //! One socket serves every configured interface: each received packet comes
 //! with its interface index and hop limit (IPV6_RECVPKTINFO,
@@ -17,8 +17,9 @@ use tokio::io::unix::AsyncFd;
 
 use super::packet::ALL_ROUTERS;
 
-/// ND message types we let through the kernel filter (RFC 4861 4.1-4.4).
-const ND_TYPES: [u8; 4] = [133, 134, 135, 136];
+/// ICMPv6 types we let through the kernel filter: the ND ones (RFC 4861
+/// 4.1-4.4) and echo replies, the answers to our probes (`echo.rs`).
+const PASSED_TYPES: [u8; 5] = [133, 134, 135, 136, super::echo::ECHO_REPLY];
 
 /// ND requires hop limit 255 on send so receivers can tell the packet was
 /// not forwarded (RFC 4861 6.1, 7.1): the one the parser checks for.
@@ -46,11 +47,11 @@ struct Icmp6Filter {
 
 const ICMP6_FILTER: libc::c_int = 1;
 
-/// Block every ICMPv6 type but the ND ones, so the daemon never wakes for
-/// echo requests or MLD.
+/// Block every ICMPv6 type but ND and echo replies, so the daemon never
+/// wakes for echo requests (the kernel answers them) or MLD.
 fn set_nd_filter(sock: &Socket) -> io::Result<()> {
     let mut filter = Icmp6Filter { data: [u32::MAX; 8] };
-    for t in ND_TYPES {
+    for t in PASSED_TYPES {
         filter.data[usize::from(t >> 5)] &= !(1u32 << (t & 31));
     }
     // SAFETY: the pointer and length describe a live, properly sized

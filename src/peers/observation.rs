@@ -15,6 +15,8 @@ pub enum Source {
     Kernel,
     /// An inbound BGP connection.
     Tcp,
+    /// An echo reply to our probe (nd/echo.rs).
+    Echo,
 }
 
 impl Source {
@@ -26,6 +28,7 @@ impl Source {
             Source::Rs => "rs",
             Source::Kernel => "kernel",
             Source::Tcp => "tcp",
+            Source::Echo => "echo",
         }
     }
 }

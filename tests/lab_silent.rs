@@ -1,0 +1,182 @@
+//! Lab test: a neighbour that says nothing. ExaBGP 5 (from PyPI; scripts/test.sh
+//! installs it) in passive mode on a server namespace never dials and sends
+//! no RA, and its link came up (link-local out of DAD, its RS long gone)
+//! before ndbgpd started. Without probes ndbgpd never hears it; with the
+//! echo probe to ff02::1 the session comes up and ExaBGP's route arrives.
+//! Needs root; in CI it never skips.
+
+mod common;
+
+use std::net::Ipv6Addr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ndbgp::api::{InterfaceEntry, SessionState};
+
+use common::*;
+
+/// The version scripts/test.sh installs, and where.
+const EXABGP_VERSION: &str = "5.0.15";
+/// How long ndbgpd gets to reach Established with the silent server, and
+/// how long it is watched not to without probes: the first probe leaves at
+/// once, so a few seconds are enough and the margin is for a loaded machine.
+const DEADLINE: Duration = Duration::from_secs(15);
+const PREFIX: &str = "10.99.1.0/24";
+const SERVER_AS: u32 = 65002;
+
+/// `NDBGP_EXABGP` if set (scripts/test.sh sets it), else the venv that
+/// scripts/test.sh makes under the cache directory.
+fn exabgp_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("NDBGP_EXABGP") {
+        return PathBuf::from(path);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cache"));
+    cache.join(format!("ndbgp/exabgp-{EXABGP_VERSION}/bin/exabgp"))
+}
+
+/// ExaBGP's configuration: passive, any fe80:: peer, one static route. Its
+/// own link-local as local-address: without one (auto) 5.0.15 fails on
+/// every incoming connection ('NoneType' object has no attribute 'address').
+fn exabgp_conf(local: Ipv6Addr) -> String {
+    format!(
+        "neighbor fe80::/10 {{
+    router-id 10.0.0.2;
+    local-address {local};
+    local-as {SERVER_AS};
+    peer-as 65001;
+    passive true;
+    family {{
+        ipv4 unicast;
+    }}
+    static {{
+        route {PREFIX} next-hop 10.0.0.2;
+    }}
+}}
+"
+    )
+}
+
+/// ExaBGP listening on [::]:179 in `ns` (exabgp.tcp.bind), as root, in the
+/// foreground, logging to `dir`.
+fn start_exabgp(ns: &Netns, dir: &TempDir, exabgp: &str, local: Ipv6Addr) -> Process {
+    let conf = dir.join("exabgp.conf");
+    std::fs::write(&conf, exabgp_conf(local)).expect("exabgp conf");
+    let mut cmd = ns.command("env");
+    cmd.args([
+        "exabgp_tcp_bind=::",
+        "exabgp_daemon_drop=false",
+        "exabgp_log_level=DEBUG",
+        exabgp,
+    ])
+    .arg(&conf)
+    .current_dir(&dir.path);
+    let mut process = Process::spawn("exabgp", &mut cmd, Some(dir.join("exabgp.log")));
+    wait_for("exabgp to listen on port 179", Duration::from_secs(20), || {
+        process.assert_running();
+        let listening = run(ns.command("ss").args(["-Hltn", "sport = :179"]));
+        (!listening.trim().is_empty()).then_some(())
+    });
+    process
+}
+
+fn established_with(d: &Ndbgpd, peer: Ipv6Addr) -> bool {
+    d.try_neighbors()
+        .unwrap_or_default()
+        .iter()
+        .any(|n| n.address == peer && n.state == SessionState::Established && n.remote_asn == Some(SERVER_AS))
+}
+
+fn report(d: &Ndbgpd, exabgp: &Process) -> String {
+    format!(
+        "\n--- interfaces: {}\n--- discovery: {}\n--- neighbors: {}\n--- ndbgpd log ---\n{}\n--- exabgp log ---\n{}\n",
+        d.try_ctl_json(&["interfaces"]).unwrap_or_default(),
+        d.try_ctl_json(&["discovery"]).unwrap_or_default(),
+        d.try_ctl_json(&["neighbors"]).unwrap_or_default(),
+        tail(&d.process.log_text(), 60),
+        tail(&exabgp.log_text(), 40)
+    )
+}
+
+#[test]
+fn a_silent_passive_exabgp_is_found_by_the_probe_and_not_without_it() {
+    if !lab_enabled("lab_silent") {
+        return;
+    }
+    let exabgp = exabgp_bin();
+    let exabgp = exabgp.to_str().expect("utf-8 path");
+    if !have_tool("lab_silent", exabgp) {
+        return;
+    }
+    let leaf = Netns::new("sil-l");
+    let server = Netns::new("sil-s");
+    let dir = TempDir::new("silent");
+    veth(&leaf, "eth0", &server, "eth0");
+    // The server's link first: its RS and DAD happen with nobody listening.
+    server.set_link("eth0", true);
+    leaf.set_link("eth0", true);
+    let (_, _, server_ll) = wait_link_locals_ready(&leaf, &server, "eth0");
+    let mut exa = start_exabgp(&server, &dir, exabgp, server_ll);
+    let in_leaf_table = || run(leaf.command("ip").args(["-6", "neigh", "show", "dev", "eth0"]));
+    assert!(
+        !in_leaf_table().contains(&server_ll.to_string()),
+        "the server is already in the leaf's neighbour table: not silent\n{}",
+        in_leaf_table()
+    );
+
+    // Probes off: nothing makes the server speak, so no neighbour and no
+    // session for the whole deadline.
+    let mut quiet = Ndbgpd::start(
+        &leaf,
+        &dir,
+        "off",
+        &["--iface", "eth0", "--asn", "65001", "--probe-interval", "0"],
+    );
+    let until = Instant::now() + DEADLINE;
+    while Instant::now() < until {
+        quiet.process.assert_running();
+        let seen = quiet.discovery().into_iter().any(|e| e.address == server_ll);
+        let sessions = quiet.neighbors();
+        assert!(
+            !seen && sessions.is_empty(),
+            "found the silent server without probing{}",
+            report(&quiet, &exa)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let off: Vec<InterfaceEntry> = quiet.interfaces();
+    assert_eq!(off[0].nd.probes, None, "probing off shows as off");
+    quiet.process.stop();
+    exa.assert_running();
+
+    // Probes on (the default): Established and the route within the deadline.
+    let d = Ndbgpd::start(&leaf, &dir, "on", &["--iface", "eth0", "--asn", "65001"]);
+    let started = Instant::now();
+    wait_or_dump(
+        "Established with the silent ExaBGP",
+        DEADLINE,
+        &|| report(&d, &exa),
+        || established_with(&d, server_ll).then_some(()),
+    );
+    let took = started.elapsed();
+    wait_or_dump(
+        "ExaBGP's route in the RIB and the kernel",
+        DEADLINE.saturating_sub(took),
+        &|| report(&d, &exa),
+        || {
+            d.routes(Some(PREFIX))
+                .iter()
+                .any(|r| r.route.prefix.to_string() == PREFIX && r.installed)
+                .then_some(())
+        },
+    );
+    eprintln!("lab_silent: Established {took:?} after ndbgpd started");
+    let on: Vec<InterfaceEntry> = d.interfaces();
+    let probes = on[0].nd.probes.expect("probing on by default");
+    assert!(probes.sent >= 1 && probes.answers >= 1, "{probes:?}");
+    let entry = d.find_neighbour("eth0", server_ll).expect("the server in discovery");
+    assert!(entry.sources.iter().any(|s| s == "echo"), "{:?}", entry.sources);
+    exa.assert_running();
+}

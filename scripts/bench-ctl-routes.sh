@@ -8,6 +8,7 @@
 # times `ndbgpctl routes 11.0.7.0/24` (one prefix), then R times each:
 #  - `ndbgpctl routes --json` (the whole table): its time, ndbgpd's RSS
 #    growth from before to after, ndbgpctl's peak RSS;
+#  - `ndbgpctl routes` (the whole table as text), to /dev/null: its time;
 #  - 10 clients that ask for `routes` and never read: ndbgpd's RSS growth
 #    at its peak while they stall and once ndbgpd has dropped them (its
 #    write timeout), and how long until the last was dropped.
@@ -86,6 +87,16 @@ for run in $(seq "$RUNS"); do
   say "run $run (load $l): routes --json ${json_s[-1]} s, $((bytes / 1000000)) MB;" \
     "ndbgpd RSS $(mb "$rss0") -> $(mb "$rss1") MB; ndbgpctl peak $(mb "${ctl_kb[-1]}") MB"
 done
+# `routes`, the whole table as the human table.
+table_s=()
+for run in $(seq "$RUNS"); do
+  l=$(load)
+  t=$(now)
+  "$NDBGPCTL" --socket "$DIR/ndbgpd.sock" routes >/dev/null || die "ndbgpctl routes failed"
+  table_s+=("$(secs "$(($(now) - t))" 2)")
+  say "run $run (load $l): routes (table) ${table_s[-1]} s"
+done
+
 lines=$("$PYTHON" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$DIR/routes.json")
 [ "$lines" -eq "$N" ] || die "routes --json gave $lines routes, not $N"
 rm -f "$DIR/routes.json"
@@ -142,6 +153,7 @@ logged=$(grep -c "control client dropped" "$DIR/ndbgpd.log" || true)
 echo "N=$N, medians of $RUNS runs: routes PREFIX $(secs "$t_one" 2) s;" \
   "routes --json $(median "${json_s[@]}") s (runs: ${json_s[*]}), ndbgpd RSS +$(mb "$(median "${json_kb[@]}")") MB," \
   "ndbgpctl peak $(mb "$(median "${ctl_kb[@]}")") MB;" \
+  "routes (table) $(median "${table_s[@]}") s (runs: ${table_s[*]});" \
   "$STALLED clients that never read: ndbgpd RSS +$(mb "$(median "${peak_kb[@]}")") MB at peak" \
   "(runs: $(for k in "${peak_kb[@]}"; do printf '%s ' "$(mb "$k")"; done | sed 's/ $//')), +$(mb "$(median "${after_kb[@]}")") MB after," \
   "dropped after $(median "${drop_s[@]}") s"

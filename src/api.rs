@@ -317,6 +317,37 @@ pub struct RouteEntry {
     pub kernel_next_hops: Vec<String>,
 }
 
+/// A page of the `routes` answer, written out a route at a time by the
+/// control socket. The daemon's pages write their JSON straight from the
+/// RIB's data (no [`RouteEntry`] built); whatever writes it, a route's
+/// JSON is exactly what serde_json writes for its [`RouteEntry`].
+pub trait RoutesPage: Send + Sync {
+    /// Routes in the page.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The prefix of route `i` (`i < len`): the last one is where the
+    /// next page starts after.
+    fn prefix(&self, i: usize) -> IpNet;
+    /// Appends route `i` (`i < len`) as JSON.
+    fn write_json(&self, i: usize, out: &mut Vec<u8>) -> serde_json::Result<()>;
+}
+
+impl RoutesPage for Vec<RouteEntry> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn prefix(&self, i: usize) -> IpNet {
+        self[i].route.prefix
+    }
+
+    fn write_json(&self, i: usize, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &self[i])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

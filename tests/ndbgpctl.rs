@@ -251,6 +251,8 @@ impl MadeUpTable {
 }
 
 impl Views for MadeUpTable {
+    type Page = Vec<RouteEntry>;
+
     async fn discovery(&self) -> Result<Vec<PeerEntryView>, Stopped> {
         Ok(vec![])
     }

@@ -1,5 +1,6 @@
 //! ndbgpctl: shows what the running ndbgpd knows, through its control socket.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use ndbgp::api::{Answer, InterfaceEntry, NeighborView, PeerEntryView, Request, RouteEntry, SessionState};
 use ndbgp::control::client;
@@ -121,8 +122,8 @@ fn run(cli: &Cli, request: Request, json: bool) -> io::Result<()> {
         let filtered = matches!(request, Request::FilteredRoutes { .. });
         let mut table = RoutesTable::new(filtered);
         let mut rows = client::Elements::new(|element: &[u8]| {
-            let route: RouteEntry = serde_json::from_slice(element).map_err(bad_answer)?;
-            table.push(&route, &mut out)
+            let route: RouteLine = serde_json::from_slice(element).map_err(bad_answer)?;
+            table.push(route, &mut out)
         });
         client::read_result(&mut answer, &mut rows)?;
         table.finish(&mut out)?;
@@ -246,8 +247,8 @@ impl RoutesTable {
         ["", "PREFIX", "FROM", "AS PATH", "ORIGIN", "LOCPRF", "MED", last]
     }
 
-    fn push(&mut self, route: &RouteEntry, out: &mut impl Write) -> io::Result<()> {
-        for row in route_rows(route, self.filtered) {
+    fn push<'a>(&mut self, route: impl Into<RouteLine<'a>>, out: &mut impl Write) -> io::Result<()> {
+        for row in route_rows(&route.into(), self.filtered) {
             match &self.widths {
                 Some(widths) => out.write_all(table_line(&row, widths).as_bytes())?,
                 None => self.head.push(row),
@@ -280,10 +281,67 @@ impl RoutesTable {
     }
 }
 
+/// What the table shows of a route, read straight from its JSON: a
+/// [`RouteEntry`] is read through a buffered tree (its view is
+/// flattened into it), and its strings would each be allocated.
+#[derive(Deserialize)]
+struct RouteLine<'a> {
+    #[serde(borrow)]
+    prefix: Cow<'a, str>,
+    #[serde(borrow)]
+    paths: Vec<PathLine<'a>>,
+    installed: bool,
+}
+
+#[derive(Deserialize)]
+struct PathLine<'a> {
+    #[serde(borrow)]
+    peer: Cow<'a, str>,
+    #[serde(borrow, default)]
+    interface: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    peer_address: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    as_path: Cow<'a, str>,
+    #[serde(borrow)]
+    origin: Cow<'a, str>,
+    local_pref: u32,
+    med: Option<u32>,
+    best: bool,
+    multipath: bool,
+    #[serde(borrow, default)]
+    rejected: Option<Cow<'a, str>>,
+}
+
+impl<'a> From<&'a RouteEntry> for RouteLine<'a> {
+    fn from(r: &'a RouteEntry) -> Self {
+        RouteLine {
+            prefix: r.route.prefix.to_string().into(),
+            paths: r
+                .route
+                .paths
+                .iter()
+                .map(|p| PathLine {
+                    peer: p.peer.as_str().into(),
+                    interface: p.interface.as_deref().map(Cow::from),
+                    peer_address: p.peer_address.map(|a| a.to_string().into()),
+                    as_path: p.as_path.as_str().into(),
+                    origin: p.origin.as_str().into(),
+                    local_pref: p.local_pref,
+                    med: p.med,
+                    best: p.best,
+                    multipath: p.multipath,
+                    rejected: p.rejected.as_deref().map(Cow::from),
+                })
+                .collect(),
+            installed: r.installed,
+        }
+    }
+}
+
 /// One line per path: `*` best, `=` multipath (installed together).
-fn route_rows(r: &RouteEntry, filtered: bool) -> Vec<Vec<String>> {
-    r.route
-        .paths
+fn route_rows(r: &RouteLine, filtered: bool) -> Vec<Vec<String>> {
+    r.paths
         .iter()
         .enumerate()
         .map(|(i, p)| {
@@ -295,22 +353,18 @@ fn route_rows(r: &RouteEntry, filtered: bool) -> Vec<Vec<String>> {
             let first = i == 0;
             vec![
                 mark.to_string(),
-                if first {
-                    r.route.prefix.to_string()
-                } else {
-                    String::new()
-                },
+                if first { r.prefix.to_string() } else { String::new() },
                 // The peer by interface name, as an operator knows it.
-                match (p.peer_address, &p.interface) {
+                match (&p.peer_address, &p.interface) {
                     (Some(address), Some(name)) => format!("{address}%{name}"),
-                    _ => p.peer.clone(),
+                    _ => p.peer.to_string(),
                 },
-                p.as_path.clone(),
-                p.origin.clone(),
+                p.as_path.to_string(),
+                p.origin.to_string(),
                 p.local_pref.to_string(),
-                text(p.med),
+                p.med.map_or_else(|| "-".to_string(), |med| med.to_string()),
                 match (&p.rejected, first) {
-                    (Some(reason), _) => reason.clone(),
+                    (Some(reason), _) => reason.to_string(),
                     (None, true) if !filtered => yes_no(r.installed),
                     (None, _) => String::new(),
                 },

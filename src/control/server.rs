@@ -27,11 +27,12 @@ use tracing::{debug, warn};
 
 use crate::actor::{Probes, Stopped};
 use crate::api::{
-    InterfaceEntry, InterfaceNeighbors, InterfaceView, NeighborView, PeerEntryView, Request, Response, RouteEntry,
+    InterfaceEntry, InterfaceNeighbors, InterfaceView, NeighborView, PeerEntryView, Request, Response, RoutesPage,
 };
 use crate::bgp::manager::BgpHandle;
 use crate::nd::service::NdHandle;
 use crate::peers::PeerTableHandle;
+use crate::rib::RoutesJson;
 use crate::rib::task::RoutesHandle;
 
 /// A request line longer than this is refused: nothing we answer needs it.
@@ -75,6 +76,9 @@ impl Default for Limits {
 
 /// Where the answers come from: the stages' [`Handles`] in the daemon.
 pub trait Views: Clone + Send + Sync + 'static {
+    /// A page of `routes`: the daemon's writes its JSON straight from the
+    /// RIB's data.
+    type Page: RoutesPage;
     fn discovery(&self) -> impl Future<Output = Result<Vec<PeerEntryView>, Stopped>> + Send;
     fn neighbors(&self) -> impl Future<Output = Result<Vec<NeighborView>, Stopped>> + Send;
     fn interfaces(&self) -> impl Future<Output = Result<Vec<InterfaceEntry>, Stopped>> + Send;
@@ -85,7 +89,7 @@ pub trait Views: Clone + Send + Sync + 'static {
         after: Option<IpNet>,
         limit: usize,
         rejected: bool,
-    ) -> impl Future<Output = Result<Vec<RouteEntry>, Stopped>> + Send;
+    ) -> impl Future<Output = Result<Self::Page, Stopped>> + Send;
 }
 
 /// Handles to the tasks whose state the control socket shows.
@@ -98,6 +102,8 @@ pub struct Handles {
 }
 
 impl Views for Handles {
+    type Page = RoutesJson;
+
     async fn discovery(&self) -> Result<Vec<PeerEntryView>, Stopped> {
         self.peers.snapshot().await
     }
@@ -118,7 +124,7 @@ impl Views for Handles {
         after: Option<IpNet>,
         limit: usize,
         rejected: bool,
-    ) -> Result<Vec<RouteEntry>, Stopped> {
+    ) -> Result<RoutesJson, Stopped> {
         self.routes.routes_page(within, after, limit, rejected).await
     }
 }
@@ -256,21 +262,21 @@ async fn routes(
     out.buf.push(b'[');
     let mut first = true;
     loop {
-        let after = routes.last().map(|r| r.route.prefix);
+        let after = routes.len().checked_sub(1).map(|last| routes.prefix(last));
         let last_page = routes.len() < page;
         let next = async {
             match last_page {
-                true => Ok(Vec::new()),
-                false => views.routes_page(within, after, page, rejected).await,
+                true => Ok(None),
+                false => views.routes_page(within, after, page, rejected).await.map(Some),
             }
         };
         let written = async {
-            for route in routes {
+            for i in 0..routes.len() {
                 if !first {
                     out.buf.push(b',');
                 }
                 first = false;
-                serde_json::to_writer(&mut out.buf, &route).map_err(io::Error::other)?;
+                routes.write_json(i, &mut out.buf).map_err(io::Error::other)?;
                 out.write_if_full().await?;
             }
             io::Result::Ok(())
@@ -281,7 +287,8 @@ async fn routes(
             break;
         }
         routes = match next {
-            Ok(routes) => routes,
+            Ok(Some(routes)) => routes,
+            Ok(None) => break,
             // Half an answer is written: ending the connection without the
             // end of the line is how the client learns it is cut short.
             Err(stopped) => {

@@ -89,6 +89,7 @@ pub use self::decision::DEFAULT_LOCAL_PREF;
 pub use self::out::{NO_ADVERTISE, NO_EXPORT, NO_EXPORT_SUBCONFED, OutBatch};
 pub use self::own::OwnAddresses;
 pub use self::table::Rejection;
+pub use self::view::{RouteRows, RoutesJson};
 pub use crate::api::{PathView, RouteView};
 
 /// A peer is its session's key: one session per (ifindex, link-local).

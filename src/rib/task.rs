@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::{self as rib, Changes, OwnAddresses, PeerInfo, Rib, RibConfig, RouteChange, RouteView};
+use super::{self as rib, Changes, OwnAddresses, PeerInfo, Rib, RibConfig, RouteChange, RouteRows, RoutesJson};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::RouteEntry;
 use crate::fib::{FibChange, FibError, FibHandle, FibNextHop, FibRoute};
@@ -84,7 +84,7 @@ enum Command {
         limit: usize,
         /// The paths import rejected instead of the eligible ones.
         rejected: bool,
-        reply: Reply<Vec<RouteView>>,
+        reply: Reply<RouteRows>,
     },
     Counters(Reply<HashMap<PeerKey, PeerCounters>>),
     Shutdown(Reply<()>),
@@ -147,8 +147,8 @@ impl RoutesHandle {
         after: Option<IpNet>,
         limit: usize,
         rejected: bool,
-    ) -> Result<Vec<RouteEntry>, Stopped> {
-        let routes = self
+    ) -> Result<RoutesJson, Stopped> {
+        let rows = self
             .commands
             .ask(|reply| Command::RoutesPage {
                 within,
@@ -158,13 +158,12 @@ impl RoutesHandle {
                 reply,
             })
             .await?;
-        let prefixes = routes.iter().map(|r| r.prefix).collect();
-        let installed = match self.fib.recorded_of(prefixes).await {
+        let installed = match self.fib.recorded_of(rows.prefixes().collect()).await {
             Ok(installed) => installed,
             Err(FibError::Stopped(stopped)) => return Err(stopped),
             Err(e) => {
                 warn!("routes view: {e}; shown as not installed");
-                vec![None; routes.len()]
+                vec![None; rows.len()]
             }
         };
         let names: HashMap<u32, String> = self
@@ -173,27 +172,7 @@ impl RoutesHandle {
             .values()
             .map(|l| (l.ifindex, l.name.clone()))
             .collect();
-        let name = |ifindex: u32| names.get(&ifindex).cloned().unwrap_or_else(|| ifindex.to_string());
-        let entries = routes
-            .into_iter()
-            .zip(installed)
-            .map(|(mut route, kernel)| {
-                for path in &mut route.paths {
-                    path.interface = path.ifindex.map(name);
-                }
-                let kernel_next_hops = kernel
-                    .iter()
-                    .flat_map(|nhs| nhs.iter())
-                    .map(|nh| format!("{}%{}", nh.via, name(nh.ifindex)))
-                    .collect();
-                RouteEntry {
-                    route,
-                    installed: kernel.is_some(),
-                    kernel_next_hops,
-                }
-            })
-            .collect();
-        Ok(entries)
+        Ok(rows.into_json(installed, &names))
     }
 
     pub async fn counters(&self) -> Result<HashMap<PeerKey, PeerCounters>, Stopped> {
@@ -391,7 +370,7 @@ impl Routes {
                 rejected,
                 reply,
             } => {
-                let _ = reply.send(self.rib.routes_page(within, after, limit, rejected));
+                let _ = reply.send(self.rib.route_rows(within, after, limit, rejected));
             }
             Command::Counters(reply) => {
                 let counters = self

@@ -245,6 +245,14 @@ pub struct NeighborView {
     /// because their AS_PATH does not start with its AS.
     #[serde(default)]
     pub prefixes_first_as_rejected: usize,
+    /// Announcements treated as withdrawn since the session came up
+    /// because their next hop is one of our addresses (RFC 4271 5.1.3).
+    #[serde(default)]
+    pub next_hop_ours: u64,
+    /// Announcements treated as withdrawn since the session came up
+    /// because our AS is in their AS_PATH (RFC 4271 9.1.2).
+    #[serde(default)]
+    pub as_loop: u64,
     /// The connection shown is signed with TCP-MD5 (RFC 2385).
     #[serde(default)]
     pub tcp_md5: bool,
@@ -403,6 +411,8 @@ mod tests {
             max_prefix_retry_s: None,
             prefixes_filtered: 6,
             prefixes_first_as_rejected: 7,
+            next_hop_ours: 8,
+            as_loop: 9,
         }
     }
 
@@ -492,7 +502,7 @@ mod tests {
             ),
             (
                 Answer::Neighbors(vec![neighbor()]),
-                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"prefixes_filtered":6,"prefixes_first_as_rejected":7,"tcp_md5":true,"ttl_security":false,"max_prefix":null,"max_prefix_held":false,"max_prefix_retry_s":null}]"#,
+                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"prefixes_filtered":6,"prefixes_first_as_rejected":7,"next_hop_ours":8,"as_loop":9,"tcp_md5":true,"ttl_security":false,"max_prefix":null,"max_prefix_held":false,"max_prefix_retry_s":null}]"#,
             ),
             (
                 Answer::Routes(vec![route()]),

@@ -136,6 +136,8 @@ mod tests {
             max_prefix_retry_s: None,
             prefixes_filtered: 0,
             prefixes_first_as_rejected: 0,
+            next_hop_ours: 0,
+            as_loop: 0,
         }
     }
 

@@ -288,6 +288,9 @@ fn routes_through_our_own_addresses_are_not_installed() {
     let session = d.neighbors();
     assert_eq!(session.len(), 1, "{session:?}");
     assert_eq!(session[0].state, ndbgp::api::SessionState::Established, "{session:?}");
+    // Three announcements through our addresses, one through an address
+    // that became ours: counted on the session.
+    assert_eq!(session[0].next_hop_ours, 4, "{session:?}");
 }
 
 /// Defect 2: a spoofed RA with our own link-local as its source (hop limit

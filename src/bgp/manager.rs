@@ -576,6 +576,8 @@ impl Manager {
                     max_prefix_retry_s: s.max_prefix_hold.and_then(|h| h.seconds_left(now)),
                     prefixes_filtered: counters.get(key).map_or(0, |c| c.prefixes_filtered),
                     prefixes_first_as_rejected: counters.get(key).map_or(0, |c| c.prefixes_first_as_rejected),
+                    next_hop_ours: counters.get(key).map_or(0, |c| c.next_hop_ours),
+                    as_loop: counters.get(key).map_or(0, |c| c.as_loop),
                 }
             })
             .collect();

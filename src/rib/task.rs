@@ -100,6 +100,10 @@ pub struct PeerCounters {
     pub prefixes_filtered: usize,
     /// Rejected because the AS_PATH does not start with its AS.
     pub prefixes_first_as_rejected: usize,
+    /// Announcements treated as withdrawn since it came up: next hop one
+    /// of our addresses (RFC 4271 5.1.3), our AS in the AS_PATH (9.1.2).
+    pub next_hop_ours: u64,
+    pub as_loop: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -385,6 +389,8 @@ impl Routes {
                                 prefixes_sent: stats.prefixes_sent,
                                 prefixes_filtered: stats.filtered,
                                 prefixes_first_as_rejected: stats.first_as_rejected,
+                                next_hop_ours: stats.next_hop_ours,
+                                as_loop: stats.loop_dropped,
                             },
                         )
                     })

@@ -25,7 +25,9 @@ use toml::Spanned;
 
 use crate::bgp::fsm::{DEFAULT_HOLD_TIME, RemoteAs, hold_time_is_valid};
 use crate::msg::BGP_PORT;
-use crate::policy::{DEFAULT_MAX_PREFIX_RESTART, Policies, PrefixFilter, PrefixRule, SessionPolicy, TcpMd5Key};
+use crate::policy::{
+    DEFAULT_MAX_PREFIX_RESTART, Policies, PrefixFilter, PrefixRule, SessionPolicy, TCP_MD5_KEY_MAX, TcpMd5Key,
+};
 
 /// Longest interface name the kernel takes (IFNAMSIZ - 1).
 const IFNAME_MAX: usize = 15;
@@ -779,8 +781,20 @@ fn session_policy(
     Ok(policy)
 }
 
+/// The key file: a regular file (a FIFO would block the reload, a device
+/// could be endless), of which no more is read than a key line can be.
 fn read_tcp_md5_key(path: &Path) -> Result<TcpMd5Key, String> {
-    let text = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read it: {e}");
+    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(TCP_MD5_KEY_MAX as u64 + 3)
+        .read_to_end(&mut text)
+        .map_err(cannot)?;
     TcpMd5Key::from_file_text(&text)
 }
 
@@ -1083,6 +1097,11 @@ enforce_first_as = false
         let empty = File::new("");
         let e = run(&["--iface", "eth0", "--asn", "1", "--password-file", empty.path()]).unwrap_err();
         assert!(e.starts_with("--password-file ") && e.contains("empty"), "{e}");
+        let e = run(&["--iface", "eth0", "--asn", "1", "--password-file", "/dev/zero"]).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        let long = File::new(&"x".repeat(100_000));
+        let e = run(&["--iface", "eth0", "--asn", "1", "--password-file", long.path()]).unwrap_err();
+        assert!(e.contains("at most 80"), "{e}");
         let key = File::new("k");
         let c = run(&["--iface", "eth0", "--asn", "1", "--password-file", key.path()]).unwrap();
         assert_eq!(

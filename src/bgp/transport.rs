@@ -235,28 +235,47 @@ impl Listener for BgpListener {
     }
 
     fn secure(&mut self, want: &ListenerSecurity) {
+        // `installed` records what the kernel holds: a key that could not
+        // be set or removed stays as it was, is shown as it is, and is
+        // tried again at the next change.
         let l = &self.listener;
-        for net in self.installed.keys.keys() {
-            if !want.keys.contains_key(net)
-                && let Err(e) = sockopt::set_tcp_md5(l, net.addr(), net.prefix_len(), None)
-            {
-                warn!("cannot remove the TCP-MD5 key for {net} from the BGP listener: {e}");
+        let stale: Vec<_> = self
+            .installed
+            .keys
+            .keys()
+            .filter(|net| !want.keys.contains_key(net))
+            .copied()
+            .collect();
+        for net in stale {
+            match sockopt::set_tcp_md5(l, net.addr(), net.prefix_len(), None) {
+                Ok(()) => {
+                    self.installed.keys.remove(&net);
+                }
+                Err(e) => warn!("cannot remove the TCP-MD5 key for {net} from the BGP listener: {e}"),
             }
         }
         for (net, key) in &want.keys {
-            if self.installed.keys.get(net) != Some(key)
-                && let Err(e) = sockopt::set_tcp_md5(l, net.addr(), net.prefix_len(), Some(key.as_bytes()))
-            {
-                warn!("cannot install the TCP-MD5 key for {net} on the BGP listener: {e}");
+            if self.installed.keys.get(net) == Some(key) {
+                continue;
+            }
+            match sockopt::set_tcp_md5(l, net.addr(), net.prefix_len(), Some(key.as_bytes())) {
+                Ok(()) => {
+                    self.installed.keys.insert(*net, key.clone());
+                }
+                Err(e) => warn!("cannot install the TCP-MD5 key for {net} on the BGP listener: {e}"),
             }
         }
         if want.gtsm_listener != self.installed.gtsm_listener {
             let hops = if want.gtsm_listener { GTSM_MIN_HOPS } else { 0 };
-            if let Err(e) = sockopt::set_min_hop_count(l, hops) {
-                warn!("cannot set the minimum hop count {hops} on the BGP listener: {e}");
+            match sockopt::set_min_hop_count(l, hops) {
+                Ok(()) => self.installed.gtsm_listener = want.gtsm_listener,
+                Err(e) => warn!("cannot set the minimum hop count {hops} on the BGP listener: {e}"),
             }
         }
-        self.installed = want.clone();
+        // Decided in user space at accept: nothing for the kernel to refuse.
+        self.installed.gtsm_links = want.gtsm_links.clone();
+        self.installed.required = want.required.clone();
+        self.installed.conflicts = want.conflicts.clone();
     }
 }
 

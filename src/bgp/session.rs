@@ -438,7 +438,9 @@ impl Session {
                 other => other.to_string(),
             });
             self.to_routes.push(ToRoutes::Down);
-            self.outgoing = None;
+            // `outgoing` is kept until the routes task lets it go (at this
+            // Down): a max-prefix signal it sent meanwhile still sets the
+            // hold. UPDATEs on it are dropped, nothing is Established.
             self.established = None;
             self.status.established_at = None;
             info!("{}: session down: {reason}", self.name());
@@ -509,9 +511,10 @@ impl Session {
 
     /// The routes task took the peer out of the RIB for `--max-prefix`:
     /// Cease / Maximum Number of Prefixes Reached, then no session for
-    /// `--max-prefix-restart` (0: until a reload clears the hold).
+    /// `--max-prefix-restart` (0: until a reload clears the hold). The
+    /// hold is set even when the session went down just before the signal
+    /// came: else the next session would get the same table and close again.
     fn max_prefix_exceeded(&mut self, exceeded: PrefixLimitExceeded) {
-        let Some(which) = self.established else { return };
         let restart = self.max_prefix_restart();
         let until = (!restart.is_zero()).then(|| Instant::now() + restart);
         self.hold = Some(MaxPrefixHold { until });
@@ -521,13 +524,20 @@ impl Session {
             limit,
             accepted,
         } = exceeded;
+        let held = match until {
+            Some(_) => format!("no new session for {} s", restart.as_secs()),
+            None => "no new session until a reload (max-prefix-restart 0)".to_string(),
+        };
+        let Some(which) = self.established else {
+            warn!(
+                "{}: {accepted} prefixes, more than the limit of {limit}; the session was already down; {held}",
+                self.name()
+            );
+            return;
+        };
         warn!(
-            "{}: {accepted} prefixes, more than the limit of {limit}: closing (Cease, Maximum Number of Prefixes Reached); {}",
-            self.name(),
-            match until {
-                Some(_) => format!("no new session for {} s", restart.as_secs()),
-                None => "no new session until a reload (max-prefix-restart 0)".to_string(),
-            }
+            "{}: {accepted} prefixes, more than the limit of {limit}: closing (Cease, Maximum Number of Prefixes Reached); {held}",
+            self.name()
         );
         self.feed(which, Event::MaxPrefixExceeded { afi, safi, limit });
         // After the FSM's SessionDown, which wrote its own.

@@ -285,6 +285,9 @@ impl Routes {
                 Ok(()) = self.config.policies.changed() => {
                     self.config.policies.borrow_and_update();
                     self.apply_policies(&mut changes);
+                    // A new `--max-prefix` applies at once, not at the
+                    // peer's next UPDATE.
+                    self.recheck_prefix_limits(&mut changes);
                 }
                 // A reload changed the fabric interfaces: an interface
                 // added stops being redistributed, one removed starts.
@@ -589,15 +592,41 @@ impl Routes {
     /// tell its session to close.
     fn check_prefix_limit(&mut self, key: PeerKey, update: &Update, changes: &mut Changes) {
         if self.limits.has_changed().unwrap_or(false) {
-            self.limits.borrow_and_update();
-            let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-            for k in keys {
-                let max = self.max_prefix(k.ifindex);
-                if let Some(peer) = self.peers.get_mut(&k) {
-                    peer.limit.set_max(max);
-                }
+            self.refresh_prefix_limits();
+        }
+        let afi = match update.announced.last() {
+            Some(IpNet::V6(_)) => AFI_IPV6,
+            _ => AFI_IPV4,
+        };
+        self.check_peer_limit(key, Some(afi), changes);
+    }
+
+    /// A reload: every peer gets its interface's current limit and is
+    /// checked against it now.
+    fn recheck_prefix_limits(&mut self, changes: &mut Changes) {
+        self.refresh_prefix_limits();
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.check_peer_limit(key, None, changes);
+        }
+    }
+
+    fn refresh_prefix_limits(&mut self) {
+        self.limits.borrow_and_update();
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            let max = self.max_prefix(key.ifindex);
+            if let Some(peer) = self.peers.get_mut(&key) {
+                peer.limit.set_max(max);
             }
         }
+    }
+
+    /// Warn at 90 % of `key`'s limit, or past it withdraw its routes and
+    /// tell its session. `afi`: the family that crossed (for the Cease
+    /// data); None without an UPDATE at hand (a reload): the family it
+    /// holds more prefixes of.
+    fn check_peer_limit(&mut self, key: PeerKey, afi: Option<u16>, changes: &mut Changes) {
         let accepted = self.held_prefixes(&key);
         let Some(peer) = self.peers.get_mut(&key) else { return };
         match peer.limit.check(accepted) {
@@ -611,12 +640,8 @@ impl Routes {
                     "{}: {accepted} prefixes received, more than the limit of {limit}: withdrawing its routes",
                     self.peer_name(key)
                 );
-                let afi = match update.announced.last() {
-                    Some(IpNet::V6(_)) => AFI_IPV6,
-                    _ => AFI_IPV4,
-                };
                 let exceeded = PrefixLimitExceeded {
-                    afi,
+                    afi: afi.unwrap_or_else(|| self.larger_family(&key)),
                     safi: SAFI_UNICAST,
                     limit,
                     accepted,
@@ -627,6 +652,13 @@ impl Routes {
                 changes.append(self.rib.remove_peer(&key));
             }
         }
+    }
+
+    /// The family `key` holds more prefixes of; IPv4 if equal.
+    fn larger_family(&self, key: &PeerKey) -> u16 {
+        let held = self.rib.adj_rib_in(key).unwrap_or_default();
+        let v6 = held.iter().filter(|(prefix, _)| matches!(prefix, IpNet::V6(_))).count();
+        if v6 > held.len() - v6 { AFI_IPV6 } else { AFI_IPV4 }
     }
 
     /// Originate the prefixes connected to non-fabric interfaces, withdraw

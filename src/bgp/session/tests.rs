@@ -562,6 +562,14 @@ async fn simultaneous_dials_agree_on_one_connection_whatever_the_timing() {
 
 /// The neighbour announces these IPv6 /48s (2001:db8:N::/48) in one UPDATE.
 async fn announce(peer: &mut TestPeer, range: std::ops::Range<u16>) {
+    for bytes in encoded_updates(range) {
+        let msg = decode(&bytes).expect("UPDATE decodes");
+        peer.send(&msg).await;
+    }
+}
+
+/// UPDATEs announcing 2001:db8:<i>::/48 for each i in `range`.
+fn encoded_updates(range: std::ops::Range<u16>) -> Vec<Vec<u8>> {
     let attrs = PathAttributes {
         origin: Some(Origin::Igp),
         as_path: AsPath {
@@ -578,10 +586,7 @@ async fn announce(peer: &mut TestPeer, range: std::ops::Range<u16>) {
         .map(|i| format!("2001:db8:{i:x}::/48").parse().expect("prefix"))
         .collect();
     let ctx = EncodeContext { four_octet_as: true };
-    for bytes in update::encode(&[(attrs, prefixes)], &[], &ctx).expect("UPDATE encodes") {
-        let msg = decode(&bytes).expect("UPDATE decodes");
-        peer.send(&msg).await;
-    }
+    update::encode(&[(attrs, prefixes)], &[], &ctx).expect("UPDATE encodes")
 }
 
 /// Past the limit: Cease / Maximum Number of Prefixes Reached with AFI,
@@ -638,6 +643,39 @@ async fn past_max_prefix_cease_withdraws_and_holds_off_for_the_restart_time() {
     let status = rig.established().await;
     assert_eq!(status.max_prefix_hold, None);
     assert_eq!(status.established_count, 2);
+}
+
+/// The neighbour closes right after the UPDATE that crosses the limit, so
+/// the session is down before the routes task's signal arrives: the hold
+/// is set all the same, and no dial comes before --max-prefix-restart.
+#[tokio::test(start_paused = true)]
+async fn a_session_down_before_the_max_prefix_signal_is_still_held() {
+    const RESTART: Duration = Duration::from_secs(30);
+    let (mut rig, routes, _fib) = Rig::start_limited(5, RESTART);
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    rig.established().await;
+    // The UPDATE and a Cease in one write: the session reads both before
+    // the routes task has run.
+    let mut bytes: Vec<u8> = encoded_updates(0..6).concat();
+    let cease = Message::Notification(Notification::new(6, 2, Vec::new()));
+    bytes.extend(cease.encode().expect("NOTIFICATION encodes"));
+    peer.send_raw(&bytes).await;
+    drop(peer);
+
+    let status = rig.wait_for("held", |s| s.max_prefix_hold.is_some()).await;
+    let last_down = status.last_down.unwrap_or_default();
+    assert!(
+        last_down.starts_with("received"),
+        "down for the neighbour's Cease: {last_down}"
+    );
+    let counters = routes.counters().await.expect("routes task running");
+    assert!(!counters.contains_key(&PEER), "peer still in the RIB: {counters:?}");
+    assert!(
+        timeout(RESTART - Duration::from_secs(1), rig.dial()).await.is_err(),
+        "dialled again before --max-prefix-restart"
+    );
+    rig.dial().await;
 }
 
 /// --max-prefix-restart 0: held until cleared (a reload), then at once.

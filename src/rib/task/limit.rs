@@ -1,6 +1,6 @@
 //! `--max-prefix` for one peer (as FRR's `neighbor X maximum-prefix N`):
 //! the prefixes it has accepted, both families together, checked after each
-//! of its UPDATEs. A warning once per crossing of 90 % of the limit; past
+//! of its UPDATEs and at once when a reload changes the limit. A warning once per crossing of 90 % of the limit; past
 //! the limit the session is closed (docs/ARCHITECTURE.md, "Limits").
 
 /// The share of the limit at which the warning is given, in percent.

@@ -317,6 +317,55 @@ async fn past_max_prefix_the_peer_is_withdrawn_and_its_session_told() {
     assert_eq!(kernel, v4_prefixes(0..11).into_iter().map(|p| (p, None)).collect());
 }
 
+/// A reload that lowers `--max-prefix` below what a peer holds closes it
+/// at once, without waiting for its next UPDATE.
+#[tokio::test(start_paused = true)]
+async fn a_reload_lowering_max_prefix_closes_the_peer_at_once() {
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let limited = |max| {
+        Arc::new(Policies {
+            default: SessionPolicy {
+                max_prefix: Some(max),
+                ..SessionPolicy::default()
+            },
+            ..Policies::default()
+        })
+    };
+    let (reload, policies_rx) = watch::channel(limited(100));
+    let (routes, fib) = routes_task_with_policies(LOCAL_ASN, LOCAL_ID, &[], links, policies_rx);
+    let (source, other) = (peer(2), peer(3));
+    let mut from = Session::up(&routes, info(source, PEER_ASN, rib::Families::ALL)).await;
+    let mut to = Session::up(&routes, info(other, PEER_ASN + 1, rib::Families::ALL)).await;
+    for session in [&mut from, &mut to] {
+        session.updates().await; // End-of-RIB
+    }
+    // 10 IPv4, 1 IPv6: the Cease names IPv4.
+    routes.update(source, announce(source, &v4_prefixes(0..10))).await;
+    routes.update(source, announce(source, &[V6.to_string()])).await;
+    let mut got = announced(&to.updates().await);
+    got.extend(announced(&to.updates().await));
+    assert_eq!(got.len(), 11);
+    fib.take_submitted();
+
+    reload.send_replace(limited(5));
+    let told = tokio::time::timeout(std::time::Duration::from_secs(5), from.sent.recv()).await;
+    assert_eq!(
+        told.expect("told without a further UPDATE"),
+        Some(Outgoing::MaxPrefixExceeded(PrefixLimitExceeded {
+            afi: AFI_IPV4,
+            safi: SAFI_UNICAST,
+            limit: 5,
+            accepted: 11,
+        }))
+    );
+    assert_eq!(from.sent.recv().await, None, "the routes task let the session go");
+    assert_eq!(withdrawn(&to.updates().await).len(), 11);
+    assert!(!routes.counters().await.expect("running").contains_key(&source));
+    let kernel = kernel(&fib);
+    assert_eq!(kernel.len(), 11, "all its routes left the kernel: {kernel:?}");
+    assert!(!kernel.values().any(|installed| *installed));
+}
+
 fn rules(rules: &[&str]) -> crate::policy::PrefixFilter {
     crate::policy::PrefixFilter::new(rules.iter().map(|r| r.parse().expect("rule")).collect())
 }

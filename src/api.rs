@@ -245,8 +245,10 @@ pub struct NeighborView {
     /// because their AS_PATH does not start with its AS.
     #[serde(default)]
     pub prefixes_first_as_rejected: usize,
-    /// Announcements treated as withdrawn since the session came up
-    /// because their next hop is one of our addresses (RFC 4271 5.1.3).
+    /// Announcements whose next hop was one of our addresses (RFC 4271
+    /// 5.1.3) since the session came up, plus held routes whose next hop
+    /// became ours: cumulative. Such routes are kept rejected ("next hop
+    /// ours" in `filtered_routes`) while the address is ours.
     #[serde(default)]
     pub next_hop_ours: u64,
     /// Announcements treated as withdrawn since the session came up
@@ -308,7 +310,8 @@ pub struct PathView {
     pub large_communities: Vec<String>,
     pub best: bool,
     pub multipath: bool,
-    /// Why import rejected it ("import filter", "first AS"): only in
+    /// Why import rejected it ("first AS", "next hop ours", "import
+    /// filter": one reason, the first that applies, in that order): only in
     /// `routes --filtered`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected: Option<String>,

@@ -219,6 +219,17 @@ fn in_rib(d: &Ndbgpd, prefix: &str) -> bool {
         .any(|r| r.route.prefix == prefix)
 }
 
+/// Why `prefix`'s paths are rejected, per `ndbgpctl routes --filtered`.
+fn rejected_for(d: &Ndbgpd, prefix: &str) -> Vec<String> {
+    let prefix: ipnet::IpNet = prefix.parse().expect("prefix");
+    let routes: Vec<ndbgp::api::RouteEntry> = d.ctl(&["routes", "--filtered"]);
+    routes
+        .into_iter()
+        .filter(|r| r.route.prefix == prefix)
+        .flat_map(|r| r.route.paths.into_iter().filter_map(|p| p.rejected))
+        .collect()
+}
+
 fn dump(d: &Ndbgpd, ns: &Netns) -> String {
     format!(
         "--- kernel: ours {:?}, bgp {:?}\n--- ndbgpd log:\n{}",
@@ -229,9 +240,10 @@ fn dump(d: &Ndbgpd, ns: &Netns) -> String {
 }
 
 /// Defect 1: a route whose next hop is one of our addresses (RFC 4271
-/// 5.1.3) is neither installed nor kept: NEXT_HOP our loopback, MP_REACH
-/// next hop our eth0 link-local (IPv4 and IPv6 NLRI); and a route through
-/// an address that becomes ours later leaves the kernel then.
+/// 5.1.3) is not installed, only kept rejected ("next hop ours"): NEXT_HOP
+/// our loopback, MP_REACH next hop our eth0 link-local (IPv4 and IPv6
+/// NLRI); a route through an address that becomes ours later leaves the
+/// kernel then, and comes back when the address is gone again.
 #[test]
 fn routes_through_our_own_addresses_are_not_installed() {
     if !lab_enabled("routes_through_our_own_addresses") {
@@ -268,7 +280,8 @@ fn routes_through_our_own_addresses_are_not_installed() {
     let ours = kernel(&a, OURS);
     for prefix in ["10.1.0.0/16", "10.0.0.0/8", "2001:db8:99::/48"] {
         assert!(!ours.contains_key(prefix), "{prefix} installed: {ours:?}");
-        assert!(!in_rib(&d, prefix), "{prefix} kept in the RIB");
+        assert!(!in_rib(&d, prefix), "{prefix} selected in the RIB");
+        assert_eq!(rejected_for(&d, prefix), ["next hop ours"], "{prefix}");
     }
     assert!(
         d.process.log_text().contains("with our own address as next hop"),
@@ -291,6 +304,20 @@ fn routes_through_our_own_addresses_are_not_installed() {
     // Three announcements through our addresses, one through an address
     // that became ours: counted on the session.
     assert_eq!(session[0].next_hop_ours, 4, "{session:?}");
+    assert_eq!(rejected_for(&d, "10.3.0.0/16"), ["next hop ours"]);
+
+    // The addresses go away (a moving VIP): the routes through them come
+    // back without the speaker sending them again.
+    a.ip(&["addr", "del", "192.0.2.99/32", "dev", "lo"]);
+    a.ip(&["addr", "del", "10.0.0.1/32", "dev", "lo"]);
+    wait_or_dump(
+        "10.3.0.0/16 and 10.1.0.0/16 installed again",
+        Duration::from_secs(10),
+        &|| dump(&d, &a),
+        || (installed("10.3.0.0/16") && installed("10.1.0.0/16")).then_some(()),
+    );
+    assert!(rejected_for(&d, "10.1.0.0/16").is_empty());
+    assert_eq!(d.neighbors()[0].next_hop_ours, 4, "cumulative");
 }
 
 /// Defect 2: a spoofed RA with our own link-local as its source (hop limit

@@ -60,8 +60,9 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Instead, the routes import rejected (kept, never installed),
-        /// each with its reason: "import filter" (--import) or "first AS"
-        /// (the AS_PATH does not start with the peer's AS).
+        /// each with its reason: "first AS" (the AS_PATH does not start
+        /// with the peer's AS), "next hop ours" (the next hop is one of our
+        /// addresses) or "import filter" (--import), the first that applies.
         #[arg(long)]
         filtered: bool,
     },

@@ -277,9 +277,12 @@ pub struct PeerStats {
     /// Announcements dropped because our AS was in the AS_PATH (RFC 4271
     /// 9.1.2), since the peer was added.
     pub loop_dropped: u64,
-    /// Announcements dropped because their next hop was one of our own
-    /// addresses (RFC 4271 5.1.3), when they came or when the address
-    /// became ours, since the peer was added.
+    /// Of those, rejected because their next hop is one of our own
+    /// addresses now (RFC 4271 5.1.3).
+    pub next_hop_ours_rejected: usize,
+    /// Announcements whose next hop was one of our own addresses when they
+    /// came, plus held paths whose next hop became ours, since the peer was
+    /// added (cumulative, whatever reason they are shown rejected for).
     pub next_hop_ours: u64,
     /// Prefixes advertised to it by the batches taken so far (its
     /// Adj-RIB-Out as the peer knows it).
@@ -289,7 +292,8 @@ pub struct PeerStats {
 impl PeerStats {
     /// Prefixes its policy accepts: eligible for best path.
     pub fn accepted(&self) -> usize {
-        self.prefixes.saturating_sub(self.filtered + self.first_as_rejected)
+        self.prefixes
+            .saturating_sub(self.filtered + self.first_as_rejected + self.next_hop_ours_rejected)
     }
 
     /// One of its paths entered (`true`) or left the Adj-RIB-In.
@@ -305,6 +309,7 @@ impl PeerStats {
         match rejected {
             Some(Rejection::ImportFilter) => step(&mut self.filtered),
             Some(Rejection::FirstAs) => step(&mut self.first_as_rejected),
+            Some(Rejection::NextHopOurs) => step(&mut self.next_hop_ours_rejected),
             None => {}
         }
     }
@@ -342,11 +347,17 @@ impl PeerState {
         target(slot, &self.info, self.kind, &self.policy.export)
     }
 
-    /// Why import rejects `attrs` for `prefix` from this peer, if it does.
-    fn rejection(&self, prefix: &IpNet, attrs: &PathAttributes) -> Option<Rejection> {
+    /// Why import rejects `attrs` for `prefix` from this peer, if it does,
+    /// given our addresses `own`. One reason for a path: the protocol's
+    /// checks first (first AS, then next hop ours), the import filter last.
+    fn rejection(&self, prefix: &IpNet, attrs: &PathAttributes, own: &OwnAddresses) -> Option<Rejection> {
         // RFC 4271 6.3 / RFC 7606 7.2; an empty AS_PATH has no first AS.
         if self.policy.enforce_first_as && self.kind == Kind::Ebgp && attrs.as_path.first_as() != Some(self.info.asn) {
             return Some(Rejection::FirstAs);
+        }
+        // RFC 4271 5.1.3: a next hop of ours is not usable.
+        if own.has_next_hop(&attrs.next_hop) {
+            return Some(Rejection::NextHopOurs);
         }
         (!self.policy.import.permits(prefix)).then_some(Rejection::ImportFilter)
     }
@@ -467,36 +478,43 @@ impl Rib {
         }
     }
 
-    /// Our addresses changed: from now on a peer's path whose next hop is
-    /// one of them is treated as withdrawn, and the paths already held
-    /// that name a new one of ours are withdrawn now. A path dropped for
-    /// an address we no longer have is not brought back (nothing of it was
-    /// kept): the peer's next announcement of it is taken.
+    /// Our addresses changed: import re-runs over the peers' stored paths
+    /// whose next hop became ours or stopped being ours. A path through a
+    /// new one of ours is kept rejected ([`Rejection::NextHopOurs`]) and
+    /// leaves the selection; one through an address no longer ours is
+    /// eligible again and re-decided, without the peer sending it again.
     pub fn set_own_addresses(&mut self, own: OwnAddresses) -> Changes {
         let mut changes = Changes::default();
         if own == self.own {
             return changes;
         }
-        self.own = own;
-        if self.own.is_empty() {
-            return changes;
-        }
-        let now_ours: Vec<(IpNet, Slot)> = self
+        let old = mem::replace(&mut self.own, own);
+        let (new, old, peers) = (&self.own, &old, &self.peers);
+        let changed: Vec<(IpNet, Slot, Arc<PathAttributes>, Option<Rejection>)> = self
             .table
             .iter()
             .flat_map(|(prefix, entry)| {
-                entry
-                    .paths()
-                    .iter()
-                    .filter(|path| path.slot != LOCAL_SLOT && self.own.has_next_hop(&path.attrs.next_hop))
-                    .map(move |path| (prefix, path.slot))
+                entry.paths().iter().filter_map(move |path| {
+                    if path.slot == LOCAL_SLOT {
+                        return None;
+                    }
+                    let next_hop = &path.attrs.next_hop;
+                    if old.has_next_hop(next_hop) == new.has_next_hop(next_hop) {
+                        return None;
+                    }
+                    let state = peers.get(path.slot)?;
+                    let rejected = state.rejection(&prefix, &path.attrs, new);
+                    Some((prefix, path.slot, Arc::clone(&path.attrs), rejected))
+                })
             })
             .collect();
-        for (prefix, slot) in now_ours {
-            if let Some(state) = self.peers.get_mut(slot) {
+        for (prefix, slot, attrs, rejected) in changed {
+            if self.own.has_next_hop(&attrs.next_hop)
+                && let Some(state) = self.peers.get_mut(slot)
+            {
                 state.stats.next_hop_ours += 1;
             }
-            self.set_path(prefix, slot, None, None, &mut changes);
+            self.set_path(prefix, slot, Some(attrs), rejected, &mut changes);
         }
         changes
     }
@@ -571,8 +589,9 @@ impl Rib {
 
     /// Applies one UPDATE from `peer` (RFC 4271 9.1): withdrawals, then
     /// announcements, each replacing the peer's previous path. An
-    /// announcement its policy rejects is stored as rejected: it takes no
-    /// part in the decision process.
+    /// announcement its policy or a protocol check rejects (first AS, a
+    /// next hop of ours) is stored as rejected: it takes no part in the
+    /// decision process.
     pub fn apply(&mut self, peer: &PeerId, update: &Update) -> Result<Changes, UnknownPeer> {
         let slot = self.peers.slot(peer).ok_or(UnknownPeer(*peer))?;
         let mut changes = Changes::default();
@@ -598,22 +617,22 @@ impl Rib {
                 }
                 None
             }
-            // RFC 4271 5.1.3: a next hop of ours is not usable; the
-            // announcement replaces (withdraws) the previous path.
-            Some(attrs) if self.own.has_next_hop(&attrs.next_hop) => {
-                if let Some(state) = self.peers.get_mut(slot) {
+            Some(attrs) => {
+                // RFC 4271 5.1.3: stored rejected, see `PeerState::rejection`.
+                if self.own.has_next_hop(&attrs.next_hop)
+                    && let Some(state) = self.peers.get_mut(slot)
+                {
                     state.stats.next_hop_ours += update.announced.len() as u64;
                 }
-                None
+                Some(self.interner.intern(attrs))
             }
-            Some(attrs) => Some(self.interner.intern(attrs)),
             // The codec never yields NLRI without attributes; if it did,
             // there would be nothing to store: treat as withdrawn.
             None => None,
         };
         for prefix in &update.announced {
             let rejected = match (&attrs, self.peers.get(slot)) {
-                (Some(attrs), Some(state)) => state.rejection(prefix, attrs),
+                (Some(attrs), Some(state)) => state.rejection(prefix, attrs, &self.own),
                 _ => None,
             };
             self.set_path(*prefix, slot, attrs.clone(), rejected, &mut changes);
@@ -651,7 +670,7 @@ impl Rib {
                 .iter()
                 .filter_map(|(prefix, entry)| {
                     let path = entry.get(slot)?;
-                    let rejected = state.rejection(&prefix, &path.attrs);
+                    let rejected = state.rejection(&prefix, &path.attrs, &self.own);
                     (rejected != path.rejected).then(|| (prefix, Arc::clone(&path.attrs), rejected))
                 })
                 .collect();

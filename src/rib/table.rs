@@ -25,6 +25,9 @@ pub enum Rejection {
     /// From eBGP, the AS_PATH does not start with the peer's AS (RFC 4271
     /// 6.3, RFC 7606 7.2: treat-as-withdraw).
     FirstAs,
+    /// The next hop is one of our own addresses (RFC 4271 5.1.3). Kept so
+    /// that the path is usable again once the address stops being ours.
+    NextHopOurs,
 }
 
 impl Rejection {
@@ -33,6 +36,7 @@ impl Rejection {
         match self {
             Rejection::ImportFilter => "import filter",
             Rejection::FirstAs => "first AS",
+            Rejection::NextHopOurs => "next hop ours",
         }
     }
 }

@@ -542,21 +542,22 @@ impl Routes {
         if first {
             warn!(
                 "{key}: {dropped} prefixes (e.g. {example}) with our own address as next hop \
-                 ({next_hop:?}) treated as withdrawn (RFC 4271 5.1.3); later ones are logged at debug"
+                 ({next_hop:?}) kept rejected, not used (RFC 4271 5.1.3; listed by `ndbgpctl routes --filtered`); \
+                 later ones are logged at debug"
             );
         } else {
-            debug!("{key}: {dropped} prefixes (e.g. {example}) with our own address as next hop treated as withdrawn");
+            debug!("{key}: {dropped} prefixes (e.g. {example}) with our own address as next hop kept rejected");
         }
     }
 
     /// Hand the RIB our addresses when they changed: paths through one of
-    /// them are withdrawn.
+    /// them are rejected, paths through one no longer ours are taken again.
     fn follow_own_addresses(&mut self, changes: &mut Changes) {
         let own = OwnAddresses::of_host(&self.config.addresses.borrow(), &self.links.borrow());
         let c = self.rib.set_own_addresses(own);
         if !c.routes.is_empty() {
             info!(
-                "{} prefixes lost a path whose next hop is now our own address",
+                "{} prefixes changed selection: a path's next hop became, or stopped being, our own address",
                 c.routes.len()
             );
         }

@@ -431,10 +431,21 @@ fn via(next_hop: NextHop) -> PathAttributes {
     }
 }
 
+/// Each rejected path's prefix and the reason shown for it.
+fn rejections(rib: &Rib) -> Vec<(IpNet, Option<String>)> {
+    rib.rejected_within(None)
+        .into_iter()
+        .flat_map(|r| r.paths.into_iter().map(move |p| (r.prefix, p.rejected)))
+        .collect()
+}
+
+const NEXT_HOP_OURS: Option<&str> = Some("next hop ours");
+
 /// RFC 4271 5.1.3: a route whose next hop is one of our addresses (IPv4
-/// NEXT_HOP, MP_REACH global or link-local) is treated as withdrawn.
+/// NEXT_HOP, MP_REACH global or link-local) is not usable: it is kept
+/// rejected, out of the selection, and counted.
 #[test]
-fn routes_through_our_own_address_are_dropped_and_counted() {
+fn routes_through_our_own_address_are_kept_rejected_and_counted() {
     let mut rib = rib_with(&[peer(1, 65002), peer(2, 65003)]);
     assert!(
         rib.set_own_addresses(own(&["10.0.0.1", "2001:db8::1", "fe80::a"]))
@@ -467,7 +478,27 @@ fn routes_through_our_own_address_are_dropped_and_counted() {
     rib.apply(&id(1), &announce(&["10.2.0.0/16"], via(global))).unwrap();
     assert_eq!(rib.routes().len(), 1, "{:?}", rib.routes());
     let stats = rib.peer_stats(&id(1)).unwrap();
-    assert_eq!((stats.prefixes, stats.next_hop_ours), (0, 4));
+    assert_eq!(
+        (
+            stats.prefixes,
+            stats.next_hop_ours_rejected,
+            stats.accepted(),
+            stats.next_hop_ours
+        ),
+        (4, 4, 0, 4)
+    );
+    let mut reasons = rejections(&rib);
+    reasons.sort();
+    let why = NEXT_HOP_OURS.map(String::from);
+    assert_eq!(
+        reasons,
+        [
+            (net("10.0.0.0/8"), why.clone()),
+            (net("10.1.0.0/16"), why.clone()),
+            (net("10.2.0.0/16"), why.clone()),
+            (net("2001:db8:1::/48"), why),
+        ]
+    );
     // Someone else's next hop still is a route.
     let theirs = NextHop {
         ipv4: Some("10.0.0.2".parse().unwrap()),
@@ -475,13 +506,20 @@ fn routes_through_our_own_address_are_dropped_and_counted() {
     };
     rib.apply(&id(1), &announce(&["10.3.0.0/16"], via(theirs))).unwrap();
     assert_eq!(selected(&rib, "10.3.0.0/16"), [from(1)]);
+    // A withdrawal takes the rejected path out: no counter is left behind.
+    rib.apply(&id(1), &withdraw(&["10.1.0.0/16"])).unwrap();
+    let stats = rib.peer_stats(&id(1)).unwrap();
+    assert_eq!(
+        (stats.prefixes, stats.next_hop_ours_rejected, stats.next_hop_ours),
+        (4, 3, 4)
+    );
 }
 
-/// An address that becomes ours withdraws the paths held through it; one
-/// that stops being ours does not bring dropped paths back (the peer's
-/// next announcement does).
+/// An address that becomes ours rejects the paths held through it; one
+/// that stops being ours brings them back into the decision, without the
+/// peer announcing them again.
 #[test]
-fn an_address_that_becomes_ours_withdraws_the_paths_through_it() {
+fn an_address_that_becomes_ours_rejects_the_paths_through_it_until_it_is_not() {
     let mut rib = rib_with(&[peer(1, 65002), peer(2, 65003)]);
     let through = |a: &str| NextHop {
         ipv4: Some(a.parse().unwrap()),
@@ -512,17 +550,117 @@ fn an_address_that_becomes_ours_withdraws_the_paths_through_it() {
         [PathSource::Local],
         "local paths are ours"
     );
-    assert_eq!(rib.peer_stats(&id(1)).map(|s| s.next_hop_ours), Some(2));
+    let stats = rib.peer_stats(&id(1)).unwrap();
+    assert_eq!(
+        (stats.prefixes, stats.next_hop_ours_rejected, stats.next_hop_ours),
+        (2, 2, 2)
+    );
+    assert_eq!(rejections(&rib).len(), 2);
     // The same set again: nothing to do.
     assert!(rib.set_own_addresses(own(&["192.0.2.7"])).is_empty());
+    // Another address of ours that no path names: nothing changes, nothing counted.
+    assert!(rib.set_own_addresses(own(&["192.0.2.7", "192.0.2.99"])).is_empty());
 
-    assert!(
-        rib.set_own_addresses(own(&[])).is_empty(),
-        "nothing comes back by itself"
+    // The address moves away (a VIP, an anycast address): the paths are
+    // usable again, and re-decided.
+    let changes = rib.set_own_addresses(own(&[]));
+    let mut prefixes: Vec<IpNet> = changes.routes.iter().map(RouteChange::prefix).collect();
+    prefixes.sort();
+    assert_eq!(prefixes, [net("10.0.0.0/8"), net("10.9.0.0/16")]);
+    assert_eq!(selected(&rib, "10.0.0.0/8"), [from(1), from(2)]);
+    assert_eq!(selected(&rib, "10.9.0.0/16"), [from(1)]);
+    let stats = rib.peer_stats(&id(1)).unwrap();
+    assert_eq!(
+        (
+            stats.prefixes,
+            stats.next_hop_ours_rejected,
+            stats.accepted(),
+            stats.next_hop_ours
+        ),
+        (2, 0, 2, 2),
+        "the cumulative count stays"
     );
-    rib.apply(&id(1), &announce(&["10.9.0.0/16"], via(through("192.0.2.7"))))
+    assert!(rejections(&rib).is_empty());
+}
+
+/// One reason per path: the first-AS check, then next hop ours, then the
+/// import filter. A policy change keeps a path through our address
+/// rejected; when the address stops being ours, the filter's verdict shows.
+#[test]
+fn next_hop_ours_comes_before_the_import_filter() {
+    let mut rib = rib_with(&[peer(1, 65002)]);
+    rib.set_own_addresses(own(&["192.0.2.7"]));
+    let ours = NextHop {
+        ipv4: Some("192.0.2.7".parse().unwrap()),
+        ..NextHop::default()
+    };
+    let deny = || crate::policy::RoutePolicy {
+        import: crate::policy::PrefixFilter::new(vec![
+            "deny 10.1.0.0/16".parse().unwrap(),
+            "permit 0.0.0.0/0 le 32".parse().unwrap(),
+        ]),
+        ..crate::policy::RoutePolicy::default()
+    };
+    rib.set_policy(&id(1), deny()).unwrap();
+    rib.apply(&id(1), &announce(&["10.1.0.0/16", "10.2.0.0/16"], via(ours)))
         .unwrap();
-    assert_eq!(selected(&rib, "10.9.0.0/16"), [from(1)], "announced again: taken");
+    // From an AS that is not the peer's: the first-AS check wins.
+    let wrong_first = PathAttributes {
+        next_hop: ours,
+        ..attrs(&[65099])
+    };
+    rib.apply(&id(1), &announce(&["10.3.0.0/16"], wrong_first)).unwrap();
+    let reasons = |rib: &Rib| {
+        let mut r = rejections(rib);
+        r.sort();
+        r
+    };
+    let why = |r: &str| Some(r.to_string());
+    assert_eq!(
+        reasons(&rib),
+        [
+            (net("10.1.0.0/16"), why("next hop ours")),
+            (net("10.2.0.0/16"), why("next hop ours")),
+            (net("10.3.0.0/16"), why("first AS")),
+        ]
+    );
+    let s = rib.peer_stats(&id(1)).unwrap();
+    assert_eq!(
+        (
+            s.prefixes,
+            s.filtered,
+            s.first_as_rejected,
+            s.next_hop_ours_rejected,
+            s.next_hop_ours
+        ),
+        (3, 0, 1, 2, 3),
+        "counted whatever the reason shown"
+    );
+    // Turning the filter off changes no reason: still our next hop.
+    assert!(
+        rib.set_policy(&id(1), crate::policy::RoutePolicy::default())
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(rib.peer_stats(&id(1)).unwrap().next_hop_ours_rejected, 2);
+    rib.set_policy(&id(1), deny()).unwrap();
+    let changes = rib.set_own_addresses(own(&[]));
+    assert_eq!(
+        changes.routes,
+        [RouteChange::Best(rib.best(&net("10.2.0.0/16")).unwrap())]
+    );
+    assert_eq!(
+        reasons(&rib),
+        [
+            (net("10.1.0.0/16"), why("import filter")),
+            (net("10.3.0.0/16"), why("first AS")),
+        ]
+    );
+    let s = rib.peer_stats(&id(1)).unwrap();
+    assert_eq!(
+        (s.prefixes, s.filtered, s.first_as_rejected, s.next_hop_ours_rejected),
+        (3, 1, 1, 0)
+    );
 }
 
 #[test]

@@ -27,31 +27,6 @@ const EST: &str = "Established";
 
 // ---------------------------------------------------------------- helpers
 
-fn report(d: &Ndbgpd) -> String {
-    let view = d
-        .try_ctl_json(&["neighbors"])
-        .unwrap_or_else(|| "(ndbgpctl neighbors --json failed)".into());
-    format!(
-        "\n--- {}: neighbors = {view}\n--- {} log (tail) ---\n{}\n",
-        d.process.name,
-        d.process.name,
-        tail(&d.process.log_text(), 80)
-    )
-}
-
-fn frr_report(frr: &Frr) -> String {
-    let n = frr.vtysh("show bgp neighbors json").unwrap_or_default();
-    format!("\n--- frr: neighbors ---\n{}\n{}", tail(&n, 60), tail(&frr.logs(), 80))
-}
-
-fn bird_report(bird: &Bird) -> String {
-    format!(
-        "\n--- bird: show protocols all ---\n{}\n--- bird log ---\n{}",
-        bird.birdc("show protocols all").unwrap_or_default(),
-        tail(&bird.process.log_text(), 60)
-    )
-}
-
 fn established_to(d: &Ndbgpd, addr: Ipv6Addr) -> Option<NeighborView> {
     d.try_neighbors()?
         .into_iter()
@@ -165,7 +140,7 @@ fn two_ndbgpd_with_one_key_reach_established_signed() {
     let (a, b, la, lb) = pair("amd", "bmd");
     let da = ndbgpd(&a, &dir, "a", 65001, "10.0.0.1", &["--password-file", &file]);
     let db = ndbgpd(&b, &dir, "b", 65002, "10.0.0.2", &["--password-file", &file]);
-    let dump = || format!("{}{}", report(&da), report(&db));
+    let dump = || format!("{}{}", da.report(), db.report());
     let (sa, sb) = wait_or_dump("both Established", Duration::from_secs(20), &dump, || {
         Some((established_to(&da, lb)?, established_to(&db, la)?))
     });
@@ -198,7 +173,7 @@ fn ndbgpd_with_a_wrong_or_missing_key_never_establishes() {
     let (a, b, la, lb) = pair("amw", "bmw");
     let da = ndbgpd(&a, &dir, "a", 65001, "10.0.0.1", &["--password-file", &ours]);
     let mut db = ndbgpd(&b, &dir, "b", 65002, "10.0.0.2", &["--password-file", &wrong]);
-    let dump = || format!("{}{}", report(&da), report(&db));
+    let dump = || format!("{}{}", da.report(), db.report());
     never("Established with a wrong key", &dump, || {
         established_to(&da, lb).is_some() || established_to(&db, la).is_some()
     });
@@ -211,7 +186,7 @@ fn ndbgpd_with_a_wrong_or_missing_key_never_establishes() {
     db.process.stop();
 
     let db = ndbgpd(&b, &dir, "b2", 65002, "10.0.0.2", &[]);
-    let dump = || format!("{}{}", report(&da), report(&db));
+    let dump = || format!("{}{}", da.report(), db.report());
     never("Established with no key on one side", &dump, || {
         established_to(&da, lb).is_some() || established_to(&db, la).is_some()
     });
@@ -236,7 +211,7 @@ fn frr_interface_neighbour_with_password() {
     let (a, b, _la, lb) = pair("amf", "bmf");
     let da = ndbgpd(&a, &dir, "a", 65001, "10.0.0.1", &["--password-file", &file]);
     let frr = Frr::start(&b, &dir, &frr_conf(&["password frr-shared-key"]));
-    let dump = || format!("{}{}{:?}", report(&da), frr_report(&frr), tcp_counters(&a));
+    let dump = || format!("{}{}{:?}", da.report(), frr.report(), tcp_counters(&a));
     let s = wait_or_dump("ndbgpd and FRR Established", Duration::from_secs(30), &dump, || {
         frr.neighbor("eth0").filter(|n| n["bgpState"] == EST)?;
         established_to(&da, lb)
@@ -273,7 +248,7 @@ fn frr_without_password_never_establishes() {
     let (a, b, _la, lb) = pair("amn", "bmn");
     let da = ndbgpd(&a, &dir, "a", 65001, "10.0.0.1", &["--password-file", &file]);
     let frr = Frr::start(&b, &dir, &frr_conf(&[]));
-    let dump = || format!("{}{}", report(&da), frr_report(&frr));
+    let dump = || format!("{}{}", da.report(), frr.report());
     never("Established without FRR signing", &dump, || {
         established_to(&da, lb).is_some() || frr.bgp_state("eth0").as_deref() == Some(EST)
     });
@@ -294,7 +269,7 @@ fn bird_with_password_reaches_established() {
     let (a, b, _la, lb) = pair("amb", "bmb");
     let bird = Bird::start(&b, &dir, "bird", &bird_conf("  password \"bird-shared-key\";\n"));
     let da = ndbgpd(&a, &dir, "a", 65001, "10.0.0.1", &["--password-file", &file]);
-    let dump = || format!("{}{}", report(&da), bird_report(&bird));
+    let dump = || format!("{}{}", da.report(), bird.report());
     let s = wait_or_dump("ndbgpd and BIRD Established", Duration::from_secs(30), &dump, || {
         let s = established_to(&da, lb)?;
         (bird.established() == 1).then_some(s)
@@ -314,7 +289,7 @@ fn bird_with_another_key_never_establishes() {
     let (a, b, _la, lb) = pair("amc", "bmc");
     let bird = Bird::start(&b, &dir, "bird", &bird_conf("  password \"theirs\";\n"));
     let da = ndbgpd(&a, &dir, "a", 65001, "10.0.0.1", &["--password-file", &file]);
-    let dump = || format!("{}{}", report(&da), bird_report(&bird));
+    let dump = || format!("{}{}", da.report(), bird.report());
     never("Established with BIRD's other key", &dump, || {
         established_to(&da, lb).is_some() || bird.established() > 0
     });
@@ -338,7 +313,7 @@ fn a_new_key_on_sighup_applies_to_new_connections() {
     let (a, b, la, lb) = pair("amh", "bmh");
     let da = ndbgpd(&a, &dir, "a", 65001, "10.0.0.1", &["--password-file", &file_a]);
     let db = ndbgpd(&b, &dir, "b", 65002, "10.0.0.2", &["--password-file", &file_b]);
-    let dump = || format!("{}{}", report(&da), report(&db));
+    let dump = || format!("{}{}", da.report(), db.report());
     let s0 = wait_or_dump("both Established", Duration::from_secs(20), &dump, || {
         established_to(&db, la)?;
         established_to(&da, lb)
@@ -415,7 +390,7 @@ fn a_per_interface_key_signs_only_that_interface() {
     let da = Ndbgpd::start(&a, &dir, "a", &["--config", conf.to_str().expect("utf-8")]);
     let db = ndbgpd(&b, &dir, "b", 65002, "10.0.0.2", &["--password-file", &key]);
     let dc = ndbgpd(&c, &dir, "c", 65003, "10.0.0.3", &[]);
-    let dump = || format!("{}{}{}", report(&da), report(&db), report(&dc));
+    let dump = || format!("{}{}{}", da.report(), db.report(), dc.report());
     let (sb, sc) = wait_or_dump("both sessions Established", Duration::from_secs(30), &dump, || {
         let all = da.try_neighbors()?;
         let up = |ifname: &str, addr: Ipv6Addr| {
@@ -455,20 +430,20 @@ fn ttl_security_with_frr() {
     let (a, b, _la, lb) = pair("agf", "bgf");
     let da = ndbgpd(&a, &dir, "a", 65001, "10.0.0.1", &["--ttl-security"]);
     let frr = Frr::start(&b, &dir, &frr_conf(&["ttl-security hops 1"]));
-    let dump = || format!("{}{}", report(&da), frr_report(&frr));
+    let dump = || format!("{}{}", da.report(), frr.report());
     let s = wait_or_dump("ndbgpd and FRR Established", Duration::from_secs(30), &dump, || {
         frr.neighbor("eth0").filter(|n| n["bgpState"] == EST)?;
         established_to(&da, lb)
     });
     assert!(s.ttl_security && !s.tcp_md5, "{s:?}");
     drop(frr);
-    wait_or_dump("the session to end", Duration::from_secs(20), &|| report(&da), || {
+    wait_or_dump("the session to end", Duration::from_secs(20), &|| da.report(), || {
         established_to(&da, lb).is_none().then_some(())
     });
 
     let before = counter(&a, "TCPMinTTLDrop");
     let frr = Frr::start(&b, &dir, &frr_conf(&[]));
-    let dump = || format!("{}{}", report(&da), frr_report(&frr));
+    let dump = || format!("{}{}", da.report(), frr.report());
     never("Established with FRR sending hop limit 1", &dump, || {
         established_to(&da, lb).is_some() || frr.bgp_state("eth0").as_deref() == Some(EST)
     });
@@ -488,7 +463,7 @@ fn ttl_security_with_bird() {
     let (a, b, _la, lb) = pair("agb", "bgb");
     let bird = Bird::start(&b, &dir, "bird", &bird_conf("  ttl security on;\n"));
     let da = ndbgpd(&a, &dir, "a", 65001, "10.0.0.1", &["--ttl-security"]);
-    let dump = || format!("{}{}", report(&da), bird_report(&bird));
+    let dump = || format!("{}{}", da.report(), bird.report());
     let s = wait_or_dump("ndbgpd and BIRD Established", Duration::from_secs(30), &dump, || {
         let s = established_to(&da, lb)?;
         (bird.established() == 1).then_some(s)
@@ -532,12 +507,12 @@ fn ttl_security_drops_a_syn_with_hop_limit_254() {
     );
     // ndbgpd logs every connection it takes (debug): none came.
     let taken = |log: &str| log.contains("inbound connection");
-    assert!(!taken(&da.process.log_text()), "{}", report(&da));
+    assert!(!taken(&da.process.log_text()), "{}", da.report());
     assert!(connect(255), "hop limit 255 accepted");
     wait_or_dump(
         "ndbgpd to take the connection",
         Duration::from_secs(5),
-        &|| report(&da),
+        &|| da.report(),
         || taken(&da.process.log_text()).then_some(()),
     );
 }

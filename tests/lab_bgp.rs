@@ -25,33 +25,8 @@ const EST: &str = "Established";
 
 // ---------------------------------------------------------------- helpers
 
-/// An ndbgpd's `neighbors` view and the tail of its log.
-fn report(d: &Ndbgpd) -> String {
-    let view = d
-        .try_ctl_json(&["neighbors"])
-        .unwrap_or_else(|| "(ndbgpctl neighbors --json failed)".into());
-    format!(
-        "\n--- {}: neighbors = {view}\n--- {} log (tail) ---\n{}\n",
-        d.process.name,
-        d.process.name,
-        tail(&d.process.log_text(), 150)
-    )
-}
-
 fn reports(ds: &[&Ndbgpd]) -> String {
-    ds.iter().map(|d| report(d)).collect()
-}
-
-fn frr_report(frr: &Frr) -> String {
-    let n = frr
-        .vtysh("show bgp neighbors json")
-        .unwrap_or_else(|| "(vtysh failed)".into());
-    format!(
-        "\n--- frr {}: show bgp neighbors json ---\n{}\n{}",
-        frr.name,
-        tail(&n, 60),
-        tail(&frr.logs(), 150)
-    )
+    ds.iter().map(|d| d.report()).collect()
 }
 
 /// The sessions ndbgpd shows; None while `ndbgpctl neighbors` cannot answer.
@@ -190,7 +165,7 @@ fn frr_pair_reaches_established_harness_check() {
     a.set_link("eth0", true);
     b.set_link("eth0", true);
     let (_, la, lb) = wait_link_locals_ready(&a, &b, "eth0");
-    let dump = || format!("{}{}", frr_report(&fa), frr_report(&fb));
+    let dump = || format!("{}{}", fa.report(), fb.report());
     let (na, nb) = wait_or_dump("both FRR Established", Duration::from_secs(20), &dump, || {
         let na = fa.neighbor("eth0").filter(|n| n["bgpState"] == EST)?;
         let nb = fb.neighbor("eth0").filter(|n| n["bgpState"] == EST)?;
@@ -276,7 +251,7 @@ fn ndbgpd_and_frr(test: &str, frr_first: bool, profile: FrrProfile) {
         wait_or_dump(
             "FRR's 4 start-up RAs",
             Duration::from_secs(15),
-            &|| frr_report(&frr),
+            &|| frr.report(),
             || {
                 let n = cap
                     .log_text()
@@ -296,7 +271,7 @@ fn ndbgpd_and_frr(test: &str, frr_first: bool, profile: FrrProfile) {
         wait_or_dump(
             "ndbgpd's start-up RAs",
             Duration::from_secs(15),
-            &|| report(&da),
+            &|| da.report(),
             || {
                 let ifs = da.try_interfaces()?;
                 (*ifs.first()?.nd.tx.get("ra")? >= 3).then_some(())
@@ -306,7 +281,7 @@ fn ndbgpd_and_frr(test: &str, frr_first: bool, profile: FrrProfile) {
         let frr = Frr::start(&b, &dir, &conf);
         (frr, da, started)
     };
-    let dump = || format!("{}{}", report(&da), frr_report(&frr));
+    let dump = || format!("{}{}", da.report(), frr.report());
     let (s, n) = wait_or_dump("ndbgpd and FRR Established", Duration::from_secs(30), &dump, || {
         let n = frr.neighbor("eth0").filter(|n| n["bgpState"] == EST)?;
         Some((established_to(&da, "eth0", lb)?, n))
@@ -738,7 +713,7 @@ fn tshark_decodes_session_without_malformed() {
         &frr_unnumbered_conf("frr", 65002, "10.0.0.2", &["eth0"], FrrProfile::Datacenter),
     );
     let da = ndbgpd(&a, &dir, "a", &["eth0"], 65001, "10.0.0.1", &[]);
-    let dump = || format!("{}{}", report(&da), frr_report(&frr));
+    let dump = || format!("{}{}", da.report(), frr.report());
     let n = wait_or_dump("ndbgpd and FRR Established", Duration::from_secs(30), &dump, || {
         established_to(&da, "eth0", lb)?;
         frr.neighbor("eth0").filter(|n| n["bgpState"] == EST)
@@ -863,7 +838,7 @@ fn ndbgpd_and_bird_reach_established() {
     let dump = || {
         format!(
             "{}\n--- bird: show protocols ---\n{}\n--- bird log ---\n{}",
-            report(&da),
+            da.report(),
             bird.birdc("show protocols all").unwrap_or_default(),
             tail(&bird.process.log_text(), 80)
         )
@@ -928,7 +903,7 @@ fn ndbgpd_and_gobgp_reach_established() {
     let dump = || {
         format!(
             "{}\n--- gobgp neighbor ---\n{}\n--- gobgpd log ---\n{}",
-            report(&da),
+            da.report(),
             g.gobgp(&["neighbor"]).unwrap_or_default(),
             tail(&g.process.log_text(), 80)
         )

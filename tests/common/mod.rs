@@ -236,6 +236,19 @@ pub struct Ndbgpd {
 }
 
 impl Ndbgpd {
+    /// Its `neighbors` view and the tail of its log, for a failed test.
+    pub fn report(&self) -> String {
+        let view = self
+            .try_ctl_json(&["neighbors"])
+            .unwrap_or_else(|| "(ndbgpctl neighbors --json failed)".into());
+        format!(
+            "\n--- {}: neighbors = {view}\n--- {} log (tail) ---\n{}\n",
+            self.process.name,
+            self.process.name,
+            tail(&self.process.log_text(), 150)
+        )
+    }
+
     pub fn start(ns: &Netns, dir: &TempDir, tag: &str, args: &[&str]) -> Ndbgpd {
         Ndbgpd::start_wrapped(ns, dir, tag, &[], args)
     }

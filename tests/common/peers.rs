@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Netns, Process, TempDir, unique, wait_for};
+use super::{Netns, Process, TempDir, tail, unique, wait_for};
 
 /// Where Debian's FRR 8.4 keeps its daemons.
 pub const FRR_DIR: &str = "/usr/lib/frr";
@@ -76,6 +76,20 @@ pub struct Frr {
 }
 
 impl Frr {
+    /// Its neighbours as bgpd shows them and the tail of its logs, for a
+    /// failed test.
+    pub fn report(&self) -> String {
+        let n = self
+            .vtysh("show bgp neighbors json")
+            .unwrap_or_else(|| "(vtysh failed)".into());
+        format!(
+            "\n--- frr {}: show bgp neighbors json ---\n{}\n{}",
+            self.name,
+            tail(&n, 60),
+            tail(&self.logs(), 150)
+        )
+    }
+
     /// Starts zebra, waits for its zserv socket, starts bgpd and waits until
     /// vtysh can read bgpd's state. `conf` is the whole frr.conf (both
     /// daemons read it and ignore the other's lines, with a warning).
@@ -199,6 +213,15 @@ pub struct Bird {
 }
 
 impl Bird {
+    /// Its protocols and the tail of its log, for a failed test.
+    pub fn report(&self) -> String {
+        format!(
+            "\n--- bird: show protocols all ---\n{}\n--- bird log ---\n{}",
+            self.birdc("show protocols all").unwrap_or_default(),
+            tail(&self.process.log_text(), 60)
+        )
+    }
+
     pub fn start(ns: &Netns, dir: &TempDir, tag: &str, conf: &str) -> Bird {
         let conf_path = dir.join(&format!("{tag}.conf"));
         std::fs::write(&conf_path, conf).expect("bird conf");

@@ -73,34 +73,29 @@ fn md5sig(
     sig.keylen = key.len() as u16; // <= 80: checked above
     sig.ifindex = ifindex as libc::c_int;
     sig.key[..key.len()].copy_from_slice(key);
-    // SAFETY: `sig` outlives the call and the length given is its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_fd().as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_MD5SIG_EXT,
-            (&sig as *const TcpMd5Sig).cast(),
-            std::mem::size_of::<TcpMd5Sig>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    set(socket, libc::IPPROTO_TCP, libc::TCP_MD5SIG_EXT, &sig)
 }
 
 /// Drop segments arriving with a hop limit below `hops` (0: accept all).
 pub fn set_min_hop_count(socket: &impl AsFd, hops: u8) -> io::Result<()> {
-    let value = libc::c_int::from(hops);
-    // SAFETY: `value` outlives the call and the length given is its size.
+    set(
+        socket,
+        libc::IPPROTO_IPV6,
+        libc::IPV6_MINHOPCOUNT,
+        &libc::c_int::from(hops),
+    )
+}
+
+/// `setsockopt` with `value` as the option's plain C value.
+fn set<T>(socket: &impl AsFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` is borrowed for the call and the length given is its size.
     let rc = unsafe {
         libc::setsockopt(
             socket.as_fd().as_raw_fd(),
-            libc::IPPROTO_IPV6,
-            libc::IPV6_MINHOPCOUNT,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if rc == 0 {

@@ -216,9 +216,7 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
     let mut rib_config = RibConfig::new(config.local_asn, router_id);
     rib_config.max_paths = config.max_paths;
     let next_hop_self = NextHopSelf::new(links.clone(), config.addresses.clone());
-    let limits = config.policies.clone();
     let task = Routes {
-        limits,
         rib: Rib::new(rib_config),
         config,
         fib,
@@ -239,8 +237,6 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
 }
 
 struct Routes {
-    /// Its own receiver of the policies, to see a reload's new limits.
-    limits: watch::Receiver<SharedPolicies>,
     rib: Rib,
     config: RoutesConfig,
     fib: FibHandle,
@@ -580,7 +576,7 @@ impl Routes {
 
     /// `--max-prefix` for the sessions on this interface.
     fn max_prefix(&self, ifindex: u32) -> Option<u32> {
-        let policies = self.limits.borrow();
+        let policies = self.config.policies.borrow();
         match iface::name_of(&self.links.borrow(), ifindex) {
             Some(name) => policies.for_interface(name).max_prefix,
             None => policies.default.max_prefix,
@@ -592,9 +588,6 @@ impl Routes {
     /// and the other peers, UPDATEs still queued from it are ignored) and
     /// tell its session to close.
     fn check_prefix_limit(&mut self, key: PeerKey, update: &Update, changes: &mut Changes) {
-        if self.limits.has_changed().unwrap_or(false) {
-            self.refresh_prefix_limits();
-        }
         let afi = match update.announced.last() {
             Some(IpNet::V6(_)) => AFI_IPV6,
             _ => AFI_IPV4,
@@ -605,21 +598,13 @@ impl Routes {
     /// A reload: every peer gets its interface's current limit and is
     /// checked against it now.
     fn recheck_prefix_limits(&mut self, changes: &mut Changes) {
-        self.refresh_prefix_limits();
-        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-        for key in keys {
-            self.check_peer_limit(key, None, changes);
-        }
-    }
-
-    fn refresh_prefix_limits(&mut self) {
-        self.limits.borrow_and_update();
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
             let max = self.max_prefix(key.ifindex);
             if let Some(peer) = self.peers.get_mut(&key) {
                 peer.limit.set_max(max);
             }
+            self.check_peer_limit(key, None, changes);
         }
     }
 

@@ -13,6 +13,11 @@
 //! | `neighbors`       | `[NeighborView]`                      |
 //! | `routes`          | `[RouteEntry]`                        |
 //! | `filtered_routes` | `[RouteEntry]`, paths with `rejected` |
+//! | `announce`, `withdraw`, `neighbor_*`, `interface_*`, `reload` | [`Changed`] |
+//!
+//! The requests that change state ([`Request::changes_state`]) are taken
+//! only from root or from ndbgpd's own user; any client that can open the
+//! socket may read (docs/ARCHITECTURE.md, "The control socket").
 //!
 //! The field names are the JSON keys that `ndbgpctl ... --json` prints and
 //! that scripts read: renaming one breaks them (the tests below pin them).
@@ -32,7 +37,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Request {
     /// The peer table.
@@ -53,6 +58,189 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prefix: Option<IpNet>,
     },
+    /// Announce `prefix` to every peer as a local route, until withdrawn or
+    /// until ndbgpd stops (never written to the config file).
+    Announce { prefix: IpNet },
+    /// Withdraw a prefix `announce` added.
+    Withdraw { prefix: IpNet },
+    /// Cease / Administrative Shutdown (RFC 9003 `message`) to the target's
+    /// sessions; they stay down, with no redial, until `neighbor_enable`.
+    NeighborShutdown {
+        target: NeighborTarget,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// Lets sessions `neighbor_shutdown` stopped come back.
+    NeighborEnable { target: NeighborTarget },
+    /// Reset the target's sessions; `soft`: ask the peer to send its routes
+    /// again (ROUTE-REFRESH) and send ours again, without a reset.
+    NeighborClear {
+        target: NeighborTarget,
+        #[serde(default)]
+        soft: bool,
+    },
+    /// A static neighbour: dialled as if discovered, whatever discovery sees.
+    NeighborAdd { neighbor: ScopedAddress },
+    /// Removes a neighbour `neighbor_add` added.
+    NeighborRemove { neighbor: ScopedAddress },
+    /// Run on this interface too, as if added to the file and reloaded
+    /// (not written to the file).
+    InterfaceAdd { interface: String },
+    /// Stop running on this interface (not written to the file).
+    InterfaceRemove { interface: String },
+    /// Re-read the configuration (as SIGHUP), answering with the result.
+    Reload,
+}
+
+impl Request {
+    /// The request changes the daemon's state (only root or ndbgpd's own
+    /// user may send it), as opposed to reading it.
+    pub fn changes_state(&self) -> bool {
+        !matches!(
+            self,
+            Request::Discovery
+                | Request::Interfaces
+                | Request::Neighbors
+                | Request::Routes { .. }
+                | Request::FilteredRoutes { .. }
+        )
+    }
+
+    /// The request as ndbgpctl's user typed it, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Discovery => "discovery",
+            Request::Interfaces => "interfaces",
+            Request::Neighbors => "neighbors",
+            Request::Routes { .. } => "routes",
+            Request::FilteredRoutes { .. } => "routes --filtered",
+            Request::Announce { .. } => "announce",
+            Request::Withdraw { .. } => "withdraw",
+            Request::NeighborShutdown { .. } => "neighbor shutdown",
+            Request::NeighborEnable { .. } => "neighbor enable",
+            Request::NeighborClear { .. } => "neighbor clear",
+            Request::NeighborAdd { .. } => "neighbor add",
+            Request::NeighborRemove { .. } => "neighbor remove",
+            Request::InterfaceAdd { .. } => "interface add",
+            Request::InterfaceRemove { .. } => "interface remove",
+            Request::Reload => "reload",
+        }
+    }
+}
+
+/// A link-local neighbour on one interface: `fe80::1%eth0`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ScopedAddress {
+    pub address: Ipv6Addr,
+    pub interface: String,
+}
+
+impl std::str::FromStr for ScopedAddress {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?}: want a link-local neighbour such as fe80::1%eth0");
+        let (address, interface) = s.split_once('%').ok_or_else(bad)?;
+        let address: Ipv6Addr = address.parse().map_err(|_| bad())?;
+        if !is_link_local(address) {
+            return Err(format!("{s:?}: {address} is not a link-local (fe80::/10) address"));
+        }
+        valid_interface_name(interface).map_err(|e| format!("{s:?}: {e}"))?;
+        Ok(ScopedAddress {
+            address,
+            interface: interface.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for ScopedAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}%{}", self.address, self.interface)
+    }
+}
+
+impl TryFrom<String> for ScopedAddress {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<ScopedAddress> for String {
+    fn from(a: ScopedAddress) -> String {
+        a.to_string()
+    }
+}
+
+/// What a `neighbor` command acts on: every session of an interface
+/// (`eth0`), or one neighbour (`fe80::1%eth0`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum NeighborTarget {
+    Interface(String),
+    Neighbor(ScopedAddress),
+}
+
+impl std::str::FromStr for NeighborTarget {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.contains('%') {
+            return s.parse().map(NeighborTarget::Neighbor);
+        }
+        valid_interface_name(s)
+            .map(|()| NeighborTarget::Interface(s.to_string()))
+            .map_err(|e| format!("{s:?}: {e}; want an interface (eth0) or a neighbour (fe80::1%eth0)"))
+    }
+}
+
+impl std::fmt::Display for NeighborTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NeighborTarget::Interface(name) => f.write_str(name),
+            NeighborTarget::Neighbor(neighbor) => neighbor.fmt(f),
+        }
+    }
+}
+
+impl TryFrom<String> for NeighborTarget {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<NeighborTarget> for String {
+    fn from(t: NeighborTarget) -> String {
+        t.to_string()
+    }
+}
+
+fn is_link_local(address: Ipv6Addr) -> bool {
+    address.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// A Linux interface name: 1 to 15 bytes, no '/', whitespace, ':' or '%'.
+pub fn valid_interface_name(name: &str) -> Result<(), String> {
+    let bad = name.is_empty()
+        || name.len() > 15
+        || name == "."
+        || name == ".."
+        || name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b == b'%' || b.is_ascii_whitespace() || b.is_ascii_control());
+    match bad {
+        true => Err("not an interface name (1 to 15 bytes, no '/', ':', '%' or spaces)".to_string()),
+        false => Ok(()),
+    }
+}
+
+/// The answer to a request that changes state: what was done, in a line
+/// for the operator (`ndbgpctl` prints it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changed {
+    pub message: String,
 }
 
 /// The envelope of every answer. `result` stays serialized text: the
@@ -75,6 +263,7 @@ pub enum Answer {
     Interfaces(Vec<InterfaceEntry>),
     Neighbors(Vec<NeighborView>),
     Routes(Vec<RouteEntry>),
+    Changed(Changed),
 }
 
 impl Answer {
@@ -85,6 +274,7 @@ impl Answer {
             Request::Interfaces => Answer::Interfaces(serde_json::from_str(result)?),
             Request::Neighbors => Answer::Neighbors(serde_json::from_str(result)?),
             Request::Routes { .. } | Request::FilteredRoutes { .. } => Answer::Routes(serde_json::from_str(result)?),
+            _ => Answer::Changed(serde_json::from_str(result)?),
         })
     }
 }
@@ -384,6 +574,58 @@ mod tests {
                 prefix: Some("0.0.0.0/0".parse().unwrap())
             })
         );
+    }
+
+    #[test]
+    fn change_requests_on_the_wire() {
+        let parse = |s: &str| serde_json::from_str::<Request>(s).map_err(|e| e.to_string());
+        let eth0 = ScopedAddress {
+            address: "fe80::1".parse().unwrap(),
+            interface: "eth0".into(),
+        };
+        assert_eq!(
+            parse(r#"{"command":"neighbor_shutdown","target":"fe80::1%eth0","message":"maintenance"}"#),
+            Ok(Request::NeighborShutdown {
+                target: NeighborTarget::Neighbor(eth0.clone()),
+                message: Some("maintenance".into())
+            })
+        );
+        assert_eq!(
+            parse(r#"{"command":"neighbor_clear","target":"swp1"}"#),
+            Ok(Request::NeighborClear {
+                target: NeighborTarget::Interface("swp1".into()),
+                soft: false
+            })
+        );
+        let add = Request::NeighborAdd { neighbor: eth0 };
+        let line = serde_json::to_string(&add).unwrap();
+        assert_eq!(line, r#"{"command":"neighbor_add","neighbor":"fe80::1%eth0"}"#);
+        assert_eq!(parse(&line), Ok(add));
+        assert_eq!(parse(r#"{"command":"reload"}"#), Ok(Request::Reload));
+        // Checked on the daemon's side too, not only by ndbgpctl.
+        assert!(parse(r#"{"command":"neighbor_add","neighbor":"2001:db8::1%eth0"}"#).is_err());
+        assert!(parse(r#"{"command":"neighbor_add","neighbor":"fe80::1"}"#).is_err());
+        assert!(parse(r#"{"command":"neighbor_enable","target":"a/b"}"#).is_err());
+        assert!(parse(r#"{"command":"interface_add","interface":"eth0"}"#).is_ok());
+        assert!(Request::Reload.changes_state());
+        assert!(!Request::Routes { prefix: None }.changes_state());
+    }
+
+    #[test]
+    fn targets_read_as_typed() {
+        assert_eq!("eth0".parse(), Ok(NeighborTarget::Interface("eth0".into())));
+        let t: NeighborTarget = "fe80::a:b%swp12".parse().unwrap();
+        assert_eq!(t.to_string(), "fe80::a:b%swp12");
+        for bad in [
+            "",
+            "fe80::1%",
+            "%eth0",
+            "fe80::1%a b",
+            "10.0.0.1%eth0",
+            "averyveryverylongname",
+        ] {
+            assert!(bad.parse::<NeighborTarget>().is_err(), "{bad:?}");
+        }
     }
 
     fn neighbor() -> NeighborView {

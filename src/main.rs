@@ -16,6 +16,7 @@ use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use ndbgp::actor::{self, Supervisor};
+use ndbgp::api::Request;
 use ndbgp::bgp::fsm::{ConfigError, FsmConfig};
 use ndbgp::bgp::manager::{self, BgpConfig, BgpHandle};
 use ndbgp::bgp::transport;
@@ -155,6 +156,8 @@ struct Stages {
     policies: watch::Sender<SharedPolicies>,
     /// Fires once the links watcher has seen the interfaces.
     synced: oneshot::Receiver<()>,
+    /// From the control socket: reload, interfaces added or removed.
+    daemon_requests: mpsc::Receiver<control::DaemonRequest>,
 }
 
 /// Open the sockets, then start one task per stage in the order the data
@@ -174,6 +177,7 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
     let (fib, routes) = wiring.start_routes()?;
     let bgp = wiring.start_bgp(fsm, sockets.bgp, events_rx, observations_tx.clone(), routes.clone());
     let nd = wiring.start_nd(sockets.icmp, observations_tx);
+    let (daemon, daemon_requests) = mpsc::channel(8);
     wiring.start_control(
         sockets.control,
         control::Handles {
@@ -181,6 +185,7 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
             nd,
             bgp: bgp.clone(),
             routes: routes.clone(),
+            daemon,
         },
     );
     Ok(Stages {
@@ -191,6 +196,7 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
         interfaces,
         policies,
         synced,
+        daemon_requests,
     })
 }
 
@@ -410,7 +416,20 @@ async fn supervise(
         tokio::select! {
             _ = signals.term.recv() => { info!("SIGTERM: stopping"); return Ok(()) }
             _ = signals.int.recv() => { info!("SIGINT: stopping"); return Ok(()) }
-            _ = signals.hup.recv() => reload(args, running, stages, log_level),
+            _ = signals.hup.recv() => {
+                info!("SIGHUP: reloading");
+                let _ = reload(args, running, stages, log_level);
+            }
+            Some(asked) = stages.daemon_requests.recv() => {
+                let answer = match asked.request {
+                    Request::Reload => {
+                        info!("ndbgpctl reload: reloading");
+                        reload(args, running, stages, log_level)
+                    }
+                    other => Err(format!("{} is not served yet", other.name())),
+                };
+                let _ = asked.done.send(answer);
+            }
             // READY=1 once the sockets are open and the interfaces watched.
             synced_now = &mut stages.synced, if !ready => {
                 ready = true;
@@ -477,22 +496,25 @@ async fn stop(stages: Stages) {
     }
 }
 
-/// SIGHUP: re-read the command line and the config file. Interfaces added
-/// or removed, the policies and the log level take effect; other changes are logged as
-/// needing a restart; a bad file is logged and the running configuration
-/// kept.
-fn reload(args: &[OsString], running: &mut Config, stages: &Stages, log_level: &LogLevel) {
+/// SIGHUP or `ndbgpctl reload`: re-read the command line and the config
+/// file. Interfaces added or removed, the policies and the log level take
+/// effect; other changes are logged as needing a restart; a bad file is
+/// logged and the running configuration kept. Returns what was done, or
+/// the error, in a line for `ndbgpctl reload`.
+fn reload(args: &[OsString], running: &mut Config, stages: &Stages, log_level: &LogLevel) -> Result<String, String> {
     systemd::reloading();
     let file = running
         .config_file
         .as_ref()
         .map_or_else(|| "no config file".to_string(), |f| f.display().to_string());
-    info!("SIGHUP: reloading ({file})");
-    match config::parse(args) {
+    info!("reload: reading {file}");
+    let mut done = Vec::new();
+    let result = match config::parse(args) {
         Ok(Parsed::Run(new)) => {
             let plan = reload::Plan::new(running, &new);
             if !plan.needs_restart.is_empty() {
                 warn!("reload: needs a restart: {}", plan.needs_restart.join(", "));
+                done.push(format!("needs a restart: {}", plan.needs_restart.join(", ")));
             }
             if !new.overridden.is_empty() {
                 info!(
@@ -501,6 +523,7 @@ fn reload(args: &[OsString], running: &mut Config, stages: &Stages, log_level: &
                 );
             }
             if let Some(level) = &plan.log_level {
+                done.push(format!("log level {level}"));
                 match log_level {
                     Some(handle) => {
                         // Said at info under whichever level shows it (the
@@ -529,9 +552,11 @@ fn reload(args: &[OsString], running: &mut Config, stages: &Stages, log_level: &
             if plan.changes_interfaces() {
                 if !plan.added.is_empty() {
                     info!("reload: interfaces added: {}", plan.added.join(" "));
+                    done.push(format!("interfaces added: {}", plan.added.join(" ")));
                 }
                 if !plan.removed.is_empty() {
                     info!("reload: interfaces removed: {}", plan.removed.join(" "));
+                    done.push(format!("interfaces removed: {}", plan.removed.join(" ")));
                 }
                 stages.interfaces.send_replace(new.interfaces.clone());
             } else {
@@ -539,6 +564,7 @@ fn reload(args: &[OsString], running: &mut Config, stages: &Stages, log_level: &
             }
             if plan.policies_changed {
                 info!("reload: filters, limits or authentication changed; applied without resetting sessions");
+                done.push("filters, limits or authentication applied".to_string());
                 stages.policies.send_replace(Arc::new(new.policies.clone()));
             }
             reload::apply(running, &new);
@@ -546,9 +572,20 @@ fn reload(args: &[OsString], running: &mut Config, stages: &Stages, log_level: &
             // back (README, "Limits"). Not awaited: this loop serves signals.
             let bgp = stages.bgp.clone();
             tokio::spawn(async move { bgp.clear_max_prefix_holds().await });
+            match done.is_empty() {
+                true => Ok(format!("reloaded {file}: nothing changed")),
+                false => Ok(format!("reloaded {file}: {}", done.join("; "))),
+            }
         }
-        Ok(_) => warn!("reload: the command line asks for no daemon; ignored"),
-        Err(e) => error!("reload: {e}; keeping the running configuration"),
-    }
+        Ok(_) => {
+            warn!("reload: the command line asks for no daemon; ignored");
+            Err("the command line asks for no daemon; ignored".to_string())
+        }
+        Err(e) => {
+            error!("reload: {e}; keeping the running configuration");
+            Err(format!("{e}; keeping the running configuration"))
+        }
+    };
     systemd::reloaded();
+    result
 }

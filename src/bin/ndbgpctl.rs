@@ -12,11 +12,14 @@ use clap::{Parser, Subcommand};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use ndbgp::api::{Answer, InterfaceEntry, NeighborView, PeerEntryView, Request, RouteEntry, SessionState};
+use ndbgp::api::{
+    Answer, InterfaceEntry, NeighborTarget, NeighborView, PeerEntryView, Request, RouteEntry, ScopedAddress,
+    SessionState,
+};
 use ndbgp::control::client;
 
 #[derive(Parser)]
-#[command(name = "ndbgpctl", version, about = "Show the state of a running ndbgpd")]
+#[command(name = "ndbgpctl", version, about = "Show and change the state of a running ndbgpd")]
 struct Cli {
     /// ndbgpd's control socket.
     #[arg(
@@ -72,6 +75,62 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Announce a prefix to every peer (a service's /32 or /128), until
+    /// withdrawn or until ndbgpd stops; not written to the config file.
+    Announce {
+        #[arg(value_name = "PREFIX", value_parser = parse_prefix)]
+        prefix: IpNet,
+    },
+    /// Withdraw a prefix `announce` added.
+    Withdraw {
+        #[arg(value_name = "PREFIX", value_parser = parse_prefix)]
+        prefix: IpNet,
+    },
+    /// Act on BGP sessions.
+    #[command(subcommand)]
+    Neighbor(NeighborCommand),
+    /// Add or remove an interface at runtime (not written to the config file).
+    #[command(subcommand)]
+    Interface(InterfaceCommand),
+    /// Re-read the configuration (as SIGHUP) and print the result.
+    Reload,
+}
+
+/// TARGET: an interface (all its sessions) or one neighbour, fe80::1%eth0.
+#[derive(Subcommand)]
+enum NeighborCommand {
+    /// Cease / Administrative Shutdown to the target's sessions; they stay
+    /// down (no redial, connections refused) until `neighbor enable`.
+    Shutdown {
+        target: NeighborTarget,
+        /// Shown to the peer's operator (RFC 9003), at most 255 bytes.
+        #[arg(long, value_name = "TEXT")]
+        message: Option<String>,
+    },
+    /// Let the target's sessions come back after `neighbor shutdown`.
+    Enable { target: NeighborTarget },
+    /// Reset the target's sessions.
+    Clear {
+        target: NeighborTarget,
+        /// Instead, ask the peer to send its routes again (ROUTE-REFRESH)
+        /// and send ours again, without a reset.
+        #[arg(long)]
+        soft: bool,
+    },
+    /// A static neighbour, for a peer that sends no RA and is not in the
+    /// kernel's neighbour table; dialled until removed (not written to the
+    /// config file).
+    Add { neighbor: ScopedAddress },
+    /// Remove a static neighbour.
+    Remove { neighbor: ScopedAddress },
+}
+
+#[derive(Subcommand)]
+enum InterfaceCommand {
+    /// Run on this interface too, as if added to the file and reloaded.
+    Add { interface: String },
+    /// Stop running on this interface.
+    Remove { interface: String },
 }
 
 fn main() -> ExitCode {
@@ -90,6 +149,53 @@ fn main() -> ExitCode {
             json,
             filtered: true,
         } => (Request::FilteredRoutes { prefix }, json),
+        Command::Announce { prefix } => (Request::Announce { prefix }, false),
+        Command::Withdraw { prefix } => (Request::Withdraw { prefix }, false),
+        Command::Neighbor(NeighborCommand::Shutdown {
+            ref target,
+            ref message,
+        }) => (
+            Request::NeighborShutdown {
+                target: target.clone(),
+                message: message.clone(),
+            },
+            false,
+        ),
+        Command::Neighbor(NeighborCommand::Enable { ref target }) => {
+            (Request::NeighborEnable { target: target.clone() }, false)
+        }
+        Command::Neighbor(NeighborCommand::Clear { ref target, soft }) => (
+            Request::NeighborClear {
+                target: target.clone(),
+                soft,
+            },
+            false,
+        ),
+        Command::Neighbor(NeighborCommand::Add { ref neighbor }) => (
+            Request::NeighborAdd {
+                neighbor: neighbor.clone(),
+            },
+            false,
+        ),
+        Command::Neighbor(NeighborCommand::Remove { ref neighbor }) => (
+            Request::NeighborRemove {
+                neighbor: neighbor.clone(),
+            },
+            false,
+        ),
+        Command::Interface(InterfaceCommand::Add { ref interface }) => (
+            Request::InterfaceAdd {
+                interface: interface.clone(),
+            },
+            false,
+        ),
+        Command::Interface(InterfaceCommand::Remove { ref interface }) => (
+            Request::InterfaceRemove {
+                interface: interface.clone(),
+            },
+            false,
+        ),
+        Command::Reload => (Request::Reload, false),
     };
     match run(&cli, request, json) {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,7 +217,7 @@ fn main() -> ExitCode {
 fn run(cli: &Cli, request: Request, json: bool) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let answer_within = Duration::from_secs_f64(cli.timeout);
-    let mut answer = runtime.block_on(client::send(&cli.socket, request, answer_within))?;
+    let mut answer = runtime.block_on(client::send(&cli.socket, &request, answer_within))?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     if json {
         let mut pretty = client::Pretty::new(&mut out);
@@ -162,6 +268,7 @@ fn table(answer: &Answer) -> String {
         Answer::Interfaces(rows) => interfaces_table(rows),
         Answer::Neighbors(rows) => neighbors_table(rows),
         Answer::Routes(rows) => routes_table(rows),
+        Answer::Changed(changed) => format!("{}\n", changed.message),
     }
 }
 

@@ -17,7 +17,7 @@ use crate::api::{Request, Response};
 /// read with [`read_result`]. A daemon that has not begun to answer within
 /// `answer_within` (stopped, wedged) is a `TimedOut` error; once it has,
 /// a long answer (a full table) is read to its end.
-pub async fn send(path: &Path, request: Request, answer_within: Duration) -> io::Result<BufReader<StdUnixStream>> {
+pub async fn send(path: &Path, request: &Request, answer_within: Duration) -> io::Result<BufReader<StdUnixStream>> {
     let start = async {
         let mut stream = UnixStream::connect(path).await.map_err(|e| {
             io::Error::new(
@@ -25,7 +25,7 @@ pub async fn send(path: &Path, request: Request, answer_within: Duration) -> io:
                 format!("cannot connect to {}: {e} (is ndbgpd running?)", path.display()),
             )
         })?;
-        let mut line = serde_json::to_vec(&request).map_err(io::Error::other)?;
+        let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
         line.push(b'\n');
         // A daemon with all its client slots taken answers and closes at
         // once, maybe before the request is written: its answer is still

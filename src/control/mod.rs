@@ -4,8 +4,10 @@
 //! [`crate::api`] holds the types on the wire, [`server`] the daemon's
 //! side, [`client`] `ndbgpctl`'s.
 
+pub mod change;
 pub mod client;
 pub mod server;
 
 pub use crate::api::{Answer, Request, Response};
+pub use change::{DaemonRequest, DaemonRequests};
 pub use server::{Handles, Limits, MAX_CLIENTS, ROUTES_PAGE, Views, WRITE_TIMEOUT, bind, serve, serve_with};

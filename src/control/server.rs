@@ -23,11 +23,13 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
+use super::change::DaemonRequests;
 use crate::actor::{Probes, Stopped};
 use crate::api::{
-    InterfaceEntry, InterfaceNeighbors, InterfaceView, NeighborView, PeerEntryView, Request, Response, RoutesPage,
+    Changed, InterfaceEntry, InterfaceNeighbors, InterfaceView, NeighborView, PeerEntryView, Request, Response,
+    RoutesPage,
 };
 use crate::bgp::manager::BgpHandle;
 use crate::nd::service::NdHandle;
@@ -90,6 +92,11 @@ pub trait Views: Clone + Send + Sync + 'static {
         limit: usize,
         rejected: bool,
     ) -> impl Future<Output = Result<Self::Page, Stopped>> + Send;
+    /// Applies a request that changes state (see [`super::change`]); the
+    /// connection has checked the client may. Refused unless implemented.
+    fn change(&self, request: Request) -> impl Future<Output = Result<Changed, String>> + Send {
+        async move { Err(format!("{} is not served here", request.name())) }
+    }
 }
 
 /// Handles to the tasks whose state the control socket shows.
@@ -99,6 +106,8 @@ pub struct Handles {
     pub nd: NdHandle,
     pub bgp: BgpHandle,
     pub routes: RoutesHandle,
+    /// To `main`, for what changes the running configuration.
+    pub daemon: DaemonRequests,
 }
 
 impl Views for Handles {
@@ -126,6 +135,10 @@ impl Views for Handles {
         rejected: bool,
     ) -> Result<RoutesJson, Stopped> {
         self.routes.routes_page(within, after, limit, rejected).await
+    }
+
+    async fn change(&self, request: Request) -> Result<Changed, String> {
+        super::change::apply(self, request).await
     }
 }
 
@@ -208,6 +221,9 @@ async fn accept_each(listener: UnixListener, mut probes: Probes, mut each: impl 
 }
 
 async fn connection(stream: UnixStream, views: impl Views, limits: Limits) -> io::Result<()> {
+    let may_change = stream
+        .peer_cred()
+        .is_ok_and(|client| may_change(client.uid(), nix::unistd::geteuid().as_raw()));
     let (read, write) = stream.into_split();
     let mut out = Out {
         write,
@@ -232,6 +248,21 @@ async fn connection(stream: UnixStream, views: impl Views, limits: Limits) -> io
             Ok(Request::Discovery) => out.answer(views.discovery().await)?,
             Ok(Request::Neighbors) => out.answer(views.neighbors().await)?,
             Ok(Request::Interfaces) => out.answer(views.interfaces().await)?,
+            Ok(change) if !may_change => out.error(format!(
+                "permission denied: {} changes ndbgpd's state and needs root or ndbgpd's own user \
+                 (the socket's group may only read)",
+                change.name()
+            )),
+            Ok(change) => {
+                let name = change.name();
+                match views.change(change).await {
+                    Ok(changed) => {
+                        info!("control: {name}: {}", changed.message);
+                        out.answer(Ok::<_, Stopped>(changed))?
+                    }
+                    Err(refused) => out.error(refused),
+                }
+            }
             Err(e) => out.error(e),
         }
         out.flush().await?;
@@ -352,6 +383,12 @@ impl Out {
     }
 }
 
+/// Who may send requests that change state: root, and the user ndbgpd runs
+/// as. Others who can open the socket (its group) may only read.
+fn may_change(client_uid: u32, own_uid: u32) -> bool {
+    client_uid == 0 || client_uid == own_uid
+}
+
 /// One request line as a client sent it, or why it is refused (public for
 /// the fuzz target `control_request`).
 pub fn parse_request(line: &str) -> Result<Request, String> {
@@ -457,6 +494,15 @@ mod tests {
                 ("eth2", InterfaceNeighbors::default()),
             ]
         );
+    }
+
+    #[test]
+    fn only_root_and_our_user_change_state() {
+        assert!(may_change(0, 998));
+        assert!(may_change(998, 998));
+        assert!(!may_change(1000, 998));
+        assert!(may_change(0, 0));
+        assert!(!may_change(65534, 0));
     }
 
     #[test]

@@ -6,4 +6,6 @@
 //! authentication (see `session.rs`).
 
 pub mod packet;
+pub mod service;
 pub mod session;
+pub mod socket;

@@ -185,7 +185,6 @@ impl Service {
                     Ok(rx) => {
                         let len = rx.len.min(buf.len());
                         self.received(rx, &buf[..len]);
-                        self.poll_due();
                     }
                     Err(e) => warn!("BFD receive failed: {e}"),
                 },
@@ -293,6 +292,8 @@ impl Service {
         };
         let actions = entry.session.receive(&packet, now);
         self.act(from, actions);
+        // An answer due at once (a state change, a Final) goes now.
+        self.poll(from, now);
     }
 
     /// Poll every session that is due; forget those done leaving.
@@ -305,13 +306,18 @@ impl Service {
             .map(|(peer, _)| *peer)
             .collect();
         for peer in due {
-            let Some(entry) = self.sessions.get_mut(&peer) else {
-                continue;
-            };
-            if entry.leaving_at.is_some_and(|at| at <= now) {
-                self.forget(peer);
-                continue;
-            }
+            self.poll(peer, now);
+        }
+    }
+
+    fn poll(&mut self, peer: PeerKey, now: Instant) {
+        let Some(entry) = self.sessions.get_mut(&peer) else {
+            return;
+        };
+        if entry.leaving_at.is_some_and(|at| at <= now) {
+            return self.forget(peer);
+        }
+        if entry.session.next_deadline().is_some_and(|at| at <= now) {
             let actions = entry.session.poll(now, rand::random());
             self.act(peer, actions);
         }

@@ -9,6 +9,7 @@
 
 pub mod actor;
 pub mod api;
+pub mod bfd;
 pub mod bgp;
 pub mod config;
 pub mod control;

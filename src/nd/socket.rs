@@ -126,7 +126,9 @@ impl IcmpSocket {
     }
 }
 
-fn recv_once(sock: &Socket, buf: &mut [u8]) -> io::Result<Received> {
+/// One datagram from a socket with IPV6_RECVPKTINFO and IPV6_RECVHOPLIMIT
+/// set, without waiting; the BFD socket (`bfd/socket.rs`) reads the same way.
+pub fn recv_once(sock: &Socket, buf: &mut [u8]) -> io::Result<Received> {
     let mut iov = [IoSliceMut::new(buf)];
     let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
     let msg = recvmsg::<SockaddrIn6>(

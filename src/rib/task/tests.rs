@@ -457,3 +457,57 @@ async fn the_interface_policy_filters_and_a_new_one_applies_without_a_reset() {
     routes.counters().await.expect("routes task running");
     assert_eq!(kernel(&fib), BTreeMap::from([("0.0.0.0/0".to_string(), false)]));
 }
+
+/// `ndbgpctl announce` / `withdraw`: a runtime route goes to every peer as
+/// a local one (our AS alone in the path), a new peer gets it in its table,
+/// and it leaves on withdraw; what changes nothing says so.
+#[tokio::test(start_paused = true)]
+async fn runtime_routes_are_announced_to_every_peer_until_withdrawn() {
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let (routes, _fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[V4], links);
+    let mut first = Session::up(&routes, info(peer(2), PEER_ASN, rib::Families::ALL)).await;
+    assert_eq!(announced(&first.updates().await), set(&[V4]));
+    let ask = |prefix: &str, add: bool| {
+        let routes = routes.clone();
+        let prefix: IpNet = prefix.parse().expect("test prefix");
+        async move { routes.runtime_route(prefix, add).await.expect("routes task running") }
+    };
+
+    let service = ["192.0.2.10/32", "2001:db8:5::10/128"];
+    for prefix in service {
+        let message = ask(prefix, true).await.expect("announced");
+        assert!(message.starts_with(&format!("announcing {prefix}")), "{message}");
+        let updates = first.updates().await;
+        assert_eq!(announced(&updates), set(&[prefix]));
+        let attrs = updates[0].update.attributes.as_ref().expect("attributes");
+        assert_eq!(attrs.as_path.segments, [AsSegment::Sequence(vec![LOCAL_ASN])]);
+        assert_eq!(attrs.origin, Some(Origin::Igp));
+    }
+    // Nothing changes, and nothing is sent.
+    assert!(
+        ask(service[0], true)
+            .await
+            .expect("idempotent")
+            .contains("announced already")
+    );
+    assert!(ask(V4, true).await.expect("a network").contains("configured network"));
+    let host_bits = ask("192.0.2.10/24", true).await.expect_err("host bits");
+    assert!(host_bits.contains("did you mean 192.0.2.0/24"), "{host_bits}");
+    routes.counters().await.expect("routes task running");
+    assert!(first.sent.try_recv().is_err(), "something was sent");
+
+    let mut second = Session::up(&routes, info(peer(3), PEER_ASN + 1, rib::Families::ALL)).await;
+    let table: Vec<&str> = service.iter().copied().chain([V4]).collect();
+    assert_eq!(announced(&second.updates().await), set(&table));
+
+    assert_eq!(ask(service[0], false).await, Ok(format!("withdrew {}", service[0])));
+    for session in [&mut first, &mut second] {
+        assert_eq!(withdrawn(&session.updates().await), set(&[service[0]]));
+    }
+    let unknown = ask(service[0], false).await.expect_err("withdrawn already");
+    assert_eq!(unknown, "192.0.2.10/32 is not announced at runtime (ndbgpctl announce)");
+    let network = ask(V4, false).await.expect_err("a network");
+    assert!(network.contains("configured network"), "{network}");
+    routes.counters().await.expect("routes task running");
+    assert!(first.sent.try_recv().is_err(), "a refused withdraw sent something");
+}

@@ -527,8 +527,9 @@ fn reload(
     let result = match config::parse(args) {
         Ok(Parsed::Run(mut new)) => {
             new.interfaces = overlay.apply(&new.interfaces);
-            if let Some(kept) = overlay.describe() {
-                info!("reload: interfaces {kept}: kept");
+            let kept = overlay.describe().map(|kept| format!(" (interfaces {kept}: kept)"));
+            if let Some(kept) = &kept {
+                info!("reload: the file's interface list{kept}");
             }
             let plan = reload::Plan::new(running, &new);
             if !plan.needs_restart.is_empty() {
@@ -591,9 +592,10 @@ fn reload(
             // back (README, "Limits"). Not awaited: this loop serves signals.
             let bgp = stages.bgp.clone();
             tokio::spawn(async move { bgp.clear_max_prefix_holds().await });
+            let kept = kept.unwrap_or_default();
             match done.is_empty() {
-                true => Ok(format!("reloaded {file}: nothing changed")),
-                false => Ok(format!("reloaded {file}: {}", done.join("; "))),
+                true => Ok(format!("reloaded {file}: nothing changed{kept}")),
+                false => Ok(format!("reloaded {file}: {}{kept}", done.join("; "))),
             }
         }
         Ok(_) => {
@@ -643,7 +645,7 @@ fn change_interface(
     reload::apply(running, &new);
     let mut message = match add {
         true => format!("interface {name} added"),
-        false => format!("interface {name} removed, its sessions ended"),
+        false => format!("interface {name} removed, its sessions end (Cease)"),
     };
     message.push_str(" (not written to the config file: lost at restart)");
     if add && nix::net::if_::if_nametoindex(name).is_err() {

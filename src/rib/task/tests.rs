@@ -511,3 +511,82 @@ async fn runtime_routes_are_announced_to_every_peer_until_withdrawn() {
     routes.counters().await.expect("routes task running");
     assert!(first.sent.try_recv().is_err(), "a refused withdraw sent something");
 }
+
+/// A runtime route over a redistributed connected prefix: announced as
+/// ours (IGP) while it lasts, the connected one (incomplete) again after
+/// `withdraw`; the address leaving meanwhile withdraws nothing.
+#[tokio::test(start_paused = true)]
+async fn a_runtime_route_takes_the_place_of_a_connected_one_and_gives_it_back() {
+    use crate::iface::HostLink;
+    let host = |nets: &[&str]| HostAddresses {
+        links: BTreeMap::from([(
+            "lo".to_string(),
+            HostLink {
+                ifindex: 1,
+                loopback: true,
+                mac: None,
+                addresses: nets.iter().map(|n| n.parse().expect("test prefix")).collect(),
+            },
+        )]),
+    };
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let (addresses_tx, addresses) = watch::channel(host(&["192.0.2.10/32"]));
+    let (_interfaces, interfaces) = watch::channel(vec!["eth0".to_string()]);
+    let config = RoutesConfig {
+        local_asn: LOCAL_ASN,
+        router_id: watch::channel(LOCAL_ID).1,
+        addresses,
+        max_paths: 8,
+        networks: Vec::new(),
+        redistribute_connected: true,
+        interfaces,
+        policies: watch::channel(Default::default()).1,
+    };
+    let (routes, _task) = spawn(config, FibHandle::detached(), links);
+    let mut session = Session::up(&routes, info(peer(2), PEER_ASN, rib::Families::ALL)).await;
+    let origin = |updates: &[Decoded]| updates[0].update.attributes.as_ref().and_then(|a| a.origin);
+    let table = session.updates().await;
+    assert_eq!(announced(&table), set(&["192.0.2.10/32"]));
+    assert_eq!(origin(&table), Some(Origin::Incomplete));
+    let prefix: IpNet = "192.0.2.10/32".parse().expect("prefix");
+
+    routes
+        .runtime_route(prefix, true)
+        .await
+        .expect("running")
+        .expect("announced");
+    let updates = session.updates().await;
+    assert_eq!(announced(&updates), set(&["192.0.2.10/32"]));
+    assert_eq!(origin(&updates), Some(Origin::Igp));
+    routes
+        .runtime_route(prefix, false)
+        .await
+        .expect("running")
+        .expect("withdrawn");
+    let updates = session.updates().await;
+    assert_eq!(
+        (announced(&updates), withdrawn(&updates)),
+        (set(&["192.0.2.10/32"]), set(&[]))
+    );
+    assert_eq!(origin(&updates), Some(Origin::Incomplete));
+
+    routes
+        .runtime_route(prefix, true)
+        .await
+        .expect("running")
+        .expect("announced");
+    assert_eq!(origin(&session.updates().await), Some(Origin::Igp));
+    addresses_tx.send_replace(host(&[]));
+    // Two round trips: the task may take the first ask before the change,
+    // not the second (it takes every ready input before waiting again).
+    for _ in 0..2 {
+        routes.counters().await.expect("routes task running");
+    }
+    assert!(session.sent.try_recv().is_err(), "the address left: something was sent");
+    routes
+        .runtime_route(prefix, false)
+        .await
+        .expect("running")
+        .expect("withdrawn");
+    assert_eq!(withdrawn(&session.updates().await), set(&["192.0.2.10/32"]));
+}

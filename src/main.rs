@@ -412,19 +412,27 @@ async fn supervise(
     let mut ticks = tokio::time::interval(systemd::tick_interval());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut status = String::new();
+    // `ndbgpctl interface add/remove`, applied over every reload's file.
+    let mut overlay = reload::InterfaceOverlay::default();
     loop {
         tokio::select! {
             _ = signals.term.recv() => { info!("SIGTERM: stopping"); return Ok(()) }
             _ = signals.int.recv() => { info!("SIGINT: stopping"); return Ok(()) }
             _ = signals.hup.recv() => {
                 info!("SIGHUP: reloading");
-                let _ = reload(args, running, stages, log_level);
+                let _ = reload(args, running, stages, log_level, &overlay);
             }
             Some(asked) = stages.daemon_requests.recv() => {
                 let answer = match asked.request {
                     Request::Reload => {
                         info!("ndbgpctl reload: reloading");
-                        reload(args, running, stages, log_level)
+                        reload(args, running, stages, log_level, &overlay)
+                    }
+                    Request::InterfaceAdd { interface } => {
+                        change_interface(running, &mut overlay, stages, &interface, true)
+                    }
+                    Request::InterfaceRemove { interface } => {
+                        change_interface(running, &mut overlay, stages, &interface, false)
                     }
                     other => Err(format!("{} is not served yet", other.name())),
                 };
@@ -500,8 +508,15 @@ async fn stop(stages: Stages) {
 /// file. Interfaces added or removed, the policies and the log level take
 /// effect; other changes are logged as needing a restart; a bad file is
 /// logged and the running configuration kept. Returns what was done, or
-/// the error, in a line for `ndbgpctl reload`.
-fn reload(args: &[OsString], running: &mut Config, stages: &Stages, log_level: &LogLevel) -> Result<String, String> {
+/// the error, in a line for `ndbgpctl reload`. Interfaces added or removed
+/// with `ndbgpctl interface` stay so (`overlay`).
+fn reload(
+    args: &[OsString],
+    running: &mut Config,
+    stages: &Stages,
+    log_level: &LogLevel,
+    overlay: &reload::InterfaceOverlay,
+) -> Result<String, String> {
     systemd::reloading();
     let file = running
         .config_file
@@ -510,7 +525,12 @@ fn reload(args: &[OsString], running: &mut Config, stages: &Stages, log_level: &
     info!("reload: reading {file}");
     let mut done = Vec::new();
     let result = match config::parse(args) {
-        Ok(Parsed::Run(new)) => {
+        Ok(Parsed::Run(mut new)) => {
+            new.interfaces = overlay.apply(&new.interfaces);
+            let kept = overlay.describe().map(|kept| format!(" (interfaces {kept}: kept)"));
+            if let Some(kept) = &kept {
+                info!("reload: the file's interface list{kept}");
+            }
             let plan = reload::Plan::new(running, &new);
             if !plan.needs_restart.is_empty() {
                 warn!("reload: needs a restart: {}", plan.needs_restart.join(", "));
@@ -572,9 +592,10 @@ fn reload(args: &[OsString], running: &mut Config, stages: &Stages, log_level: &
             // back (README, "Limits"). Not awaited: this loop serves signals.
             let bgp = stages.bgp.clone();
             tokio::spawn(async move { bgp.clear_max_prefix_holds().await });
+            let kept = kept.unwrap_or_default();
             match done.is_empty() {
-                true => Ok(format!("reloaded {file}: nothing changed")),
-                false => Ok(format!("reloaded {file}: {}", done.join("; "))),
+                true => Ok(format!("reloaded {file}: nothing changed{kept}")),
+                false => Ok(format!("reloaded {file}: {}{kept}", done.join("; "))),
             }
         }
         Ok(_) => {
@@ -588,4 +609,50 @@ fn reload(args: &[OsString], running: &mut Config, stages: &Stages, log_level: &
     };
     systemd::reloaded();
     result
+}
+
+/// `ndbgpctl interface add` (`add`) or `remove`: what a reload of the file
+/// with that change would do, through the same plan and interface watch
+/// (the links watcher, ND task, BGP manager and routes task follow). Kept
+/// in `overlay` over later reloads; not written to the file, lost at
+/// restart. A name the kernel does not have is added all the same (used
+/// once it appears), with a warning, as in the config file.
+fn change_interface(
+    running: &mut Config,
+    overlay: &mut reload::InterfaceOverlay,
+    stages: &Stages,
+    name: &str,
+    add: bool,
+) -> Result<String, String> {
+    ndbgp::api::valid_interface_name(name).map_err(|e| format!("{name:?}: {e}"))?;
+    let edit = match add {
+        true => overlay.add(&running.interfaces, name),
+        false => overlay.remove(&running.interfaces, name)?,
+    };
+    let mut new = running.clone();
+    new.interfaces = match edit {
+        reload::InterfaceEdit::Unchanged(message) => return Ok(message),
+        reload::InterfaceEdit::Changed(interfaces) => interfaces,
+    };
+    let plan = reload::Plan::new(running, &new);
+    if !plan.added.is_empty() {
+        info!("ndbgpctl: interfaces added: {}", plan.added.join(" "));
+    }
+    if !plan.removed.is_empty() {
+        info!("ndbgpctl: interfaces removed: {}", plan.removed.join(" "));
+    }
+    stages.interfaces.send_replace(new.interfaces.clone());
+    reload::apply(running, &new);
+    let mut message = match add {
+        true => format!("interface {name} added"),
+        false => format!("interface {name} removed, its sessions end (Cease)"),
+    };
+    message.push_str(" (not written to the config file: lost at restart)");
+    if add && nix::net::if_::if_nametoindex(name).is_err() {
+        warn!("interface {name} does not exist (yet): used once it appears");
+        message.push_str(&format!(
+            "; warning: no interface {name} in the kernel now, used once it appears"
+        ));
+    }
+    Ok(message)
 }

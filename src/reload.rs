@@ -60,6 +60,85 @@ pub fn apply(running: &mut Config, new: &Config) {
     running.overridden = new.overridden.clone();
 }
 
+/// The interfaces `ndbgpctl interface add` and `remove` changed, laid over
+/// every reload's file list so that a reload does not undo them: the last
+/// runtime word on a name wins over the file until the opposite command.
+/// Kept in `main` only: lost at restart (never written to the file).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InterfaceOverlay {
+    /// Run on these too, after the file's.
+    added: Vec<String>,
+    /// Not on these, whatever the file says.
+    removed: Vec<String>,
+}
+
+/// What an `interface add` or `remove` does.
+#[derive(Debug, PartialEq, Eq)]
+pub enum InterfaceEdit {
+    /// The running list already is what was asked: the message says so.
+    Unchanged(String),
+    /// The new running list.
+    Changed(Vec<String>),
+}
+
+impl InterfaceOverlay {
+    /// The running interface list: the file's, minus those removed at
+    /// runtime, plus those added.
+    pub fn apply(&self, file: &[String]) -> Vec<String> {
+        let kept = file.iter().filter(|name| !self.removed.contains(name));
+        let added = self.added.iter().filter(|name| !file.contains(name));
+        kept.chain(added).cloned().collect()
+    }
+
+    /// `interface add name`, with `running` the interfaces now.
+    /// One running already is left as it is, the overlay too.
+    pub fn add(&mut self, running: &[String], name: &str) -> InterfaceEdit {
+        if running.iter().any(|n| n == name) {
+            return InterfaceEdit::Unchanged(format!("{name} is configured already; nothing changed"));
+        }
+        self.removed.retain(|n| n != name);
+        if !self.added.iter().any(|n| n == name) {
+            self.added.push(name.to_string());
+        }
+        let mut new = running.to_vec();
+        new.push(name.to_string());
+        InterfaceEdit::Changed(new)
+    }
+
+    /// `interface remove name`: refused for one not running, and for the
+    /// last one (as the config file must name one).
+    pub fn remove(&mut self, running: &[String], name: &str) -> Result<InterfaceEdit, String> {
+        if !running.iter().any(|n| n == name) {
+            return Err(format!(
+                "{name} is not a configured interface (running on: {})",
+                running.join(" ")
+            ));
+        }
+        if running.len() == 1 {
+            return Err(format!("{name} is the only interface; ndbgpd needs at least one"));
+        }
+        self.added.retain(|n| n != name);
+        if !self.removed.iter().any(|n| n == name) {
+            self.removed.push(name.to_string());
+        }
+        Ok(InterfaceEdit::Changed(
+            running.iter().filter(|n| *n != name).cloned().collect(),
+        ))
+    }
+
+    /// "added at runtime: a b; removed at runtime: c", or None.
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if !self.added.is_empty() {
+            parts.push(format!("added at runtime: {}", self.added.join(" ")));
+        }
+        if !self.removed.is_empty() {
+            parts.push(format!("removed at runtime: {}", self.removed.join(" ")));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +217,68 @@ mod tests {
         // Not applied: the next reload of the same file says so again.
         assert_eq!(running.ra_interval.as_secs(), 10);
         assert_eq!(Plan::new(&running, &new).needs_restart, changed);
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn interfaces_added_at_runtime_stay_across_reloads() {
+        let mut overlay = InterfaceOverlay::default();
+        let file = names(&["eth0", "eth1"]);
+        assert_eq!(overlay.apply(&file), file);
+        let running = match overlay.add(&file, "eth2") {
+            InterfaceEdit::Changed(new) => new,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(running, names(&["eth0", "eth1", "eth2"]));
+        let running = match overlay.remove(&running, "eth0") {
+            Ok(InterfaceEdit::Changed(new)) => new,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(running, names(&["eth1", "eth2"]));
+        // A reload of the same file, then of one that changed.
+        assert_eq!(overlay.apply(&file), running);
+        assert_eq!(overlay.apply(&names(&["eth0", "eth3"])), names(&["eth3", "eth2"]));
+        // The file names eth2 too: once, in the file's place.
+        assert_eq!(overlay.apply(&names(&["eth2", "eth1"])), names(&["eth2", "eth1"]));
+        assert_eq!(
+            overlay.describe().as_deref(),
+            Some("added at runtime: eth2; removed at runtime: eth0")
+        );
+        // The last word on a name wins, whatever the file says of it.
+        assert!(matches!(overlay.add(&running, "eth0"), InterfaceEdit::Changed(_)));
+        let running = overlay.apply(&file);
+        assert_eq!(running, names(&["eth0", "eth1", "eth2"]));
+        assert!(matches!(
+            overlay.remove(&running, "eth2"),
+            Ok(InterfaceEdit::Changed(_))
+        ));
+        assert_eq!(overlay.apply(&file), file);
+        assert_eq!(overlay.apply(&names(&["eth1", "eth2"])), names(&["eth1", "eth0"]));
+        assert_eq!(
+            overlay.describe().as_deref(),
+            Some("added at runtime: eth0; removed at runtime: eth2")
+        );
+    }
+
+    #[test]
+    fn adding_one_running_says_so_and_removing_one_not_running_is_refused() {
+        let mut overlay = InterfaceOverlay::default();
+        let running = names(&["eth0", "eth1"]);
+        assert_eq!(
+            overlay.add(&running, "eth1"),
+            InterfaceEdit::Unchanged("eth1 is configured already; nothing changed".into())
+        );
+        assert_eq!(overlay, InterfaceOverlay::default());
+        assert_eq!(
+            overlay.remove(&running, "eth9"),
+            Err("eth9 is not a configured interface (running on: eth0 eth1)".into())
+        );
+        assert_eq!(overlay, InterfaceOverlay::default());
+        let last = overlay.remove(&names(&["eth0"]), "eth0").unwrap_err();
+        assert!(last.contains("only interface"), "{last}");
+        assert_eq!(overlay, InterfaceOverlay::default());
     }
 }

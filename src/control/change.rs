@@ -43,9 +43,14 @@ pub async fn apply(handles: &Handles, request: Request) -> Result<Changed, Strin
 }
 
 /// `announce` (`add`) or `withdraw` a runtime local route.
+/// The routes task owns them (`rib/task/runtime.rs` has the rules: host
+/// bits refused, announcing twice changes nothing, at most 10000).
 async fn announce(handles: &Handles, prefix: IpNet, add: bool) -> Result<String, String> {
-    let _ = (&handles.routes, prefix, add);
-    Err("not implemented yet".into())
+    handles
+        .routes
+        .runtime_route(prefix, add)
+        .await
+        .map_err(|stopped| stopped.to_string())?
 }
 
 /// `neighbor shutdown`, `neighbor enable` and `neighbor clear`.

@@ -28,6 +28,7 @@ use crate::peers::PeerKey;
 use crate::policy::{RoutePolicy, SharedPolicies};
 use limit::{PrefixLimit, Verdict};
 use next_hop::NextHopSelf;
+use runtime::{RuntimeRoutes, Step};
 
 const STAGE: &str = "routes";
 
@@ -87,6 +88,13 @@ enum Command {
         reply: Reply<RouteRows>,
     },
     Counters(Reply<HashMap<PeerKey, PeerCounters>>),
+    /// `ndbgpctl announce` (`add`) or `withdraw`: the operator's line, or
+    /// why it was refused.
+    Runtime {
+        prefix: IpNet,
+        add: bool,
+        reply: Reply<Result<String, String>>,
+    },
     Shutdown(Reply<()>),
 }
 
@@ -183,6 +191,13 @@ impl RoutesHandle {
         self.commands.ask(Command::Counters).await
     }
 
+    /// Announce `prefix` to every peer as a local route (`ndbgpctl
+    /// announce`, `add`), or withdraw one announced so; the answer is the
+    /// operator's line, or why it was refused (see [`runtime`]).
+    pub async fn runtime_route(&self, prefix: IpNet, add: bool) -> Result<Result<String, String>, Stopped> {
+        self.commands.ask(|reply| Command::Runtime { prefix, add, reply }).await
+    }
+
     /// Remove our routes from the kernel; the task then stops.
     pub async fn shutdown(&self) -> Result<(), Stopped> {
         self.commands.ask(Command::Shutdown).await
@@ -224,6 +239,7 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
         next_hop_self,
         peers: HashMap::new(),
         connected: BTreeSet::new(),
+        runtime: RuntimeRoutes::default(),
         next_hop_sets: Interner::default(),
         scratch_next_hops: Vec::new(),
     };
@@ -246,6 +262,8 @@ struct Routes {
     peers: HashMap<PeerKey, Peer>,
     /// Redistributed connected prefixes now originated.
     connected: BTreeSet<IpNet>,
+    /// Announced with `ndbgpctl announce`.
+    runtime: RuntimeRoutes,
     /// The kernel next-hop sets handed to the FIB, one copy each.
     next_hop_sets: Interner<[FibNextHop]>,
     scratch_next_hops: Vec<FibNextHop>,
@@ -396,8 +414,31 @@ impl Routes {
                     .collect();
                 let _ = reply.send(counters);
             }
+            Command::Runtime { prefix, add, reply } => {
+                let _ = reply.send(self.runtime_route(prefix, add, changes));
+            }
             Command::Shutdown(_) => {}
         }
+    }
+
+    /// `ndbgpctl announce` or `withdraw`. A runtime route takes the place
+    /// of a redistributed connected one for the same prefix (our origin
+    /// IGP), which is originated again when it is withdrawn.
+    fn runtime_route(&mut self, prefix: IpNet, add: bool, changes: &mut Changes) -> Result<String, String> {
+        let networks = &self.config.networks;
+        let (step, message) = match add {
+            true => self.runtime.announce(prefix, networks, runtime::MAX_RUNTIME_ROUTES)?,
+            false => self.runtime.withdraw(prefix, networks)?,
+        };
+        match step {
+            Step::Originate => changes.append(self.rib.originate(prefix, local_attributes(Origin::Igp))),
+            Step::Withdraw if self.connected.contains(&prefix) => {
+                changes.append(self.rib.originate(prefix, local_attributes(Origin::Incomplete)));
+            }
+            Step::Withdraw => changes.append(self.rib.withdraw_local(prefix)),
+            Step::Nothing => {}
+        }
+        Ok(message)
     }
 
     /// The route policy of the sessions on `ifindex`; none while the link
@@ -658,13 +699,13 @@ impl Routes {
             self.config.addresses.borrow().connected(&fabric)
         };
         for gone in self.connected.difference(&connected) {
-            if !self.config.networks.contains(gone) {
+            if !self.config.networks.contains(gone) && !self.runtime.contains(gone) {
                 info!("no longer redistributing connected {gone}");
                 changes.append(self.rib.withdraw_local(*gone));
             }
         }
         for new in connected.difference(&self.connected) {
-            if !self.config.networks.contains(new) {
+            if !self.config.networks.contains(new) && !self.runtime.contains(new) {
                 info!("redistributing connected {new}");
                 changes.append(self.rib.originate(*new, local_attributes(Origin::Incomplete)));
             }
@@ -682,6 +723,7 @@ fn local_attributes(origin: Origin) -> PathAttributes {
 
 mod limit;
 mod next_hop;
+pub mod runtime;
 
 #[cfg(test)]
 mod tests;

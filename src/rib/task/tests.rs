@@ -457,3 +457,136 @@ async fn the_interface_policy_filters_and_a_new_one_applies_without_a_reset() {
     routes.counters().await.expect("routes task running");
     assert_eq!(kernel(&fib), BTreeMap::from([("0.0.0.0/0".to_string(), false)]));
 }
+
+/// `ndbgpctl announce` / `withdraw`: a runtime route goes to every peer as
+/// a local one (our AS alone in the path), a new peer gets it in its table,
+/// and it leaves on withdraw; what changes nothing says so.
+#[tokio::test(start_paused = true)]
+async fn runtime_routes_are_announced_to_every_peer_until_withdrawn() {
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let (routes, _fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[V4], links);
+    let mut first = Session::up(&routes, info(peer(2), PEER_ASN, rib::Families::ALL)).await;
+    assert_eq!(announced(&first.updates().await), set(&[V4]));
+    let ask = |prefix: &str, add: bool| {
+        let routes = routes.clone();
+        let prefix: IpNet = prefix.parse().expect("test prefix");
+        async move { routes.runtime_route(prefix, add).await.expect("routes task running") }
+    };
+
+    let service = ["192.0.2.10/32", "2001:db8:5::10/128"];
+    for prefix in service {
+        let message = ask(prefix, true).await.expect("announced");
+        assert!(message.starts_with(&format!("announcing {prefix}")), "{message}");
+        let updates = first.updates().await;
+        assert_eq!(announced(&updates), set(&[prefix]));
+        let attrs = updates[0].update.attributes.as_ref().expect("attributes");
+        assert_eq!(attrs.as_path.segments, [AsSegment::Sequence(vec![LOCAL_ASN])]);
+        assert_eq!(attrs.origin, Some(Origin::Igp));
+    }
+    // Nothing changes, and nothing is sent.
+    assert!(
+        ask(service[0], true)
+            .await
+            .expect("idempotent")
+            .contains("announced already")
+    );
+    assert!(ask(V4, true).await.expect("a network").contains("configured network"));
+    let host_bits = ask("192.0.2.10/24", true).await.expect_err("host bits");
+    assert!(host_bits.contains("did you mean 192.0.2.0/24"), "{host_bits}");
+    routes.counters().await.expect("routes task running");
+    assert!(first.sent.try_recv().is_err(), "something was sent");
+
+    let mut second = Session::up(&routes, info(peer(3), PEER_ASN + 1, rib::Families::ALL)).await;
+    let table: Vec<&str> = service.iter().copied().chain([V4]).collect();
+    assert_eq!(announced(&second.updates().await), set(&table));
+
+    assert_eq!(ask(service[0], false).await, Ok(format!("withdrew {}", service[0])));
+    for session in [&mut first, &mut second] {
+        assert_eq!(withdrawn(&session.updates().await), set(&[service[0]]));
+    }
+    let unknown = ask(service[0], false).await.expect_err("withdrawn already");
+    assert_eq!(unknown, "192.0.2.10/32 is not announced at runtime (ndbgpctl announce)");
+    let network = ask(V4, false).await.expect_err("a network");
+    assert!(network.contains("configured network"), "{network}");
+    routes.counters().await.expect("routes task running");
+    assert!(first.sent.try_recv().is_err(), "a refused withdraw sent something");
+}
+
+/// A runtime route over a redistributed connected prefix: announced as
+/// ours (IGP) while it lasts, the connected one (incomplete) again after
+/// `withdraw`; the address leaving meanwhile withdraws nothing.
+#[tokio::test(start_paused = true)]
+async fn a_runtime_route_takes_the_place_of_a_connected_one_and_gives_it_back() {
+    use crate::iface::HostLink;
+    let host = |nets: &[&str]| HostAddresses {
+        links: BTreeMap::from([(
+            "lo".to_string(),
+            HostLink {
+                ifindex: 1,
+                loopback: true,
+                mac: None,
+                addresses: nets.iter().map(|n| n.parse().expect("test prefix")).collect(),
+            },
+        )]),
+    };
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let (addresses_tx, addresses) = watch::channel(host(&["192.0.2.10/32"]));
+    let (_interfaces, interfaces) = watch::channel(vec!["eth0".to_string()]);
+    let config = RoutesConfig {
+        local_asn: LOCAL_ASN,
+        router_id: watch::channel(LOCAL_ID).1,
+        addresses,
+        max_paths: 8,
+        networks: Vec::new(),
+        redistribute_connected: true,
+        interfaces,
+        policies: watch::channel(Default::default()).1,
+    };
+    let (routes, _task) = spawn(config, FibHandle::detached(), links);
+    let mut session = Session::up(&routes, info(peer(2), PEER_ASN, rib::Families::ALL)).await;
+    let origin = |updates: &[Decoded]| updates[0].update.attributes.as_ref().and_then(|a| a.origin);
+    let table = session.updates().await;
+    assert_eq!(announced(&table), set(&["192.0.2.10/32"]));
+    assert_eq!(origin(&table), Some(Origin::Incomplete));
+    let prefix: IpNet = "192.0.2.10/32".parse().expect("prefix");
+
+    routes
+        .runtime_route(prefix, true)
+        .await
+        .expect("running")
+        .expect("announced");
+    let updates = session.updates().await;
+    assert_eq!(announced(&updates), set(&["192.0.2.10/32"]));
+    assert_eq!(origin(&updates), Some(Origin::Igp));
+    routes
+        .runtime_route(prefix, false)
+        .await
+        .expect("running")
+        .expect("withdrawn");
+    let updates = session.updates().await;
+    assert_eq!(
+        (announced(&updates), withdrawn(&updates)),
+        (set(&["192.0.2.10/32"]), set(&[]))
+    );
+    assert_eq!(origin(&updates), Some(Origin::Incomplete));
+
+    routes
+        .runtime_route(prefix, true)
+        .await
+        .expect("running")
+        .expect("announced");
+    assert_eq!(origin(&session.updates().await), Some(Origin::Igp));
+    addresses_tx.send_replace(host(&[]));
+    // Two round trips: the task may take the first ask before the change,
+    // not the second (it takes every ready input before waiting again).
+    for _ in 0..2 {
+        routes.counters().await.expect("routes task running");
+    }
+    assert!(session.sent.try_recv().is_err(), "the address left: something was sent");
+    routes
+        .runtime_route(prefix, false)
+        .await
+        .expect("running")
+        .expect("withdrawn");
+    assert_eq!(withdrawn(&session.updates().await), set(&["192.0.2.10/32"]));
+}

@@ -28,7 +28,7 @@ use ndbgp::nd::socket::IcmpSocket;
 use ndbgp::peers::{Observation, PeerEvent, PeerTableHandle};
 use ndbgp::policy::SharedPolicies;
 use ndbgp::rib::task::{self as routes, RoutesConfig, RoutesHandle};
-use ndbgp::{links, nd, peers, reload, router_id, systemd};
+use ndbgp::{links, nd, peers, preflight, reload, router_id, systemd};
 
 /// The longest the sessions' stop may take: the BGP manager gives them
 /// 1.5 s to send their Cease.
@@ -50,6 +50,9 @@ fn main() -> ExitCode {
         }
         Ok(Parsed::Check(config)) => {
             println!("ndbgpd: configuration OK: {}", config.summary());
+            for name in preflight::missing_interfaces(&config.interfaces) {
+                eprintln!("ndbgpd: warning: {}", preflight::missing_interface_warning(name));
+            }
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -110,6 +113,7 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow
     let mut signals = Signals::install()?;
     let mut stages = start(&config).await?;
     info!("ndbgpd {} started: {}", env!("CARGO_PKG_VERSION"), config.summary());
+    warn_missing_interfaces(&config.interfaces);
     if !config.overridden.is_empty() {
         info!(
             "the command line overrides the config file's {}",
@@ -121,6 +125,14 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow
     stop(stages).await;
     let _ = std::fs::remove_file(&running.control_socket);
     result
+}
+
+/// A configured interface the kernel does not have is waited for; a typo
+/// would be waited for forever, so say it (at start and at each reload).
+fn warn_missing_interfaces(interfaces: &[String]) {
+    for name in preflight::missing_interfaces(interfaces) {
+        warn!("{}: waiting for it", preflight::missing_interface_warning(name));
+    }
 }
 
 struct Signals {
@@ -490,6 +502,7 @@ fn reload(args: &[OsString], running: &mut Config, stages: &Stages, log_level: &
     info!("SIGHUP: reloading ({file})");
     match config::parse(args) {
         Ok(Parsed::Run(new)) => {
+            warn_missing_interfaces(&new.interfaces);
             let plan = reload::Plan::new(running, &new);
             if !plan.needs_restart.is_empty() {
                 warn!("reload: needs a restart: {}", plan.needs_restart.join(", "));

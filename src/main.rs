@@ -217,8 +217,11 @@ struct Sockets {
 
 impl Sockets {
     async fn open(config: &Config) -> anyhow::Result<Sockets> {
-        let icmp = IcmpSocket::open().context("cannot open the raw ICMPv6 socket (needs CAP_NET_RAW)")?;
-        let bgp = transport::listen(config.port).with_context(|| format!("cannot listen on [::]:{}", config.port))?;
+        // Without CAP_NET_ADMIN everything would open and no route install.
+        preflight::require_capabilities()?;
+        let icmp = IcmpSocket::open().map_err(|e| anyhow::anyhow!(preflight::raw_socket_error(&e)))?;
+        let bgp =
+            transport::listen(config.port).map_err(|e| anyhow::anyhow!(preflight::listen_error(config.port, &e)))?;
         let control = control::bind(&config.control_socket)
             .await
             .with_context(|| format!("control socket {}", config.control_socket.display()))?;

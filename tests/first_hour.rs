@@ -67,3 +67,55 @@ fn the_daemon_warns_of_a_missing_interface_at_start_and_reload() {
     });
     d.process.assert_running();
 }
+
+/// ndbgpd's exit code and output when started in `ns` as root without
+/// `cap` (dropped from the bounding and inheritable sets, so the exec does
+/// not get it back); it must stop by itself within 10 s.
+fn run_without(ns: &Netns, dir: &TempDir, cap: &str) -> (Option<i32>, String) {
+    let socket = dir.join(&format!("{cap}.sock"));
+    let mut cmd = ns.command("setpriv");
+    cmd.arg(format!("--inh-caps=-{cap}"))
+        .arg(format!("--bounding-set=-{cap}"))
+        .arg(ndbgpd_bin())
+        .args(["--iface", "eth0", "--asn", "65001", "--control-socket"])
+        .arg(&socket);
+    let mut process = Process::spawn(
+        &format!("ndbgpd without {cap}"),
+        &mut cmd,
+        Some(dir.join(&format!("{cap}.log"))),
+    );
+    let status = wait_for(
+        &format!("ndbgpd without {cap} to exit"),
+        Duration::from_secs(10),
+        || process.child.try_wait().ok().flatten(),
+    );
+    (status.code(), process.log_text())
+}
+
+/// Each capability ndbgpd needs, missing, stops it at start (exit 1, never
+/// "ready") with a message that names it.
+#[test]
+fn a_missing_capability_is_named_at_start() {
+    if !lab_enabled("a_missing_capability_is_named_at_start")
+        || !have_tool("a_missing_capability_is_named_at_start", "/usr/bin/setpriv")
+    {
+        return;
+    }
+    let ns = Netns::new("ndcap");
+    // No eth0 there: the checks come before any interface matters.
+    let dir = TempDir::new("caps");
+    for (cap, named) in [
+        ("net_admin", "CAP_NET_ADMIN"),
+        ("net_raw", "CAP_NET_RAW"),
+        ("net_bind_service", "CAP_NET_BIND_SERVICE"),
+    ] {
+        let (code, log) = run_without(&ns, &dir, cap);
+        assert_eq!(code, Some(1), "without {cap}:\n{log}");
+        let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+        assert!(
+            errors.iter().any(|l| l.contains(named)),
+            "without {cap}, no error names {named}:\n{log}"
+        );
+        assert!(!log.contains("ready"), "without {cap}:\n{log}");
+    }
+}

@@ -119,3 +119,94 @@ fn a_missing_capability_is_named_at_start() {
         assert!(!log.contains("ready"), "without {cap}:\n{log}");
     }
 }
+
+fn run_ndbgpctl(wrapper: &[&str], socket: &std::path::Path) -> Output {
+    let mut cmd = match wrapper.split_first() {
+        None => Command::new(ndbgpctl_bin()),
+        Some((program, rest)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(rest).arg(ndbgpctl_bin());
+            cmd
+        }
+    };
+    cmd.arg("--socket")
+        .arg(socket)
+        .arg("neighbors")
+        .output()
+        .expect("ndbgpctl")
+}
+
+#[test]
+fn ndbgpctl_names_a_socket_path_under_a_file() {
+    let dir = TempDir::new("ctlfile");
+    let file = dir.join("not-a-dir");
+    std::fs::write(&file, "").expect("file");
+    let out = run_ndbgpctl(&[], &file.join("ndbgpd.sock"));
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("{} is not a directory", file.display())),
+        "{said}"
+    );
+    assert!(!said.contains("is ndbgpd running?"), "{said}");
+}
+
+/// A socket ndbgpctl may not open is a permission problem, not a daemon
+/// that is not running. Root opens any socket, so as root ndbgpctl runs as
+/// nobody.
+#[test]
+fn ndbgpctl_says_permission_denied_on_the_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = nix::unistd::geteuid().is_root();
+    if root && !have_tool("ndbgpctl_says_permission_denied_on_the_socket", "/usr/bin/setpriv") {
+        return;
+    }
+    let dir = TempDir::new("ctlperm");
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    let socket = dir.join("ndbgpd.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o000)).expect("chmod socket");
+    let nobody: &[&str] = if root {
+        &["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    } else {
+        &[]
+    };
+    let out = run_ndbgpctl(nobody, &socket);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("permission denied on {}", socket.display())),
+        "{said}"
+    );
+    assert!(said.contains("group"), "the group hint: {said}");
+    assert!(!said.contains("is ndbgpd running?"), "{said}");
+}
+
+/// A control socket path under a regular file stops ndbgpd at start with
+/// the path named (exit 1).
+#[test]
+fn the_daemon_names_a_control_socket_path_under_a_file() {
+    if !lab_enabled("the_daemon_names_a_control_socket_path_under_a_file") {
+        return;
+    }
+    let ns = Netns::new("ndsf");
+    let dir = TempDir::new("sockfile");
+    let file = dir.join("not-a-dir");
+    std::fs::write(&file, "").expect("file");
+    let socket = file.join("ndbgpd.sock");
+    let mut cmd = ns.command(ndbgpd_bin());
+    cmd.args(["--iface", "eth0", "--asn", "65001", "--control-socket"])
+        .arg(&socket);
+    let mut process = Process::spawn("ndbgpd", &mut cmd, Some(dir.join("ndbgpd.log")));
+    let status = wait_for("ndbgpd to exit", Duration::from_secs(10), || {
+        process.child.try_wait().ok().flatten()
+    });
+    let log = process.log_text();
+    assert_eq!(status.code(), Some(1), "{log}");
+    let error = log.lines().find(|l| l.contains("ERROR")).unwrap_or_default();
+    assert!(error.contains(&socket.display().to_string()), "{log}");
+    assert!(
+        error.contains(&format!("{} is not a directory", file.display())),
+        "{log}"
+    );
+}

@@ -214,6 +214,9 @@ fn parse_asn(s: &str) -> Result<u32, String> {
         // RFC 7607: AS 0 must not be used.
         return Err("AS 0 is reserved (RFC 7607)".into());
     }
+    if asn == u32::from(crate::msg::AS_TRANS) {
+        return Err("AS 23456 is AS_TRANS, reserved (RFC 6793)".into());
+    }
     Ok(asn)
 }
 
@@ -1328,6 +1331,7 @@ enforce_first_as = false
             (&["--asn", "65001"], "--iface"),
             (&["--iface", "eth0"], "--asn"),
             (&["--iface", "eth0", "--asn", "0"], "AS 0"),
+            (&["--iface", "eth0", "--asn", "23456"], "AS_TRANS"),
             (&["--iface", "eth0", "--asn", "x"], "--asn"),
             (&["--iface", "eth0", "--asn", "4294967296"], "--asn"),
             (

@@ -77,6 +77,12 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(Duration::from_millis(100));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A bad configuration is 2 at start too: systemd does not restart
+        // it (RestartPreventExitStatus=2).
+        Err(e) if e.downcast_ref::<config::ConfigError>().is_some() => {
+            error!("{e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             error!("{e:#}");
             ExitCode::FAILURE
@@ -230,14 +236,14 @@ impl Sockets {
 }
 
 /// The sessions' configuration, checked before any task starts.
-fn fsm_config(config: &Config) -> anyhow::Result<FsmConfig> {
+fn fsm_config(config: &Config) -> Result<FsmConfig, config::ConfigError> {
     let mut fsm = FsmConfig::new(config.asn, config.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED));
     fsm.hold_time = config.hold_time;
     fsm.remote_as = config.remote_as;
     match fsm.validate() {
         // A derived router ID is never 0.0.0.0; it just may not be known yet.
         Err(ConfigError::RouterIdZero) if config.router_id.is_none() => {}
-        other => other.context("BGP configuration")?,
+        other => other.map_err(|e| config::ConfigError(format!("BGP configuration: {e}")))?,
     }
     Ok(fsm)
 }

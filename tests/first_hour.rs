@@ -210,3 +210,27 @@ fn the_daemon_names_a_control_socket_path_under_a_file() {
         "{log}"
     );
 }
+
+/// Every bad configuration ends ndbgpd with exit 2 at start, before it
+/// opens anything (the unit's RestartPreventExitStatus=2 relies on it).
+#[test]
+fn a_bad_configuration_at_start_exits_2() {
+    let dir = TempDir::new("badconf");
+    let bad_key = dir.join("bad-key.toml");
+    std::fs::write(&bad_key, "asn = 65001\ninterfaces = [\"eth0\"]\nbogus = 1\n").expect("write");
+    let bad_key = bad_key.to_str().expect("utf-8 path");
+    let missing = dir.join("missing.toml");
+    let missing = missing.to_str().expect("utf-8 path");
+    for args in [
+        &["--config", missing][..],
+        &["--config", bad_key],
+        &["--iface", "eth0", "--asn", "23456"],
+        &["--iface", "eth0"],
+    ] {
+        let out = Command::new(ndbgpd_bin()).args(args).output().expect("ndbgpd");
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+        assert!(said.starts_with("ndbgpd: error: "), "{args:?}: {said}");
+        assert_eq!(said.lines().count(), 1, "one line: {said}");
+    }
+}

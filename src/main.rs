@@ -106,10 +106,17 @@ fn init_tracing(level: &str) -> LogLevel {
         Err(_) => (level_filter(level), false),
     };
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    // The journal stamps each line: a second time would only be noise.
+    let journal = systemd::stderr_is_journal();
     let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(!journal && std::io::stderr().is_terminal())
         .with_target(false);
+    let output = if journal {
+        output.without_time().boxed()
+    } else {
+        output.boxed()
+    };
     tracing_subscriber::registry().with(filter).with(output).init();
     (!from_env).then_some(handle)
 }

@@ -234,3 +234,46 @@ fn a_bad_configuration_at_start_exits_2() {
         assert_eq!(said.lines().count(), 1, "one line: {said}");
     }
 }
+
+/// With stderr on the journal (JOURNAL_STREAM names its device and inode)
+/// the lines carry no time of their own; with the variable inherited but
+/// stderr elsewhere, they do. ndbgpd stops at start here, with an ERROR
+/// line: as root in a namespace, at a control socket path under a file;
+/// without root, at the missing capabilities.
+#[test]
+fn log_lines_carry_no_time_when_stderr_is_the_journal() {
+    use std::os::unix::fs::MetadataExt;
+    let ns = nix::unistd::geteuid().is_root().then(|| Netns::new("ndjs"));
+    let dir = TempDir::new("journal");
+    let file = dir.join("not-a-dir");
+    std::fs::write(&file, "").expect("file");
+    let first_error_line = |journal_stream: &dyn Fn(&std::fs::Metadata) -> String| -> String {
+        let log = dir.join("ndbgpd.log");
+        // Process::spawn truncates this same file: its inode stays.
+        std::fs::write(&log, "").expect("log");
+        let meta = std::fs::metadata(&log).expect("log metadata");
+        let mut cmd = match &ns {
+            Some(ns) => ns.command(ndbgpd_bin()),
+            None => Command::new(ndbgpd_bin()),
+        };
+        cmd.env("JOURNAL_STREAM", journal_stream(&meta))
+            .args(["--iface", "eth0", "--asn", "65001", "--control-socket"])
+            .arg(file.join("ndbgpd.sock"));
+        let mut process = Process::spawn("ndbgpd", &mut cmd, Some(log));
+        wait_for("ndbgpd to exit", Duration::from_secs(10), || {
+            process.child.try_wait().ok().flatten()
+        });
+        let text = process.log_text();
+        text.lines()
+            .find(|l| l.contains("ERROR"))
+            .unwrap_or_else(|| panic!("no ERROR line: {text}"))
+            .to_string()
+    };
+    let journal = first_error_line(&|m| format!("{}:{}", m.dev(), m.ino()));
+    assert!(journal.starts_with("ERROR "), "no time before the level: {journal:?}");
+    let elsewhere = first_error_line(&|m| format!("{}:{}", m.dev(), m.ino() + 1));
+    assert!(
+        elsewhere.starts_with(|c: char| c.is_ascii_digit()) && elsewhere.contains(" ERROR "),
+        "a time first: {elsewhere:?}"
+    );
+}

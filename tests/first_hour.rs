@@ -277,3 +277,13 @@ fn log_lines_carry_no_time_when_stderr_is_the_journal() {
         "a time first: {elsewhere:?}"
     );
 }
+
+#[test]
+fn help_shows_an_example_the_privileges_and_the_signals() {
+    let out = Command::new(ndbgpd_bin()).arg("--help").output().expect("ndbgpd");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for wanted in ["Example:", "ndbgpd --iface eth0", "CAP_NET_ADMIN", "SIGHUP", "SIGTERM"] {
+        assert!(help.contains(wanted), "--help lacks {wanted}:\n{help}");
+    }
+}

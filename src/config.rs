@@ -37,11 +37,25 @@ const RA_LIFETIME_MAX: u16 = 9000;
 /// Flags that are not settings: never keys of the config file.
 const COMMAND_LINE_ONLY: &[&str] = &["config", "check_config", "help", "version"];
 
+/// The end of --help: what the flags alone do not say.
+const AFTER_HELP: &str = "\
+Example:
+  ndbgpd --iface eth0 --iface eth1 --asn 65001 --network 10.0.0.1/32
+
+Privileges: root, or CAP_NET_RAW (Neighbor Discovery socket), CAP_NET_ADMIN
+(kernel routes) and CAP_NET_BIND_SERVICE (port 179).
+
+Signals: SIGHUP re-reads the config file (interfaces, policies, log level);
+SIGTERM or SIGINT stops (Cease to every peer, our routes removed).
+
+State: ndbgpctl neighbors | discovery | interfaces | routes";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ndbgpd",
     version,
-    about = "BGP unnumbered daemon: finds neighbours by IPv6 Neighbor Discovery and peers with them"
+    about = "BGP unnumbered daemon: finds neighbours by IPv6 Neighbor Discovery and peers with them",
+    after_help = AFTER_HELP
 )]
 struct Cli {
     /// TOML config file: keys named like the flags (interfaces = ["eth0"],
@@ -213,6 +227,9 @@ fn parse_asn(s: &str) -> Result<u32, String> {
     if asn == 0 {
         // RFC 7607: AS 0 must not be used.
         return Err("AS 0 is reserved (RFC 7607)".into());
+    }
+    if asn == u32::from(crate::msg::AS_TRANS) {
+        return Err("AS 23456 is AS_TRANS, reserved (RFC 6793)".into());
     }
     Ok(asn)
 }
@@ -1328,6 +1345,7 @@ enforce_first_as = false
             (&["--asn", "65001"], "--iface"),
             (&["--iface", "eth0"], "--asn"),
             (&["--iface", "eth0", "--asn", "0"], "AS 0"),
+            (&["--iface", "eth0", "--asn", "23456"], "AS_TRANS"),
             (&["--iface", "eth0", "--asn", "x"], "--asn"),
             (&["--iface", "eth0", "--asn", "4294967296"], "--asn"),
             (
@@ -1422,6 +1440,26 @@ enforce_first_as = false
     #[test]
     fn help_is_not_an_error() {
         assert!(matches!(run(&["--help"]), Err(e) if e == "info"));
+    }
+
+    #[test]
+    fn help_shows_an_example_the_privileges_and_the_signals() {
+        for flag in ["--help", "-h"] {
+            let Ok(Parsed::Info(help)) = parse(["ndbgpd", flag]) else {
+                panic!("{flag} is not help");
+            };
+            for wanted in [
+                "ndbgpd --iface eth0",
+                "CAP_NET_RAW",
+                "CAP_NET_ADMIN",
+                "CAP_NET_BIND_SERVICE",
+                "SIGHUP",
+                "SIGTERM",
+                "SIGINT",
+            ] {
+                assert!(help.contains(wanted), "{flag} lacks {wanted}:\n{help}");
+            }
+        }
     }
 
     #[test]

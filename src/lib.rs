@@ -22,6 +22,7 @@ pub mod nd;
 pub mod peers;
 pub mod policy;
 pub mod prefix_map;
+pub mod preflight;
 pub mod reload;
 pub mod rib;
 pub mod router_id;

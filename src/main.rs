@@ -29,7 +29,7 @@ use ndbgp::nd::socket::IcmpSocket;
 use ndbgp::peers::{Observation, PeerEvent, PeerTableHandle};
 use ndbgp::policy::SharedPolicies;
 use ndbgp::rib::task::{self as routes, RoutesConfig, RoutesHandle};
-use ndbgp::{links, nd, peers, reload, router_id, systemd};
+use ndbgp::{links, nd, peers, preflight, reload, router_id, systemd};
 
 /// The longest the sessions' stop may take: the BGP manager gives them
 /// 1.5 s to send their Cease.
@@ -51,6 +51,9 @@ fn main() -> ExitCode {
         }
         Ok(Parsed::Check(config)) => {
             println!("ndbgpd: configuration OK: {}", config.summary());
+            for name in preflight::missing_interfaces(&config.interfaces) {
+                eprintln!("ndbgpd: warning: {}", preflight::missing_interface_warning(name));
+            }
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -75,6 +78,12 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(Duration::from_millis(100));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A bad configuration is 2 at start too: systemd does not restart
+        // it (RestartPreventExitStatus=2).
+        Err(e) if e.downcast_ref::<config::ConfigError>().is_some() => {
+            error!("{e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             error!("{e:#}");
             ExitCode::FAILURE
@@ -98,10 +107,17 @@ fn init_tracing(level: &str) -> LogLevel {
         Err(_) => (level_filter(level), false),
     };
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    // The journal stamps each line: a second time would only be noise.
+    let journal = systemd::stderr_is_journal();
     let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(!journal && std::io::stderr().is_terminal())
         .with_target(false);
+    let output = if journal {
+        output.without_time().boxed()
+    } else {
+        output.boxed()
+    };
     tracing_subscriber::registry().with(filter).with(output).init();
     (!from_env).then_some(handle)
 }
@@ -111,6 +127,7 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow
     let mut signals = Signals::install()?;
     let mut stages = start(&config).await?;
     info!("ndbgpd {} started: {}", env!("CARGO_PKG_VERSION"), config.summary());
+    warn_missing_interfaces(&config.interfaces);
     if !config.overridden.is_empty() {
         info!(
             "the command line overrides the config file's {}",
@@ -122,6 +139,14 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow
     stop(stages).await;
     let _ = std::fs::remove_file(&running.control_socket);
     result
+}
+
+/// A configured interface the kernel does not have is waited for; a typo
+/// would be waited for forever, so say it (at start and at each reload).
+fn warn_missing_interfaces(interfaces: &[String]) {
+    for name in preflight::missing_interfaces(interfaces) {
+        warn!("{}: waiting for it", preflight::missing_interface_warning(name));
+    }
 }
 
 struct Signals {
@@ -211,8 +236,11 @@ struct Sockets {
 
 impl Sockets {
     async fn open(config: &Config) -> anyhow::Result<Sockets> {
-        let icmp = IcmpSocket::open().context("cannot open the raw ICMPv6 socket (needs CAP_NET_RAW)")?;
-        let bgp = transport::listen(config.port).with_context(|| format!("cannot listen on [::]:{}", config.port))?;
+        // Without CAP_NET_ADMIN everything would open and no route install.
+        preflight::require_capabilities()?;
+        let icmp = IcmpSocket::open().map_err(|e| anyhow::anyhow!(preflight::raw_socket_error(&e)))?;
+        let bgp =
+            transport::listen(config.port).map_err(|e| anyhow::anyhow!(preflight::listen_error(config.port, &e)))?;
         let control = control::bind(&config.control_socket)
             .await
             .with_context(|| format!("control socket {}", config.control_socket.display()))?;
@@ -221,14 +249,14 @@ impl Sockets {
 }
 
 /// The sessions' configuration, checked before any task starts.
-fn fsm_config(config: &Config) -> anyhow::Result<FsmConfig> {
+fn fsm_config(config: &Config) -> Result<FsmConfig, config::ConfigError> {
     let mut fsm = FsmConfig::new(config.asn, config.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED));
     fsm.hold_time = config.hold_time;
     fsm.remote_as = config.remote_as;
     match fsm.validate() {
         // A derived router ID is never 0.0.0.0; it just may not be known yet.
         Err(ConfigError::RouterIdZero) if config.router_id.is_none() => {}
-        other => other.context("BGP configuration")?,
+        other => other.map_err(|e| config::ConfigError(format!("BGP configuration: {e}")))?,
     }
     Ok(fsm)
 }
@@ -531,6 +559,7 @@ fn reload(
             if let Some(kept) = &kept {
                 info!("reload: the file's interface list{kept}");
             }
+            warn_missing_interfaces(&new.interfaces);
             let plan = reload::Plan::new(running, &new);
             if !plan.needs_restart.is_empty() {
                 warn!("reload: needs a restart: {}", plan.needs_restart.join(", "));

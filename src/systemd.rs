@@ -104,6 +104,31 @@ pub fn status_line(neighbors: &[NeighborView]) -> String {
     format!("{} {noun}, {established} Established", neighbors.len())
 }
 
+/// Whether our stderr is the journal: systemd sets JOURNAL_STREAM to the
+/// `DEV:INO` of the stream it connects stderr to (systemd.exec(5)); if a
+/// child inherited the variable but not the stream, they differ. The
+/// journal stamps each line itself, so we then log without a time.
+pub fn stderr_is_journal() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let stderr = std::io::stderr().as_fd().try_clone_to_owned().map(std::fs::File::from);
+    match stderr.and_then(|f| f.metadata()) {
+        Ok(meta) => journal_stream_is(&stream.to_string_lossy(), meta.dev(), meta.ino()),
+        Err(_) => false,
+    }
+}
+
+/// Whether a JOURNAL_STREAM value names the stream `dev`:`ino`.
+fn journal_stream_is(value: &str, dev: u64, ino: u64) -> bool {
+    let Some((d, i)) = value.trim().split_once(':') else {
+        return false;
+    };
+    d.parse() == Ok(dev) && i.parse() == Ok(ino)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +208,17 @@ mod tests {
         assert_eq!(status_line(&[view(Established)]), "1 neighbour, 1 Established");
         let three = [view(Established), view(Connect), view(Established)];
         assert_eq!(status_line(&three), "3 neighbours, 2 Established");
+    }
+
+    #[test]
+    fn the_journal_is_recognised_by_its_device_and_inode() {
+        assert!(journal_stream_is("8:1234567", 8, 1_234_567));
+        assert!(journal_stream_is("8:1234567\n", 8, 1_234_567));
+        // Inherited from a parent whose stderr was the journal, ours is not.
+        assert!(!journal_stream_is("8:1234567", 8, 7_654_321));
+        assert!(!journal_stream_is("9:1234567", 8, 1_234_567));
+        for bad in ["", "8", "8:", ":1234567", "x:y", "8:1234567:1"] {
+            assert!(!journal_stream_is(bad, 8, 1_234_567), "{bad:?}");
+        }
     }
 }

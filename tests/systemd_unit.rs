@@ -93,9 +93,22 @@ fn unit_declares_notify_watchdog_reload_and_three_capabilities() {
         "ProtectSystem=strict",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
         "SystemCallFilter=@system-service",
+        // A bad configuration (exit 2) is not restarted forever.
+        "RestartPreventExitStatus=2",
     ] {
         assert!(has(line), "missing {line:?}");
     }
+    // systemd applies RestartPreventExitStatus= to the main process only: a
+    // --check-config in ExecStartPre= failing would be restarted again.
+    assert!(
+        !unit.lines().any(|l| l.starts_with("ExecStartPre=")),
+        "ExecStartPre= defeats RestartPreventExitStatus=2"
+    );
+    let documentation = format!("Documentation={}", env!("CARGO_PKG_REPOSITORY"));
+    assert!(
+        has(&documentation),
+        "{documentation} (the URL in Cargo.toml), not a file that is not installed"
+    );
     assert!(unit.lines().any(|l| l.starts_with("WatchdogSec=")));
     assert_eq!(
         unit_capabilities(&unit),

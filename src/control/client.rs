@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
-use super::server::RESULT_START;
+use super::server::{RESULT_START, not_a_directory};
 use crate::api::{Request, Response};
 
 /// Sends one request and waits for its answer to begin; the answer is then
@@ -19,12 +19,9 @@ use crate::api::{Request, Response};
 /// a long answer (a full table) is read to its end.
 pub async fn send(path: &Path, request: &Request, answer_within: Duration) -> io::Result<BufReader<StdUnixStream>> {
     let start = async {
-        let mut stream = UnixStream::connect(path).await.map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot connect to {}: {e} (is ndbgpd running?)", path.display()),
-            )
-        })?;
+        let mut stream = UnixStream::connect(path)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), connect_error(path, &e)))?;
         let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
         line.push(b'\n');
         // A daemon with all its client slots taken answers and closes at
@@ -52,6 +49,24 @@ pub async fn send(path: &Path, request: &Request, answer_within: Duration) -> io
         ));
     }
     Ok(reader)
+}
+
+/// Why connecting to the control socket failed, with what to do about it:
+/// only a socket that is not there (or that no one listens on) means that
+/// ndbgpd may not be running.
+pub fn connect_error(path: &Path, e: &io::Error) -> String {
+    let at = path.display();
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => format!(
+            "permission denied on {at}: run ndbgpctl as root or as a member of the group of the socket \
+             and its folder (ndbgpd makes the socket mode 0660)"
+        ),
+        io::ErrorKind::NotADirectory => match not_a_directory(path) {
+            Some(file) => format!("cannot connect to {at}: {} is not a directory", file.display()),
+            None => format!("cannot connect to {at}: {e}"),
+        },
+        _ => format!("cannot connect to {at}: {e} (is ndbgpd running?)"),
+    }
 }
 
 /// Takes a result's JSON text as it comes.

@@ -144,6 +144,12 @@ impl Views for Handles {
 
 /// Bind the socket, refusing to steal it from a running daemon.
 pub async fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Some(file) = not_a_directory(path) {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", file.display()),
+        ));
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -160,6 +166,14 @@ pub async fn bind(path: &Path) -> io::Result<UnixListener> {
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     Ok(listener)
+}
+
+/// The first of `path`'s folders that exists and is not a folder (a
+/// socket path under a regular file).
+pub fn not_a_directory(path: &Path) -> Option<&Path> {
+    let mut folders: Vec<&Path> = path.ancestors().skip(1).filter(|p| !p.as_os_str().is_empty()).collect();
+    folders.reverse();
+    folders.into_iter().find(|p| p.exists() && !p.is_dir())
 }
 
 /// Serve each client on a task of its own, answering `probes` between

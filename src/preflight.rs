@@ -1,0 +1,143 @@
+//! Checks of the host before the daemon starts, and the words for what they
+//! find: configured interfaces that do not exist (a typo like `eht0`), the
+//! capabilities ndbgpd needs, and what a socket's permission error means.
+//! Config parsing stays pure; these read the host (/proc, the kernel's
+//! interface names) and live here.
+
+use std::io;
+
+/// The capabilities every start needs (CAP_NET_BIND_SERVICE only for a port
+/// below the kernel's unprivileged range: its bind error names it).
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_NET_RAW: u32 = 13;
+const REQUIRED: [(u32, &str, &str); 2] = [
+    (
+        CAP_NET_RAW,
+        "CAP_NET_RAW",
+        "to open the raw ICMPv6 socket for Neighbor Discovery",
+    ),
+    (CAP_NET_ADMIN, "CAP_NET_ADMIN", "to install routes"),
+];
+
+/// The configured interfaces the kernel does not know (now).
+pub fn missing_interfaces(names: &[String]) -> Vec<&str> {
+    names
+        .iter()
+        .filter(|name| nix::net::if_::if_nametoindex(name.as_str()).is_err())
+        .map(String::as_str)
+        .collect()
+}
+
+/// The warning for an interface that does not exist: the daemon waits for
+/// it, but a typo would wait forever.
+pub fn missing_interface_warning(name: &str) -> String {
+    format!("interface {name} does not exist (yet)")
+}
+
+/// Fails, naming each one, when our effective set lacks a capability every
+/// start needs, so that a daemon that cannot work says so before "ready".
+/// When /proc cannot tell, the sockets' own errors will.
+pub fn require_capabilities() -> anyhow::Result<()> {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return Ok(());
+    };
+    let Some(effective) = effective_capabilities(&status) else {
+        return Ok(());
+    };
+    let missing = missing_capabilities(effective);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "missing {} {}: run ndbgpd as root or grant {} (as systemd/ndbgpd.service does: \
+         CAP_NET_RAW CAP_NET_ADMIN CAP_NET_BIND_SERVICE)",
+        if missing.len() == 1 {
+            "capability"
+        } else {
+            "capabilities"
+        },
+        missing.join(", "),
+        if missing.len() == 1 { "it" } else { "them" }
+    ))
+}
+
+/// The `CapEff:` mask of a /proc/PID/status text.
+fn effective_capabilities(status: &str) -> Option<u64> {
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// "CAP_X (for what)" for each required capability not in `effective`.
+fn missing_capabilities(effective: u64) -> Vec<String> {
+    REQUIRED
+        .iter()
+        .filter(|(bit, _, _)| effective & (1u64 << bit) == 0)
+        .map(|(_, name, what)| format!("{name} ({what})"))
+        .collect()
+}
+
+/// Why opening the raw ICMPv6 socket failed, in the operator's words.
+pub fn raw_socket_error(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => {
+            format!("cannot open the raw ICMPv6 socket: {e}: needs CAP_NET_RAW (or root)")
+        }
+        _ => format!("cannot open the raw ICMPv6 socket: {e}"),
+    }
+}
+
+/// Why listening on the BGP port failed, in the operator's words.
+pub fn listen_error(port: u16, e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => {
+            format!("cannot listen on [::]:{port}: {e}: a port below 1024 needs CAP_NET_BIND_SERVICE (or root)")
+        }
+        io::ErrorKind::AddrInUse => {
+            format!("cannot listen on [::]:{port}: {e}: is another BGP daemon (or ndbgpd) running?")
+        }
+        _ => format!("cannot listen on [::]:{port}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_effective_set_is_read_from_proc_status() {
+        let status = "Name:\tndbgpd\nCapInh:\t0000000000000000\nCapPrm:\t0000000000003400\n\
+                      CapEff:\t0000000000003400\nCapBnd:\t000001ffffffffff\n";
+        assert_eq!(effective_capabilities(status), Some(0x3400));
+        assert_eq!(effective_capabilities("Name:\tx\n"), None);
+        assert_eq!(effective_capabilities("CapEff:\tzz\n"), None);
+    }
+
+    #[test]
+    fn each_missing_capability_is_named_with_its_use() {
+        // NET_BIND_SERVICE | NET_ADMIN | NET_RAW, as the unit grants.
+        assert!(missing_capabilities(0x3400).is_empty());
+        assert!(missing_capabilities(u64::MAX).is_empty());
+        let without_admin = missing_capabilities(0x3400 & !(1 << CAP_NET_ADMIN));
+        assert_eq!(without_admin, ["CAP_NET_ADMIN (to install routes)"]);
+        let none = missing_capabilities(0);
+        assert_eq!(none.len(), 2);
+        assert!(none[0].starts_with("CAP_NET_RAW"), "{none:?}");
+    }
+
+    #[test]
+    fn permission_errors_name_the_capability() {
+        let denied = io::Error::from_raw_os_error(libc::EACCES);
+        assert!(listen_error(179, &denied).contains("CAP_NET_BIND_SERVICE"));
+        let eperm = io::Error::from_raw_os_error(libc::EPERM);
+        assert!(raw_socket_error(&eperm).contains("CAP_NET_RAW"));
+        let other = io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(!raw_socket_error(&other).contains("CAP_"));
+    }
+
+    #[test]
+    fn an_interface_that_cannot_exist_is_missing() {
+        // A name no test creates; "lo" is in every namespace.
+        let names = vec!["lo".to_string(), "no-such-iface0".to_string()];
+        assert_eq!(missing_interfaces(&names), ["no-such-iface0"]);
+    }
+}

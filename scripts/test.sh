@@ -20,6 +20,7 @@ declare -A needs=(
   [systemd]=/usr/bin/systemd-analyze
   [util-linux]=/usr/bin/setpriv
   [python3-venv]=/usr/share/doc/python3-venv
+  [prometheus]=/usr/bin/promtool
 )
 missing=()
 for pkg in "${!needs[@]}"; do

@@ -460,6 +460,58 @@ pub struct NeighborView {
     pub max_prefix_held: bool,
     #[serde(default)]
     pub max_prefix_retry_s: Option<u64>,
+    /// Of those received, how many are eligible for best path now.
+    #[serde(default)]
+    pub prefixes_accepted: usize,
+    /// Messages received and sent, by type, since the session task started.
+    #[serde(default)]
+    pub messages_by_type: MessagesByType,
+    /// Established sessions that ended, by [`DOWN_REASONS`] class.
+    #[serde(default)]
+    pub downs: BTreeMap<String, u64>,
+}
+
+/// The classes of why an Established session ended: a fixed set, so that
+/// a metric labelled by it stays small. The text of each is in `last_down`.
+pub const DOWN_REASONS: [&str; 9] = [
+    "admin_stop",
+    "stopped",
+    "link_down",
+    "hold_timer_expired",
+    "connection_lost",
+    "notification_received",
+    "notification_sent",
+    "malformed_notification",
+    "other",
+];
+
+/// BGP messages by type (RFC 4271 4.1, RFC 2918).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageCounts {
+    pub open: u64,
+    pub update: u64,
+    pub notification: u64,
+    pub keepalive: u64,
+    pub route_refresh: u64,
+}
+
+impl MessageCounts {
+    /// Each type with its count, as metrics label them.
+    pub fn by_type(&self) -> [(&'static str, u64); 5] {
+        [
+            ("open", self.open),
+            ("update", self.update),
+            ("notification", self.notification),
+            ("keepalive", self.keepalive),
+            ("route_refresh", self.route_refresh),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagesByType {
+    pub received: MessageCounts,
+    pub sent: MessageCounts,
 }
 
 /// One prefix and every path to it, as the RIB holds them.
@@ -658,6 +710,18 @@ mod tests {
             prefixes_first_as_rejected: 7,
             next_hop_ours: 8,
             as_loop: 9,
+            prefixes_accepted: 3,
+            messages_by_type: MessagesByType {
+                received: MessageCounts {
+                    open: 1,
+                    update: 2,
+                    notification: 0,
+                    keepalive: 7,
+                    route_refresh: 0,
+                },
+                sent: MessageCounts::default(),
+            },
+            downs: BTreeMap::from([("hold_timer_expired".into(), 1)]),
         }
     }
 
@@ -747,7 +811,7 @@ mod tests {
             ),
             (
                 Answer::Neighbors(vec![neighbor()]),
-                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"prefixes_filtered":6,"prefixes_first_as_rejected":7,"next_hop_ours":8,"as_loop":9,"tcp_md5":true,"ttl_security":false,"max_prefix":null,"max_prefix_held":false,"max_prefix_retry_s":null}]"#,
+                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"prefixes_filtered":6,"prefixes_first_as_rejected":7,"next_hop_ours":8,"as_loop":9,"tcp_md5":true,"ttl_security":false,"max_prefix":null,"max_prefix_held":false,"max_prefix_retry_s":null,"prefixes_accepted":3,"messages_by_type":{"received":{"open":1,"update":2,"notification":0,"keepalive":7,"route_refresh":0},"sent":{"open":0,"update":0,"notification":0,"keepalive":0,"route_refresh":0}},"downs":{"hold_timer_expired":1}}]"#,
             ),
             (
                 Answer::Routes(vec![route()]),

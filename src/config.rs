@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -184,6 +184,11 @@ struct Cli {
     /// arrive with 255. The peers must do the same.
     #[arg(long)]
     ttl_security: bool,
+
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics, e.g.
+    /// [::1]:9179 or 127.0.0.1:9179. Off by default; a change needs a restart.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_metrics)]
+    metrics: Option<SocketAddr>,
 }
 
 /// The settings an `[interface.NAME]` table of the config file may
@@ -220,6 +225,16 @@ fn parse_remote_as(s: &str) -> Result<RemoteAs, String> {
         .map_err(|e: crate::bgp::fsm::ParseRemoteAsError| e.to_string())
 }
 
+fn parse_metrics(s: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not an address and port like [::1]:9179 or 127.0.0.1:9179"))?;
+    if addr.port() == 0 {
+        return Err(format!("'{s}': port 0 is no port to scrape"));
+    }
+    Ok(addr)
+}
+
 fn parse_asn(s: &str) -> Result<u32, String> {
     let asn: u32 = s
         .parse()
@@ -254,6 +269,8 @@ pub struct Config {
     pub discovery_hold: Option<Duration>,
     /// The steady gap between echo probes; None: probing is off.
     pub probe_interval: Option<Duration>,
+    /// Where to serve Prometheus metrics; None: not served.
+    pub metrics: Option<SocketAddr>,
     /// Filters, limits and authentication, per interface (a reload applies them).
     pub policies: Policies,
     /// The `--config` file these settings were read with, if any.
@@ -281,6 +298,9 @@ impl Config {
         if !self.policies.interfaces.is_empty() {
             let names: Vec<&str> = self.policies.interfaces.keys().map(String::as_str).collect();
             line.push_str(&format!(", overrides for {}", names.join(" ")));
+        }
+        if let Some(metrics) = &self.metrics {
+            line.push_str(&format!(", metrics on {metrics}"));
         }
         if let Some(file) = &self.config_file {
             line.push_str(&format!(", config file {}", file.display()));
@@ -310,6 +330,7 @@ impl Config {
             max_neighbors,
             discovery_hold,
             probe_interval,
+            metrics,
             policies: _,
             config_file: _,
             overridden: _,
@@ -334,6 +355,7 @@ impl Config {
         check("max_neighbors", *max_neighbors != new.max_neighbors);
         check("discovery_hold", *discovery_hold != new.discovery_hold);
         check("probe_interval", *probe_interval != new.probe_interval);
+        check("metrics", *metrics != new.metrics);
         changed
     }
 }
@@ -737,6 +759,7 @@ fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
         max_neighbors: usize::try_from(cli.max_neighbors).unwrap_or(usize::MAX),
         discovery_hold: cli.discovery_hold.map(Duration::from_secs),
         probe_interval,
+        metrics: cli.metrics,
         policies: Policies {
             default: default_policy,
             interfaces: BTreeMap::new(),
@@ -932,6 +955,7 @@ probe_interval = 45
 networks = ["10.0.0.1/32", "2001:db8::/64"]
 redistribute = ["connected"]
 max_paths = 8
+metrics = "[::1]:9179"
 "#;
 
     #[test]
@@ -955,6 +979,7 @@ max_paths = 8
         assert_eq!(c.networks, nets);
         assert!(c.redistribute_connected);
         assert_eq!(c.max_paths, 8);
+        assert_eq!(c.metrics, Some("[::1]:9179".parse().unwrap()));
         assert_eq!(c.config_file.as_deref(), Some(file.0.as_path()));
         assert!(c.overridden.is_empty());
     }
@@ -975,6 +1000,29 @@ max_paths = 8
         assert_eq!(with(&["--probe-interval", "0"]), None);
         let (c, _f) = with_file("probe_interval = 0\n", &base);
         assert_eq!(c.unwrap().probe_interval, None);
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_a_bad_address_is_named() {
+        let base = ["--iface", "eth0", "--asn", "1"];
+        assert_eq!(run(&base).unwrap().metrics, None);
+        let mut args = base.to_vec();
+        args.extend(["--metrics", "127.0.0.1:9179"]);
+        let c = run(&args).unwrap();
+        assert_eq!(c.metrics, Some("127.0.0.1:9179".parse().unwrap()));
+        assert!(c.summary().contains(", metrics on 127.0.0.1:9179"), "{}", c.summary());
+        for bad in ["::1:9179", "localhost:9179", "[::1]", "[::1]:0"] {
+            let mut args = base.to_vec();
+            args.extend(["--metrics", bad]);
+            let e = run(&args).unwrap_err();
+            assert!(e.contains("--metrics") && e.contains(bad), "{bad}: {e}");
+        }
+        let (e, _f) = with_file("interfaces = [\"eth0\"]\nasn = 1\nmetrics = \"9179\"\n", &[]);
+        let e = e.unwrap_err();
+        assert!(e.contains(":3:11: metrics:") && e.contains("[::1]:9179"), "{e}");
+        // Read at start only: a reload names it.
+        let new = run(&["--iface", "eth0", "--asn", "1", "--metrics", "[::1]:9179"]).unwrap();
+        assert_eq!(run(&base).unwrap().needs_restart(&new), vec!["metrics"]);
     }
 
     fn rules(filter: &PrefixFilter) -> Vec<String> {

@@ -17,6 +17,7 @@ pub mod fib;
 pub mod iface;
 pub mod intern;
 pub mod links;
+pub mod metrics;
 pub mod msg;
 pub mod nd;
 pub mod peers;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::UnixListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
@@ -29,7 +29,7 @@ use ndbgp::nd::socket::IcmpSocket;
 use ndbgp::peers::{Observation, PeerEvent, PeerTableHandle};
 use ndbgp::policy::SharedPolicies;
 use ndbgp::rib::task::{self as routes, RoutesConfig, RoutesHandle};
-use ndbgp::{links, nd, peers, preflight, reload, router_id, systemd};
+use ndbgp::{links, metrics, nd, peers, preflight, reload, router_id, systemd};
 
 /// The longest the sessions' stop may take: the BGP manager gives them
 /// 1.5 s to send their Cease.
@@ -203,16 +203,18 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
     let bgp = wiring.start_bgp(fsm, sockets.bgp, events_rx, observations_tx.clone(), routes.clone());
     let nd = wiring.start_nd(sockets.icmp, observations_tx);
     let (daemon, daemon_requests) = mpsc::channel(8);
-    wiring.start_control(
-        sockets.control,
-        control::Handles {
-            peers,
-            nd,
-            bgp: bgp.clone(),
-            routes: routes.clone(),
-            daemon,
-        },
-    );
+    let handles = control::Handles {
+        peers,
+        nd,
+        bgp: bgp.clone(),
+        routes: routes.clone(),
+        daemon,
+        clients: Arc::default(),
+    };
+    if let Some(listener) = sockets.metrics {
+        wiring.start_metrics(listener, handles.clone(), fib.clone());
+    }
+    wiring.start_control(sockets.control, handles);
     Ok(Stages {
         tasks: wiring.tasks,
         bgp,
@@ -232,6 +234,8 @@ struct Sockets {
     /// Its TCP-MD5 keys and GTSM check are the BGP manager's to set.
     bgp: transport::BgpListener,
     control: UnixListener,
+    /// `--metrics`, when given.
+    metrics: Option<TcpListener>,
 }
 
 impl Sockets {
@@ -244,7 +248,20 @@ impl Sockets {
         let control = control::bind(&config.control_socket)
             .await
             .with_context(|| format!("control socket {}", config.control_socket.display()))?;
-        Ok(Sockets { icmp, bgp, control })
+        let metrics = match config.metrics {
+            Some(addr) => Some(
+                metrics::bind(addr)
+                    .await
+                    .with_context(|| format!("--metrics {addr}: cannot listen"))?,
+            ),
+            None => None,
+        };
+        Ok(Sockets {
+            icmp,
+            bgp,
+            control,
+            metrics,
+        })
     }
 }
 
@@ -417,6 +434,13 @@ impl<'a> Wiring<'a> {
         );
         self.tasks.hold(task);
         nd
+    }
+
+    /// The metrics endpoint, answering from the stages' handles.
+    fn start_metrics(&mut self, listener: TcpListener, handles: control::Handles, fib: FibHandle) {
+        let (probe, probes) = actor::probe("metrics server");
+        let sources = metrics::Sources { handles, fib };
+        self.tasks.hold(probe.spawn(metrics::serve(listener, sources, probes)));
     }
 
     /// The control server, answering from the stages' handles.

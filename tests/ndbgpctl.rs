@@ -20,7 +20,7 @@ use ndbgp::api::{
     InterfaceEntry, InterfaceNeighbors, InterfaceState, InterfaceView, NeighborView, PathView, PeerCounters,
     PeerEntryView, ProbeCounters, Request, Response, RouteEntry, RouteView,
 };
-use ndbgp::control::{self, Limits, Views, serve_with};
+use ndbgp::control::{self, ClientCounts, Limits, Views, serve_with};
 use serde_json::value::to_raw_value;
 
 fn run_ndbgpctl(socket: &std::path::Path, args: &[&str]) -> Output {
@@ -195,6 +195,8 @@ struct MadeUpTable {
     asked: Arc<Mutex<Vec<PageAsked>>>,
     /// The routes task "stops" when asked for a page from this route on.
     stops_from: Option<u32>,
+    /// What the server counts of its clients.
+    clients: Arc<ClientCounts>,
 }
 
 impl MadeUpTable {
@@ -203,6 +205,7 @@ impl MadeUpTable {
             routes,
             asked: Arc::default(),
             stops_from: None,
+            clients: Arc::default(),
         }
     }
 
@@ -285,6 +288,10 @@ impl Views for MadeUpTable {
             .take(limit)
             .map(Self::entry)
             .collect())
+    }
+
+    fn client_counts(&self) -> Arc<ClientCounts> {
+        Arc::clone(&self.clients)
     }
 }
 
@@ -391,7 +398,8 @@ fn a_routes_answer_cut_short_fails() {
 /// prints it and fails. A slot freed is taken again.
 #[test]
 fn clients_past_the_cap_are_told_and_closed() {
-    let server = Server::start("cap", MadeUpTable::new(10), limits(2, Duration::from_secs(10), 100));
+    let table = MadeUpTable::new(10);
+    let server = Server::start("cap", table.clone(), limits(2, Duration::from_secs(10), 100));
     let held: Vec<StdUnixStream> = (0..2)
         .map(|_| StdUnixStream::connect(&server.socket).expect("connect"))
         .collect();
@@ -401,6 +409,9 @@ fn clients_past_the_cap_are_told_and_closed() {
         err.trim(),
         "ndbgpctl: too many control clients (2 at once); try again later"
     );
+    // Counted for the metrics: the two held, the one refused.
+    let clients = &table.clients;
+    assert_eq!((clients.connected(), clients.accepted(), clients.refused()), (2, 3, 1));
     drop(held);
     // The slots come back once the server has seen those clients go.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -410,6 +421,15 @@ fn clients_past_the_cap_are_told_and_closed() {
             break;
         }
         assert!(Instant::now() < deadline, "no slot came back: {err}");
+    }
+    // Every client gone once its task has seen it go.
+    while clients.connected() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} clients still counted",
+            clients.connected()
+        );
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -578,6 +578,9 @@ impl Manager {
                     prefixes_first_as_rejected: counters.get(key).map_or(0, |c| c.prefixes_first_as_rejected),
                     next_hop_ours: counters.get(key).map_or(0, |c| c.next_hop_ours),
                     as_loop: counters.get(key).map_or(0, |c| c.as_loop),
+                    prefixes_accepted: counters.get(key).map_or(0, |c| c.prefixes_accepted),
+                    messages_by_type: s.messages_by_type,
+                    downs: s.downs.iter().map(|(class, n)| (class.to_string(), *n)).collect(),
                 }
             })
             .collect();

@@ -11,7 +11,7 @@
 //! `backoff` (how long to wait before dialing again), `hold` (no session
 //! for a while after one closed for `--max-prefix`).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +25,7 @@ use super::conn::{Conn, ConnEvent};
 use super::fsm::collision::{Keep, Speaker, resolve_collision};
 use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, PeerInfo, State, Timer};
 use super::transport::{BoxStream, Dialer};
+use crate::api::{MessageCounts, MessagesByType};
 use crate::iface::{self, Links};
 use crate::msg::update::Update;
 use crate::msg::update::{self, DecodeContext, EncodeContext, UpdateError};
@@ -116,6 +117,10 @@ pub struct SessionStatus {
     pub protection: Protection,
     /// Closed for `--max-prefix`: no session until the hold is over.
     pub max_prefix_hold: Option<MaxPrefixHold>,
+    /// Messages by type, every connection of the session counted.
+    pub messages_by_type: MessagesByType,
+    /// Established sessions that ended, by [`DownReason::class`].
+    pub downs: BTreeMap<&'static str, u64>,
 }
 
 pub struct SessionHandle {
@@ -150,6 +155,8 @@ pub fn new(
         established_count: 0,
         protection: Protection::default(),
         max_prefix_hold: None,
+        messages_by_type: MessagesByType::default(),
+        downs: BTreeMap::new(),
     };
     let (status_tx, status) = watch::channel(status0.clone());
     let (conn_tx, conn_rx) = mpsc::channel(256);
@@ -360,7 +367,10 @@ impl Session {
             return;
         };
         match conn.send(msg) {
-            Ok(()) => self.status.messages_sent += 1,
+            Ok(()) => {
+                self.status.messages_sent += 1;
+                count_message(&mut self.status.messages_by_type.sent, msg);
+            }
             Err(e) => {
                 self.status.last_error = Some(e);
                 self.pending.push_back((which, Event::TcpConnectionFails));
@@ -432,6 +442,7 @@ impl Session {
             other => self.status.last_error = Some(other.to_string()),
         }
         if was_established {
+            *self.status.downs.entry(reason.class()).or_default() += 1;
             self.status.last_down = Some(match reason {
                 DownReason::NotificationReceived(n) => format!("received {n}"),
                 DownReason::NotificationSent(n) => format!("sent {n}"),
@@ -489,14 +500,17 @@ impl Session {
     fn send_updates(&mut self, messages: Vec<Vec<u8>>) {
         let Some(which) = self.established else { return };
         let mut failed = None;
+        let mut sent = 0;
         if let Some(conn) = self.slot(which).and_then(|s| s.conn.as_ref()) {
             for bytes in messages {
                 if let Err(e) = conn.send_raw(bytes) {
                     failed = Some(e);
                     break;
                 }
+                sent += 1;
             }
         }
+        self.status.messages_by_type.sent.update += sent;
         match failed {
             Some(e) => {
                 self.status.last_error = Some(e);
@@ -700,6 +714,7 @@ impl Session {
         match event {
             ConnEvent::Message(msg) => {
                 self.status.messages_received += 1;
+                count_message(&mut self.status.messages_by_type.received, &msg);
                 if let Message::Open(open) = &msg
                     && !self.resolve_collision(which, open.bgp_id, open.asn())
                 {
@@ -976,6 +991,18 @@ impl Session {
 
 fn is_collision_cease(n: &crate::msg::Notification) -> bool {
     n.code == code::CEASE && n.subcode == code::CONNECTION_COLLISION_RESOLUTION
+}
+
+/// One more message of `msg`'s type.
+fn count_message(counts: &mut MessageCounts, msg: &Message) {
+    let count = match msg {
+        Message::Open(_) => &mut counts.open,
+        Message::Update(_) => &mut counts.update,
+        Message::Notification(_) => &mut counts.notification,
+        Message::Keepalive => &mut counts.keepalive,
+        Message::RouteRefresh(_) => &mut counts.route_refresh,
+    };
+    *count += 1;
 }
 
 pub fn direction_str(d: Direction) -> &'static str {

@@ -10,4 +10,6 @@ pub mod server;
 
 pub use crate::api::{Answer, Request, Response};
 pub use change::{DaemonRequest, DaemonRequests};
-pub use server::{Handles, Limits, MAX_CLIENTS, ROUTES_PAGE, Views, WRITE_TIMEOUT, bind, serve, serve_with};
+pub use server::{
+    ClientCounts, Handles, Limits, MAX_CLIENTS, ROUTES_PAGE, Views, WRITE_TIMEOUT, bind, serve, serve_with,
+};

@@ -15,6 +15,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -97,6 +98,52 @@ pub trait Views: Clone + Send + Sync + 'static {
     fn change(&self, request: Request) -> impl Future<Output = Result<Changed, String>> + Send {
         async move { Err(format!("{} is not served here", request.name())) }
     }
+
+    /// Where the server counts its clients (metrics); uncounted by default.
+    fn client_counts(&self) -> Arc<ClientCounts> {
+        Arc::default()
+    }
+}
+
+/// The control socket's clients, counted by the server for the metrics.
+#[derive(Debug, Default)]
+pub struct ClientCounts {
+    connected: AtomicU64,
+    accepted: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl ClientCounts {
+    /// Connected now.
+    pub fn connected(&self) -> u64 {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Accepted since the start, refused ones included.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Refused for being one too many.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+/// One connected client, counted while it lives.
+struct Connected(Arc<ClientCounts>);
+
+impl Connected {
+    fn new(counts: &Arc<ClientCounts>) -> Connected {
+        counts.connected.fetch_add(1, Ordering::Relaxed);
+        Connected(Arc::clone(counts))
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.connected.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Handles to the tasks whose state the control socket shows.
@@ -108,6 +155,8 @@ pub struct Handles {
     pub routes: RoutesHandle,
     /// To `main`, for what changes the running configuration.
     pub daemon: DaemonRequests,
+    /// Counted by the server, read by the metrics.
+    pub clients: Arc<ClientCounts>,
 }
 
 impl Views for Handles {
@@ -139,6 +188,10 @@ impl Views for Handles {
 
     async fn change(&self, request: Request) -> Result<Changed, String> {
         super::change::apply(self, request).await
+    }
+
+    fn client_counts(&self) -> Arc<ClientCounts> {
+        Arc::clone(&self.clients)
     }
 }
 
@@ -186,8 +239,11 @@ pub async fn serve(listener: UnixListener, handles: Handles, probes: Probes) {
 pub async fn serve_with(listener: UnixListener, views: impl Views, probes: Probes, limits: Limits) {
     let slots = Arc::new(Semaphore::new(limits.clients.max(1)));
     let mut refusing = false;
+    let counts = views.client_counts();
     accept_each(listener, probes, |stream| {
+        counts.accepted.fetch_add(1, Ordering::Relaxed);
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            counts.refused.fetch_add(1, Ordering::Relaxed);
             // Once per busy spell: a flood of clients is not a flood of logs.
             if !refusing {
                 warn!("control socket: {} clients at once; refusing more", limits.clients);
@@ -198,8 +254,10 @@ pub async fn serve_with(listener: UnixListener, views: impl Views, probes: Probe
         };
         refusing = false;
         let views = views.clone();
+        let connected = Connected::new(&counts);
         tokio::spawn(async move {
             let _slot = slot;
+            let _connected = connected;
             match connection(stream, views, limits).await {
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => warn!("control client dropped: {e}"),
                 Err(e) => debug!("control connection: {e}"),

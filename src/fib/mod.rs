@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::mem;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ipnet::IpNet;
 use tokio::sync::oneshot;
@@ -108,6 +109,62 @@ impl FibReport {
     }
 }
 
+/// What the FIB task has done and holds, for metrics: stored by the task
+/// as it goes, read without asking it.
+#[derive(Debug, Default)]
+struct Counters {
+    installed_ipv4: AtomicU64,
+    installed_ipv6: AtomicU64,
+    wanted: AtomicU64,
+    replaced: AtomicU64,
+    deleted: AtomicU64,
+    failed: AtomicU64,
+    netlink_errors: AtomicU64,
+    resyncs: AtomicU64,
+}
+
+/// A snapshot of the FIB task's [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FibStats {
+    /// Our routes the kernel has, as last acknowledged or dumped.
+    pub installed_ipv4: u64,
+    pub installed_ipv6: u64,
+    /// Prefixes we want routes to.
+    pub wanted: u64,
+    /// Routes added or replaced, removed, and requests the kernel refused,
+    /// since the start.
+    pub replaced: u64,
+    pub deleted: u64,
+    pub failed: u64,
+    /// Route socket failures (each reopens it and re-dumps).
+    pub netlink_errors: u64,
+    /// Full reconciliations with a dump of the kernel's routes.
+    pub resyncs: u64,
+}
+
+impl Counters {
+    fn add(&self, report: &FibReport) {
+        let add = |counter: &AtomicU64, n: usize| counter.fetch_add(n as u64, Ordering::Relaxed);
+        add(&self.replaced, report.replaced);
+        add(&self.deleted, report.deleted);
+        add(&self.failed, report.failed);
+    }
+
+    fn snapshot(&self) -> FibStats {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        FibStats {
+            installed_ipv4: load(&self.installed_ipv4),
+            installed_ipv6: load(&self.installed_ipv6),
+            wanted: load(&self.wanted),
+            replaced: load(&self.replaced),
+            deleted: load(&self.deleted),
+            failed: load(&self.failed),
+            netlink_errors: load(&self.netlink_errors),
+            resyncs: load(&self.resyncs),
+        }
+    }
+}
+
 /// Fold what one drain did into what the next `Settle` reports: counts
 /// add up, the shortfall is the latest, and the first error sticks.
 fn fold_done(done: &mut Result<FibReport, FibError>, result: Result<FibReport, FibError>) {
@@ -165,10 +222,19 @@ pub fn spawn(config: FibConfig) -> Result<(FibHandle, Task), FibError> {
         stale: true,
         done: Ok(FibReport::default()),
         inbox,
+        counters: Arc::default(),
     };
+    let counters = Arc::clone(&fib.counters);
     let mailbox = Arc::new(Mailbox::default());
     let task = commands.spawn(run(fib, Arc::clone(&mailbox)));
-    Ok((FibHandle { commands, mailbox }, task))
+    Ok((
+        FibHandle {
+            commands,
+            mailbox,
+            counters,
+        },
+        task,
+    ))
 }
 
 /// The way to the FIB task; cheap to clone.
@@ -176,6 +242,7 @@ pub fn spawn(config: FibConfig) -> Result<(FibHandle, Task), FibError> {
 pub struct FibHandle {
     commands: Commands<Command>,
     mailbox: Arc<Mailbox>,
+    counters: Arc<Counters>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, FibError>>;
@@ -252,6 +319,12 @@ impl FibHandle {
         self.ask(|reply| Command::RecordedOf(prefixes, reply)).await
     }
 
+    /// What the FIB task holds and has done, as it last stored it: a few
+    /// loads, the task is not asked (metrics).
+    pub fn stats(&self) -> FibStats {
+        self.counters.snapshot()
+    }
+
     async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, FibError> {
         self.commands.ask(command).await?
     }
@@ -267,6 +340,7 @@ impl FibHandle {
         FibHandle {
             commands,
             mailbox: Arc::default(),
+            counters: Arc::default(),
         }
     }
 
@@ -315,6 +389,7 @@ async fn run(mut fib: Fib, mailbox: Arc<Mailbox>) {
             }
             () = mailbox.wake.notified() => fib.drain(&mailbox).await,
         }
+        fib.publish();
     }
 }
 
@@ -334,9 +409,20 @@ struct Fib {
     /// Commands from the handles. Liveness probes are answered between
     /// batches too: a full table takes the kernel seconds.
     inbox: Inbox<Command>,
+    /// What [`FibHandle::stats`] reads.
+    counters: Arc<Counters>,
 }
 
 impl Fib {
+    /// Store the table's size for [`FibHandle::stats`].
+    fn publish(&self) {
+        let [ipv4, ipv6] = self.table.installed_len();
+        let counters = &self.counters;
+        counters.installed_ipv4.store(ipv4 as u64, Ordering::Relaxed);
+        counters.installed_ipv6.store(ipv6 as u64, Ordering::Relaxed);
+        counters.wanted.store(self.table.wanted_len() as u64, Ordering::Relaxed);
+    }
+
     /// The socket, reopened (and the state marked stale) if it failed.
     fn conn(&mut self) -> Result<&mut Conn, FibError> {
         let conn = match self.conn.take() {
@@ -351,6 +437,7 @@ impl Fib {
 
     /// A socket error: drop the socket, the next request reopens it.
     fn failed(&mut self, what: &str, e: io::Error) -> FibError {
+        self.counters.netlink_errors.fetch_add(1, Ordering::Relaxed);
         self.conn = None;
         self.stale = true;
         warn!("fib: netlink: {what}: {e}; the socket will be reopened and the kernel re-dumped");
@@ -428,6 +515,7 @@ impl Fib {
                 Err(e) => return Err(e),
             };
             self.stale = false;
+            self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
             self.links = links;
             let ops = self.table.resync(routes, self.at.metric, &self.links);
             for chunk in ops.chunks(CHUNK) {
@@ -530,6 +618,7 @@ impl Fib {
             let done = done.map_err(|e| self.failed("installing routes", e))?;
             self.stale |= done.lost;
             let answers = self.record(&ops, done.errors, round == 0);
+            self.counters.add(&answers.report);
             report.add(&answers.report);
             answers.refused.log();
             if answers.link_trouble.is_empty() {

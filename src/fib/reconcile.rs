@@ -199,6 +199,8 @@ pub(crate) struct FibTable {
     routes: PrefixMap<FibEntry>,
     sets: NhSets,
     wanted: usize,
+    /// Routes installed: IPv4, IPv6.
+    installed: [usize; 2],
 }
 
 impl FibTable {
@@ -223,6 +225,12 @@ impl FibTable {
     /// Prefixes we want routes to.
     pub fn wanted_len(&self) -> usize {
         self.wanted
+    }
+
+    /// Routes the kernel has of ours (as last acknowledged or dumped):
+    /// IPv4, IPv6.
+    pub fn installed_len(&self) -> [usize; 2] {
+        self.installed
     }
 
     /// Distinct next-hop sets in use.
@@ -260,9 +268,15 @@ impl FibTable {
     /// Change one entry with `f`, which returns the id it replaced; keeps
     /// the counts right and drops entries left empty.
     fn update(&mut self, prefix: IpNet, f: impl FnOnce(&mut NhSets, &mut FibEntry) -> Option<NhId>) {
-        let FibTable { routes, sets, wanted } = self;
+        let FibTable {
+            routes,
+            sets,
+            wanted,
+            installed,
+        } = self;
         let mut entry = routes.get(&prefix).copied().unwrap_or_default();
         let was_wanted = entry.wanted.is_some();
+        let was_installed = entry.installed.is_some();
         // Acquire the new set before releasing the old: the same set is
         // then never forgotten in between.
         if let Some(old) = f(sets, &mut entry) {
@@ -271,6 +285,12 @@ impl FibTable {
         match (was_wanted, entry.wanted.is_some()) {
             (false, true) => *wanted += 1,
             (true, false) => *wanted -= 1,
+            _ => {}
+        }
+        let family = usize::from(matches!(prefix, IpNet::V6(_)));
+        match (was_installed, entry.installed.is_some()) {
+            (false, true) => installed[family] += 1,
+            (true, false) => installed[family] -= 1,
             _ => {}
         }
         if entry.wanted.is_none() && entry.installed.is_none() {
@@ -509,6 +529,9 @@ mod tests {
             t.set_installed(p, Some(&[a, b]));
         }
         assert_eq!((t.wanted_len(), t.sets_in_use()), (100, 1));
+        t.set_installed(net("2001:db8::/64"), Some(&[a]));
+        assert_eq!(t.installed_len(), [100, 1], "counted by family");
+        t.set_installed(net("2001:db8::/64"), None);
         let p = net("10.0.0.5/32");
         t.set_wanted(p, Some(&[a]));
         assert_eq!(t.sets_in_use(), 2);
@@ -518,6 +541,7 @@ mod tests {
         t.set_wanted(p, None);
         assert_eq!((t.wanted_len(), t.sets_in_use()), (99, 2), "still installed");
         t.set_installed(p, None);
+        assert_eq!(t.installed_len(), [99, 0]);
         assert_eq!(t.sets_in_use(), 1, "[a] has no user left");
         assert!(t.installed(&p).is_none() && t.wanted(&p).is_none());
         t.set_wanted(p, Some(&[]));

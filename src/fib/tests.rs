@@ -18,6 +18,7 @@ fn fib() -> Fib {
         stale: false,
         done: Ok(FibReport::default()),
         inbox: actor::channel(STAGE, 1).1,
+        counters: Arc::default(),
     }
 }
 
@@ -152,6 +153,13 @@ fn answers_are_recorded_in_the_table() {
     assert_eq!(f.table.installed(&gone), None);
     assert_eq!(f.table.installed(&link_down), None);
     assert_eq!(f.table.installed(&refused_p), None);
+    // What the metrics read: the table's size once published, and the
+    // requests as `run` adds them.
+    f.counters.add(&answers.report);
+    f.publish();
+    let stats = f.counters.snapshot();
+    assert_eq!((stats.installed_ipv4, stats.installed_ipv6), (2, 0), "{stats:?}");
+    assert_eq!((stats.replaced, stats.deleted, stats.failed), (1, 2, 1));
 
     // The second round does not retry: a link problem is a failure.
     let answers = fib().record(&ops, errors, false);
@@ -222,6 +230,7 @@ fn handle() -> (FibHandle, Inbox<Command>) {
     let handle = FibHandle {
         commands,
         mailbox: Arc::new(Mailbox::default()),
+        counters: Arc::default(),
     };
     (handle, inbox)
 }

@@ -434,6 +434,24 @@ pub struct Rib {
     peers: Peers,
     table: PrefixMap<Entry>,
     interner: Interner<PathAttributes>,
+    /// Prefixes with a selected path (the Loc-RIB), kept as they change.
+    selected: RouteCounts,
+}
+
+/// Prefixes by family.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouteCounts {
+    pub ipv4: usize,
+    pub ipv6: usize,
+}
+
+impl RouteCounts {
+    fn of(&mut self, prefix: &IpNet) -> &mut usize {
+        match prefix {
+            IpNet::V4(_) => &mut self.ipv4,
+            IpNet::V6(_) => &mut self.ipv6,
+        }
+    }
 }
 
 impl Rib {
@@ -462,6 +480,7 @@ impl Rib {
             },
             table: PrefixMap::default(),
             interner: Interner::default(),
+            selected: RouteCounts::default(),
         }
     }
 
@@ -831,6 +850,11 @@ impl Rib {
             .map(|state| state.stats)
     }
 
+    /// Prefixes in the Loc-RIB (with a selected path) by family; O(1).
+    pub fn selected_counts(&self) -> RouteCounts {
+        self.selected
+    }
+
     pub fn stats(&self) -> RibStats {
         RibStats {
             prefixes: self.table.len(),
@@ -856,6 +880,7 @@ impl Rib {
             peers,
             table,
             interner,
+            selected,
             ..
         } = self;
         let entry = match &attrs {
@@ -902,6 +927,11 @@ impl Rib {
         entry.set_selection(&order);
 
         let after = entry.selected();
+        match (before.is_empty(), after.is_empty()) {
+            (true, false) => *selected.of(&prefix) += 1,
+            (false, true) => *selected.of(&prefix) -= 1,
+            _ => {}
+        }
         let unchanged = before.len() == after.len() && before.iter().zip(after).all(|(a, b)| a.same(b));
         if !unchanged {
             changes.routes.push(match after.is_empty() {

@@ -10,13 +10,17 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ipnet::IpNet;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::{self as rib, Changes, OwnAddresses, PeerInfo, Rib, RibConfig, RouteChange, RouteRows, RoutesJson};
+use super::{
+    self as rib, Changes, OwnAddresses, PeerInfo, Rib, RibConfig, RouteChange, RouteCounts, RouteRows, RoutesJson,
+};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::RouteEntry;
 use crate::fib::{FibChange, FibError, FibHandle, FibNextHop, FibRoute};
@@ -112,6 +116,8 @@ pub struct PeerCounters {
     /// of our addresses (RFC 4271 5.1.3), our AS in the AS_PATH (9.1.2).
     pub next_hop_ours: u64,
     pub as_loop: u64,
+    /// Eligible for best path: not rejected for any reason.
+    pub prefixes_accepted: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -122,6 +128,30 @@ pub struct RoutesHandle {
     /// its own part of the view.
     fib: FibHandle,
     links: watch::Receiver<Links>,
+    /// The Loc-RIB's size, as the task last published it.
+    selected: Arc<SelectedCounts>,
+}
+
+/// The Loc-RIB's size by family, stored by the routes task whenever its
+/// selection changes, read without asking it (metrics).
+#[derive(Debug, Default)]
+struct SelectedCounts {
+    ipv4: AtomicUsize,
+    ipv6: AtomicUsize,
+}
+
+impl SelectedCounts {
+    fn store(&self, counts: RouteCounts) {
+        self.ipv4.store(counts.ipv4, Ordering::Relaxed);
+        self.ipv6.store(counts.ipv6, Ordering::Relaxed);
+    }
+
+    fn load(&self) -> RouteCounts {
+        RouteCounts {
+            ipv4: self.ipv4.load(Ordering::Relaxed),
+            ipv6: self.ipv6.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// What sessions send (peer up and down, UPDATEs, refresh) is dropped
@@ -187,6 +217,12 @@ impl RoutesHandle {
         Ok(rows.into_json(installed, &names))
     }
 
+    /// Prefixes in the Loc-RIB by family, as of the routes task's last
+    /// change: two loads, the task is not asked.
+    pub fn selected_counts(&self) -> RouteCounts {
+        self.selected.load()
+    }
+
     pub async fn counters(&self) -> Result<HashMap<PeerKey, PeerCounters>, Stopped> {
         self.commands.ask(Command::Counters).await
     }
@@ -231,7 +267,9 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
     let mut rib_config = RibConfig::new(config.local_asn, router_id);
     rib_config.max_paths = config.max_paths;
     let next_hop_self = NextHopSelf::new(links.clone(), config.addresses.clone());
+    let selected = Arc::new(SelectedCounts::default());
     let task = Routes {
+        selected: Arc::clone(&selected),
         rib: Rib::new(rib_config),
         config,
         fib,
@@ -248,12 +286,15 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
         commands,
         fib: handle_fib,
         links: handle_links,
+        selected,
     };
     (handle, task)
 }
 
 struct Routes {
     rib: Rib,
+    /// Where the Loc-RIB's size is published.
+    selected: Arc<SelectedCounts>,
     config: RoutesConfig,
     fib: FibHandle,
     links: watch::Receiver<Links>,
@@ -408,6 +449,7 @@ impl Routes {
                                 prefixes_first_as_rejected: stats.first_as_rejected,
                                 next_hop_ours: stats.next_hop_ours,
                                 as_loop: stats.loop_dropped,
+                                prefixes_accepted: stats.accepted(),
                             },
                         )
                     })
@@ -495,6 +537,7 @@ impl Routes {
         if changes.is_empty() {
             return;
         }
+        self.selected.store(self.rib.selected_counts());
         let mut fib_changes = Vec::with_capacity(changes.routes.len());
         for change in &changes.routes {
             fib_changes.push(match change {

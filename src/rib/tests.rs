@@ -828,6 +828,23 @@ fn a_new_session_under_the_same_key_replaces_the_old() {
     );
 }
 
+#[test]
+fn selected_counts_follow_the_loc_rib_by_family() {
+    let mut rib = rib_with(&[peer(1, 65002), peer(2, 65003)]);
+    let counts = |rib: &Rib| (rib.selected_counts().ipv4, rib.selected_counts().ipv6);
+    rib.originate(net("2001:db8::/64"), attrs(&[]));
+    assert_eq!(counts(&rib), (0, 1));
+    rib.apply(&id(1), &announce(&["10.0.0.0/24", "10.0.1.0/24"], attrs(&[65002])))
+        .unwrap();
+    rib.apply(&id(2), &announce(&["10.0.1.0/24"], attrs(&[65003]))).unwrap();
+    assert_eq!(counts(&rib), (2, 1), "a second path is no second route");
+    rib.remove_peer(&id(1));
+    assert_eq!(counts(&rib), (1, 1), "10.0.1.0/24 stays through peer 2");
+    rib.withdraw_local(net("2001:db8::/64"));
+    rib.apply(&id(2), &withdraw(&["10.0.1.0/24"])).unwrap();
+    assert_eq!(counts(&rib), (0, 0));
+}
+
 // ---- Adj-RIB-Out ----
 
 #[test]

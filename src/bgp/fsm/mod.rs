@@ -471,6 +471,24 @@ impl fmt::Display for DownReason {
     }
 }
 
+impl DownReason {
+    /// Its class, one of [`crate::api::DOWN_REASONS`]: a metric label,
+    /// where the text (with the peer's shutdown message) would be unbounded.
+    pub fn class(&self) -> &'static str {
+        match self {
+            DownReason::ManualStop => "admin_stop",
+            DownReason::AutomaticStop => "stopped",
+            DownReason::LinkDown => "link_down",
+            DownReason::HoldTimerExpired => "hold_timer_expired",
+            DownReason::ConnectionLost => "connection_lost",
+            DownReason::NotificationReceived(_) => "notification_received",
+            DownReason::NotificationSent(_) => "notification_sent",
+            DownReason::MalformedNotificationReceived => "malformed_notification",
+            DownReason::CollisionLost | DownReason::UnexpectedEvent => "other",
+        }
+    }
+}
+
 /// What we learned from the peer's OPEN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerInfo {

@@ -1680,3 +1680,28 @@ fn a_new_router_id_is_taken_only_before_an_open_went_out() {
         assert_eq!(f.config().router_id, LOCAL_ID, "{state}");
     }
 }
+
+#[test]
+fn every_down_reason_has_a_bounded_class() {
+    let cease = Notification::new(6, 2, Vec::new());
+    let reasons = [
+        DownReason::ManualStop,
+        DownReason::AutomaticStop,
+        DownReason::LinkDown,
+        DownReason::CollisionLost,
+        DownReason::HoldTimerExpired,
+        DownReason::ConnectionLost,
+        DownReason::NotificationReceived(cease.clone()),
+        DownReason::NotificationSent(cease),
+        DownReason::MalformedNotificationReceived,
+        DownReason::UnexpectedEvent,
+    ];
+    for reason in &reasons {
+        assert!(
+            crate::api::DOWN_REASONS.contains(&reason.class()),
+            "{reason}: {}",
+            reason.class()
+        );
+    }
+    assert_eq!(DownReason::HoldTimerExpired.class(), "hold_timer_expired");
+}

@@ -217,6 +217,8 @@ async fn backoff_starts_again_at_1_s_after_an_established_session() {
     let status = rig.status();
     assert_eq!(status.established_count, 1);
     assert_eq!(status.last_down.as_deref(), Some("connection lost"));
+    // Counted by class for the metrics; the refused dials are no downs.
+    assert_eq!(status.downs, std::collections::BTreeMap::from([("connection_lost", 1)]));
     drop(dial);
 }
 
@@ -245,6 +247,18 @@ async fn a_silent_peer_gets_hold_timer_expired_after_the_hold_time() {
     peer.expect_closed().await;
     let status = rig.wait_for("down", |s| s.state != State::Established).await;
     assert_eq!(status.last_down.as_deref(), Some("hold timer expired"));
+    assert_eq!(status.downs.get("hold_timer_expired"), Some(&1));
+    // Messages by type: our OPEN, the KEEPALIVE that confirmed it and the
+    // two while waiting, End-of-RIB, the NOTIFICATION; its OPEN and KEEPALIVE.
+    let sent = status.messages_by_type.sent;
+    assert_eq!((sent.open, sent.keepalive, sent.notification), (1, 3, 1), "{sent:?}");
+    assert!(sent.update >= 1, "End-of-RIB: {sent:?}");
+    let received = status.messages_by_type.received;
+    assert_eq!(
+        (received.open, received.keepalive, received.update),
+        (1, 1, 0),
+        "{received:?}"
+    );
 }
 
 /// Both sides dial at once; the OPENs cross in either order. RFC 4271 6.8:

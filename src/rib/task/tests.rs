@@ -175,10 +175,13 @@ async fn routes_go_to_the_other_peers_with_next_hop_self_and_not_back() {
         .collect();
     let expected = learned.iter().map(|p| (p.to_string(), Some(vec![via]))).collect();
     assert_eq!(installed, expected);
+    let counts = |routes: &RoutesHandle| (routes.selected_counts().ipv4, routes.selected_counts().ipv6);
+    assert_eq!(counts(&routes), (1, 1), "the Loc-RIB's size, published");
 
     routes.peer_down(source).await;
     assert_eq!(withdrawn(&to.updates().await), set(&learned));
     routes.counters().await.expect("routes task running");
+    assert_eq!(counts(&routes), (0, 0));
     let removed: BTreeMap<String, Option<NextHops>> = fib
         .take_submitted()
         .into_iter()

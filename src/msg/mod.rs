@@ -92,10 +92,37 @@ pub enum Capability {
     ExtendedNextHop(Vec<ExtendedNextHop>),
     /// RFC 6793 (code 65).
     FourOctetAs(u32),
+    /// RFC 4724 (code 64), with the N bit of RFC 8538.
+    GracefulRestart(GracefulRestart),
     Unknown {
         code: u8,
         data: Vec<u8>,
     },
+}
+
+/// The Graceful Restart capability (RFC 4724 3, RFC 8538 2).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GracefulRestart {
+    /// R: the sender has restarted (its peers must not wait for its
+    /// End-of-RIB before sending their own).
+    pub restarting: bool,
+    /// N (RFC 8538): the sender keeps routes through a NOTIFICATION other
+    /// than Cease / Hard Reset, as through a lost connection.
+    pub notification: bool,
+    /// Seconds the sender asks its routes to be kept while it restarts
+    /// (12 bits: at most 4095).
+    pub restart_time: u16,
+    /// The families it keeps forwarding state for through a restart.
+    pub families: Vec<GracefulRestartFamily>,
+}
+
+/// One (AFI, SAFI) of [`GracefulRestart`] and its F bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracefulRestartFamily {
+    pub afi: u16,
+    pub safi: u8,
+    /// F: forwarding state was preserved through the restart.
+    pub forwarding_preserved: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

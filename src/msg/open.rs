@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 
 use super::error::{EncodeError, MsgError};
-use super::{AS_TRANS, Capability, ExtendedNextHop, HEADER_LEN, Open, code};
+use super::{AS_TRANS, Capability, ExtendedNextHop, GracefulRestart, GracefulRestartFamily, HEADER_LEN, Open, code};
 
 /// Optional parameter types (RFC 5492 4, RFC 9072 2).
 pub mod param_type {
@@ -21,8 +21,21 @@ pub mod cap_code {
     pub const MULTIPROTOCOL: u8 = 1;
     pub const ROUTE_REFRESH: u8 = 2;
     pub const EXTENDED_NEXT_HOP: u8 = 5;
+    pub const GRACEFUL_RESTART: u8 = 64;
     pub const FOUR_OCTET_AS: u8 = 65;
 }
+
+/// The Graceful Restart capability's flag bits (RFC 4724 3, RFC 8538 2):
+/// the first two in the high nibble of the first octet, F in each family's
+/// flags octet.
+pub mod gr_flag {
+    pub const RESTART_STATE: u8 = 0x80;
+    pub const NOTIFICATION: u8 = 0x40;
+    pub const FORWARDING_PRESERVED: u8 = 0x80;
+}
+
+/// The largest restart time the capability's 12 bits carry, in seconds.
+pub const MAX_RESTART_TIME: u16 = 0x0fff;
 
 /// The BGP version we speak (RFC 4271 4.2).
 pub const BGP_VERSION: u8 = 4;
@@ -207,6 +220,7 @@ impl Capability {
             Capability::RouteRefresh => cap_code::ROUTE_REFRESH,
             Capability::ExtendedNextHop(_) => cap_code::EXTENDED_NEXT_HOP,
             Capability::FourOctetAs(_) => cap_code::FOUR_OCTET_AS,
+            Capability::GracefulRestart(_) => cap_code::GRACEFUL_RESTART,
             Capability::Unknown { code, .. } => *code,
         }
     }
@@ -241,6 +255,26 @@ impl Capability {
             // RFC 6793 3: the 4-octet ASN.
             (cap_code::FOUR_OCTET_AS, &[a, b, c, d]) => Ok(Capability::FourOctetAs(u32::from_be_bytes([a, b, c, d]))),
             (cap_code::FOUR_OCTET_AS, _) => Err(MsgError::open_malformed("four-octet AS capability length is not 4")),
+            // RFC 4724 3: flags (4 bits) and restart time (12 bits), then
+            // AFI (2), SAFI (1), flags (1) per family.
+            (cap_code::GRACEFUL_RESTART, &[hi, lo, ref tuples @ ..]) if tuples.len().is_multiple_of(4) => {
+                Ok(Capability::GracefulRestart(GracefulRestart {
+                    restarting: hi & gr_flag::RESTART_STATE != 0,
+                    notification: hi & gr_flag::NOTIFICATION != 0,
+                    restart_time: u16::from_be_bytes([hi & 0x0f, lo]),
+                    families: tuples
+                        .chunks_exact(4)
+                        .map(|t| GracefulRestartFamily {
+                            afi: u16::from_be_bytes([t[0], t[1]]),
+                            safi: t[2],
+                            forwarding_preserved: t[3] & gr_flag::FORWARDING_PRESERVED != 0,
+                        })
+                        .collect(),
+                }))
+            }
+            (cap_code::GRACEFUL_RESTART, _) => Err(MsgError::open_malformed(
+                "graceful restart capability length is not 2 plus a multiple of 4",
+            )),
             (code, data) => Ok(Capability::Unknown {
                 code,
                 data: data.to_vec(),
@@ -266,6 +300,25 @@ impl Capability {
                 }
             }
             Capability::FourOctetAs(asn) => out.extend_from_slice(&asn.to_be_bytes()),
+            Capability::GracefulRestart(gr) => {
+                let mut flags = 0;
+                if gr.restarting {
+                    flags |= gr_flag::RESTART_STATE;
+                }
+                if gr.notification {
+                    flags |= gr_flag::NOTIFICATION;
+                }
+                let [hi, lo] = gr.restart_time.min(MAX_RESTART_TIME).to_be_bytes();
+                out.extend_from_slice(&[flags | hi, lo]);
+                for family in &gr.families {
+                    out.extend_from_slice(&family.afi.to_be_bytes());
+                    let f = match family.forwarding_preserved {
+                        true => gr_flag::FORWARDING_PRESERVED,
+                        false => 0,
+                    };
+                    out.extend_from_slice(&[family.safi, f]);
+                }
+            }
             Capability::Unknown { data, .. } => out.extend_from_slice(data),
         }
         let len = out.len() - start - 2;

@@ -814,3 +814,55 @@ fn msg_error_converts_and_displays() {
     assert_eq!(err.notification(), Notification::new(1, 2, vec![0, 18]));
     assert_eq!(Notification::from(err), Notification::new(1, 2, vec![0, 18]));
 }
+
+#[test]
+fn graceful_restart_capability_reads_flags_time_and_families() {
+    use super::{GracefulRestart, GracefulRestartFamily};
+    // As FRR sends it with `bgp graceful-restart` after a restart: R and N
+    // set, 120 s, IPv4 and IPv6 unicast with F.
+    let value = [0xc0, 0x78, 0, 1, 1, 0x80, 0, 2, 1, 0x80];
+    let gr = Capability::parse(64, &value).expect("parses");
+    let want = GracefulRestart {
+        restarting: true,
+        notification: true,
+        restart_time: 120,
+        families: vec![
+            GracefulRestartFamily {
+                afi: 1,
+                safi: 1,
+                forwarding_preserved: true,
+            },
+            GracefulRestartFamily {
+                afi: 2,
+                safi: 1,
+                forwarding_preserved: true,
+            },
+        ],
+    };
+    assert_eq!(gr, Capability::GracefulRestart(want.clone()));
+    let mut out = Vec::new();
+    gr.emit(&mut out).expect("emits");
+    assert_eq!(out[..2], [64, 10]);
+    assert_eq!(out[2..], value);
+    // A helper that keeps no forwarding state: no families, time only.
+    let helper = Capability::parse(64, &[0x00, 0x5a]).expect("parses");
+    assert_eq!(
+        helper,
+        Capability::GracefulRestart(GracefulRestart {
+            restart_time: 90,
+            ..GracefulRestart::default()
+        })
+    );
+    // 12 bits of restart time: a larger one is sent as the most it can be.
+    let mut out = Vec::new();
+    Capability::GracefulRestart(GracefulRestart {
+        restart_time: 5000,
+        ..GracefulRestart::default()
+    })
+    .emit(&mut out)
+    .expect("emits");
+    assert_eq!(out, [64, 2, 0x0f, 0xff]);
+    for bad in [&[][..], &[0x00], &[0, 120, 0, 1, 1]] {
+        assert!(Capability::parse(64, bad).is_err(), "{bad:?}");
+    }
+}

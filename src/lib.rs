@@ -16,6 +16,7 @@ pub mod fib;
 pub mod iface;
 pub mod intern;
 pub mod links;
+pub mod monitor;
 pub mod msg;
 pub mod nd;
 pub mod peers;

@@ -24,6 +24,7 @@ use ndbgp::config::{self, Config, Parsed};
 use ndbgp::control;
 use ndbgp::fib::{self, FibConfig, FibHandle};
 use ndbgp::iface::{HostAddresses, Links};
+use ndbgp::monitor::Monitor;
 use ndbgp::nd::service::{NdConfig, NdHandle};
 use ndbgp::nd::socket::IcmpSocket;
 use ndbgp::peers::{Observation, PeerEvent, PeerTableHandle};
@@ -186,6 +187,7 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
             bgp: bgp.clone(),
             routes: routes.clone(),
             daemon,
+            monitor: wiring.monitor.clone(),
         },
     );
     Ok(Stages {
@@ -248,6 +250,8 @@ struct Wiring<'a> {
     addresses: watch::Receiver<HostAddresses>,
     /// From the router ID task.
     router_id: watch::Receiver<Ipv4Addr>,
+    /// The events for `ndbgpctl monitor`, from every stage that sees them.
+    monitor: Monitor,
 }
 
 impl<'a> Wiring<'a> {
@@ -292,6 +296,7 @@ impl<'a> Wiring<'a> {
             links,
             addresses,
             router_id,
+            monitor: Monitor::new(),
         };
         (wiring, synced)
     }
@@ -313,6 +318,7 @@ impl<'a> Wiring<'a> {
             self.links.clone(),
             observations,
             events,
+            self.monitor.clone(),
         );
         self.tasks.hold(task);
         peers
@@ -321,7 +327,11 @@ impl<'a> Wiring<'a> {
     /// The FIB, and the routes task that owns the RIB and feeds it.
     fn start_routes(&mut self) -> anyhow::Result<(FibHandle, RoutesHandle)> {
         let config = self.config;
-        let (fib, task) = fib::spawn(FibConfig::default()).map_err(|e| anyhow::anyhow!("cannot open the FIB: {e}"))?;
+        let (fib, task) = fib::spawn(FibConfig {
+            monitor: self.monitor.clone(),
+            ..FibConfig::default()
+        })
+        .map_err(|e| anyhow::anyhow!("cannot open the FIB: {e}"))?;
         self.tasks.hold(task);
         let (routes, task) = routes::spawn(
             RoutesConfig {
@@ -333,6 +343,7 @@ impl<'a> Wiring<'a> {
                 redistribute_connected: config.redistribute_connected,
                 interfaces: self.interfaces.clone(),
                 policies: self.policies.clone(),
+                monitor: self.monitor.clone(),
             },
             fib.clone(),
             self.links.clone(),
@@ -361,6 +372,7 @@ impl<'a> Wiring<'a> {
                     links: self.links.clone(),
                 }),
                 routes,
+                monitor: self.monitor.clone(),
                 interfaces: self.interfaces.clone(),
                 policies: self.policies.clone(),
             },

@@ -54,6 +54,7 @@ use self::message::{KernelRoute, Placement};
 use self::reconcile::{FibTable, Links, Op, Shortfall, shortfall};
 use self::socket::{Conn, MAX_BATCH};
 use crate::actor::{self, Commands, Inbox, Stopped, Task};
+use crate::monitor::{Event, Monitor};
 
 pub use self::types::{FibChange, FibNextHop, FibRoute, NextHops};
 
@@ -70,6 +71,8 @@ pub struct FibConfig {
     /// Route metric, not 0 (IPv6 would turn 0 into 1024). Ours alone: the
     /// kernel replaces another protocol's route at the same metric.
     pub metric: u32,
+    /// Told of the route requests the kernel refuses.
+    pub monitor: Monitor,
 }
 
 impl Default for FibConfig {
@@ -77,6 +80,7 @@ impl Default for FibConfig {
         FibConfig {
             table: 254,
             metric: DEFAULT_METRIC,
+            monitor: Monitor::default(),
         }
     }
 }
@@ -165,6 +169,7 @@ pub fn spawn(config: FibConfig) -> Result<(FibHandle, Task), FibError> {
         stale: true,
         done: Ok(FibReport::default()),
         inbox,
+        monitor: config.monitor,
     };
     let mailbox = Arc::new(Mailbox::default());
     let task = commands.spawn(run(fib, Arc::clone(&mailbox)));
@@ -334,6 +339,7 @@ struct Fib {
     /// Commands from the handles. Liveness probes are answered between
     /// batches too: a full table takes the kernel seconds.
     inbox: Inbox<Command>,
+    monitor: Monitor,
 }
 
 impl Fib {
@@ -367,6 +373,10 @@ impl Fib {
         let result = self.apply(queued.into_routes(), resync).await;
         if let Err(e) = &result {
             warn!("{e}; retried at the next resync");
+            self.monitor.emit(|| Event::FibError {
+                count: 1,
+                error: e.to_string(),
+            });
         }
         fold_done(&mut self.done, result);
     }
@@ -531,7 +541,7 @@ impl Fib {
             self.stale |= done.lost;
             let answers = self.record(&ops, done.errors, round == 0);
             report.add(&answers.report);
-            answers.refused.log();
+            answers.refused.log(&self.monitor);
             if answers.link_trouble.is_empty() {
                 break;
             }
@@ -645,9 +655,13 @@ impl Refusals {
         entry.0 += 1;
     }
 
-    fn log(&self) {
-        for (count, first) in self.by_errno.values() {
+    fn log(&self, monitor: &Monitor) {
+        for &(count, ref first) in self.by_errno.values() {
             warn!("fib: the kernel refused {count} route requests (first: {first}); retried at the next resync");
+            monitor.emit(|| Event::FibError {
+                count: count as u64,
+                error: first.clone(),
+            });
         }
     }
 }

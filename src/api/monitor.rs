@@ -43,7 +43,8 @@ pub enum Event {
         direction: Direction,
     },
     /// An Established session ended; `reason` as `neighbors` shows it in
-    /// `last_down` ("received NOTIFICATION 6/2 ...", "hold timer expired").
+    /// `last_down` (`received Cease/Administrative Shutdown: "text"`,
+    /// `hold timer expired`, `link down`).
     SessionDown {
         interface: String,
         ifindex: u32,

@@ -369,6 +369,7 @@ async fn monitor(
     };
     out.buf.extend_from_slice(MONITOR_START);
     out.flush().await?;
+    debug!("control: a monitor stream started");
     let mut ignored = [0; 64];
     loop {
         let mut next = tokio::select! {

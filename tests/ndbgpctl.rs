@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream as StdUnixStream};
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -22,6 +22,7 @@ use ndbgp::api::{
 };
 use ndbgp::control::{self, ClientCounts, Limits, Views, serve_with};
 use ndbgp::monitor::{Event, Monitor, MonitorEvent};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde_json::value::to_raw_value;
 
 fn run_ndbgpctl(socket: &std::path::Path, args: &[&str]) -> Output {
@@ -41,6 +42,16 @@ fn ndbgpctl(socket: &std::path::Path, args: &[&str]) -> (bool, String, Duration)
         String::from_utf8_lossy(&out.stderr).into_owned(),
         start.elapsed(),
     )
+}
+
+/// The server hung up on `client` within `ms`, seen without reading what
+/// is queued for it.
+fn hung_up_within(client: &StdUnixStream, ms: u16) -> bool {
+    // No events asked: POLLHUP (the server closed its end) is always
+    // reported, data waiting to be read is not.
+    let mut fds = [PollFd::new(client.as_fd(), PollFlags::empty())];
+    let ready = poll(&mut fds, PollTimeout::from(ms)).expect("poll");
+    ready == 1 && fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLHUP))
 }
 
 fn temp_socket(name: &str) -> std::path::PathBuf {
@@ -453,20 +464,8 @@ fn a_client_that_never_reads_is_dropped() {
     client.write_all(b"{\"command\":\"routes\"}\n").expect("request");
     let asked = Instant::now();
     // Hung up on, while nothing was read.
-    let mut hangup = libc::pollfd {
-        fd: client.as_raw_fd(),
-        events: libc::POLLRDHUP,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for a socket we hold open.
-    let ready = unsafe { libc::poll(&mut hangup, 1, 10_000) };
+    assert!(hung_up_within(&client, 10_000), "not dropped within 10 s");
     let waited = asked.elapsed();
-    assert_eq!(ready, 1, "not dropped within 10 s");
-    assert!(
-        hangup.revents & (libc::POLLRDHUP | libc::POLLHUP) != 0,
-        "{:#x}",
-        hangup.revents
-    );
     assert!(waited >= timeout, "dropped after {waited:?}, before the write timeout");
     let pages = table.pages_asked().len();
     assert!(
@@ -638,6 +637,21 @@ fn raw_monitor(socket: &std::path::Path) -> StdUnixStream {
     client
 }
 
+/// Monitors take half the client slots at most: the commands still find
+/// one while the others wait.
+#[test]
+fn monitors_leave_room_for_the_commands() {
+    let table = MadeUpTable::new(0);
+    let server = Server::start("monitor-slots", table, limits(4, Duration::from_secs(10), 100));
+    let _first = raw_monitor(&server.socket);
+    let _second = raw_monitor(&server.socket);
+    let (ok, err, _) = ndbgpctl(&server.socket, &["monitor"]);
+    assert!(!ok, "a third monitor was taken");
+    assert!(err.contains("too many monitors (2 at once"), "{err}");
+    let (ok, err, _) = ndbgpctl(&server.socket, &["neighbors"]);
+    assert!(ok, "a command found no slot: {err}");
+}
+
 /// A monitor client that stops reading is dropped after the write timeout
 /// however many events come, and its slot is free again; the stages that
 /// emit never wait for it.
@@ -659,14 +673,7 @@ fn a_monitor_that_stops_reading_is_dropped() {
             emitting.elapsed() < Duration::from_secs(1),
             "emitting waited on the client"
         );
-        let mut hangup = libc::pollfd {
-            fd: client.as_raw_fd(),
-            events: libc::POLLRDHUP,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for a socket we hold open.
-        let ready = unsafe { libc::poll(&mut hangup, 1, 20) };
-        if ready == 1 && hangup.revents & (libc::POLLRDHUP | libc::POLLHUP) != 0 {
+        if hung_up_within(&client, 20) {
             break start.elapsed();
         }
         assert!(start.elapsed() < Duration::from_secs(10), "not dropped within 10 s");

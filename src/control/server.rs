@@ -258,6 +258,9 @@ pub async fn serve(listener: UnixListener, handles: Handles, probes: Probes) {
 /// [`serve`] from any [`Views`], within `limits`.
 pub async fn serve_with(listener: UnixListener, views: impl Views, probes: Probes, limits: Limits) {
     let slots = Arc::new(Semaphore::new(limits.clients.max(1)));
+    // Monitors stay connected: half the slots at most, so that the
+    // commands always find one.
+    let monitors = Arc::new(Semaphore::new((limits.clients / 2).max(1)));
     let mut refusing = false;
     let counts = views.client_counts();
     accept_each(listener, probes, |stream| {
@@ -274,11 +277,12 @@ pub async fn serve_with(listener: UnixListener, views: impl Views, probes: Probe
         };
         refusing = false;
         let views = views.clone();
+        let monitors = Arc::clone(&monitors);
         let connected = Connected::new(&counts);
         tokio::spawn(async move {
             let _slot = slot;
             let _connected = connected;
-            match connection(stream, views, limits).await {
+            match connection(stream, views, limits, monitors).await {
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => warn!("control client dropped: {e}"),
                 Err(e) => debug!("control connection: {e}"),
                 Ok(()) => {}
@@ -312,7 +316,7 @@ async fn accept_each(listener: UnixListener, mut probes: Probes, mut each: impl 
     }
 }
 
-async fn connection(stream: UnixStream, views: impl Views, limits: Limits) -> io::Result<()> {
+async fn connection(stream: UnixStream, views: impl Views, limits: Limits, monitors: Arc<Semaphore>) -> io::Result<()> {
     let may_change = stream
         .peer_cred()
         .is_ok_and(|client| may_change(client.uid(), nix::unistd::geteuid().as_raw()));
@@ -341,7 +345,13 @@ async fn connection(stream: UnixStream, views: impl Views, limits: Limits) -> io
             Ok(Request::Neighbors) => out.answer(views.neighbors().await)?,
             Ok(Request::Interfaces) => out.answer(views.interfaces().await)?,
             // The rest of the connection is the stream.
-            Ok(Request::Monitor) => return monitor(views.monitor(), &mut lines, &mut out).await,
+            Ok(Request::Monitor) => match Arc::clone(&monitors).try_acquire_owned() {
+                Ok(_monitor) => return monitor(views.monitor(), &mut lines, &mut out).await,
+                Err(_) => out.error(format!(
+                    "too many monitors ({} at once, half the control clients); try again later",
+                    (limits.clients / 2).max(1)
+                )),
+            },
             Ok(change) if !may_change => out.error(format!(
                 "permission denied: {} changes ndbgpd's state and needs root or ndbgpd's own user \
                  (the socket's group may only read)",

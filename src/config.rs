@@ -170,6 +170,13 @@ struct Cli {
     /// arrive with 255. The peers must do the same.
     #[arg(long)]
     ttl_security: bool,
+
+    /// End an Established session when discovery loses its neighbour (no
+    /// RA/NS/NA and gone from the kernel's table for the discovery hold);
+    /// by default the session is kept until BGP itself ends it. A reload
+    /// applies it.
+    #[arg(long)]
+    teardown_on_loss: bool,
 }
 
 /// The settings an `[interface.NAME]` table of the config file may
@@ -239,6 +246,9 @@ pub struct Config {
     pub probe_interval: Option<Duration>,
     /// Filters, limits and authentication, per interface (a reload applies them).
     pub policies: Policies,
+    /// End an Established session whose neighbour discovery lost (a reload
+    /// applies it).
+    pub teardown_on_loss: bool,
     /// The `--config` file these settings were read with, if any.
     pub config_file: Option<PathBuf>,
     /// Keys of the config file that a command-line flag overrode.
@@ -294,6 +304,7 @@ impl Config {
             discovery_hold,
             probe_interval,
             policies: _,
+            teardown_on_loss: _,
             config_file: _,
             overridden: _,
         } = self;
@@ -724,6 +735,7 @@ fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
             default: default_policy,
             interfaces: BTreeMap::new(),
         },
+        teardown_on_loss: cli.teardown_on_loss,
         config_file: None,
         overridden: Vec::new(),
     })
@@ -915,6 +927,7 @@ probe_interval = 45
 networks = ["10.0.0.1/32", "2001:db8::/64"]
 redistribute = ["connected"]
 max_paths = 8
+teardown_on_loss = true
 "#;
 
     #[test]
@@ -938,6 +951,7 @@ max_paths = 8
         assert_eq!(c.networks, nets);
         assert!(c.redistribute_connected);
         assert_eq!(c.max_paths, 8);
+        assert!(c.teardown_on_loss);
         assert_eq!(c.config_file.as_deref(), Some(file.0.as_path()));
         assert!(c.overridden.is_empty());
     }

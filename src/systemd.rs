@@ -134,6 +134,7 @@ mod tests {
             max_prefix: None,
             max_prefix_held: false,
             max_prefix_retry_s: None,
+            admin_down: false,
             prefixes_filtered: 0,
             prefixes_first_as_rejected: 0,
             next_hop_ours: 0,

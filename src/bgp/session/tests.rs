@@ -76,6 +76,7 @@ impl Rig {
             routes: routes.clone(),
             policies,
             hold: None,
+            admin_down: false,
         };
         let (session, task) = new(params, links, inbound);
         let rig = Rig {

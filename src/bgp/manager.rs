@@ -79,7 +79,8 @@ enum Command {
         request: AdminRequest,
         done: Reply<Result<String, String>>,
     },
-    SetTeardownOnLoss(bool),
+    /// Answered once applied: a peer event sent after the answer sees it.
+    SetTeardownOnLoss(bool, Reply<()>),
 }
 
 #[derive(Clone)]
@@ -117,9 +118,10 @@ impl BgpHandle {
         self.commands.ask(|done| Command::Admin { target, request, done }).await
     }
 
-    /// `--teardown-on-loss` from now on (a reload).
+    /// `--teardown-on-loss` from now on (a reload), for the peer events
+    /// the manager takes after it answers.
     pub async fn set_teardown_on_loss(&self, on: bool) -> Result<(), Stopped> {
-        self.commands.tell(Command::SetTeardownOnLoss(on)).await
+        self.commands.ask(|done| Command::SetTeardownOnLoss(on, done)).await
     }
 }
 
@@ -261,11 +263,12 @@ impl Manager {
                         }
                     }
                     Command::Admin { target, request, done } => self.admin(target, request, done).await,
-                    Command::SetTeardownOnLoss(on) => {
+                    Command::SetTeardownOnLoss(on, done) => {
                         if on != self.config.teardown_on_loss {
                             info!("teardown-on-loss {}", if on { "on" } else { "off" });
                         }
                         self.config.teardown_on_loss = on;
+                        let _ = done.send(());
                     }
                     Command::Shutdown { message, done } => {
                         info!("stopping {} BGP sessions", self.sessions.len());

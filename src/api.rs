@@ -478,6 +478,9 @@ pub struct NeighborView {
     /// Established sessions that ended, by [`DOWN_REASONS`] class.
     #[serde(default)]
     pub downs: BTreeMap<String, u64>,
+    /// Held down by `neighbor shutdown`: no session until `neighbor enable`.
+    #[serde(default)]
+    pub admin_down: bool,
 }
 
 /// The classes of why an Established session ended: a fixed set, so that
@@ -715,6 +718,7 @@ mod tests {
             max_prefix: None,
             max_prefix_held: false,
             max_prefix_retry_s: None,
+            admin_down: false,
             prefixes_filtered: 6,
             prefixes_first_as_rejected: 7,
             next_hop_ours: 8,
@@ -820,7 +824,7 @@ mod tests {
             ),
             (
                 Answer::Neighbors(vec![neighbor()]),
-                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"prefixes_filtered":6,"prefixes_first_as_rejected":7,"next_hop_ours":8,"as_loop":9,"tcp_md5":true,"ttl_security":false,"max_prefix":null,"max_prefix_held":false,"max_prefix_retry_s":null,"prefixes_accepted":3,"messages_by_type":{"received":{"open":1,"update":2,"notification":0,"keepalive":7,"route_refresh":0},"sent":{"open":0,"update":0,"notification":0,"keepalive":0,"route_refresh":0}},"downs":{"hold_timer_expired":1}}]"#,
+                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"prefixes_filtered":6,"prefixes_first_as_rejected":7,"next_hop_ours":8,"as_loop":9,"tcp_md5":true,"ttl_security":false,"max_prefix":null,"max_prefix_held":false,"max_prefix_retry_s":null,"prefixes_accepted":3,"messages_by_type":{"received":{"open":1,"update":2,"notification":0,"keepalive":7,"route_refresh":0},"sent":{"open":0,"update":0,"notification":0,"keepalive":0,"route_refresh":0}},"downs":{"hold_timer_expired":1},"admin_down":false}]"#,
             ),
             (
                 Answer::Routes(vec![route()]),

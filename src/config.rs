@@ -189,6 +189,12 @@ struct Cli {
     /// [::1]:9179 or 127.0.0.1:9179. Off by default; a change needs a restart.
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_metrics)]
     metrics: Option<SocketAddr>,
+    /// End an Established session when discovery loses its neighbour (no
+    /// RA/NS/NA and gone from the kernel's table for the discovery hold);
+    /// by default the session is kept until BGP itself ends it. A reload
+    /// applies it.
+    #[arg(long)]
+    teardown_on_loss: bool,
 }
 
 /// The settings an `[interface.NAME]` table of the config file may
@@ -273,6 +279,9 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// Filters, limits and authentication, per interface (a reload applies them).
     pub policies: Policies,
+    /// End an Established session whose neighbour discovery lost (a reload
+    /// applies it).
+    pub teardown_on_loss: bool,
     /// The `--config` file these settings were read with, if any.
     pub config_file: Option<PathBuf>,
     /// Keys of the config file that a command-line flag overrode.
@@ -332,6 +341,7 @@ impl Config {
             probe_interval,
             metrics,
             policies: _,
+            teardown_on_loss: _,
             config_file: _,
             overridden: _,
         } = self;
@@ -764,6 +774,7 @@ fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
             default: default_policy,
             interfaces: BTreeMap::new(),
         },
+        teardown_on_loss: cli.teardown_on_loss,
         config_file: None,
         overridden: Vec::new(),
     })
@@ -956,6 +967,7 @@ networks = ["10.0.0.1/32", "2001:db8::/64"]
 redistribute = ["connected"]
 max_paths = 8
 metrics = "[::1]:9179"
+teardown_on_loss = true
 "#;
 
     #[test]
@@ -980,6 +992,7 @@ metrics = "[::1]:9179"
         assert!(c.redistribute_connected);
         assert_eq!(c.max_paths, 8);
         assert_eq!(c.metrics, Some("[::1]:9179".parse().unwrap()));
+        assert!(c.teardown_on_loss);
         assert_eq!(c.config_file.as_deref(), Some(file.0.as_path()));
         assert!(c.overridden.is_empty());
     }

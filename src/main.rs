@@ -420,6 +420,7 @@ impl<'a> Wiring<'a> {
                 monitor: self.monitor.clone(),
                 interfaces: self.interfaces.clone(),
                 policies: self.policies.clone(),
+                teardown_on_loss: config.teardown_on_loss,
             },
             bgp_listener,
             self.links.clone(),
@@ -651,6 +652,12 @@ fn reload(
                 info!("reload: filters, limits or authentication changed; applied without resetting sessions");
                 done.push("filters, limits or authentication applied".to_string());
                 stages.policies.send_replace(Arc::new(new.policies.clone()));
+            }
+            if let Some(on) = plan.teardown_on_loss {
+                info!("reload: teardown-on-loss {}", if on { "on" } else { "off" });
+                done.push(format!("teardown-on-loss {}", if on { "on" } else { "off" }));
+                let bgp = stages.bgp.clone();
+                tokio::spawn(async move { bgp.set_teardown_on_loss(on).await });
             }
             reload::apply(running, &new);
             // Any applied reload lets neighbours closed for --max-prefix come

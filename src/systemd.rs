@@ -162,6 +162,7 @@ mod tests {
             prefixes_accepted: 0,
             messages_by_type: Default::default(),
             downs: Default::default(),
+            admin_down: false,
             prefixes_filtered: 0,
             prefixes_first_as_rejected: 0,
             next_hop_ours: 0,

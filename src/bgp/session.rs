@@ -9,14 +9,15 @@
 //! Beside the task itself: `slot` (one FSM with its connection and timer
 //! deadlines), `dial` (the primary's dial and its stale results),
 //! `backoff` (how long to wait before dialing again), `hold` (no session
-//! for a while after one closed for `--max-prefix`).
+//! for a while after one closed for `--max-prefix`; none at all while
+//! `neighbor shutdown` holds it down).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -45,7 +46,7 @@ mod slot;
 
 use backoff::Backoff;
 use dial::{Dial, Dialed};
-pub use hold::MaxPrefixHold;
+pub use hold::{Cleared, MaxPrefixHold};
 use slot::{Slot, Which, progress};
 
 /// How long a stopping session waits for its NOTIFICATIONs to be written.
@@ -70,6 +71,9 @@ pub struct SessionParams {
     /// A max-prefix hold still in force from an earlier session with this
     /// neighbour: the session starts held.
     pub hold: Option<MaxPrefixHold>,
+    /// `neighbor shutdown` holds the neighbour down: the session starts
+    /// without dialing or taking connections, until `AdminEnable`.
+    pub admin_down: bool,
 }
 
 /// What the session has for the routes task, sent between events.
@@ -96,6 +100,17 @@ pub enum SessionCommand {
     Deconfigured,
     /// End a max-prefix hold now (a reload): dial again.
     ClearMaxPrefixHold,
+    /// `neighbor shutdown`: Cease / Administrative Shutdown (RFC 9003
+    /// text), then no dial and no connection taken until `AdminEnable`.
+    AdminShutdown { message: Option<String> },
+    /// `neighbor enable`: lift the administrative hold and dial now.
+    AdminEnable,
+    /// `neighbor clear`: hard, Cease / Administrative Reset and redial as
+    /// after any down; `soft`, ROUTE-REFRESH and re-send our routes.
+    Clear { soft: bool, done: oneshot::Sender<Cleared> },
+    /// Discovery lost the neighbour and `--teardown-on-loss` is on: end
+    /// even an Established session (Cease / Peer De-configured).
+    NeighbourLostTeardown,
 }
 
 /// What `ndbgpctl neighbors` shows of a session, kept current by the task.
@@ -125,6 +140,8 @@ pub struct SessionStatus {
     pub messages_by_type: MessagesByType,
     /// Established sessions that ended, by [`DownReason::class`].
     pub downs: BTreeMap<&'static str, u64>,
+    /// Held down by `neighbor shutdown` until `neighbor enable`.
+    pub admin_down: bool,
 }
 
 pub struct SessionHandle {
@@ -161,11 +178,13 @@ pub fn new(
         max_prefix_hold: None,
         messages_by_type: MessagesByType::default(),
         downs: BTreeMap::new(),
+        admin_down: params.admin_down,
     };
     let (status_tx, status) = watch::channel(status0.clone());
     let (conn_tx, conn_rx) = mpsc::channel(256);
     let (dial_tx, dial_rx) = mpsc::channel(4);
     let hold = params.hold.filter(|h| h.holds_at(Instant::now()));
+    let admin_down = params.admin_down;
     let session = Session {
         primary: Slot::new(Fsm::new(params.fsm.clone()).ok()),
         params,
@@ -178,6 +197,7 @@ pub fn new(
         waiting: None,
         backoff: Backoff::default(),
         hold,
+        admin_down,
         restart_at: None,
         neighbour_lost: false,
         ending: None,
@@ -213,6 +233,9 @@ struct Session {
     backoff: Backoff,
     /// Closed for `--max-prefix`: no dial, no connection taken.
     hold: Option<MaxPrefixHold>,
+    /// Held down by the operator (`neighbor shutdown`): no dial, no
+    /// connection taken, no expiry.
+    admin_down: bool,
     restart_at: Option<Instant>,
     /// Discovery lost the neighbour while Established: end at the next down.
     neighbour_lost: bool,
@@ -263,7 +286,7 @@ impl Session {
             warn!("{}: invalid BGP configuration; session not started", self.name());
             return;
         }
-        if self.hold.is_none() {
+        if self.hold.is_none() && !self.admin_down {
             self.feed(Which::Primary, Event::ManualStart);
         }
         if let Some(stream) = inbound {
@@ -637,6 +660,14 @@ impl Session {
     /// A connection the neighbour opened: the primary takes it if it has
     /// none; else it gets its own passive FSM until the OPENs decide.
     fn offer(&mut self, stream: BoxStream) {
+        if self.admin_down {
+            info!(
+                "{}: administratively down: refusing its connection until `neighbor enable`",
+                self.name()
+            );
+            drop(stream);
+            return;
+        }
         if self.hold.is_some() {
             info!(
                 "{}: closed for max-prefix: refusing its connection until the hold is over",
@@ -822,11 +853,111 @@ impl Session {
                 if self.hold.take().is_some() {
                     info!("{}: max-prefix hold cleared", self.name());
                     self.restart_at = None;
-                    if self.primary.is_over() && !self.neighbour_lost && self.ending.is_none() {
+                    if self.primary.is_over() && !self.neighbour_lost && self.ending.is_none() && !self.admin_down {
                         self.restart();
                     }
                 }
             }
+            SessionCommand::AdminShutdown { message } => self.admin_shutdown(message),
+            SessionCommand::AdminEnable => self.admin_enable(),
+            SessionCommand::Clear { soft, done } => {
+                let cleared = if soft { self.soft_clear() } else { self.hard_clear() };
+                let _ = done.send(cleared);
+            }
+            SessionCommand::NeighbourLostTeardown => {
+                // The manager logged why.
+                self.ending = Some("neighbour lost (teardown-on-loss)");
+                let subcode = code::PEER_DECONFIGURED;
+                self.feed_both(Event::AutomaticStop { subcode });
+            }
+        }
+    }
+
+    /// Cease / Administrative Shutdown on any connection, drop a dial and
+    /// a waiting connection; the session stays, Idle, until enabled.
+    fn admin_shutdown(&mut self, message: Option<String>) {
+        if self.admin_down {
+            return;
+        }
+        info!(
+            "{}: administrative shutdown: no session until `neighbor enable`",
+            self.name()
+        );
+        self.admin_down = true;
+        self.waiting = None;
+        self.restart_at = None;
+        self.feed_both(Event::ManualStop {
+            shutdown_message: message,
+        });
+        self.abort_dial();
+    }
+
+    /// Lift the administrative hold: dial now, unless a max-prefix hold is
+    /// still in force or discovery lost the neighbour meanwhile (`settle`
+    /// then waits for the hold or ends the session).
+    fn admin_enable(&mut self) {
+        if !self.admin_down {
+            return;
+        }
+        info!("{}: administratively enabled", self.name());
+        self.admin_down = false;
+        if self.primary.is_over() && self.ending.is_none() && self.hold.is_none() && !self.neighbour_lost {
+            self.backoff.reset();
+            self.restart();
+        }
+    }
+
+    /// Cease / Administrative Reset on an Established session (the peer and
+    /// we redial as after any down); a session still connecting gives up its
+    /// attempt and dials again now.
+    fn hard_clear(&mut self) -> Cleared {
+        if self.admin_down || self.hold.is_some() || self.ending.is_some() {
+            return Cleared::Down;
+        }
+        let established = self.established();
+        info!(
+            "{}: cleared by the operator: {}",
+            self.name(),
+            if established {
+                "resetting the session"
+            } else {
+                "dialing again"
+            }
+        );
+        self.waiting = None;
+        self.feed_both(Event::AdministrativeReset { message: None });
+        if established {
+            return Cleared::Reset;
+        }
+        self.abort_dial();
+        if self.primary.is_over() && !self.neighbour_lost {
+            self.backoff.reset();
+            self.restart();
+        }
+        Cleared::Redialing
+    }
+
+    /// ROUTE-REFRESH for each negotiated family if the peer advertised the
+    /// capability (RFC 2918), and our Adj-RIB-Out again, without a reset.
+    fn soft_clear(&mut self) -> Cleared {
+        let Some(which) = self.established else {
+            return Cleared::Down;
+        };
+        let families = self
+            .slot_ref(which)
+            .and_then(|s| s.fsm.as_ref())
+            .map(Fsm::refreshable_families)
+            .unwrap_or_default();
+        info!(
+            "{}: soft clear: {} ROUTE-REFRESH, re-sending our routes",
+            self.name(),
+            families.len()
+        );
+        self.feed(which, Event::RequestRouteRefresh);
+        self.to_routes.push(ToRoutes::Refresh);
+        match families.is_empty() {
+            true => Cleared::NoRouteRefresh,
+            false => Cleared::Refreshed(families),
         }
     }
 
@@ -890,7 +1021,15 @@ impl Session {
                 if self.ending.is_some() {
                     return false;
                 }
-                if let Some(hold) = self.hold {
+                if self.admin_down {
+                    // Nothing to keep for a neighbour discovery lost: the
+                    // manager remembers the hold for its next session.
+                    if self.neighbour_lost {
+                        self.ending = Some("neighbour lost");
+                        return false;
+                    }
+                    self.restart_at = None;
+                } else if let Some(hold) = self.hold {
                     self.restart_at = hold.until;
                 } else {
                     if self.neighbour_lost {
@@ -941,7 +1080,7 @@ impl Session {
                 info!("{}: max-prefix hold over", self.name());
             }
             // A neighbour lost meanwhile ends the session instead (settle).
-            if self.primary.is_over() && !self.neighbour_lost {
+            if self.primary.is_over() && !self.neighbour_lost && !self.admin_down {
                 self.restart();
             }
         }
@@ -970,6 +1109,7 @@ impl Session {
         self.status.keepalive_s = peer.and_then(|p| p.keepalive).map(|k| k.as_secs());
         self.status.protection = best.protection;
         self.status.max_prefix_hold = self.hold;
+        self.status.admin_down = self.admin_down;
         let status = self.status.clone();
         self.status_tx.send_if_modified(|s| {
             let changed = *s != status;

@@ -557,6 +557,9 @@ fn protection(r: &NeighborView) -> &'static str {
 /// The FSM state, and why an Idle session does not dial.
 fn session_state(n: &NeighborView) -> String {
     let state = text(n.state);
+    if n.admin_down {
+        return format!("{state} (admin down)");
+    }
     if !n.max_prefix_held {
         return state;
     }
@@ -773,6 +776,7 @@ mod tests {
             prefixes_accepted: 0,
             messages_by_type: Default::default(),
             downs: Default::default(),
+            admin_down: false,
             prefixes_filtered: 1,
             prefixes_first_as_rejected: 0,
             next_hop_ours: 0,

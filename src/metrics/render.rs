@@ -524,6 +524,7 @@ mod tests {
                 },
             },
             downs: BTreeMap::from([("hold_timer_expired".into(), 1)]),
+            admin_down: false,
         }
     }
 

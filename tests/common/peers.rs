@@ -8,6 +8,7 @@
 //! its pid files and a crash at start-up would go unseen; in the foreground
 //! `ip netns exec` execs into the daemon, so the child's pid is the daemon's.
 
+use std::net::Ipv6Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Netns, Process, TempDir, tail, unique, wait_for};
+use super::{Netns, Process, TempDir, run, tail, unique, wait_for};
 
 /// Where Debian's FRR 8.4 keeps its daemons.
 pub const FRR_DIR: &str = "/usr/lib/frr";
@@ -399,4 +400,66 @@ pub fn gobgp_unnumbered_conf(asn: u32, router_id: &str, ifname: &str, peer_as: u
     connect-retry = 1
 "#
     )
+}
+
+/// The ExaBGP version scripts/test.sh installs (from PyPI, in a venv).
+pub const EXABGP_VERSION: &str = "5.0.15";
+
+/// `NDBGP_EXABGP` if set (scripts/test.sh sets it), else the venv that
+/// scripts/test.sh makes under the cache directory.
+pub fn exabgp_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("NDBGP_EXABGP") {
+        return PathBuf::from(path);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cache"));
+    cache.join(format!("ndbgp/exabgp-{EXABGP_VERSION}/bin/exabgp"))
+}
+
+/// ExaBGP's configuration as a silent server: passive (it never dials),
+/// any fe80:: peer in AS 65001, one static IPv4 route. Its own link-local
+/// as local-address: without one (auto) 5.0.15 fails on every incoming
+/// connection ('NoneType' object has no attribute 'address').
+pub fn exabgp_passive_conf(local: Ipv6Addr, asn: u32, prefix: &str) -> String {
+    format!(
+        "neighbor fe80::/10 {{
+    router-id 10.0.0.2;
+    local-address {local};
+    local-as {asn};
+    peer-as 65001;
+    passive true;
+    family {{
+        ipv4 unicast;
+    }}
+    static {{
+        route {prefix} next-hop 10.0.0.2;
+    }}
+}}
+"
+    )
+}
+
+/// ExaBGP with `conf`, listening on [::]:179 in `ns` (exabgp.tcp.bind), as
+/// root, in the foreground, logging to `dir`.
+pub fn start_exabgp(ns: &Netns, dir: &TempDir, exabgp: &str, conf: &str) -> Process {
+    let path = dir.join("exabgp.conf");
+    std::fs::write(&path, conf).expect("exabgp conf");
+    let mut cmd = ns.command("env");
+    cmd.args([
+        "exabgp_tcp_bind=::",
+        "exabgp_daemon_drop=false",
+        "exabgp_log_level=DEBUG",
+        exabgp,
+    ])
+    .arg(&path)
+    .current_dir(&dir.path);
+    let mut process = Process::spawn("exabgp", &mut cmd, Some(dir.join("exabgp.log")));
+    wait_for("exabgp to listen on port 179", Duration::from_secs(20), || {
+        process.assert_running();
+        let listening = run(ns.command("ss").args(["-Hltn", "sport = :179"]));
+        (!listening.trim().is_empty()).then_some(())
+    });
+    process
 }

@@ -77,6 +77,7 @@ impl Rig {
             monitor: Default::default(),
             policies,
             hold: None,
+            admin_down: false,
         };
         let (session, task) = new(params, links, inbound);
         let rig = Rig {

@@ -237,6 +237,7 @@ impl MadeUpTable {
                     best: true,
                     multipath: true,
                     rejected: None,
+                    stale: false,
                 }],
             },
             installed: true,

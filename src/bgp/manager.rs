@@ -581,6 +581,9 @@ impl Manager {
                     prefixes_accepted: counters.get(key).map_or(0, |c| c.prefixes_accepted),
                     messages_by_type: s.messages_by_type,
                     downs: s.downs.iter().map(|(class, n)| (class.to_string(), *n)).collect(),
+                    graceful_restart: s.graceful_restart,
+                    gr_restarting: counters.get(key).is_some_and(|c| c.gr_restarting),
+                    stale_routes: counters.get(key).map_or(0, |c| c.stale_routes),
                 }
             })
             .collect();

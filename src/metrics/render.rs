@@ -524,6 +524,9 @@ mod tests {
                 },
             },
             downs: BTreeMap::from([("hold_timer_expired".into(), 1)]),
+            graceful_restart: false,
+            gr_restarting: false,
+            stale_routes: 0,
         }
     }
 

@@ -25,6 +25,7 @@ use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::NeighborView;
 use crate::api::{Direction, SessionState};
 use crate::iface::{self, Links};
+use crate::monitor::Monitor;
 use crate::peers::{LostReason, Observation, PeerEvent, PeerKey, Source};
 use crate::policy::SharedPolicies;
 use crate::rib::task::{PeerCounters, RoutesHandle};
@@ -46,6 +47,8 @@ pub struct BgpConfig {
     /// How sessions dial their neighbours (TCP to the BGP port).
     pub dialer: Arc<dyn Dialer>,
     pub routes: RoutesHandle,
+    /// Sessions tell it when they come up and go down.
+    pub monitor: Monitor,
     /// The configured interface names, followed: sessions on an interface a
     /// reload removes, or that is renamed to a name not configured, end with
     /// Cease / Peer De-configured.
@@ -395,6 +398,7 @@ impl Manager {
             router_id: self.config.router_id.clone(),
             dialer: Arc::clone(&self.config.dialer),
             routes: self.config.routes.clone(),
+            monitor: self.config.monitor.clone(),
             policies: self.config.policies.clone(),
             hold: self.holds.remove(&key),
         };

@@ -186,12 +186,10 @@ fn bird_open_with_four_octet_asn() {
                 safi: 1,
                 nh_afi: 2
             }]),
-            // BIRD's helper: no flag, 120 s, no family.
-            Capability::GracefulRestart(GracefulRestart {
-                restarting: false,
-                notification: false,
+            // BIRD's default: helper, 120 s.
+            Capability::GracefulRestart(super::GracefulRestart {
                 restart_time: 120,
-                families: vec![],
+                ..Default::default()
             }),
             Capability::FourOctetAs(4_200_000_002),
             Capability::Unknown { code: 70, data: vec![] },
@@ -240,8 +238,8 @@ fn frr_open_with_one_capability_per_parameter() {
                 code: 73,
                 data: b"\x03frr\x00".to_vec()
             },
-            // FRR's (helper by default): R and N set, 120 s, no family.
-            Capability::GracefulRestart(GracefulRestart {
+            // FRR's default: helper (no families), R and N set, 120 s.
+            Capability::GracefulRestart(super::GracefulRestart {
                 restarting: true,
                 notification: true,
                 restart_time: 120,

@@ -28,11 +28,13 @@ pub use crate::api::RouteEntry;
 use crate::fib::{FibChange, FibError, FibHandle, FibNextHop, FibRoute};
 use crate::iface::{self, HostAddresses, Links};
 use crate::intern::Interner;
+use crate::monitor::Monitor;
 use crate::msg::update::{self, EncodeContext, Origin, PathAttributes, Update};
 use crate::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::peers::PeerKey;
 use crate::policy::{RoutePolicy, SharedPolicies};
 use crate::time::sleep_until_opt;
+use events::PrefixEvents;
 use limit::{PrefixLimit, Verdict};
 use next_hop::NextHopSelf;
 use runtime::{RuntimeRoutes, Step};
@@ -55,6 +57,8 @@ pub struct RoutesConfig {
     pub interfaces: watch::Receiver<Vec<String>>,
     /// Per-interface import and export filters, followed across reloads.
     pub policies: watch::Receiver<SharedPolicies>,
+    /// Told the prefixes peers announce and withdraw.
+    pub monitor: Monitor,
 }
 
 /// What the routes task hands one session.
@@ -319,6 +323,7 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
     rib_config.max_paths = config.max_paths;
     let next_hop_self = NextHopSelf::new(links.clone(), config.addresses.clone());
     let selected = Arc::new(SelectedCounts::default());
+    let prefix_events = PrefixEvents::new(config.monitor.clone());
     let task = Routes {
         selected: Arc::clone(&selected),
         rib: Rib::new(rib_config),
@@ -332,6 +337,7 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
         next_hop_sets: Interner::default(),
         scratch_next_hops: Vec::new(),
         stale_until: HashMap::new(),
+        prefix_events,
     };
     let task = commands.spawn(task.run(inbox));
     let handle = RoutesHandle {
@@ -364,6 +370,8 @@ struct Routes {
     /// swept at the latest: the restart time while the peer is down, the
     /// stale-path time once it is back (see `graceful`).
     stale_until: HashMap<PeerKey, Instant>,
+    /// The prefixes peers sent, for `ndbgpctl monitor`.
+    prefix_events: PrefixEvents,
 }
 
 impl Routes {
@@ -427,6 +435,7 @@ impl Routes {
                     // without telling us: reconcile to what we want.
                     self.fib.resync_soon();
                 }
+                () = sleep_until_opt(self.prefix_events.due()) => self.prefix_events.flush(&self.links.borrow()),
             }
             self.commit(changes).await;
         }
@@ -483,6 +492,7 @@ impl Routes {
                     self.note_next_hop_ours(&key, dropped, &update);
                 }
                 self.log_first_as(key);
+                self.prefix_events.add(key, &update);
                 self.check_prefix_limit(key, &update, changes);
             }
             Command::Refresh(key) => {
@@ -833,6 +843,7 @@ fn local_attributes(origin: Origin) -> PathAttributes {
     }
 }
 
+mod events;
 mod graceful;
 mod limit;
 mod next_hop;

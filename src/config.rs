@@ -23,8 +23,10 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use ipnet::IpNet;
 use toml::Spanned;
 
+use crate::bgp::fsm::graceful::DEFAULT_RESTART_TIME;
 use crate::bgp::fsm::{DEFAULT_HOLD_TIME, RemoteAs, hold_time_is_valid};
 use crate::msg::BGP_PORT;
+use crate::msg::MAX_RESTART_TIME;
 use crate::policy::{
     DEFAULT_MAX_PREFIX_RESTART, Policies, PrefixFilter, PrefixRule, SessionPolicy, TCP_MD5_KEY_MAX, TcpMd5Key,
 };
@@ -90,6 +92,13 @@ struct Cli {
     /// uses the smaller of ours and the peer's. Keepalives every third of it.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HOLD_TIME)]
     hold_time: u16,
+
+    /// Graceful restart (RFC 4724): seconds we ask peers to keep our routes
+    /// while we restart (1-4095). We keep a peer's routes for the time it
+    /// asks, whatever this says.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_RESTART_TIME,
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_RESTART_TIME)))]
+    restart_time: u16,
 
     /// TCP port to listen on and dial (tests use another).
     #[arg(long, value_name = "PORT", default_value_t = BGP_PORT,
@@ -263,6 +272,8 @@ pub struct Config {
     pub router_id: Option<Ipv4Addr>,
     pub remote_as: RemoteAs,
     pub hold_time: u16,
+    /// Graceful restart: the restart time we advertise, seconds.
+    pub restart_time: u16,
     pub port: u16,
     pub networks: Vec<IpNet>,
     pub redistribute_connected: bool,
@@ -328,6 +339,7 @@ impl Config {
             router_id,
             remote_as,
             hold_time,
+            restart_time,
             port,
             networks,
             redistribute_connected,
@@ -355,6 +367,7 @@ impl Config {
         check("router_id", *router_id != new.router_id);
         check("remote_as", *remote_as != new.remote_as);
         check("hold_time", *hold_time != new.hold_time);
+        check("restart_time", *restart_time != new.restart_time);
         check("port", *port != new.port);
         check("networks", *networks != new.networks);
         check("redistribute", *redistribute_connected != new.redistribute_connected);
@@ -758,6 +771,7 @@ fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
         router_id: cli.router_id,
         remote_as: cli.remote_as,
         hold_time: cli.hold_time,
+        restart_time: cli.restart_time,
         port: cli.port,
         networks: dedup(cli.networks),
         redistribute_connected: cli.redistribute.iter().any(|r| r == "connected"),

@@ -17,6 +17,7 @@ use tracing_subscriber::EnvFilter;
 
 use ndbgp::actor::{self, Supervisor};
 use ndbgp::api::Request;
+use ndbgp::bgp::fsm::graceful::LocalGracefulRestart;
 use ndbgp::bgp::fsm::{ConfigError, FsmConfig};
 use ndbgp::bgp::manager::{self, BgpConfig, BgpHandle};
 use ndbgp::bgp::transport;
@@ -272,6 +273,8 @@ fn fsm_config(config: &Config) -> Result<FsmConfig, config::ConfigError> {
     let mut fsm = FsmConfig::new(config.asn, config.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED));
     fsm.hold_time = config.hold_time;
     fsm.remote_as = config.remote_as;
+    // The helper role is always on: we keep a restarting peer's routes.
+    fsm.graceful_restart = Some(LocalGracefulRestart::helper(config.restart_time));
     match fsm.validate() {
         // A derived router ID is never 0.0.0.0; it just may not be known yet.
         Err(ConfigError::RouterIdZero) if config.router_id.is_none() => {}

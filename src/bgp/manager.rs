@@ -766,6 +766,9 @@ impl Manager {
                     messages_by_type: s.messages_by_type,
                     downs: s.downs.iter().map(|(class, n)| (class.to_string(), *n)).collect(),
                     admin_down: s.admin_down,
+                    graceful_restart: s.graceful_restart,
+                    gr_restarting: counters.get(key).is_some_and(|c| c.gr_restarting),
+                    stale_routes: counters.get(key).map_or(0, |c| c.stale_routes),
                 }
             })
             .collect();
@@ -805,6 +808,9 @@ impl Manager {
                 messages_by_type: Default::default(),
                 downs: Default::default(),
                 admin_down: true,
+                graceful_restart: false,
+                gr_restarting: false,
+                stale_routes: 0,
             });
         }
         views.sort_by(|a, b| (&a.interface, a.address).cmp(&(&b.interface, b.address)));

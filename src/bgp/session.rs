@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 use super::auth::Protection;
 use super::conn::{Conn, ConnEvent};
 use super::fsm::collision::{Keep, Speaker, resolve_collision};
+use super::fsm::graceful::PeerGracefulRestart;
 use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, PeerInfo, State, Timer};
 use super::transport::{BoxStream, Dialer};
 use crate::api::{MessageCounts, MessagesByType};
@@ -78,9 +79,18 @@ pub struct SessionParams {
 
 /// What the session has for the routes task, sent between events.
 enum ToRoutes {
-    Up(rib::PeerInfo, EncodeContext, mpsc::UnboundedSender<Outgoing>),
-    Down,
+    /// With the families the peer kept forwarding for, when its OPEN had
+    /// the Graceful Restart capability.
+    Up(
+        rib::PeerInfo,
+        EncodeContext,
+        mpsc::UnboundedSender<Outgoing>,
+        Option<rib::Families>,
+    ),
+    /// With the time to keep its routes, stale, in a graceful restart.
+    Down(Option<Duration>),
     Update(Update),
+    EndOfRib(rib::Families),
     Refresh,
 }
 
@@ -142,6 +152,9 @@ pub struct SessionStatus {
     pub downs: BTreeMap<&'static str, u64>,
     /// Held down by `neighbor shutdown` until `neighbor enable`.
     pub admin_down: bool,
+    /// The peer's last OPEN had the Graceful Restart capability and so did
+    /// ours (RFC 4724).
+    pub graceful_restart: bool,
 }
 
 pub struct SessionHandle {
@@ -179,6 +192,7 @@ pub fn new(
         messages_by_type: MessagesByType::default(),
         downs: BTreeMap::new(),
         admin_down: params.admin_down,
+        graceful_restart: false,
     };
     let (status_tx, status) = watch::channel(status0.clone());
     let (conn_tx, conn_rx) = mpsc::channel(256);
@@ -209,6 +223,7 @@ pub fn new(
         established: None,
         outgoing: None,
         decode_ctx: None,
+        graceful_restart: None,
     };
     let handle = SessionHandle {
         commands: commands_tx,
@@ -256,6 +271,9 @@ struct Session {
     outgoing: Option<mpsc::UnboundedReceiver<Outgoing>>,
     /// How to read this peer's UPDATEs, fixed at Established.
     decode_ctx: Option<DecodeContext>,
+    /// The Established peer's Graceful Restart capability, if both sides
+    /// advertised one: whether its routes outlive the session's end.
+    graceful_restart: Option<PeerGracefulRestart>,
 }
 
 async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
@@ -440,7 +458,12 @@ impl Session {
         let encode = EncodeContext {
             four_octet_as: peer.negotiated.four_octet_as,
         };
-        self.to_routes.push(ToRoutes::Up(info, encode, out_tx));
+        self.graceful_restart = peer.negotiated.graceful_restart;
+        let forwarding_kept = self.graceful_restart.map(|gr| rib::Families {
+            ipv4: gr.ipv4 == Some(true),
+            ipv6: gr.ipv6 == Some(true),
+        });
+        self.to_routes.push(ToRoutes::Up(info, encode, out_tx, forwarding_kept));
         self.outgoing = Some(out_rx);
         self.established = Some(which);
         self.decode_ctx = Some(DecodeContext {
@@ -476,7 +499,13 @@ impl Session {
                 DownReason::NotificationSent(n) => format!("sent {n}"),
                 other => other.to_string(),
             });
-            self.to_routes.push(ToRoutes::Down);
+            // RFC 4724 4.2, RFC 8538 4: which ways down keep its routes.
+            let keep = self
+                .graceful_restart
+                .take()
+                .filter(|gr| gr.keeps_routes(reason))
+                .map(|gr| Duration::from_secs(u64::from(gr.restart_time)));
+            self.to_routes.push(ToRoutes::Down(keep));
             // `outgoing` is kept until the routes task lets it go (at this
             // Down): a max-prefix signal it sent meanwhile still sets the
             // hold. UPDATEs on it are dropped, nothing is Established.
@@ -504,7 +533,17 @@ impl Session {
                     );
                 }
                 self.status.updates_received += 1;
-                self.to_routes.push(ToRoutes::Update(decoded.update));
+                match decoded.end_of_rib {
+                    Some((afi, safi)) if safi == crate::msg::SAFI_UNICAST => {
+                        let families = rib::Families {
+                            ipv4: afi == crate::msg::AFI_IPV4,
+                            ipv6: afi == crate::msg::AFI_IPV6,
+                        };
+                        self.to_routes.push(ToRoutes::EndOfRib(families));
+                    }
+                    Some(_) => {}
+                    None => self.to_routes.push(ToRoutes::Update(decoded.update)),
+                }
             }
             Err(UpdateError::TreatAsWithdraw { withdrawn, reason }) => {
                 warn!(
@@ -602,9 +641,11 @@ impl Session {
         for message in std::mem::take(&mut self.to_routes) {
             let routes = &self.params.routes;
             match message {
-                ToRoutes::Up(info, encode, out) => routes.peer_up(info, encode, out).await,
-                ToRoutes::Down => routes.peer_down(key).await,
+                ToRoutes::Up(info, encode, out, kept) => routes.peer_up_graceful(info, encode, out, kept).await,
+                ToRoutes::Down(None) => routes.peer_down(key).await,
+                ToRoutes::Down(Some(keep)) => routes.peer_down_graceful(key, keep).await,
                 ToRoutes::Update(update) => routes.update(key, update).await,
+                ToRoutes::EndOfRib(families) => routes.end_of_rib(key, families).await,
                 ToRoutes::Refresh => routes.refresh(key).await,
             }
         }
@@ -1110,6 +1151,7 @@ impl Session {
         self.status.protection = best.protection;
         self.status.max_prefix_hold = self.hold;
         self.status.admin_down = self.admin_down;
+        self.status.graceful_restart = peer.is_some_and(|p| p.negotiated.graceful_restart.is_some());
         let status = self.status.clone();
         self.status_tx.send_if_modified(|s| {
             let changed = *s != status;

@@ -525,6 +525,9 @@ mod tests {
             },
             downs: BTreeMap::from([("hold_timer_expired".into(), 1)]),
             admin_down: false,
+            graceful_restart: false,
+            gr_restarting: false,
+            stale_routes: 0,
         }
     }
 

@@ -104,22 +104,7 @@ impl Frr {
         let conf_path = fdir.join("frr.conf");
         std::fs::write(&conf_path, conf).expect("frr.conf");
         chown_to(&conf_path, "frr");
-        let s = |p: PathBuf| p.to_str().expect("utf-8 path").to_string();
-        let zserv = s(fdir.join("zserv.api"));
-
-        let daemon = |prog: &str, extra: &[&str]| -> Process {
-            let mut cmd = ns.command(&format!("{FRR_DIR}/{prog}"));
-            cmd.args(["-N", &name, "-f", &s(conf_path.clone())])
-                .args(["-i", &s(fdir.join(format!("{prog}.pid")))])
-                .args(["-z", &zserv, "--vty_socket", &s(fdir.clone())])
-                .args(["-u", "frr", "-g", "frr", "--log", "stdout", "--log-level", "debug"])
-                .args(extra);
-            Process::spawn(
-                &format!("frr {prog} ({})", ns.name),
-                &mut cmd,
-                Some(fdir.join(format!("{prog}.log"))),
-            )
-        };
+        let daemon = |prog: &str, extra: &[&str]| frr_daemon(ns, &name, &fdir, prog, extra);
 
         let mut zebra = daemon("zebra", &[]);
         wait_for("zebra's zserv socket", Duration::from_secs(10), || {
@@ -164,6 +149,26 @@ impl Frr {
         self.bgpd.pid()
     }
 
+    /// Kills bgpd with SIGKILL, as a crash would (no NOTIFICATION, its
+    /// connections reset by the kernel), and waits until it is gone.
+    pub fn kill_bgpd(&mut self) {
+        let _ = self.bgpd.child.kill();
+        let _ = self.bgpd.child.wait();
+    }
+
+    /// Starts bgpd again after [`Frr::kill_bgpd`], with `conf` as the new
+    /// frr.conf, and waits until vtysh can read its state.
+    pub fn restart_bgpd(&mut self, ns: &Netns, conf: &str) {
+        let conf_path = self.dir.join("frr.conf");
+        std::fs::write(&conf_path, conf).expect("frr.conf");
+        chown_to(&conf_path, "frr");
+        self.bgpd = frr_daemon(ns, &self.name, &self.dir, "bgpd", &["-p", "179"]);
+        wait_for("bgpd to answer vtysh again", Duration::from_secs(10), || {
+            self.assert_running();
+            self.vtysh_json("show bgp summary json").map(|_| ())
+        });
+    }
+
     /// One vtysh command's output, None if vtysh failed.
     pub fn vtysh(&self, command: &str) -> Option<String> {
         let out = Command::new(VTYSH)
@@ -197,6 +202,22 @@ impl Frr {
     }
 }
 
+/// One FRR daemon of the instance `name` whose files are in `fdir`.
+fn frr_daemon(ns: &Netns, name: &str, fdir: &Path, prog: &str, extra: &[&str]) -> Process {
+    let s = |p: PathBuf| p.to_str().expect("utf-8 path").to_string();
+    let mut cmd = ns.command(&format!("{FRR_DIR}/{prog}"));
+    cmd.args(["-N", name, "-f", &s(fdir.join("frr.conf"))])
+        .args(["-i", &s(fdir.join(format!("{prog}.pid")))])
+        .args(["-z", &s(fdir.join("zserv.api")), "--vty_socket", &s(fdir.to_path_buf())])
+        .args(["-u", "frr", "-g", "frr", "--log", "stdout", "--log-level", "debug"])
+        .args(extra);
+    Process::spawn(
+        &format!("frr {prog} ({})", ns.name),
+        &mut cmd,
+        Some(fdir.join(format!("{prog}.log"))),
+    )
+}
+
 impl Drop for Frr {
     fn drop(&mut self) {
         self.bgpd.stop();
@@ -224,6 +245,12 @@ impl Bird {
     }
 
     pub fn start(ns: &Netns, dir: &TempDir, tag: &str, conf: &str) -> Bird {
+        Bird::start_with(ns, dir, tag, conf, &[])
+    }
+
+    /// [`Bird::start`] with more arguments (e.g. `-R`, graceful restart
+    /// recovery).
+    pub fn start_with(ns: &Netns, dir: &TempDir, tag: &str, conf: &str, extra: &[&str]) -> Bird {
         let conf_path = dir.join(&format!("{tag}.conf"));
         std::fs::write(&conf_path, conf).expect("bird conf");
         let socket = dir.join(&format!("{tag}.ctl"));
@@ -234,7 +261,8 @@ impl Bird {
             .arg("-s")
             .arg(&socket)
             .arg("-P")
-            .arg(dir.join(&format!("{tag}.pid")));
+            .arg(dir.join(&format!("{tag}.pid")))
+            .args(extra);
         let process = Process::spawn(
             &format!("bird {tag} ({})", ns.name),
             &mut cmd,

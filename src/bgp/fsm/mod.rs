@@ -85,8 +85,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub mod collision;
+pub mod graceful;
 
 use self::collision::Connection;
+use self::graceful::{LocalGracefulRestart, PeerGracefulRestart};
 use crate::msg::{
     AFI_IPV4, AFI_IPV6, AS_TRANS, BGP_VERSION, Capability, ExtendedNextHop, Message, Notification, Open, RouteRefresh,
     SAFI_UNICAST, code,
@@ -198,6 +200,9 @@ pub struct FsmConfig {
     pub remote_as: RemoteAs,
     /// Never dial; only take connections the neighbour opens.
     pub passive: bool,
+    /// The Graceful Restart capability we advertise; `None`: none, and the
+    /// peer's is ignored (not negotiated).
+    pub graceful_restart: Option<LocalGracefulRestart>,
 }
 
 impl FsmConfig {
@@ -212,6 +217,7 @@ impl FsmConfig {
             connect_retry_time: DEFAULT_CONNECT_RETRY_TIME,
             remote_as: RemoteAs::Any,
             passive: false,
+            graceful_restart: None,
         }
     }
 
@@ -537,6 +543,9 @@ pub struct Negotiated {
     pub ipv6_unicast: bool,
     /// IPv4 unicast routes may carry an IPv6 next hop (RFC 8950).
     pub ipv4_next_hop_ipv6: bool,
+    /// The peer's Graceful Restart capability (RFC 4724), when both sides
+    /// advertise one.
+    pub graceful_restart: Option<PeerGracefulRestart>,
 }
 
 impl Negotiated {
@@ -559,6 +568,7 @@ impl Negotiated {
                 Capability::ExtendedNextHop(entries) => entries.contains(&IPV4_UNICAST_OVER_IPV6),
                 _ => false,
             }),
+            graceful_restart: PeerGracefulRestart::from_peer(capabilities),
         }
     }
 }
@@ -589,13 +599,11 @@ pub fn local_capabilities(local_asn: u32) -> Vec<Capability> {
 }
 
 /// Our OPEN message. My AS is AS_TRANS when our AS needs 4 octets (RFC 6793 4.1).
+/// The Graceful Restart capability follows the others when configured.
 pub fn local_open(config: &FsmConfig) -> Open {
-    Open::new(
-        config.local_asn,
-        config.hold_time,
-        config.router_id,
-        local_capabilities(config.local_asn),
-    )
+    let mut capabilities = local_capabilities(config.local_asn);
+    capabilities.extend(config.graceful_restart.map(|gr| gr.capability()));
+    Open::new(config.local_asn, config.hold_time, config.router_id, capabilities)
 }
 
 /// Whether a hold time may be offered or accepted: 0 (no keepalives) or at
@@ -1003,7 +1011,10 @@ impl Fsm {
             // RFC 4271 8.2.2: a negotiated hold time of 0 runs neither timer.
             None => self.stop_timer(out, Timer::Hold),
         }
-        let negotiated = Negotiated::from_peer(&open.capabilities);
+        let mut negotiated = Negotiated::from_peer(&open.capabilities);
+        if self.config.graceful_restart.is_none() {
+            negotiated.graceful_restart = None;
+        }
         self.peer = Some(PeerInfo {
             asn,
             bgp_id: open.bgp_id,

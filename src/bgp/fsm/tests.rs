@@ -346,6 +346,7 @@ fn negotiated_features_follow_the_peer() {
             ipv4_unicast: true,
             ipv6_unicast: true,
             ipv4_next_hop_ipv6: true,
+            graceful_restart: None,
         }
     );
     // A plain BGP-4 speaker: IPv4 unicast only, implied.
@@ -1809,4 +1810,41 @@ fn every_down_reason_has_a_bounded_class() {
         );
     }
     assert_eq!(DownReason::HoldTimerExpired.class(), "hold_timer_expired");
+}
+
+#[test]
+fn graceful_restart_is_advertised_and_negotiated_only_when_configured() {
+    use crate::bgp::fsm::graceful::{LocalGracefulRestart, PeerGracefulRestart};
+    let gr = LocalGracefulRestart::helper(120);
+    let with_gr = FsmConfig {
+        graceful_restart: Some(gr),
+        ..config()
+    };
+    let ours = local_open(&with_gr);
+    assert!(ours.capabilities.contains(&gr.capability()), "{ours:?}");
+    assert!(
+        !local_open(&config())
+            .capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::GracefulRestart(_)))
+    );
+
+    let mut open = peer_open(PEER_ASN, PEER_ID, 9);
+    open.capabilities.push(LocalGracefulRestart::helper(5).capability());
+    for (config, expected) in [
+        (
+            with_gr,
+            Some(PeerGracefulRestart {
+                restart_time: 5,
+                notification: true,
+                ..PeerGracefulRestart::default()
+            }),
+        ),
+        (config(), None),
+    ] {
+        let mut f = reach_with(config, State::OpenSent);
+        f.handle(open_msg(open.clone()));
+        let peer = f.peer().expect("OPEN accepted");
+        assert_eq!(peer.negotiated.graceful_restart, expected);
+    }
 }

@@ -44,6 +44,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(25);
 const PROBE_DEADLINE: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
+    metrics::process::note_start();
     let args: Vec<OsString> = std::env::args_os().collect();
     let config = match config::parse(&args) {
         Ok(Parsed::Run(config)) => config,
@@ -244,10 +245,11 @@ struct Sockets {
 impl Sockets {
     async fn open(config: &Config) -> anyhow::Result<Sockets> {
         // Without CAP_NET_ADMIN everything would open and no route install.
-        preflight::require_capabilities()?;
-        let icmp = IcmpSocket::open().map_err(|e| anyhow::anyhow!(preflight::raw_socket_error(&e)))?;
-        let bgp =
-            transport::listen(config.port).map_err(|e| anyhow::anyhow!(preflight::listen_error(config.port, &e)))?;
+        // A missing capability is exit 2, as a bad configuration: a restart
+        // cannot give it (RestartPreventExitStatus=2).
+        preflight::require_capabilities().map_err(|e| config::ConfigError(e.to_string()))?;
+        let icmp = IcmpSocket::open().map_err(|e| refused(&e, preflight::raw_socket_error(&e)))?;
+        let bgp = transport::listen(config.port).map_err(|e| refused(&e, preflight::listen_error(config.port, &e)))?;
         let control = control::bind(&config.control_socket)
             .await
             .with_context(|| format!("control socket {}", config.control_socket.display()))?;
@@ -265,6 +267,15 @@ impl Sockets {
             control,
             metrics,
         })
+    }
+}
+
+/// A socket's error as said: exit 2 when it is a permission the process
+/// lacks (no restart gives it), 1 otherwise.
+fn refused(e: &std::io::Error, said: String) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => config::ConfigError(said).into(),
+        _ => anyhow::anyhow!(said),
     }
 }
 

@@ -604,6 +604,14 @@ fn reload(
     info!("reload: reading {file}");
     let mut done = Vec::new();
     let result = match config::parse(args) {
+        // The file was checked to name an interface; what `interface
+        // remove` took away may leave none.
+        Ok(Parsed::Run(new)) if overlay.apply(&new.interfaces).is_empty() => {
+            let removed = overlay.describe().unwrap_or_default();
+            let why = format!("no interface would be left ({removed}); keeping the running configuration");
+            error!("reload: {why}");
+            Err(why)
+        }
         Ok(Parsed::Run(mut new)) => {
             new.interfaces = overlay.apply(&new.interfaces);
             let kept = overlay.describe().map(|kept| format!(" (interfaces {kept}: kept)"));

@@ -68,8 +68,9 @@ pub struct BgpConfig {
 }
 
 enum Command {
-    /// An error if the routes task (for the prefix counts) has stopped.
-    Neighbors(Reply<Result<Vec<NeighborView>, Stopped>>),
+    /// With the routes task's prefix counts, asked by the handle first so
+    /// that the manager never waits on the routes task.
+    Neighbors(HashMap<PeerKey, PeerCounters>, Reply<Vec<NeighborView>>),
     Refused(Reply<BTreeMap<&'static str, u64>>),
     /// End every max-prefix hold (a reload, or an operator).
     ClearMaxPrefixHolds,
@@ -89,11 +90,16 @@ enum Command {
 #[derive(Clone)]
 pub struct BgpHandle {
     commands: Commands<Command>,
+    /// For the prefix counts of [`BgpHandle::neighbors`].
+    routes: RoutesHandle,
 }
 
 impl BgpHandle {
+    /// The sessions, with their prefix counts from the routes task (an
+    /// error if either task has stopped).
     pub async fn neighbors(&self) -> Result<Vec<NeighborView>, Stopped> {
-        self.commands.ask(Command::Neighbors).await?
+        let counters = self.routes.counters().await?;
+        self.commands.ask(|reply| Command::Neighbors(counters, reply)).await
     }
 
     /// Inbound connections refused, by reason.
@@ -162,8 +168,9 @@ pub fn spawn(
         security: ListenerSecurity::default(),
         security_stale: true,
     };
+    let routes = manager.config.routes.clone();
     let task = commands.spawn(manager.run(listener, events, inbox));
-    (BgpHandle { commands }, task)
+    (BgpHandle { commands, routes }, task)
 }
 
 struct Manager {
@@ -250,9 +257,8 @@ impl Manager {
                 }
                 Some(joined) = self.tasks.join_next_with_id() => self.session_ended(joined)?,
                 Some(command) = commands.recv() => match command {
-                    Command::Neighbors(reply) => {
-                        let counters = self.config.routes.counters().await;
-                        let _ = reply.send(counters.map(|c| self.views(&c)));
+                    Command::Neighbors(counters, reply) => {
+                        let _ = reply.send(self.views(&counters));
                     }
                     Command::Refused(reply) => {
                         let _ = reply.send(self.refused.clone());

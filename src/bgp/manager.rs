@@ -67,6 +67,10 @@ pub struct BgpConfig {
     pub teardown_on_loss: bool,
 }
 
+/// How long `neighbor clear` waits for each session's answer: below
+/// ndbgpctl's default 10 s timeout.
+const CLEAR_ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
 enum Command {
     /// With the routes task's prefix counts, asked by the handle first so
     /// that the manager never waits on the routes task.
@@ -666,15 +670,25 @@ impl Manager {
             AdminRequest::Clear { soft } => {
                 let mut answers = Vec::new();
                 for key in &keys {
+                    if !soft {
+                        // A hard clear lifts a max-prefix hold (the session's own, below).
+                        self.holds.remove(key);
+                    }
                     let (tx, rx) = tokio::sync::oneshot::channel();
                     self.send(key, SessionCommand::Clear { soft, done: tx }).await;
                     answers.push(rx);
                 }
                 tokio::spawn(async move {
                     let mut outcomes = Vec::new();
+                    let deadline = tokio::time::Instant::now() + CLEAR_ANSWER_WITHIN;
                     for rx in answers {
-                        // A session that ended meanwhile did nothing.
-                        outcomes.push(rx.await.unwrap_or(Cleared::Down));
+                        // A session that ended meanwhile did nothing; one
+                        // that does not answer within CLEAR_ANSWER_WITHIN of
+                        // the request (busy behind the routes task) is
+                        // counted so too,
+                        // so that the answer comes before ndbgpctl's timeout.
+                        let answer = tokio::time::timeout_at(deadline, rx).await;
+                        outcomes.push(answer.ok().and_then(Result::ok).unwrap_or(Cleared::Down));
                     }
                     let _ = done.send(admin::cleared(&target, soft, &outcomes));
                 });

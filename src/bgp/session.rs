@@ -952,8 +952,22 @@ impl Session {
     /// we redial as after any down); a session still connecting gives up its
     /// attempt and dials again now.
     fn hard_clear(&mut self) -> Cleared {
-        if self.admin_down || self.hold.is_some() || self.ending.is_some() {
+        if self.admin_down || self.ending.is_some() {
             return Cleared::Down;
+        }
+        // As FRR's `clear bgp`: a neighbour closed for --max-prefix comes
+        // back now.
+        if self.hold.take().is_some() {
+            info!(
+                "{}: cleared by the operator: max-prefix hold lifted, dialing again",
+                self.name()
+            );
+            self.restart_at = None;
+            if self.primary.is_over() && !self.neighbour_lost {
+                self.backoff.reset();
+                self.restart();
+            }
+            return Cleared::Redialing;
         }
         let established = self.established();
         info!(

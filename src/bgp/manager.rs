@@ -145,6 +145,9 @@ struct Entry {
     task: task::Id,
     /// LinkDown or Deconfigured sent: the session is ending.
     link_down_sent: bool,
+    /// Discovered again while ending: the peer table will not say so
+    /// twice, so a new session starts once this one has ended.
+    found_while_ending: bool,
 }
 
 /// `events` come from the peer table; `observations` go to it, as
@@ -325,12 +328,24 @@ impl Manager {
         if removed.is_some() {
             self.security_stale = true;
         }
+        let found_again = removed
+            .as_ref()
+            .filter(|(key, entry)| entry.found_while_ending && panic.is_none() && self.configured_link(key.ifindex))
+            .map(|(key, _)| *key);
         if let Some((key, entry)) = removed
             && let Some(hold) = entry.handle.status.borrow().max_prefix_hold
         {
             let now = tokio::time::Instant::now();
             self.holds.retain(|_, h| h.holds_at(now));
             self.holds.insert(key, hold);
+        }
+        if let Some(key) = found_again {
+            info!(
+                "{}: starting BGP session with {} (found again)",
+                self.name_of(key.ifindex),
+                key.addr
+            );
+            self.start(key, None);
         }
         let Some(message) = panic else {
             return Ok(());
@@ -469,6 +484,7 @@ impl Manager {
                 handle,
                 task,
                 link_down_sent: false,
+                found_while_ending: false,
             },
         );
     }
@@ -489,6 +505,10 @@ impl Manager {
                         self.name_of(key.ifindex),
                         key.addr
                     );
+                } else if let Some(entry) = self.sessions.get_mut(&key)
+                    && entry.link_down_sent
+                {
+                    entry.found_while_ending = true;
                 } else if self.sessions.contains_key(&key) {
                     self.send(&key, SessionCommand::NeighbourFound).await;
                 } else {

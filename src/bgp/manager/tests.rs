@@ -539,6 +539,24 @@ async fn teardown_on_loss_ends_the_established_session_of_a_lost_neighbour() {
     assert!(rig.dials.try_recv().is_err(), "dialed a lost neighbour");
 }
 
+/// A neighbour found again while its session ends (teardown-on-loss) gets
+/// a new session: the peer table says it once, not again at the end.
+#[tokio::test(start_paused = true)]
+async fn a_neighbour_found_again_while_its_session_ends_gets_a_new_one() {
+    let mut rig = Rig::start();
+    rig.bgp.set_teardown_on_loss(true).await.expect("manager running");
+    let mut peer = rig.established_peer(0).await;
+    rig.lost(LostReason::Silent {
+        elapsed: Duration::from_secs(30),
+    })
+    .await;
+    rig.discovered().await;
+    let cease = peer.expect_notification().await;
+    assert_eq!((cease.code, cease.subcode), (code::CEASE, code::PEER_DECONFIGURED));
+    let again = timeout(Duration::from_secs(30), rig.dials.recv()).await;
+    assert!(matches!(again, Ok(Some(_))), "not dialled again");
+}
+
 /// `neighbor remove` of a static neighbour nothing else sees ends its session.
 #[tokio::test(start_paused = true)]
 async fn a_removed_static_neighbour_loses_its_session() {

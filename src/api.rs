@@ -428,10 +428,12 @@ pub struct NeighborView {
     /// Negotiated once Established, else ours.
     pub hold_time: u16,
     pub keepalive_s: Option<u64>,
+    /// BGP messages of every type, since the session task started.
     pub messages_received: u64,
     pub messages_sent: u64,
     /// Times this session reached Established.
     pub established_count: u64,
+    /// UPDATE messages (each counted in `messages_*` too).
     pub updates_received: u64,
     pub updates_sent: u64,
     /// Prefixes in its Adj-RIB-In (rejected ones too), and announced to it now.

@@ -578,16 +578,16 @@ impl Session {
                 sent += 1;
             }
         }
+        // Every message counted once, in each count that holds it.
         self.status.messages_by_type.sent.update += sent;
+        self.status.updates_sent += sent;
+        self.status.messages_sent += sent;
         match failed {
             Some(e) => {
                 self.status.last_error = Some(e);
                 self.feed(which, Event::TcpConnectionFails);
             }
-            None => {
-                self.status.updates_sent += 1;
-                self.feed(which, Event::UpdateSent);
-            }
+            None => self.feed(which, Event::UpdateSent),
         }
     }
 

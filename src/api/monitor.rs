@@ -56,7 +56,8 @@ pub enum Event {
         interface: String,
         ifindex: u32,
         peer: Ipv6Addr,
-        /// What it was heard by: "ra", "ns", "na", "kernel", "tcp", "echo".
+        /// What it was heard by: "ra", "ns", "na", "kernel", "tcp", "echo",
+        /// "static" (`ndbgpctl neighbor add`).
         sources: Vec<String>,
     },
     /// Discovery lost a neighbour ("link down", "silent for 30s", ...).

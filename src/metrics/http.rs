@@ -54,6 +54,12 @@ pub fn head_len(buf: &[u8]) -> Option<usize> {
 
 /// What the request line of `head` asks for.
 pub fn asked(head: &[u8]) -> Asked {
+    // Empty lines before the request line are ignored (RFC 9112 2.2).
+    let start = head
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(head.len());
+    let head = &head[start..];
     let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let Ok(line) = std::str::from_utf8(&head[..line_end]) else {
         return Asked::Refused(Status::BadRequest);
@@ -62,6 +68,14 @@ pub fn asked(head: &[u8]) -> Asked {
     let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Asked::Refused(Status::BadRequest);
+    };
+    // The absolute form (`http://host/metrics`) is accepted too (RFC 9112
+    // 3.2.2): its path is what counts.
+    let target = match target.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {
+            rest.find('/').map_or("/", |i| &rest[i..])
+        }
+        _ => target,
     };
     if !matches!(version, "HTTP/1.1" | "HTTP/1.0") || !target.starts_with('/') {
         return Asked::Refused(Status::BadRequest);
@@ -132,7 +146,18 @@ mod tests {
         assert_eq!(ask("GET /metrics HTTP/2"), Asked::Refused(Status::BadRequest));
         assert_eq!(ask("GET /metrics"), Asked::Refused(Status::BadRequest));
         assert_eq!(ask("GET  /metrics HTTP/1.1"), Asked::Refused(Status::BadRequest));
-        assert_eq!(ask("GET http://x/metrics HTTP/1.1"), Asked::Refused(Status::BadRequest));
+        // The absolute form is a path too (RFC 9112 3.2.2).
+        assert_eq!(
+            ask("GET http://[::1]:9179/metrics HTTP/1.1"),
+            Asked::Metrics { head_only: false }
+        );
+        assert_eq!(ask("GET http://x HTTP/1.1"), Asked::Refused(Status::NotFound));
+        assert_eq!(ask("GET ftp://x/metrics HTTP/1.1"), Asked::Refused(Status::BadRequest));
+        // Empty lines before the request line are skipped (RFC 9112 2.2).
+        assert_eq!(
+            asked(b"\r\nGET /metrics HTTP/1.1\r\n\r\n"),
+            Asked::Metrics { head_only: false }
+        );
         assert_eq!(
             asked(b"\xff\xfe /metrics HTTP/1.1\r\n\r\n"),
             Asked::Refused(Status::BadRequest)

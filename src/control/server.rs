@@ -51,6 +51,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Clients served at once. ndbgpctl and scripts ask one question and go;
 /// more than this at once is a runaway loop or an attack.
 pub const MAX_CLIENTS: usize = 16;
+/// Of those, kept for clients that may change state (root, ndbgpd's user).
+const RESERVED_FOR_CHANGES: usize = 2;
 /// A client that takes nothing of its answer for this long is dropped
 /// (logged): a reader that stopped must not hold a page of routes and a
 /// client slot for ever.
@@ -257,7 +259,12 @@ pub async fn serve(listener: UnixListener, handles: Handles, probes: Probes) {
 
 /// [`serve`] from any [`Views`], within `limits`.
 pub async fn serve_with(listener: UnixListener, views: impl Views, probes: Probes, limits: Limits) {
-    let slots = Arc::new(Semaphore::new(limits.clients.max(1)));
+    // Clients that may change state (root, our user) have slots of their
+    // own besides: readers filling every slot must not keep a health
+    // check's `withdraw` out.
+    let reserved = RESERVED_FOR_CHANGES.min(limits.clients / 2);
+    let slots = Arc::new(Semaphore::new((limits.clients - reserved).max(1)));
+    let reserved = Arc::new(Semaphore::new(reserved));
     // Monitors stay connected: half the slots at most, so that the
     // commands always find one.
     let monitors = Arc::new(Semaphore::new((limits.clients / 2).max(1)));
@@ -265,7 +272,14 @@ pub async fn serve_with(listener: UnixListener, views: impl Views, probes: Probe
     let counts = views.client_counts();
     accept_each(listener, probes, |stream| {
         counts.accepted.fetch_add(1, Ordering::Relaxed);
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+        let may_change = stream
+            .peer_cred()
+            .is_ok_and(|client| may_change(client.uid(), nix::unistd::geteuid().as_raw()));
+        let slot = Arc::clone(&slots).try_acquire_owned().or_else(|e| match may_change {
+            true => Arc::clone(&reserved).try_acquire_owned(),
+            false => Err(e),
+        });
+        let Ok(slot) = slot else {
             counts.refused.fetch_add(1, Ordering::Relaxed);
             // Once per busy spell: a flood of clients is not a flood of logs.
             if !refusing {
@@ -282,7 +296,7 @@ pub async fn serve_with(listener: UnixListener, views: impl Views, probes: Probe
         tokio::spawn(async move {
             let _slot = slot;
             let _connected = connected;
-            match connection(stream, views, limits, monitors).await {
+            match connection(stream, views, limits, monitors, may_change).await {
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => warn!("control client dropped: {e}"),
                 Err(e) => debug!("control connection: {e}"),
                 Ok(()) => {}
@@ -316,10 +330,13 @@ async fn accept_each(listener: UnixListener, mut probes: Probes, mut each: impl 
     }
 }
 
-async fn connection(stream: UnixStream, views: impl Views, limits: Limits, monitors: Arc<Semaphore>) -> io::Result<()> {
-    let may_change = stream
-        .peer_cred()
-        .is_ok_and(|client| may_change(client.uid(), nix::unistd::geteuid().as_raw()));
+async fn connection(
+    stream: UnixStream,
+    views: impl Views,
+    limits: Limits,
+    monitors: Arc<Semaphore>,
+    may_change: bool,
+) -> io::Result<()> {
     let (read, write) = stream.into_split();
     let mut out = Out {
         write,

@@ -464,9 +464,17 @@ impl PeerTable {
         if self.own.contains(&addr) {
             return Err(format!("{scoped}: {addr} is one of our own addresses"));
         }
-        if !self.statics.insert((name.to_string(), addr)) {
+        if self.statics.contains(&(name.to_string(), addr)) {
             return Err(format!("{scoped} is already a static neighbour"));
         }
+        // Bounded as discovery is, also while the link is down.
+        let on_link = self.statics.iter().filter(|(n, _)| n == name).count();
+        if on_link >= self.config.max_per_interface {
+            return Err(format!(
+                "{scoped}: {name} has {on_link} static neighbours already, the most kept (--max-neighbors)"
+            ));
+        }
+        self.statics.insert((name.to_string(), addr));
         let Some(ifindex) = self.up_link(name) else {
             info!("{name}: static neighbour {addr} added; the link is down");
             return Ok((
@@ -1368,6 +1376,22 @@ mod tests {
             discovered_keys(&events),
             vec![key(ETH0, "fe80::9"), key(ETH0, "fe80::a")]
         );
+    }
+
+    /// Static neighbours are bounded per interface as discovery is, also
+    /// while the link is down (nothing else would bound them then).
+    #[test]
+    fn static_neighbours_are_bounded_per_interface_even_on_a_down_link() {
+        let (mut table, t0) = table_with(PeerTableConfig {
+            max_per_interface: 2,
+            ..PeerTableConfig::default()
+        });
+        table.links_changed(&links(&[("eth0", ETH0, false), ("eth1", ETH1, true)]));
+        table.add_static("eth0", addr("fe80::1"), t0).expect("first");
+        table.add_static("eth0", addr("fe80::2"), t0).expect("second");
+        let refused = table.add_static("eth0", addr("fe80::3"), t0).unwrap_err();
+        assert!(refused.contains("2 static neighbours already"), "{refused}");
+        table.add_static("eth1", addr("fe80::3"), t0).expect("another link");
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! routes task keeps the stale routes and their timers
 //! (docs/ARCHITECTURE.md, "Graceful restart").
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use super::DownReason;
 use crate::msg::{AFI_IPV4, AFI_IPV6, Capability, GracefulRestart, GracefulRestartFamily, SAFI_UNICAST, code};
 
@@ -12,7 +15,7 @@ use crate::msg::{AFI_IPV4, AFI_IPV6, Capability, GracefulRestart, GracefulRestar
 pub const DEFAULT_RESTART_TIME: u16 = 120;
 
 /// What our OPEN's Graceful Restart capability says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalGracefulRestart {
     /// Seconds (12 bits; larger values are sent as 4095).
     pub restart_time: u16,
@@ -21,9 +24,51 @@ pub struct LocalGracefulRestart {
     /// lists no family, RFC 4724 3).
     pub restarting_role: bool,
     /// We restarted with our routes kept in the kernel: the R bit, and F on
-    /// the families listed.
-    pub restarted: bool,
+    /// the families whose routes were kept. Shared and cleared once this
+    /// start's deferral is over: later OPENs say R=0 (RFC 4724 4.1).
+    pub restarted: Restarted,
 }
+
+/// The families whose routes our start found in the kernel and adopted
+/// (F bits), while its deferral lasts; R is set while any is. One value
+/// shared by every session's configuration and the daemon, which clears
+/// it when the FIB's deferral ends.
+#[derive(Debug, Clone, Default)]
+pub struct Restarted(Arc<AtomicU8>);
+
+const IPV4_KEPT: u8 = 1;
+const IPV6_KEPT: u8 = 2;
+
+impl Restarted {
+    pub fn new(ipv4: bool, ipv6: bool) -> Restarted {
+        let bits = if ipv4 { IPV4_KEPT } else { 0 } | if ipv6 { IPV6_KEPT } else { 0 };
+        Restarted(Arc::new(AtomicU8::new(bits)))
+    }
+
+    /// The deferral is over: OPENs from now on say R=0, F=0.
+    pub fn end(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    /// Forwarding kept for IPv4, IPv6.
+    pub fn families(&self) -> (bool, bool) {
+        let bits = self.0.load(Ordering::Relaxed);
+        (bits & IPV4_KEPT != 0, bits & IPV6_KEPT != 0)
+    }
+
+    /// R: we restarted and are still deferring.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed) != 0
+    }
+}
+
+impl PartialEq for Restarted {
+    fn eq(&self, other: &Restarted) -> bool {
+        self.families() == other.families()
+    }
+}
+
+impl Eq for Restarted {}
 
 impl LocalGracefulRestart {
     /// Helper only: no family listed, R and F clear.
@@ -31,26 +76,27 @@ impl LocalGracefulRestart {
         LocalGracefulRestart {
             restart_time,
             restarting_role: false,
-            restarted: false,
+            restarted: Restarted::default(),
         }
     }
 
     /// The capability: N always (RFC 8538: we keep routes through a
     /// NOTIFICATION other than Hard Reset, as through a lost connection).
     pub fn capability(&self) -> Capability {
+        let (ipv4, ipv6) = self.restarted.families();
         let families = match self.restarting_role {
-            true => [AFI_IPV4, AFI_IPV6]
+            true => [(AFI_IPV4, ipv4), (AFI_IPV6, ipv6)]
                 .into_iter()
-                .map(|afi| GracefulRestartFamily {
+                .map(|(afi, forwarding_preserved)| GracefulRestartFamily {
                     afi,
                     safi: SAFI_UNICAST,
-                    forwarding_preserved: self.restarted,
+                    forwarding_preserved,
                 })
                 .collect(),
             false => Vec::new(),
         };
         Capability::GracefulRestart(GracefulRestart {
-            restarting: self.restarted,
+            restarting: ipv4 || ipv6,
             notification: true,
             restart_time: self.restart_time,
             families,
@@ -150,25 +196,43 @@ mod tests {
         );
     }
 
+    fn bits(gr: &LocalGracefulRestart) -> (bool, Vec<(u16, u8, bool)>) {
+        let Capability::GracefulRestart(gr) = gr.capability() else {
+            panic!("not a GR capability");
+        };
+        let families = gr
+            .families
+            .iter()
+            .map(|f| (f.afi, f.safi, f.forwarding_preserved))
+            .collect();
+        (gr.restarting, families)
+    }
+
     #[test]
     fn the_restarting_role_lists_both_families_with_f_only_after_a_restart() {
+        for (ipv4, ipv6) in [(false, false), (true, true), (true, false), (false, true)] {
+            let role = LocalGracefulRestart {
+                restart_time: 90,
+                restarting_role: true,
+                restarted: Restarted::new(ipv4, ipv6),
+            };
+            assert_eq!(bits(&role), (ipv4 || ipv6, vec![(1, 1, ipv4), (2, 1, ipv6)]));
+        }
+    }
+
+    #[test]
+    fn r_and_f_are_cleared_for_every_session_when_the_deferral_ends() {
+        let restarted = Restarted::new(true, true);
         let role = LocalGracefulRestart {
             restart_time: 90,
             restarting_role: true,
-            restarted: false,
+            restarted: restarted.clone(),
         };
-        for restarted in [false, true] {
-            let Capability::GracefulRestart(gr) = LocalGracefulRestart { restarted, ..role }.capability() else {
-                panic!("not a GR capability");
-            };
-            assert_eq!(gr.restarting, restarted);
-            let families: Vec<(u16, u8, bool)> = gr
-                .families
-                .iter()
-                .map(|f| (f.afi, f.safi, f.forwarding_preserved))
-                .collect();
-            assert_eq!(families, [(1, 1, restarted), (2, 1, restarted)]);
-        }
+        let session_copy = role.clone();
+        assert_eq!(bits(&session_copy), (true, vec![(1, 1, true), (2, 1, true)]));
+        restarted.end();
+        assert!(!restarted.is_set());
+        assert_eq!(bits(&session_copy), (false, vec![(1, 1, false), (2, 1, false)]));
     }
 
     #[test]

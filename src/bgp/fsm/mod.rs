@@ -602,7 +602,7 @@ pub fn local_capabilities(local_asn: u32) -> Vec<Capability> {
 /// The Graceful Restart capability follows the others when configured.
 pub fn local_open(config: &FsmConfig) -> Open {
     let mut capabilities = local_capabilities(config.local_asn);
-    capabilities.extend(config.graceful_restart.map(|gr| gr.capability()));
+    capabilities.extend(config.graceful_restart.as_ref().map(LocalGracefulRestart::capability));
     Open::new(config.local_asn, config.hold_time, config.router_id, capabilities)
 }
 

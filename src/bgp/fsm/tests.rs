@@ -1817,7 +1817,7 @@ fn graceful_restart_is_advertised_and_negotiated_only_when_configured() {
     use crate::bgp::fsm::graceful::{LocalGracefulRestart, PeerGracefulRestart};
     let gr = LocalGracefulRestart::helper(120);
     let with_gr = FsmConfig {
-        graceful_restart: Some(gr),
+        graceful_restart: Some(gr.clone()),
         ..config()
     };
     let ours = local_open(&with_gr);

@@ -391,10 +391,39 @@ impl FibHandle {
         }
     }
 
+    /// A handle whose commands the test reads (see [`FibCommands`]).
+    pub(crate) fn observed() -> (FibHandle, FibCommands) {
+        let (commands, inbox) = actor::channel(STAGE, 16);
+        let handle = FibHandle {
+            commands,
+            mailbox: Arc::default(),
+            counters: Arc::default(),
+            deferring: watch::channel(false).1,
+        };
+        (handle, FibCommands(inbox))
+    }
+
     /// The changes submitted since the last call, the latest per prefix
     /// (no next hops: delete).
     pub(crate) fn take_submitted(&self) -> Vec<(IpNet, Option<NextHops>)> {
         self.mailbox.take().into_routes().collect()
+    }
+}
+
+/// The commands sent to an [`FibHandle::observed`] handle.
+#[cfg(test)]
+pub(crate) struct FibCommands(Inbox<Command>);
+
+#[cfg(test)]
+impl FibCommands {
+    /// The reason of the next `end_deferral`, skipping other commands;
+    /// None once every handle is gone.
+    pub(crate) async fn next_end_deferral(&mut self) -> Option<&'static str> {
+        loop {
+            if let Command::EndDeferral(why) = self.0.recv().await? {
+                return Some(why);
+            }
+        }
     }
 }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::DownReason;
-use crate::msg::{AFI_IPV4, AFI_IPV6, Capability, GracefulRestart, GracefulRestartFamily, SAFI_UNICAST, code};
+use crate::msg::{
+    AFI_IPV4, AFI_IPV6, Capability, GracefulRestart, GracefulRestartFamily, Notification, SAFI_UNICAST, code,
+};
 
 /// Seconds we ask a peer to keep our routes while we restart, by default
 /// (FRR's and BIRD's default too).
@@ -167,6 +169,34 @@ impl PeerGracefulRestart {
     }
 }
 
+/// Whether a Cease we send must be a Hard Reset when N was negotiated
+/// (RFC 8538 5): those that mean "forget my routes" (a stop, a
+/// de-configured neighbour, a reset, the prefix limit). Any other Cease
+/// would let the peer keep our routes, stale, for our restart time.
+pub fn needs_hard_reset(n: &Notification) -> bool {
+    n.code == code::CEASE
+        && matches!(
+            n.subcode,
+            code::MAXIMUM_PREFIXES_REACHED
+                | code::ADMINISTRATIVE_SHUTDOWN
+                | code::PEER_DECONFIGURED
+                | code::ADMINISTRATIVE_RESET
+        )
+}
+
+/// `inner` as a Cease / Hard Reset (RFC 8538 3): its subcode, then its
+/// data (an RFC 9003 shutdown communication stays readable).
+pub fn hard_reset(inner: Notification) -> Notification {
+    let mut data = Vec::with_capacity(1 + inner.data.len());
+    data.push(inner.subcode);
+    data.extend_from_slice(&inner.data);
+    Notification {
+        code: code::CEASE,
+        subcode: code::HARD_RESET,
+        data,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +299,27 @@ mod tests {
             })
         );
         assert_eq!(PeerGracefulRestart::from_peer(&[Capability::RouteRefresh]), None);
+    }
+
+    #[test]
+    fn deliberate_ceases_become_hard_resets_wrapping_the_reason() {
+        let shutdown = Notification::shutdown(code::ADMINISTRATIVE_SHUTDOWN, "bye");
+        assert!(needs_hard_reset(&shutdown));
+        assert!(needs_hard_reset(&notification(
+            code::CEASE,
+            code::MAXIMUM_PREFIXES_REACHED
+        )));
+        assert!(!needs_hard_reset(&notification(code::CEASE, code::HARD_RESET)));
+        assert!(!needs_hard_reset(&notification(code::HOLD_TIMER_EXPIRED, 0)));
+        let wrapped = hard_reset(shutdown);
+        assert_eq!((wrapped.code, wrapped.subcode), (code::CEASE, code::HARD_RESET));
+        assert_eq!(wrapped.data, [&[code::ADMINISTRATIVE_SHUTDOWN, 3][..], b"bye"].concat());
+        // And a Hard Reset received keeps nothing.
+        let n = PeerGracefulRestart {
+            notification: true,
+            ..PeerGracefulRestart::default()
+        };
+        assert!(!n.keeps_routes(&DownReason::NotificationReceived(wrapped)));
     }
 
     #[test]

@@ -1848,3 +1848,34 @@ fn graceful_restart_is_advertised_and_negotiated_only_when_configured() {
         assert_eq!(peer.negotiated.graceful_restart, expected);
     }
 }
+
+/// With N negotiated, a stop's Cease is a Hard Reset (RFC 8538 5), or the
+/// peer would keep our routes as through a restart; without N it is the
+/// plain Cease.
+#[test]
+fn a_stop_with_n_negotiated_sends_hard_reset() {
+    use crate::bgp::fsm::graceful::LocalGracefulRestart;
+    let with_gr = FsmConfig {
+        graceful_restart: Some(LocalGracefulRestart::helper(120)),
+        ..config()
+    };
+    for (peer_gr, expected) in [(true, code::HARD_RESET), (false, code::ADMINISTRATIVE_SHUTDOWN)] {
+        let mut open = peer_open(PEER_ASN, PEER_ID, 9);
+        if peer_gr {
+            open.capabilities.push(LocalGracefulRestart::helper(5).capability());
+        }
+        let mut f = reach_with(with_gr.clone(), State::OpenSent);
+        f.handle(open_msg(open));
+        f.handle(keepalive());
+        assert_eq!(f.state(), State::Established);
+        let actions = f.handle(Event::ManualStop {
+            shutdown_message: Some("bye".into()),
+        });
+        let sent = sent_notification(&actions).expect("Cease sent");
+        assert_eq!((sent.code, sent.subcode), (code::CEASE, expected), "peer GR: {peer_gr}");
+        if peer_gr {
+            assert_eq!(sent.data[0], code::ADMINISTRATIVE_SHUTDOWN);
+        }
+        assert_eq!(down_reason(&actions), Some(&DownReason::ManualStop));
+    }
+}

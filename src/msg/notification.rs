@@ -94,14 +94,16 @@ impl Notification {
         Notification::new(code::CEASE, subcode, data)
     }
 
-    /// The Cease a Cease/Hard Reset stands for (RFC 8538 3: its data is
-    /// that Cease's subcode and data).
+    /// The NOTIFICATION a Cease/Hard Reset stands for (RFC 8538 3: its
+    /// data is that one's code, subcode and data).
     pub fn hard_reset_inner(&self) -> Option<Notification> {
         if self.code != code::CEASE || self.subcode != code::HARD_RESET {
             return None;
         }
-        let (&subcode, data) = self.data.split_first()?;
-        Some(Notification::new(code::CEASE, subcode, data.to_vec()))
+        match self.data.as_slice() {
+            [inner_code, subcode, data @ ..] => Some(Notification::new(*inner_code, *subcode, data.to_vec())),
+            _ => None,
+        }
     }
 
     /// The RFC 9003 shutdown communication of a Cease/Administrative Shutdown
@@ -109,11 +111,15 @@ impl Notification {
     /// well-formed, non-empty one. Octets after the communication are
     /// ignored.
     pub fn shutdown_text(&self) -> Option<&str> {
-        if self.subcode == code::HARD_RESET && self.code == code::CEASE {
-            let text = self.data.get(1..).filter(|_| is_shutdown_subcode(self.data[0]))?;
-            let (&len, rest) = text.split_first()?;
+        if self.code == code::CEASE && self.subcode == code::HARD_RESET {
+            let [code::CEASE, subcode, len, rest @ ..] = self.data.as_slice() else {
+                return None;
+            };
+            if !is_shutdown_subcode(*subcode) {
+                return None;
+            }
             return rest
-                .get(..usize::from(len))
+                .get(..usize::from(*len))
                 .and_then(|t| std::str::from_utf8(t).ok())
                 .filter(|t| !t.is_empty());
         }

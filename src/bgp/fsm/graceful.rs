@@ -184,11 +184,11 @@ pub fn needs_hard_reset(n: &Notification) -> bool {
         )
 }
 
-/// `inner` as a Cease / Hard Reset (RFC 8538 3): its subcode, then its
-/// data (an RFC 9003 shutdown communication stays readable).
+/// `inner` as a Cease / Hard Reset (RFC 8538 3): its code and subcode,
+/// then its data (an RFC 9003 shutdown communication stays readable).
 pub fn hard_reset(inner: Notification) -> Notification {
-    let mut data = Vec::with_capacity(1 + inner.data.len());
-    data.push(inner.subcode);
+    let mut data = Vec::with_capacity(2 + inner.data.len());
+    data.extend_from_slice(&[inner.code, inner.subcode]);
     data.extend_from_slice(&inner.data);
     Notification {
         code: code::CEASE,
@@ -313,7 +313,10 @@ mod tests {
         assert!(!needs_hard_reset(&notification(code::HOLD_TIMER_EXPIRED, 0)));
         let wrapped = hard_reset(shutdown);
         assert_eq!((wrapped.code, wrapped.subcode), (code::CEASE, code::HARD_RESET));
-        assert_eq!(wrapped.data, [&[code::ADMINISTRATIVE_SHUTDOWN, 3][..], b"bye"].concat());
+        assert_eq!(
+            wrapped.data,
+            [&[code::CEASE, code::ADMINISTRATIVE_SHUTDOWN, 3][..], b"bye"].concat()
+        );
         // And a Hard Reset received keeps nothing.
         let n = PeerGracefulRestart {
             notification: true,

@@ -1874,7 +1874,7 @@ fn a_stop_with_n_negotiated_sends_hard_reset() {
         let sent = sent_notification(&actions).expect("Cease sent");
         assert_eq!((sent.code, sent.subcode), (code::CEASE, expected), "peer GR: {peer_gr}");
         if peer_gr {
-            assert_eq!(sent.data[0], code::ADMINISTRATIVE_SHUTDOWN);
+            assert_eq!(sent.data[..2], [code::CEASE, code::ADMINISTRATIVE_SHUTDOWN]);
         }
         assert_eq!(down_reason(&actions), Some(&DownReason::ManualStop));
     }

@@ -575,6 +575,11 @@ fn ndbgpd_restarts_gracefully_next_to_frr() {
             .filter(|n| n.state == ndbgp::api::SessionState::Established)
             .map(|_| restarted.elapsed())
     });
+    // FRR saw our restart: R set, F set for both families.
+    let gr = frr.neighbor("eth0").map(|n| n["gracefulRestartInfo"].to_string());
+    let gr = gr.unwrap_or_default();
+    assert!(gr.contains("\"rBit\":true"), "FRR's view of our GR capability: {gr}");
+    assert!(!gr.contains("\"fBit\":false"), "F for both families: {gr}");
     let kept = ["10.0.2.1/32", "2001:db8:2::/48"];
     let converged = hold_routes(
         "10.0.9.0/24 swept after the deferral",

@@ -100,6 +100,14 @@ struct Cli {
           value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_RESTART_TIME)))]
     restart_time: u16,
 
+    /// Graceful restart, restarting role: SIGTERM leaves our routes in the
+    /// kernel and closes the sessions without a NOTIFICATION, so that peers
+    /// keep our routes; the next start adopts them and defers kernel changes
+    /// until the peers' End-of-RIB (at most the restart time). SIGINT always
+    /// stops cleanly. A change needs a restart.
+    #[arg(long)]
+    graceful_restart: bool,
+
     /// TCP port to listen on and dial (tests use another).
     #[arg(long, value_name = "PORT", default_value_t = BGP_PORT,
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -274,6 +282,8 @@ pub struct Config {
     pub hold_time: u16,
     /// Graceful restart: the restart time we advertise, seconds.
     pub restart_time: u16,
+    /// Graceful restart, restarting role (`--graceful-restart`).
+    pub graceful_restart: bool,
     pub port: u16,
     pub networks: Vec<IpNet>,
     pub redistribute_connected: bool,
@@ -319,6 +329,9 @@ impl Config {
             let names: Vec<&str> = self.policies.interfaces.keys().map(String::as_str).collect();
             line.push_str(&format!(", overrides for {}", names.join(" ")));
         }
+        if self.graceful_restart {
+            line.push_str(&format!(", graceful restart ({} s)", self.restart_time));
+        }
         if let Some(metrics) = &self.metrics {
             line.push_str(&format!(", metrics on {metrics}"));
         }
@@ -340,6 +353,7 @@ impl Config {
             remote_as,
             hold_time,
             restart_time,
+            graceful_restart,
             port,
             networks,
             redistribute_connected,
@@ -368,6 +382,7 @@ impl Config {
         check("remote_as", *remote_as != new.remote_as);
         check("hold_time", *hold_time != new.hold_time);
         check("restart_time", *restart_time != new.restart_time);
+        check("graceful_restart", *graceful_restart != new.graceful_restart);
         check("port", *port != new.port);
         check("networks", *networks != new.networks);
         check("redistribute", *redistribute_connected != new.redistribute_connected);
@@ -772,6 +787,7 @@ fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
         remote_as: cli.remote_as,
         hold_time: cli.hold_time,
         restart_time: cli.restart_time,
+        graceful_restart: cli.graceful_restart,
         port: cli.port,
         networks: dedup(cli.networks),
         redistribute_connected: cli.redistribute.iter().any(|r| r == "connected"),
@@ -982,6 +998,7 @@ redistribute = ["connected"]
 max_paths = 8
 metrics = "[::1]:9179"
 teardown_on_loss = true
+graceful_restart = true
 "#;
 
     #[test]
@@ -1007,6 +1024,7 @@ teardown_on_loss = true
         assert_eq!(c.max_paths, 8);
         assert_eq!(c.metrics, Some("[::1]:9179".parse().unwrap()));
         assert!(c.teardown_on_loss);
+        assert!(c.graceful_restart);
         assert_eq!(c.config_file.as_deref(), Some(file.0.as_path()));
         assert!(c.overridden.is_empty());
     }

@@ -1,6 +1,8 @@
 //! ndbgpd: the daemon. Parses the command line, starts one task per stage
 //! and waits for a signal: SIGHUP re-reads the configuration, SIGTERM and
-//! SIGINT stop (Cease / Administrative Shutdown to every peer).
+//! SIGINT stop (Cease / Administrative Shutdown to every peer, our routes
+//! out of the kernel). With `--graceful-restart`, SIGTERM stops gracefully
+//! instead: routes kept, sessions closed without a NOTIFICATION.
 
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
@@ -17,7 +19,7 @@ use tracing_subscriber::EnvFilter;
 
 use ndbgp::actor::{self, Supervisor};
 use ndbgp::api::Request;
-use ndbgp::bgp::fsm::graceful::LocalGracefulRestart;
+use ndbgp::bgp::fsm::graceful::{LocalGracefulRestart, Restarted};
 use ndbgp::bgp::fsm::{ConfigError, FsmConfig};
 use ndbgp::bgp::manager::{self, BgpConfig, BgpHandle};
 use ndbgp::bgp::transport;
@@ -28,7 +30,7 @@ use ndbgp::iface::{HostAddresses, Links};
 use ndbgp::monitor::Monitor;
 use ndbgp::nd::service::{NdConfig, NdHandle};
 use ndbgp::nd::socket::IcmpSocket;
-use ndbgp::peers::{Observation, PeerEvent, PeerTableHandle};
+use ndbgp::peers::{Observation, PeerEvent, PeerKey, PeerTableHandle};
 use ndbgp::policy::SharedPolicies;
 use ndbgp::rib::task::{self as routes, RoutesConfig, RoutesHandle};
 use ndbgp::{links, metrics, nd, peers, preflight, reload, router_id, systemd};
@@ -76,9 +78,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(*config, args, log_level));
+    let (result, kept) = runtime.block_on(run(*config, args, log_level));
     // Tasks still running are dropped; nothing of ours blocks a thread.
     runtime.shutdown_timeout(Duration::from_millis(100));
+    // After a graceful stop the stages' handles go only now: closing them
+    // with tasks still running could end sessions some other way.
+    drop(kept);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // A bad configuration is 2 at start too: systemd does not restart
@@ -125,10 +130,18 @@ fn init_tracing(level: &str) -> LogLevel {
     (!from_env).then_some(handle)
 }
 
-async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow::Result<()> {
+/// The daemon's life; after a graceful stop, with the stages to drop once
+/// the runtime is gone.
+async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> (anyhow::Result<()>, Option<Stages>) {
     // Before anything else, so that a stop during start-up is orderly too.
-    let mut signals = Signals::install()?;
-    let mut stages = start(&config).await?;
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => return (Err(e), None),
+    };
+    let mut stages = match start(&config).await {
+        Ok(stages) => stages,
+        Err(e) => return (Err(e), None),
+    };
     info!("ndbgpd {} started: {}", env!("CARGO_PKG_VERSION"), config.summary());
     warn_missing_interfaces(&config.interfaces);
     if !config.overridden.is_empty() {
@@ -139,9 +152,18 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> anyhow
     }
     let mut running = config;
     let result = supervise(&mut stages, &mut signals, &args, &mut running, &log_level).await;
-    stop(stages).await;
+    let kept = match result {
+        Ok(Stop::Graceful) => {
+            stop_gracefully();
+            Some(stages)
+        }
+        _ => {
+            stop(stages).await;
+            None
+        }
+    };
     let _ = std::fs::remove_file(&running.control_socket);
-    result
+    (result.map(|_| ()), kept)
 }
 
 /// A configured interface the kernel does not have is waited for; a typo
@@ -203,6 +225,7 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
     let (mut wiring, synced) = Wiring::follow_the_kernel(config, interfaces_rx, policies_rx, observations_tx.clone());
     let peers = wiring.start_peers(observations_rx, events_tx);
     let (fib, routes) = wiring.start_routes()?;
+    let fsm = restart_role(config, fsm, &fib, &routes).await;
     let bgp = wiring.start_bgp(fsm, sockets.bgp, events_rx, observations_tx.clone(), routes.clone());
     let nd = wiring.start_nd(sockets.icmp, observations_tx);
     let (daemon, daemon_requests) = mpsc::channel(8);
@@ -292,6 +315,48 @@ fn fsm_config(config: &Config) -> Result<FsmConfig, config::ConfigError> {
         other => other.map_err(|e| config::ConfigError(format!("BGP configuration: {e}")))?,
     }
     Ok(fsm)
+}
+
+/// Graceful restart, restarting role: what the FIB's start adopted of
+/// ours sets R and F in this start's OPENs, until the deferral ends (the
+/// routes task ends it at the last End-of-RIB, the FIB at the restart
+/// time); the routes task is told whose End-of-RIB to wait for.
+async fn restart_role(config: &Config, mut fsm: FsmConfig, fib: &FibHandle, routes: &RoutesHandle) -> FsmConfig {
+    if !config.graceful_restart {
+        return fsm;
+    }
+    let adopted = match fib.adopted().await {
+        Ok(adopted) => adopted,
+        Err(e) => {
+            warn!("graceful restart: {e}; starting without adopted routes");
+            Default::default()
+        }
+    };
+    let restarted = Restarted::new(adopted.ipv4 > 0, adopted.ipv6 > 0);
+    if !adopted.is_empty() {
+        let neighbours = adopted
+            .neighbours
+            .iter()
+            .map(|nh| PeerKey {
+                ifindex: nh.ifindex,
+                addr: nh.via,
+            })
+            .collect();
+        routes.defer_until_end_of_rib(neighbours).await;
+        let mut deferring = fib.deferring();
+        let flag = restarted.clone();
+        tokio::spawn(async move {
+            let _ = deferring.wait_for(|on| !on).await;
+            flag.end();
+            info!("graceful restart: deferral over; OPENs say R=0 from now on");
+        });
+    }
+    fsm.graceful_restart = Some(LocalGracefulRestart {
+        restart_time: config.restart_time,
+        restarting_role: true,
+        restarted,
+    });
+    fsm
 }
 
 /// The supervisor holding the stages started so far, and what they
@@ -388,6 +453,9 @@ impl<'a> Wiring<'a> {
         let config = self.config;
         let (fib, task) = fib::spawn(FibConfig {
             monitor: self.monitor.clone(),
+            adopt_for: config
+                .graceful_restart
+                .then(|| Duration::from_secs(u64::from(config.restart_time))),
             ..FibConfig::default()
         })
         .map_err(|e| anyhow::anyhow!("cannot open the FIB: {e}"))?;
@@ -477,16 +545,25 @@ impl<'a> Wiring<'a> {
     }
 }
 
+/// How the daemon stops.
+enum Stop {
+    /// Cease to every peer, our routes out of the kernel.
+    Clean,
+    /// Graceful restart: routes kept, sessions closed without NOTIFICATION.
+    Graceful,
+}
+
 /// Serve the signals and watch the stages until it is time to stop: Ok on
-/// SIGTERM or SIGINT, an error once a stage's task has ended (it never
-/// should), so that systemd restarts the daemon.
+/// SIGTERM (graceful with `--graceful-restart`) or SIGINT (always clean),
+/// an error once a stage's task has ended (it never should), so that
+/// systemd restarts the daemon.
 async fn supervise(
     stages: &mut Stages,
     signals: &mut Signals,
     args: &[OsString],
     running: &mut Config,
     log_level: &LogLevel,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Stop> {
     let mut ready = false;
     let mut ticks = tokio::time::interval(systemd::tick_interval());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -495,8 +572,15 @@ async fn supervise(
     let mut overlay = reload::InterfaceOverlay::default();
     loop {
         tokio::select! {
-            _ = signals.term.recv() => { info!("SIGTERM: stopping"); return Ok(()) }
-            _ = signals.int.recv() => { info!("SIGINT: stopping"); return Ok(()) }
+            _ = signals.term.recv() => {
+                if running.graceful_restart {
+                    info!("SIGTERM: stopping gracefully (--graceful-restart; SIGINT stops cleanly)");
+                    return Ok(Stop::Graceful);
+                }
+                info!("SIGTERM: stopping");
+                return Ok(Stop::Clean);
+            }
+            _ = signals.int.recv() => { info!("SIGINT: stopping"); return Ok(Stop::Clean) }
             _ = signals.hup.recv() => {
                 info!("SIGHUP: reloading");
                 let _ = reload(args, running, stages, log_level, &overlay);
@@ -581,6 +665,16 @@ async fn stop(stages: Stages) {
     if tokio::time::timeout(FLUSH_TIMEOUT, flush).await.is_err() {
         warn!("removing our routes did not finish within {FLUSH_TIMEOUT:?}; the next start removes the rest");
     }
+}
+
+/// The graceful stop (SIGTERM with `--graceful-restart`): our routes stay
+/// in the kernel, and the sessions end when the process exits and the
+/// kernel closes their connections, with no NOTIFICATION: every graceful
+/// restart helper keeps our routes through that (RFC 4724 4.2), for the
+/// restart time our OPEN gave. The next start adopts the routes.
+fn stop_gracefully() {
+    systemd::stopping();
+    info!("graceful stop: our routes stay in the kernel; peers keep ours while we restart");
 }
 
 /// SIGHUP or `ndbgpctl reload`: re-read the command line and the config

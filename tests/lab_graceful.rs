@@ -410,3 +410,233 @@ protocol bgp dyn {{
         "BIRD's routes were kept through its restart: {swept:#?}"
     );
 }
+
+/// The kernel's route to `prefix` in `ns` of FRR's (proto bgp), if any.
+fn frr_route(ns: &Netns, prefix: &str) -> bool {
+    let host = prefix.trim_end_matches("/32");
+    ns.ip(&["route", "show", prefix, "proto", "bgp"])
+        .lines()
+        .any(|l| l.starts_with(host))
+}
+
+/// Whether FRR's path to `prefix` is marked stale (it keeps it for a
+/// peer in a graceful restart).
+fn frr_stale(frr: &Frr, prefix: &str) -> Option<bool> {
+    let v = frr.vtysh_json(&format!("show bgp ipv4 unicast {prefix} json"))?;
+    let paths = v.get("paths")?.as_array()?;
+    Some(
+        paths
+            .iter()
+            .any(|p| p.get("stale").and_then(Value::as_bool) == Some(true)),
+    )
+}
+
+/// Several vtysh commands in one session (a configuration change).
+fn vtysh_all(frr: &Frr, commands: &[&str]) {
+    let mut cmd = std::process::Command::new(VTYSH);
+    cmd.arg("--vty_socket").arg(&frr.dir);
+    for c in commands {
+        cmd.args(["-c", c]);
+    }
+    let out = cmd.output().expect("vtysh runs");
+    assert!(out.status.success(), "vtysh {commands:?}: {out:?}");
+}
+
+/// Sends `signal` to ndbgpd and waits until it has exited.
+fn signal_and_wait(d: &mut Ndbgpd, signal: nix::sys::signal::Signal) -> Instant {
+    let sent = Instant::now();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.process.pid()), signal);
+    wait_for("ndbgpd to exit", Duration::from_secs(30), || {
+        d.process.child.try_wait().ok().flatten().map(|_| ())
+    });
+    sent
+}
+
+/// ndbgpd (`--graceful-restart`) restarted next to FRR (helper, `bgp
+/// graceful-restart`): SIGTERM leaves its routes in the kernel and FRR
+/// keeps ours (stale); started again, it adopts them, nothing leaves either
+/// kernel and pings both ways through them lose nothing; a route FRR
+/// withdrew meanwhile goes once the deferral ends (FRR's End-of-RIB). Then
+/// SIGINT stops cleanly: our routes leave our kernel and FRR's at once.
+#[test]
+fn ndbgpd_restarts_gracefully_next_to_frr() {
+    use nix::sys::signal::Signal;
+    const T: &str = "ndbgpd_restarts_gracefully_next_to_frr";
+    if !lab_enabled(T) || !have_tool(T, FRR_BGPD) || !have_tool(T, VTYSH) || !have_tool(T, PING) {
+        return;
+    }
+    let a = Netns::new("gra");
+    let b = Netns::new("grb");
+    veth(&a, "eth0", &b, "eth0");
+    let dir = TempDir::new("grestart");
+    a.ip(&["link", "set", "lo", "up"]);
+    b.ip(&["link", "set", "lo", "up"]);
+    a.ip(&["addr", "add", "10.0.1.1/32", "dev", "lo"]);
+    b.ip(&["addr", "add", "10.0.2.1/32", "dev", "lo"]);
+    b.ip(&["route", "add", "blackhole", "10.0.9.0/24"]);
+    b.ip(&["-6", "route", "add", "blackhole", "2001:db8:2::/48"]);
+    a.set_link("eth0", true);
+    b.set_link("eth0", true);
+    let (_, _, lb) = wait_link_locals_ready(&a, &b, "eth0");
+    let args = [
+        "--iface",
+        "eth0",
+        "--asn",
+        "65001",
+        "--router-id",
+        "10.0.0.1",
+        "--network",
+        "10.0.1.1/32",
+        "--graceful-restart",
+        "--restart-time",
+        "30",
+    ];
+    let mut d = Ndbgpd::start(&a, &dir, "first", &args);
+    let frr = Frr::start(&b, &dir, &frr_conf(120, &["10.0.9.0/24"]));
+    let frr_dir = frr.dir.clone();
+    let bgpd_log = move || {
+        tail(
+            &std::fs::read_to_string(frr_dir.join("bgpd.log")).unwrap_or_default(),
+            60,
+        )
+    };
+    let all = ["10.0.2.1/32", "10.0.9.0/24", "2001:db8:2::/48"];
+    {
+        let dump = || format!("{}\n--- frr bgpd log ---\n{}", d.report(), bgpd_log());
+        wait_or_dump(
+            "FRR's routes in our kernel, ours in FRR's",
+            Duration::from_secs(40),
+            &dump,
+            || (all.iter().all(|p| route_via(&a, p, lb, "eth0")) && frr_route(&b, "10.0.1.1/32")).then_some(()),
+        );
+    }
+    let n = neighbor(&d, "eth0").expect("the session");
+    assert!(n.graceful_restart, "{n:?}");
+
+    // Pings from our loopback to FRR's: out through FRR's route in our
+    // kernel, back through ours in FRR's.
+    let pinger = Pinger::start(&a, &dir, "ping", "10.0.1.1", "10.0.2.1");
+    wait_for("pings answered", Duration::from_secs(5), || {
+        pinger.process.log_text().contains("bytes from 10.0.2.1").then_some(())
+    });
+
+    // Graceful stop.
+    let stopped = signal_and_wait(&mut d, Signal::SIGTERM);
+    let first_log = d.process.log_text();
+    assert!(
+        first_log.contains("stopping gracefully"),
+        "SIGTERM with --graceful-restart:\n{}",
+        tail(&first_log, 30)
+    );
+    let dump = || {
+        format!(
+            "--- ndbgpd (stopped) ---\n{}\n--- frr bgpd log ---\n{}",
+            tail(&first_log, 40),
+            bgpd_log()
+        )
+    };
+    hold_routes(
+        "FRR to keep ours, stale",
+        &a,
+        &all,
+        lb,
+        Duration::from_secs(20),
+        &dump,
+        || (frr_route(&b, "10.0.1.1/32") && frr_stale(&frr, "10.0.1.1/32") == Some(true)).then_some(()),
+    );
+    // While we are down FRR stops announcing 10.0.9.0/24.
+    vtysh_all(
+        &frr,
+        &[
+            "configure terminal",
+            "router bgp 65002",
+            "address-family ipv4 unicast",
+            "no network 10.0.9.0/24",
+        ],
+    );
+    let down_until = Instant::now() + Duration::from_secs(2);
+    hold_routes("ndbgpd's downtime", &a, &all, lb, Duration::from_secs(5), &dump, || {
+        assert!(
+            frr_route(&b, "10.0.1.1/32"),
+            "FRR dropped our route while we were down{}",
+            dump()
+        );
+        (Instant::now() >= down_until).then_some(())
+    });
+
+    // Started again, same configuration: it adopts and defers.
+    let restarted = Instant::now();
+    let downtime = restarted - stopped;
+    let d = Ndbgpd::start(&a, &dir, "second", &args);
+    let dump = || format!("{}\n--- frr bgpd log ---\n{}", d.report(), bgpd_log());
+    let established = hold_routes("the session back", &a, &all, lb, Duration::from_secs(40), &dump, || {
+        assert!(frr_route(&b, "10.0.1.1/32"), "FRR dropped our route{}", dump());
+        neighbor(&d, "eth0")
+            .filter(|n| n.state == ndbgp::api::SessionState::Established)
+            .map(|_| restarted.elapsed())
+    });
+    // FRR saw our restart: R set, F set for both families.
+    let gr = frr.neighbor("eth0").map(|n| n["gracefulRestartInfo"].to_string());
+    let gr = gr.unwrap_or_default();
+    assert!(gr.contains("\"rBit\":true"), "FRR's view of our GR capability: {gr}");
+    assert!(!gr.contains("\"fBit\":false"), "F for both families: {gr}");
+    let kept = ["10.0.2.1/32", "2001:db8:2::/48"];
+    let converged = hold_routes(
+        "10.0.9.0/24 swept after the deferral",
+        &a,
+        &kept,
+        lb,
+        Duration::from_secs(40),
+        &dump,
+        || {
+            assert!(frr_route(&b, "10.0.1.1/32"), "FRR dropped our route{}", dump());
+            (!route_via(&a, "10.0.9.0/24", lb, "eth0")).then(|| restarted.elapsed())
+        },
+    );
+    wait_or_dump("FRR's path to ours fresh again", Duration::from_secs(20), &dump, || {
+        (frr_stale(&frr, "10.0.1.1/32") == Some(false)).then_some(())
+    });
+    let log = d.process.log_text();
+    assert!(
+        log.contains("adopted 2 IPv4 and 1 IPv6 routes through 1 neighbours"),
+        "{}",
+        tail(&log, 40)
+    );
+    assert!(
+        log.contains("graceful restart over (End-of-RIB from every peer back)"),
+        "the deferral ends at FRR's End-of-RIB, not the timer:\n{}",
+        tail(&log, 40)
+    );
+    let (sent, received) = pinger.finish();
+    eprintln!(
+        "{T}: down {downtime:?}; back: Established {established:?}, converged (10.0.9.0/24 swept) {converged:?} \
+         after the start; pings {received}/{sent} ({} lost)",
+        sent - received
+    );
+    assert!(sent > 100, "pings sent: {sent}");
+    assert_eq!(sent, received, "pings lost while ndbgpd restarted");
+
+    // Clean stop: our routes leave our kernel, and FRR withdraws ours.
+    let mut d = d;
+    let stopped = signal_and_wait(&mut d, Signal::SIGINT);
+    let dump = || {
+        format!(
+            "{}\n--- frr bgpd log ---\n{}",
+            tail(&d.process.log_text(), 30),
+            bgpd_log()
+        )
+    };
+    assert!(
+        a.ip(&["route", "show", "proto", "201"]).trim().is_empty()
+            && a.ip(&["-6", "route", "show", "proto", "201"]).trim().is_empty(),
+        "SIGINT leaves no route of ours:\n{}",
+        kernel_table(&a)
+    );
+    wait_or_dump("FRR to withdraw ours", Duration::from_secs(3), &dump, || {
+        (!frr_route(&b, "10.0.1.1/32")).then_some(())
+    });
+    eprintln!(
+        "{T}: SIGINT: FRR withdrew ours {:?} after the signal",
+        stopped.elapsed()
+    );
+}

@@ -36,9 +36,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ipnet::IpNet;
-use tokio::sync::oneshot;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+mod adopt;
 mod frame;
 mod mailbox;
 mod message;
@@ -48,6 +52,8 @@ mod socket;
 mod test_util;
 pub mod types;
 
+pub use self::adopt::Adopted;
+use self::adopt::waits_for_deferral;
 use self::frame::KernelError;
 use self::mailbox::Mailbox;
 pub use self::message::RTPROT_NDBGP;
@@ -56,6 +62,7 @@ use self::reconcile::{FibTable, Links, Op, Shortfall, shortfall};
 use self::socket::{Conn, MAX_BATCH};
 use crate::actor::{self, Commands, Inbox, Stopped, Task};
 use crate::monitor::{Event, Monitor};
+use crate::time::sleep_until_opt;
 
 pub use self::types::{FibChange, FibNextHop, FibRoute, NextHops};
 
@@ -74,6 +81,10 @@ pub struct FibConfig {
     pub metric: u32,
     /// Told of the route requests the kernel refuses.
     pub monitor: Monitor,
+    /// Graceful restart (`--graceful-restart`): the routes of ours the
+    /// start finds are adopted, not removed, and changes to them wait
+    /// until [`FibHandle::end_deferral`] or this long, at the most.
+    pub adopt_for: Option<Duration>,
 }
 
 impl Default for FibConfig {
@@ -82,6 +93,7 @@ impl Default for FibConfig {
             table: 254,
             metric: DEFAULT_METRIC,
             monitor: Monitor::default(),
+            adopt_for: None,
         }
     }
 }
@@ -215,6 +227,7 @@ pub fn spawn(config: FibConfig) -> Result<(FibHandle, Task), FibError> {
     }
     let conn = Conn::open().map_err(|e| FibError::Netlink(format!("opening a route socket: {e}")))?;
     let (commands, inbox) = actor::channel(STAGE, 64);
+    let (deferring_tx, deferring) = watch::channel(config.adopt_for.is_some());
     let fib = Fib {
         at: Placement {
             table: config.table,
@@ -228,6 +241,9 @@ pub fn spawn(config: FibConfig) -> Result<(FibHandle, Task), FibError> {
         inbox,
         counters: Arc::default(),
         monitor: config.monitor,
+        deferral: config.adopt_for.map(|d| Instant::now() + d),
+        adopted: Adopted::default(),
+        deferring: deferring_tx,
     };
     let counters = Arc::clone(&fib.counters);
     let mailbox = Arc::new(Mailbox::default());
@@ -237,6 +253,7 @@ pub fn spawn(config: FibConfig) -> Result<(FibHandle, Task), FibError> {
             commands,
             mailbox,
             counters,
+            deferring,
         },
         task,
     ))
@@ -248,6 +265,8 @@ pub struct FibHandle {
     commands: Commands<Command>,
     mailbox: Arc<Mailbox>,
     counters: Arc<Counters>,
+    /// True while a graceful restart's deferral holds our adopted routes.
+    deferring: watch::Receiver<bool>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, FibError>>;
@@ -260,6 +279,8 @@ enum Command {
     Installed(Reply<Vec<(IpNet, Vec<FibNextHop>)>>),
     Recorded(Option<IpNet>, Reply<Vec<(IpNet, NextHops)>>),
     RecordedOf(Vec<IpNet>, Reply<Vec<Option<NextHops>>>),
+    Adopted(Reply<Adopted>),
+    EndDeferral(&'static str),
 }
 
 impl FibHandle {
@@ -324,6 +345,26 @@ impl FibHandle {
         self.ask(|reply| Command::RecordedOf(prefixes, reply)).await
     }
 
+    /// The routes of ours the start found and adopted (graceful restart;
+    /// empty without it or when there were none): answered once the
+    /// start's dump is done.
+    pub async fn adopted(&self) -> Result<Adopted, FibError> {
+        self.ask(Command::Adopted).await
+    }
+
+    /// End a graceful restart's deferral now (`why`, for the log): our
+    /// routes are brought to what the RIB wants, adopted ones nothing
+    /// re-learned removed. Nothing when there is none.
+    pub async fn end_deferral(&self, why: &'static str) {
+        let _ = self.commands.tell(Command::EndDeferral(why)).await;
+    }
+
+    /// Follows the deferral: true while it lasts, false once it is over
+    /// (or there was none).
+    pub fn deferring(&self) -> watch::Receiver<bool> {
+        self.deferring.clone()
+    }
+
     /// What the FIB task holds and has done, as it last stored it: a few
     /// loads, the task is not asked (metrics).
     pub fn stats(&self) -> FibStats {
@@ -346,7 +387,20 @@ impl FibHandle {
             commands,
             mailbox: Arc::default(),
             counters: Arc::default(),
+            deferring: watch::channel(false).1,
         }
+    }
+
+    /// A handle whose commands the test reads (see [`FibCommands`]).
+    pub(crate) fn observed() -> (FibHandle, FibCommands) {
+        let (commands, inbox) = actor::channel(STAGE, 16);
+        let handle = FibHandle {
+            commands,
+            mailbox: Arc::default(),
+            counters: Arc::default(),
+            deferring: watch::channel(false).1,
+        };
+        (handle, FibCommands(inbox))
     }
 
     /// The changes submitted since the last call, the latest per prefix
@@ -356,14 +410,33 @@ impl FibHandle {
     }
 }
 
+/// The commands sent to an [`FibHandle::observed`] handle.
+#[cfg(test)]
+pub(crate) struct FibCommands(Inbox<Command>);
+
+#[cfg(test)]
+impl FibCommands {
+    /// The reason of the next `end_deferral`, skipping other commands;
+    /// None once every handle is gone.
+    pub(crate) async fn next_end_deferral(&mut self) -> Option<&'static str> {
+        loop {
+            if let Command::EndDeferral(why) = self.0.recv().await? {
+                return Some(why);
+            }
+        }
+    }
+}
+
 async fn run(mut fib: Fib, mailbox: Arc<Mailbox>) {
     match fib.resync().await {
         Ok(r) if r.deleted > 0 => info!("fib: removed {} routes left by an earlier run", r.deleted),
         Ok(_) => {}
         Err(e) => warn!("{e} (cleaning up at start; retried with the next request)"),
     }
+    fib.adopt();
     loop {
         tokio::select! {
+            () = sleep_until_opt(fib.deferral) => fib.end_deferral("the restart time is over").await,
             command = fib.inbox.recv() => {
                 let Some(command) = command else {
                     debug!("fib: all handles dropped, stopping");
@@ -390,6 +463,10 @@ async fn run(mut fib: Fib, mailbox: Arc<Mailbox>) {
                     Command::RecordedOf(prefixes, reply) => {
                         let _ = reply.send(fib.recorded_of(&prefixes).await);
                     }
+                    Command::Adopted(reply) => {
+                        let _ = reply.send(Ok(fib.adopted.clone()));
+                    }
+                    Command::EndDeferral(why) => fib.end_deferral(why).await,
                 }
             }
             () = mailbox.wake.notified() => fib.drain(&mailbox).await,
@@ -417,9 +494,57 @@ struct Fib {
     /// What [`FibHandle::stats`] reads.
     counters: Arc<Counters>,
     monitor: Monitor,
+    /// Graceful restart: until then at the latest, our routes in the
+    /// kernel are neither replaced nor deleted (see `adopt`).
+    deferral: Option<Instant>,
+    /// What the start adopted.
+    adopted: Adopted,
+    /// Whether `deferral` is set, for [`FibHandle::deferring`].
+    deferring: watch::Sender<bool>,
 }
 
 impl Fib {
+    /// After the start's resync: with a deferral, what it kept is adopted;
+    /// with nothing kept there is nothing to defer.
+    fn adopt(&mut self) {
+        let Some(until) = self.deferral else { return };
+        self.adopted = Adopted::from_table(&self.table);
+        if self.adopted.is_empty() {
+            info!("fib: graceful restart: no routes of ours in the kernel to adopt (the last stop was clean)");
+            self.deferral = None;
+            self.deferring.send_replace(false);
+            return;
+        }
+        info!(
+            "fib: graceful restart: adopted {} IPv4 and {} IPv6 routes through {} neighbours; \
+             kept as they are until the peers' End-of-RIB, {} s at most",
+            self.adopted.ipv4,
+            self.adopted.ipv6,
+            self.adopted.neighbours.len(),
+            until.saturating_duration_since(Instant::now()).as_secs()
+        );
+    }
+
+    /// The deferral is over: one resync installs what the RIB wants and
+    /// removes the adopted routes nothing re-learned.
+    async fn end_deferral(&mut self, why: &str) {
+        if self.deferral.take().is_none() {
+            return;
+        }
+        self.deferring.send_replace(false);
+        let before = self.table.installed_len();
+        match self.resync().await {
+            Ok(r) => info!(
+                "fib: graceful restart over ({why}): {} routes replaced or added, {} removed; {} of ours were kept through it",
+                r.replaced,
+                r.deleted,
+                before[0] + before[1],
+            ),
+            Err(e) => warn!("fib: graceful restart over ({why}): {e}; retried with the next request"),
+        }
+        self.publish();
+    }
+
     /// Store the table's size for [`FibHandle::stats`].
     fn publish(&self) {
         let [ipv4, ipv6] = self.table.installed_len();
@@ -570,6 +695,10 @@ impl Fib {
 
     /// Remove all our routes: a resync with nothing desired.
     async fn flush(&mut self) -> Result<FibReport, FibError> {
+        // A clean stop removes adopted routes too.
+        if self.deferral.take().is_some() {
+            self.deferring.send_replace(false);
+        }
         self.table.clear_wanted();
         let report = self.resync().await?;
         info!("fib: flushed, {} routes removed", report.deleted);
@@ -618,6 +747,10 @@ impl Fib {
     /// planned again after a fresh look at the links, once.
     async fn run(&mut self, mut ops: Vec<Op>) -> Result<FibReport, FibError> {
         self.inbox.answer_probes();
+        if self.deferral.is_some() {
+            let metric = self.at.metric;
+            ops.retain(|op| !waits_for_deferral(op, metric));
+        }
         let mut report = FibReport::default();
         for round in 0..2 {
             if ops.is_empty() {

@@ -20,6 +20,9 @@ fn fib() -> Fib {
         inbox: actor::channel(STAGE, 1).1,
         counters: Arc::default(),
         monitor: Monitor::default(),
+        deferral: None,
+        adopted: Adopted::default(),
+        deferring: watch::channel(false).0,
     }
 }
 
@@ -243,6 +246,7 @@ fn handle() -> (FibHandle, Inbox<Command>) {
         commands,
         mailbox: Arc::new(Mailbox::default()),
         counters: Arc::default(),
+        deferring: watch::channel(false).1,
     };
     (handle, inbox)
 }
@@ -276,4 +280,56 @@ async fn a_handle_without_its_task_says_stopped() {
     assert_eq!(h.recorded(None).await, Err(stopped.clone()));
     assert_eq!(h.recorded_of(vec![]).await, Err(stopped.clone()));
     assert_eq!(stopped.to_string(), "the FIB task has stopped");
+}
+
+/// A FIB in a graceful restart's deferral, holding what `adopted` routes
+/// the start found.
+fn deferring_fib(adopted: &[(&str, FibNextHop)]) -> (Fib, watch::Receiver<bool>) {
+    let mut f = fib();
+    let (tx, rx) = watch::channel(true);
+    f.deferring = tx;
+    f.deferral = Some(tokio::time::Instant::now() + std::time::Duration::from_secs(120));
+    for (prefix, nexthop) in adopted {
+        f.table.set_installed(net(prefix), Some(&[*nexthop]));
+    }
+    (f, rx)
+}
+
+#[test]
+fn the_start_adopts_what_it_found_and_without_routes_defers_nothing() {
+    let a = nh(1, "fe80::1");
+    let (mut f, deferring) = deferring_fib(&[("10.0.0.0/24", a), ("2001:db8::/64", a)]);
+    f.adopt();
+    assert_eq!(
+        f.adopted,
+        Adopted {
+            ipv4: 1,
+            ipv6: 1,
+            neighbours: vec![a],
+        }
+    );
+    assert!(f.deferral.is_some());
+    assert!(*deferring.borrow());
+
+    let (mut f, deferring) = deferring_fib(&[]);
+    f.adopt();
+    assert!(f.adopted.is_empty());
+    assert!(f.deferral.is_none(), "nothing to wait for");
+    assert!(!*deferring.borrow());
+}
+
+#[test]
+fn a_deferral_sends_no_change_to_our_routes() {
+    let a = nh(1, "fe80::1");
+    let (mut f, _deferring) = deferring_fib(&[("10.0.0.0/24", a), ("10.0.1.0/24", a)]);
+    // The RIB wants one adopted route elsewhere and not the other: both
+    // wait, so nothing reaches the kernel (the FIB has no socket: a
+    // request would fail).
+    f.table.set_wanted(net("10.0.0.0/24"), Some(&[nh(2, "fe80::2")]));
+    let ops = f.plan_for([net("10.0.0.0/24"), net("10.0.1.0/24")].into_iter());
+    assert_eq!(ops.len(), 2);
+    let report = f.run(ops).now_or_never().expect("no I/O");
+    assert_eq!(report, Ok(FibReport::default()));
+    assert_eq!(f.table.installed(&net("10.0.0.0/24")), Some(&set(&[a])));
+    assert_eq!(f.table.installed(&net("10.0.1.0/24")), Some(&set(&[a])));
 }

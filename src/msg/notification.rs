@@ -94,10 +94,35 @@ impl Notification {
         Notification::new(code::CEASE, subcode, data)
     }
 
+    /// The NOTIFICATION a Cease/Hard Reset stands for (RFC 8538 3: its
+    /// data is that one's code, subcode and data).
+    pub fn hard_reset_inner(&self) -> Option<Notification> {
+        if self.code != code::CEASE || self.subcode != code::HARD_RESET {
+            return None;
+        }
+        match self.data.as_slice() {
+            [inner_code, subcode, data @ ..] => Some(Notification::new(*inner_code, *subcode, data.to_vec())),
+            _ => None,
+        }
+    }
+
     /// The RFC 9003 shutdown communication of a Cease/Administrative Shutdown
-    /// or Reset, if it has a well-formed, non-empty one. Octets after the
-    /// communication are ignored.
+    /// or Reset (or of a Hard Reset standing for one), if it has a
+    /// well-formed, non-empty one. Octets after the communication are
+    /// ignored.
     pub fn shutdown_text(&self) -> Option<&str> {
+        if self.code == code::CEASE && self.subcode == code::HARD_RESET {
+            let [code::CEASE, subcode, len, rest @ ..] = self.data.as_slice() else {
+                return None;
+            };
+            if !is_shutdown_subcode(*subcode) {
+                return None;
+            }
+            return rest
+                .get(..usize::from(*len))
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .filter(|t| !t.is_empty());
+        }
         match self.communication() {
             Communication::Text(text) if !text.is_empty() => Some(text),
             _ => None,
@@ -203,6 +228,10 @@ impl fmt::Display for Hex<'_> {
 /// control characters.
 impl fmt::Display for Notification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // RFC 8538 3: a Hard Reset carries the Cease it stands for.
+        if let Some(inner) = self.hard_reset_inner() {
+            return write!(f, "Cease/Hard Reset ({inner})");
+        }
         match code_name(self.code) {
             Some(name) => f.write_str(name)?,
             None => write!(f, "code {}", self.code)?,

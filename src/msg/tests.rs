@@ -870,3 +870,31 @@ fn graceful_restart_capability_reads_flags_time_and_families() {
         assert!(Capability::parse(64, bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn a_hard_reset_shows_the_cease_it_stands_for() {
+    let inner = Notification::shutdown(code::ADMINISTRATIVE_SHUTDOWN, "ndbgpd shutting down");
+    let mut data = vec![code::CEASE, code::ADMINISTRATIVE_SHUTDOWN];
+    data.extend_from_slice(&inner.data);
+    let n = Notification::new(code::CEASE, code::HARD_RESET, data);
+    assert_eq!(n.hard_reset_inner(), Some(inner));
+    assert_eq!(n.shutdown_text(), Some("ndbgpd shutting down"));
+    assert_eq!(
+        n.to_string(),
+        "Cease/Hard Reset (Cease/Administrative Shutdown: \"ndbgpd shutting down\")"
+    );
+    let bare = Notification::new(
+        code::CEASE,
+        code::HARD_RESET,
+        vec![code::CEASE, code::MAXIMUM_PREFIXES_REACHED],
+    );
+    assert_eq!(bare.shutdown_text(), None);
+    assert_eq!(
+        bare.to_string(),
+        "Cease/Hard Reset (Cease/Maximum Number of Prefixes Reached)"
+    );
+    // Too short: nothing inside.
+    let empty = Notification::new(code::CEASE, code::HARD_RESET, vec![code::CEASE]);
+    assert_eq!(empty.hard_reset_inner(), None);
+    assert_eq!(empty.shutdown_text(), None);
+}

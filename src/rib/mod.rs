@@ -62,6 +62,7 @@
 mod decision;
 mod out;
 mod own;
+pub mod restart;
 mod stale;
 mod table;
 pub mod task;

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use super::restart::Deferral;
 use super::{
     self as rib, Changes, OwnAddresses, PeerInfo, Rib, RibConfig, RouteChange, RouteCounts, RouteRows, RoutesJson,
 };
@@ -118,6 +119,10 @@ enum Command {
         reply: Reply<Result<String, String>>,
     },
     Shutdown(Reply<()>),
+    /// Graceful restart: our start adopted routes through these
+    /// neighbours; end the FIB's deferral once they are back with their
+    /// tables (see `rib::restart`).
+    Defer(Vec<PeerKey>),
 }
 
 /// Prefixes received from and sent to one peer.
@@ -289,6 +294,13 @@ impl RoutesHandle {
         self.commands.ask(|reply| Command::Runtime { prefix, add, reply }).await
     }
 
+    /// Our start adopted routes through `neighbours` (graceful restart):
+    /// the FIB's deferral ends once each is back and every peer back has
+    /// sent End-of-RIB. Told before the sessions start.
+    pub async fn defer_until_end_of_rib(&self, neighbours: Vec<PeerKey>) {
+        let _ = self.commands.tell(Command::Defer(neighbours)).await;
+    }
+
     /// Remove our routes from the kernel; the task then stops.
     pub async fn shutdown(&self) -> Result<(), Stopped> {
         self.commands.ask(Command::Shutdown).await
@@ -338,6 +350,7 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
         scratch_next_hops: Vec::new(),
         stale_until: HashMap::new(),
         prefix_events,
+        deferral: None,
     };
     let task = commands.spawn(task.run(inbox));
     let handle = RoutesHandle {
@@ -372,6 +385,8 @@ struct Routes {
     stale_until: HashMap<PeerKey, Instant>,
     /// The prefixes peers sent, for `ndbgpctl monitor`.
     prefix_events: PrefixEvents,
+    /// Graceful restart: what ends the FIB's deferral (see `graceful`).
+    deferral: Option<Deferral>,
 }
 
 impl Routes {
@@ -438,6 +453,9 @@ impl Routes {
                 () = sleep_until_opt(self.prefix_events.due()) => self.prefix_events.flush(&self.links.borrow()),
             }
             self.commit(changes).await;
+            // After the changes it brought are submitted: the FIB's resync
+            // then has them.
+            self.end_deferral_if_complete().await;
         }
     }
 
@@ -471,13 +489,25 @@ impl Routes {
                     changes.append(c);
                 }
                 self.stale_peer_up(&info, forwarding_kept, changes);
+                if let Some(d) = &mut self.deferral {
+                    d.peer_up(info.id, info.families, forwarding_kept.is_some());
+                }
             }
             Command::PeerDown { key, keep } => {
                 if self.peers.remove(&key).is_some() {
                     self.peer_down(key, keep, changes);
                 }
+                if let Some(d) = &mut self.deferral {
+                    d.peer_down(key);
+                }
             }
-            Command::EndOfRib(key, families) => self.stale_end_of_rib(key, families, changes),
+            Command::EndOfRib(key, families) => {
+                self.stale_end_of_rib(key, families, changes);
+                if let Some(d) = &mut self.deferral {
+                    d.end_of_rib(key, families);
+                }
+            }
+            Command::Defer(neighbours) => self.deferral = Some(Deferral::new(neighbours)),
             Command::Update(key, update) => {
                 let ours_before = self.next_hop_ours(&key);
                 match self.rib.apply(&key, &update) {

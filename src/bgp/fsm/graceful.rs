@@ -4,15 +4,20 @@
 //! routes task keeps the stale routes and their timers
 //! (docs/ARCHITECTURE.md, "Graceful restart").
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use super::DownReason;
-use crate::msg::{AFI_IPV4, AFI_IPV6, Capability, GracefulRestart, GracefulRestartFamily, SAFI_UNICAST, code};
+use crate::msg::{
+    AFI_IPV4, AFI_IPV6, Capability, GracefulRestart, GracefulRestartFamily, Notification, SAFI_UNICAST, code,
+};
 
 /// Seconds we ask a peer to keep our routes while we restart, by default
 /// (FRR's and BIRD's default too).
 pub const DEFAULT_RESTART_TIME: u16 = 120;
 
 /// What our OPEN's Graceful Restart capability says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalGracefulRestart {
     /// Seconds (12 bits; larger values are sent as 4095).
     pub restart_time: u16,
@@ -21,9 +26,51 @@ pub struct LocalGracefulRestart {
     /// lists no family, RFC 4724 3).
     pub restarting_role: bool,
     /// We restarted with our routes kept in the kernel: the R bit, and F on
-    /// the families listed.
-    pub restarted: bool,
+    /// the families whose routes were kept. Shared and cleared once this
+    /// start's deferral is over: later OPENs say R=0 (RFC 4724 4.1).
+    pub restarted: Restarted,
 }
+
+/// The families whose routes our start found in the kernel and adopted
+/// (F bits), while its deferral lasts; R is set while any is. One value
+/// shared by every session's configuration and the daemon, which clears
+/// it when the FIB's deferral ends.
+#[derive(Debug, Clone, Default)]
+pub struct Restarted(Arc<AtomicU8>);
+
+const IPV4_KEPT: u8 = 1;
+const IPV6_KEPT: u8 = 2;
+
+impl Restarted {
+    pub fn new(ipv4: bool, ipv6: bool) -> Restarted {
+        let bits = if ipv4 { IPV4_KEPT } else { 0 } | if ipv6 { IPV6_KEPT } else { 0 };
+        Restarted(Arc::new(AtomicU8::new(bits)))
+    }
+
+    /// The deferral is over: OPENs from now on say R=0, F=0.
+    pub fn end(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    /// Forwarding kept for IPv4, IPv6.
+    pub fn families(&self) -> (bool, bool) {
+        let bits = self.0.load(Ordering::Relaxed);
+        (bits & IPV4_KEPT != 0, bits & IPV6_KEPT != 0)
+    }
+
+    /// R: we restarted and are still deferring.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed) != 0
+    }
+}
+
+impl PartialEq for Restarted {
+    fn eq(&self, other: &Restarted) -> bool {
+        self.families() == other.families()
+    }
+}
+
+impl Eq for Restarted {}
 
 impl LocalGracefulRestart {
     /// Helper only: no family listed, R and F clear.
@@ -31,26 +78,27 @@ impl LocalGracefulRestart {
         LocalGracefulRestart {
             restart_time,
             restarting_role: false,
-            restarted: false,
+            restarted: Restarted::default(),
         }
     }
 
     /// The capability: N always (RFC 8538: we keep routes through a
     /// NOTIFICATION other than Hard Reset, as through a lost connection).
     pub fn capability(&self) -> Capability {
+        let (ipv4, ipv6) = self.restarted.families();
         let families = match self.restarting_role {
-            true => [AFI_IPV4, AFI_IPV6]
+            true => [(AFI_IPV4, ipv4), (AFI_IPV6, ipv6)]
                 .into_iter()
-                .map(|afi| GracefulRestartFamily {
+                .map(|(afi, forwarding_preserved)| GracefulRestartFamily {
                     afi,
                     safi: SAFI_UNICAST,
-                    forwarding_preserved: self.restarted,
+                    forwarding_preserved,
                 })
                 .collect(),
             false => Vec::new(),
         };
         Capability::GracefulRestart(GracefulRestart {
-            restarting: self.restarted,
+            restarting: ipv4 || ipv6,
             notification: true,
             restart_time: self.restart_time,
             families,
@@ -121,6 +169,34 @@ impl PeerGracefulRestart {
     }
 }
 
+/// Whether a Cease we send must be a Hard Reset when N was negotiated
+/// (RFC 8538 5): those that mean "forget my routes" (a stop, a
+/// de-configured neighbour, a reset, the prefix limit). Any other Cease
+/// would let the peer keep our routes, stale, for our restart time.
+pub fn needs_hard_reset(n: &Notification) -> bool {
+    n.code == code::CEASE
+        && matches!(
+            n.subcode,
+            code::MAXIMUM_PREFIXES_REACHED
+                | code::ADMINISTRATIVE_SHUTDOWN
+                | code::PEER_DECONFIGURED
+                | code::ADMINISTRATIVE_RESET
+        )
+}
+
+/// `inner` as a Cease / Hard Reset (RFC 8538 3): its code and subcode,
+/// then its data (an RFC 9003 shutdown communication stays readable).
+pub fn hard_reset(inner: Notification) -> Notification {
+    let mut data = Vec::with_capacity(2 + inner.data.len());
+    data.extend_from_slice(&[inner.code, inner.subcode]);
+    data.extend_from_slice(&inner.data);
+    Notification {
+        code: code::CEASE,
+        subcode: code::HARD_RESET,
+        data,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,25 +226,43 @@ mod tests {
         );
     }
 
+    fn bits(gr: &LocalGracefulRestart) -> (bool, Vec<(u16, u8, bool)>) {
+        let Capability::GracefulRestart(gr) = gr.capability() else {
+            panic!("not a GR capability");
+        };
+        let families = gr
+            .families
+            .iter()
+            .map(|f| (f.afi, f.safi, f.forwarding_preserved))
+            .collect();
+        (gr.restarting, families)
+    }
+
     #[test]
     fn the_restarting_role_lists_both_families_with_f_only_after_a_restart() {
+        for (ipv4, ipv6) in [(false, false), (true, true), (true, false), (false, true)] {
+            let role = LocalGracefulRestart {
+                restart_time: 90,
+                restarting_role: true,
+                restarted: Restarted::new(ipv4, ipv6),
+            };
+            assert_eq!(bits(&role), (ipv4 || ipv6, vec![(1, 1, ipv4), (2, 1, ipv6)]));
+        }
+    }
+
+    #[test]
+    fn r_and_f_are_cleared_for_every_session_when_the_deferral_ends() {
+        let restarted = Restarted::new(true, true);
         let role = LocalGracefulRestart {
             restart_time: 90,
             restarting_role: true,
-            restarted: false,
+            restarted: restarted.clone(),
         };
-        for restarted in [false, true] {
-            let Capability::GracefulRestart(gr) = LocalGracefulRestart { restarted, ..role }.capability() else {
-                panic!("not a GR capability");
-            };
-            assert_eq!(gr.restarting, restarted);
-            let families: Vec<(u16, u8, bool)> = gr
-                .families
-                .iter()
-                .map(|f| (f.afi, f.safi, f.forwarding_preserved))
-                .collect();
-            assert_eq!(families, [(1, 1, restarted), (2, 1, restarted)]);
-        }
+        let session_copy = role.clone();
+        assert_eq!(bits(&session_copy), (true, vec![(1, 1, true), (2, 1, true)]));
+        restarted.end();
+        assert!(!restarted.is_set());
+        assert_eq!(bits(&session_copy), (false, vec![(1, 1, false), (2, 1, false)]));
     }
 
     #[test]
@@ -205,6 +299,30 @@ mod tests {
             })
         );
         assert_eq!(PeerGracefulRestart::from_peer(&[Capability::RouteRefresh]), None);
+    }
+
+    #[test]
+    fn deliberate_ceases_become_hard_resets_wrapping_the_reason() {
+        let shutdown = Notification::shutdown(code::ADMINISTRATIVE_SHUTDOWN, "bye");
+        assert!(needs_hard_reset(&shutdown));
+        assert!(needs_hard_reset(&notification(
+            code::CEASE,
+            code::MAXIMUM_PREFIXES_REACHED
+        )));
+        assert!(!needs_hard_reset(&notification(code::CEASE, code::HARD_RESET)));
+        assert!(!needs_hard_reset(&notification(code::HOLD_TIMER_EXPIRED, 0)));
+        let wrapped = hard_reset(shutdown);
+        assert_eq!((wrapped.code, wrapped.subcode), (code::CEASE, code::HARD_RESET));
+        assert_eq!(
+            wrapped.data,
+            [&[code::CEASE, code::ADMINISTRATIVE_SHUTDOWN, 3][..], b"bye"].concat()
+        );
+        // And a Hard Reset received keeps nothing.
+        let n = PeerGracefulRestart {
+            notification: true,
+            ..PeerGracefulRestart::default()
+        };
+        assert!(!n.keeps_routes(&DownReason::NotificationReceived(wrapped)));
     }
 
     #[test]

@@ -602,7 +602,7 @@ pub fn local_capabilities(local_asn: u32) -> Vec<Capability> {
 /// The Graceful Restart capability follows the others when configured.
 pub fn local_open(config: &FsmConfig) -> Open {
     let mut capabilities = local_capabilities(config.local_asn);
-    capabilities.extend(config.graceful_restart.map(|gr| gr.capability()));
+    capabilities.extend(config.graceful_restart.as_ref().map(LocalGracefulRestart::capability));
     Open::new(config.local_asn, config.hold_time, config.router_id, capabilities)
 }
 
@@ -1213,6 +1213,17 @@ impl Fsm {
     /// Sends the NOTIFICATION, then closes (RFC 4271 6: the connection is
     /// closed after the NOTIFICATION is sent).
     fn notify_and_close(&mut self, out: &mut Vec<Action>, notification: Notification, reason: DownReason) {
+        // With N, a deliberate Cease must say Hard Reset or the peer keeps
+        // our routes as through a restart (RFC 8538 5).
+        let n_negotiated = self
+            .peer
+            .as_ref()
+            .and_then(|p| p.negotiated.graceful_restart)
+            .is_some_and(|gr| gr.notification);
+        let notification = match n_negotiated && graceful::needs_hard_reset(&notification) {
+            true => graceful::hard_reset(notification),
+            false => notification,
+        };
         out.push(Action::Send(Message::Notification(notification)));
         self.close(out, reason);
     }

@@ -1817,7 +1817,7 @@ fn graceful_restart_is_advertised_and_negotiated_only_when_configured() {
     use crate::bgp::fsm::graceful::{LocalGracefulRestart, PeerGracefulRestart};
     let gr = LocalGracefulRestart::helper(120);
     let with_gr = FsmConfig {
-        graceful_restart: Some(gr),
+        graceful_restart: Some(gr.clone()),
         ..config()
     };
     let ours = local_open(&with_gr);
@@ -1846,5 +1846,36 @@ fn graceful_restart_is_advertised_and_negotiated_only_when_configured() {
         f.handle(open_msg(open.clone()));
         let peer = f.peer().expect("OPEN accepted");
         assert_eq!(peer.negotiated.graceful_restart, expected);
+    }
+}
+
+/// With N negotiated, a stop's Cease is a Hard Reset (RFC 8538 5), or the
+/// peer would keep our routes as through a restart; without N it is the
+/// plain Cease.
+#[test]
+fn a_stop_with_n_negotiated_sends_hard_reset() {
+    use crate::bgp::fsm::graceful::LocalGracefulRestart;
+    let with_gr = FsmConfig {
+        graceful_restart: Some(LocalGracefulRestart::helper(120)),
+        ..config()
+    };
+    for (peer_gr, expected) in [(true, code::HARD_RESET), (false, code::ADMINISTRATIVE_SHUTDOWN)] {
+        let mut open = peer_open(PEER_ASN, PEER_ID, 9);
+        if peer_gr {
+            open.capabilities.push(LocalGracefulRestart::helper(5).capability());
+        }
+        let mut f = reach_with(with_gr.clone(), State::OpenSent);
+        f.handle(open_msg(open));
+        f.handle(keepalive());
+        assert_eq!(f.state(), State::Established);
+        let actions = f.handle(Event::ManualStop {
+            shutdown_message: Some("bye".into()),
+        });
+        let sent = sent_notification(&actions).expect("Cease sent");
+        assert_eq!((sent.code, sent.subcode), (code::CEASE, expected), "peer GR: {peer_gr}");
+        if peer_gr {
+            assert_eq!(sent.data[..2], [code::CEASE, code::ADMINISTRATIVE_SHUTDOWN]);
+        }
+        assert_eq!(down_reason(&actions), Some(&DownReason::ManualStop));
     }
 }

@@ -4,6 +4,8 @@
 //! once it is back, families it did not keep forwarding for are swept at
 //! once, the others at its End-of-RIB for them, or after the stale-path
 //! time should it never send one.
+//!
+//! And the end of our own restart's deferral (`rib::restart`).
 
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use tracing::info;
 
 use super::Routes;
 use crate::peers::PeerKey;
+use crate::rib::restart::Deferral;
 use crate::rib::{self, Changes, PeerInfo};
 
 /// How long stale routes wait for End-of-RIB once the peer is back (FRR's
@@ -19,6 +22,15 @@ use crate::rib::{self, Changes, PeerInfo};
 pub const STALE_PATH_TIME: Duration = Duration::from_secs(360);
 
 impl Routes {
+    /// Graceful restart, our side: once every neighbour we had is back and
+    /// every peer back sent its table, the FIB may stop deferring.
+    pub(super) async fn end_deferral_if_complete(&mut self) {
+        if self.deferral.as_ref().is_some_and(Deferral::is_complete) {
+            self.deferral = None;
+            self.fib.end_deferral("End-of-RIB from every peer back").await;
+        }
+    }
+
     /// `key`'s session ended (it was known: it had come up). With `keep`,
     /// in a graceful restart: its routes stay, stale, for that long.
     pub(super) fn peer_down(&mut self, key: PeerKey, keep: Option<Duration>, changes: &mut Changes) {

@@ -721,3 +721,60 @@ async fn stale_routes_of_a_family_without_the_f_bit_go_when_the_peer_is_back() {
         .collect();
     assert_eq!(removed, [("198.51.100.0/24".to_string(), false)]);
 }
+
+/// Our own graceful restart: the FIB's deferral ends once every neighbour
+/// behind the adopted routes is back and every peer back (with the
+/// capability) sent End-of-RIB for each family it negotiated.
+#[tokio::test(start_paused = true)]
+async fn our_restart_ends_the_fib_deferral_at_the_last_end_of_rib() {
+    use futures::FutureExt;
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let config = RoutesConfig {
+        local_asn: LOCAL_ASN,
+        router_id: watch::channel(LOCAL_ID).1,
+        addresses: watch::channel(HostAddresses::default()).1,
+        max_paths: 8,
+        networks: Vec::new(),
+        redistribute_connected: false,
+        interfaces: watch::channel(vec!["eth0".to_string()]).1,
+        policies: watch::channel(Default::default()).1,
+        monitor: Default::default(),
+    };
+    let (fib, mut fib_commands) = FibHandle::observed();
+    let (routes, _task) = spawn(config, fib, links);
+    let (first, second) = (peer(2), peer(3));
+    routes.defer_until_end_of_rib(vec![first, second]).await;
+    let up = |key, families: rib::Families| {
+        let (out, sent) = mpsc::unbounded_channel();
+        let routes = routes.clone();
+        async move {
+            routes
+                .peer_up_graceful(info(key, PEER_ASN, families), FOUR_OCTET_AS, out, Some(families))
+                .await;
+            sent
+        }
+    };
+    let _first_out = up(first, rib::Families::ALL).await;
+    routes.end_of_rib(first, rib::Families::ALL).await;
+    routes.counters().await.expect("routes task running");
+    assert_eq!(
+        fib_commands.next_end_deferral().now_or_never(),
+        None,
+        "the second is not back"
+    );
+
+    let v6 = rib::Families {
+        ipv4: false,
+        ipv6: true,
+    };
+    let _second_out = up(second, v6).await;
+    routes.counters().await.expect("routes task running");
+    assert_eq!(
+        fib_commands.next_end_deferral().now_or_never(),
+        None,
+        "no End-of-RIB yet"
+    );
+    routes.end_of_rib(second, v6).await;
+    let why = tokio::time::timeout(Duration::from_secs(1), fib_commands.next_end_deferral()).await;
+    assert_eq!(why, Ok(Some("End-of-RIB from every peer back")));
+}

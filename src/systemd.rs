@@ -162,6 +162,8 @@ mod tests {
             prefixes_accepted: 0,
             messages_by_type: Default::default(),
             downs: Default::default(),
+            bfd: None,
+            bfd_held: false,
             prefixes_filtered: 0,
             prefixes_first_as_rejected: 0,
             next_hop_ours: 0,

@@ -6,7 +6,10 @@
 //! the sessions of an interface that goes down. It holds the session
 //! tasks: one that panics ends the manager with an error. It keeps the
 //! listener's TCP-MD5 keys and GTSM check in step with the policies, the
-//! links and the sessions (see `auth`).
+//! links and the sessions (see `auth`). With `--bfd` it runs one BFD
+//! session per BGP session, to the same link-local on the same interface,
+//! from the session's start to its end, and tells the session when BFD
+//! fails or comes back (see `bfd_event`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -24,6 +27,8 @@ use super::transport::{self, BoxStream, Dialer, Listener, Refusal};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::NeighborView;
 use crate::api::{Direction, SessionState};
+use crate::bfd;
+use crate::bfd::service::{BfdEvent, BfdHandle};
 use crate::iface::{self, Links};
 use crate::peers::{LostReason, Observation, PeerEvent, PeerKey, Source};
 use crate::policy::SharedPolicies;
@@ -34,7 +39,6 @@ use crate::time::sleep_until_opt;
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(1500);
 const STAGE: &str = "BGP manager";
 
-#[derive(Clone)]
 pub struct BgpConfig {
     /// Its router ID is ignored: sessions follow `router_id`.
     pub fsm: FsmConfig,
@@ -52,6 +56,16 @@ pub struct BgpConfig {
     pub interfaces: watch::Receiver<Vec<String>>,
     /// Per-interface limits and authentication, followed across reloads.
     pub policies: watch::Receiver<SharedPolicies>,
+    /// `--bfd`: the BFD task the sessions are coupled to; None: off.
+    pub bfd: Option<BfdLink>,
+}
+
+/// The BFD task as the manager uses it: a session per neighbour with these
+/// timers, and the task's Up and Down events.
+pub struct BfdLink {
+    pub handle: BfdHandle,
+    pub timers: bfd::session::Timers,
+    pub events: mpsc::UnboundedReceiver<BfdEvent>,
 }
 
 enum Command {
@@ -124,6 +138,7 @@ pub fn spawn(
         policies_open: true,
         security: ListenerSecurity::default(),
         security_stale: true,
+        bfd_removed: Vec::new(),
     };
     let task = commands.spawn(manager.run(listener, events, inbox));
     (BgpHandle { commands }, task)
@@ -151,6 +166,22 @@ struct Manager {
     security: ListenerSecurity,
     /// The policies, links or sessions changed since `security` was made.
     security_stale: bool,
+    /// Neighbours whose session ended: their BFD sessions go next.
+    bfd_removed: Vec<PeerKey>,
+}
+
+async fn recv_bfd(bfd: &mut Option<BfdLink>) -> Option<BfdEvent> {
+    match bfd {
+        Some(link) => link.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn bfd_key(key: PeerKey) -> bfd::service::PeerKey {
+    bfd::service::PeerKey {
+        ifindex: key.ifindex,
+        addr: key.addr,
+    }
 }
 
 impl Manager {
@@ -183,6 +214,7 @@ impl Manager {
             }
             tokio::select! {
                 Some(event) = events.recv(), if self.ready() => self.peer_event(event).await,
+                Some(event) = recv_bfd(&mut self.config.bfd) => self.bfd_event(event).await,
                 accepted = listener.accept(), if self.ready() => match accepted {
                     Ok((stream, from)) => self.inbound(stream, from).await,
                     Err(e) => warn!("BGP accept failed: {e}"),
@@ -211,7 +243,8 @@ impl Manager {
                 Some(command) = commands.recv() => match command {
                     Command::Neighbors(reply) => {
                         let counters = self.config.routes.counters().await;
-                        let _ = reply.send(counters.map(|c| self.views(&c)));
+                        let bfd = self.bfd_states().await;
+                        let _ = reply.send(counters.map(|c| self.views(&c, &bfd)));
                     }
                     Command::Refused(reply) => {
                         let _ = reply.send(self.refused.clone());
@@ -238,6 +271,7 @@ impl Manager {
                     self.sessions.clear();
                 }
             }
+            self.remove_bfd_sessions().await;
             if self.shutdown.is_some() && self.sessions.is_empty() {
                 if let Some(done) = self.shutdown.take() {
                     let _ = done.send(());
@@ -263,8 +297,11 @@ impl Manager {
         // Rare: a scan finds whose it was.
         let key = self.sessions.iter().find(|(_, e)| e.task == task).map(|(key, _)| *key);
         let removed = key.and_then(|key| self.sessions.remove(&key).map(|entry| (key, entry)));
-        if removed.is_some() {
+        if let Some((key, _)) = &removed {
             self.security_stale = true;
+            if self.config.bfd.is_some() {
+                self.bfd_removed.push(*key);
+            }
         }
         if let Some((key, entry)) = removed
             && let Some(hold) = entry.handle.status.borrow().max_prefix_hold
@@ -388,6 +425,81 @@ impl Manager {
         }
     }
 
+    /// A session and, with `--bfd`, its BFD session (RFC 5882 4.3: BFD
+    /// first, so that BGP may rely on it; as FRR adds its BFD peer with the
+    /// BGP neighbour).
+    async fn start_with_bfd(&mut self, key: PeerKey, inbound: Option<BoxStream>) {
+        self.start(key, inbound);
+        let Some(link) = &self.config.bfd else { return };
+        if let Err(e) = link.handle.add(bfd_key(key), link.timers).await {
+            warn!(
+                "{}: no BFD session with {}: {e}; BGP runs without it",
+                self.name_of(key.ifindex),
+                key.addr
+            );
+        }
+    }
+
+    /// The BFD sessions of the sessions that ended; one that is back
+    /// already keeps its BFD session.
+    async fn remove_bfd_sessions(&mut self) {
+        let Some(link) = &self.config.bfd else { return };
+        for key in std::mem::take(&mut self.bfd_removed) {
+            if !self.sessions.contains_key(&key) {
+                let _ = link.handle.remove(bfd_key(key)).await;
+            }
+        }
+    }
+
+    /// BFD Down after Up, when the path or the neighbour failed: the
+    /// session ends now and waits for BFD Up (RFC 5882 3.2). A neighbour
+    /// that took its BFD session down on purpose (AdminDown) leaves BGP
+    /// alone. A BFD session that was never Up holds nothing: the neighbour
+    /// may not run BFD at all (as FRR without `bfd strict`).
+    async fn bfd_event(&mut self, event: BfdEvent) {
+        let (key, command) = match event {
+            BfdEvent::Up(peer) => (peer, SessionCommand::BfdUp),
+            BfdEvent::Down { peer, diag, failure } => {
+                if !failure {
+                    info!(
+                        "{}: neighbour {} took its BFD session down ({diag}): BGP goes on",
+                        self.name_of(peer.ifindex),
+                        peer.addr
+                    );
+                    return;
+                }
+                (peer, SessionCommand::BfdDown { why: diag.to_string() })
+            }
+        };
+        let key = PeerKey {
+            ifindex: key.ifindex,
+            addr: key.addr,
+        };
+        self.send(&key, command).await;
+    }
+
+    /// Each BFD session's state by neighbour ("up", "down", "init",
+    /// "admin-down"); empty when BFD is off or its task has stopped.
+    async fn bfd_states(&self) -> HashMap<PeerKey, &'static str> {
+        let Some(link) = &self.config.bfd else {
+            return HashMap::new();
+        };
+        let Ok(view) = link.handle.view().await else {
+            return HashMap::new();
+        };
+        view.sessions
+            .iter()
+            .filter(|s| !s.leaving)
+            .map(|s| {
+                let key = PeerKey {
+                    ifindex: s.peer.ifindex,
+                    addr: s.peer.addr,
+                };
+                (key, bfd_state(s.state))
+            })
+            .collect()
+    }
+
     fn start(&mut self, key: PeerKey, inbound: Option<BoxStream>) {
         let params = SessionParams {
             key,
@@ -431,7 +543,7 @@ impl Manager {
                     self.send(&key, SessionCommand::NeighbourFound).await;
                 } else {
                     info!("{}: starting BGP session with {}", self.name_of(key.ifindex), key.addr);
-                    self.start(key, None);
+                    self.start_with_bfd(key, None).await;
                 }
             }
             PeerEvent::Lost { key, reason } => {
@@ -504,7 +616,7 @@ impl Manager {
             "{}: accepted BGP connection from undiscovered neighbour {addr}",
             self.name_of(ifindex)
         );
-        self.start(key, Some(stream));
+        self.start_with_bfd(key, Some(stream)).await;
         let seen = Observation {
             ifindex,
             addr,
@@ -539,7 +651,11 @@ impl Manager {
         }
     }
 
-    fn views(&self, counters: &HashMap<PeerKey, PeerCounters>) -> Vec<NeighborView> {
+    fn views(
+        &self,
+        counters: &HashMap<PeerKey, PeerCounters>,
+        bfd: &HashMap<PeerKey, &'static str>,
+    ) -> Vec<NeighborView> {
         let links = self.links.borrow();
         let policies = self.config.policies.borrow();
         let now = tokio::time::Instant::now();
@@ -581,6 +697,8 @@ impl Manager {
                     prefixes_accepted: counters.get(key).map_or(0, |c| c.prefixes_accepted),
                     messages_by_type: s.messages_by_type,
                     downs: s.downs.iter().map(|(class, n)| (class.to_string(), *n)).collect(),
+                    bfd: bfd.get(key).map(|state| state.to_string()),
+                    bfd_held: s.bfd_held,
                 }
             })
             .collect();
@@ -597,6 +715,15 @@ fn session_state(state: fsm::State) -> SessionState {
         fsm::State::OpenSent => SessionState::OpenSent,
         fsm::State::OpenConfirm => SessionState::OpenConfirm,
         fsm::State::Established => SessionState::Established,
+    }
+}
+
+fn bfd_state(state: bfd::packet::State) -> &'static str {
+    match state {
+        bfd::packet::State::AdminDown => "admin-down",
+        bfd::packet::State::Down => "down",
+        bfd::packet::State::Init => "init",
+        bfd::packet::State::Up => "up",
     }
 }
 

@@ -9,7 +9,9 @@
 //! Beside the task itself: `slot` (one FSM with its connection and timer
 //! deadlines), `dial` (the primary's dial and its stale results),
 //! `backoff` (how long to wait before dialing again), `hold` (no session
-//! for a while after one closed for `--max-prefix`).
+//! for a while after one closed for `--max-prefix`). With `--bfd`, a BFD
+//! failure closes the session (Cease / BFD Down, RFC 9384) and holds it
+//! down, no dial and no connection taken, until BFD is Up again.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -92,6 +94,11 @@ pub enum SessionCommand {
     Deconfigured,
     /// End a max-prefix hold now (a reload): dial again.
     ClearMaxPrefixHold,
+    /// The BFD session with the neighbour failed (it was Up): Cease / BFD
+    /// Down, then no session until `BfdUp` (RFC 5882 3.2).
+    BfdDown { why: String },
+    /// The BFD session with the neighbour is Up: lift a BFD hold, dial now.
+    BfdUp,
 }
 
 /// What `ndbgpctl neighbors` shows of a session, kept current by the task.
@@ -119,6 +126,8 @@ pub struct SessionStatus {
     pub max_prefix_hold: Option<MaxPrefixHold>,
     /// Messages by type, every connection of the session counted.
     pub messages_by_type: MessagesByType,
+    /// BFD failed: no session until it is Up again.
+    pub bfd_held: bool,
     /// Established sessions that ended, by [`DownReason::class`].
     pub downs: BTreeMap<&'static str, u64>,
 }
@@ -157,6 +166,7 @@ pub fn new(
         max_prefix_hold: None,
         messages_by_type: MessagesByType::default(),
         downs: BTreeMap::new(),
+        bfd_held: false,
     };
     let (status_tx, status) = watch::channel(status0.clone());
     let (conn_tx, conn_rx) = mpsc::channel(256);
@@ -174,6 +184,8 @@ pub fn new(
         waiting: None,
         backoff: Backoff::default(),
         hold,
+        bfd_held: false,
+        bfd_down: None,
         restart_at: None,
         neighbour_lost: false,
         ending: None,
@@ -209,6 +221,10 @@ struct Session {
     backoff: Backoff,
     /// Closed for `--max-prefix`: no dial, no connection taken.
     hold: Option<MaxPrefixHold>,
+    /// BFD failed: no dial, no connection taken, until it is Up again.
+    bfd_held: bool,
+    /// Why BFD closed the Established session, for its `SessionDown`.
+    bfd_down: Option<String>,
     restart_at: Option<Instant>,
     /// Discovery lost the neighbour while Established: end at the next down.
     neighbour_lost: bool,
@@ -442,11 +458,14 @@ impl Session {
             other => self.status.last_error = Some(other.to_string()),
         }
         if was_established {
-            *self.status.downs.entry(reason.class()).or_default() += 1;
-            self.status.last_down = Some(match reason {
-                DownReason::NotificationReceived(n) => format!("received {n}"),
-                DownReason::NotificationSent(n) => format!("sent {n}"),
-                other => other.to_string(),
+            let bfd_down = self.bfd_down.take();
+            let class = if bfd_down.is_some() { "bfd_down" } else { reason.class() };
+            *self.status.downs.entry(class).or_default() += 1;
+            self.status.last_down = Some(match (reason, bfd_down) {
+                (_, Some(why)) => why,
+                (DownReason::NotificationReceived(n), None) => format!("received {n}"),
+                (DownReason::NotificationSent(n), None) => format!("sent {n}"),
+                (other, None) => other.to_string(),
             });
             self.to_routes.push(ToRoutes::Down);
             // `outgoing` is kept until the routes task lets it go (at this
@@ -631,6 +650,14 @@ impl Session {
     /// A connection the neighbour opened: the primary takes it if it has
     /// none; else it gets its own passive FSM until the OPENs decide.
     fn offer(&mut self, stream: BoxStream) {
+        if self.bfd_held {
+            info!(
+                "{}: BFD down: refusing its connection until BFD is up again",
+                self.name()
+            );
+            drop(stream);
+            return;
+        }
         if self.hold.is_some() {
             info!(
                 "{}: closed for max-prefix: refusing its connection until the hold is over",
@@ -816,11 +843,53 @@ impl Session {
                 if self.hold.take().is_some() {
                     info!("{}: max-prefix hold cleared", self.name());
                     self.restart_at = None;
-                    if self.primary.is_over() && !self.neighbour_lost && self.ending.is_none() {
+                    if self.primary.is_over() && !self.neighbour_lost && self.ending.is_none() && !self.bfd_held {
                         self.restart();
                     }
                 }
             }
+            SessionCommand::BfdDown { why } => self.bfd_down(why),
+            SessionCommand::BfdUp => self.bfd_up(),
+        }
+    }
+
+    /// BFD saw the path or the neighbour fail: Cease / BFD Down (RFC 9384)
+    /// on any connection, its routes withdrawn by the usual down; drop a
+    /// dial and a waiting connection; no session until BFD is Up again.
+    fn bfd_down(&mut self, why: String) {
+        if self.bfd_held || self.ending.is_some() {
+            return;
+        }
+        self.bfd_held = true;
+        self.waiting = None;
+        self.restart_at = None;
+        if self.established() {
+            info!(
+                "{}: BFD down ({why}): closing (Cease, BFD Down); no new session until BFD is up",
+                self.name()
+            );
+            self.bfd_down = Some(format!("BFD down: {why} (sent Cease/BFD Down)"));
+        } else {
+            info!("{}: BFD down ({why}): no new session until BFD is up", self.name());
+        }
+        self.feed_both(Event::AutomaticStop {
+            subcode: code::BFD_DOWN,
+        });
+        self.bfd_down = None;
+        self.abort_dial();
+    }
+
+    /// BFD is Up again: lift its hold and dial now (unless another hold, or
+    /// a neighbour lost meanwhile, says otherwise: see `settle`).
+    fn bfd_up(&mut self) {
+        if !self.bfd_held {
+            return;
+        }
+        self.bfd_held = false;
+        info!("{}: BFD up: the session may come back", self.name());
+        if self.primary.is_over() && self.ending.is_none() && self.hold.is_none() && !self.neighbour_lost {
+            self.backoff.reset();
+            self.restart();
         }
     }
 
@@ -884,7 +953,15 @@ impl Session {
                 if self.ending.is_some() {
                     return false;
                 }
-                if let Some(hold) = self.hold {
+                if self.bfd_held {
+                    if self.neighbour_lost {
+                        self.ending = Some("neighbour lost");
+                        return false;
+                    }
+                    // Lifted by BFD Up alone; a max-prefix hold that ends
+                    // meanwhile is dropped when its time comes.
+                    self.restart_at = self.hold.and_then(|h| h.until);
+                } else if let Some(hold) = self.hold {
                     self.restart_at = hold.until;
                 } else {
                     if self.neighbour_lost {
@@ -935,7 +1012,7 @@ impl Session {
                 info!("{}: max-prefix hold over", self.name());
             }
             // A neighbour lost meanwhile ends the session instead (settle).
-            if self.primary.is_over() && !self.neighbour_lost {
+            if self.primary.is_over() && !self.neighbour_lost && !self.bfd_held {
                 self.restart();
             }
         }
@@ -964,6 +1041,7 @@ impl Session {
         self.status.keepalive_s = peer.and_then(|p| p.keepalive).map(|k| k.as_secs());
         self.status.protection = best.protection;
         self.status.max_prefix_hold = self.hold;
+        self.status.bfd_held = self.bfd_held;
         let status = self.status.clone();
         self.status_tx.send_if_modified(|s| {
             let changed = *s != status;

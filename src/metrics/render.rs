@@ -524,6 +524,8 @@ mod tests {
                 },
             },
             downs: BTreeMap::from([("hold_timer_expired".into(), 1)]),
+            bfd: None,
+            bfd_held: false,
         }
     }
 

@@ -14,6 +14,7 @@
 //! | `routes`          | `[RouteEntry]`                        |
 //! | `filtered_routes` | `[RouteEntry]`, paths with `rejected` |
 //! | `announce`, `withdraw`, `neighbor_*`, `interface_*`, `reload` | [`Changed`] |
+//! | `monitor`         | `{"ok":true}`, then a [`MonitorEvent`] per line until the client leaves |
 //!
 //! The requests that change state ([`Request::changes_state`]) are taken
 //! only from root or from ndbgpd's own user; any client that can open the
@@ -36,6 +37,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+mod monitor;
+pub use monitor::{Event, MonitorEvent, PREFIXES_NAMED};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
@@ -90,6 +94,9 @@ pub enum Request {
     InterfaceRemove { interface: String },
     /// Re-read the configuration (as SIGHUP), answering with the result.
     Reload,
+    /// A stream of [`MonitorEvent`]s, one JSON line each, after a first
+    /// line `{"ok":true}`, until the client goes away.
+    Monitor,
 }
 
 impl Request {
@@ -103,6 +110,7 @@ impl Request {
                 | Request::Neighbors
                 | Request::Routes { .. }
                 | Request::FilteredRoutes { .. }
+                | Request::Monitor
         )
     }
 
@@ -124,6 +132,7 @@ impl Request {
             Request::InterfaceAdd { .. } => "interface add",
             Request::InterfaceRemove { .. } => "interface remove",
             Request::Reload => "reload",
+            Request::Monitor => "monitor",
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod iface;
 pub mod intern;
 pub mod links;
 pub mod metrics;
+pub mod monitor;
 pub mod msg;
 pub mod nd;
 pub mod peers;

@@ -27,6 +27,7 @@ use ndbgp::config::{self, Config, Parsed};
 use ndbgp::control;
 use ndbgp::fib::{self, FibConfig, FibHandle};
 use ndbgp::iface::{HostAddresses, Links};
+use ndbgp::monitor::Monitor;
 use ndbgp::nd::service::{NdConfig, NdHandle};
 use ndbgp::nd::socket::IcmpSocket;
 use ndbgp::peers::{Observation, PeerEvent, PeerTableHandle};
@@ -221,6 +222,7 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
         routes: routes.clone(),
         daemon,
         clients: Arc::default(),
+        monitor: wiring.monitor.clone(),
     };
     if let Some(listener) = sockets.metrics {
         wiring.start_metrics(listener, handles.clone(), fib.clone());
@@ -313,6 +315,8 @@ struct Wiring<'a> {
     addresses: watch::Receiver<HostAddresses>,
     /// From the router ID task.
     router_id: watch::Receiver<Ipv4Addr>,
+    /// The events for `ndbgpctl monitor`, from every stage that sees them.
+    monitor: Monitor,
 }
 
 impl<'a> Wiring<'a> {
@@ -357,6 +361,7 @@ impl<'a> Wiring<'a> {
             links,
             addresses,
             router_id,
+            monitor: Monitor::new(),
         };
         (wiring, synced)
     }
@@ -378,6 +383,7 @@ impl<'a> Wiring<'a> {
             self.links.clone(),
             observations,
             events,
+            self.monitor.clone(),
         );
         self.tasks.hold(task);
         peers
@@ -386,7 +392,11 @@ impl<'a> Wiring<'a> {
     /// The FIB, and the routes task that owns the RIB and feeds it.
     fn start_routes(&mut self) -> anyhow::Result<(FibHandle, RoutesHandle)> {
         let config = self.config;
-        let (fib, task) = fib::spawn(FibConfig::default()).map_err(|e| anyhow::anyhow!("cannot open the FIB: {e}"))?;
+        let (fib, task) = fib::spawn(FibConfig {
+            monitor: self.monitor.clone(),
+            ..FibConfig::default()
+        })
+        .map_err(|e| anyhow::anyhow!("cannot open the FIB: {e}"))?;
         self.tasks.hold(task);
         let (routes, task) = routes::spawn(
             RoutesConfig {
@@ -398,6 +408,7 @@ impl<'a> Wiring<'a> {
                 redistribute_connected: config.redistribute_connected,
                 interfaces: self.interfaces.clone(),
                 policies: self.policies.clone(),
+                monitor: self.monitor.clone(),
             },
             fib.clone(),
             self.links.clone(),
@@ -427,6 +438,7 @@ impl<'a> Wiring<'a> {
                     links: self.links.clone(),
                 }),
                 routes,
+                monitor: self.monitor.clone(),
                 interfaces: self.interfaces.clone(),
                 policies: self.policies.clone(),
                 bfd,

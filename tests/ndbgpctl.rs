@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream as StdUnixStream};
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -21,6 +21,8 @@ use ndbgp::api::{
     PeerEntryView, ProbeCounters, Request, Response, RouteEntry, RouteView,
 };
 use ndbgp::control::{self, ClientCounts, Limits, Views, serve_with};
+use ndbgp::monitor::{Event, Monitor, MonitorEvent};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde_json::value::to_raw_value;
 
 fn run_ndbgpctl(socket: &std::path::Path, args: &[&str]) -> Output {
@@ -40,6 +42,16 @@ fn ndbgpctl(socket: &std::path::Path, args: &[&str]) -> (bool, String, Duration)
         String::from_utf8_lossy(&out.stderr).into_owned(),
         start.elapsed(),
     )
+}
+
+/// The server hung up on `client` within `ms`, seen without reading what
+/// is queued for it.
+fn hung_up_within(client: &StdUnixStream, ms: u16) -> bool {
+    // No events asked: POLLHUP (the server closed its end) is always
+    // reported, data waiting to be read is not.
+    let mut fds = [PollFd::new(client.as_fd(), PollFlags::empty())];
+    let ready = poll(&mut fds, PollTimeout::from(ms)).expect("poll");
+    ready == 1 && fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLHUP))
 }
 
 fn temp_socket(name: &str) -> std::path::PathBuf {
@@ -188,7 +200,8 @@ fn an_answer_of_the_wrong_shape_is_named() {
 type PageAsked = (Option<IpNet>, Option<IpNet>);
 
 /// A routes table made up as it is asked for, served by the daemon's
-/// control server: pages asked are recorded.
+/// control server: pages asked are recorded. `monitor` streams what the
+/// test emits.
 #[derive(Clone)]
 struct MadeUpTable {
     routes: u32,
@@ -197,6 +210,7 @@ struct MadeUpTable {
     stops_from: Option<u32>,
     /// What the server counts of its clients.
     clients: Arc<ClientCounts>,
+    monitor: Monitor,
 }
 
 impl MadeUpTable {
@@ -206,6 +220,7 @@ impl MadeUpTable {
             asked: Arc::default(),
             stops_from: None,
             clients: Arc::default(),
+            monitor: Monitor::new(),
         }
     }
 
@@ -292,6 +307,10 @@ impl Views for MadeUpTable {
 
     fn client_counts(&self) -> Arc<ClientCounts> {
         Arc::clone(&self.clients)
+    }
+
+    fn monitor(&self) -> Option<tokio::sync::broadcast::Receiver<MonitorEvent>> {
+        Some(self.monitor.subscribe())
     }
 }
 
@@ -445,20 +464,8 @@ fn a_client_that_never_reads_is_dropped() {
     client.write_all(b"{\"command\":\"routes\"}\n").expect("request");
     let asked = Instant::now();
     // Hung up on, while nothing was read.
-    let mut hangup = libc::pollfd {
-        fd: client.as_raw_fd(),
-        events: libc::POLLRDHUP,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for a socket we hold open.
-    let ready = unsafe { libc::poll(&mut hangup, 1, 10_000) };
+    assert!(hung_up_within(&client, 10_000), "not dropped within 10 s");
     let waited = asked.elapsed();
-    assert_eq!(ready, 1, "not dropped within 10 s");
-    assert!(
-        hangup.revents & (libc::POLLRDHUP | libc::POLLHUP) != 0,
-        "{:#x}",
-        hangup.revents
-    );
     assert!(waited >= timeout, "dropped after {waited:?}, before the write timeout");
     let pages = table.pages_asked().len();
     assert!(
@@ -478,4 +485,268 @@ fn a_client_that_never_reads_is_dropped() {
     while !ndbgpctl(&server.socket, &["neighbors"]).0 {
         assert!(Instant::now() < deadline, "the slot did not come back");
     }
+}
+
+/// Waits (polling, within 10 s) until a monitor client has subscribed.
+fn wait_watched(monitor: &Monitor) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !monitor.watched() {
+        assert!(Instant::now() < deadline, "no monitor client subscribed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn session_up(n: u32) -> Event {
+    Event::SessionUp {
+        interface: "eth0".into(),
+        ifindex: n,
+        peer: "fe80::2".parse().expect("address"),
+        remote_asn: 65002,
+        remote_id: Ipv4Addr::new(10, 0, 0, 2),
+        direction: ndbgp::api::Direction::Outbound,
+    }
+}
+
+/// A child's stdout read a line at a time on a thread, so that a test can
+/// wait for a line with a deadline; the pipe is closed after `lines`.
+fn stdout_lines(child: &mut std::process::Child, lines: usize) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        for _ in 0..lines {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn spawn_monitor(socket: &std::path::Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_ndbgpctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ndbgpctl monitor")
+}
+
+/// Waits (within 10 s) for `child` to exit; kills it if it does not.
+fn exit_status(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// `monitor --json` prints each event as a JSON line as it comes, stays
+/// connected through a quiet spell longer than `--timeout`, and exits 0
+/// on Ctrl-C.
+#[test]
+fn monitor_streams_json_lines_until_interrupted() {
+    let table = MadeUpTable::new(0);
+    let server = Server::start("monitor", table.clone(), limits(4, Duration::from_secs(10), 100));
+    let mut child = spawn_monitor(&server.socket, &["--timeout", "0.5", "monitor", "--json"]);
+    let lines = stdout_lines(&mut child, 10);
+    wait_watched(&table.monitor);
+    table.monitor.emit(|| session_up(1));
+    let line = lines.recv_timeout(Duration::from_secs(10)).expect("an event line");
+    let event: MonitorEvent = serde_json::from_str(&line).expect("an event");
+    assert_eq!(event.event, session_up(1));
+    assert!(line.starts_with(r#"{"time_ms":"#) && line.ends_with("}\n"), "{line}");
+
+    // Quiet for three times --timeout: still there.
+    let quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_millis(1500) {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "ndbgpctl left a quiet stream"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    table.monitor.emit(|| session_up(2));
+    let line = lines.recv_timeout(Duration::from_secs(10)).expect("a second line");
+    assert_eq!(
+        serde_json::from_str::<MonitorEvent>(&line).expect("an event").event,
+        session_up(2)
+    );
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let status = exit_status(&mut child).expect("ndbgpctl did not exit on SIGINT");
+    assert!(status.success(), "{status:?}");
+}
+
+/// Without `--json`, a readable line with the time; a reader that goes
+/// away (`| head -1`) ends ndbgpctl with exit 0.
+#[test]
+fn monitor_lines_are_readable_and_a_closed_pipe_exits_0() {
+    let table = MadeUpTable::new(0);
+    let server = Server::start("monitor-text", table.clone(), limits(4, Duration::from_secs(10), 100));
+    let mut child = spawn_monitor(&server.socket, &["monitor"]);
+    let lines = stdout_lines(&mut child, 1);
+    wait_watched(&table.monitor);
+    table.monitor.emit(|| session_up(1));
+    let line = lines.recv_timeout(Duration::from_secs(10)).expect("an event line");
+    let (time, rest) = line.split_once(' ').expect("a time first");
+    assert!(
+        time.len() == 24 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+        "{line}"
+    );
+    assert_eq!(
+        rest,
+        "session_up eth0 fe80::2: AS 65002, router ID 10.0.0.2, outbound\n"
+    );
+    // The reader closed the pipe after its line: the next event's write fails.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        table.monitor.emit(|| session_up(2));
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "ndbgpctl kept writing to a closed pipe");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    let _ = child.stderr.take().expect("stderr").read_to_string(&mut err);
+    assert!(status.success(), "{status:?}: {err}");
+}
+
+/// Connects and asks for the monitor stream; returns once its first line
+/// came.
+fn raw_monitor(socket: &std::path::Path) -> StdUnixStream {
+    let mut client = StdUnixStream::connect(socket).expect("connect");
+    client.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    client.write_all(b"{\"command\":\"monitor\"}\n").expect("request");
+    let mut first = [0; 12];
+    client.read_exact(&mut first).expect("first line");
+    assert_eq!(&first, b"{\"ok\":true}\n");
+    client
+}
+
+/// Monitors take half the client slots at most: the commands still find
+/// one while the others wait.
+#[test]
+fn monitors_leave_room_for_the_commands() {
+    let table = MadeUpTable::new(0);
+    let server = Server::start("monitor-slots", table, limits(4, Duration::from_secs(10), 100));
+    let _first = raw_monitor(&server.socket);
+    let _second = raw_monitor(&server.socket);
+    let (ok, err, _) = ndbgpctl(&server.socket, &["monitor"]);
+    assert!(!ok, "a third monitor was taken");
+    assert!(err.contains("too many monitors (2 at once"), "{err}");
+    let (ok, err, _) = ndbgpctl(&server.socket, &["neighbors"]);
+    assert!(ok, "a command found no slot: {err}");
+}
+
+/// A monitor client that stops reading is dropped after the write timeout
+/// however many events come, and its slot is free again; the stages that
+/// emit never wait for it.
+#[test]
+fn a_monitor_that_stops_reading_is_dropped() {
+    let table = MadeUpTable::new(0);
+    let timeout = Duration::from_millis(300);
+    let server = Server::start("monitor-stall", table.clone(), limits(1, timeout, 100));
+    let client = raw_monitor(&server.socket);
+    let start = Instant::now();
+    let mut emitted = 0u32;
+    let hung_up = loop {
+        let emitting = Instant::now();
+        for _ in 0..200 {
+            emitted += 1;
+            table.monitor.emit(|| session_up(emitted));
+        }
+        assert!(
+            emitting.elapsed() < Duration::from_secs(1),
+            "emitting waited on the client"
+        );
+        if hung_up_within(&client, 20) {
+            break start.elapsed();
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "not dropped within 10 s");
+    };
+    assert!(
+        hung_up >= timeout,
+        "dropped after {hung_up:?}, before the write timeout"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ndbgpctl(&server.socket, &["neighbors"]).0 {
+        assert!(Instant::now() < deadline, "the slot did not come back");
+    }
+}
+
+/// A monitor client gone from a quiet stream frees its slot at once, not
+/// at the next event.
+#[test]
+fn a_monitor_that_leaves_a_quiet_stream_frees_its_slot() {
+    let table = MadeUpTable::new(0);
+    let server = Server::start("monitor-leave", table.clone(), limits(1, Duration::from_secs(10), 100));
+    let client = raw_monitor(&server.socket);
+    let (ok, err, _) = ndbgpctl(&server.socket, &["neighbors"]);
+    assert!(!ok && err.contains("too many control clients"), "{err}");
+    drop(client);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ndbgpctl(&server.socket, &["neighbors"]).0 {
+        assert!(Instant::now() < deadline, "the slot did not come back");
+    }
+    assert!(!table.monitor.watched(), "still subscribed");
+}
+
+/// A monitor client that falls behind loses the oldest events and is told
+/// how many, in `missed` lines; it stays connected, and what it got plus
+/// what it missed is every event.
+#[test]
+fn a_monitor_that_falls_behind_is_told_what_it_missed() {
+    let table = MadeUpTable::new(0);
+    let server = Server::start("monitor-lag", table.clone(), limits(1, Duration::from_secs(10), 100));
+    let client = raw_monitor(&server.socket);
+    const EVENTS: u64 = 20_000;
+    let error = "x".repeat(100);
+    for count in 0..EVENTS {
+        table.monitor.emit(|| Event::FibError {
+            count,
+            error: error.clone(),
+        });
+    }
+    let (mut got, mut missed, mut missed_lines) = (0, 0, 0);
+    let mut reader = BufReader::new(client);
+    while got + missed < EVENTS {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).expect("read") > 0,
+            "closed after {got} + {missed}"
+        );
+        match serde_json::from_str::<MonitorEvent>(&line).expect("an event").event {
+            Event::FibError { .. } => got += 1,
+            Event::Missed { count } => {
+                missed += count;
+                missed_lines += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got + missed, EVENTS);
+    assert!(missed_lines >= 1 && missed > 0, "{got} got, {missed} missed");
+    // Still connected: the next event comes.
+    table.monitor.emit(|| session_up(1));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("read");
+    assert_eq!(
+        serde_json::from_str::<MonitorEvent>(&line).expect("an event").event,
+        session_up(1)
+    );
+    drop(server);
 }

@@ -30,6 +30,7 @@ use crate::api::{Direction, SessionState};
 use crate::bfd;
 use crate::bfd::service::{BfdEvent, BfdHandle};
 use crate::iface::{self, Links};
+use crate::monitor::Monitor;
 use crate::peers::{LostReason, Observation, PeerEvent, PeerKey, Source};
 use crate::policy::SharedPolicies;
 use crate::rib::task::{PeerCounters, RoutesHandle};
@@ -50,6 +51,8 @@ pub struct BgpConfig {
     /// How sessions dial their neighbours (TCP to the BGP port).
     pub dialer: Arc<dyn Dialer>,
     pub routes: RoutesHandle,
+    /// Sessions tell it when they come up and go down.
+    pub monitor: Monitor,
     /// The configured interface names, followed: sessions on an interface a
     /// reload removes, or that is renamed to a name not configured, end with
     /// Cease / Peer De-configured.
@@ -507,6 +510,7 @@ impl Manager {
             router_id: self.config.router_id.clone(),
             dialer: Arc::clone(&self.config.dialer),
             routes: self.config.routes.clone(),
+            monitor: self.config.monitor.clone(),
             policies: self.config.policies.clone(),
             hold: self.holds.remove(&key),
         };

@@ -29,6 +29,7 @@ use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, PeerInfo,
 use super::transport::{BoxStream, Dialer};
 use crate::api::{MessageCounts, MessagesByType};
 use crate::iface::{self, Links};
+use crate::monitor::Monitor;
 use crate::msg::update::Update;
 use crate::msg::update::{self, DecodeContext, EncodeContext, UpdateError};
 use crate::msg::{Message, code};
@@ -40,6 +41,7 @@ use crate::time::sleep_until_opt;
 
 mod backoff;
 mod dial;
+mod events;
 mod hold;
 mod slot;
 
@@ -63,6 +65,8 @@ pub struct SessionParams {
     pub router_id: watch::Receiver<Ipv4Addr>,
     pub dialer: Arc<dyn Dialer>,
     pub routes: RoutesHandle,
+    /// Told when the session comes up and goes down.
+    pub monitor: Monitor,
     /// Followed: `--max-prefix-restart` is read when the limit is crossed.
     pub policies: watch::Receiver<SharedPolicies>,
     /// A max-prefix hold still in force from an earlier session with this
@@ -447,6 +451,7 @@ impl Session {
             peer.hold_time,
             direction_str(peer.direction)
         );
+        self.params.monitor.emit(|| self.up_event(peer));
     }
 
     fn session_down(&mut self, reason: &DownReason, was_established: bool) {
@@ -474,6 +479,7 @@ impl Session {
             self.established = None;
             self.status.established_at = None;
             info!("{}: session down: {reason}", self.name());
+            self.params.monitor.emit(|| self.down_event());
         } else if *reason != DownReason::CollisionLost {
             debug!("{}: connection attempt ended: {reason}", self.name());
         }

@@ -84,6 +84,7 @@ pub fn routes_task_with_policies(
         redistribute_connected: false,
         interfaces,
         policies,
+        monitor: Default::default(),
     };
     let (routes, _task) = routes::spawn(config, fib.clone(), links);
     (routes, fib)

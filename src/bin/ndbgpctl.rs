@@ -11,10 +11,12 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncBufReadExt;
+use tokio::signal::unix::{SignalKind, signal};
 
 use ndbgp::api::{
-    Answer, InterfaceEntry, NeighborTarget, NeighborView, PeerEntryView, Request, RouteEntry, ScopedAddress,
-    SessionState,
+    Answer, InterfaceEntry, MonitorEvent, NeighborTarget, NeighborView, PeerEntryView, Request, RouteEntry,
+    ScopedAddress, SessionState,
 };
 use ndbgp::control::client;
 
@@ -31,7 +33,8 @@ struct Cli {
     socket: PathBuf,
     /// Give up when ndbgpd has not begun to answer within this many
     /// seconds (a stopped or wedged daemon would otherwise hang the
-    /// caller); a long answer, once begun, is read to its end.
+    /// caller); a long answer, once begun, is read to its end, and
+    /// `monitor`, once begun, waits for events as long as it runs.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_timeout)]
     timeout: f64,
     #[command(subcommand)]
@@ -94,6 +97,15 @@ enum Command {
     Interface(InterfaceCommand),
     /// Re-read the configuration (as SIGHUP) and print the result.
     Reload,
+    /// Print events as they happen, a line each with its time (UTC), until
+    /// interrupted: sessions up and down (with the reason), neighbours
+    /// discovered and lost, prefixes peers announced and withdrew (added
+    /// up per peer over a second), routes the kernel refused.
+    Monitor {
+        /// Print JSON: one object per line, keys as in `monitor` events.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// TARGET: an interface (all its sessions) or one neighbour, fe80::1%eth0.
@@ -196,8 +208,13 @@ fn main() -> ExitCode {
             false,
         ),
         Command::Reload => (Request::Reload, false),
+        Command::Monitor { json } => (Request::Monitor, json),
     };
-    match run(&cli, request, json) {
+    let done = match request {
+        Request::Monitor => monitor(&cli, json),
+        _ => run(&cli, request, json),
+    };
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (| head) is not an error worth a message.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
@@ -242,6 +259,38 @@ fn run(cli: &Cli, request: Request, json: bool) -> io::Result<()> {
     let answer = Answer::from_json(&request, &String::from_utf8_lossy(&pretty.into_inner())).map_err(bad_answer)?;
     out.write_all(table(&answer).as_bytes())?;
     out.flush()
+}
+
+/// Print the `monitor` stream until Ctrl-C (exit 0), a closed pipe (exit
+/// 0, see `main`) or the daemon's end (an error).
+fn monitor(cli: &Cli, json: bool) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut events = client::monitor(&cli.socket, Duration::from_secs_f64(cli.timeout)).await?;
+        let mut out = io::stdout().lock();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = tokio::select! {
+                _ = interrupt.recv() => return Ok(()),
+                read = events.read_line(&mut line) => read?,
+            };
+            if read == 0 || !line.ends_with('\n') {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "ndbgpd ended the monitor stream (stopped?)",
+                ));
+            }
+            match serde_json::from_str::<MonitorEvent>(&line) {
+                Ok(event) if !json => writeln!(out, "{event}")?,
+                // JSON as it came; an event this ndbgpctl does not know, too.
+                _ => out.write_all(line.as_bytes())?,
+            }
+            // A line at a time: `| grep` sees each event as it happens.
+            out.flush()?;
+        }
+    })
 }
 
 fn bad_answer(e: serde_json::Error) -> io::Error {

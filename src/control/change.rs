@@ -37,7 +37,8 @@ pub async fn apply(handles: &Handles, request: Request) -> Result<Changed, Strin
         | Request::Interfaces
         | Request::Neighbors
         | Request::Routes { .. }
-        | Request::FilteredRoutes { .. } => Err(format!("{} changes nothing", request.name())),
+        | Request::FilteredRoutes { .. }
+        | Request::Monitor => Err(format!("{} changes nothing", request.name())),
     }?;
     Ok(Changed { message })
 }

@@ -1,13 +1,14 @@
 //! The client's side of the control socket, for `ndbgpctl`: one request,
 //! one response, the result read as it streams in, never whole: a full
-//! table's answer is hundreds of MB.
+//! table's answer is hundreds of MB. `monitor` is a stream of lines
+//! instead ([`monitor`]).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use super::server::{RESULT_START, not_a_directory};
@@ -18,25 +19,7 @@ use crate::api::{Request, Response};
 /// `answer_within` (stopped, wedged) is a `TimedOut` error; once it has,
 /// a long answer (a full table) is read to its end.
 pub async fn send(path: &Path, request: &Request, answer_within: Duration) -> io::Result<BufReader<StdUnixStream>> {
-    let start = async {
-        let mut stream = UnixStream::connect(path)
-            .await
-            .map_err(|e| io::Error::new(e.kind(), connect_error(path, &e)))?;
-        let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
-        line.push(b'\n');
-        // A daemon with all its client slots taken answers and closes at
-        // once, maybe before the request is written: its answer is still
-        // there to read.
-        let sent = stream.write_all(&line).await;
-        stream.readable().await?;
-        io::Result::Ok((stream, sent))
-    };
-    let (stream, sent) = tokio::time::timeout(answer_within, start).await.map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("ndbgpd did not answer on {} within {answer_within:?}", path.display()),
-        )
-    })??;
+    let (stream, sent) = within(path, answer_within, ask(path, request)).await??;
     // The answer is read blocking, a buffer at a time, as it is printed.
     let stream = stream.into_std()?;
     stream.set_nonblocking(false)?;
@@ -66,6 +49,70 @@ pub fn connect_error(path: &Path, e: &io::Error) -> String {
             None => format!("cannot connect to {at}: {e}"),
         },
         _ => format!("cannot connect to {at}: {e} (is ndbgpd running?)"),
+    }
+}
+
+/// Connects, sends `request` and waits until the answer begins: the
+/// stream, and whether the request was written.
+async fn ask(path: &Path, request: &Request) -> io::Result<(UnixStream, io::Result<()>)> {
+    let mut stream = UnixStream::connect(path)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), connect_error(path, &e)))?;
+    let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
+    line.push(b'\n');
+    // A daemon with all its client slots taken answers and closes at
+    // once, maybe before the request is written: its answer is still
+    // there to read.
+    let sent = stream.write_all(&line).await;
+    stream.readable().await?;
+    Ok((stream, sent))
+}
+
+/// `step` within `answer_within`, else a `TimedOut` error naming `path`.
+async fn within<T>(path: &Path, answer_within: Duration, step: impl Future<Output = T>) -> io::Result<T> {
+    tokio::time::timeout(answer_within, step).await.map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("ndbgpd did not answer on {} within {answer_within:?}", path.display()),
+        )
+    })
+}
+
+/// Asks for the `monitor` stream and reads its first line within
+/// `answer_within`; then the events come a line each, for as long as they
+/// come: a quiet daemon is not a timeout once the stream has begun.
+pub async fn monitor(path: &Path, answer_within: Duration) -> io::Result<tokio::io::BufReader<UnixStream>> {
+    let started = async {
+        let (stream, sent) = ask(path, &Request::Monitor).await?;
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut first = Vec::new();
+        reader.read_until(b'\n', &mut first).await?;
+        if first.is_empty() {
+            sent?;
+        }
+        monitor_started(&first)?;
+        io::Result::Ok(reader)
+    };
+    within(path, answer_within, started).await?
+}
+
+/// The first line of the `monitor` answer: `{"ok":true}` once the daemon
+/// streams, else its error.
+pub fn monitor_started(line: &[u8]) -> io::Result<()> {
+    if line.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "ndbgpd closed the connection without answering",
+        ));
+    }
+    if !line.ends_with(b"\n") {
+        return Err(cut_short());
+    }
+    let response: Response = serde_json::from_slice(line).map_err(|e| bad(e.to_string()))?;
+    match (response.ok, response.error) {
+        (true, _) => Ok(()),
+        (false, Some(err)) => Err(io::Error::other(err)),
+        (false, None) => Err(io::Error::other("empty response from ndbgpd")),
     }
 }
 
@@ -416,6 +463,23 @@ mod tests {
         }
         let mut pretty = Pretty::new(Vec::new());
         read_in_chunks(&line, 4, &mut pretty).unwrap();
+    }
+
+    #[test]
+    fn the_monitor_stream_begins_with_its_first_line_or_an_error() {
+        assert!(monitor_started(crate::control::server::MONITOR_START).is_ok());
+        let refused = br#"{"ok":false,"error":"too many control clients (16 at once); try again later"}"#;
+        let err = monitor_started(&[&refused[..], b"\n"].concat()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "too many control clients (16 at once); try again later"
+        );
+        assert_eq!(monitor_started(b"").unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(
+            monitor_started(b"{\"ok\":tr").unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+        assert_eq!(monitor_started(b"[]\n").unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! [`ROUTES_PAGE`] routes at a time, so a client holds at most two pages
 //! and one chunk of JSON whatever the table's size; a client that takes
 //! nothing of its answer for [`WRITE_TIMEOUT`] is dropped.
+//!
+//! `monitor` is a stream: a first line, then the events as they come, a
+//! line each, until the client goes away; the same write timeout drops a
+//! monitor that stops reading, and one that falls behind the events is
+//! told how many it missed.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,19 +25,21 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tracing::{debug, info, warn};
 
 use super::change::DaemonRequests;
 use crate::actor::{Probes, Stopped};
 use crate::api::{
-    Changed, InterfaceEntry, InterfaceNeighbors, InterfaceView, NeighborView, PeerEntryView, Request, Response,
-    RoutesPage,
+    Changed, Event, InterfaceEntry, InterfaceNeighbors, InterfaceView, MonitorEvent, NeighborView, PeerEntryView,
+    Request, Response, RoutesPage,
 };
 use crate::bgp::manager::BgpHandle;
+use crate::monitor::{Monitor, unix_ms};
 use crate::nd::service::NdHandle;
 use crate::peers::PeerTableHandle;
 use crate::rib::RoutesJson;
@@ -57,6 +64,9 @@ const WRITE_CHUNK: usize = 64 * 1024;
 /// result can follow as it is serialized (as serde would write
 /// [`Response`]: the tests pin it).
 pub(crate) const RESULT_START: &[u8] = br#"{"ok":true,"result":"#;
+/// The first line of the `monitor` stream, written at once: the client
+/// knows it is connected however long the first event takes.
+pub(crate) const MONITOR_START: &[u8] = b"{\"ok\":true}\n";
 
 /// What bounds the clients; [`Limits::default`] in the daemon, smaller in
 /// tests.
@@ -97,6 +107,10 @@ pub trait Views: Clone + Send + Sync + 'static {
     /// connection has checked the client may. Refused unless implemented.
     fn change(&self, request: Request) -> impl Future<Output = Result<Changed, String>> + Send {
         async move { Err(format!("{} is not served here", request.name())) }
+    }
+    /// The events from now on, for `monitor`; None where not served.
+    fn monitor(&self) -> Option<broadcast::Receiver<MonitorEvent>> {
+        None
     }
 
     /// Where the server counts its clients (metrics); uncounted by default.
@@ -157,6 +171,8 @@ pub struct Handles {
     pub daemon: DaemonRequests,
     /// Counted by the server, read by the metrics.
     pub clients: Arc<ClientCounts>,
+    /// The stages' events, for `monitor`.
+    pub monitor: Monitor,
 }
 
 impl Views for Handles {
@@ -192,6 +208,10 @@ impl Views for Handles {
 
     fn client_counts(&self) -> Arc<ClientCounts> {
         Arc::clone(&self.clients)
+    }
+
+    fn monitor(&self) -> Option<broadcast::Receiver<MonitorEvent>> {
+        Some(self.monitor.subscribe())
     }
 }
 
@@ -238,6 +258,9 @@ pub async fn serve(listener: UnixListener, handles: Handles, probes: Probes) {
 /// [`serve`] from any [`Views`], within `limits`.
 pub async fn serve_with(listener: UnixListener, views: impl Views, probes: Probes, limits: Limits) {
     let slots = Arc::new(Semaphore::new(limits.clients.max(1)));
+    // Monitors stay connected: half the slots at most, so that the
+    // commands always find one.
+    let monitors = Arc::new(Semaphore::new((limits.clients / 2).max(1)));
     let mut refusing = false;
     let counts = views.client_counts();
     accept_each(listener, probes, |stream| {
@@ -254,11 +277,12 @@ pub async fn serve_with(listener: UnixListener, views: impl Views, probes: Probe
         };
         refusing = false;
         let views = views.clone();
+        let monitors = Arc::clone(&monitors);
         let connected = Connected::new(&counts);
         tokio::spawn(async move {
             let _slot = slot;
             let _connected = connected;
-            match connection(stream, views, limits).await {
+            match connection(stream, views, limits, monitors).await {
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => warn!("control client dropped: {e}"),
                 Err(e) => debug!("control connection: {e}"),
                 Ok(()) => {}
@@ -292,7 +316,7 @@ async fn accept_each(listener: UnixListener, mut probes: Probes, mut each: impl 
     }
 }
 
-async fn connection(stream: UnixStream, views: impl Views, limits: Limits) -> io::Result<()> {
+async fn connection(stream: UnixStream, views: impl Views, limits: Limits, monitors: Arc<Semaphore>) -> io::Result<()> {
     let may_change = stream
         .peer_cred()
         .is_ok_and(|client| may_change(client.uid(), nix::unistd::geteuid().as_raw()));
@@ -320,6 +344,14 @@ async fn connection(stream: UnixStream, views: impl Views, limits: Limits) -> io
             Ok(Request::Discovery) => out.answer(views.discovery().await)?,
             Ok(Request::Neighbors) => out.answer(views.neighbors().await)?,
             Ok(Request::Interfaces) => out.answer(views.interfaces().await)?,
+            // The rest of the connection is the stream.
+            Ok(Request::Monitor) => match Arc::clone(&monitors).try_acquire_owned() {
+                Ok(_monitor) => return monitor(views.monitor(), &mut lines, &mut out).await,
+                Err(_) => out.error(format!(
+                    "too many monitors ({} at once, half the control clients); try again later",
+                    (limits.clients / 2).max(1)
+                )),
+            },
             Ok(change) if !may_change => out.error(format!(
                 "permission denied: {} changes ndbgpd's state and needs root or ndbgpd's own user \
                  (the socket's group may only read)",
@@ -402,6 +434,60 @@ async fn routes(
     }
     out.buf.extend_from_slice(b"]}\n");
     Ok(())
+}
+
+/// Write `events` a line each as they come, until the client goes away
+/// or stops reading for the write timeout.
+/// A client that falls behind gets a `missed` line instead of the events
+/// it lost.
+async fn monitor(
+    events: Option<broadcast::Receiver<MonitorEvent>>,
+    client: &mut (impl AsyncRead + Unpin),
+    out: &mut Out,
+) -> io::Result<()> {
+    let Some(mut events) = events else {
+        out.error("monitor is not served here".into());
+        return out.flush().await;
+    };
+    out.buf.extend_from_slice(MONITOR_START);
+    out.flush().await?;
+    debug!("control: a monitor stream started");
+    let mut ignored = [0; 64];
+    loop {
+        let mut next = tokio::select! {
+            // Watched so that a client gone from a quiet stream frees its
+            // slot at once (so does one that shuts its sending side down);
+            // what it sends is ignored.
+            read = client.read(&mut ignored) => match read {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => continue,
+            },
+            next = events.recv() => next,
+        };
+        // Then whatever else is queued, a chunk at most, in one write.
+        loop {
+            let event = match next {
+                Ok(event) => event,
+                Err(RecvError::Lagged(count)) => MonitorEvent {
+                    time_ms: unix_ms(),
+                    event: Event::Missed { count },
+                },
+                Err(RecvError::Closed) => return out.flush().await,
+            };
+            serde_json::to_writer(&mut out.buf, &event).map_err(io::Error::other)?;
+            out.buf.push(b'\n');
+            if out.buf.len() >= WRITE_CHUNK {
+                break;
+            }
+            next = match events.try_recv() {
+                Ok(event) => Ok(event),
+                Err(TryRecvError::Lagged(count)) => Err(RecvError::Lagged(count)),
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                Err(TryRecvError::Empty) => break,
+            };
+        }
+        out.flush().await?;
+    }
 }
 
 /// A client's answers on their way out: gathered into a chunk, written

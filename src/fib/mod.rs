@@ -55,6 +55,7 @@ use self::message::{KernelRoute, Placement};
 use self::reconcile::{FibTable, Links, Op, Shortfall, shortfall};
 use self::socket::{Conn, MAX_BATCH};
 use crate::actor::{self, Commands, Inbox, Stopped, Task};
+use crate::monitor::{Event, Monitor};
 
 pub use self::types::{FibChange, FibNextHop, FibRoute, NextHops};
 
@@ -71,6 +72,8 @@ pub struct FibConfig {
     /// Route metric, not 0 (IPv6 would turn 0 into 1024). Ours alone: the
     /// kernel replaces another protocol's route at the same metric.
     pub metric: u32,
+    /// Told of the route requests the kernel refuses.
+    pub monitor: Monitor,
 }
 
 impl Default for FibConfig {
@@ -78,6 +81,7 @@ impl Default for FibConfig {
         FibConfig {
             table: 254,
             metric: DEFAULT_METRIC,
+            monitor: Monitor::default(),
         }
     }
 }
@@ -223,6 +227,7 @@ pub fn spawn(config: FibConfig) -> Result<(FibHandle, Task), FibError> {
         done: Ok(FibReport::default()),
         inbox,
         counters: Arc::default(),
+        monitor: config.monitor,
     };
     let counters = Arc::clone(&fib.counters);
     let mailbox = Arc::new(Mailbox::default());
@@ -411,6 +416,7 @@ struct Fib {
     inbox: Inbox<Command>,
     /// What [`FibHandle::stats`] reads.
     counters: Arc<Counters>,
+    monitor: Monitor,
 }
 
 impl Fib {
@@ -454,6 +460,10 @@ impl Fib {
         let result = self.apply(queued.into_routes(), resync).await;
         if let Err(e) = &result {
             warn!("{e}; retried at the next resync");
+            self.monitor.emit(|| Event::FibError {
+                count: 1,
+                error: e.to_string(),
+            });
         }
         fold_done(&mut self.done, result);
     }
@@ -620,7 +630,7 @@ impl Fib {
             let answers = self.record(&ops, done.errors, round == 0);
             self.counters.add(&answers.report);
             report.add(&answers.report);
-            answers.refused.log();
+            answers.refused.log(&self.monitor);
             if answers.link_trouble.is_empty() {
                 break;
             }
@@ -734,9 +744,13 @@ impl Refusals {
         entry.0 += 1;
     }
 
-    fn log(&self) {
-        for (count, first) in self.by_errno.values() {
+    fn log(&self, monitor: &Monitor) {
+        for &(count, ref first) in self.by_errno.values() {
             warn!("fib: the kernel refused {count} route requests (first: {first}); retried at the next resync");
+            monitor.emit(|| Event::FibError {
+                count: count as u64,
+                error: first.clone(),
+            });
         }
     }
 }

@@ -19,6 +19,7 @@ fn fib() -> Fib {
         done: Ok(FibReport::default()),
         inbox: actor::channel(STAGE, 1).1,
         counters: Arc::default(),
+        monitor: Monitor::default(),
     }
 }
 
@@ -93,6 +94,17 @@ fn refusals_are_grouped_by_errno_with_the_first_named() {
     let (count, first) = &r.by_errno[&libc::EINVAL];
     assert_eq!(*count, 1);
     assert!(first.starts_with("removing 10.0.2.0/24: "), "{first}");
+    // `ndbgpctl monitor` gets a line per group, as the log does.
+    let monitor = Monitor::new();
+    let mut events = monitor.subscribe();
+    r.log(&monitor);
+    let told: Vec<(u64, bool)> = std::iter::from_fn(|| events.try_recv().ok())
+        .map(|e| match e.event {
+            Event::FibError { count, error } => (count, error.starts_with("installing 10.0.0.0/24: ")),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(told, [(2, true), (1, false)], "by errno: EEXIST (17), then EINVAL (22)");
 }
 
 #[test]

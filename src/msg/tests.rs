@@ -186,10 +186,11 @@ fn bird_open_with_four_octet_asn() {
                 safi: 1,
                 nh_afi: 2
             }]),
-            Capability::Unknown {
-                code: 64,
-                data: vec![0x00, 0x78]
-            },
+            // BIRD's default: helper, 120 s.
+            Capability::GracefulRestart(super::GracefulRestart {
+                restart_time: 120,
+                ..Default::default()
+            }),
             Capability::FourOctetAs(4_200_000_002),
             Capability::Unknown { code: 70, data: vec![] },
             Capability::Unknown { code: 71, data: vec![] },
@@ -237,10 +238,13 @@ fn frr_open_with_one_capability_per_parameter() {
                 code: 73,
                 data: b"\x03frr\x00".to_vec()
             },
-            Capability::Unknown {
-                code: 64,
-                data: vec![0xc0, 0x78]
-            },
+            // FRR's default: helper (no families), R and N set, 120 s.
+            Capability::GracefulRestart(super::GracefulRestart {
+                restarting: true,
+                notification: true,
+                restart_time: 120,
+                families: vec![],
+            }),
             Capability::Unknown {
                 code: 71,
                 data: vec![0, 1, 1, 0x80, 0, 0, 0, 0, 2, 1, 0x80, 0, 0, 0],

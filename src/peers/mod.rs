@@ -10,6 +10,7 @@
 //! [`table`] is the pure state machine (time is passed in); [`task`] is the
 //! actor that owns it and wires it to channels.
 
+mod events;
 pub mod observation;
 pub mod table;
 pub mod task;

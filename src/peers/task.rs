@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
+use super::events::NeighborEvents;
 use super::{PeerEntryView, PeerEvent, PeerTable, PeerTableConfig};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 use crate::api::InterfaceNeighbors;
 use crate::iface::Links;
+use crate::monitor::Monitor;
 use crate::peers::Observation;
 use crate::time::{now, sleep_until_opt};
 
@@ -42,18 +44,21 @@ impl PeerTableHandle {
 }
 
 /// Start the peer-table task. It runs until nothing can reach it any more:
-/// the observation channel is closed and every handle is dropped.
+/// the observation channel is closed and every handle is dropped. Its
+/// events go to `events` and, for `ndbgpctl monitor`, to `monitor`.
 pub fn spawn(
     config: PeerTableConfig,
     links: watch::Receiver<Links>,
     observations: mpsc::Receiver<Observation>,
     events: mpsc::Sender<PeerEvent>,
+    monitor: Monitor,
 ) -> (PeerTableHandle, Task) {
     let (commands_tx, commands) = actor::channel(STAGE, COMMAND_QUEUE);
     let actor = Actor {
         table: PeerTable::new(config),
         events,
         events_open: true,
+        monitor: NeighborEvents::new(monitor),
     };
     let task = commands_tx.spawn(actor.run(links, observations, commands));
     (PeerTableHandle { commands: commands_tx }, task)
@@ -63,6 +68,7 @@ struct Actor {
     table: PeerTable,
     events: mpsc::Sender<PeerEvent>,
     events_open: bool,
+    monitor: NeighborEvents,
 }
 
 impl Actor {
@@ -127,6 +133,7 @@ impl Actor {
 
     async fn emit(&mut self, events: Vec<PeerEvent>) {
         for event in events {
+            self.monitor.tell(&event);
             if self.events_open && self.events.send(event).await.is_err() {
                 // The BGP side is gone (shutting down); keep serving the
                 // control socket.
@@ -203,7 +210,13 @@ mod tests {
         let (links_tx, links) = watch::channel(eth0(true));
         let (observations_tx, observations) = mpsc::channel(8);
         let (events_tx, mut events) = mpsc::channel(8);
-        let (handle, _task) = spawn(PeerTableConfig::default(), links, observations, events_tx);
+        let (handle, _task) = spawn(
+            PeerTableConfig::default(),
+            links,
+            observations,
+            events_tx,
+            Monitor::new(),
+        );
 
         let start = Instant::now();
         observations_tx

@@ -26,10 +26,13 @@ pub use crate::api::RouteEntry;
 use crate::fib::{FibChange, FibError, FibHandle, FibNextHop, FibRoute};
 use crate::iface::{self, HostAddresses, Links};
 use crate::intern::Interner;
+use crate::monitor::Monitor;
 use crate::msg::update::{self, EncodeContext, Origin, PathAttributes, Update};
 use crate::msg::{AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 use crate::peers::PeerKey;
 use crate::policy::{RoutePolicy, SharedPolicies};
+use crate::time::sleep_until_opt;
+use events::PrefixEvents;
 use limit::{PrefixLimit, Verdict};
 use next_hop::NextHopSelf;
 use runtime::{RuntimeRoutes, Step};
@@ -52,6 +55,8 @@ pub struct RoutesConfig {
     pub interfaces: watch::Receiver<Vec<String>>,
     /// Per-interface import and export filters, followed across reloads.
     pub policies: watch::Receiver<SharedPolicies>,
+    /// Told the prefixes peers announce and withdraw.
+    pub monitor: Monitor,
 }
 
 /// What the routes task hands one session.
@@ -268,6 +273,7 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
     rib_config.max_paths = config.max_paths;
     let next_hop_self = NextHopSelf::new(links.clone(), config.addresses.clone());
     let selected = Arc::new(SelectedCounts::default());
+    let prefix_events = PrefixEvents::new(config.monitor.clone());
     let task = Routes {
         selected: Arc::clone(&selected),
         rib: Rib::new(rib_config),
@@ -280,6 +286,7 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
         runtime: RuntimeRoutes::default(),
         next_hop_sets: Interner::default(),
         scratch_next_hops: Vec::new(),
+        prefix_events,
     };
     let task = commands.spawn(task.run(inbox));
     let handle = RoutesHandle {
@@ -308,6 +315,8 @@ struct Routes {
     /// The kernel next-hop sets handed to the FIB, one copy each.
     next_hop_sets: Interner<[FibNextHop]>,
     scratch_next_hops: Vec<FibNextHop>,
+    /// The prefixes peers sent, for `ndbgpctl monitor`.
+    prefix_events: PrefixEvents,
 }
 
 impl Routes {
@@ -368,6 +377,7 @@ impl Routes {
                     // without telling us: reconcile to what we want.
                     self.fib.resync_soon();
                 }
+                () = sleep_until_opt(self.prefix_events.due()) => self.prefix_events.flush(&self.links.borrow()),
             }
             self.commit(changes).await;
         }
@@ -417,6 +427,7 @@ impl Routes {
                     self.note_next_hop_ours(&key, dropped, &update);
                 }
                 self.log_first_as(key);
+                self.prefix_events.add(key, &update);
                 self.check_prefix_limit(key, &update, changes);
             }
             Command::Refresh(key) => {
@@ -764,6 +775,7 @@ fn local_attributes(origin: Origin) -> PathAttributes {
     }
 }
 
+mod events;
 mod limit;
 mod next_hop;
 pub mod runtime;

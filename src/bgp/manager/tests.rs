@@ -61,6 +61,7 @@ impl Rig {
             router_id,
             dialer: Arc::new(dialer),
             routes,
+            monitor: Default::default(),
             interfaces,
             policies: watch::channel(Default::default()).1,
             bfd,

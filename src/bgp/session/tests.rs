@@ -74,6 +74,7 @@ impl Rig {
             router_id,
             dialer: Arc::new(dialer),
             routes: routes.clone(),
+            monitor: Default::default(),
             policies,
             hold: None,
         };

@@ -544,6 +544,7 @@ async fn a_runtime_route_takes_the_place_of_a_connected_one_and_gives_it_back() 
         redistribute_connected: true,
         interfaces,
         policies: watch::channel(Default::default()).1,
+        monitor: Default::default(),
     };
     let (routes, _task) = spawn(config, FibHandle::detached(), links);
     let mut session = Session::up(&routes, info(peer(2), PEER_ASN, rib::Families::ALL)).await;

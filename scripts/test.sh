@@ -13,6 +13,7 @@ declare -A needs=(
   [ndisc6]=/usr/bin/rdisc6
   [tshark]=/usr/bin/tshark
   [tcpdump]=/usr/bin/tcpdump
+  [iputils-ping]=/usr/bin/ping
   [python3-scapy]=/usr/lib/python3/dist-packages/scapy
   [frr]=/usr/lib/frr/bgpd
   [bird2]=/usr/sbin/bird

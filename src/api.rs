@@ -478,6 +478,21 @@ pub struct NeighborView {
     /// Established sessions that ended, by [`DOWN_REASONS`] class.
     #[serde(default)]
     pub downs: BTreeMap<String, u64>,
+    /// Held down by `neighbor shutdown`: no session until `neighbor enable`.
+    #[serde(default)]
+    pub admin_down: bool,
+    /// The last OPENs, its and ours, had the Graceful Restart capability
+    /// (RFC 4724): we keep its routes when it restarts.
+    #[serde(default)]
+    pub graceful_restart: bool,
+    /// Its session ended in a graceful restart and is not back yet: its
+    /// routes are kept, stale, for its restart time.
+    #[serde(default)]
+    pub gr_restarting: bool,
+    /// Routes kept from a session that ended in a graceful restart and not
+    /// sent again yet (swept at its End-of-RIB or when the time is over).
+    #[serde(default)]
+    pub stale_routes: usize,
     /// The BFD session's state ("up", "down", "init", "admin-down"); None
     /// when `--bfd` is off.
     #[serde(default)]
@@ -575,6 +590,14 @@ pub struct PathView {
     /// `routes --filtered`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected: Option<String>,
+    /// Kept from a session that ended in a graceful restart (RFC 4724):
+    /// still used, not sent again by the peer yet.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stale: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// One prefix of `routes`: the RIB's view plus what the FIB task recorded
@@ -724,6 +747,7 @@ mod tests {
             max_prefix: None,
             max_prefix_held: false,
             max_prefix_retry_s: None,
+            admin_down: false,
             prefixes_filtered: 6,
             prefixes_first_as_rejected: 7,
             next_hop_ours: 8,
@@ -740,6 +764,9 @@ mod tests {
                 sent: MessageCounts::default(),
             },
             downs: BTreeMap::from([("hold_timer_expired".into(), 1)]),
+            graceful_restart: false,
+            gr_restarting: false,
+            stale_routes: 0,
             bfd: None,
             bfd_held: false,
         }
@@ -794,6 +821,7 @@ mod tests {
                     best: true,
                     multipath: true,
                     rejected: None,
+                    stale: false,
                 }],
             },
             installed: true,
@@ -831,7 +859,7 @@ mod tests {
             ),
             (
                 Answer::Neighbors(vec![neighbor()]),
-                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"prefixes_filtered":6,"prefixes_first_as_rejected":7,"next_hop_ours":8,"as_loop":9,"tcp_md5":true,"ttl_security":false,"max_prefix":null,"max_prefix_held":false,"max_prefix_retry_s":null,"prefixes_accepted":3,"messages_by_type":{"received":{"open":1,"update":2,"notification":0,"keepalive":7,"route_refresh":0},"sent":{"open":0,"update":0,"notification":0,"keepalive":0,"route_refresh":0}},"downs":{"hold_timer_expired":1},"bfd":null,"bfd_held":false}]"#,
+                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"prefixes_filtered":6,"prefixes_first_as_rejected":7,"next_hop_ours":8,"as_loop":9,"tcp_md5":true,"ttl_security":false,"max_prefix":null,"max_prefix_held":false,"max_prefix_retry_s":null,"prefixes_accepted":3,"messages_by_type":{"received":{"open":1,"update":2,"notification":0,"keepalive":7,"route_refresh":0},"sent":{"open":0,"update":0,"notification":0,"keepalive":0,"route_refresh":0}},"downs":{"hold_timer_expired":1},"admin_down":false,"graceful_restart":false,"gr_restarting":false,"stale_routes":0,"bfd":null,"bfd_held":false}]"#,
             ),
             (
                 Answer::Routes(vec![route()]),

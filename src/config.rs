@@ -23,8 +23,10 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use ipnet::IpNet;
 use toml::Spanned;
 
+use crate::bgp::fsm::graceful::DEFAULT_RESTART_TIME;
 use crate::bgp::fsm::{DEFAULT_HOLD_TIME, RemoteAs, hold_time_is_valid};
 use crate::msg::BGP_PORT;
+use crate::msg::MAX_RESTART_TIME;
 use crate::policy::{
     DEFAULT_MAX_PREFIX_RESTART, Policies, PrefixFilter, PrefixRule, SessionPolicy, TCP_MD5_KEY_MAX, TcpMd5Key,
 };
@@ -90,6 +92,13 @@ struct Cli {
     /// uses the smaller of ours and the peer's. Keepalives every third of it.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HOLD_TIME)]
     hold_time: u16,
+
+    /// Graceful restart (RFC 4724): seconds we ask peers to keep our routes
+    /// while we restart (1-4095). We keep a peer's routes for the time it
+    /// asks, whatever this says.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_RESTART_TIME,
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_RESTART_TIME)))]
+    restart_time: u16,
 
     /// TCP port to listen on and dial (tests use another).
     #[arg(long, value_name = "PORT", default_value_t = BGP_PORT,
@@ -190,6 +199,13 @@ struct Cli {
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_metrics)]
     metrics: Option<SocketAddr>,
 
+    /// End an Established session when discovery loses its neighbour (no
+    /// RA/NS/NA and gone from the kernel's table for the discovery hold);
+    /// by default the session is kept until BGP itself ends it. A reload
+    /// applies it.
+    #[arg(long)]
+    teardown_on_loss: bool,
+
     /// BFD (RFC 5880/5881) with every BGP neighbour, on UDP port 3784: a
     /// failure ends the session (Cease, BFD Down) and withdraws its routes
     /// at once; a neighbour that never brings BFD up peers as without it.
@@ -287,6 +303,8 @@ pub struct Config {
     pub router_id: Option<Ipv4Addr>,
     pub remote_as: RemoteAs,
     pub hold_time: u16,
+    /// Graceful restart: the restart time we advertise, seconds.
+    pub restart_time: u16,
     pub port: u16,
     pub networks: Vec<IpNet>,
     pub redistribute_connected: bool,
@@ -305,6 +323,9 @@ pub struct Config {
     pub bfd: Option<BfdSettings>,
     /// Filters, limits and authentication, per interface (a reload applies them).
     pub policies: Policies,
+    /// End an Established session whose neighbour discovery lost (a reload
+    /// applies it).
+    pub teardown_on_loss: bool,
     /// The `--config` file these settings were read with, if any.
     pub config_file: Option<PathBuf>,
     /// Keys of the config file that a command-line flag overrode.
@@ -354,6 +375,7 @@ impl Config {
             router_id,
             remote_as,
             hold_time,
+            restart_time,
             port,
             networks,
             redistribute_connected,
@@ -368,6 +390,7 @@ impl Config {
             metrics,
             bfd,
             policies: _,
+            teardown_on_loss: _,
             config_file: _,
             overridden: _,
         } = self;
@@ -381,6 +404,7 @@ impl Config {
         check("router_id", *router_id != new.router_id);
         check("remote_as", *remote_as != new.remote_as);
         check("hold_time", *hold_time != new.hold_time);
+        check("restart_time", *restart_time != new.restart_time);
         check("port", *port != new.port);
         check("networks", *networks != new.networks);
         check("redistribute", *redistribute_connected != new.redistribute_connected);
@@ -785,6 +809,7 @@ fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
         router_id: cli.router_id,
         remote_as: cli.remote_as,
         hold_time: cli.hold_time,
+        restart_time: cli.restart_time,
         port: cli.port,
         networks: dedup(cli.networks),
         redistribute_connected: cli.redistribute.iter().any(|r| r == "connected"),
@@ -805,6 +830,7 @@ fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
             default: default_policy,
             interfaces: BTreeMap::new(),
         },
+        teardown_on_loss: cli.teardown_on_loss,
         config_file: None,
         overridden: Vec::new(),
     })
@@ -997,6 +1023,7 @@ networks = ["10.0.0.1/32", "2001:db8::/64"]
 redistribute = ["connected"]
 max_paths = 8
 metrics = "[::1]:9179"
+teardown_on_loss = true
 "#;
 
     #[test]
@@ -1021,6 +1048,7 @@ metrics = "[::1]:9179"
         assert!(c.redistribute_connected);
         assert_eq!(c.max_paths, 8);
         assert_eq!(c.metrics, Some("[::1]:9179".parse().unwrap()));
+        assert!(c.teardown_on_loss);
         assert_eq!(c.config_file.as_deref(), Some(file.0.as_path()));
         assert!(c.overridden.is_empty());
     }

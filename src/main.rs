@@ -20,6 +20,7 @@ use ndbgp::api::Request;
 use ndbgp::bfd::service::{self as bfd_service, BfdConfig};
 use ndbgp::bfd::session::Timers as BfdTimers;
 use ndbgp::bfd::socket::{CONTROL_PORT as BFD_PORT, ReceiveSocket as BfdSocket};
+use ndbgp::bgp::fsm::graceful::LocalGracefulRestart;
 use ndbgp::bgp::fsm::{ConfigError, FsmConfig};
 use ndbgp::bgp::manager::{self, BfdLink, BgpConfig, BgpHandle};
 use ndbgp::bgp::transport;
@@ -46,6 +47,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(25);
 const PROBE_DEADLINE: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
+    metrics::process::note_start();
     let args: Vec<OsString> = std::env::args_os().collect();
     let config = match config::parse(&args) {
         Ok(Parsed::Run(config)) => config,
@@ -256,10 +258,11 @@ struct Sockets {
 impl Sockets {
     async fn open(config: &Config) -> anyhow::Result<Sockets> {
         // Without CAP_NET_ADMIN everything would open and no route install.
-        preflight::require_capabilities()?;
-        let icmp = IcmpSocket::open().map_err(|e| anyhow::anyhow!(preflight::raw_socket_error(&e)))?;
-        let bgp =
-            transport::listen(config.port).map_err(|e| anyhow::anyhow!(preflight::listen_error(config.port, &e)))?;
+        // A missing capability is exit 2, as a bad configuration: a restart
+        // cannot give it (RestartPreventExitStatus=2).
+        preflight::require_capabilities().map_err(|e| config::ConfigError(e.to_string()))?;
+        let icmp = IcmpSocket::open().map_err(|e| refused(&e, preflight::raw_socket_error(&e)))?;
+        let bgp = transport::listen(config.port).map_err(|e| refused(&e, preflight::listen_error(config.port, &e)))?;
         let control = control::bind(&config.control_socket)
             .await
             .with_context(|| format!("control socket {}", config.control_socket.display()))?;
@@ -287,11 +290,22 @@ impl Sockets {
     }
 }
 
+/// A socket's error as said: exit 2 when it is a permission the process
+/// lacks (no restart gives it), 1 otherwise.
+fn refused(e: &std::io::Error, said: String) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => config::ConfigError(said).into(),
+        _ => anyhow::anyhow!(said),
+    }
+}
+
 /// The sessions' configuration, checked before any task starts.
 fn fsm_config(config: &Config) -> Result<FsmConfig, config::ConfigError> {
     let mut fsm = FsmConfig::new(config.asn, config.router_id.unwrap_or(Ipv4Addr::UNSPECIFIED));
     fsm.hold_time = config.hold_time;
     fsm.remote_as = config.remote_as;
+    // The helper role is always on: we keep a restarting peer's routes.
+    fsm.graceful_restart = Some(LocalGracefulRestart::helper(config.restart_time));
     match fsm.validate() {
         // A derived router ID is never 0.0.0.0; it just may not be known yet.
         Err(ConfigError::RouterIdZero) if config.router_id.is_none() => {}
@@ -442,6 +456,7 @@ impl<'a> Wiring<'a> {
                 interfaces: self.interfaces.clone(),
                 policies: self.policies.clone(),
                 bfd,
+                teardown_on_loss: config.teardown_on_loss,
             },
             bgp_listener,
             self.links.clone(),
@@ -628,6 +643,14 @@ fn reload(
     info!("reload: reading {file}");
     let mut done = Vec::new();
     let result = match config::parse(args) {
+        // The file was checked to name an interface; what `interface
+        // remove` took away may leave none.
+        Ok(Parsed::Run(new)) if overlay.apply(&new.interfaces).is_empty() => {
+            let removed = overlay.describe().unwrap_or_default();
+            let why = format!("no interface would be left ({removed}); keeping the running configuration");
+            error!("reload: {why}");
+            Err(why)
+        }
         Ok(Parsed::Run(mut new)) => {
             new.interfaces = overlay.apply(&new.interfaces);
             let kept = overlay.describe().map(|kept| format!(" (interfaces {kept}: kept)"));
@@ -690,6 +713,12 @@ fn reload(
                 info!("reload: filters, limits or authentication changed; applied without resetting sessions");
                 done.push("filters, limits or authentication applied".to_string());
                 stages.policies.send_replace(Arc::new(new.policies.clone()));
+            }
+            if let Some(on) = plan.teardown_on_loss {
+                info!("reload: teardown-on-loss {}", if on { "on" } else { "off" });
+                done.push(format!("teardown-on-loss {}", if on { "on" } else { "off" }));
+                let bgp = stages.bgp.clone();
+                tokio::spawn(async move { bgp.set_teardown_on_loss(on).await });
             }
             reload::apply(running, &new);
             // Any applied reload lets neighbours closed for --max-prefix come

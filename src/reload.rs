@@ -3,7 +3,8 @@
 //! The configured interfaces are applied live (the links watcher, the ND
 //! service and the BGP manager follow a `watch` of their names), and so are
 //! the policies (filters, limits, authentication: the routes task and the
-//! sessions follow a `watch` of them) and the log level; every other setting is only read at start, so a change to
+//! sessions follow a `watch` of them), `teardown_on_loss` (told to the BGP
+//! manager) and the log level; every other setting is only read at start, so a change to
 //! it is reported as needing a restart and otherwise ignored.
 
 use crate::config::Config;
@@ -19,6 +20,8 @@ pub struct Plan {
     pub log_level: Option<String>,
     /// Filters, limits or authentication changed.
     pub policies_changed: bool,
+    /// The new `teardown_on_loss`, if it changed.
+    pub teardown_on_loss: Option<bool>,
     /// Changed settings that only a restart applies.
     pub needs_restart: Vec<&'static str>,
 }
@@ -40,6 +43,7 @@ impl Plan {
                 .collect(),
             log_level: (new.log_level != running.log_level).then(|| new.log_level.clone()),
             policies_changed: new.policies != running.policies,
+            teardown_on_loss: (new.teardown_on_loss != running.teardown_on_loss).then_some(new.teardown_on_loss),
             needs_restart: running.needs_restart(new),
         }
     }
@@ -57,6 +61,7 @@ pub fn apply(running: &mut Config, new: &Config) {
     running.interfaces = new.interfaces.clone();
     running.log_level = new.log_level.clone();
     running.policies = new.policies.clone();
+    running.teardown_on_loss = new.teardown_on_loss;
     running.overridden = new.overridden.clone();
 }
 
@@ -174,6 +179,22 @@ mod tests {
         apply(&mut running, &new);
         assert_eq!(running.policies, new.policies);
         assert_eq!(Plan::new(&running, &new), Plan::default());
+    }
+
+    #[test]
+    fn teardown_on_loss_applies_without_a_restart() {
+        let mut running = config(&["--iface", "eth0"]);
+        let new = config(&["--iface", "eth0", "--teardown-on-loss"]);
+        let plan = Plan::new(&running, &new);
+        assert_eq!(plan.teardown_on_loss, Some(true));
+        assert!(plan.needs_restart.is_empty());
+        apply(&mut running, &new);
+        assert!(running.teardown_on_loss);
+        assert_eq!(Plan::new(&running, &new), Plan::default());
+        assert_eq!(
+            Plan::new(&new, &config(&["--iface", "eth0"])).teardown_on_loss,
+            Some(false)
+        );
     }
 
     #[test]

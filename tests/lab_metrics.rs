@@ -137,7 +137,7 @@ fn a_scrape_of_a_live_daemon_shows_its_session_and_routes_and_passes_promtool() 
         },
     );
 
-    let peer = format!(r#"interface="eth0",peer="{b_ll}",remote_as="65002""#);
+    let peer = format!(r#"interface="eth0",peer="{b_ll}""#);
     // The routes task and the FIB publish as they go: poll until the scrape
     // has caught up with what ndbgpctl showed.
     let started = Instant::now();

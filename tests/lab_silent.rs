@@ -8,79 +8,19 @@
 mod common;
 
 use std::net::Ipv6Addr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ndbgp::api::{InterfaceEntry, SessionState};
 
+use common::peers::{exabgp_bin, exabgp_passive_conf, start_exabgp};
 use common::*;
 
-/// The version scripts/test.sh installs, and where.
-const EXABGP_VERSION: &str = "5.0.15";
 /// How long ndbgpd gets to reach Established with the silent server, and
 /// how long it is watched not to without probes: the first probe leaves at
 /// once, so a few seconds are enough and the margin is for a loaded machine.
 const DEADLINE: Duration = Duration::from_secs(15);
 const PREFIX: &str = "10.99.1.0/24";
 const SERVER_AS: u32 = 65002;
-
-/// `NDBGP_EXABGP` if set (scripts/test.sh sets it), else the venv that
-/// scripts/test.sh makes under the cache directory.
-fn exabgp_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("NDBGP_EXABGP") {
-        return PathBuf::from(path);
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("/root/.cache"));
-    cache.join(format!("ndbgp/exabgp-{EXABGP_VERSION}/bin/exabgp"))
-}
-
-/// ExaBGP's configuration: passive, any fe80:: peer, one static route. Its
-/// own link-local as local-address: without one (auto) 5.0.15 fails on
-/// every incoming connection ('NoneType' object has no attribute 'address').
-fn exabgp_conf(local: Ipv6Addr) -> String {
-    format!(
-        "neighbor fe80::/10 {{
-    router-id 10.0.0.2;
-    local-address {local};
-    local-as {SERVER_AS};
-    peer-as 65001;
-    passive true;
-    family {{
-        ipv4 unicast;
-    }}
-    static {{
-        route {PREFIX} next-hop 10.0.0.2;
-    }}
-}}
-"
-    )
-}
-
-/// ExaBGP listening on [::]:179 in `ns` (exabgp.tcp.bind), as root, in the
-/// foreground, logging to `dir`.
-fn start_exabgp(ns: &Netns, dir: &TempDir, exabgp: &str, local: Ipv6Addr) -> Process {
-    let conf = dir.join("exabgp.conf");
-    std::fs::write(&conf, exabgp_conf(local)).expect("exabgp conf");
-    let mut cmd = ns.command("env");
-    cmd.args([
-        "exabgp_tcp_bind=::",
-        "exabgp_daemon_drop=false",
-        "exabgp_log_level=DEBUG",
-        exabgp,
-    ])
-    .arg(&conf)
-    .current_dir(&dir.path);
-    let mut process = Process::spawn("exabgp", &mut cmd, Some(dir.join("exabgp.log")));
-    wait_for("exabgp to listen on port 179", Duration::from_secs(20), || {
-        process.assert_running();
-        let listening = run(ns.command("ss").args(["-Hltn", "sport = :179"]));
-        (!listening.trim().is_empty()).then_some(())
-    });
-    process
-}
 
 fn established_with(d: &Ndbgpd, peer: Ipv6Addr) -> bool {
     d.try_neighbors()
@@ -118,7 +58,12 @@ fn a_silent_passive_exabgp_is_found_by_the_probe_and_not_without_it() {
     server.set_link("eth0", true);
     leaf.set_link("eth0", true);
     let (_, _, server_ll) = wait_link_locals_ready(&leaf, &server, "eth0");
-    let mut exa = start_exabgp(&server, &dir, exabgp, server_ll);
+    let mut exa = start_exabgp(
+        &server,
+        &dir,
+        exabgp,
+        &exabgp_passive_conf(server_ll, SERVER_AS, PREFIX),
+    );
     let in_leaf_table = || run(leaf.command("ip").args(["-6", "neigh", "show", "dev", "eth0"]));
     assert!(
         !in_leaf_table().contains(&server_ll.to_string()),

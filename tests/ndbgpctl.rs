@@ -252,6 +252,7 @@ impl MadeUpTable {
                     best: true,
                     multipath: true,
                     rejected: None,
+                    stale: false,
                 }],
             },
             installed: true,

@@ -95,6 +95,8 @@ fn unit_declares_notify_watchdog_reload_and_three_capabilities() {
         "SystemCallFilter=@system-service",
         // A bad configuration (exit 2) is not restarted forever.
         "RestartPreventExitStatus=2",
+        // Link-locals and ND, and loopback for a --metrics scrape.
+        "IPAddressAllow=fe80::/10 multicast ::/128 localhost",
     ] {
         assert!(has(line), "missing {line:?}");
     }

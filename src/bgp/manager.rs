@@ -6,12 +6,14 @@
 //! the sessions of an interface that goes down. It holds the session
 //! tasks: one that panics ends the manager with an error. It keeps the
 //! listener's TCP-MD5 keys and GTSM check in step with the policies, the
-//! links and the sessions (see `auth`). With `--bfd` it runs one BFD
+//! links and the sessions (see `auth`). It carries out `neighbor
+//! shutdown|enable|clear` (see `admin`) and remembers which neighbours the
+//! operator holds down, across their sessions. With `--bfd` it runs one BFD
 //! session per BGP session, to the same link-local on the same interface,
 //! from the session's start to its end, and tells the session when BFD
 //! fails or comes back (see `bfd_event`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,11 +24,11 @@ use tracing::{debug, error, info, warn};
 
 use super::auth::{ConfiguredLink, ListenerSecurity};
 use super::fsm::{self, FsmConfig};
-use super::session::{self, MaxPrefixHold, SessionCommand, SessionHandle, SessionParams};
+use super::session::{self, Cleared, MaxPrefixHold, SessionCommand, SessionHandle, SessionParams};
 use super::transport::{self, BoxStream, Dialer, Listener, Refusal};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::NeighborView;
-use crate::api::{Direction, SessionState};
+use crate::api::{Direction, NeighborTarget, SessionState};
 use crate::bfd;
 use crate::bfd::service::{BfdEvent, BfdHandle};
 use crate::iface::{self, Links};
@@ -39,6 +41,10 @@ use crate::time::sleep_until_opt;
 /// How long a shutdown waits for sessions to send their Cease.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(1500);
 const STAGE: &str = "BGP manager";
+
+mod admin;
+pub use admin::AdminRequest;
+use admin::Target;
 
 pub struct BgpConfig {
     /// Its router ID is ignored: sessions follow `router_id`.
@@ -59,6 +65,10 @@ pub struct BgpConfig {
     pub interfaces: watch::Receiver<Vec<String>>,
     /// Per-interface limits and authentication, followed across reloads.
     pub policies: watch::Receiver<SharedPolicies>,
+    /// `--teardown-on-loss`: discovery losing a neighbour (silent for the
+    /// discovery hold) ends even its Established session. A reload changes
+    /// it ([`BgpHandle::set_teardown_on_loss`]).
+    pub teardown_on_loss: bool,
     /// `--bfd`: the BFD task the sessions are coupled to; None: off.
     pub bfd: Option<BfdLink>,
 }
@@ -71,9 +81,18 @@ pub struct BfdLink {
     pub events: mpsc::UnboundedReceiver<BfdEvent>,
 }
 
+/// How long `neighbor clear` waits for each session's answer: below
+/// ndbgpctl's default 10 s timeout.
+const CLEAR_ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
 enum Command {
-    /// An error if the routes task (for the prefix counts) has stopped.
-    Neighbors(Reply<Result<Vec<NeighborView>, Stopped>>),
+    /// With the routes task's prefix counts, asked by the handle first so
+    /// that the manager never waits on the routes task.
+    Neighbors(
+        HashMap<PeerKey, PeerCounters>,
+        HashMap<PeerKey, &'static str>,
+        Reply<Vec<NeighborView>>,
+    ),
     Refused(Reply<BTreeMap<&'static str, u64>>),
     /// End every max-prefix hold (a reload, or an operator).
     ClearMaxPrefixHolds,
@@ -81,16 +100,33 @@ enum Command {
         message: Option<String>,
         done: Reply<()>,
     },
+    Admin {
+        target: NeighborTarget,
+        request: AdminRequest,
+        done: Reply<Result<String, String>>,
+    },
+    /// Answered once applied: a peer event sent after the answer sees it.
+    SetTeardownOnLoss(bool, Reply<()>),
 }
 
 #[derive(Clone)]
 pub struct BgpHandle {
     commands: Commands<Command>,
+    /// For the prefix counts of [`BgpHandle::neighbors`].
+    routes: RoutesHandle,
+    /// For the BFD states of [`BgpHandle::neighbors`] (`--bfd`).
+    bfd: Option<BfdHandle>,
 }
 
 impl BgpHandle {
+    /// The sessions, with their prefix counts from the routes task (an
+    /// error if either task has stopped).
     pub async fn neighbors(&self) -> Result<Vec<NeighborView>, Stopped> {
-        self.commands.ask(Command::Neighbors).await?
+        let counters = self.routes.counters().await?;
+        let bfd = bfd_states(self.bfd.as_ref()).await;
+        self.commands
+            .ask(|reply| Command::Neighbors(counters, bfd, reply))
+            .await
     }
 
     /// Inbound connections refused, by reason.
@@ -106,6 +142,22 @@ impl BgpHandle {
     /// Cease every session (RFC 9003 text) and wait until they have ended.
     pub async fn shutdown(&self, message: Option<String>) -> Result<(), Stopped> {
         self.commands.ask(|done| Command::Shutdown { message, done }).await
+    }
+
+    /// `neighbor shutdown|enable|clear` on the target's sessions: what was
+    /// done in a line, or why nothing was (no such session).
+    pub async fn admin(
+        &self,
+        target: NeighborTarget,
+        request: AdminRequest,
+    ) -> Result<Result<String, String>, Stopped> {
+        self.commands.ask(|done| Command::Admin { target, request, done }).await
+    }
+
+    /// `--teardown-on-loss` from now on (a reload), for the peer events
+    /// the manager takes after it answers.
+    pub async fn set_teardown_on_loss(&self, on: bool) -> Result<(), Stopped> {
+        self.commands.ask(|done| Command::SetTeardownOnLoss(on, done)).await
     }
 }
 
@@ -134,6 +186,7 @@ pub fn spawn(
         observations,
         sessions: HashMap::new(),
         holds: HashMap::new(),
+        admin_down: HashSet::new(),
         tasks: JoinSet::new(),
         refused: BTreeMap::new(),
         shutdown: None,
@@ -143,8 +196,10 @@ pub fn spawn(
         security_stale: true,
         bfd_removed: Vec::new(),
     };
+    let routes = manager.config.routes.clone();
+    let bfd = manager.config.bfd.as_ref().map(|link| link.handle.clone());
     let task = commands.spawn(manager.run(listener, events, inbox));
-    (BgpHandle { commands }, task)
+    (BgpHandle { commands, routes, bfd }, task)
 }
 
 struct Manager {
@@ -155,6 +210,10 @@ struct Manager {
     /// Max-prefix holds of sessions that ended while held (link down, say):
     /// the neighbour's next session starts with what is left of it.
     holds: HashMap<PeerKey, MaxPrefixHold>,
+    /// Neighbours `neighbor shutdown` holds down until `neighbor enable`:
+    /// their sessions, and any next one, start held. Forgotten with their
+    /// link (deleted, or no longer configured).
+    admin_down: HashSet<PeerKey>,
     /// Every session task, ended ones until they are joined: a task that
     /// panics fails the manager (see `session_ended`).
     tasks: JoinSet<()>,
@@ -244,10 +303,8 @@ impl Manager {
                 }
                 Some(joined) = self.tasks.join_next_with_id() => self.session_ended(joined)?,
                 Some(command) = commands.recv() => match command {
-                    Command::Neighbors(reply) => {
-                        let counters = self.config.routes.counters().await;
-                        let bfd = self.bfd_states().await;
-                        let _ = reply.send(counters.map(|c| self.views(&c, &bfd)));
+                    Command::Neighbors(counters, bfd, reply) => {
+                        let _ = reply.send(self.views(&counters, &bfd));
                     }
                     Command::Refused(reply) => {
                         let _ = reply.send(self.refused.clone());
@@ -259,6 +316,14 @@ impl Manager {
                                 let _ = entry.handle.commands.send(SessionCommand::ClearMaxPrefixHold).await;
                             }
                         }
+                    }
+                    Command::Admin { target, request, done } => self.admin(target, request, done).await,
+                    Command::SetTeardownOnLoss(on, done) => {
+                        if on != self.config.teardown_on_loss {
+                            info!("teardown-on-loss {}", if on { "on" } else { "off" });
+                        }
+                        self.config.teardown_on_loss = on;
+                        let _ = done.send(());
                     }
                     Command::Shutdown { message, done } => {
                         info!("stopping {} BGP sessions", self.sessions.len());
@@ -408,6 +473,7 @@ impl Manager {
             );
             self.end(key, SessionCommand::Deconfigured).await;
         }
+        self.forget_admin_down();
     }
 
     /// The sessions not ending yet on the links `pick` picks (by ifindex).
@@ -481,28 +547,6 @@ impl Manager {
         self.send(&key, command).await;
     }
 
-    /// Each BFD session's state by neighbour ("up", "down", "init",
-    /// "admin-down"); empty when BFD is off or its task has stopped.
-    async fn bfd_states(&self) -> HashMap<PeerKey, &'static str> {
-        let Some(link) = &self.config.bfd else {
-            return HashMap::new();
-        };
-        let Ok(view) = link.handle.view().await else {
-            return HashMap::new();
-        };
-        view.sessions
-            .iter()
-            .filter(|s| !s.leaving)
-            .map(|s| {
-                let key = PeerKey {
-                    ifindex: s.peer.ifindex,
-                    addr: s.peer.addr,
-                };
-                (key, bfd_state(s.state))
-            })
-            .collect()
-    }
-
     fn start(&mut self, key: PeerKey, inbound: Option<BoxStream>) {
         let params = SessionParams {
             key,
@@ -513,6 +557,7 @@ impl Manager {
             monitor: self.config.monitor.clone(),
             policies: self.config.policies.clone(),
             hold: self.holds.remove(&key),
+            admin_down: self.admin_down.contains(&key),
         };
         let (handle, session) = session::new(params, self.links.clone(), inbound);
         let task = self.tasks.spawn(session).id();
@@ -562,7 +607,29 @@ impl Manager {
                     | LostReason::LinkDeleted
                     | LostReason::IfindexChanged
                     | LostReason::OwnAddress => SessionCommand::LinkDown,
+                    LostReason::Silent { .. } if self.config.teardown_on_loss => {
+                        if self.sessions.contains_key(&key) {
+                            info!(
+                                "{}: neighbour {} lost ({reason}): ending its session (teardown-on-loss; Cease, Peer De-configured)",
+                                self.name_of(key.ifindex),
+                                key.addr
+                            );
+                            self.end(key, SessionCommand::NeighbourLostTeardown).await;
+                        }
+                        return;
+                    }
                     LostReason::Silent { .. } => SessionCommand::NeighbourLost,
+                    LostReason::StaticRemoved => {
+                        if self.sessions.contains_key(&key) {
+                            info!(
+                                "{}: static neighbour {} removed: ending its session (Cease, Peer De-configured)",
+                                self.name_of(key.ifindex),
+                                key.addr
+                            );
+                            self.end(key, SessionCommand::Deconfigured).await;
+                        }
+                        return;
+                    }
                 };
                 self.send(&key, command).await;
             }
@@ -645,6 +712,7 @@ impl Manager {
         self.security_stale = true;
         self.end_deconfigured().await;
         self.links.borrow_and_update();
+        self.forget_admin_down();
         for key in self.sessions_on(|ifindex| !self.link_up(ifindex)) {
             debug!(
                 "{}: link down: ending the session with {}",
@@ -653,6 +721,125 @@ impl Manager {
             );
             self.end(key, SessionCommand::LinkDown).await;
         }
+    }
+
+    /// `neighbor shutdown|enable|clear`: answered on `done` now, or (a
+    /// clear) once every session has said what it did, by a task of its own:
+    /// the manager does not wait on sessions.
+    async fn admin(&mut self, target: NeighborTarget, request: AdminRequest, done: Reply<Result<String, String>>) {
+        let (target, keys) = match self.admin_targets(&target) {
+            Ok(found) => found,
+            Err(e) => {
+                let _ = done.send(Err(e));
+                return;
+            }
+        };
+        let answer = match request {
+            AdminRequest::Shutdown { message } => {
+                let (mut newly, mut sent, mut already) = (0, 0, 0);
+                for key in &keys {
+                    if !self.admin_down.insert(*key) {
+                        already += 1;
+                        continue;
+                    }
+                    newly += 1;
+                    if let Some(entry) = self.sessions.get(key) {
+                        let state = entry.handle.status.borrow().state;
+                        if !matches!(state, fsm::State::Idle | fsm::State::Connect | fsm::State::Active) {
+                            sent += 1;
+                        }
+                    }
+                    let command = SessionCommand::AdminShutdown {
+                        message: message.clone(),
+                    };
+                    self.send(key, command).await;
+                }
+                admin::shut_down(&target, newly, sent, already)
+            }
+            AdminRequest::Enable => {
+                let mut enabled = 0;
+                for key in &keys {
+                    if self.admin_down.remove(key) {
+                        enabled += 1;
+                        self.send(key, SessionCommand::AdminEnable).await;
+                    }
+                }
+                admin::enabled(&target, enabled)
+            }
+            AdminRequest::Clear { soft } => {
+                let mut answers = Vec::new();
+                for key in &keys {
+                    if !soft {
+                        // A hard clear lifts a max-prefix hold (the session's own, below).
+                        self.holds.remove(key);
+                    }
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    self.send(key, SessionCommand::Clear { soft, done: tx }).await;
+                    answers.push(rx);
+                }
+                tokio::spawn(async move {
+                    let mut outcomes = Vec::new();
+                    let deadline = tokio::time::Instant::now() + CLEAR_ANSWER_WITHIN;
+                    for rx in answers {
+                        // A session that ended meanwhile did nothing; one
+                        // that does not answer within CLEAR_ANSWER_WITHIN of
+                        // the request (busy behind the routes task) is
+                        // counted so too,
+                        // so that the answer comes before ndbgpctl's timeout.
+                        let answer = tokio::time::timeout_at(deadline, rx).await;
+                        outcomes.push(answer.ok().and_then(Result::ok).unwrap_or(Cleared::Down));
+                    }
+                    let _ = done.send(admin::cleared(&target, soft, &outcomes));
+                });
+                return;
+            }
+        };
+        let _ = done.send(Ok(answer));
+    }
+
+    /// The neighbours a `neighbor` command acts on: the target's sessions
+    /// that are not ending, and the neighbours held down without one.
+    fn admin_targets(&self, target: &NeighborTarget) -> Result<(Target, Vec<PeerKey>), String> {
+        let target = match target {
+            NeighborTarget::Interface(name) => Target {
+                interface: name.clone(),
+                neighbor: None,
+            },
+            NeighborTarget::Neighbor(n) => Target {
+                interface: n.interface.clone(),
+                neighbor: Some(n.address),
+            },
+        };
+        let Some(ifindex) = self.links.borrow().get(&target.interface).map(|l| l.ifindex) else {
+            return Err(format!(
+                "{}: {} is not a configured interface that exists",
+                target.nothing(),
+                target.interface
+            ));
+        };
+        let wanted = |key: &PeerKey| key.ifindex == ifindex && target.neighbor.is_none_or(|a| a == key.addr);
+        let mut keys: Vec<PeerKey> = self.sessions_on(|i| i == ifindex);
+        keys.extend(
+            self.admin_down
+                .iter()
+                .filter(|k| !self.sessions.contains_key(k))
+                .copied(),
+        );
+        keys.retain(wanted);
+        keys.sort();
+        if keys.is_empty() {
+            return Err(target.nothing());
+        }
+        Ok((target, keys))
+    }
+
+    /// Administrative holds of links gone or no longer configured: a new
+    /// link under the name is another link.
+    fn forget_admin_down(&mut self) {
+        let links = self.links.borrow();
+        let names = self.config.interfaces.borrow();
+        self.admin_down
+            .retain(|key| iface::name_of(&links, key.ifindex).is_some_and(|name| names.iter().any(|n| n == name)));
     }
 
     fn views(
@@ -701,11 +888,59 @@ impl Manager {
                     prefixes_accepted: counters.get(key).map_or(0, |c| c.prefixes_accepted),
                     messages_by_type: s.messages_by_type,
                     downs: s.downs.iter().map(|(class, n)| (class.to_string(), *n)).collect(),
+                    admin_down: s.admin_down,
+                    graceful_restart: s.graceful_restart,
+                    gr_restarting: counters.get(key).is_some_and(|c| c.gr_restarting),
+                    stale_routes: counters.get(key).map_or(0, |c| c.stale_routes),
                     bfd: bfd.get(key).map(|state| state.to_string()),
                     bfd_held: s.bfd_held,
                 }
             })
             .collect();
+        // Held down with no session (discovery lost it meanwhile): shown, so
+        // that the hold can be seen and lifted.
+        for key in self.admin_down.iter().filter(|k| !self.sessions.contains_key(k)) {
+            views.push(NeighborView {
+                interface: iface::name_of(&links, key.ifindex).unwrap_or_default().to_string(),
+                ifindex: key.ifindex,
+                address: key.addr,
+                state: SessionState::Idle,
+                remote_asn: None,
+                remote_id: None,
+                direction: None,
+                uptime_s: 0,
+                last_error: None,
+                last_down: None,
+                hold_time: self.config.fsm.hold_time,
+                keepalive_s: None,
+                messages_received: 0,
+                messages_sent: 0,
+                established_count: 0,
+                updates_received: 0,
+                updates_sent: 0,
+                prefixes_received: 0,
+                prefixes_sent: 0,
+                prefixes_filtered: 0,
+                prefixes_first_as_rejected: 0,
+                next_hop_ours: 0,
+                as_loop: 0,
+                tcp_md5: false,
+                ttl_security: false,
+                max_prefix: None,
+                max_prefix_held: false,
+                max_prefix_retry_s: None,
+                prefixes_accepted: 0,
+                messages_by_type: Default::default(),
+                downs: Default::default(),
+                admin_down: true,
+                graceful_restart: false,
+                gr_restarting: false,
+                stale_routes: 0,
+                // Its BFD session went with its session.
+                bfd: bfd.get(key).map(|state| state.to_string()),
+                bfd_held: false,
+            });
+        }
         views.sort_by(|a, b| (&a.interface, a.address).cmp(&(&b.interface, b.address)));
         views
     }
@@ -720,6 +955,28 @@ fn session_state(state: fsm::State) -> SessionState {
         fsm::State::OpenConfirm => SessionState::OpenConfirm,
         fsm::State::Established => SessionState::Established,
     }
+}
+
+/// Each BFD session's state by neighbour ("up", "down", "init",
+/// "admin-down"); empty when BFD is off or its task has stopped.
+async fn bfd_states(bfd: Option<&BfdHandle>) -> HashMap<PeerKey, &'static str> {
+    let Some(handle) = bfd else {
+        return HashMap::new();
+    };
+    let Ok(view) = handle.view().await else {
+        return HashMap::new();
+    };
+    view.sessions
+        .iter()
+        .filter(|s| !s.leaving)
+        .map(|s| {
+            let key = PeerKey {
+                ifindex: s.peer.ifindex,
+                addr: s.peer.addr,
+            };
+            (key, bfd_state(s.state))
+        })
+        .collect()
 }
 
 fn bfd_state(state: bfd::packet::State) -> &'static str {

@@ -9,22 +9,24 @@
 //! Beside the task itself: `slot` (one FSM with its connection and timer
 //! deadlines), `dial` (the primary's dial and its stale results),
 //! `backoff` (how long to wait before dialing again), `hold` (no session
-//! for a while after one closed for `--max-prefix`). With `--bfd`, a BFD
-//! failure closes the session (Cease / BFD Down, RFC 9384) and holds it
-//! down, no dial and no connection taken, until BFD is Up again.
+//! for a while after one closed for `--max-prefix`; none at all while
+//! `neighbor shutdown` holds it down). With `--bfd`, a BFD failure closes
+//! the session (Cease / BFD Down, RFC 9384) and holds it down, no dial and
+//! no connection taken, until BFD is Up again.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::auth::Protection;
 use super::conn::{Conn, ConnEvent};
 use super::fsm::collision::{Keep, Speaker, resolve_collision};
+use super::fsm::graceful::PeerGracefulRestart;
 use super::fsm::{Action, Direction, DownReason, Event, Fsm, FsmConfig, PeerInfo, State, Timer};
 use super::transport::{BoxStream, Dialer};
 use crate::api::{MessageCounts, MessagesByType};
@@ -47,7 +49,7 @@ mod slot;
 
 use backoff::Backoff;
 use dial::{Dial, Dialed};
-pub use hold::MaxPrefixHold;
+pub use hold::{Cleared, MaxPrefixHold};
 use slot::{Slot, Which, progress};
 
 /// How long a stopping session waits for its NOTIFICATIONs to be written.
@@ -72,13 +74,25 @@ pub struct SessionParams {
     /// A max-prefix hold still in force from an earlier session with this
     /// neighbour: the session starts held.
     pub hold: Option<MaxPrefixHold>,
+    /// `neighbor shutdown` holds the neighbour down: the session starts
+    /// without dialing or taking connections, until `AdminEnable`.
+    pub admin_down: bool,
 }
 
 /// What the session has for the routes task, sent between events.
 enum ToRoutes {
-    Up(rib::PeerInfo, EncodeContext, mpsc::UnboundedSender<Outgoing>),
-    Down,
+    /// With the families the peer kept forwarding for, when its OPEN had
+    /// the Graceful Restart capability.
+    Up(
+        rib::PeerInfo,
+        EncodeContext,
+        mpsc::UnboundedSender<Outgoing>,
+        Option<rib::Families>,
+    ),
+    /// With the time to keep its routes, stale, in a graceful restart.
+    Down(Option<Duration>),
     Update(Update),
+    EndOfRib(rib::Families),
     Refresh,
 }
 
@@ -98,6 +112,17 @@ pub enum SessionCommand {
     Deconfigured,
     /// End a max-prefix hold now (a reload): dial again.
     ClearMaxPrefixHold,
+    /// `neighbor shutdown`: Cease / Administrative Shutdown (RFC 9003
+    /// text), then no dial and no connection taken until `AdminEnable`.
+    AdminShutdown { message: Option<String> },
+    /// `neighbor enable`: lift the administrative hold and dial now.
+    AdminEnable,
+    /// `neighbor clear`: hard, Cease / Administrative Reset and redial as
+    /// after any down; `soft`, ROUTE-REFRESH and re-send our routes.
+    Clear { soft: bool, done: oneshot::Sender<Cleared> },
+    /// Discovery lost the neighbour and `--teardown-on-loss` is on: end
+    /// even an Established session (Cease / Peer De-configured).
+    NeighbourLostTeardown,
     /// The BFD session with the neighbour failed (it was Up): Cease / BFD
     /// Down, then no session until `BfdUp` (RFC 5882 3.2).
     BfdDown { why: String },
@@ -134,6 +159,11 @@ pub struct SessionStatus {
     pub bfd_held: bool,
     /// Established sessions that ended, by [`DownReason::class`].
     pub downs: BTreeMap<&'static str, u64>,
+    /// Held down by `neighbor shutdown` until `neighbor enable`.
+    pub admin_down: bool,
+    /// The peer's last OPEN had the Graceful Restart capability and so did
+    /// ours (RFC 4724).
+    pub graceful_restart: bool,
 }
 
 pub struct SessionHandle {
@@ -170,12 +200,15 @@ pub fn new(
         max_prefix_hold: None,
         messages_by_type: MessagesByType::default(),
         downs: BTreeMap::new(),
+        admin_down: params.admin_down,
+        graceful_restart: false,
         bfd_held: false,
     };
     let (status_tx, status) = watch::channel(status0.clone());
     let (conn_tx, conn_rx) = mpsc::channel(256);
     let (dial_tx, dial_rx) = mpsc::channel(4);
     let hold = params.hold.filter(|h| h.holds_at(Instant::now()));
+    let admin_down = params.admin_down;
     let session = Session {
         primary: Slot::new(Fsm::new(params.fsm.clone()).ok()),
         params,
@@ -188,6 +221,7 @@ pub fn new(
         waiting: None,
         backoff: Backoff::default(),
         hold,
+        admin_down,
         bfd_held: false,
         bfd_down: None,
         restart_at: None,
@@ -201,6 +235,7 @@ pub fn new(
         established: None,
         outgoing: None,
         decode_ctx: None,
+        graceful_restart: None,
     };
     let handle = SessionHandle {
         commands: commands_tx,
@@ -225,6 +260,9 @@ struct Session {
     backoff: Backoff,
     /// Closed for `--max-prefix`: no dial, no connection taken.
     hold: Option<MaxPrefixHold>,
+    /// Held down by the operator (`neighbor shutdown`): no dial, no
+    /// connection taken, no expiry.
+    admin_down: bool,
     /// BFD failed: no dial, no connection taken, until it is Up again.
     bfd_held: bool,
     /// Why BFD closed the Established session, for its `SessionDown`.
@@ -249,6 +287,9 @@ struct Session {
     outgoing: Option<mpsc::UnboundedReceiver<Outgoing>>,
     /// How to read this peer's UPDATEs, fixed at Established.
     decode_ctx: Option<DecodeContext>,
+    /// The Established peer's Graceful Restart capability, if both sides
+    /// advertised one: whether its routes outlive the session's end.
+    graceful_restart: Option<PeerGracefulRestart>,
 }
 
 async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
@@ -279,7 +320,7 @@ impl Session {
             warn!("{}: invalid BGP configuration; session not started", self.name());
             return;
         }
-        if self.hold.is_none() {
+        if self.hold.is_none() && !self.admin_down {
             self.feed(Which::Primary, Event::ManualStart);
         }
         if let Some(stream) = inbound {
@@ -433,7 +474,12 @@ impl Session {
         let encode = EncodeContext {
             four_octet_as: peer.negotiated.four_octet_as,
         };
-        self.to_routes.push(ToRoutes::Up(info, encode, out_tx));
+        self.graceful_restart = peer.negotiated.graceful_restart;
+        let forwarding_kept = self.graceful_restart.map(|gr| rib::Families {
+            ipv4: gr.ipv4 == Some(true),
+            ipv6: gr.ipv6 == Some(true),
+        });
+        self.to_routes.push(ToRoutes::Up(info, encode, out_tx, forwarding_kept));
         self.outgoing = Some(out_rx);
         self.established = Some(which);
         self.decode_ctx = Some(DecodeContext {
@@ -472,7 +518,13 @@ impl Session {
                 (DownReason::NotificationSent(n), None) => format!("sent {n}"),
                 (other, None) => other.to_string(),
             });
-            self.to_routes.push(ToRoutes::Down);
+            // RFC 4724 4.2, RFC 8538 4: which ways down keep its routes.
+            let keep = self
+                .graceful_restart
+                .take()
+                .filter(|gr| gr.keeps_routes(reason))
+                .map(|gr| Duration::from_secs(u64::from(gr.restart_time)));
+            self.to_routes.push(ToRoutes::Down(keep));
             // `outgoing` is kept until the routes task lets it go (at this
             // Down): a max-prefix signal it sent meanwhile still sets the
             // hold. UPDATEs on it are dropped, nothing is Established.
@@ -500,7 +552,17 @@ impl Session {
                     );
                 }
                 self.status.updates_received += 1;
-                self.to_routes.push(ToRoutes::Update(decoded.update));
+                match decoded.end_of_rib {
+                    Some((afi, safi)) if safi == crate::msg::SAFI_UNICAST => {
+                        let families = rib::Families {
+                            ipv4: afi == crate::msg::AFI_IPV4,
+                            ipv6: afi == crate::msg::AFI_IPV6,
+                        };
+                        self.to_routes.push(ToRoutes::EndOfRib(families));
+                    }
+                    Some(_) => {}
+                    None => self.to_routes.push(ToRoutes::Update(decoded.update)),
+                }
             }
             Err(UpdateError::TreatAsWithdraw { withdrawn, reason }) => {
                 warn!(
@@ -598,9 +660,11 @@ impl Session {
         for message in std::mem::take(&mut self.to_routes) {
             let routes = &self.params.routes;
             match message {
-                ToRoutes::Up(info, encode, out) => routes.peer_up(info, encode, out).await,
-                ToRoutes::Down => routes.peer_down(key).await,
+                ToRoutes::Up(info, encode, out, kept) => routes.peer_up_graceful(info, encode, out, kept).await,
+                ToRoutes::Down(None) => routes.peer_down(key).await,
+                ToRoutes::Down(Some(keep)) => routes.peer_down_graceful(key, keep).await,
                 ToRoutes::Update(update) => routes.update(key, update).await,
+                ToRoutes::EndOfRib(families) => routes.end_of_rib(key, families).await,
                 ToRoutes::Refresh => routes.refresh(key).await,
             }
         }
@@ -656,6 +720,14 @@ impl Session {
     /// A connection the neighbour opened: the primary takes it if it has
     /// none; else it gets its own passive FSM until the OPENs decide.
     fn offer(&mut self, stream: BoxStream) {
+        if self.admin_down {
+            info!(
+                "{}: administratively down: refusing its connection until `neighbor enable`",
+                self.name()
+            );
+            drop(stream);
+            return;
+        }
         if self.bfd_held {
             info!(
                 "{}: BFD down: refusing its connection until BFD is up again",
@@ -849,13 +921,138 @@ impl Session {
                 if self.hold.take().is_some() {
                     info!("{}: max-prefix hold cleared", self.name());
                     self.restart_at = None;
-                    if self.primary.is_over() && !self.neighbour_lost && self.ending.is_none() && !self.bfd_held {
+                    if self.primary.is_over()
+                        && !self.neighbour_lost
+                        && self.ending.is_none()
+                        && !self.admin_down
+                        && !self.bfd_held
+                    {
                         self.restart();
                     }
                 }
             }
+            SessionCommand::AdminShutdown { message } => self.admin_shutdown(message),
+            SessionCommand::AdminEnable => self.admin_enable(),
+            SessionCommand::Clear { soft, done } => {
+                let cleared = if soft { self.soft_clear() } else { self.hard_clear() };
+                let _ = done.send(cleared);
+            }
+            SessionCommand::NeighbourLostTeardown => {
+                // The manager logged why.
+                self.ending = Some("neighbour lost (teardown-on-loss)");
+                let subcode = code::PEER_DECONFIGURED;
+                self.feed_both(Event::AutomaticStop { subcode });
+            }
             SessionCommand::BfdDown { why } => self.bfd_down(why),
             SessionCommand::BfdUp => self.bfd_up(),
+        }
+    }
+
+    /// Cease / Administrative Shutdown on any connection, drop a dial and
+    /// a waiting connection; the session stays, Idle, until enabled.
+    fn admin_shutdown(&mut self, message: Option<String>) {
+        if self.admin_down {
+            return;
+        }
+        info!(
+            "{}: administrative shutdown: no session until `neighbor enable`",
+            self.name()
+        );
+        self.admin_down = true;
+        self.waiting = None;
+        self.restart_at = None;
+        self.feed_both(Event::ManualStop {
+            shutdown_message: message,
+        });
+        self.abort_dial();
+    }
+
+    /// Lift the administrative hold: dial now, unless a max-prefix hold is
+    /// still in force or discovery lost the neighbour meanwhile (`settle`
+    /// then waits for the hold or ends the session).
+    fn admin_enable(&mut self) {
+        if !self.admin_down {
+            return;
+        }
+        info!("{}: administratively enabled", self.name());
+        self.admin_down = false;
+        if self.primary.is_over()
+            && self.ending.is_none()
+            && self.hold.is_none()
+            && !self.neighbour_lost
+            && !self.bfd_held
+        {
+            self.backoff.reset();
+            self.restart();
+        }
+    }
+
+    /// Cease / Administrative Reset on an Established session (the peer and
+    /// we redial as after any down); a session still connecting gives up its
+    /// attempt and dials again now.
+    fn hard_clear(&mut self) -> Cleared {
+        // BFD down: a new session would only be refused again (hold).
+        if self.admin_down || self.bfd_held || self.ending.is_some() {
+            return Cleared::Down;
+        }
+        // As FRR's `clear bgp`: a neighbour closed for --max-prefix comes
+        // back now.
+        if self.hold.take().is_some() {
+            info!(
+                "{}: cleared by the operator: max-prefix hold lifted, dialing again",
+                self.name()
+            );
+            self.restart_at = None;
+            if self.primary.is_over() && !self.neighbour_lost {
+                self.backoff.reset();
+                self.restart();
+            }
+            return Cleared::Redialing;
+        }
+        let established = self.established();
+        info!(
+            "{}: cleared by the operator: {}",
+            self.name(),
+            if established {
+                "resetting the session"
+            } else {
+                "dialing again"
+            }
+        );
+        self.waiting = None;
+        self.feed_both(Event::AdministrativeReset { message: None });
+        if established {
+            return Cleared::Reset;
+        }
+        self.abort_dial();
+        if self.primary.is_over() && !self.neighbour_lost {
+            self.backoff.reset();
+            self.restart();
+        }
+        Cleared::Redialing
+    }
+
+    /// ROUTE-REFRESH for each negotiated family if the peer advertised the
+    /// capability (RFC 2918), and our Adj-RIB-Out again, without a reset.
+    fn soft_clear(&mut self) -> Cleared {
+        let Some(which) = self.established else {
+            return Cleared::Down;
+        };
+        let families = self
+            .slot_ref(which)
+            .and_then(|s| s.fsm.as_ref())
+            .map(Fsm::refreshable_families)
+            .unwrap_or_default();
+        info!(
+            "{}: soft clear: {} ROUTE-REFRESH, re-sending our routes",
+            self.name(),
+            families.len()
+        );
+        self.feed(which, Event::RequestRouteRefresh);
+        self.to_routes.push(ToRoutes::Refresh);
+        match families.is_empty() {
+            true => Cleared::NoRouteRefresh,
+            false => Cleared::Refreshed(families),
         }
     }
 
@@ -893,7 +1090,12 @@ impl Session {
         }
         self.bfd_held = false;
         info!("{}: BFD up: the session may come back", self.name());
-        if self.primary.is_over() && self.ending.is_none() && self.hold.is_none() && !self.neighbour_lost {
+        if self.primary.is_over()
+            && self.ending.is_none()
+            && self.hold.is_none()
+            && !self.neighbour_lost
+            && !self.admin_down
+        {
             self.backoff.reset();
             self.restart();
         }
@@ -959,13 +1161,17 @@ impl Session {
                 if self.ending.is_some() {
                     return false;
                 }
-                if self.bfd_held {
+                if self.admin_down || self.bfd_held {
+                    // Nothing to keep for a neighbour discovery lost: the
+                    // manager remembers an administrative hold for its next
+                    // session.
                     if self.neighbour_lost {
                         self.ending = Some("neighbour lost");
                         return false;
                     }
-                    // Lifted by BFD Up alone; a max-prefix hold that ends
-                    // meanwhile is dropped when its time comes.
+                    // Lifted by `neighbor enable` or BFD Up alone; a
+                    // max-prefix hold that ends meanwhile is dropped when its
+                    // time comes.
                     self.restart_at = self.hold.and_then(|h| h.until);
                 } else if let Some(hold) = self.hold {
                     self.restart_at = hold.until;
@@ -1018,7 +1224,7 @@ impl Session {
                 info!("{}: max-prefix hold over", self.name());
             }
             // A neighbour lost meanwhile ends the session instead (settle).
-            if self.primary.is_over() && !self.neighbour_lost && !self.bfd_held {
+            if self.primary.is_over() && !self.neighbour_lost && !self.admin_down && !self.bfd_held {
                 self.restart();
             }
         }
@@ -1047,6 +1253,8 @@ impl Session {
         self.status.keepalive_s = peer.and_then(|p| p.keepalive).map(|k| k.as_secs());
         self.status.protection = best.protection;
         self.status.max_prefix_hold = self.hold;
+        self.status.admin_down = self.admin_down;
+        self.status.graceful_restart = peer.is_some_and(|p| p.negotiated.graceful_restart.is_some());
         self.status.bfd_held = self.bfd_held;
         let status = self.status.clone();
         self.status_tx.send_if_modified(|s| {

@@ -557,6 +557,9 @@ fn protection(r: &NeighborView) -> &'static str {
 /// The FSM state, and why an Idle session does not dial.
 fn session_state(n: &NeighborView) -> String {
     let state = text(n.state);
+    if n.admin_down {
+        return format!("{state} (admin down)");
+    }
     if n.bfd_held {
         return format!("{state} (BFD down)");
     }
@@ -585,6 +588,7 @@ fn neighbors_table(rows: &[NeighborView]) -> String {
         "PFX SENT",
         "PFX FILTERED",
         "AUTH",
+        "GR",
         "LAST ERROR",
         "LAST DOWN",
     ];
@@ -614,6 +618,7 @@ fn neighbors_table(rows: &[NeighborView]) -> String {
                     n => format!("{} first-AS={n}", r.prefixes_filtered),
                 },
                 protection(r).to_string(),
+                graceful_restart(r),
                 text(&r.last_error),
                 text(&r.last_down),
             ];
@@ -624,6 +629,17 @@ fn neighbors_table(rows: &[NeighborView]) -> String {
         })
         .collect();
     format_table(&header, body)
+}
+
+/// The GR column: "-" without graceful restart, "yes" with it, and what
+/// is kept of a restarting peer's routes.
+fn graceful_restart(r: &NeighborView) -> String {
+    match (r.gr_restarting, r.stale_routes, r.graceful_restart) {
+        (true, n, _) => format!("restarting ({n} stale)"),
+        (false, n, _) if n > 0 => format!("{n} stale"),
+        (false, _, true) => "yes".into(),
+        (false, _, false) => "-".into(),
+    }
 }
 
 fn interfaces_table(rows: &[InterfaceEntry]) -> String {
@@ -787,6 +803,10 @@ mod tests {
             downs: Default::default(),
             bfd: None,
             bfd_held: false,
+            admin_down: false,
+            graceful_restart: false,
+            gr_restarting: false,
+            stale_routes: 0,
             prefixes_filtered: 1,
             prefixes_first_as_rejected: 0,
             next_hop_ours: 0,
@@ -797,18 +817,24 @@ mod tests {
     #[test]
     fn neighbors_show_uptime_while_established() {
         let rows = vec![
-            session("eth0", SessionState::Established),
+            NeighborView {
+                graceful_restart: true,
+                ..session("eth0", SessionState::Established)
+            },
             NeighborView {
                 prefixes_first_as_rejected: 2,
+                graceful_restart: true,
+                gr_restarting: true,
+                stale_routes: 4,
                 ..session("eth1", SessionState::OpenSent)
             },
         ];
         assert_eq!(
             table(&Answer::Neighbors(rows)),
             lines(&[
-                "INTERFACE  ADDRESS  STATE        AS     ROUTER ID  DIR       UPTIME    HOLD  PFX RCVD  PFX SENT  PFX FILTERED  AUTH      LAST ERROR  LAST DOWN",
-                "eth0       fe80::2  Established  65002  10.0.0.2   outbound  01:02:05  9     4         5         1             md5+gtsm  -           hold timer expired",
-                "eth1       fe80::2  OpenSent     65002  10.0.0.2   outbound  -         9     4         5         1 first-AS=2  -         -           hold timer expired",
+                "INTERFACE  ADDRESS  STATE        AS     ROUTER ID  DIR       UPTIME    HOLD  PFX RCVD  PFX SENT  PFX FILTERED  AUTH      GR                    LAST ERROR  LAST DOWN",
+                "eth0       fe80::2  Established  65002  10.0.0.2   outbound  01:02:05  9     4         5         1             md5+gtsm  yes                   -           hold timer expired",
+                "eth1       fe80::2  OpenSent     65002  10.0.0.2   outbound  -         9     4         5         1 first-AS=2  -         restarting (4 stale)  -           hold timer expired",
             ])
         );
     }
@@ -826,9 +852,9 @@ mod tests {
         assert_eq!(
             table(&Answer::Neighbors(vec![held, until_reload])),
             lines(&[
-                "INTERFACE  ADDRESS  STATE                             AS     ROUTER ID  DIR       UPTIME  HOLD  PFX RCVD  PFX SENT  PFX FILTERED  AUTH      LAST ERROR  LAST DOWN",
-                "eth0       fe80::2  Idle (max-prefix, retry in 42 s)  65002  10.0.0.2   outbound  -       9     4/100     5         1             md5+gtsm  -           max-prefix",
-                "eth1       fe80::2  Idle (max-prefix, until reload)   65002  10.0.0.2   outbound  -       9     4/100     5         1             md5+gtsm  -           max-prefix",
+                "INTERFACE  ADDRESS  STATE                             AS     ROUTER ID  DIR       UPTIME  HOLD  PFX RCVD  PFX SENT  PFX FILTERED  AUTH      GR  LAST ERROR  LAST DOWN",
+                "eth0       fe80::2  Idle (max-prefix, retry in 42 s)  65002  10.0.0.2   outbound  -       9     4/100     5         1             md5+gtsm  -   -           max-prefix",
+                "eth1       fe80::2  Idle (max-prefix, until reload)   65002  10.0.0.2   outbound  -       9     4/100     5         1             md5+gtsm  -   -           max-prefix",
             ])
         );
     }
@@ -844,9 +870,9 @@ mod tests {
         assert_eq!(
             table(&Answer::Neighbors(vec![up, held])),
             lines(&[
-                "INTERFACE  ADDRESS  STATE            BFD   AS     ROUTER ID  DIR       UPTIME    HOLD  PFX RCVD  PFX SENT  PFX FILTERED  AUTH      LAST ERROR  LAST DOWN",
-                "eth0       fe80::2  Established      up    65002  10.0.0.2   outbound  01:02:05  9     4         5         1             md5+gtsm  -           hold timer expired",
-                "eth1       fe80::2  Idle (BFD down)  down  65002  10.0.0.2   outbound  -         9     4         5         1             -         -           BFD down",
+                "INTERFACE  ADDRESS  STATE            BFD   AS     ROUTER ID  DIR       UPTIME    HOLD  PFX RCVD  PFX SENT  PFX FILTERED  AUTH      GR  LAST ERROR  LAST DOWN",
+                "eth0       fe80::2  Established      up    65002  10.0.0.2   outbound  01:02:05  9     4         5         1             md5+gtsm  -   -           hold timer expired",
+                "eth1       fe80::2  Idle (BFD down)  down  65002  10.0.0.2   outbound  -         9     4         5         1             -         -   -           BFD down",
             ])
         );
     }
@@ -871,6 +897,7 @@ mod tests {
             best,
             multipath: best,
             rejected: None,
+            stale: false,
         }
     }
 
@@ -932,6 +959,7 @@ mod tests {
     fn filtered_routes_show_their_reason() {
         let rejected = |reason: &str| PathView {
             rejected: Some(reason.into()),
+            stale: false,
             ..path(Some(("fe80::2", "eth0")), false)
         };
         let rows = vec![

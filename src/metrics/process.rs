@@ -87,11 +87,27 @@ pub fn read() -> Option<ProcessStats> {
         sysconf(SysconfVar::PAGE_SIZE),
         boot_time,
     );
+    // Under the unit's ProcSubset=pid /proc/stat is hidden: the time main
+    // noted at start is as good.
+    stats.start_time_seconds = stats.start_time_seconds.or_else(|| STARTED.get().copied());
     stats.open_fds = std::fs::read_dir(proc.join("self/fd")).map_or(0, |d| d.count() as u64);
     stats.max_fds = std::fs::read_to_string(proc.join("self/limits"))
         .ok()
         .and_then(|t| parse_max_fds(&t));
     Some(stats)
+}
+
+/// When the process started, noted by [`note_start`].
+static STARTED: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+
+/// Notes now as the process's start (seconds since the epoch), for
+/// `process_start_time_seconds` where /proc/stat cannot be read. Call it
+/// first thing in main; later calls change nothing.
+pub fn note_start() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let _ = STARTED.set(now);
 }
 
 /// A sysconf value; 0 if unknown.

@@ -194,6 +194,17 @@ fn sessions(w: &mut Writer, neighbors: &[NeighborView]) {
         f.sample(&[("state", name)], count);
     }
     let peers: Vec<(&NeighborView, PeerLabels)> = neighbors.iter().map(|n| (n, PeerLabels::of(n))).collect();
+    // The peer's AS is known only once its OPEN is in: as a label of every
+    // series it would start them afresh at each flap (and hide the down
+    // from rate()), so it has a series of its own to join on.
+    let mut f = w.gauge(
+        "ndbgp_session_info",
+        "1 per session; remote_as is the peer's AS, empty until its OPEN is in.",
+    );
+    for (n, labels) in &peers {
+        let remote_as = n.remote_asn.map(|a| a.to_string()).unwrap_or_default();
+        f.sample(&labels.with(Some(("remote_as", remote_as.as_str()))), 1);
+    }
 
     type Gauge = fn(&NeighborView) -> u64;
     let gauges: [(&str, &str, Gauge); 7] = [
@@ -277,12 +288,10 @@ fn sessions(w: &mut Writer, neighbors: &[NeighborView]) {
     }
 }
 
-/// The labels of a session's series.
+/// The labels of a session's series: what stays the same across its flaps.
 struct PeerLabels {
     interface: String,
     peer: String,
-    /// Empty until the peer's OPEN said it.
-    remote_as: String,
 }
 
 impl PeerLabels {
@@ -290,16 +299,11 @@ impl PeerLabels {
         PeerLabels {
             interface: n.interface.clone(),
             peer: n.address.to_string(),
-            remote_as: n.remote_asn.map(|a| a.to_string()).unwrap_or_default(),
         }
     }
 
     fn with<'a>(&'a self, extra: Option<(&'a str, &'a str)>) -> Vec<(&'a str, &'a str)> {
-        let mut labels = vec![
-            ("interface", self.interface.as_str()),
-            ("peer", self.peer.as_str()),
-            ("remote_as", self.remote_as.as_str()),
-        ];
+        let mut labels = vec![("interface", self.interface.as_str()), ("peer", self.peer.as_str())];
         labels.extend(extra);
         labels
     }
@@ -526,6 +530,10 @@ mod tests {
             downs: BTreeMap::from([("hold_timer_expired".into(), 1)]),
             bfd: None,
             bfd_held: false,
+            admin_down: false,
+            graceful_restart: false,
+            gr_restarting: false,
+            stale_routes: 0,
         }
     }
 
@@ -582,6 +590,35 @@ mod tests {
         text.lines().collect()
     }
 
+    /// A session that goes down keeps its series (same labels), so that
+    /// rate() and increase() see the down; only the info series changes.
+    #[test]
+    fn a_sessions_series_keep_their_labels_across_a_flap() {
+        let up = neighbor("eth0", "fe80::2", SessionState::Established);
+        let mut down = neighbor("eth0", "fe80::2", SessionState::Active);
+        down.remote_asn = None;
+        down.downs.insert("hold_timer_expired".into(), 2);
+        let series = |n: NeighborView| -> Vec<String> {
+            lines(&render(&snapshot(vec![n])))
+                .into_iter()
+                .filter(|l| l.starts_with("ndbgp_session_") && !l.starts_with("ndbgp_session_info"))
+                .map(|l| l.rsplit_once(' ').unwrap().0.to_string())
+                .collect()
+        };
+        assert_eq!(series(up), series(down.clone()));
+        let text = render(&snapshot(vec![down]));
+        assert!(
+            text.contains(r#"ndbgp_session_info{interface="eth0",peer="fe80::2",remote_as=""} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"ndbgp_session_downs_total{interface="eth0",peer="fe80::2",reason="hold_timer_expired"} 2"#
+            ),
+            "{text}"
+        );
+    }
+
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(escape_label(r#"a\b"c"#), r#"a\\b\"c"#);
@@ -592,7 +629,7 @@ mod tests {
         s.interfaces = None;
         let text = render(&s);
         assert!(
-            text.contains(r#"ndbgp_session_uptime_seconds{interface="we\"ird\\",peer="fe80::2",remote_as="65002"} 42"#),
+            text.contains(r#"ndbgp_session_uptime_seconds{interface="we\"ird\\",peer="fe80::2"} 42"#),
             "{text}"
         );
     }
@@ -644,13 +681,14 @@ mod tests {
             neighbor("eth1", "fe80::3", SessionState::Active),
         ]));
         let have = lines(&text);
-        let peer = r#"interface="eth0",peer="fe80::2",remote_as="65002""#;
+        let peer = r#"interface="eth0",peer="fe80::2""#;
         for line in [
             r#"ndbgp_sessions{state="established"} 1"#.to_string(),
             r#"ndbgp_sessions{state="active"} 1"#.to_string(),
             r#"ndbgp_sessions{state="idle"} 0"#.to_string(),
             format!("ndbgp_session_state{{{peer}}} 6"),
-            r#"ndbgp_session_state{interface="eth1",peer="fe80::3",remote_as="65002"} 3"#.to_string(),
+            r#"ndbgp_session_state{interface="eth1",peer="fe80::3"} 3"#.to_string(),
+            format!("ndbgp_session_info{{{peer},remote_as=\"65002\"}} 1"),
             format!("ndbgp_session_prefixes_received{{{peer}}} 5"),
             format!("ndbgp_session_prefixes_accepted{{{peer}}} 3"),
             format!("ndbgp_session_prefixes_filtered{{{peer}}} 1"),

@@ -20,7 +20,9 @@ pub use codec::{KEEPALIVE, decode};
 pub use error::{EncodeError, MsgError};
 pub use frame::{Header, frame, msg_type};
 pub use notification::{NotificationPacket, code_name, subcode_name};
-pub use open::{BGP_VERSION, CapabilityIter, OpenPacket, OptParamIter, cap_code, param_type};
+pub use open::{
+    BGP_VERSION, CapabilityIter, MAX_RESTART_TIME, OpenPacket, OptParamIter, cap_code, gr_flag, param_type,
+};
 pub use route_refresh::RouteRefreshPacket;
 pub use update::UpdatePacket;
 

@@ -5,7 +5,9 @@
 //! (ifindex, link-local address) and tells the BGP manager, with
 //! [`PeerEvent`]s, which neighbours may be dialled and which are gone.
 //! Discovery gates new connection attempts only: what BGP does with a
-//! `Lost` for an established session is its own business.
+//! `Lost` for an established session is its own business. A static
+//! neighbour (`ndbgpctl neighbor add`) is an entry with the `static` source:
+//! discovered while its interface is up, never lost for silence.
 //!
 //! [`table`] is the pure state machine (time is passed in); [`task`] is the
 //! actor that owns it and wires it to channels.
@@ -67,6 +69,8 @@ pub enum LostReason {
     Silent {
         elapsed: Duration,
     },
+    /// `ndbgpctl neighbor remove` of a static neighbour nothing else sees.
+    StaticRemoved,
 }
 
 impl fmt::Display for LostReason {
@@ -77,6 +81,7 @@ impl fmt::Display for LostReason {
             LostReason::IfindexChanged => f.write_str("ifindex changed"),
             LostReason::OwnAddress => f.write_str("now our own address"),
             LostReason::Silent { elapsed } => write!(f, "silent for {elapsed:?}"),
+            LostReason::StaticRemoved => f.write_str("static neighbour removed"),
         }
     }
 }

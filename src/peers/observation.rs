@@ -17,6 +17,8 @@ pub enum Source {
     Tcp,
     /// An echo reply to our probe (nd/echo.rs).
     Echo,
+    /// Configured by the operator (`ndbgpctl neighbor add`): never expires.
+    Static,
 }
 
 impl Source {
@@ -29,6 +31,7 @@ impl Source {
             Source::Kernel => "kernel",
             Source::Tcp => "tcp",
             Source::Echo => "echo",
+            Source::Static => "static",
         }
     }
 }

@@ -94,8 +94,12 @@ impl PeerEntry {
 
     /// When it is dropped if nothing more is heard: `hold` after it was last
     /// heard, or the last RA's lifetime after that RA, whichever is later.
-    /// None when that is beyond what the clock can hold.
+    /// None when that is beyond what the clock can hold, and for a static
+    /// neighbour (never).
     pub fn expires_at(&self, hold: Duration) -> Option<Instant> {
+        if self.sources.contains(&Source::Static) {
+            return None;
+        }
         let silent = self.last_seen.checked_add(hold)?;
         let advertised = match self.last_ra {
             Some((at, lifetime)) => at.checked_add(Duration::from_secs(lifetime.into()))?,
@@ -227,6 +231,9 @@ pub struct PeerTable {
     own: HashSet<Ipv6Addr>,
     /// By interface name, or [`UNKNOWN_IFINDEX`].
     stats: HashMap<String, InterfaceStats>,
+    /// Static neighbours (`ndbgpctl neighbor add`) by interface name: each
+    /// has an entry with the `static` source while its link is up.
+    statics: BTreeSet<(String, Ipv6Addr)>,
 }
 
 impl PeerTable {
@@ -237,6 +244,7 @@ impl PeerTable {
             links: HashMap::new(),
             own: HashSet::new(),
             stats: HashMap::new(),
+            statics: BTreeSet::new(),
         }
     }
 
@@ -370,6 +378,7 @@ impl PeerTable {
 
         let by_ifindex = &self.links;
         let own = &self.own;
+        let statics = &mut self.statics;
         let mut events = Vec::new();
         self.entries.retain(|key, entry| {
             let reason = match by_ifindex.get(&key.ifindex) {
@@ -377,6 +386,9 @@ impl PeerTable {
                 Some(link) if link.up => {
                     // Same link under a new name: the key still dials.
                     if link.name != entry.interface {
+                        if statics.remove(&(entry.interface.clone(), key.addr)) {
+                            statics.insert((link.name.clone(), key.addr));
+                        }
                         entry.interface.clone_from(&link.name);
                     }
                     return true;
@@ -389,6 +401,124 @@ impl PeerTable {
             false
         });
         events
+    }
+
+    /// Give each static neighbour whose link is up its entry back (after
+    /// `links_changed`: a link that came up).
+    pub fn restore_statics(&mut self, now: Instant) -> Vec<PeerEvent> {
+        let statics: Vec<(String, Ipv6Addr)> = self.statics.iter().cloned().collect();
+        let mut events = Vec::new();
+        for (name, addr) in statics {
+            if let Some(ifindex) = self.up_link(&name) {
+                events.extend(self.ensure_static(ifindex, &name, addr, now));
+            }
+        }
+        events
+    }
+
+    /// The ifindex of the link `name`, if it is up.
+    fn up_link(&self, name: &str) -> Option<u32> {
+        self.links
+            .iter()
+            .find(|(_, link)| link.name == name && link.up)
+            .map(|(ifindex, _)| *ifindex)
+    }
+
+    /// Make sure the static neighbour has a usable entry with the `static`
+    /// source; Discovered if it had none (or a tentative one).
+    fn ensure_static(&mut self, ifindex: u32, name: &str, addr: Ipv6Addr, now: Instant) -> Vec<PeerEvent> {
+        if self.own.contains(&addr) {
+            return Vec::new();
+        }
+        let key = PeerKey { ifindex, addr };
+        if let Some(entry) = self.entries.get_mut(&key) {
+            entry.sources.insert(Source::Static);
+            return match entry.state {
+                PeerState::Tentative { .. } => vec![discovered(entry)],
+                PeerState::Usable => Vec::new(),
+            };
+        }
+        let seen = Observation {
+            ifindex,
+            addr,
+            mac: None,
+            source: Source::Static,
+            router: None,
+            ra_lifetime: None,
+            tentative: false,
+        };
+        self.insert(key, name.to_string(), &seen, now)
+    }
+
+    /// `ndbgpctl neighbor add`: `addr` on the configured interface `name` is
+    /// a neighbour whatever discovery sees, while the link is up. Returns
+    /// the line for the operator and the events.
+    pub fn add_static(&mut self, name: &str, addr: Ipv6Addr, now: Instant) -> Result<(String, Vec<PeerEvent>), String> {
+        let scoped = format!("{addr}%{name}");
+        if !is_link_local(&addr) {
+            return Err(format!("{scoped}: not a link-local (fe80::/10) address"));
+        }
+        if !self.links.values().any(|link| link.name == name) {
+            return Err(format!("{scoped}: {name} is not a configured interface that exists"));
+        }
+        if self.own.contains(&addr) {
+            return Err(format!("{scoped}: {addr} is one of our own addresses"));
+        }
+        if !self.statics.insert((name.to_string(), addr)) {
+            return Err(format!("{scoped} is already a static neighbour"));
+        }
+        let Some(ifindex) = self.up_link(name) else {
+            info!("{name}: static neighbour {addr} added; the link is down");
+            return Ok((
+                format!("added static neighbour {scoped} (not persisted); {name} is down: dialled once it is up"),
+                Vec::new(),
+            ));
+        };
+        let events = self.ensure_static(ifindex, name, addr, now);
+        if !self.entries.contains_key(&PeerKey { ifindex, addr }) {
+            self.statics.remove(&(name.to_string(), addr));
+            return Err(format!(
+                "{scoped}: {name} has {} neighbours already, the most kept (--max-neighbors)",
+                self.config.max_per_interface
+            ));
+        }
+        info!("{name}: static neighbour {addr} added");
+        Ok((
+            format!("added static neighbour {scoped} (not persisted): dialled as if discovered while {name} is up"),
+            events,
+        ))
+    }
+
+    /// `ndbgpctl neighbor remove`: the neighbour is no longer static. If
+    /// nothing else has seen it, it leaves the table (Lost, StaticRemoved);
+    /// else it stays, and expires as discovery's neighbours do.
+    pub fn remove_static(&mut self, name: &str, addr: Ipv6Addr) -> Result<(String, Vec<PeerEvent>), String> {
+        let scoped = format!("{addr}%{name}");
+        if !self.statics.remove(&(name.to_string(), addr)) {
+            return Err(format!(
+                "{scoped} is not a static neighbour (`ndbgpctl neighbor add` adds one)"
+            ));
+        }
+        info!("{name}: static neighbour {addr} removed");
+        let key = self.up_link(name).map(|ifindex| PeerKey { ifindex, addr });
+        let Some(entry) = key.and_then(|key| self.entries.get_mut(&key)) else {
+            return Ok((format!("removed static neighbour {scoped}"), Vec::new()));
+        };
+        entry.sources.remove(&Source::Static);
+        if !entry.sources.is_empty() {
+            let seen_as = entry.seen_as();
+            return Ok((
+                format!("removed static neighbour {scoped}; discovery still sees it ({seen_as}), so its session stays"),
+                Vec::new(),
+            ));
+        }
+        let events = key
+            .and_then(|key| self.entries.remove(&key))
+            .and_then(|entry| lost(&entry, LostReason::StaticRemoved));
+        Ok((
+            format!("removed static neighbour {scoped}; its session ends (Cease, Peer De-configured)"),
+            events.into_iter().collect(),
+        ))
     }
 
     /// Drop entries silent past their hold time and promote tentative ones
@@ -1160,5 +1290,129 @@ mod tests {
         assert_eq!(json[1]["mac"], serde_json::Value::Null);
         assert_eq!(json[1]["ra_lifetime"], serde_json::Value::Null);
         assert_eq!(json[1]["router"], false);
+    }
+
+    #[test]
+    fn a_static_neighbour_is_discovered_at_once_and_never_expires() {
+        let (mut table, t0) = table();
+        let (line, events) = table.add_static("eth0", addr("fe80::9"), t0).expect("added");
+        assert_eq!(
+            line,
+            "added static neighbour fe80::9%eth0 (not persisted): dialled as if discovered while eth0 is up"
+        );
+        assert_eq!(discovered_keys(&events), vec![key(ETH0, "fe80::9")]);
+        let PeerEvent::Discovered(info) = &events[0] else {
+            panic!("not Discovered: {events:?}");
+        };
+        assert_eq!(info.sources, [Source::Static].into());
+        assert_eq!(table.next_deadline(), None);
+        assert!(table.expire(t0 + secs(86_400)).is_empty());
+        assert_eq!(table.view(t0)[0].sources, vec!["static".to_string()]);
+        assert_eq!(table.view(t0)[0].expires_in_ms, None);
+        // Heard on the wire too: still static, still no expiry.
+        assert!(
+            table
+                .observe(&seen(ETH0, "fe80::9", Source::Na), t0 + secs(5))
+                .is_empty()
+        );
+        assert!(table.expire(t0 + secs(86_400)).is_empty());
+    }
+
+    #[test]
+    fn static_neighbours_are_refused_twice_on_unknown_links_and_for_our_own_address() {
+        let (mut table, t0) = table();
+        table.add_static("eth0", addr("fe80::9"), t0).expect("added");
+        assert_eq!(
+            table.add_static("eth0", addr("fe80::9"), t0).map(|(l, _)| l),
+            Err("fe80::9%eth0 is already a static neighbour".into())
+        );
+        assert_eq!(
+            table.add_static("eth9", addr("fe80::9"), t0).map(|(l, _)| l),
+            Err("fe80::9%eth9: eth9 is not a configured interface that exists".into())
+        );
+        assert_eq!(
+            table.remove_static("eth1", addr("fe80::9")).map(|(l, _)| l),
+            Err("fe80::9%eth1 is not a static neighbour (`ndbgpctl neighbor add` adds one)".into())
+        );
+        let mut own = both_up();
+        if let Some(link) = own.get_mut("eth1") {
+            link.link_locals.push(LinkLocal {
+                addr: addr("fe80::1"),
+                tentative: false,
+            });
+        }
+        table.links_changed(&own);
+        assert!(table.add_static("eth1", addr("fe80::1"), t0).is_err());
+    }
+
+    #[test]
+    fn a_static_neighbour_leaves_with_its_link_and_comes_back_with_it() {
+        let (mut table, t0) = table();
+        table.add_static("eth0", addr("fe80::9"), t0).expect("added");
+        let down = links(&[("eth0", ETH0, false), ("eth1", ETH1, true)]);
+        assert_eq!(
+            table.links_changed(&down),
+            vec![lost_event(key(ETH0, "fe80::9"), LostReason::LinkDown)]
+        );
+        assert!(table.restore_statics(t0 + secs(1)).is_empty());
+        table.links_changed(&both_up());
+        let events = table.restore_statics(t0 + secs(2));
+        assert_eq!(discovered_keys(&events), vec![key(ETH0, "fe80::9")]);
+        assert!(table.restore_statics(t0 + secs(3)).is_empty(), "once");
+        // Added while its link is down: discovered once it is up.
+        table.links_changed(&down);
+        table.add_static("eth0", addr("fe80::a"), t0).expect("added");
+        table.links_changed(&both_up());
+        let events = table.restore_statics(t0 + secs(4));
+        assert_eq!(
+            discovered_keys(&events),
+            vec![key(ETH0, "fe80::9"), key(ETH0, "fe80::a")]
+        );
+    }
+
+    #[test]
+    fn removing_a_static_neighbour_loses_it_unless_discovery_sees_it() {
+        let (mut table, t0) = table();
+        table.add_static("eth0", addr("fe80::9"), t0).expect("added");
+        let (line, events) = table.remove_static("eth0", addr("fe80::9")).expect("removed");
+        assert_eq!(
+            line,
+            "removed static neighbour fe80::9%eth0; its session ends (Cease, Peer De-configured)"
+        );
+        assert_eq!(
+            events,
+            vec![lost_event(key(ETH0, "fe80::9"), LostReason::StaticRemoved)]
+        );
+        assert!(table.get(&key(ETH0, "fe80::9")).is_none());
+        // Seen by an RA as well: it stays, and expires as any other would.
+        table.add_static("eth0", addr("fe80::9"), t0).expect("added");
+        table.observe(&seen(ETH0, "fe80::9", Source::Ra), t0 + secs(10));
+        let (line, events) = table.remove_static("eth0", addr("fe80::9")).expect("removed");
+        assert_eq!(
+            line,
+            "removed static neighbour fe80::9%eth0; discovery still sees it (ra), so its session stays"
+        );
+        assert!(events.is_empty());
+        assert_eq!(table.next_deadline(), Some(t0 + secs(40)));
+        assert_eq!(
+            table.expire(t0 + secs(40)),
+            vec![lost_event(
+                key(ETH0, "fe80::9"),
+                LostReason::Silent { elapsed: secs(30) }
+            )]
+        );
+    }
+
+    #[test]
+    fn a_static_neighbour_follows_a_rename_of_its_link() {
+        let (mut table, t0) = table();
+        table.add_static("eth0", addr("fe80::9"), t0).expect("added");
+        table.links_changed(&links(&[("swp1", ETH0, true), ("eth1", ETH1, true)]));
+        assert!(table.remove_static("eth0", addr("fe80::9")).is_err());
+        let (_, events) = table.remove_static("swp1", addr("fe80::9")).expect("removed");
+        assert_eq!(
+            events,
+            vec![lost_event(key(ETH0, "fe80::9"), LostReason::StaticRemoved)]
+        );
     }
 }

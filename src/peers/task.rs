@@ -9,7 +9,7 @@ use tracing::debug;
 use super::events::NeighborEvents;
 use super::{PeerEntryView, PeerEvent, PeerTable, PeerTableConfig};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
-use crate::api::InterfaceNeighbors;
+use crate::api::{InterfaceNeighbors, ScopedAddress};
 use crate::iface::Links;
 use crate::monitor::Monitor;
 use crate::peers::Observation;
@@ -23,6 +23,12 @@ const STAGE: &str = "peer table";
 enum Command {
     Snapshot(Reply<Vec<PeerEntryView>>),
     Neighbors(Reply<HashMap<String, InterfaceNeighbors>>),
+    /// `neighbor add` (`add`) or `neighbor remove`.
+    Static {
+        neighbor: ScopedAddress,
+        add: bool,
+        reply: Reply<Result<String, String>>,
+    },
 }
 
 /// A way to talk to the running peer table.
@@ -40,6 +46,14 @@ impl PeerTableHandle {
     /// Per interface: its entries counted, and its counters.
     pub async fn neighbors(&self) -> Result<HashMap<String, InterfaceNeighbors>, Stopped> {
         self.commands.ask(Command::Neighbors).await
+    }
+
+    /// Add (`add`) or remove a static neighbour: the line for the operator,
+    /// or why not.
+    pub async fn set_static(&self, neighbor: ScopedAddress, add: bool) -> Result<Result<String, String>, Stopped> {
+        self.commands
+            .ask(|reply| Command::Static { neighbor, add, reply })
+            .await
     }
 }
 
@@ -93,7 +107,9 @@ impl Actor {
                 biased;
                 changed = links.changed(), if links_open => match changed {
                     Ok(()) => {
-                        let events = self.table.links_changed(&links.borrow_and_update());
+                        let mut events = self.table.links_changed(&links.borrow_and_update());
+                        // A link that came up gets its static neighbours back.
+                        events.extend(self.table.restore_statics(now()));
                         self.emit(events).await;
                     }
                     // The watcher is gone: keep the last snapshot.
@@ -127,6 +143,21 @@ impl Actor {
             }
             Command::Neighbors(reply) => {
                 let _ = reply.send(self.table.neighbors());
+            }
+            Command::Static { neighbor, add, reply } => {
+                let ScopedAddress { address, interface } = neighbor;
+                let done = match add {
+                    true => self.table.add_static(&interface, address, now()),
+                    false => self.table.remove_static(&interface, address),
+                };
+                let answer = match done {
+                    Ok((line, events)) => {
+                        self.emit(events).await;
+                        Ok(line)
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(answer);
             }
         }
     }

@@ -62,6 +62,7 @@
 mod decision;
 mod out;
 mod own;
+mod stale;
 mod table;
 pub mod task;
 mod view;
@@ -287,6 +288,9 @@ pub struct PeerStats {
     /// Prefixes advertised to it by the batches taken so far (its
     /// Adj-RIB-Out as the peer knows it).
     pub prefixes_sent: usize,
+    /// Of those received, how many are stale: kept from a session that
+    /// ended in a graceful restart, not sent again yet.
+    pub stale: usize,
 }
 
 impl PeerStats {
@@ -297,7 +301,7 @@ impl PeerStats {
     }
 
     /// One of its paths entered (`true`) or left the Adj-RIB-In.
-    fn track(&mut self, rejected: Option<Rejection>, entered: bool) {
+    fn track(&mut self, rejected: Option<Rejection>, stale: bool, entered: bool) {
         let step = |n: &mut usize| {
             *n = if entered {
                 n.saturating_add(1)
@@ -306,6 +310,9 @@ impl PeerStats {
             }
         };
         step(&mut self.prefixes);
+        if stale {
+            step(&mut self.stale);
+        }
         match rejected {
             Some(Rejection::ImportFilter) => step(&mut self.filtered),
             Some(Rejection::FirstAs) => step(&mut self.first_as_rejected),
@@ -340,6 +347,10 @@ struct PeerState {
     stats: PeerStats,
     out: OutState,
     policy: RoutePolicy,
+    /// Its session ended in a graceful restart: its paths are kept, stale,
+    /// until it is back ([`Rib::add_peer`] takes the slot over) or they are
+    /// swept.
+    restarting: bool,
 }
 
 impl PeerState {
@@ -470,6 +481,7 @@ impl Rib {
             stats: PeerStats::default(),
             out: OutState::Initial,
             policy: RoutePolicy::default(),
+            restarting: false,
         };
         Rib {
             config,
@@ -533,16 +545,21 @@ impl Rib {
             {
                 state.stats.next_hop_ours += 1;
             }
-            self.set_path(prefix, slot, Some(attrs), rejected, &mut changes);
+            self.set_path(prefix, slot, Some(attrs), rejected, false, &mut changes);
         }
         changes
     }
 
     /// Adds an established peer, with the default [`RoutePolicy`] until
     /// [`Rib::set_policy`]. A peer already present (a new session under the
-    /// same key) is removed first, with its routes. The new peer is named
-    /// in `out_ready`: its first [`Rib::pending_out`] is the table.
+    /// same key) is removed first, with its routes, unless it is restarting
+    /// gracefully in the same AS: then its stale paths stay (see
+    /// [`Rib::retain_stale`]). The new peer is named in `out_ready`: its
+    /// first [`Rib::pending_out`] is the table.
     pub fn add_peer(&mut self, info: PeerInfo) -> Changes {
+        if let Some(changes) = self.resume_peer(info) {
+            return changes;
+        }
         let mut changes = self.remove_peer(&info.id);
         let kind = if info.asn == self.config.local_asn {
             Kind::Ibgp
@@ -555,6 +572,7 @@ impl Rib {
             stats: PeerStats::default(),
             out: OutState::Initial,
             policy: RoutePolicy::default(),
+            restarting: false,
         };
         let slot = match self.peers.slots.iter().skip(1).position(Option::is_none) {
             Some(free) => free + 1,
@@ -595,7 +613,7 @@ impl Rib {
                 .map(|(prefix, _)| prefix)
                 .collect();
             for prefix in prefixes {
-                self.set_path(prefix, slot, None, None, &mut changes);
+                self.set_path(prefix, slot, None, None, false, &mut changes);
             }
         }
         self.peers.by_id.remove(id);
@@ -622,7 +640,7 @@ impl Rib {
             update.announced.iter().copied().collect()
         };
         for prefix in update.withdrawn.iter().filter(|p| !announced.contains(p)) {
-            self.set_path(*prefix, slot, None, None, &mut changes);
+            self.set_path(*prefix, slot, None, None, false, &mut changes);
         }
         if update.announced.is_empty() {
             return Ok(changes);
@@ -654,7 +672,7 @@ impl Rib {
                 (Some(attrs), Some(state)) => state.rejection(prefix, attrs, &self.own),
                 _ => None,
             };
-            self.set_path(*prefix, slot, attrs.clone(), rejected, &mut changes);
+            self.set_path(*prefix, slot, attrs.clone(), rejected, true, &mut changes);
         }
         Ok(changes)
     }
@@ -694,7 +712,7 @@ impl Rib {
                 })
                 .collect();
             for (prefix, attrs, rejected) in changed {
-                self.set_path(prefix, slot, Some(attrs), rejected, &mut changes);
+                self.set_path(prefix, slot, Some(attrs), rejected, false, &mut changes);
             }
         }
         Ok(changes)
@@ -738,13 +756,13 @@ impl Rib {
     pub fn originate(&mut self, prefix: IpNet, attrs: PathAttributes) -> Changes {
         let mut changes = Changes::default();
         let attrs = self.interner.intern(&attrs);
-        self.set_path(prefix, LOCAL_SLOT, Some(attrs), None, &mut changes);
+        self.set_path(prefix, LOCAL_SLOT, Some(attrs), None, true, &mut changes);
         changes
     }
 
     pub fn withdraw_local(&mut self, prefix: IpNet) -> Changes {
         let mut changes = Changes::default();
-        self.set_path(prefix, LOCAL_SLOT, None, None, &mut changes);
+        self.set_path(prefix, LOCAL_SLOT, None, None, true, &mut changes);
         changes
     }
 
@@ -866,13 +884,15 @@ impl Rib {
 
     /// Stores (`Some`) or removes (`None`) `slot`'s path to `prefix`,
     /// `rejected` or not, runs the decision process and records what
-    /// changed.
+    /// changed. `fresh`: the peer sent it (it is no longer stale); else a
+    /// path re-judged keeps its stale mark.
     fn set_path(
         &mut self,
         prefix: IpNet,
         slot: Slot,
         attrs: Option<Arc<PathAttributes>>,
         rejected: Option<Rejection>,
+        fresh: bool,
         changes: &mut Changes,
     ) {
         let Rib {
@@ -891,8 +911,14 @@ impl Rib {
             },
         };
         let before: Vec<Path> = entry.selected().to_vec();
+        let stale = !fresh && entry.get(slot).is_some_and(|p| p.stale);
         let (released, stored) = match attrs {
-            Some(attrs) => match entry.store(Path { slot, rejected, attrs }) {
+            Some(attrs) => match entry.store(Path {
+                slot,
+                rejected,
+                stale,
+                attrs,
+            }) {
                 Stored::Unchanged => return,
                 Stored::Added => (None, true),
                 Stored::Replaced(old) => (Some(old), true),
@@ -904,10 +930,10 @@ impl Rib {
         };
         if let Some(state) = peers.get_mut(slot) {
             if let Some(old) = &released {
-                state.stats.track(old.rejected, false);
+                state.stats.track(old.rejected, old.stale, false);
             }
             if stored {
-                state.stats.track(rejected, true);
+                state.stats.track(rejected, stale, true);
             }
         }
 
@@ -1049,6 +1075,7 @@ impl Rib {
                     best: i == 0 && selected > 0,
                     multipath: i < selected,
                     rejected: path.rejected.map(|r| r.reason().to_string()),
+                    stale: path.stale,
                 }
             })
             .collect();

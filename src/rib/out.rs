@@ -269,6 +269,7 @@ mod tests {
         let path = |communities: Vec<u32>| Path {
             slot: 1,
             rejected: None,
+            stale: false,
             attrs: Arc::new(PathAttributes {
                 communities,
                 ..Default::default()
@@ -301,6 +302,7 @@ mod tests {
         let path = Path {
             slot: 1,
             rejected: None,
+            stale: false,
             attrs: Arc::new(PathAttributes::default()),
         };
         let all = PrefixFilter::permit_all();

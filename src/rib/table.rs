@@ -47,6 +47,10 @@ pub(super) struct Path {
     pub slot: Slot,
     /// Set: not a candidate for best path (fits in the slot's padding).
     pub rejected: Option<Rejection>,
+    /// Kept from a session that ended in a graceful restart (RFC 4724
+    /// 4.2): still used, until the peer sends it again or it is swept
+    /// (in the padding too).
+    pub stale: bool,
     pub attrs: Arc<PathAttributes>,
 }
 
@@ -116,6 +120,14 @@ impl Entry {
         self.paths().iter().find(|p| p.slot == slot)
     }
 
+    /// `slot`'s path, to change a mark that leaves the selection as it is.
+    pub fn get_mut(&mut self, slot: Slot) -> Option<&mut Path> {
+        match self {
+            Entry::One { path, .. } => (path.slot == slot).then_some(path),
+            Entry::Many { paths, .. } => paths.iter_mut().find(|p| p.slot == slot),
+        }
+    }
+
     fn set(&mut self, paths: Vec<Path>) {
         *self = match <[Path; 1]>::try_from(paths) {
             Ok([path]) => Entry::One { path, selected: false },
@@ -132,7 +144,7 @@ impl Entry {
     pub fn store(&mut self, path: Path) -> Stored {
         if let Some(i) = self.paths().iter().position(|p| p.slot == path.slot) {
             let old = &self.paths()[i];
-            if old.same(&path) && old.rejected == path.rejected {
+            if old.same(&path) && old.rejected == path.rejected && old.stale == path.stale {
                 return Stored::Unchanged;
             }
             let old = match self {
@@ -209,6 +221,7 @@ mod tests {
         Path {
             slot,
             rejected: None,
+            stale: false,
             attrs,
         }
     }

@@ -12,10 +12,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::{
@@ -84,9 +86,20 @@ enum Command {
         /// How its UPDATEs are encoded (2- or 4-octet AS).
         encode: EncodeContext,
         out: mpsc::UnboundedSender<Outgoing>,
+        /// Its OPEN had the Graceful Restart capability: the families it
+        /// kept forwarding for (F bit) among those negotiated. Stale routes
+        /// of the others are swept at once.
+        forwarding_kept: Option<rib::Families>,
     },
-    PeerDown(PeerKey),
+    /// Its session ended; `keep`: in a graceful restart, its routes are
+    /// kept stale for that long (its restart time).
+    PeerDown {
+        key: PeerKey,
+        keep: Option<Duration>,
+    },
     Update(PeerKey, Update),
+    /// End-of-RIB for these families (RFC 4724 2).
+    EndOfRib(PeerKey, rib::Families),
     Refresh(PeerKey),
     RoutesPage {
         within: Option<IpNet>,
@@ -123,6 +136,12 @@ pub struct PeerCounters {
     pub as_loop: u64,
     /// Eligible for best path: not rejected for any reason.
     pub prefixes_accepted: usize,
+    /// Kept from a session that ended in a graceful restart, not sent
+    /// again yet.
+    pub stale_routes: usize,
+    /// Its session ended in a graceful restart and is not back yet: its
+    /// routes are kept (stale).
+    pub gr_restarting: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -165,11 +184,42 @@ impl RoutesHandle {
     /// A session reached Established; `info` says which families it
     /// negotiated.
     pub async fn peer_up(&self, info: PeerInfo, encode: EncodeContext, out: mpsc::UnboundedSender<Outgoing>) {
-        let _ = self.commands.tell(Command::PeerUp { info, encode, out }).await;
+        self.peer_up_graceful(info, encode, out, None).await;
     }
 
+    /// [`RoutesHandle::peer_up`] for a peer whose OPEN had the Graceful
+    /// Restart capability (`forwarding_kept`: the families with F set).
+    pub async fn peer_up_graceful(
+        &self,
+        info: PeerInfo,
+        encode: EncodeContext,
+        out: mpsc::UnboundedSender<Outgoing>,
+        forwarding_kept: Option<rib::Families>,
+    ) {
+        let command = Command::PeerUp {
+            info,
+            encode,
+            out,
+            forwarding_kept,
+        };
+        let _ = self.commands.tell(command).await;
+    }
+
+    /// The session ended: its routes are withdrawn.
     pub async fn peer_down(&self, key: PeerKey) {
-        let _ = self.commands.tell(Command::PeerDown(key)).await;
+        let _ = self.commands.tell(Command::PeerDown { key, keep: None }).await;
+    }
+
+    /// The session ended in a graceful restart (RFC 4724 4.2): its routes
+    /// are kept, stale, for `restart_time` or until it is back.
+    pub async fn peer_down_graceful(&self, key: PeerKey, restart_time: Duration) {
+        let keep = Some(restart_time);
+        let _ = self.commands.tell(Command::PeerDown { key, keep }).await;
+    }
+
+    /// The peer sent End-of-RIB for these families.
+    pub async fn end_of_rib(&self, key: PeerKey, families: rib::Families) {
+        let _ = self.commands.tell(Command::EndOfRib(key, families)).await;
     }
 
     pub async fn update(&self, key: PeerKey, update: Update) {
@@ -286,6 +336,7 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
         runtime: RuntimeRoutes::default(),
         next_hop_sets: Interner::default(),
         scratch_next_hops: Vec::new(),
+        stale_until: HashMap::new(),
         prefix_events,
     };
     let task = commands.spawn(task.run(inbox));
@@ -315,6 +366,10 @@ struct Routes {
     /// The kernel next-hop sets handed to the FIB, one copy each.
     next_hop_sets: Interner<[FibNextHop]>,
     scratch_next_hops: Vec<FibNextHop>,
+    /// Peers holding stale routes (graceful restart) and when they are
+    /// swept at the latest: the restart time while the peer is down, the
+    /// stale-path time once it is back (see `graceful`).
+    stale_until: HashMap<PeerKey, Instant>,
     /// The prefixes peers sent, for `ndbgpctl monitor`.
     prefix_events: PrefixEvents,
 }
@@ -368,6 +423,9 @@ impl Routes {
                     let router_id = *self.config.router_id.borrow_and_update();
                     self.rib.set_router_id(router_id);
                 }
+                _ = sleep_until_opt(self.stale_until.values().min().copied()) => {
+                    self.stale_timers_due(&mut changes);
+                }
                 Ok(()) = self.links.changed() => {
                     self.links.borrow_and_update();
                     self.follow_own_addresses(&mut changes);
@@ -385,7 +443,12 @@ impl Routes {
 
     async fn command(&mut self, command: Command, changes: &mut Changes) {
         match command {
-            Command::PeerUp { info, encode, out } => {
+            Command::PeerUp {
+                info,
+                encode,
+                out,
+                forwarding_kept,
+            } => {
                 let limit = PrefixLimit::new(self.max_prefix(info.id.ifindex));
                 self.peers.insert(
                     info.id,
@@ -407,12 +470,14 @@ impl Routes {
                 if let Ok(c) = self.rib.set_policy(&info.id, policy) {
                     changes.append(c);
                 }
+                self.stale_peer_up(&info, forwarding_kept, changes);
             }
-            Command::PeerDown(key) => {
+            Command::PeerDown { key, keep } => {
                 if self.peers.remove(&key).is_some() {
-                    changes.append(self.rib.remove_peer(&key));
+                    self.peer_down(key, keep, changes);
                 }
             }
+            Command::EndOfRib(key, families) => self.stale_end_of_rib(key, families, changes),
             Command::Update(key, update) => {
                 let ours_before = self.next_hop_ours(&key);
                 match self.rib.apply(&key, &update) {
@@ -449,6 +514,7 @@ impl Routes {
                 let counters = self
                     .peers
                     .keys()
+                    .chain(self.stale_until.keys().filter(|key| !self.peers.contains_key(key)))
                     .map(|key| {
                         let stats = self.rib.peer_stats(key).unwrap_or_default();
                         (
@@ -461,6 +527,8 @@ impl Routes {
                                 next_hop_ours: stats.next_hop_ours,
                                 as_loop: stats.loop_dropped,
                                 prefixes_accepted: stats.accepted(),
+                                stale_routes: stats.stale,
+                                gr_restarting: self.rib.is_restarting(key),
                             },
                         )
                     })
@@ -776,6 +844,7 @@ fn local_attributes(origin: Origin) -> PathAttributes {
 }
 
 mod events;
+mod graceful;
 mod limit;
 mod next_hop;
 pub mod runtime;

@@ -1201,3 +1201,4 @@ fn routes_view_flags_best_and_multipath() {
 }
 
 mod policy;
+mod stale;

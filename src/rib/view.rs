@@ -87,6 +87,7 @@ impl Rib {
                 best: i == 0 && selected > 0,
                 multipath: i < selected,
                 rejected: path.rejected,
+                stale: path.stale,
             });
         }
         if rows.paths.len() > start {
@@ -116,6 +117,7 @@ struct PathRow {
     best: bool,
     multipath: bool,
     rejected: Option<Rejection>,
+    stale: bool,
 }
 
 #[derive(Debug)]
@@ -230,6 +232,9 @@ impl RoutesPage for RoutesJson {
             if let Some(rejected) = path.rejected {
                 out.extend_from_slice(br#","rejected":"#);
                 serde_json::to_writer(&mut *out, rejected.reason())?;
+            }
+            if path.stale {
+                out.extend_from_slice(br#","stale":true"#);
             }
             out.push(b'}');
         }
@@ -407,7 +412,7 @@ mod tests {
     }
 
     /// A table with what the JSON can hold: multipath, a local path, a
-    /// rejected path, IPv6, confederations, communities.
+    /// rejected path, stale paths, IPv6, confederations, communities.
     fn table() -> Rib {
         let mut rib = Rib::new(RibConfig::new(65001, Ipv4Addr::new(10, 0, 0, 100)));
         for info in [peer(1, 65002), peer(2, 65003), peer(3, 65004)] {
@@ -447,6 +452,8 @@ mod tests {
         );
         announce(&mut rib, 3, 65004, &["10.2.0.0/24", "10.9.1.0/24", "0.0.0.0/0"], odd);
         rib.originate("192.0.2.0/24".parse().unwrap(), plain(65001));
+        // Peer 2 restarting: its paths are stale.
+        rib.retain_stale(&peer(2, 65003).id);
         rib
     }
 

@@ -8,6 +8,7 @@
 //! its pid files and a crash at start-up would go unseen; in the foreground
 //! `ip netns exec` execs into the daemon, so the child's pid is the daemon's.
 
+use std::net::Ipv6Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Netns, Process, TempDir, tail, unique, wait_for};
+use super::{Netns, Process, TempDir, run, tail, unique, wait_for};
 
 /// Where Debian's FRR 8.4 keeps its daemons.
 pub const FRR_DIR: &str = "/usr/lib/frr";
@@ -112,32 +113,19 @@ impl Frr {
         let conf_path = fdir.join("frr.conf");
         std::fs::write(&conf_path, conf).expect("frr.conf");
         chown_to(&conf_path, "frr");
-        let s = |p: PathBuf| p.to_str().expect("utf-8 path").to_string();
-        let zserv = s(fdir.join("zserv.api"));
-
-        let daemon = |prog: &str, extra: &[&str]| -> Process {
-            let mut cmd = ns.command(&format!("{FRR_DIR}/{prog}"));
-            cmd.args(["-N", &name, "-f", &s(conf_path.clone())])
-                .args(["-i", &s(fdir.join(format!("{prog}.pid")))])
-                .args(["-z", &zserv, "--vty_socket", &s(fdir.clone())])
-                .args(["-u", "frr", "-g", "frr", "--log", "stdout", "--log-level", "debug"])
-                .args(extra);
-            Process::spawn(
-                &format!("frr {prog} ({})", ns.name),
-                &mut cmd,
-                Some(fdir.join(format!("{prog}.log"))),
-            )
-        };
+        let daemon = |prog: &str, extra: &[&str]| frr_daemon(ns, &name, &fdir, prog, extra);
 
         let mut zebra = daemon("zebra", &[]);
         wait_for("zebra's zserv socket", Duration::from_secs(10), || {
             zebra.assert_running();
             fdir.join("zserv.api").exists().then_some(())
         });
+        let bfdctl = fdir.join("bfdd.sock");
+        let bfdctl = bfdctl.to_str().expect("utf-8 path");
         let others: Vec<Process> = others
             .iter()
             .map(|prog| match *prog {
-                "bfdd" => daemon("bfdd", &["--bfdctl", &s(fdir.join("bfdd.sock"))]),
+                "bfdd" => daemon("bfdd", &["--bfdctl", bfdctl]),
                 other => daemon(other, &[]),
             })
             .collect();
@@ -187,6 +175,26 @@ impl Frr {
         self.bgpd.pid()
     }
 
+    /// Kills bgpd with SIGKILL, as a crash would (no NOTIFICATION, its
+    /// connections reset by the kernel), and waits until it is gone.
+    pub fn kill_bgpd(&mut self) {
+        let _ = self.bgpd.child.kill();
+        let _ = self.bgpd.child.wait();
+    }
+
+    /// Starts bgpd again after [`Frr::kill_bgpd`], with `conf` as the new
+    /// frr.conf, and waits until vtysh can read its state.
+    pub fn restart_bgpd(&mut self, ns: &Netns, conf: &str) {
+        let conf_path = self.dir.join("frr.conf");
+        std::fs::write(&conf_path, conf).expect("frr.conf");
+        chown_to(&conf_path, "frr");
+        self.bgpd = frr_daemon(ns, &self.name, &self.dir, "bgpd", &["-p", "179"]);
+        wait_for("bgpd to answer vtysh again", Duration::from_secs(10), || {
+            self.assert_running();
+            self.vtysh_json("show bgp summary json").map(|_| ())
+        });
+    }
+
     /// One vtysh command's output, None if vtysh failed.
     pub fn vtysh(&self, command: &str) -> Option<String> {
         let out = Command::new(VTYSH)
@@ -220,6 +228,22 @@ impl Frr {
     }
 }
 
+/// One FRR daemon of the instance `name` whose files are in `fdir`.
+fn frr_daemon(ns: &Netns, name: &str, fdir: &Path, prog: &str, extra: &[&str]) -> Process {
+    let s = |p: PathBuf| p.to_str().expect("utf-8 path").to_string();
+    let mut cmd = ns.command(&format!("{FRR_DIR}/{prog}"));
+    cmd.args(["-N", name, "-f", &s(fdir.join("frr.conf"))])
+        .args(["-i", &s(fdir.join(format!("{prog}.pid")))])
+        .args(["-z", &s(fdir.join("zserv.api")), "--vty_socket", &s(fdir.to_path_buf())])
+        .args(["-u", "frr", "-g", "frr", "--log", "stdout", "--log-level", "debug"])
+        .args(extra);
+    Process::spawn(
+        &format!("frr {prog} ({})", ns.name),
+        &mut cmd,
+        Some(fdir.join(format!("{prog}.log"))),
+    )
+}
+
 impl Drop for Frr {
     fn drop(&mut self) {
         self.bgpd.stop();
@@ -250,6 +274,12 @@ impl Bird {
     }
 
     pub fn start(ns: &Netns, dir: &TempDir, tag: &str, conf: &str) -> Bird {
+        Bird::start_with(ns, dir, tag, conf, &[])
+    }
+
+    /// [`Bird::start`] with more arguments (e.g. `-R`, graceful restart
+    /// recovery).
+    pub fn start_with(ns: &Netns, dir: &TempDir, tag: &str, conf: &str, extra: &[&str]) -> Bird {
         let conf_path = dir.join(&format!("{tag}.conf"));
         std::fs::write(&conf_path, conf).expect("bird conf");
         let socket = dir.join(&format!("{tag}.ctl"));
@@ -260,7 +290,8 @@ impl Bird {
             .arg("-s")
             .arg(&socket)
             .arg("-P")
-            .arg(dir.join(&format!("{tag}.pid")));
+            .arg(dir.join(&format!("{tag}.pid")))
+            .args(extra);
         let process = Process::spawn(
             &format!("bird {tag} ({})", ns.name),
             &mut cmd,
@@ -426,4 +457,66 @@ pub fn gobgp_unnumbered_conf(asn: u32, router_id: &str, ifname: &str, peer_as: u
     connect-retry = 1
 "#
     )
+}
+
+/// The ExaBGP version scripts/test.sh installs (from PyPI, in a venv).
+pub const EXABGP_VERSION: &str = "5.0.15";
+
+/// `NDBGP_EXABGP` if set (scripts/test.sh sets it), else the venv that
+/// scripts/test.sh makes under the cache directory.
+pub fn exabgp_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("NDBGP_EXABGP") {
+        return PathBuf::from(path);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cache"));
+    cache.join(format!("ndbgp/exabgp-{EXABGP_VERSION}/bin/exabgp"))
+}
+
+/// ExaBGP's configuration as a silent server: passive (it never dials),
+/// any fe80:: peer in AS 65001, one static IPv4 route. Its own link-local
+/// as local-address: without one (auto) 5.0.15 fails on every incoming
+/// connection ('NoneType' object has no attribute 'address').
+pub fn exabgp_passive_conf(local: Ipv6Addr, asn: u32, prefix: &str) -> String {
+    format!(
+        "neighbor fe80::/10 {{
+    router-id 10.0.0.2;
+    local-address {local};
+    local-as {asn};
+    peer-as 65001;
+    passive true;
+    family {{
+        ipv4 unicast;
+    }}
+    static {{
+        route {prefix} next-hop 10.0.0.2;
+    }}
+}}
+"
+    )
+}
+
+/// ExaBGP with `conf`, listening on [::]:179 in `ns` (exabgp.tcp.bind), as
+/// root, in the foreground, logging to `dir`.
+pub fn start_exabgp(ns: &Netns, dir: &TempDir, exabgp: &str, conf: &str) -> Process {
+    let path = dir.join("exabgp.conf");
+    std::fs::write(&path, conf).expect("exabgp conf");
+    let mut cmd = ns.command("env");
+    cmd.args([
+        "exabgp_tcp_bind=::",
+        "exabgp_daemon_drop=false",
+        "exabgp_log_level=DEBUG",
+        exabgp,
+    ])
+    .arg(&path)
+    .current_dir(&dir.path);
+    let mut process = Process::spawn("exabgp", &mut cmd, Some(dir.join("exabgp.log")));
+    wait_for("exabgp to listen on port 179", Duration::from_secs(20), || {
+        process.assert_running();
+        let listening = run(ns.command("ss").args(["-Hltn", "sport = :179"]));
+        (!listening.trim().is_empty()).then_some(())
+    });
+    process
 }

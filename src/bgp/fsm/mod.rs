@@ -85,8 +85,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub mod collision;
+pub mod graceful;
 
 use self::collision::Connection;
+use self::graceful::{LocalGracefulRestart, PeerGracefulRestart};
 use crate::msg::{
     AFI_IPV4, AFI_IPV6, AS_TRANS, BGP_VERSION, Capability, ExtendedNextHop, Message, Notification, Open, RouteRefresh,
     SAFI_UNICAST, code,
@@ -198,6 +200,9 @@ pub struct FsmConfig {
     pub remote_as: RemoteAs,
     /// Never dial; only take connections the neighbour opens.
     pub passive: bool,
+    /// The Graceful Restart capability we advertise; `None`: none, and the
+    /// peer's is ignored (not negotiated).
+    pub graceful_restart: Option<LocalGracefulRestart>,
 }
 
 impl FsmConfig {
@@ -212,6 +217,7 @@ impl FsmConfig {
             connect_retry_time: DEFAULT_CONNECT_RETRY_TIME,
             remote_as: RemoteAs::Any,
             passive: false,
+            graceful_restart: None,
         }
     }
 
@@ -379,6 +385,16 @@ pub enum Event {
     /// We wrote an UPDATE: it restarts the KeepaliveTimer (RFC 4271 8.2.2,
     /// Established).
     UpdateSent,
+    /// The operator resets the session (`neighbor clear`): Cease /
+    /// Administrative Reset (RFC 4486, subcode 4) with an optional RFC 9003
+    /// text, then Idle; the session redials as after any other down. Not an
+    /// RFC 4271 event (ManualStop with another subcode).
+    AdministrativeReset { message: Option<String> },
+    /// The operator asks the peer to send its routes again (`neighbor clear
+    /// --soft`): a ROUTE-REFRESH (RFC 2918) per negotiated family, if the
+    /// peer advertised the capability; only meaningful in Established,
+    /// ignored elsewhere.
+    RequestRouteRefresh,
 }
 
 impl Event {
@@ -426,6 +442,8 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DownReason {
     ManualStop,
+    /// The operator reset the session (Cease / Administrative Reset sent).
+    AdministrativeReset,
     AutomaticStop,
     LinkDown,
     /// This connection lost a collision (RFC 4271 6.8).
@@ -450,6 +468,7 @@ impl fmt::Display for DownReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DownReason::ManualStop => f.write_str("stopped by operator"),
+            DownReason::AdministrativeReset => f.write_str("reset by operator"),
             DownReason::AutomaticStop => f.write_str("stopped"),
             DownReason::LinkDown => f.write_str("link down"),
             DownReason::CollisionLost => f.write_str("connection collision lost"),
@@ -476,7 +495,7 @@ impl DownReason {
     /// where the text (with the peer's shutdown message) would be unbounded.
     pub fn class(&self) -> &'static str {
         match self {
-            DownReason::ManualStop => "admin_stop",
+            DownReason::ManualStop | DownReason::AdministrativeReset => "admin_stop",
             DownReason::AutomaticStop => "stopped",
             DownReason::LinkDown => "link_down",
             DownReason::HoldTimerExpired => "hold_timer_expired",
@@ -524,6 +543,9 @@ pub struct Negotiated {
     pub ipv6_unicast: bool,
     /// IPv4 unicast routes may carry an IPv6 next hop (RFC 8950).
     pub ipv4_next_hop_ipv6: bool,
+    /// The peer's Graceful Restart capability (RFC 4724), when both sides
+    /// advertise one.
+    pub graceful_restart: Option<PeerGracefulRestart>,
 }
 
 impl Negotiated {
@@ -546,6 +568,7 @@ impl Negotiated {
                 Capability::ExtendedNextHop(entries) => entries.contains(&IPV4_UNICAST_OVER_IPV6),
                 _ => false,
             }),
+            graceful_restart: PeerGracefulRestart::from_peer(capabilities),
         }
     }
 }
@@ -576,13 +599,11 @@ pub fn local_capabilities(local_asn: u32) -> Vec<Capability> {
 }
 
 /// Our OPEN message. My AS is AS_TRANS when our AS needs 4 octets (RFC 6793 4.1).
+/// The Graceful Restart capability follows the others when configured.
 pub fn local_open(config: &FsmConfig) -> Open {
-    Open::new(
-        config.local_asn,
-        config.hold_time,
-        config.router_id,
-        local_capabilities(config.local_asn),
-    )
+    let mut capabilities = local_capabilities(config.local_asn);
+    capabilities.extend(config.graceful_restart.map(|gr| gr.capability()));
+    Open::new(config.local_asn, config.hold_time, config.router_id, capabilities)
 }
 
 /// Whether a hold time may be offered or accepted: 0 (no keepalives) or at
@@ -838,11 +859,16 @@ impl Fsm {
     /// RFC 4271 8.2.2 Connect: a dial is in flight.
     fn connect(&mut self, event: Event, out: &mut Vec<Action>) {
         match event {
-            Event::ManualStart | Event::AutomaticStart | Event::UpdateSent => {}
+            Event::ManualStart | Event::AutomaticStart | Event::UpdateSent | Event::RequestRouteRefresh => {}
             Event::ManualStop { .. } => {
                 out.push(Action::AbortConnect);
                 self.connect_retry_counter = 0;
                 self.enter_idle(out, DownReason::ManualStop);
+            }
+            Event::AdministrativeReset { .. } => {
+                out.push(Action::AbortConnect);
+                self.connect_retry_counter = 0;
+                self.enter_idle(out, DownReason::AdministrativeReset);
             }
             Event::ConnectRetryTimerExpires => {
                 out.push(Action::AbortConnect);
@@ -890,10 +916,18 @@ impl Fsm {
         match event {
             // TcpConnectionFails: no dial of ours is in flight in Active; this
             // reports one we already gave up.
-            Event::ManualStart | Event::AutomaticStart | Event::UpdateSent | Event::TcpConnectionFails => {}
+            Event::ManualStart
+            | Event::AutomaticStart
+            | Event::UpdateSent
+            | Event::TcpConnectionFails
+            | Event::RequestRouteRefresh => {}
             Event::ManualStop { .. } => {
                 self.connect_retry_counter = 0;
                 self.enter_idle(out, DownReason::ManualStop);
+            }
+            Event::AdministrativeReset { .. } => {
+                self.connect_retry_counter = 0;
+                self.enter_idle(out, DownReason::AdministrativeReset);
             }
             Event::ConnectRetryTimerExpires => {
                 // Only armed when not passive.
@@ -977,7 +1011,10 @@ impl Fsm {
             // RFC 4271 8.2.2: a negotiated hold time of 0 runs neither timer.
             None => self.stop_timer(out, Timer::Hold),
         }
-        let negotiated = Negotiated::from_peer(&open.capabilities);
+        let mut negotiated = Negotiated::from_peer(&open.capabilities);
+        if self.config.graceful_restart.is_none() {
+            negotiated.graceful_restart = None;
+        }
         self.peer = Some(PeerInfo {
             asn,
             bgp_id: open.bgp_id,
@@ -1043,6 +1080,7 @@ impl Fsm {
                 let error = fsm_error(code::FSM_UNEXPECTED_IN_ESTABLISHED);
                 self.notify_and_close(out, error.clone(), DownReason::NotificationSent(error));
             }
+            Event::RequestRouteRefresh => self.request_route_refresh(out),
             other => self.common(other, out),
         }
     }
@@ -1051,12 +1089,19 @@ impl Fsm {
     /// there is a connection to send a NOTIFICATION on.
     fn common(&mut self, event: Event, out: &mut Vec<Action>) {
         match event {
-            Event::ManualStart | Event::AutomaticStart => {}
+            // Before Established there is nothing to refresh yet.
+            Event::ManualStart | Event::AutomaticStart | Event::RequestRouteRefresh => {}
             Event::ManualStop { shutdown_message } => {
                 self.connect_retry_counter = 0;
                 let text = shutdown_message.as_deref().unwrap_or_default();
                 let cease = Notification::shutdown(code::ADMINISTRATIVE_SHUTDOWN, text);
                 self.notify_and_close(out, cease, DownReason::ManualStop);
+            }
+            Event::AdministrativeReset { message } => {
+                self.connect_retry_counter = 0;
+                let text = message.as_deref().unwrap_or_default();
+                let cease = Notification::shutdown(code::ADMINISTRATIVE_RESET, text);
+                self.notify_and_close(out, cease, DownReason::AdministrativeReset);
             }
             Event::AutomaticStop { subcode } => {
                 self.connect_retry_counter += 1;
@@ -1116,6 +1161,32 @@ impl Fsm {
                 self.notify_and_close(out, error.clone(), DownReason::NotificationSent(error));
             }
         }
+    }
+
+    /// RFC 2918 3: a ROUTE-REFRESH only to a peer that advertised the
+    /// capability, one per family the session carries (RFC 4760).
+    fn request_route_refresh(&mut self, out: &mut Vec<Action>) {
+        for (afi, safi) in self.refreshable_families() {
+            out.push(Action::Send(Message::RouteRefresh(RouteRefresh::request(afi, safi))));
+        }
+    }
+
+    /// The (AFI, SAFI) a ROUTE-REFRESH may ask for now: the negotiated
+    /// unicast families if Established and the peer advertised the
+    /// capability; none otherwise.
+    pub fn refreshable_families(&self) -> Vec<(u16, u8)> {
+        let Some(peer) = self.peer.as_ref().filter(|_| self.state == State::Established) else {
+            return Vec::new();
+        };
+        let n = peer.negotiated;
+        if !n.route_refresh {
+            return Vec::new();
+        }
+        [(n.ipv4_unicast, AFI_IPV4), (n.ipv6_unicast, AFI_IPV6)]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, afi)| (afi, SAFI_UNICAST))
+            .collect()
     }
 
     fn send_keepalive(&mut self, out: &mut Vec<Action>) {

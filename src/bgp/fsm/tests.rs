@@ -346,6 +346,7 @@ fn negotiated_features_follow_the_peer() {
             ipv4_unicast: true,
             ipv6_unicast: true,
             ipv4_next_hop_ipv6: true,
+            graceful_restart: None,
         }
     );
     // A plain BGP-4 speaker: IPv4 unicast only, implied.
@@ -989,6 +990,108 @@ fn manual_stop_sends_admin_shutdown_with_message() {
 }
 
 #[test]
+fn administrative_reset_sends_cease_reset_with_its_text_and_goes_idle() {
+    for state in [State::OpenSent, State::OpenConfirm, State::Established] {
+        let mut f = reach(state);
+        f.connect_retry_counter = 2;
+        let actions = f.handle(Event::AdministrativeReset {
+            message: Some("clearing".into()),
+        });
+        let sent = sent_notification(&actions).expect("Cease sent");
+        assert_eq!(
+            (sent.code, sent.subcode),
+            (code::CEASE, code::ADMINISTRATIVE_RESET),
+            "{state}"
+        );
+        assert_eq!(sent.shutdown_text(), Some("clearing"));
+        assert!(matches!(actions[0], Action::Send(_)));
+        assert_eq!(actions[1], Action::CloseConnection);
+        assert_eq!(
+            actions.last(),
+            Some(&Action::SessionDown {
+                reason: DownReason::AdministrativeReset,
+                was_established: state == State::Established
+            })
+        );
+        assert_eq!(f.state(), State::Idle);
+        assert_eq!(f.connect_retry_counter(), 0);
+    }
+    // Without a connection: the dial is dropped, nothing is sent.
+    let mut f = reach(State::Connect);
+    let actions = f.handle(Event::AdministrativeReset { message: None });
+    assert_eq!(actions[0], Action::AbortConnect);
+    assert_eq!(sent_notification(&actions), None);
+    assert_eq!(down_reason(&actions), Some(&DownReason::AdministrativeReset));
+    assert_eq!(DownReason::AdministrativeReset.to_string(), "reset by operator");
+}
+
+fn sent_refreshes(actions: &[Action]) -> Vec<(u16, u8)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(Message::RouteRefresh(rr)) => Some((rr.afi, rr.safi)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn request_route_refresh_asks_for_each_negotiated_family_in_established_only() {
+    let mut f = reach(State::Established);
+    assert_eq!(
+        f.refreshable_families(),
+        vec![(AFI_IPV4, SAFI_UNICAST), (AFI_IPV6, SAFI_UNICAST)]
+    );
+    let actions = f.handle(Event::RequestRouteRefresh);
+    assert_eq!(
+        sent_refreshes(&actions),
+        vec![(AFI_IPV4, SAFI_UNICAST), (AFI_IPV6, SAFI_UNICAST)]
+    );
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert_eq!(f.state(), State::Established);
+    // Before Established there is nothing to refresh: nothing happens.
+    for state in [
+        State::Idle,
+        State::Connect,
+        State::Active,
+        State::OpenSent,
+        State::OpenConfirm,
+    ] {
+        let mut f = reach(state);
+        assert!(f.refreshable_families().is_empty(), "{state}");
+        assert_eq!(f.handle(Event::RequestRouteRefresh), Vec::new(), "{state}");
+        assert_eq!(f.state(), state);
+    }
+}
+
+#[test]
+fn request_route_refresh_sends_nothing_to_a_peer_without_the_capability() {
+    let mut f = reach(State::OpenSent);
+    let mut open = peer_open(PEER_ASN, PEER_ID, 9);
+    open.capabilities.retain(|c| *c != Capability::RouteRefresh);
+    f.handle(open_msg(open));
+    f.handle(keepalive());
+    assert_eq!(f.state(), State::Established);
+    assert!(f.refreshable_families().is_empty());
+    assert_eq!(f.handle(Event::RequestRouteRefresh), Vec::new());
+    // An IPv6-only peer with the capability: one family.
+    let mut f = reach(State::OpenSent);
+    let mut open = peer_open(PEER_ASN, PEER_ID, 9);
+    open.capabilities.retain(|c| {
+        *c != Capability::Multiprotocol {
+            afi: AFI_IPV4,
+            safi: SAFI_UNICAST,
+        }
+    });
+    f.handle(open_msg(open));
+    f.handle(keepalive());
+    assert_eq!(
+        sent_refreshes(&f.handle(Event::RequestRouteRefresh)),
+        vec![(AFI_IPV6, SAFI_UNICAST)]
+    );
+}
+
+#[test]
 fn automatic_stop_sends_the_given_cease() {
     for state in [State::OpenSent, State::OpenConfirm, State::Established] {
         let mut f = reach(state);
@@ -1365,6 +1468,9 @@ fn state_after_each_event_class() {
         ("ManualStop", Event::ManualStop { shutdown_message: None },
                                                                   [Idle,    Idle,     Idle,     Idle,        Idle,        Idle]),
         ("AutomaticStop", Event::AutomaticStop { subcode: 3 },    [Idle,    Idle,     Idle,     Idle,        Idle,        Idle]),
+        ("AdminReset", Event::AdministrativeReset { message: None },
+                                                                  [Idle,    Idle,     Idle,     Idle,        Idle,        Idle]),
+        ("RequestRefresh", Event::RequestRouteRefresh,            [Idle,    Connect,  Active,   OpenSent,    OpenConfirm, Established]),
         ("MaxPrefix", Event::MaxPrefixExceeded { afi: 1, safi: 1, limit: 5 },
                                                                   [Idle,    Idle,     Idle,     Idle,        Idle,        Idle]),
         ("ConnectRetry", Event::ConnectRetryTimerExpires,         [Idle,    Connect,  Connect,  OpenSent,    OpenConfirm, Established]),
@@ -1704,4 +1810,41 @@ fn every_down_reason_has_a_bounded_class() {
         );
     }
     assert_eq!(DownReason::HoldTimerExpired.class(), "hold_timer_expired");
+}
+
+#[test]
+fn graceful_restart_is_advertised_and_negotiated_only_when_configured() {
+    use crate::bgp::fsm::graceful::{LocalGracefulRestart, PeerGracefulRestart};
+    let gr = LocalGracefulRestart::helper(120);
+    let with_gr = FsmConfig {
+        graceful_restart: Some(gr),
+        ..config()
+    };
+    let ours = local_open(&with_gr);
+    assert!(ours.capabilities.contains(&gr.capability()), "{ours:?}");
+    assert!(
+        !local_open(&config())
+            .capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::GracefulRestart(_)))
+    );
+
+    let mut open = peer_open(PEER_ASN, PEER_ID, 9);
+    open.capabilities.push(LocalGracefulRestart::helper(5).capability());
+    for (config, expected) in [
+        (
+            with_gr,
+            Some(PeerGracefulRestart {
+                restart_time: 5,
+                notification: true,
+                ..PeerGracefulRestart::default()
+            }),
+        ),
+        (config(), None),
+    ] {
+        let mut f = reach_with(config, State::OpenSent);
+        f.handle(open_msg(open.clone()));
+        let peer = f.peer().expect("OPEN accepted");
+        assert_eq!(peer.negotiated.graceful_restart, expected);
+    }
 }

@@ -30,7 +30,7 @@ struct Rig {
 
 impl Rig {
     fn start() -> Rig {
-        Rig::start_with(None)
+        Rig::announcing(&[])
     }
 
     /// With `--bfd`: a BFD task on a port of its own (its packets go
@@ -42,15 +42,20 @@ impl Rig {
         let (handle, task) = bfd::service::spawn(bfd::service::BfdConfig::default(), socket, unheard);
         let (events_tx, events) = mpsc::unbounded_channel();
         let timers = bfd::session::Timers::symmetric(Duration::from_millis(300), 3);
-        let mut rig = Rig::start_with(Some(BfdLink { handle, timers, events }));
+        let mut rig = Rig::with(&[], Some(BfdLink { handle, timers, events }));
         rig.supervisor.hold(task);
         (rig, events_tx)
     }
 
-    fn start_with(bfd: Option<BfdLink>) -> Rig {
+    /// The routes task announces `networks`.
+    fn announcing(networks: &[&str]) -> Rig {
+        Rig::with(networks, None)
+    }
+
+    fn with(networks: &[&str], bfd: Option<BfdLink>) -> Rig {
         let (links_tx, links) = watch::channel(links_up(LOCAL_LL));
         let (interfaces_tx, interfaces) = watch::channel(vec![IFNAME.to_string()]);
-        let (routes, _) = routes_task(LOCAL_ASN, LOCAL_ID, &[], links.clone());
+        let (routes, _) = routes_task(LOCAL_ASN, LOCAL_ID, networks, links.clone());
         let (observations, observed) = mpsc::channel(16);
         let (router_id_tx, router_id) = watch::channel(LOCAL_ID);
         let (dialer, dials) = TestDialer::new();
@@ -64,6 +69,7 @@ impl Rig {
             monitor: Default::default(),
             interfaces,
             policies: watch::channel(Default::default()).1,
+            teardown_on_loss: false,
             bfd,
         };
         let (bgp, task) = spawn(config, TestListener(accepted), links, events_rx, observations);
@@ -386,4 +392,258 @@ async fn a_bfd_failure_ends_the_session_and_holds_it_until_bfd_is_up() {
     peer.establish().await;
     let view = rig.established().await;
     assert!(!view.bfd_held);
+}
+
+// ---- neighbor shutdown | enable | clear, teardown-on-loss ----
+
+fn on_interface() -> NeighborTarget {
+    NeighborTarget::Interface(IFNAME.to_string())
+}
+
+fn the_peer() -> NeighborTarget {
+    NeighborTarget::Neighbor(crate::api::ScopedAddress {
+        address: PEER_LL,
+        interface: IFNAME.to_string(),
+    })
+}
+
+impl Rig {
+    async fn admin(&self, target: NeighborTarget, request: AdminRequest) -> Result<String, String> {
+        self.bgp.admin(target, request).await.expect("manager running")
+    }
+
+    async fn lost(&self, reason: LostReason) {
+        let lost = PeerEvent::Lost { key: PEER, reason };
+        self.events.send(lost).await.expect("manager running");
+    }
+}
+
+/// Shutdown: Cease / Administrative Shutdown with the text, then no dial,
+/// no connection taken, not even on rediscovery, until enable.
+#[tokio::test(start_paused = true)]
+async fn shutdown_holds_the_session_down_until_enable() {
+    let mut rig = Rig::start();
+    let mut peer = rig.established_peer(0).await;
+    let shutdown = AdminRequest::Shutdown {
+        message: Some("maintenance until 14:00".into()),
+    };
+    assert_eq!(
+        rig.admin(on_interface(), shutdown.clone()).await,
+        Ok(format!(
+            "sent Cease/Administrative Shutdown to 1 session on {IFNAME}; no session until `ndbgpctl neighbor enable {IFNAME}`"
+        ))
+    );
+    let cease = peer.expect_notification().await;
+    assert_eq!(
+        (cease.code, cease.subcode),
+        (code::CEASE, code::ADMINISTRATIVE_SHUTDOWN)
+    );
+    assert_eq!(cease.shutdown_text(), Some("maintenance until 14:00"));
+    peer.expect_closed().await;
+    let views = rig
+        .neighbors_until("admin down", |n| {
+            n.iter().any(|v| v.admin_down && v.state == SessionState::Idle)
+        })
+        .await;
+    assert_eq!(views.len(), 1);
+    // Past every backoff: no dial; the neighbour's own connection is closed.
+    sleep(Duration::from_secs(120)).await;
+    assert!(rig.dials.try_recv().is_err(), "dialed while shut down");
+    let mut inbound = rig.connect_from(source(PEER_LL)).await;
+    inbound.expect_closed().await;
+    rig.discovered().await;
+    sleep(Duration::from_secs(5)).await;
+    assert!(rig.dials.try_recv().is_err(), "dialed on rediscovery while shut down");
+    // Twice: said so.
+    let again = rig.admin(the_peer(), shutdown).await.expect("answered");
+    assert!(
+        again.starts_with(&format!("{PEER_LL}%{IFNAME} already shut down")),
+        "{again}"
+    );
+
+    assert_eq!(
+        rig.admin(the_peer(), AdminRequest::Enable).await,
+        Ok(format!("enabled {PEER_LL}%{IFNAME}: dialing again"))
+    );
+    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
+    peer.hold_time = 0;
+    peer.establish().await;
+    let view = rig.established().await;
+    assert_eq!((view.established_count, view.admin_down), (2, false));
+    assert_eq!(
+        rig.admin(on_interface(), AdminRequest::Enable).await,
+        Ok(format!("{IFNAME} not shut down: nothing to enable"))
+    );
+}
+
+/// The hold outlives the session: discovery losing the neighbour ends the
+/// held session, and its next one starts held.
+#[tokio::test(start_paused = true)]
+async fn a_shut_down_neighbour_stays_down_across_its_sessions() {
+    let mut rig = Rig::start();
+    let mut peer = rig.established_peer(0).await;
+    let shutdown = AdminRequest::Shutdown { message: None };
+    rig.admin(the_peer(), shutdown).await.expect("shut down");
+    let cease = peer.expect_notification().await;
+    assert_eq!(cease.shutdown_text(), None);
+    rig.lost(LostReason::Silent {
+        elapsed: Duration::from_secs(30),
+    })
+    .await;
+    // Still listed, held, without a session.
+    rig.neighbors_until("held without a session", |n| {
+        n.len() == 1 && n[0].admin_down && n[0].messages_sent == 0
+    })
+    .await;
+    rig.discovered().await;
+    sleep(Duration::from_secs(60)).await;
+    assert!(rig.dials.try_recv().is_err(), "the next session dialed");
+    rig.admin(on_interface(), AdminRequest::Enable).await.expect("enabled");
+    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    rig.established().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn neighbor_commands_name_a_target_without_sessions() {
+    let rig = Rig::start();
+    assert_eq!(
+        rig.admin(on_interface(), AdminRequest::Clear { soft: false }).await,
+        Err(format!("no session on {IFNAME}"))
+    );
+    assert_eq!(
+        rig.admin(the_peer(), AdminRequest::Enable).await,
+        Err(format!("no neighbour {PEER_LL}%{IFNAME}"))
+    );
+    assert_eq!(
+        rig.admin(NeighborTarget::Interface("eth9".into()), AdminRequest::Enable)
+            .await,
+        Err("no session on eth9: eth9 is not a configured interface that exists".into())
+    );
+}
+
+/// Hard clear: Cease / Administrative Reset, then a new session as after
+/// any down.
+#[tokio::test(start_paused = true)]
+async fn hard_clear_resets_the_session_and_redials() {
+    let mut rig = Rig::start();
+    let mut peer = rig.established_peer(0).await;
+    assert_eq!(
+        rig.admin(the_peer(), AdminRequest::Clear { soft: false }).await,
+        Ok(format!(
+            "sent Cease/Administrative Reset to {PEER_LL}%{IFNAME}; redialing"
+        ))
+    );
+    let cease = peer.expect_notification().await;
+    assert_eq!((cease.code, cease.subcode), (code::CEASE, code::ADMINISTRATIVE_RESET));
+    peer.expect_closed().await;
+    let start = tokio::time::Instant::now();
+    let mut peer = rig.dials.recv().await.expect("redial").connect(PEER_ASN, HIGHER_ID);
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    peer.establish().await;
+    let view = rig.established().await;
+    assert_eq!(view.established_count, 2);
+    assert_eq!(view.last_down.as_deref(), Some("reset by operator"));
+}
+
+/// The ROUTE-REFRESHes and re-sent routes after a soft clear.
+async fn refreshes_then_routes(peer: &mut TestPeer, prefix: &str) -> Vec<(u16, u8)> {
+    let mut refreshes = Vec::new();
+    // Until our routes again: what came before them is the refreshes (and
+    // End-of-RIBs of the first table).
+    loop {
+        match peer.expect("ROUTE-REFRESH or UPDATE").await {
+            Message::RouteRefresh(rr) => refreshes.push((rr.afi, rr.safi)),
+            Message::Update(body) => {
+                let ctx = crate::msg::update::DecodeContext {
+                    four_octet_as: true,
+                    external: true,
+                };
+                let decoded = crate::msg::update::decode(&body, &ctx).expect("decodes");
+                if decoded.update.announced.iter().any(|p| p.to_string() == prefix) {
+                    assert!(!refreshes.is_empty(), "routes re-sent before the ROUTE-REFRESH");
+                    return refreshes;
+                }
+            }
+            Message::Keepalive => {}
+            other => panic!("expected ROUTE-REFRESH or UPDATE, got {other:?}"),
+        }
+    }
+}
+
+/// Soft clear: a ROUTE-REFRESH per family and our routes again, on the
+/// same connection.
+#[tokio::test(start_paused = true)]
+async fn soft_clear_sends_route_refresh_and_our_routes_again_without_a_reset() {
+    let mut rig = Rig::announcing(&["2001:db8:1::/48"]);
+    let mut peer = rig.established_peer(0).await;
+    peer.updates_until(|u| u.update.announced.iter().any(|p| p.to_string() == "2001:db8:1::/48"))
+        .await;
+    assert_eq!(
+        rig.admin(on_interface(), AdminRequest::Clear { soft: true }).await,
+        Ok(format!(
+            "sent ROUTE-REFRESH (IPv4 unicast, IPv6 unicast) to 1 session on {IFNAME} and re-sent our routes"
+        ))
+    );
+    let refreshes = refreshes_then_routes(&mut peer, "2001:db8:1::/48").await;
+    assert_eq!(refreshes, vec![(1, 1), (2, 1)]);
+    let view = rig.established().await;
+    assert_eq!(view.established_count, 1, "reset");
+}
+
+#[tokio::test(start_paused = true)]
+async fn soft_clear_of_a_peer_without_route_refresh_only_resends_ours() {
+    let mut rig = Rig::announcing(&["2001:db8:1::/48"]);
+    rig.discovered().await;
+    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
+    peer.hold_time = 0;
+    peer.capabilities.retain(|c| *c != crate::msg::Capability::RouteRefresh);
+    peer.establish().await;
+    rig.established().await;
+    peer.updates_until(|u| u.update.announced.iter().any(|p| p.to_string() == "2001:db8:1::/48"))
+        .await;
+    assert_eq!(
+        rig.admin(the_peer(), AdminRequest::Clear { soft: true }).await,
+        Ok(format!(
+            "{PEER_LL}%{IFNAME} does not advertise ROUTE-REFRESH: only our routes re-sent"
+        ))
+    );
+    peer.updates_until(|u| u.update.announced.iter().any(|p| p.to_string() == "2001:db8:1::/48"))
+        .await;
+}
+
+/// By default a neighbour discovery lost keeps its Established session;
+/// with teardown-on-loss (a reload may turn it on) the session ends.
+#[tokio::test(start_paused = true)]
+async fn teardown_on_loss_ends_the_established_session_of_a_lost_neighbour() {
+    let mut rig = Rig::start();
+    let mut peer = rig.established_peer(0).await;
+    let silent = LostReason::Silent {
+        elapsed: Duration::from_secs(30),
+    };
+    rig.lost(silent).await;
+    let kept = timeout(Duration::from_secs(10), peer.expect_notification()).await;
+    assert!(kept.is_err(), "ended without teardown-on-loss: {kept:?}");
+    assert_eq!(rig.established().await.established_count, 1);
+
+    rig.bgp.set_teardown_on_loss(true).await.expect("manager running");
+    rig.discovered().await;
+    rig.lost(silent).await;
+    let cease = peer.expect_notification().await;
+    assert_eq!((cease.code, cease.subcode), (code::CEASE, code::PEER_DECONFIGURED));
+    peer.expect_closed().await;
+    rig.gone().await;
+    sleep(Duration::from_secs(60)).await;
+    assert!(rig.dials.try_recv().is_err(), "dialed a lost neighbour");
+}
+
+/// `neighbor remove` of a static neighbour nothing else sees ends its session.
+#[tokio::test(start_paused = true)]
+async fn a_removed_static_neighbour_loses_its_session() {
+    let mut rig = Rig::start();
+    let mut peer = rig.established_peer(0).await;
+    rig.lost(LostReason::StaticRemoved).await;
+    let cease = peer.expect_notification().await;
+    assert_eq!((cease.code, cease.subcode), (code::CEASE, code::PEER_DECONFIGURED));
+    rig.gone().await;
 }

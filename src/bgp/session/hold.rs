@@ -1,6 +1,9 @@
 //! After a session closed for `--max-prefix`: no dial and no connection
 //! taken from the neighbour until the hold is over (`--max-prefix-restart`)
-//! or cleared (a reload).
+//! or cleared (a reload). The administrative hold of `neighbor shutdown` is
+//! the same idea without an expiry (a flag in the session, remembered by
+//! the manager across the neighbour's sessions), lifted by `neighbor enable`
+//! alone.
 
 use tokio::time::Instant;
 
@@ -21,4 +24,20 @@ impl MaxPrefixHold {
         self.until
             .map(|until| until.saturating_duration_since(now).as_millis().div_ceil(1000) as u64)
     }
+}
+
+/// What a `neighbor clear` did to one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cleared {
+    /// Established: Cease / Administrative Reset sent; it redials.
+    Reset,
+    /// Not Established yet: its attempt was dropped and it dials again now.
+    Redialing,
+    /// Soft: ROUTE-REFRESH sent for these (AFI, SAFI), our routes re-sent.
+    Refreshed(Vec<(u16, u8)>),
+    /// Soft: the peer did not advertise ROUTE-REFRESH; our routes re-sent.
+    NoRouteRefresh,
+    /// Nothing done: held down (`neighbor shutdown`, max-prefix), ending,
+    /// or (soft) not Established.
+    Down,
 }

@@ -77,6 +77,7 @@ impl Rig {
             monitor: Default::default(),
             policies,
             hold: None,
+            admin_down: false,
         };
         let (session, task) = new(params, links, inbound);
         let rig = Rig {
@@ -713,6 +714,27 @@ async fn with_restart_zero_the_hold_lasts_until_cleared() {
     assert_eq!(cleared_at.elapsed(), Duration::ZERO, "dials at once once cleared");
     peer.establish().await;
     rig.established().await;
+}
+
+/// `neighbor clear` (hard) lifts a max-prefix hold and dials at once, as
+/// FRR's `clear bgp` does.
+#[tokio::test(start_paused = true)]
+async fn a_hard_clear_lifts_the_max_prefix_hold() {
+    let (mut rig, _routes, _fib) = Rig::start_limited(2, Duration::ZERO);
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    peer.establish().await;
+    announce(&mut peer, 0..3).await;
+    peer.expect_notification().await;
+    rig.wait_for("held", |s| s.max_prefix_hold.is_some()).await;
+    let (done, answer) = tokio::sync::oneshot::channel();
+    rig.command(SessionCommand::Clear { soft: false, done }).await;
+    assert_eq!(answer.await.expect("answered"), Cleared::Redialing);
+    let cleared_at = Instant::now();
+    let mut peer = rig.dial().await.connect(PEER_ASN, HIGHER_ID);
+    assert_eq!(cleared_at.elapsed(), Duration::ZERO, "dials at once once cleared");
+    peer.establish().await;
+    let status = rig.established().await;
+    assert_eq!(status.max_prefix_hold, None);
 }
 
 /// Discovery losing the neighbour does not end a hold (the next session

@@ -594,3 +594,130 @@ async fn a_runtime_route_takes_the_place_of_a_connected_one_and_gives_it_back() 
         .expect("withdrawn");
     assert_eq!(withdrawn(&session.updates().await), set(&["192.0.2.10/32"]));
 }
+
+/// Graceful restart, helper side: a peer's routes outlive its session for
+/// its restart time, a new session keeps them until its End-of-RIB sweeps
+/// what it did not send again, and a peer that never comes back loses them.
+#[tokio::test(start_paused = true)]
+async fn a_restarting_peer_keeps_its_routes_stale_until_end_of_rib_or_its_restart_time() {
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let (routes, fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[], links);
+    let (source, other) = (peer(2), peer(3));
+    let mut from = Session::up(&routes, info(source, PEER_ASN, rib::Families::ALL)).await;
+    let mut to = Session::up(&routes, info(other, PEER_ASN + 1, rib::Families::ALL)).await;
+    from.updates().await;
+    to.updates().await;
+    let attributes = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: AsPath {
+            segments: vec![AsSegment::Sequence(vec![PEER_ASN])],
+        },
+        next_hop: NextHop {
+            link_local: Some(source.addr),
+            ..NextHop::default()
+        },
+        ..PathAttributes::default()
+    };
+    let announce = |prefixes: &[&str]| Update {
+        announced: prefixes.iter().map(|p| p.parse().expect("prefix")).collect(),
+        attributes: Some(attributes.clone()),
+        ..Update::default()
+    };
+    let (kept, gone) = ("198.51.100.0/24", "2001:db8:2::/48");
+    routes.update(source, announce(&[kept, gone])).await;
+    assert_eq!(announced(&to.updates().await), set(&[kept, gone]));
+    fib.take_submitted();
+
+    routes.peer_down_graceful(source, Duration::from_secs(120)).await;
+    let counters = routes.counters().await.expect("routes task running");
+    let c = counters.get(&source).expect("a restarting peer is still counted");
+    assert_eq!((c.gr_restarting, c.stale_routes), (true, 2));
+    assert!(fib.take_submitted().is_empty(), "nothing leaves the kernel");
+    assert!(to.sent.try_recv().is_err(), "nothing is withdrawn from the other peers");
+
+    // Back before its restart time, keeping forwarding state for both.
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let (out, _sent) = mpsc::unbounded_channel();
+    let families = rib::Families::ALL;
+    let back = info(source, PEER_ASN, families);
+    routes.peer_up_graceful(back, FOUR_OCTET_AS, out, Some(families)).await;
+    routes.update(source, announce(&[kept])).await;
+    let c = routes.counters().await.expect("routes task running")[&source];
+    assert_eq!((c.gr_restarting, c.stale_routes, c.prefixes_received), (false, 1, 2));
+    assert!(fib.take_submitted().is_empty(), "the same routes: no kernel change");
+
+    // Its End-of-RIB for IPv6 sweeps the one it did not send again.
+    let v6 = rib::Families {
+        ipv4: false,
+        ..families
+    };
+    routes.end_of_rib(source, v6).await;
+    assert_eq!(withdrawn(&to.updates().await), set(&[gone]));
+    routes.counters().await.expect("routes task running");
+    let removed: Vec<(String, bool)> = fib
+        .take_submitted()
+        .into_iter()
+        .map(|(prefix, hops)| (prefix.to_string(), hops.is_some()))
+        .collect();
+    assert_eq!(removed, [(gone.to_string(), false)]);
+
+    // Down again, and not back within its restart time: all removed.
+    routes.peer_down_graceful(source, Duration::from_secs(5)).await;
+    routes.counters().await.expect("routes task running");
+    assert!(fib.take_submitted().is_empty());
+    tokio::time::advance(Duration::from_secs(4)).await;
+    routes.counters().await.expect("routes task running");
+    assert!(fib.take_submitted().is_empty(), "still within its restart time");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(withdrawn(&to.updates().await), set(&[kept]));
+    let counters = routes.counters().await.expect("routes task running");
+    assert!(!counters.contains_key(&source), "gone from the RIB: {counters:?}");
+    let removed: Vec<(String, bool)> = fib
+        .take_submitted()
+        .into_iter()
+        .map(|(prefix, hops)| (prefix.to_string(), hops.is_some()))
+        .collect();
+    assert_eq!(removed, [(kept.to_string(), false)]);
+}
+
+/// A peer back without keeping forwarding state (no F bit, or no Graceful
+/// Restart capability in its new OPEN) loses its stale routes at once.
+#[tokio::test(start_paused = true)]
+async fn stale_routes_of_a_family_without_the_f_bit_go_when_the_peer_is_back() {
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let (routes, fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[], links);
+    let source = peer(2);
+    let mut from = Session::up(&routes, info(source, PEER_ASN, rib::Families::ALL)).await;
+    from.updates().await;
+    let announce = Update {
+        announced: vec!["198.51.100.0/24".parse().expect("prefix")],
+        attributes: Some(PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: AsPath {
+                segments: vec![AsSegment::Sequence(vec![PEER_ASN])],
+            },
+            ..PathAttributes::default()
+        }),
+        ..Update::default()
+    };
+    routes.update(source, announce).await;
+    routes.peer_down_graceful(source, Duration::from_secs(120)).await;
+    routes.counters().await.expect("routes task running");
+    fib.take_submitted();
+
+    let (out, _sent) = mpsc::unbounded_channel();
+    let v6_kept = rib::Families {
+        ipv4: false,
+        ipv6: true,
+    };
+    let back = info(source, PEER_ASN, rib::Families::ALL);
+    routes.peer_up_graceful(back, FOUR_OCTET_AS, out, Some(v6_kept)).await;
+    let c = routes.counters().await.expect("routes task running")[&source];
+    assert_eq!((c.stale_routes, c.prefixes_received), (0, 0));
+    let removed: Vec<(String, bool)> = fib
+        .take_submitted()
+        .into_iter()
+        .map(|(prefix, hops)| (prefix.to_string(), hops.is_some()))
+        .collect();
+    assert_eq!(removed, [("198.51.100.0/24".to_string(), false)]);
+}

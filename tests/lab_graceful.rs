@@ -1,0 +1,412 @@
+//! Lab tests for graceful restart, helper side (RFC 4724): FRR's bgpd and
+//! BIRD killed (SIGKILL, as a crash) and started again next to ndbgpd. Its
+//! routes stay in ndbgpd's kernel the whole time, pings through them lose
+//! nothing, a route the peer no longer announces after its restart goes at
+//! its End-of-RIB, and a peer that does not come back loses its routes
+//! after its restart time. Need root; in CI they never skip.
+
+mod common;
+
+use std::net::Ipv6Addr;
+use std::time::{Duration, Instant};
+
+use ndbgp::api::NeighborView;
+use serde_json::Value;
+
+use common::peers::*;
+use common::*;
+
+/// iputils' ping (scripts/test.sh installs it).
+const PING: &str = "/usr/bin/ping";
+
+/// The kernel's route to `prefix` in `ns` if it is ndbgpd's (proto 201)
+/// and goes via `gw` on `dev`.
+fn route_via(ns: &Netns, prefix: &str, gw: Ipv6Addr, dev: &str) -> bool {
+    let mut args = vec![];
+    if prefix.contains(':') {
+        args.push("-6");
+    }
+    args.extend(["-j", "route", "show", "proto", "201"]);
+    let routes: Vec<Value> = serde_json::from_str::<Value>(&ns.ip(&args))
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
+    // `ip` shows a host route without its length.
+    let host = prefix.trim_end_matches("/32").trim_end_matches("/128");
+    routes.iter().any(|r| {
+        (r["dst"] == prefix || r["dst"] == host)
+            && r["dev"] == dev
+            && (r["gateway"] == gw.to_string().as_str() || r["via"]["host"] == gw.to_string().as_str())
+    })
+}
+
+/// `ip route` in `ns` (both families), for failure messages.
+fn kernel_table(ns: &Netns) -> String {
+    format!("{}{}", ns.ip(&["route"]), ns.ip(&["-6", "route"]))
+}
+
+/// The session on `ifname`, once `ndbgpctl neighbors` answers.
+fn neighbor(d: &Ndbgpd, ifname: &str) -> Option<NeighborView> {
+    d.try_neighbors()?.into_iter().find(|n| n.interface == ifname)
+}
+
+/// A ping every 10 ms from `from` to `to` in `ns`, running until
+/// [`Pinger::finish`].
+struct Pinger {
+    process: Process,
+}
+
+impl Pinger {
+    fn start(ns: &Netns, dir: &TempDir, tag: &str, from: &str, to: &str) -> Pinger {
+        let mut cmd = ns.command(PING);
+        cmd.args(["-n", "-i", "0.01", "-W", "1", "-I", from, to]);
+        let process = Process::spawn(tag, &mut cmd, Some(dir.join(&format!("{tag}.txt"))));
+        Pinger { process }
+    }
+
+    /// Stops it (SIGINT: ping prints its summary) and returns (sent,
+    /// received).
+    fn finish(mut self) -> (u64, u64) {
+        use nix::sys::signal::{Signal, kill};
+        let _ = kill(nix::unistd::Pid::from_raw(self.process.pid()), Signal::SIGINT);
+        wait_for("ping to exit", Duration::from_secs(5), || {
+            self.process.child.try_wait().ok().flatten().map(|_| ())
+        });
+        let text = self.process.log_text();
+        let line = text
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .unwrap_or_else(|| panic!("no ping summary:\n{}", tail(&text, 20)));
+        let number = |word: &str| -> u64 {
+            let before = line.split(word).next().unwrap_or("");
+            before
+                .rsplit(|c: char| !c.is_ascii_digit())
+                .find(|s| !s.is_empty())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no count before {word:?} in {line:?}"))
+        };
+        (number(" packets transmitted"), number(" received"))
+    }
+}
+
+/// While `until` is None, checks every 20 ms that every prefix of `keep` is
+/// still in `ns`'s kernel via `gw` on eth0; panics (with `dump`) at the
+/// first one missing or at the deadline.
+fn hold_routes<T>(
+    what: &str,
+    ns: &Netns,
+    keep: &[&str],
+    gw: Ipv6Addr,
+    timeout: Duration,
+    dump: &dyn Fn() -> String,
+    mut until: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        for prefix in keep {
+            assert!(
+                route_via(ns, prefix, gw, "eth0"),
+                "{prefix} left the kernel while waiting for {what}:\n{}{}",
+                kernel_table(ns),
+                dump()
+            );
+        }
+        if let Some(v) = until() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}{}", dump());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn frr_conf(restart_time: u16, extra_v4: &[&str]) -> String {
+    let mut v4 = String::from("  network 10.0.2.1/32\n");
+    for prefix in extra_v4 {
+        v4 += &format!("  network {prefix}\n");
+    }
+    format!(
+        "frr defaults datacenter\nhostname frr\ndebug bgp neighbor-events\ndebug bgp graceful-restart\n!\n\
+interface eth0\n!\nrouter bgp 65002\n bgp router-id 10.0.0.2\n no bgp ebgp-requires-policy\n\
+ no bgp network import-check\n bgp graceful-restart\n bgp graceful-restart preserve-fw-state\n\
+ bgp graceful-restart restart-time {restart_time}\n neighbor eth0 interface remote-as external\n\
+ address-family ipv4 unicast\n{v4} exit-address-family\n address-family ipv6 unicast\n\
+  neighbor eth0 activate\n  network 2001:db8:2::/48\n exit-address-family\n!\n"
+    )
+}
+
+/// FRR's bgpd killed and started again, twice: the first time it comes
+/// back (in time) without 10.0.9.0/24, which is swept at its End-of-RIB;
+/// the second time (restart time 5 s) it stays down and its routes go
+/// after 5 s. Pings to FRR's loopback through its route lose nothing over
+/// the first restart.
+#[test]
+fn frr_killed_and_restarted_keeps_its_routes() {
+    const T: &str = "frr_killed_and_restarted_keeps_its_routes";
+    if !lab_enabled(T) || !have_tool(T, FRR_BGPD) || !have_tool(T, VTYSH) || !have_tool(T, PING) {
+        return;
+    }
+    let a = Netns::new("gfa");
+    let b = Netns::new("gfb");
+    veth(&a, "eth0", &b, "eth0");
+    let dir = TempDir::new("gfrr");
+    a.ip(&["link", "set", "lo", "up"]);
+    b.ip(&["link", "set", "lo", "up"]);
+    a.ip(&["addr", "add", "10.0.1.1/32", "dev", "lo"]);
+    b.ip(&["addr", "add", "10.0.2.1/32", "dev", "lo"]);
+    b.ip(&["route", "add", "blackhole", "10.0.9.0/24"]);
+    b.ip(&["-6", "route", "add", "blackhole", "2001:db8:2::/48"]);
+    a.set_link("eth0", true);
+    b.set_link("eth0", true);
+    let (_, la, lb) = wait_link_locals_ready(&a, &b, "eth0");
+    // The way back to our loopback without bgpd: FRR's side of the ping
+    // does not depend on FRR's own restart (zebra's handling of it).
+    b.ip(&[
+        "route",
+        "add",
+        "10.0.1.1/32",
+        "via",
+        "inet6",
+        &la.to_string(),
+        "dev",
+        "eth0",
+    ]);
+    let args = [
+        "--iface",
+        "eth0",
+        "--asn",
+        "65001",
+        "--router-id",
+        "10.0.0.1",
+        "--network",
+        "10.0.1.1/32",
+    ];
+    let d = Ndbgpd::start(&a, &dir, "a", &args);
+    let mut frr = Frr::start(&b, &dir, &frr_conf(120, &["10.0.9.0/24"]));
+    let frr_dir = frr.dir.clone();
+    let bgpd_log = move || {
+        tail(
+            &std::fs::read_to_string(frr_dir.join("bgpd.log")).unwrap_or_default(),
+            80,
+        )
+    };
+    let dump = || format!("{}\n--- frr bgpd log ---\n{}", d.report(), bgpd_log());
+    let all = ["10.0.2.1/32", "10.0.9.0/24", "2001:db8:2::/48"];
+    wait_or_dump(
+        "FRR's routes in ndbgpd's kernel",
+        Duration::from_secs(40),
+        &dump,
+        || all.iter().all(|p| route_via(&a, p, lb, "eth0")).then_some(()),
+    );
+    let n = neighbor(&d, "eth0").expect("the session");
+    assert!(n.graceful_restart, "FRR's GR capability negotiated: {n:?}");
+    assert_eq!(n.stale_routes, 0, "{n:?}");
+
+    let pinger = Pinger::start(&a, &dir, "ping", "10.0.1.1", "10.0.2.1");
+    // Pings go through before bgpd is killed.
+    wait_or_dump("pings answered", Duration::from_secs(5), &dump, || {
+        pinger.process.log_text().contains("bytes from 10.0.2.1").then_some(())
+    });
+
+    // Crash: routes kept, stale.
+    let killed = Instant::now();
+    frr.kill_bgpd();
+    let restarting = hold_routes(
+        "the routes to be marked stale",
+        &a,
+        &all,
+        lb,
+        Duration::from_secs(20),
+        &dump,
+        || neighbor(&d, "eth0").filter(|n| n.gr_restarting && n.stale_routes == 3),
+    );
+    eprintln!(
+        "{T}: bgpd killed -> ndbgpd keeps 3 stale routes after {:?}: {restarting:?}",
+        killed.elapsed()
+    );
+    let stale: Vec<bool> = d
+        .routes(Some("10.0.2.1/32"))
+        .iter()
+        .flat_map(|r| r.route.paths.iter().map(|p| p.stale))
+        .collect();
+    assert_eq!(stale, [true], "ndbgpctl routes shows the path stale");
+    // Down a while (two seconds of polling): nothing leaves the kernel.
+    let down_until = Instant::now() + Duration::from_secs(2);
+    hold_routes("bgpd's downtime", &a, &all, lb, Duration::from_secs(5), &dump, || {
+        (Instant::now() >= down_until).then_some(())
+    });
+
+    // Back without 10.0.9.0/24, with a restart time of 5 s this time.
+    frr.restart_bgpd(&b, &frr_conf(5, &[]));
+    let kept = ["10.0.2.1/32", "2001:db8:2::/48"];
+    hold_routes(
+        "FRR Established again",
+        &a,
+        &kept,
+        lb,
+        Duration::from_secs(60),
+        &dump,
+        || (frr.bgp_state("eth0").as_deref() == Some("Established")).then_some(()),
+    );
+    let back = killed.elapsed();
+    hold_routes(
+        "10.0.9.0/24 swept at End-of-RIB",
+        &a,
+        &kept,
+        lb,
+        Duration::from_secs(30),
+        &dump,
+        || (!route_via(&a, "10.0.9.0/24", lb, "eth0")).then_some(()),
+    );
+    let swept = killed.elapsed();
+    let n = hold_routes(
+        "no stale route left",
+        &a,
+        &kept,
+        lb,
+        Duration::from_secs(10),
+        &dump,
+        || neighbor(&d, "eth0").filter(|n| !n.gr_restarting && n.stale_routes == 0),
+    );
+    assert!(n.graceful_restart, "{n:?}");
+    let log = d.process.log_text();
+    assert!(
+        log.lines().any(|l| l.contains("End-of-RIB: 1 stale routes")),
+        "10.0.9.0/24 swept by FRR's End-of-RIB (FRR kept forwarding: F bit):\n{}",
+        tail(&log, 40)
+    );
+    let (sent, received) = pinger.finish();
+    eprintln!(
+        "{T}: Established again {back:?} after the kill, 10.0.9.0/24 swept at {swept:?}; pings {received}/{sent}"
+    );
+    assert!(sent > 100, "pings sent: {sent}");
+    assert_eq!(sent, received, "pings lost while FRR's bgpd restarted");
+
+    // Killed again, not restarted: its routes go after its restart time (5 s).
+    let killed = Instant::now();
+    frr.kill_bgpd();
+    hold_routes(
+        "the routes to be stale again",
+        &a,
+        &kept,
+        lb,
+        Duration::from_secs(10),
+        &dump,
+        || neighbor(&d, "eth0").filter(|n| n.gr_restarting),
+    );
+    wait_or_dump("the stale routes to go", Duration::from_secs(15), &dump, || {
+        kept.iter().all(|p| !route_via(&a, p, lb, "eth0")).then_some(())
+    });
+    let gone = killed.elapsed();
+    eprintln!("{T}: killed without coming back: routes gone after {gone:?} (restart time 5 s)");
+    assert!(gone >= Duration::from_secs(4), "gone before the restart time: {gone:?}");
+    assert!(
+        gone <= Duration::from_secs(12),
+        "kept long past the restart time: {gone:?}"
+    );
+}
+
+/// BIRD with `graceful restart on`, killed (SIGKILL) and started again:
+/// its routes stay in ndbgpd's kernel while it is down; back, it does not
+/// claim to have kept forwarding (no F bit), so they are replaced by what
+/// it sends again (RFC 4724 4.2).
+#[test]
+fn bird_killed_and_restarted_keeps_its_routes() {
+    const T: &str = "bird_killed_and_restarted_keeps_its_routes";
+    if !lab_enabled(T) || !have_tool(T, BIRD) || !have_tool(T, BIRDC) {
+        return;
+    }
+    let a = Netns::new("gba");
+    let b = Netns::new("gbb");
+    veth(&a, "eth0", &b, "eth0");
+    let dir = TempDir::new("gbird");
+    let conf = |routes: &str| {
+        format!(
+            r#"router id 10.0.0.3;
+log stderr all;
+protocol device {{ }}
+protocol radv {{ interface "eth0" {{ max ra interval 4; min ra interval 3; }}; }}
+protocol static st4 {{ ipv4; {routes} }}
+protocol bgp dyn {{
+  local as 65003;
+  neighbor range fe80::/10 external;
+  interface "eth0";
+  hold time 9;
+  keepalive time 3;
+  graceful restart on;
+  ipv4 {{ extended next hop on; import all; export where proto = "st4"; }};
+  ipv6 {{ import all; export none; }};
+}}
+"#
+        )
+    };
+    let mut bird = Bird::start(
+        &b,
+        &dir,
+        "bird",
+        &conf("route 10.0.3.0/24 blackhole; route 10.0.8.0/24 blackhole;"),
+    );
+    let d = Ndbgpd::start(
+        &a,
+        &dir,
+        "a",
+        &["--iface", "eth0", "--asn", "65001", "--router-id", "10.0.0.1"],
+    );
+    a.set_link("eth0", true);
+    b.set_link("eth0", true);
+    let (_, _, lb) = wait_link_locals_ready(&a, &b, "eth0");
+    let dump = || format!("{}{}", d.report(), bird.report());
+    let all = ["10.0.3.0/24", "10.0.8.0/24"];
+    wait_or_dump(
+        "BIRD's routes in ndbgpd's kernel",
+        Duration::from_secs(40),
+        &dump,
+        || all.iter().all(|p| route_via(&a, p, lb, "eth0")).then_some(()),
+    );
+    let n = neighbor(&d, "eth0").expect("the session");
+    assert!(n.graceful_restart, "BIRD's GR capability negotiated: {n:?}");
+
+    let killed = Instant::now();
+    let _ = bird.process.child.kill();
+    let _ = bird.process.child.wait();
+    let dump = || d.report();
+    hold_routes(
+        "the routes to be stale",
+        &a,
+        &all,
+        lb,
+        Duration::from_secs(20),
+        &dump,
+        || neighbor(&d, "eth0").filter(|n| n.gr_restarting && n.stale_routes == 2),
+    );
+    // Down a while (two seconds of polling): nothing leaves the kernel.
+    let down_until = Instant::now() + Duration::from_secs(2);
+    hold_routes("BIRD's downtime", &a, &all, lb, Duration::from_secs(5), &dump, || {
+        (Instant::now() >= down_until).then_some(())
+    });
+    // BIRD 2.0.12 back (without 10.0.8.0/24) does not set the F bit, even
+    // with -R: per RFC 4724 4.2 its stale routes go as soon as its session
+    // is back, and what it sends again comes back.
+    let bird = Bird::start_with(&b, &dir, "bird2", &conf("route 10.0.3.0/24 blackhole;"), &["-R"]);
+    let dump = || format!("{}{}", d.report(), bird.report());
+    hold_routes("BIRD to start", &a, &all, lb, Duration::from_secs(10), &dump, || {
+        bird.birdc("show status").map(|_| ())
+    });
+    wait_or_dump(
+        "10.0.3.0/24 back, 10.0.8.0/24 gone",
+        Duration::from_secs(60),
+        &dump,
+        || (route_via(&a, "10.0.3.0/24", lb, "eth0") && !route_via(&a, "10.0.8.0/24", lb, "eth0")).then_some(()),
+    );
+    let n = wait_or_dump("no stale route left", Duration::from_secs(10), &dump, || {
+        neighbor(&d, "eth0")
+            .filter(|n| n.state == ndbgp::api::SessionState::Established && !n.gr_restarting && n.stale_routes == 0)
+    });
+    eprintln!("{T}: BIRD killed and back after {:?}; {n:?}", killed.elapsed());
+    let log = d.process.log_text();
+    let swept: Vec<&str> = log.lines().filter(|l| l.contains("stale")).collect();
+    eprintln!("{T}: {swept:#?}");
+    assert!(
+        swept.iter().any(|l| l.contains("keeping its 2 routes, stale")),
+        "BIRD's routes were kept through its restart: {swept:#?}"
+    );
+}

@@ -126,12 +126,16 @@ fn time_until_withdrawn(ns: &Netns, prefix: &str, dump: &dyn Fn() -> String) -> 
 /// While BFD is down the session is held: never Established for `HELD_FOR`,
 /// BFD hold shown, the last down says why: our BFD (`BFD down: ...`), or,
 /// when only BFD is lost and TCP still goes through, the peer's BFD may be
-/// first and its Cease / BFD Down arrive before ours goes.
+/// first and its Cease / BFD Down arrive before ours goes (FRR sends it in
+/// a Cease / Hard Reset, RFC 8538, when both sides have the N bit: data
+/// 06 0a).
 fn assert_held(d: &Ndbgpd, dump: &dyn Fn() -> String) {
     let n = wait_or_dump("the BFD hold", LONG, dump, || neighbour(d).filter(|n| n.bfd_held));
     let last_down = n.last_down.clone().unwrap_or_default();
     assert!(
-        last_down.starts_with("BFD down") || last_down.contains("Cease/BFD Down"),
+        last_down.starts_with("BFD down")
+            || last_down.contains("Cease/BFD Down")
+            || last_down.contains("Cease/Hard Reset (data 060a)"),
         "{last_down}{}",
         dump()
     );
@@ -354,4 +358,23 @@ fn bfd_between_two_ndbgpd_detects_a_silent_peer_within_a_second() {
         "BFD ndbgpd pair: drop removed, routes both ways after {:?}",
         back.elapsed()
     );
+
+    // BFD alone lost: TCP goes through, and whichever side detects first
+    // sends Cease / Hard Reset (BFD Down): graceful restart (on by default,
+    // N bit) must not keep the routes stale on the other.
+    drop_on(&b, Loss::BfdOnly);
+    let took = time_until_withdrawn(&a, "10.0.2.0/24", &dump);
+    println!("BFD ndbgpd pair: BFD packets dropped, route withdrawn after {took:?}");
+    assert!(took < DETECTION_LIMIT, "{took:?}{}", dump());
+    wait_or_dump(
+        "b: its route through a withdrawn",
+        Duration::from_secs(2),
+        &dump,
+        || (!has_route(&b, "10.0.1.0/24")).then_some(()),
+    );
+    assert_held(&da, &dump);
+    assert_held(&db, &dump);
+    undrop(&b);
+    wait_or_dump("a: back after the BFD-only loss", LONG, &dump, || up(&da));
+    wait_or_dump("b: back after the BFD-only loss", LONG, &dump, || up(&db));
 }

@@ -1066,15 +1066,34 @@ impl Session {
         self.bfd_held = true;
         self.waiting = None;
         self.restart_at = None;
-        if self.established() {
-            info!(
-                "{}: BFD down ({why}): closing (Cease, BFD Down); no new session until BFD is up",
-                self.name()
-            );
-            self.bfd_down = Some(format!("BFD down: {why} (sent Cease/BFD Down)"));
-        } else {
-            info!("{}: BFD down ({why}): no new session until BFD is up", self.name());
+        // With the N bit (RFC 8538) a plain Cease would have the peer keep
+        // our routes, stale, as through a restart: BFD saw the path fail,
+        // so Hard Reset carrying BFD Down, as FRR sends it.
+        let hard_reset = self.graceful_restart.is_some_and(|gr| gr.notification);
+        match self.established {
+            Some(which) => {
+                let sent = if hard_reset {
+                    "Hard Reset (BFD Down)"
+                } else {
+                    "BFD Down"
+                };
+                info!(
+                    "{}: BFD down ({why}): closing (Cease, {sent}); no new session until BFD is up",
+                    self.name()
+                );
+                self.bfd_down = Some(format!("BFD down: {why} (sent Cease/{sent})"));
+                if hard_reset {
+                    let notification = crate::msg::Notification {
+                        code: code::CEASE,
+                        subcode: code::HARD_RESET,
+                        data: vec![code::CEASE, code::BFD_DOWN],
+                    };
+                    self.feed(which, Event::MessageError(notification));
+                }
+            }
+            None => info!("{}: BFD down ({why}): no new session until BFD is up", self.name()),
         }
+        // Any other connection (or the Established one without N).
         self.feed_both(Event::AutomaticStop {
             subcode: code::BFD_DOWN,
         });

@@ -37,22 +37,26 @@ impl Rig {
     /// nowhere: its sessions stay Down), and the events the manager
     /// follows from the test instead of from it.
     fn start_with_bfd() -> (Rig, mpsc::UnboundedSender<BfdEvent>) {
+        Rig::start_with_bfd_and(FsmConfig::new(LOCAL_ASN, LOCAL_ID))
+    }
+
+    fn start_with_bfd_and(fsm: FsmConfig) -> (Rig, mpsc::UnboundedSender<BfdEvent>) {
         let socket = bfd::socket::ReceiveSocket::bind(0).expect("a UDP socket");
         let (unheard, _) = mpsc::unbounded_channel();
         let (handle, task) = bfd::service::spawn(bfd::service::BfdConfig::default(), socket, unheard);
         let (events_tx, events) = mpsc::unbounded_channel();
         let timers = bfd::session::Timers::symmetric(Duration::from_millis(300), 3);
-        let mut rig = Rig::with(&[], Some(BfdLink { handle, timers, events }));
+        let mut rig = Rig::with(&[], Some(BfdLink { handle, timers, events }), fsm);
         rig.supervisor.hold(task);
         (rig, events_tx)
     }
 
     /// The routes task announces `networks`.
     fn announcing(networks: &[&str]) -> Rig {
-        Rig::with(networks, None)
+        Rig::with(networks, None, FsmConfig::new(LOCAL_ASN, LOCAL_ID))
     }
 
-    fn with(networks: &[&str], bfd: Option<BfdLink>) -> Rig {
+    fn with(networks: &[&str], bfd: Option<BfdLink>, fsm: FsmConfig) -> Rig {
         let (links_tx, links) = watch::channel(links_up(LOCAL_LL));
         let (interfaces_tx, interfaces) = watch::channel(vec![IFNAME.to_string()]);
         let (routes, _) = routes_task(LOCAL_ASN, LOCAL_ID, networks, links.clone());
@@ -62,7 +66,7 @@ impl Rig {
         let (accept, accepted) = mpsc::channel(4);
         let (events, events_rx) = mpsc::channel(16);
         let config = BgpConfig {
-            fsm: FsmConfig::new(LOCAL_ASN, LOCAL_ID),
+            fsm,
             router_id,
             dialer: Arc::new(dialer),
             routes,
@@ -392,6 +396,43 @@ async fn a_bfd_failure_ends_the_session_and_holds_it_until_bfd_is_up() {
     peer.establish().await;
     let view = rig.established().await;
     assert!(!view.bfd_held);
+}
+
+/// With the N bit of graceful restart on both sides, a plain Cease would
+/// have the peer keep our routes as through a restart: BFD Down goes as
+/// Cease / Hard Reset carrying Cease / BFD Down (RFC 8538), as FRR sends.
+#[tokio::test(start_paused = true)]
+async fn a_bfd_failure_with_the_n_bit_sends_a_hard_reset() {
+    let mut fsm = FsmConfig::new(LOCAL_ASN, LOCAL_ID);
+    let helper = crate::bgp::fsm::graceful::LocalGracefulRestart::helper(120);
+    fsm.graceful_restart = Some(helper);
+    let (mut rig, bfd) = Rig::start_with_bfd_and(fsm);
+    rig.discovered().await;
+    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
+    peer.hold_time = 0;
+    peer.capabilities.push(helper.capability());
+    peer.establish().await;
+    rig.established().await;
+    bfd.send(BfdEvent::Up(BFD_PEER)).unwrap();
+    bfd.send(BfdEvent::Down {
+        peer: BFD_PEER,
+        diag: bfd::packet::Diag::ControlDetectionTimeExpired,
+        failure: true,
+    })
+    .unwrap();
+    let reset = peer.expect_notification().await;
+    assert_eq!(
+        (reset.code, reset.subcode, reset.data),
+        (code::CEASE, code::HARD_RESET, vec![code::CEASE, code::BFD_DOWN])
+    );
+    let view = rig
+        .neighbors_until("held by BFD", |n| n.iter().any(|v| v.bfd_held))
+        .await;
+    assert_eq!(
+        view[0].last_down.as_deref(),
+        Some("BFD down: control detection time expired (sent Cease/Hard Reset (BFD Down))")
+    );
+    assert_eq!(view[0].downs.get("bfd_down"), Some(&1));
 }
 
 // ---- neighbor shutdown | enable | clear, teardown-on-loss ----

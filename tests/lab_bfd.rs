@@ -377,4 +377,19 @@ fn bfd_between_two_ndbgpd_detects_a_silent_peer_within_a_second() {
     undrop(&b);
     wait_or_dump("a: back after the BFD-only loss", LONG, &dump, || up(&da));
     wait_or_dump("b: back after the BFD-only loss", LONG, &dump, || up(&db));
+
+    // UDP 3784 taken (b's daemon): a second one with --bfd stops at start
+    // and says which port (another BGP port, so that socket opens first).
+    #[rustfmt::skip]
+    let mut second = Process::spawn("ndbgpd second", b.command(ndbgpd_bin()).args([
+        "--iface", "eth0", "--asn", "65009", "--port", "1179", "--bfd",
+        "--control-socket", dir.join("second.sock").to_str().expect("utf-8 path"),
+    ]), Some(dir.join("second.log")));
+    let status = wait_for("the second daemon to stop", Duration::from_secs(10), || {
+        second.child.try_wait().expect("wait")
+    });
+    assert!(!status.success(), "started with UDP 3784 taken");
+    let log = second.log_text();
+    assert!(log.contains("--bfd: cannot listen on UDP [::]:3784"), "{log}");
+    assert!(up(&db).is_some(), "the first daemon still runs{}", dump());
 }

@@ -22,6 +22,7 @@ declare -A needs=(
   [util-linux]=/usr/bin/setpriv
   [python3-venv]=/usr/share/doc/python3-venv
   [prometheus]=/usr/bin/promtool
+  [nftables]=/usr/sbin/nft
 )
 missing=()
 for pkg in "${!needs[@]}"; do

@@ -495,11 +495,18 @@ pub struct NeighborView {
     /// sent again yet (swept at its End-of-RIB or when the time is over).
     #[serde(default)]
     pub stale_routes: usize,
+    /// The BFD session's state ("up", "down", "init", "admin-down"); None
+    /// when `--bfd` is off.
+    #[serde(default)]
+    pub bfd: Option<String>,
+    /// BFD failed: no session until it is up again.
+    #[serde(default)]
+    pub bfd_held: bool,
 }
 
 /// The classes of why an Established session ended: a fixed set, so that
 /// a metric labelled by it stays small. The text of each is in `last_down`.
-pub const DOWN_REASONS: [&str; 9] = [
+pub const DOWN_REASONS: [&str; 10] = [
     "admin_stop",
     "stopped",
     "link_down",
@@ -508,6 +515,8 @@ pub const DOWN_REASONS: [&str; 9] = [
     "notification_received",
     "notification_sent",
     "malformed_notification",
+    // BFD failed (`--bfd`): set by the session, not the FSM.
+    "bfd_down",
     "other",
 ];
 
@@ -760,6 +769,8 @@ mod tests {
             graceful_restart: false,
             gr_restarting: false,
             stale_routes: 0,
+            bfd: None,
+            bfd_held: false,
         }
     }
 
@@ -850,7 +861,7 @@ mod tests {
             ),
             (
                 Answer::Neighbors(vec![neighbor()]),
-                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"prefixes_filtered":6,"prefixes_first_as_rejected":7,"next_hop_ours":8,"as_loop":9,"tcp_md5":true,"ttl_security":false,"max_prefix":null,"max_prefix_held":false,"max_prefix_retry_s":null,"prefixes_accepted":3,"messages_by_type":{"received":{"open":1,"update":2,"notification":0,"keepalive":7,"route_refresh":0},"sent":{"open":0,"update":0,"notification":0,"keepalive":0,"route_refresh":0}},"downs":{"hold_timer_expired":1},"admin_down":false,"graceful_restart":false,"gr_restarting":false,"stale_routes":0}]"#,
+                r#"[{"interface":"eth0","ifindex":2,"address":"fe80::2","state":"Established","remote_asn":65002,"remote_id":"10.0.0.2","direction":"outbound","uptime_s":3725,"last_error":null,"last_down":"hold timer expired","hold_time":9,"keepalive_s":3,"messages_received":10,"messages_sent":11,"established_count":1,"updates_received":2,"updates_sent":3,"prefixes_received":4,"prefixes_sent":5,"prefixes_filtered":6,"prefixes_first_as_rejected":7,"next_hop_ours":8,"as_loop":9,"tcp_md5":true,"ttl_security":false,"max_prefix":null,"max_prefix_held":false,"max_prefix_retry_s":null,"prefixes_accepted":3,"messages_by_type":{"received":{"open":1,"update":2,"notification":0,"keepalive":7,"route_refresh":0},"sent":{"open":0,"update":0,"notification":0,"keepalive":0,"route_refresh":0}},"downs":{"hold_timer_expired":1},"admin_down":false,"graceful_restart":false,"gr_restarting":false,"stale_routes":0,"bfd":null,"bfd_held":false}]"#,
             ),
             (
                 Answer::Routes(vec![route()]),

@@ -206,12 +206,43 @@ struct Cli {
     /// [::1]:9179 or 127.0.0.1:9179. Off by default; a change needs a restart.
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_metrics)]
     metrics: Option<SocketAddr>,
+
     /// End an Established session when discovery loses its neighbour (no
     /// RA/NS/NA and gone from the kernel's table for the discovery hold);
     /// by default the session is kept until BGP itself ends it. A reload
     /// applies it.
     #[arg(long)]
     teardown_on_loss: bool,
+
+    /// BFD (RFC 5880/5881) with every BGP neighbour, on UDP port 3784: a
+    /// failure ends the session (Cease, BFD Down) and withdraws its routes
+    /// at once; a neighbour that never brings BFD up peers as without it.
+    #[arg(long)]
+    bfd: bool,
+
+    /// BFD transmit and receive interval, milliseconds (10-60000).
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_BFD_INTERVAL_MS,
+          value_parser = clap::value_parser!(u64).range(10..=60000))]
+    bfd_interval: u64,
+
+    /// BFD detection multiplier: packets missed before the neighbour is
+    /// declared down (1-255).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BFD_MULTIPLIER,
+          value_parser = clap::value_parser!(u8).range(1..))]
+    bfd_multiplier: u8,
+}
+
+/// `--bfd-interval` and `--bfd-multiplier` defaults: 900 ms detection, as
+/// FRR's bfdd and BIRD by default.
+pub const DEFAULT_BFD_INTERVAL_MS: u64 = 300;
+pub const DEFAULT_BFD_MULTIPLIER: u8 = 3;
+
+/// `--bfd` with its timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BfdSettings {
+    /// Desired min TX and required min RX alike.
+    pub interval: Duration,
+    pub multiplier: u8,
 }
 
 /// The settings an `[interface.NAME]` table of the config file may
@@ -298,6 +329,8 @@ pub struct Config {
     pub probe_interval: Option<Duration>,
     /// Where to serve Prometheus metrics; None: not served.
     pub metrics: Option<SocketAddr>,
+    /// `--bfd`; None: off.
+    pub bfd: Option<BfdSettings>,
     /// Filters, limits and authentication, per interface (a reload applies them).
     pub policies: Policies,
     /// End an Established session whose neighbour discovery lost (a reload
@@ -335,6 +368,9 @@ impl Config {
         if let Some(metrics) = &self.metrics {
             line.push_str(&format!(", metrics on {metrics}"));
         }
+        if let Some(bfd) = &self.bfd {
+            line.push_str(&format!(", BFD {} ms x {}", bfd.interval.as_millis(), bfd.multiplier));
+        }
         if let Some(file) = &self.config_file {
             line.push_str(&format!(", config file {}", file.display()));
         }
@@ -366,6 +402,7 @@ impl Config {
             discovery_hold,
             probe_interval,
             metrics,
+            bfd,
             policies: _,
             teardown_on_loss: _,
             config_file: _,
@@ -394,6 +431,7 @@ impl Config {
         check("discovery_hold", *discovery_hold != new.discovery_hold);
         check("probe_interval", *probe_interval != new.probe_interval);
         check("metrics", *metrics != new.metrics);
+        check("bfd", *bfd != new.bfd);
         changed
     }
 }
@@ -800,6 +838,10 @@ fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
         discovery_hold: cli.discovery_hold.map(Duration::from_secs),
         probe_interval,
         metrics: cli.metrics,
+        bfd: cli.bfd.then(|| BfdSettings {
+            interval: Duration::from_millis(cli.bfd_interval),
+            multiplier: cli.bfd_multiplier,
+        }),
         policies: Policies {
             default: default_policy,
             interfaces: BTreeMap::new(),
@@ -1068,6 +1110,56 @@ graceful_restart = true
         // Read at start only: a reload names it.
         let new = run(&["--iface", "eth0", "--asn", "1", "--metrics", "[::1]:9179"]).unwrap();
         assert_eq!(run(&base).unwrap().needs_restart(&new), vec!["metrics"]);
+    }
+
+    #[test]
+    fn bfd_is_off_by_default_its_timers_are_checked_and_it_is_a_key() {
+        let base = ["--iface", "eth0", "--asn", "1"];
+        assert_eq!(run(&base).unwrap().bfd, None);
+        let mut args = base.to_vec();
+        args.push("--bfd");
+        let c = run(&args).unwrap();
+        let defaults = BfdSettings {
+            interval: Duration::from_millis(300),
+            multiplier: 3,
+        };
+        assert_eq!(c.bfd, Some(defaults));
+        assert!(c.summary().contains(", BFD 300 ms x 3"), "{}", c.summary());
+        args.extend(["--bfd-interval", "50", "--bfd-multiplier", "5"]);
+        let c = run(&args).unwrap();
+        assert_eq!(
+            c.bfd,
+            Some(BfdSettings {
+                interval: Duration::from_millis(50),
+                multiplier: 5
+            })
+        );
+        for (flag, bad) in [
+            ("--bfd-interval", "9"),
+            ("--bfd-interval", "60001"),
+            ("--bfd-interval", "0.5"),
+            ("--bfd-multiplier", "0"),
+            ("--bfd-multiplier", "256"),
+        ] {
+            let mut args = base.to_vec();
+            args.extend(["--bfd", flag, bad]);
+            let e = run(&args).unwrap_err();
+            assert!(e.contains(flag) && e.contains(bad), "{flag} {bad}: {e}");
+        }
+        let (c, _f) = with_file(
+            "interfaces = [\"eth0\"]\nasn = 1\nbfd = true\nbfd_interval = 100\n",
+            &[],
+        );
+        let c = c.unwrap();
+        assert_eq!(
+            c.bfd.map(|b| (b.interval, b.multiplier)),
+            Some((Duration::from_millis(100), 3))
+        );
+        let (e, _f) = with_file("interfaces = [\"eth0\"]\nasn = 1\nbfd_multiplier = 0\n", &[]);
+        let e = e.unwrap_err();
+        assert!(e.contains(":3:18: bfd_multiplier:"), "{e}");
+        // Read at start only: a reload names it.
+        assert_eq!(run(&base).unwrap().needs_restart(&c), vec!["bfd"]);
     }
 
     fn rules(filter: &PrefixFilter) -> Vec<String> {

@@ -19,9 +19,12 @@ use tracing_subscriber::EnvFilter;
 
 use ndbgp::actor::{self, Supervisor};
 use ndbgp::api::Request;
+use ndbgp::bfd::service::{self as bfd_service, BfdConfig};
+use ndbgp::bfd::session::Timers as BfdTimers;
+use ndbgp::bfd::socket::{CONTROL_PORT as BFD_PORT, ReceiveSocket as BfdSocket};
 use ndbgp::bgp::fsm::graceful::{LocalGracefulRestart, Restarted};
 use ndbgp::bgp::fsm::{ConfigError, FsmConfig};
-use ndbgp::bgp::manager::{self, BgpConfig, BgpHandle};
+use ndbgp::bgp::manager::{self, BfdLink, BgpConfig, BgpHandle};
 use ndbgp::bgp::transport;
 use ndbgp::config::{self, Config, Parsed};
 use ndbgp::control;
@@ -226,7 +229,15 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
     let peers = wiring.start_peers(observations_rx, events_tx);
     let (fib, routes) = wiring.start_routes()?;
     let fsm = restart_role(config, fsm, &fib, &routes).await;
-    let bgp = wiring.start_bgp(fsm, sockets.bgp, events_rx, observations_tx.clone(), routes.clone());
+    let bfd = sockets.bfd.map(|socket| wiring.start_bfd(socket));
+    let bgp = wiring.start_bgp(
+        fsm,
+        sockets.bgp,
+        events_rx,
+        observations_tx.clone(),
+        routes.clone(),
+        bfd,
+    );
     let nd = wiring.start_nd(sockets.icmp, observations_tx);
     let (daemon, daemon_requests) = mpsc::channel(8);
     let handles = control::Handles {
@@ -263,6 +274,8 @@ struct Sockets {
     control: UnixListener,
     /// `--metrics`, when given.
     metrics: Option<TcpListener>,
+    /// `--bfd`: UDP port 3784.
+    bfd: Option<BfdSocket>,
 }
 
 impl Sockets {
@@ -284,11 +297,18 @@ impl Sockets {
             ),
             None => None,
         };
+        let bfd = match config.bfd {
+            Some(_) => Some(
+                BfdSocket::bind(BFD_PORT).map_err(|e| anyhow::anyhow!(preflight::bfd_listen_error(BFD_PORT, &e)))?,
+            ),
+            None => None,
+        };
         Ok(Sockets {
             icmp,
             bgp,
             control,
             metrics,
+            bfd,
         })
     }
 }
@@ -487,6 +507,7 @@ impl<'a> Wiring<'a> {
         events_rx: mpsc::Receiver<PeerEvent>,
         observations: mpsc::Sender<Observation>,
         routes: RoutesHandle,
+        bfd: Option<BfdLink>,
     ) -> BgpHandle {
         let config = self.config;
         let (bgp, task) = manager::spawn(
@@ -502,6 +523,7 @@ impl<'a> Wiring<'a> {
                 monitor: self.monitor.clone(),
                 interfaces: self.interfaces.clone(),
                 policies: self.policies.clone(),
+                bfd,
                 teardown_on_loss: config.teardown_on_loss,
             },
             bgp_listener,
@@ -511,6 +533,23 @@ impl<'a> Wiring<'a> {
         );
         self.tasks.hold(task);
         bgp
+    }
+
+    /// The BFD task (`--bfd`), whose sessions the BGP manager adds and
+    /// removes with its own and whose events it follows.
+    fn start_bfd(&mut self, socket: BfdSocket) -> BfdLink {
+        let settings = self.config.bfd.unwrap_or(config::BfdSettings {
+            interval: Duration::from_millis(config::DEFAULT_BFD_INTERVAL_MS),
+            multiplier: config::DEFAULT_BFD_MULTIPLIER,
+        });
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (handle, task) = bfd_service::spawn(BfdConfig::default(), socket, events_tx);
+        self.tasks.hold(task);
+        BfdLink {
+            handle,
+            timers: BfdTimers::symmetric(settings.interval, settings.multiplier),
+            events,
+        }
     }
 
     /// The ND task: RAs out, neighbours seen on the wire to `observations`.

@@ -99,6 +99,16 @@ pub fn listen_error(port: u16, e: &io::Error) -> String {
     }
 }
 
+/// Why `--bfd` cannot listen on UDP port 3784 (RFC 5881), as one line.
+pub fn bfd_listen_error(port: u16, e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::AddrInUse => format!(
+            "--bfd: cannot listen on UDP [::]:{port}: {e}: is another BFD daemon (FRR's bfdd, BIRD, another ndbgpd) running?"
+        ),
+        _ => format!("--bfd: cannot listen on UDP [::]:{port}: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

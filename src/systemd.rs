@@ -162,6 +162,8 @@ mod tests {
             prefixes_accepted: 0,
             messages_by_type: Default::default(),
             downs: Default::default(),
+            bfd: None,
+            bfd_held: false,
             admin_down: false,
             graceful_restart: false,
             gr_restarting: false,

@@ -220,7 +220,12 @@ impl Service {
             // Removed and added again: a new session, a new discriminator.
             self.forget(peer);
         }
-        let socket = SendSocket::bind(rand::random_range(SOURCE_PORTS))?;
+        let mut socket = SendSocket::bind(rand::random_range(SOURCE_PORTS))?;
+        let to = SocketAddrV6::new(peer.addr, self.config.peer_port, 0, peer.ifindex);
+        if let Err(e) = socket.connect(to) {
+            // Sent unconnected instead (a route lookup per packet).
+            debug!("BFD socket to {}%{} not connected: {e}", peer.addr, peer.ifindex);
+        }
         let discr = loop {
             let candidate: u32 = rand::random();
             if candidate != 0 && !self.by_discr.contains_key(&candidate) {

@@ -78,6 +78,8 @@ impl ReceiveSocket {
 pub struct SendSocket {
     sock: Socket,
     port: u16,
+    /// The neighbour it is connected to, if `connect` succeeded.
+    peer: Option<SocketAddrV6>,
 }
 
 impl SendSocket {
@@ -93,7 +95,7 @@ impl SendSocket {
         for port in ports {
             let addr = SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0));
             match sock.bind(&addr.into()) {
-                Ok(()) => return Ok(SendSocket { sock, port }),
+                Ok(()) => return Ok(SendSocket { sock, port, peer: None }),
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
                 Err(e) => return Err(e),
             }
@@ -108,11 +110,29 @@ impl SendSocket {
         self.port
     }
 
+    /// Connect to the session's neighbour: the kernel looks its route up
+    /// once, not for every packet (with hundreds of interfaces, fe80::/64
+    /// has as many routes, and that lookup was the largest cost of a send),
+    /// and picks the source link-local once.
+    pub fn connect(&mut self, to: SocketAddrV6) -> io::Result<()> {
+        self.sock.connect(&SocketAddr::V6(to).into())?;
+        self.peer = Some(to);
+        Ok(())
+    }
+
     /// Send without waiting: a full socket buffer loses this packet (the
     /// next is due within an interval), it never delays the other sessions.
     /// `to` carries the interface as its scope id.
     pub fn try_send(&self, to: SocketAddrV6, bytes: &[u8]) -> io::Result<()> {
-        self.sock.send_to(bytes, &SocketAddr::V6(to).into()).map(|_| ())
+        if self.peer != Some(to) {
+            return self.sock.send_to(bytes, &SocketAddr::V6(to).into()).map(|_| ());
+        }
+        match self.sock.send(bytes) {
+            // A connected socket reports a port unreachable (a neighbour
+            // that runs no BFD) on the next send, which it fails: once more.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => self.sock.send(bytes).map(|_| ()),
+            sent => sent.map(|_| ()),
+        }
     }
 }
 
@@ -139,6 +159,31 @@ mod tests {
             (got.src, got.ifindex, got.hop_limit),
             (Ipv6Addr::LOCALHOST, lo, HOP_LIMIT)
         );
+    }
+
+    #[tokio::test]
+    async fn a_connected_socket_sends_to_its_peer_and_a_port_unreachable_loses_no_packet() {
+        let lo = nix::net::if_::if_nametoindex("lo").unwrap();
+        // Nobody listens here: each packet draws a port unreachable.
+        let closed = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let nobody = SocketAddrV6::new(Ipv6Addr::LOCALHOST, closed.local_addr().unwrap().port(), 0, lo);
+        drop(closed);
+        let mut tx = SendSocket::bind(*SOURCE_PORTS.start()).unwrap();
+        tx.connect(nobody).unwrap();
+        for _ in 0..3 {
+            tx.try_send(nobody, b"bfd").unwrap();
+        }
+        let rx = ReceiveSocket::bind(0).unwrap();
+        let to = SocketAddrV6::new(Ipv6Addr::LOCALHOST, rx.local_port().unwrap(), 0, lo);
+        let mut tx = SendSocket::bind(*SOURCE_PORTS.start()).unwrap();
+        tx.connect(to).unwrap();
+        tx.try_send(to, b"bfd").unwrap();
+        let mut buf = [0u8; 64];
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv(&mut buf))
+            .await
+            .expect("a datagram within 5 s")
+            .unwrap();
+        assert_eq!((&buf[..got.len], got.hop_limit), (&b"bfd"[..], HOP_LIMIT));
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! listener's TCP-MD5 keys and GTSM check in step with the policies, the
 //! links and the sessions (see `auth`). It carries out `neighbor
 //! shutdown|enable|clear` (see `admin`) and remembers which neighbours the
-//! operator holds down, across their sessions.
+//! operator holds down, across their sessions. With `--bfd` it runs one BFD
+//! session per BGP session, to the same link-local on the same interface,
+//! from the session's start to its end, and tells the session when BFD
+//! fails or comes back (see `bfd_event`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -26,6 +29,8 @@ use super::transport::{self, BoxStream, Dialer, Listener, Refusal};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::NeighborView;
 use crate::api::{Direction, NeighborTarget, SessionState};
+use crate::bfd;
+use crate::bfd::service::{BfdEvent, BfdHandle};
 use crate::iface::{self, Links};
 use crate::monitor::Monitor;
 use crate::peers::{LostReason, Observation, PeerEvent, PeerKey, Source};
@@ -41,7 +46,6 @@ mod admin;
 pub use admin::AdminRequest;
 use admin::Target;
 
-#[derive(Clone)]
 pub struct BgpConfig {
     /// Its router ID is ignored: sessions follow `router_id`.
     pub fsm: FsmConfig,
@@ -65,6 +69,16 @@ pub struct BgpConfig {
     /// discovery hold) ends even its Established session. A reload changes
     /// it ([`BgpHandle::set_teardown_on_loss`]).
     pub teardown_on_loss: bool,
+    /// `--bfd`: the BFD task the sessions are coupled to; None: off.
+    pub bfd: Option<BfdLink>,
+}
+
+/// The BFD task as the manager uses it: a session per neighbour with these
+/// timers, and the task's Up and Down events.
+pub struct BfdLink {
+    pub handle: BfdHandle,
+    pub timers: bfd::session::Timers,
+    pub events: mpsc::UnboundedReceiver<BfdEvent>,
 }
 
 /// How long `neighbor clear` waits for each session's answer: below
@@ -74,7 +88,11 @@ const CLEAR_ANSWER_WITHIN: Duration = Duration::from_secs(5);
 enum Command {
     /// With the routes task's prefix counts, asked by the handle first so
     /// that the manager never waits on the routes task.
-    Neighbors(HashMap<PeerKey, PeerCounters>, Reply<Vec<NeighborView>>),
+    Neighbors(
+        HashMap<PeerKey, PeerCounters>,
+        HashMap<PeerKey, &'static str>,
+        Reply<Vec<NeighborView>>,
+    ),
     Refused(Reply<BTreeMap<&'static str, u64>>),
     /// End every max-prefix hold (a reload, or an operator).
     ClearMaxPrefixHolds,
@@ -96,6 +114,8 @@ pub struct BgpHandle {
     commands: Commands<Command>,
     /// For the prefix counts of [`BgpHandle::neighbors`].
     routes: RoutesHandle,
+    /// For the BFD states of [`BgpHandle::neighbors`] (`--bfd`).
+    bfd: Option<BfdHandle>,
 }
 
 impl BgpHandle {
@@ -103,7 +123,10 @@ impl BgpHandle {
     /// error if either task has stopped).
     pub async fn neighbors(&self) -> Result<Vec<NeighborView>, Stopped> {
         let counters = self.routes.counters().await?;
-        self.commands.ask(|reply| Command::Neighbors(counters, reply)).await
+        let bfd = bfd_states(self.bfd.as_ref()).await;
+        self.commands
+            .ask(|reply| Command::Neighbors(counters, bfd, reply))
+            .await
     }
 
     /// Inbound connections refused, by reason.
@@ -174,10 +197,12 @@ pub fn spawn(
         policies_open: true,
         security: ListenerSecurity::default(),
         security_stale: true,
+        bfd_removed: Vec::new(),
     };
     let routes = manager.config.routes.clone();
+    let bfd = manager.config.bfd.as_ref().map(|link| link.handle.clone());
     let task = commands.spawn(manager.run(listener, events, inbox));
-    (BgpHandle { commands, routes }, task)
+    (BgpHandle { commands, routes, bfd }, task)
 }
 
 struct Manager {
@@ -206,6 +231,22 @@ struct Manager {
     security: ListenerSecurity,
     /// The policies, links or sessions changed since `security` was made.
     security_stale: bool,
+    /// Neighbours whose session ended: their BFD sessions go next.
+    bfd_removed: Vec<PeerKey>,
+}
+
+async fn recv_bfd(bfd: &mut Option<BfdLink>) -> Option<BfdEvent> {
+    match bfd {
+        Some(link) => link.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn bfd_key(key: PeerKey) -> bfd::service::PeerKey {
+    bfd::service::PeerKey {
+        ifindex: key.ifindex,
+        addr: key.addr,
+    }
 }
 
 impl Manager {
@@ -238,6 +279,7 @@ impl Manager {
             }
             tokio::select! {
                 Some(event) = events.recv(), if self.ready() => self.peer_event(event).await,
+                Some(event) = recv_bfd(&mut self.config.bfd) => self.bfd_event(event).await,
                 accepted = listener.accept(), if self.ready() => match accepted {
                     Ok((stream, from)) => self.inbound(stream, from).await,
                     Err(e) => warn!("BGP accept failed: {e}"),
@@ -264,8 +306,8 @@ impl Manager {
                 }
                 Some(joined) = self.tasks.join_next_with_id() => self.session_ended(joined)?,
                 Some(command) = commands.recv() => match command {
-                    Command::Neighbors(counters, reply) => {
-                        let _ = reply.send(self.views(&counters));
+                    Command::Neighbors(counters, bfd, reply) => {
+                        let _ = reply.send(self.views(&counters, &bfd));
                     }
                     Command::Refused(reply) => {
                         let _ = reply.send(self.refused.clone());
@@ -300,6 +342,7 @@ impl Manager {
                     self.sessions.clear();
                 }
             }
+            self.remove_bfd_sessions().await;
             if self.shutdown.is_some() && self.sessions.is_empty() {
                 if let Some(done) = self.shutdown.take() {
                     let _ = done.send(());
@@ -325,8 +368,11 @@ impl Manager {
         // Rare: a scan finds whose it was.
         let key = self.sessions.iter().find(|(_, e)| e.task == task).map(|(key, _)| *key);
         let removed = key.and_then(|key| self.sessions.remove(&key).map(|entry| (key, entry)));
-        if removed.is_some() {
+        if let Some((key, _)) = &removed {
             self.security_stale = true;
+            if self.config.bfd.is_some() {
+                self.bfd_removed.push(*key);
+            }
         }
         let found_again = removed
             .as_ref()
@@ -463,6 +509,59 @@ impl Manager {
         }
     }
 
+    /// A session and, with `--bfd`, its BFD session (RFC 5882 4.3: BFD
+    /// first, so that BGP may rely on it; as FRR adds its BFD peer with the
+    /// BGP neighbour).
+    async fn start_with_bfd(&mut self, key: PeerKey, inbound: Option<BoxStream>) {
+        self.start(key, inbound);
+        let Some(link) = &self.config.bfd else { return };
+        if let Err(e) = link.handle.add(bfd_key(key), link.timers).await {
+            warn!(
+                "{}: no BFD session with {}: {e}; BGP runs without it",
+                self.name_of(key.ifindex),
+                key.addr
+            );
+        }
+    }
+
+    /// The BFD sessions of the sessions that ended; one that is back
+    /// already keeps its BFD session.
+    async fn remove_bfd_sessions(&mut self) {
+        let Some(link) = &self.config.bfd else { return };
+        for key in std::mem::take(&mut self.bfd_removed) {
+            if !self.sessions.contains_key(&key) {
+                let _ = link.handle.remove(bfd_key(key)).await;
+            }
+        }
+    }
+
+    /// BFD Down after Up, when the path or the neighbour failed: the
+    /// session ends now and waits for BFD Up (RFC 5882 3.2). A neighbour
+    /// that took its BFD session down on purpose (AdminDown) leaves BGP
+    /// alone. A BFD session that was never Up holds nothing: the neighbour
+    /// may not run BFD at all (as FRR without `bfd strict`).
+    async fn bfd_event(&mut self, event: BfdEvent) {
+        let (key, command) = match event {
+            BfdEvent::Up(peer) => (peer, SessionCommand::BfdUp),
+            BfdEvent::Down { peer, diag, failure } => {
+                if !failure {
+                    info!(
+                        "{}: neighbour {} took its BFD session down ({diag}): BGP goes on",
+                        self.name_of(peer.ifindex),
+                        peer.addr
+                    );
+                    return;
+                }
+                (peer, SessionCommand::BfdDown { why: diag.to_string() })
+            }
+        };
+        let key = PeerKey {
+            ifindex: key.ifindex,
+            addr: key.addr,
+        };
+        self.send(&key, command).await;
+    }
+
     fn start(&mut self, key: PeerKey, inbound: Option<BoxStream>) {
         let params = SessionParams {
             key,
@@ -513,7 +612,7 @@ impl Manager {
                     self.send(&key, SessionCommand::NeighbourFound).await;
                 } else {
                     info!("{}: starting BGP session with {}", self.name_of(key.ifindex), key.addr);
-                    self.start(key, None);
+                    self.start_with_bfd(key, None).await;
                 }
             }
             PeerEvent::Lost { key, reason } => {
@@ -608,7 +707,7 @@ impl Manager {
             "{}: accepted BGP connection from undiscovered neighbour {addr}",
             self.name_of(ifindex)
         );
-        self.start(key, Some(stream));
+        self.start_with_bfd(key, Some(stream)).await;
         let seen = Observation {
             ifindex,
             addr,
@@ -763,7 +862,11 @@ impl Manager {
             .retain(|key| iface::name_of(&links, key.ifindex).is_some_and(|name| names.iter().any(|n| n == name)));
     }
 
-    fn views(&self, counters: &HashMap<PeerKey, PeerCounters>) -> Vec<NeighborView> {
+    fn views(
+        &self,
+        counters: &HashMap<PeerKey, PeerCounters>,
+        bfd: &HashMap<PeerKey, &'static str>,
+    ) -> Vec<NeighborView> {
         let links = self.links.borrow();
         let policies = self.config.policies.borrow();
         let now = tokio::time::Instant::now();
@@ -809,6 +912,8 @@ impl Manager {
                     graceful_restart: s.graceful_restart,
                     gr_restarting: counters.get(key).is_some_and(|c| c.gr_restarting),
                     stale_routes: counters.get(key).map_or(0, |c| c.stale_routes),
+                    bfd: bfd.get(key).map(|state| state.to_string()),
+                    bfd_held: s.bfd_held,
                 }
             })
             .collect();
@@ -851,6 +956,9 @@ impl Manager {
                 graceful_restart: false,
                 gr_restarting: false,
                 stale_routes: 0,
+                // Its BFD session went with its session.
+                bfd: bfd.get(key).map(|state| state.to_string()),
+                bfd_held: false,
             });
         }
         views.sort_by(|a, b| (&a.interface, a.address).cmp(&(&b.interface, b.address)));
@@ -866,6 +974,37 @@ fn session_state(state: fsm::State) -> SessionState {
         fsm::State::OpenSent => SessionState::OpenSent,
         fsm::State::OpenConfirm => SessionState::OpenConfirm,
         fsm::State::Established => SessionState::Established,
+    }
+}
+
+/// Each BFD session's state by neighbour ("up", "down", "init",
+/// "admin-down"); empty when BFD is off or its task has stopped.
+async fn bfd_states(bfd: Option<&BfdHandle>) -> HashMap<PeerKey, &'static str> {
+    let Some(handle) = bfd else {
+        return HashMap::new();
+    };
+    let Ok(view) = handle.view().await else {
+        return HashMap::new();
+    };
+    view.sessions
+        .iter()
+        .filter(|s| !s.leaving)
+        .map(|s| {
+            let key = PeerKey {
+                ifindex: s.peer.ifindex,
+                addr: s.peer.addr,
+            };
+            (key, bfd_state(s.state))
+        })
+        .collect()
+}
+
+fn bfd_state(state: bfd::packet::State) -> &'static str {
+    match state {
+        bfd::packet::State::AdminDown => "admin-down",
+        bfd::packet::State::Down => "down",
+        bfd::packet::State::Init => "init",
+        bfd::packet::State::Up => "up",
     }
 }
 

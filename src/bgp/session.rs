@@ -10,7 +10,9 @@
 //! deadlines), `dial` (the primary's dial and its stale results),
 //! `backoff` (how long to wait before dialing again), `hold` (no session
 //! for a while after one closed for `--max-prefix`; none at all while
-//! `neighbor shutdown` holds it down).
+//! `neighbor shutdown` holds it down). With `--bfd`, a BFD failure closes
+//! the session (Cease / BFD Down, RFC 9384) and holds it down, no dial and
+//! no connection taken, until BFD is Up again.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -121,6 +123,11 @@ pub enum SessionCommand {
     /// Discovery lost the neighbour and `--teardown-on-loss` is on: end
     /// even an Established session (Cease / Peer De-configured).
     NeighbourLostTeardown,
+    /// The BFD session with the neighbour failed (it was Up): Cease / BFD
+    /// Down, then no session until `BfdUp` (RFC 5882 3.2).
+    BfdDown { why: String },
+    /// The BFD session with the neighbour is Up: lift a BFD hold, dial now.
+    BfdUp,
 }
 
 /// What `ndbgpctl neighbors` shows of a session, kept current by the task.
@@ -148,6 +155,8 @@ pub struct SessionStatus {
     pub max_prefix_hold: Option<MaxPrefixHold>,
     /// Messages by type, every connection of the session counted.
     pub messages_by_type: MessagesByType,
+    /// BFD failed: no session until it is Up again.
+    pub bfd_held: bool,
     /// Established sessions that ended, by [`DownReason::class`].
     pub downs: BTreeMap<&'static str, u64>,
     /// Held down by `neighbor shutdown` until `neighbor enable`.
@@ -193,6 +202,7 @@ pub fn new(
         downs: BTreeMap::new(),
         admin_down: params.admin_down,
         graceful_restart: false,
+        bfd_held: false,
     };
     let (status_tx, status) = watch::channel(status0.clone());
     let (conn_tx, conn_rx) = mpsc::channel(256);
@@ -212,6 +222,8 @@ pub fn new(
         backoff: Backoff::default(),
         hold,
         admin_down,
+        bfd_held: false,
+        bfd_down: None,
         restart_at: None,
         neighbour_lost: false,
         ending: None,
@@ -251,6 +263,10 @@ struct Session {
     /// Held down by the operator (`neighbor shutdown`): no dial, no
     /// connection taken, no expiry.
     admin_down: bool,
+    /// BFD failed: no dial, no connection taken, until it is Up again.
+    bfd_held: bool,
+    /// Why BFD closed the Established session, for its `SessionDown`.
+    bfd_down: Option<String>,
     restart_at: Option<Instant>,
     /// Discovery lost the neighbour while Established: end at the next down.
     neighbour_lost: bool,
@@ -493,11 +509,14 @@ impl Session {
             other => self.status.last_error = Some(other.to_string()),
         }
         if was_established {
-            *self.status.downs.entry(reason.class()).or_default() += 1;
-            self.status.last_down = Some(match reason {
-                DownReason::NotificationReceived(n) => format!("received {n}"),
-                DownReason::NotificationSent(n) => format!("sent {n}"),
-                other => other.to_string(),
+            let bfd_down = self.bfd_down.take();
+            let class = if bfd_down.is_some() { "bfd_down" } else { reason.class() };
+            *self.status.downs.entry(class).or_default() += 1;
+            self.status.last_down = Some(match (reason, bfd_down) {
+                (_, Some(why)) => why,
+                (DownReason::NotificationReceived(n), None) => format!("received {n}"),
+                (DownReason::NotificationSent(n), None) => format!("sent {n}"),
+                (other, None) => other.to_string(),
             });
             // RFC 4724 4.2, RFC 8538 4: which ways down keep its routes.
             let keep = self
@@ -709,6 +728,14 @@ impl Session {
             drop(stream);
             return;
         }
+        if self.bfd_held {
+            info!(
+                "{}: BFD down: refusing its connection until BFD is up again",
+                self.name()
+            );
+            drop(stream);
+            return;
+        }
         if self.hold.is_some() {
             info!(
                 "{}: closed for max-prefix: refusing its connection until the hold is over",
@@ -894,7 +921,12 @@ impl Session {
                 if self.hold.take().is_some() {
                     info!("{}: max-prefix hold cleared", self.name());
                     self.restart_at = None;
-                    if self.primary.is_over() && !self.neighbour_lost && self.ending.is_none() && !self.admin_down {
+                    if self.primary.is_over()
+                        && !self.neighbour_lost
+                        && self.ending.is_none()
+                        && !self.admin_down
+                        && !self.bfd_held
+                    {
                         self.restart();
                     }
                 }
@@ -911,6 +943,8 @@ impl Session {
                 let subcode = code::PEER_DECONFIGURED;
                 self.feed_both(Event::AutomaticStop { subcode });
             }
+            SessionCommand::BfdDown { why } => self.bfd_down(why),
+            SessionCommand::BfdUp => self.bfd_up(),
         }
     }
 
@@ -942,7 +976,12 @@ impl Session {
         }
         info!("{}: administratively enabled", self.name());
         self.admin_down = false;
-        if self.primary.is_over() && self.ending.is_none() && self.hold.is_none() && !self.neighbour_lost {
+        if self.primary.is_over()
+            && self.ending.is_none()
+            && self.hold.is_none()
+            && !self.neighbour_lost
+            && !self.bfd_held
+        {
             self.backoff.reset();
             self.restart();
         }
@@ -952,7 +991,8 @@ impl Session {
     /// we redial as after any down); a session still connecting gives up its
     /// attempt and dials again now.
     fn hard_clear(&mut self) -> Cleared {
-        if self.admin_down || self.ending.is_some() {
+        // BFD down: a new session would only be refused again (hold).
+        if self.admin_down || self.bfd_held || self.ending.is_some() {
             return Cleared::Down;
         }
         // As FRR's `clear bgp`: a neighbour closed for --max-prefix comes
@@ -1016,6 +1056,70 @@ impl Session {
         }
     }
 
+    /// BFD saw the path or the neighbour fail: Cease / BFD Down (RFC 9384)
+    /// on any connection, its routes withdrawn by the usual down; drop a
+    /// dial and a waiting connection; no session until BFD is Up again.
+    fn bfd_down(&mut self, why: String) {
+        if self.bfd_held || self.ending.is_some() {
+            return;
+        }
+        self.bfd_held = true;
+        self.waiting = None;
+        self.restart_at = None;
+        // With the N bit (RFC 8538) a plain Cease would have the peer keep
+        // our routes, stale, as through a restart: BFD saw the path fail,
+        // so Hard Reset carrying BFD Down, as FRR sends it.
+        let hard_reset = self.graceful_restart.is_some_and(|gr| gr.notification);
+        match self.established {
+            Some(which) => {
+                let sent = if hard_reset {
+                    "Hard Reset (BFD Down)"
+                } else {
+                    "BFD Down"
+                };
+                info!(
+                    "{}: BFD down ({why}): closing (Cease, {sent}); no new session until BFD is up",
+                    self.name()
+                );
+                self.bfd_down = Some(format!("BFD down: {why} (sent Cease/{sent})"));
+                if hard_reset {
+                    let notification = crate::msg::Notification {
+                        code: code::CEASE,
+                        subcode: code::HARD_RESET,
+                        data: vec![code::CEASE, code::BFD_DOWN],
+                    };
+                    self.feed(which, Event::MessageError(notification));
+                }
+            }
+            None => info!("{}: BFD down ({why}): no new session until BFD is up", self.name()),
+        }
+        // Any other connection (or the Established one without N).
+        self.feed_both(Event::AutomaticStop {
+            subcode: code::BFD_DOWN,
+        });
+        self.bfd_down = None;
+        self.abort_dial();
+    }
+
+    /// BFD is Up again: lift its hold and dial now (unless another hold, or
+    /// a neighbour lost meanwhile, says otherwise: see `settle`).
+    fn bfd_up(&mut self) {
+        if !self.bfd_held {
+            return;
+        }
+        self.bfd_held = false;
+        info!("{}: BFD up: the session may come back", self.name());
+        if self.primary.is_over()
+            && self.ending.is_none()
+            && self.hold.is_none()
+            && !self.neighbour_lost
+            && !self.admin_down
+        {
+            self.backoff.reset();
+            self.restart();
+        }
+    }
+
     fn stop(&mut self, message: Option<String>) {
         self.ending = Some("stopped");
         self.feed_both(Event::ManualStop {
@@ -1076,14 +1180,18 @@ impl Session {
                 if self.ending.is_some() {
                     return false;
                 }
-                if self.admin_down {
+                if self.admin_down || self.bfd_held {
                     // Nothing to keep for a neighbour discovery lost: the
-                    // manager remembers the hold for its next session.
+                    // manager remembers an administrative hold for its next
+                    // session.
                     if self.neighbour_lost {
                         self.ending = Some("neighbour lost");
                         return false;
                     }
-                    self.restart_at = None;
+                    // Lifted by `neighbor enable` or BFD Up alone; a
+                    // max-prefix hold that ends meanwhile is dropped when its
+                    // time comes.
+                    self.restart_at = self.hold.and_then(|h| h.until);
                 } else if let Some(hold) = self.hold {
                     self.restart_at = hold.until;
                 } else {
@@ -1135,7 +1243,7 @@ impl Session {
                 info!("{}: max-prefix hold over", self.name());
             }
             // A neighbour lost meanwhile ends the session instead (settle).
-            if self.primary.is_over() && !self.neighbour_lost && !self.admin_down {
+            if self.primary.is_over() && !self.neighbour_lost && !self.admin_down && !self.bfd_held {
                 self.restart();
             }
         }
@@ -1166,6 +1274,7 @@ impl Session {
         self.status.max_prefix_hold = self.hold;
         self.status.admin_down = self.admin_down;
         self.status.graceful_restart = peer.is_some_and(|p| p.negotiated.graceful_restart.is_some());
+        self.status.bfd_held = self.bfd_held;
         let status = self.status.clone();
         self.status_tx.send_if_modified(|s| {
             let changed = *s != status;

@@ -560,6 +560,9 @@ fn session_state(n: &NeighborView) -> String {
     if n.admin_down {
         return format!("{state} (admin down)");
     }
+    if n.bfd_held {
+        return format!("{state} (BFD down)");
+    }
     if !n.max_prefix_held {
         return state;
     }
@@ -569,9 +572,10 @@ fn session_state(n: &NeighborView) -> String {
     }
 }
 
-/// PFX RCVD is "received/limit" under `--max-prefix`.
+/// PFX RCVD is "received/limit" under `--max-prefix`; a BFD column after
+/// STATE under `--bfd`.
 fn neighbors_table(rows: &[NeighborView]) -> String {
-    let header = [
+    let mut header = vec![
         "INTERFACE",
         "ADDRESS",
         "STATE",
@@ -588,10 +592,14 @@ fn neighbors_table(rows: &[NeighborView]) -> String {
         "LAST ERROR",
         "LAST DOWN",
     ];
+    let bfd = rows.iter().any(|r| r.bfd.is_some());
+    if bfd {
+        header.insert(3, "BFD");
+    }
     let body = rows
         .iter()
         .map(|r| {
-            vec![
+            let mut row = vec![
                 r.interface.clone(),
                 r.address.to_string(),
                 session_state(r),
@@ -613,7 +621,11 @@ fn neighbors_table(rows: &[NeighborView]) -> String {
                 graceful_restart(r),
                 text(&r.last_error),
                 text(&r.last_down),
-            ]
+            ];
+            if bfd {
+                row.insert(3, text(&r.bfd));
+            }
+            row
         })
         .collect();
     format_table(&header, body)
@@ -789,6 +801,8 @@ mod tests {
             prefixes_accepted: 0,
             messages_by_type: Default::default(),
             downs: Default::default(),
+            bfd: None,
+            bfd_held: false,
             admin_down: false,
             graceful_restart: false,
             gr_restarting: false,
@@ -841,6 +855,24 @@ mod tests {
                 "INTERFACE  ADDRESS  STATE                             AS     ROUTER ID  DIR       UPTIME  HOLD  PFX RCVD  PFX SENT  PFX FILTERED  AUTH      GR  LAST ERROR  LAST DOWN",
                 "eth0       fe80::2  Idle (max-prefix, retry in 42 s)  65002  10.0.0.2   outbound  -       9     4/100     5         1             md5+gtsm  -   -           max-prefix",
                 "eth1       fe80::2  Idle (max-prefix, until reload)   65002  10.0.0.2   outbound  -       9     4/100     5         1             md5+gtsm  -   -           max-prefix",
+            ])
+        );
+    }
+
+    #[test]
+    fn neighbors_show_bfd_under_bfd_and_a_bfd_hold() {
+        let mut up = session("eth0", SessionState::Established);
+        up.bfd = Some("up".into());
+        let mut held = session("eth1", SessionState::Idle);
+        held.bfd = Some("down".into());
+        held.bfd_held = true;
+        held.last_down = Some("BFD down".into());
+        assert_eq!(
+            table(&Answer::Neighbors(vec![up, held])),
+            lines(&[
+                "INTERFACE  ADDRESS  STATE            BFD   AS     ROUTER ID  DIR       UPTIME    HOLD  PFX RCVD  PFX SENT  PFX FILTERED  AUTH      GR  LAST ERROR  LAST DOWN",
+                "eth0       fe80::2  Established      up    65002  10.0.0.2   outbound  01:02:05  9     4         5         1             md5+gtsm  -   -           hold timer expired",
+                "eth1       fe80::2  Idle (BFD down)  down  65002  10.0.0.2   outbound  -         9     4         5         1             -         -   -           BFD down",
             ])
         );
     }

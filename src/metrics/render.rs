@@ -528,6 +528,8 @@ mod tests {
                 },
             },
             downs: BTreeMap::from([("hold_timer_expired".into(), 1)]),
+            bfd: None,
+            bfd_held: false,
             admin_down: false,
             graceful_restart: false,
             gr_restarting: false,

@@ -73,6 +73,8 @@ pub struct Frr {
     pub dir: PathBuf,
     // Field order is drop order: bgpd goes before zebra.
     bgpd: Process,
+    /// Daemons started beside bgpd (bfdd), which need zebra too.
+    others: Vec<Process>,
     zebra: Process,
 }
 
@@ -95,6 +97,13 @@ impl Frr {
     /// vtysh can read bgpd's state. `conf` is the whole frr.conf (both
     /// daemons read it and ignore the other's lines, with a warning).
     pub fn start(ns: &Netns, dir: &TempDir, conf: &str) -> Frr {
+        Frr::start_with(ns, dir, conf, &[])
+    }
+
+    /// As [`Frr::start`], with more daemons started after zebra and before
+    /// bgpd: `bfdd` (its control socket in FRR's directory), for `neighbor
+    /// IF bfd`.
+    pub fn start_with(ns: &Netns, dir: &TempDir, conf: &str, others: &[&str]) -> Frr {
         let name = unique("ndbgp-frr");
         let fdir = dir.join(&name);
         std::fs::create_dir_all(&fdir).expect("frr dir");
@@ -111,11 +120,21 @@ impl Frr {
             zebra.assert_running();
             fdir.join("zserv.api").exists().then_some(())
         });
+        let bfdctl = fdir.join("bfdd.sock");
+        let bfdctl = bfdctl.to_str().expect("utf-8 path");
+        let others: Vec<Process> = others
+            .iter()
+            .map(|prog| match *prog {
+                "bfdd" => daemon("bfdd", &["--bfdctl", bfdctl]),
+                other => daemon(other, &[]),
+            })
+            .collect();
         let bgpd = daemon("bgpd", &["-p", "179"]);
         let mut frr = Frr {
             name,
             dir: fdir,
             bgpd,
+            others,
             zebra,
         };
         wait_for("bgpd to answer vtysh", Duration::from_secs(10), || {
@@ -127,7 +146,10 @@ impl Frr {
 
     /// Panics with both logs if zebra or bgpd has exited.
     pub fn assert_running(&mut self) {
-        for p in [&mut self.zebra, &mut self.bgpd] {
+        for p in [&mut self.zebra, &mut self.bgpd]
+            .into_iter()
+            .chain(self.others.iter_mut())
+        {
             if let Ok(Some(status)) = p.child.try_wait() {
                 panic!("{} exited with {status}:\n{}", p.name, p.log_text());
             }
@@ -136,13 +158,17 @@ impl Frr {
 
     /// zebra's and bgpd's logs, for failure messages.
     pub fn logs(&self) -> String {
-        format!(
+        let mut logs = format!(
             "--- {} log ---\n{}--- {} log ---\n{}",
             self.zebra.name,
             self.zebra.log_text(),
             self.bgpd.name,
             self.bgpd.log_text()
-        )
+        );
+        for p in &self.others {
+            logs += &format!("--- {} log ---\n{}", p.name, p.log_text());
+        }
+        logs
     }
 
     pub fn bgpd_pid(&self) -> i32 {
@@ -221,6 +247,9 @@ fn frr_daemon(ns: &Netns, name: &str, fdir: &Path, prog: &str, extra: &[&str]) -
 impl Drop for Frr {
     fn drop(&mut self) {
         self.bgpd.stop();
+        for p in &mut self.others {
+            p.stop();
+        }
         self.zebra.stop();
         // -N makes the daemons create /var/run/frr/NAME (empty when they exit).
         let _ = std::fs::remove_dir(Path::new("/var/run/frr").join(&self.name));

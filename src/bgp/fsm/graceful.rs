@@ -154,8 +154,10 @@ impl PeerGracefulRestart {
     pub fn keeps_routes(&self, reason: &DownReason) -> bool {
         match reason {
             DownReason::ConnectionLost | DownReason::HoldTimerExpired => true,
+            // BFD Down (RFC 9384): the peer saw the path to us fail, and its
+            // routes through it with it (FRR sends it as a Hard Reset).
             DownReason::NotificationReceived(n) => {
-                self.notification && !(n.code == code::CEASE && n.subcode == code::HARD_RESET)
+                self.notification && !(n.code == code::CEASE && matches!(n.subcode, code::HARD_RESET | code::BFD_DOWN))
             }
             DownReason::NotificationSent(n) => self.notification && n.code != code::CEASE,
             DownReason::MalformedNotificationReceived => self.notification,
@@ -342,6 +344,11 @@ mod tests {
             ),
             (
                 DownReason::NotificationReceived(notification(code::CEASE, code::HARD_RESET)),
+                false,
+                false,
+            ),
+            (
+                DownReason::NotificationReceived(notification(code::CEASE, code::BFD_DOWN)),
                 false,
                 false,
             ),

@@ -9,6 +9,7 @@ use tokio::time::{sleep, timeout};
 
 use super::*;
 use crate::actor::{Ended, Supervisor};
+use crate::bfd;
 use crate::bgp::testkit::*;
 use crate::msg::{Message, code};
 use crate::peers::PeerInfo;
@@ -32,8 +33,30 @@ impl Rig {
         Rig::announcing(&[])
     }
 
+    /// With `--bfd`: a BFD task on a port of its own (its packets go
+    /// nowhere: its sessions stay Down), and the events the manager
+    /// follows from the test instead of from it.
+    fn start_with_bfd() -> (Rig, mpsc::UnboundedSender<BfdEvent>) {
+        Rig::start_with_bfd_and(FsmConfig::new(LOCAL_ASN, LOCAL_ID))
+    }
+
+    fn start_with_bfd_and(fsm: FsmConfig) -> (Rig, mpsc::UnboundedSender<BfdEvent>) {
+        let socket = bfd::socket::ReceiveSocket::bind(0).expect("a UDP socket");
+        let (unheard, _) = mpsc::unbounded_channel();
+        let (handle, task) = bfd::service::spawn(bfd::service::BfdConfig::default(), socket, unheard);
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let timers = bfd::session::Timers::symmetric(Duration::from_millis(300), 3);
+        let mut rig = Rig::with(&[], Some(BfdLink { handle, timers, events }), fsm);
+        rig.supervisor.hold(task);
+        (rig, events_tx)
+    }
+
     /// The routes task announces `networks`.
     fn announcing(networks: &[&str]) -> Rig {
+        Rig::with(networks, None, FsmConfig::new(LOCAL_ASN, LOCAL_ID))
+    }
+
+    fn with(networks: &[&str], bfd: Option<BfdLink>, fsm: FsmConfig) -> Rig {
         let (links_tx, links) = watch::channel(links_up(LOCAL_LL));
         let (interfaces_tx, interfaces) = watch::channel(vec![IFNAME.to_string()]);
         let (routes, _) = routes_task(LOCAL_ASN, LOCAL_ID, networks, links.clone());
@@ -43,7 +66,7 @@ impl Rig {
         let (accept, accepted) = mpsc::channel(4);
         let (events, events_rx) = mpsc::channel(16);
         let config = BgpConfig {
-            fsm: FsmConfig::new(LOCAL_ASN, LOCAL_ID),
+            fsm,
             router_id,
             dialer: Arc::new(dialer),
             routes,
@@ -51,6 +74,7 @@ impl Rig {
             interfaces,
             policies: watch::channel(Default::default()).1,
             teardown_on_loss: false,
+            bfd,
         };
         let (bgp, task) = spawn(config, TestListener(accepted), links, events_rx, observations);
         let mut supervisor = Supervisor::new();
@@ -294,6 +318,121 @@ async fn a_session_task_that_panics_fails_the_manager_and_the_others_cease() {
         (code::CEASE, code::ADMINISTRATIVE_SHUTDOWN)
     );
     peer.expect_closed().await;
+}
+
+const BFD_PEER: bfd::service::PeerKey = bfd::service::PeerKey {
+    ifindex: IFINDEX,
+    addr: PEER_LL,
+};
+
+/// A BFD session that never came Up (the neighbour does not run BFD) holds
+/// nothing; one that fails after Up ends the session with Cease / BFD
+/// Down, and none comes back (no dial, its connection refused) until BFD
+/// is Up again; the neighbour's AdminDown leaves BGP alone.
+#[tokio::test(start_paused = true)]
+async fn a_bfd_failure_ends_the_session_and_holds_it_until_bfd_is_up() {
+    let (mut rig, bfd) = Rig::start_with_bfd();
+    let mut peer = rig.established_peer(0).await;
+    let view = rig
+        .neighbors_until("with a BFD session", |n| n.iter().any(|v| v.bfd.is_some()))
+        .await;
+    assert_eq!(view[0].state, SessionState::Established, "BFD never Up blocks nothing");
+    assert_eq!((view[0].bfd.as_deref(), view[0].bfd_held), (Some("down"), false));
+
+    bfd.send(BfdEvent::Up(BFD_PEER)).unwrap();
+    bfd.send(BfdEvent::Down {
+        peer: BFD_PEER,
+        diag: bfd::packet::Diag::NeighborSignaledSessionDown,
+        failure: false,
+    })
+    .unwrap();
+    // Hold time 0: no KEEPALIVE; End-of-RIB may come, no NOTIFICATION.
+    let quiet = timeout(Duration::from_secs(5), async {
+        loop {
+            match peer.recv().await {
+                Some(Message::Update(_)) => {}
+                other => return other,
+            }
+        }
+    });
+    assert!(quiet.await.is_err(), "AdminDown ended BGP");
+    assert!(!rig.established().await.bfd_held);
+    bfd.send(BfdEvent::Up(BFD_PEER)).unwrap();
+    let start = tokio::time::Instant::now();
+    bfd.send(BfdEvent::Down {
+        peer: BFD_PEER,
+        diag: bfd::packet::Diag::ControlDetectionTimeExpired,
+        failure: true,
+    })
+    .unwrap();
+    let cease = peer.expect_notification().await;
+    assert_eq!((cease.code, cease.subcode), (code::CEASE, code::BFD_DOWN));
+    peer.expect_closed().await;
+    assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
+    let view = rig
+        .neighbors_until("held by BFD", |n| n.iter().any(|v| v.bfd_held))
+        .await;
+    assert_ne!(view[0].state, SessionState::Established);
+    let last_down = view[0].last_down.clone().unwrap_or_default();
+    assert!(
+        last_down.contains("BFD down: control detection time expired"),
+        "{last_down}"
+    );
+    assert_eq!(view[0].downs.get("bfd_down"), Some(&1), "{:?}", view[0].downs);
+
+    // Held: no dial for a minute, and the neighbour's connection refused.
+    sleep(Duration::from_secs(60)).await;
+    assert!(rig.dials.try_recv().is_err(), "dialed while BFD is down");
+    let mut inbound = rig.connect_from(source(PEER_LL)).await;
+    inbound.expect_closed().await;
+
+    bfd.send(BfdEvent::Up(BFD_PEER)).unwrap();
+    let mut peer = timeout(Duration::from_secs(1), rig.dials.recv())
+        .await
+        .expect("a dial at once once BFD is up")
+        .expect("dial")
+        .connect(PEER_ASN, HIGHER_ID);
+    peer.hold_time = 0;
+    peer.establish().await;
+    let view = rig.established().await;
+    assert!(!view.bfd_held);
+}
+
+/// With the N bit of graceful restart on both sides, a plain Cease would
+/// have the peer keep our routes as through a restart: BFD Down goes as
+/// Cease / Hard Reset carrying Cease / BFD Down (RFC 8538), as FRR sends.
+#[tokio::test(start_paused = true)]
+async fn a_bfd_failure_with_the_n_bit_sends_a_hard_reset() {
+    let mut fsm = FsmConfig::new(LOCAL_ASN, LOCAL_ID);
+    let helper = crate::bgp::fsm::graceful::LocalGracefulRestart::helper(120);
+    fsm.graceful_restart = Some(helper.clone());
+    let (mut rig, bfd) = Rig::start_with_bfd_and(fsm);
+    rig.discovered().await;
+    let mut peer = rig.dials.recv().await.expect("dial").connect(PEER_ASN, HIGHER_ID);
+    peer.hold_time = 0;
+    peer.capabilities.push(helper.capability());
+    peer.establish().await;
+    rig.established().await;
+    bfd.send(BfdEvent::Up(BFD_PEER)).unwrap();
+    bfd.send(BfdEvent::Down {
+        peer: BFD_PEER,
+        diag: bfd::packet::Diag::ControlDetectionTimeExpired,
+        failure: true,
+    })
+    .unwrap();
+    let reset = peer.expect_notification().await;
+    assert_eq!(
+        (reset.code, reset.subcode, reset.data),
+        (code::CEASE, code::HARD_RESET, vec![code::CEASE, code::BFD_DOWN])
+    );
+    let view = rig
+        .neighbors_until("held by BFD", |n| n.iter().any(|v| v.bfd_held))
+        .await;
+    assert_eq!(
+        view[0].last_down.as_deref(),
+        Some("BFD down: control detection time expired (sent Cease/Hard Reset (BFD Down))")
+    );
+    assert_eq!(view[0].downs.get("bfd_down"), Some(&1));
 }
 
 // ---- neighbor shutdown | enable | clear, teardown-on-loss ----

@@ -89,8 +89,9 @@ enum ToRoutes {
         mpsc::UnboundedSender<Outgoing>,
         Option<rib::Families>,
     ),
-    /// With the time to keep its routes, stale, in a graceful restart.
-    Down(Option<Duration>),
+    /// With the time to keep its routes, stale, in a graceful restart, and
+    /// the families its capability listed (only those are kept).
+    Down(Option<(Duration, rib::Families)>),
     Update(Update),
     EndOfRib(rib::Families),
     Refresh,
@@ -523,7 +524,7 @@ impl Session {
                 .graceful_restart
                 .take()
                 .filter(|gr| gr.keeps_routes(reason))
-                .map(|gr| Duration::from_secs(u64::from(gr.restart_time)));
+                .map(|gr| (Duration::from_secs(u64::from(gr.restart_time)), gr.listed_families()));
             self.to_routes.push(ToRoutes::Down(keep));
             // `outgoing` is kept until the routes task lets it go (at this
             // Down): a max-prefix signal it sent meanwhile still sets the
@@ -662,7 +663,7 @@ impl Session {
             match message {
                 ToRoutes::Up(info, encode, out, kept) => routes.peer_up_graceful(info, encode, out, kept).await,
                 ToRoutes::Down(None) => routes.peer_down(key).await,
-                ToRoutes::Down(Some(keep)) => routes.peer_down_graceful(key, keep).await,
+                ToRoutes::Down(Some((keep, families))) => routes.peer_down_graceful(key, keep, families).await,
                 ToRoutes::Update(update) => routes.update(key, update).await,
                 ToRoutes::EndOfRib(families) => routes.end_of_rib(key, families).await,
                 ToRoutes::Refresh => routes.refresh(key).await,

@@ -92,11 +92,11 @@ enum Command {
         /// of the others are swept at once.
         forwarding_kept: Option<rib::Families>,
     },
-    /// Its session ended; `keep`: in a graceful restart, its routes are
-    /// kept stale for that long (its restart time).
+    /// Its session ended; `keep`: in a graceful restart, its routes of
+    /// those families are kept stale for that long (its restart time).
     PeerDown {
         key: PeerKey,
-        keep: Option<Duration>,
+        keep: Option<(Duration, rib::Families)>,
     },
     Update(PeerKey, Update),
     /// End-of-RIB for these families (RFC 4724 2).
@@ -216,9 +216,10 @@ impl RoutesHandle {
     }
 
     /// The session ended in a graceful restart (RFC 4724 4.2): its routes
-    /// are kept, stale, for `restart_time` or until it is back.
-    pub async fn peer_down_graceful(&self, key: PeerKey, restart_time: Duration) {
-        let keep = Some(restart_time);
+    /// of the `families` its capability listed are kept, stale, for
+    /// `restart_time` or until it is back; the others go now.
+    pub async fn peer_down_graceful(&self, key: PeerKey, restart_time: Duration, families: rib::Families) {
+        let keep = Some((restart_time, families));
         let _ = self.commands.tell(Command::PeerDown { key, keep }).await;
     }
 

@@ -124,6 +124,15 @@ pub struct PeerGracefulRestart {
 }
 
 impl PeerGracefulRestart {
+    /// The families its capability listed, F bit or not: the only ones
+    /// whose routes a graceful restart keeps (RFC 4724 4.2).
+    pub fn listed_families(&self) -> crate::rib::Families {
+        crate::rib::Families {
+            ipv4: self.ipv4.is_some(),
+            ipv6: self.ipv6.is_some(),
+        }
+    }
+
     /// The peer's capability, if its OPEN has one.
     pub fn from_peer(capabilities: &[Capability]) -> Option<Self> {
         let gr = capabilities.iter().find_map(|c| match c {

@@ -33,14 +33,25 @@ impl Routes {
 
     /// `key`'s session ended (it was known: it had come up). With `keep`,
     /// in a graceful restart: its routes stay, stale, for that long.
-    pub(super) fn peer_down(&mut self, key: PeerKey, keep: Option<Duration>, changes: &mut Changes) {
-        let keep = keep.filter(|t| !t.is_zero());
-        let Some(restart_time) = keep else {
+    pub(super) fn peer_down(&mut self, key: PeerKey, keep: Option<(Duration, rib::Families)>, changes: &mut Changes) {
+        let keep = keep.filter(|(t, families)| !t.is_zero() && (families.ipv4 || families.ipv6));
+        let Some((restart_time, families)) = keep else {
             self.stale_until.remove(&key);
             changes.append(self.rib.remove_peer(&key));
             return;
         };
-        let stale = self.rib.retain_stale(&key);
+        let mut stale = self.rib.retain_stale(&key);
+        // RFC 4724 4.2: only the families its capability listed are kept
+        // (FRR's helper-only capability lists none).
+        let unlisted = rib::Families {
+            ipv4: !families.ipv4,
+            ipv6: !families.ipv6,
+        };
+        if unlisted.ipv4 || unlisted.ipv6 {
+            let swept = self.rib.sweep_stale(&key, unlisted);
+            stale = stale.saturating_sub(swept.routes.len());
+            changes.append(swept);
+        }
         if stale == 0 {
             self.stale_until.remove(&key);
             changes.append(self.rib.remove_peer(&key));

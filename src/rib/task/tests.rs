@@ -628,7 +628,9 @@ async fn a_restarting_peer_keeps_its_routes_stale_until_end_of_rib_or_its_restar
     assert_eq!(announced(&to.updates().await), set(&[kept, gone]));
     fib.take_submitted();
 
-    routes.peer_down_graceful(source, Duration::from_secs(120)).await;
+    routes
+        .peer_down_graceful(source, Duration::from_secs(120), rib::Families::ALL)
+        .await;
     let counters = routes.counters().await.expect("routes task running");
     let c = counters.get(&source).expect("a restarting peer is still counted");
     assert_eq!((c.gr_restarting, c.stale_routes), (true, 2));
@@ -662,7 +664,9 @@ async fn a_restarting_peer_keeps_its_routes_stale_until_end_of_rib_or_its_restar
     assert_eq!(removed, [(gone.to_string(), false)]);
 
     // Down again, and not back within its restart time: all removed.
-    routes.peer_down_graceful(source, Duration::from_secs(5)).await;
+    routes
+        .peer_down_graceful(source, Duration::from_secs(5), rib::Families::ALL)
+        .await;
     routes.counters().await.expect("routes task running");
     assert!(fib.take_submitted().is_empty());
     tokio::time::advance(Duration::from_secs(4)).await;
@@ -678,6 +682,68 @@ async fn a_restarting_peer_keeps_its_routes_stale_until_end_of_rib_or_its_restar
         .map(|(prefix, hops)| (prefix.to_string(), hops.is_some()))
         .collect();
     assert_eq!(removed, [(kept.to_string(), false)]);
+}
+
+/// Only the families the peer's capability listed are kept (RFC 4724
+/// 4.2): FRR's helper-only capability lists none, and its routes go at once.
+#[tokio::test(start_paused = true)]
+async fn a_graceful_down_keeps_only_the_families_the_capability_listed() {
+    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+    let (routes, fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[], links);
+    let (source, other) = (peer(2), peer(3));
+    let mut from = Session::up(&routes, info(source, PEER_ASN, rib::Families::ALL)).await;
+    let mut to = Session::up(&routes, info(other, PEER_ASN + 1, rib::Families::ALL)).await;
+    from.updates().await;
+    to.updates().await;
+    let announce = |prefixes: &[&str]| Update {
+        announced: prefixes.iter().map(|p| p.parse().expect("prefix")).collect(),
+        attributes: Some(PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: AsPath {
+                segments: vec![AsSegment::Sequence(vec![PEER_ASN])],
+            },
+            next_hop: NextHop {
+                link_local: Some(source.addr),
+                ..NextHop::default()
+            },
+            ..PathAttributes::default()
+        }),
+        ..Update::default()
+    };
+    let (v4, v6) = ("198.51.100.0/24", "2001:db8:2::/48");
+    routes.update(source, announce(&[v4, v6])).await;
+    assert_eq!(announced(&to.updates().await), set(&[v4, v6]));
+    fib.take_submitted();
+
+    let only_v6 = rib::Families {
+        ipv4: false,
+        ipv6: true,
+    };
+    routes
+        .peer_down_graceful(source, Duration::from_secs(120), only_v6)
+        .await;
+    assert_eq!(withdrawn(&to.updates().await), set(&[v4]));
+    let c = routes.counters().await.expect("routes task running")[&source];
+    assert_eq!((c.gr_restarting, c.stale_routes), (true, 1));
+    let removed: Vec<String> = fib.take_submitted().into_iter().map(|(p, _)| p.to_string()).collect();
+    assert_eq!(removed, [v4.to_string()]);
+
+    // Back, then down listing no family: nothing is kept.
+    let (out, _sent) = mpsc::unbounded_channel();
+    let back = info(source, PEER_ASN, rib::Families::ALL);
+    routes.peer_up_graceful(back, FOUR_OCTET_AS, out, Some(only_v6)).await;
+    routes.update(source, announce(&[v4, v6])).await;
+    routes.end_of_rib(source, rib::Families::ALL).await;
+    to.updates().await;
+    fib.take_submitted();
+    let none = rib::Families {
+        ipv4: false,
+        ipv6: false,
+    };
+    routes.peer_down_graceful(source, Duration::from_secs(120), none).await;
+    assert_eq!(withdrawn(&to.updates().await), set(&[v4, v6]));
+    let counters = routes.counters().await.expect("routes task running");
+    assert!(!counters.contains_key(&source), "kept: {counters:?}");
 }
 
 /// A peer back without keeping forwarding state (no F bit, or no Graceful
@@ -701,7 +767,9 @@ async fn stale_routes_of_a_family_without_the_f_bit_go_when_the_peer_is_back() {
         ..Update::default()
     };
     routes.update(source, announce).await;
-    routes.peer_down_graceful(source, Duration::from_secs(120)).await;
+    routes
+        .peer_down_graceful(source, Duration::from_secs(120), rib::Families::ALL)
+        .await;
     routes.counters().await.expect("routes task running");
     fib.take_submitted();
 

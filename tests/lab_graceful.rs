@@ -3,7 +3,10 @@
 //! routes stay in ndbgpd's kernel the whole time, pings through them lose
 //! nothing, a route the peer no longer announces after its restart goes at
 //! its End-of-RIB, and a peer that does not come back loses its routes
-//! after its restart time. Need root; in CI they never skip.
+//! after its restart time. Restarting side: ndbgpd with
+//! `--graceful-restart` stopped by SIGTERM and started again next to FRR,
+//! BIRD and another ndbgpd as helpers, without a route leaving either
+//! kernel. Need root; in CI they never skip.
 
 mod common;
 
@@ -867,5 +870,232 @@ fn ndbgpd_restarts_gracefully_next_to_bird() {
         after.contains("Received: Administrative shutdown") && !after.contains("graceful restart detected"),
         "SIGINT: a plain Cease, no graceful restart on BIRD's side:\n{}",
         tail(&blog, 20)
+    );
+}
+
+/// An ndbgpd pair: `a` (`--graceful-restart`) restarted by SIGTERM next to
+/// `b`, an ndbgpd in its default helper role. `b` keeps a's routes, stale
+/// (`ndbgpctl neighbors`: gr_restarting, stale_routes), a keeps b's
+/// (adopted); nothing leaves either kernel and pings through both lose
+/// nothing. Back without 10.0.7.0/24, a's End-of-RIB makes b sweep it,
+/// and b's ends a's deferral.
+#[test]
+fn ndbgpd_restarts_gracefully_next_to_ndbgpd() {
+    use nix::sys::signal::Signal;
+    const T: &str = "ndbgpd_restarts_gracefully_next_to_ndbgpd";
+    if !lab_enabled(T) || !have_tool(T, PING) {
+        return;
+    }
+    let a = Netns::new("gna");
+    let b = Netns::new("gnb");
+    veth(&a, "eth0", &b, "eth0");
+    let dir = TempDir::new("grpair");
+    a.ip(&["addr", "add", "10.0.1.1/32", "dev", "lo"]);
+    b.ip(&["addr", "add", "10.0.2.1/32", "dev", "lo"]);
+    a.set_link("eth0", true);
+    b.set_link("eth0", true);
+    let (_, la, lb) = wait_link_locals_ready(&a, &b, "eth0");
+    let a_args = |networks: &[&'static str]| {
+        let mut args = vec![
+            "--iface",
+            "eth0",
+            "--asn",
+            "65001",
+            "--router-id",
+            "10.0.0.1",
+            "--graceful-restart",
+            "--restart-time",
+            "30",
+        ];
+        for n in networks {
+            args.extend(["--network", n]);
+        }
+        args
+    };
+    let mut da = Ndbgpd::start(&a, &dir, "a1", &a_args(&["10.0.1.1/32", "10.0.7.0/24"]));
+    let db = Ndbgpd::start(
+        &b,
+        &dir,
+        "b",
+        &[
+            "--iface",
+            "eth0",
+            "--asn",
+            "65002",
+            "--router-id",
+            "10.0.0.2",
+            "--network",
+            "10.0.2.1/32",
+        ],
+    );
+    let ours = ["10.0.1.1/32", "10.0.7.0/24"];
+    let theirs = ["10.0.2.1/32"];
+    {
+        let dump = || format!("{}{}", da.report(), db.report());
+        wait_or_dump("routes both ways", Duration::from_secs(40), &dump, || {
+            (theirs.iter().all(|p| route_via(&a, p, lb, "eth0")) && ours.iter().all(|p| route_via(&b, p, la, "eth0")))
+                .then_some(())
+        });
+    }
+    let n = neighbor(&db, "eth0").expect("b's session");
+    assert!(n.graceful_restart, "{n:?}");
+
+    let pinger = Pinger::start(&a, &dir, "ping", "10.0.1.1", "10.0.2.1");
+    wait_for("pings answered", Duration::from_secs(5), || {
+        pinger.process.log_text().contains("bytes from 10.0.2.1").then_some(())
+    });
+    // b's kernel keeps a's routes: checked at every poll of a's.
+    let b_keeps = |keep: &[&str], dump: &dyn Fn() -> String| {
+        for p in keep {
+            assert!(
+                route_via(&b, p, la, "eth0"),
+                "{p} left b's kernel:\n{}{}",
+                kernel_table(&b),
+                dump()
+            );
+        }
+    };
+
+    let stopped = signal_and_wait(&mut da, Signal::SIGTERM);
+    let first_log = da.process.log_text();
+    assert!(first_log.contains("stopping gracefully"), "{}", tail(&first_log, 30));
+    let dump = || format!("--- a (stopped) ---\n{}{}", tail(&first_log, 40), db.report());
+    hold_routes(
+        "b to keep a's routes, stale",
+        &a,
+        &theirs,
+        lb,
+        Duration::from_secs(20),
+        &dump,
+        || {
+            b_keeps(&ours, &dump);
+            neighbor(&db, "eth0").filter(|n| n.gr_restarting && n.stale_routes == 2)
+        },
+    );
+    let stale_seen = stopped.elapsed();
+    let stale: Vec<bool> = db
+        .routes(Some("10.0.1.1/32"))
+        .iter()
+        .flat_map(|r| r.route.paths.iter().map(|p| p.stale))
+        .collect();
+    assert_eq!(stale, [true], "b's ndbgpctl routes shows a's path stale");
+    let table = db.ctl_text(&["neighbors"]);
+    assert!(table.contains("restarting (2 stale)"), "b's neighbors table:\n{table}");
+    let down_until = Instant::now() + Duration::from_secs(2);
+    hold_routes("a's downtime", &a, &theirs, lb, Duration::from_secs(5), &dump, || {
+        b_keeps(&ours, &dump);
+        (Instant::now() >= down_until).then_some(())
+    });
+
+    // a back without 10.0.7.0/24.
+    let restarted = Instant::now();
+    let downtime = restarted - stopped;
+    let da = Ndbgpd::start(&a, &dir, "a2", &a_args(&["10.0.1.1/32"]));
+    let dump = || format!("{}{}", da.report(), db.report());
+    let established = hold_routes(
+        "the session back",
+        &a,
+        &theirs,
+        lb,
+        Duration::from_secs(40),
+        &dump,
+        || {
+            b_keeps(&["10.0.1.1/32"], &dump);
+            neighbor(&da, "eth0")
+                .filter(|n| n.state == ndbgp::api::SessionState::Established)
+                .map(|_| restarted.elapsed())
+        },
+    );
+    let swept = hold_routes(
+        "b to sweep 10.0.7.0/24",
+        &a,
+        &theirs,
+        lb,
+        Duration::from_secs(40),
+        &dump,
+        || {
+            b_keeps(&["10.0.1.1/32"], &dump);
+            (!route_via(&b, "10.0.7.0/24", la, "eth0")).then(|| restarted.elapsed())
+        },
+    );
+    let helper_done = hold_routes(
+        "b's helper side done",
+        &a,
+        &theirs,
+        lb,
+        Duration::from_secs(20),
+        &dump,
+        || {
+            b_keeps(&["10.0.1.1/32"], &dump);
+            neighbor(&db, "eth0")
+                .filter(|n| n.state == ndbgp::api::SessionState::Established && !n.gr_restarting && n.stale_routes == 0)
+                .map(|_| restarted.elapsed())
+        },
+    );
+    let deferral = hold_routes(
+        "a's deferral over",
+        &a,
+        &theirs,
+        lb,
+        Duration::from_secs(40),
+        &dump,
+        || {
+            b_keeps(&["10.0.1.1/32"], &dump);
+            da.process
+                .log_text()
+                .contains("graceful restart over")
+                .then(|| restarted.elapsed())
+        },
+    );
+    let a_log = da.process.log_text();
+    assert!(
+        a_log.contains("adopted 1 IPv4 and 0 IPv6 routes through 1 neighbours"),
+        "{}",
+        tail(&a_log, 40)
+    );
+    assert!(
+        a_log.contains("graceful restart over (End-of-RIB from every peer back)"),
+        "a's deferral ends at b's End-of-RIB, not the timer:\n{}",
+        tail(&a_log, 40)
+    );
+    let b_log = db.process.log_text();
+    assert!(
+        b_log.lines().any(|l| l.contains("End-of-RIB: 1 stale routes")),
+        "b swept 10.0.7.0/24 at a's End-of-RIB:\n{}",
+        tail(&b_log, 40)
+    );
+    let stale: Vec<bool> = db
+        .routes(Some("10.0.1.1/32"))
+        .iter()
+        .flat_map(|r| r.route.paths.iter().map(|p| p.stale))
+        .collect();
+    assert_eq!(stale, [false], "a's path fresh again at b");
+    let (sent, received) = pinger.finish();
+    eprintln!(
+        "{T}: b kept 2 stale routes {stale_seen:?} after SIGTERM; down {downtime:?}; back: \
+         Established {established:?}, 10.0.7.0/24 swept at b {swept:?}, b's helper done {helper_done:?}, \
+         a's deferral over {deferral:?} after the start; pings {received}/{sent} ({} lost)",
+        sent - received
+    );
+    assert!(sent > 100, "pings sent: {sent}");
+    assert_eq!(sent, received, "pings lost while ndbgpd restarted");
+
+    // Clean stop: with N on both sides a's Cease is a Hard Reset, so b
+    // keeps nothing stale and withdraws at once.
+    let mut da = da;
+    let stopped = signal_and_wait(&mut da, Signal::SIGINT);
+    let dump = || format!("{}{}", tail(&da.process.log_text(), 30), db.report());
+    wait_or_dump("b to withdraw a's route", Duration::from_secs(3), &dump, || {
+        (!route_via(&b, "10.0.1.1/32", la, "eth0")).then_some(())
+    });
+    let withdrawn = stopped.elapsed();
+    let n = neighbor(&db, "eth0").expect("b's session");
+    assert!(
+        !n.gr_restarting && n.stale_routes == 0,
+        "a Hard Reset is no restart: {n:?}"
+    );
+    eprintln!(
+        "{T}: SIGINT: b withdrew a's route {withdrawn:?} after the signal ({:?})",
+        n.last_down
     );
 }

@@ -3,7 +3,10 @@
 //! routes stay in ndbgpd's kernel the whole time, pings through them lose
 //! nothing, a route the peer no longer announces after its restart goes at
 //! its End-of-RIB, and a peer that does not come back loses its routes
-//! after its restart time. Need root; in CI they never skip.
+//! after its restart time. Restarting side: ndbgpd with
+//! `--graceful-restart` stopped by SIGTERM and started again next to FRR,
+//! BIRD and another ndbgpd as helpers, without a route leaving either
+//! kernel. Need root; in CI they never skip.
 
 mod common;
 
@@ -638,5 +641,461 @@ fn ndbgpd_restarts_gracefully_next_to_frr() {
     eprintln!(
         "{T}: SIGINT: FRR withdrew ours {:?} after the signal",
         stopped.elapsed()
+    );
+}
+
+/// The kernel's route to `prefix` in `ns` if BIRD installed it (proto bird).
+fn bird_route(ns: &Netns, prefix: &str) -> bool {
+    let host = prefix.trim_end_matches("/32");
+    ns.ip(&["route", "show", prefix, "proto", "bird"])
+        .lines()
+        .any(|l| l.starts_with(host))
+}
+
+/// BIRD 2.0.12's configuration for the restarting-role test: an explicit
+/// neighbour (our link-local `peer` on eth0), `graceful restart on` (helper
+/// and restarting), its static 10.0.2.1/32 exported to us, what it learns
+/// by BGP installed in its kernel.
+fn bird_helper_conf(peer: Ipv6Addr) -> String {
+    format!(
+        r#"router id 10.0.0.2;
+log stderr all;
+debug protocols {{ states, events }};
+protocol device {{ }}
+protocol radv {{ interface "eth0" {{ max ra interval 4; min ra interval 3; }}; }}
+protocol static st4 {{ ipv4; route 10.0.2.1/32 blackhole; }}
+protocol kernel {{ ipv4 {{ import none; export where source = RTS_BGP; }}; }}
+protocol bgp ours {{
+  local as 65002;
+  neighbor {peer} as 65001;
+  interface "eth0";
+  hold time 9;
+  keepalive time 3;
+  graceful restart on;
+  ipv4 {{ extended next hop on; import all; export where proto = "st4"; }};
+  ipv6 {{ import all; export none; }};
+}}
+"#
+    )
+}
+
+/// ndbgpd (`--graceful-restart`) restarted next to BIRD 2.0.12 (`graceful
+/// restart on`, the helper): SIGTERM closes our connection without a
+/// NOTIFICATION and BIRD keeps our route (stale) in its RIB and kernel;
+/// started again, nothing leaves either kernel and pings through both
+/// lose nothing; the deferral ends at BIRD's End-of-RIB. SIGINT then stops
+/// cleanly: BIRD withdraws our route at once.
+#[test]
+fn ndbgpd_restarts_gracefully_next_to_bird() {
+    use nix::sys::signal::Signal;
+    const T: &str = "ndbgpd_restarts_gracefully_next_to_bird";
+    if !lab_enabled(T) || !have_tool(T, BIRD) || !have_tool(T, BIRDC) || !have_tool(T, PING) {
+        return;
+    }
+    let a = Netns::new("gia");
+    let b = Netns::new("gib");
+    veth(&a, "eth0", &b, "eth0");
+    let dir = TempDir::new("grbird");
+    a.ip(&["addr", "add", "10.0.1.1/32", "dev", "lo"]);
+    b.ip(&["addr", "add", "10.0.2.1/32", "dev", "lo"]);
+    a.set_link("eth0", true);
+    b.set_link("eth0", true);
+    let (_, la, lb) = wait_link_locals_ready(&a, &b, "eth0");
+    let args = [
+        "--iface",
+        "eth0",
+        "--asn",
+        "65001",
+        "--router-id",
+        "10.0.0.1",
+        "--network",
+        "10.0.1.1/32",
+        "--graceful-restart",
+        "--restart-time",
+        "30",
+    ];
+    let mut d = Ndbgpd::start(&a, &dir, "first", &args);
+    let bird = Bird::start(&b, &dir, "bird", &bird_helper_conf(la));
+    let ours = ["10.0.2.1/32"];
+    {
+        let dump = || format!("{}{}", d.report(), bird.report());
+        wait_or_dump(
+            "BIRD's route in our kernel, ours in BIRD's",
+            Duration::from_secs(40),
+            &dump,
+            || (route_via(&a, "10.0.2.1/32", lb, "eth0") && bird_route(&b, "10.0.1.1/32")).then_some(()),
+        );
+    }
+    let n = neighbor(&d, "eth0").expect("the session");
+    assert!(n.graceful_restart, "{n:?}");
+
+    let pinger = Pinger::start(&a, &dir, "ping", "10.0.1.1", "10.0.2.1");
+    wait_for("pings answered", Duration::from_secs(5), || {
+        pinger.process.log_text().contains("bytes from 10.0.2.1").then_some(())
+    });
+
+    // Graceful stop: no NOTIFICATION, BIRD keeps our route.
+    let stopped = signal_and_wait(&mut d, Signal::SIGTERM);
+    let first_log = d.process.log_text();
+    assert!(first_log.contains("stopping gracefully"), "{}", tail(&first_log, 30));
+    let dump = || format!("--- ndbgpd (stopped) ---\n{}{}", tail(&first_log, 40), bird.report());
+    hold_routes(
+        "BIRD to start its helper side",
+        &a,
+        &ours,
+        lb,
+        Duration::from_secs(20),
+        &dump,
+        || {
+            assert!(bird_route(&b, "10.0.1.1/32"), "BIRD dropped our route{}", dump());
+            bird.process
+                .log_text()
+                .contains("Neighbor graceful restart detected")
+                .then_some(())
+        },
+    );
+    let route = bird.birdc("show route all 10.0.1.1/32").unwrap_or_default();
+    // BIRD 2.0.12 shows no stale flag: the route is there, unchanged.
+    assert!(
+        route.contains("10.0.1.1/32"),
+        "BIRD keeps our route:\n{route}{}",
+        dump()
+    );
+    let down_until = Instant::now() + Duration::from_secs(2);
+    hold_routes(
+        "ndbgpd's downtime",
+        &a,
+        &ours,
+        lb,
+        Duration::from_secs(5),
+        &dump,
+        || {
+            assert!(bird_route(&b, "10.0.1.1/32"), "BIRD dropped our route{}", dump());
+            (Instant::now() >= down_until).then_some(())
+        },
+    );
+
+    // Started again: adopts, defers until BIRD's End-of-RIB.
+    let restarted = Instant::now();
+    let downtime = restarted - stopped;
+    let d = Ndbgpd::start(&a, &dir, "second", &args);
+    let dump = || format!("{}{}", d.report(), bird.report());
+    let established = hold_routes(
+        "the session back",
+        &a,
+        &ours,
+        lb,
+        Duration::from_secs(40),
+        &dump,
+        || {
+            assert!(bird_route(&b, "10.0.1.1/32"), "BIRD dropped our route{}", dump());
+            neighbor(&d, "eth0")
+                .filter(|n| n.state == ndbgp::api::SessionState::Established)
+                .map(|_| restarted.elapsed())
+        },
+    );
+    let converged = hold_routes(
+        "the deferral over",
+        &a,
+        &ours,
+        lb,
+        Duration::from_secs(40),
+        &dump,
+        || {
+            assert!(bird_route(&b, "10.0.1.1/32"), "BIRD dropped our route{}", dump());
+            d.process
+                .log_text()
+                .contains("graceful restart over")
+                .then(|| restarted.elapsed())
+        },
+    );
+    let helper_done = hold_routes(
+        "BIRD's helper side done",
+        &a,
+        &ours,
+        lb,
+        Duration::from_secs(20),
+        &dump,
+        || {
+            assert!(bird_route(&b, "10.0.1.1/32"), "BIRD dropped our route{}", dump());
+            bird.process
+                .log_text()
+                .contains("Neighbor graceful restart done")
+                .then(|| restarted.elapsed())
+        },
+    );
+    let log = d.process.log_text();
+    assert!(
+        log.contains("adopted 1 IPv4 and 0 IPv6 routes through 1 neighbours"),
+        "{}",
+        tail(&log, 40)
+    );
+    assert!(
+        log.contains("graceful restart over (End-of-RIB from every peer back)"),
+        "the deferral ends at BIRD's End-of-RIB, not the timer:\n{}",
+        tail(&log, 40)
+    );
+    let caps = bird.birdc("show protocols all ours").unwrap_or_default();
+    let theirs = caps.split("Neighbor capabilities").nth(1).unwrap_or_default();
+    assert!(
+        theirs.contains("Restart recovery") && theirs.contains("AF preserved: ipv4"),
+        "BIRD saw R and F (IPv4, the adopted family) in our OPEN:\n{caps}"
+    );
+    let (sent, received) = pinger.finish();
+    eprintln!(
+        "{T}: down {downtime:?}; back: Established {established:?}, deferral over {converged:?}, \
+         BIRD's helper done {helper_done:?} after the start; pings {received}/{sent} ({} lost)",
+        sent - received
+    );
+    assert!(sent > 100, "pings sent: {sent}");
+    assert_eq!(sent, received, "pings lost while ndbgpd restarted");
+
+    // Clean stop: BIRD withdraws ours at once.
+    let mut d = d;
+    let stopped = signal_and_wait(&mut d, Signal::SIGINT);
+    let dump = || format!("{}{}", tail(&d.process.log_text(), 30), bird.report());
+    wait_or_dump("BIRD to withdraw ours", Duration::from_secs(3), &dump, || {
+        (!bird_route(&b, "10.0.1.1/32")).then_some(())
+    });
+    let withdrawn = stopped.elapsed();
+    let blog = bird.process.log_text();
+    let received: Vec<&str> = blog.lines().filter(|l| l.contains("Received:")).collect();
+    eprintln!("{T}: SIGINT: BIRD withdrew ours {withdrawn:?} after the signal; BIRD: {received:?}");
+    // BIRD 2.0.12 has no N bit (RFC 8538; its OPEN's Graceful Restart
+    // capability never sets it): our Cease is a plain Administrative
+    // Shutdown, not a Hard Reset, and any NOTIFICATION ends the session
+    // without a graceful restart on its side.
+    let after = &blog[blog.rfind("Received:").unwrap_or(0)..];
+    assert!(
+        after.contains("Received: Administrative shutdown") && !after.contains("graceful restart detected"),
+        "SIGINT: a plain Cease, no graceful restart on BIRD's side:\n{}",
+        tail(&blog, 20)
+    );
+}
+
+/// An ndbgpd pair: `a` (`--graceful-restart`) restarted by SIGTERM next to
+/// `b`, an ndbgpd in its default helper role. `b` keeps a's routes, stale
+/// (`ndbgpctl neighbors`: gr_restarting, stale_routes), a keeps b's
+/// (adopted); nothing leaves either kernel and pings through both lose
+/// nothing. Back without 10.0.7.0/24, a's End-of-RIB makes b sweep it,
+/// and b's ends a's deferral.
+#[test]
+fn ndbgpd_restarts_gracefully_next_to_ndbgpd() {
+    use nix::sys::signal::Signal;
+    const T: &str = "ndbgpd_restarts_gracefully_next_to_ndbgpd";
+    if !lab_enabled(T) || !have_tool(T, PING) {
+        return;
+    }
+    let a = Netns::new("gna");
+    let b = Netns::new("gnb");
+    veth(&a, "eth0", &b, "eth0");
+    let dir = TempDir::new("grpair");
+    a.ip(&["addr", "add", "10.0.1.1/32", "dev", "lo"]);
+    b.ip(&["addr", "add", "10.0.2.1/32", "dev", "lo"]);
+    a.set_link("eth0", true);
+    b.set_link("eth0", true);
+    let (_, la, lb) = wait_link_locals_ready(&a, &b, "eth0");
+    let a_args = |networks: &[&'static str]| {
+        let mut args = vec![
+            "--iface",
+            "eth0",
+            "--asn",
+            "65001",
+            "--router-id",
+            "10.0.0.1",
+            "--graceful-restart",
+            "--restart-time",
+            "30",
+        ];
+        for n in networks {
+            args.extend(["--network", n]);
+        }
+        args
+    };
+    let mut da = Ndbgpd::start(&a, &dir, "a1", &a_args(&["10.0.1.1/32", "10.0.7.0/24"]));
+    let db = Ndbgpd::start(
+        &b,
+        &dir,
+        "b",
+        &[
+            "--iface",
+            "eth0",
+            "--asn",
+            "65002",
+            "--router-id",
+            "10.0.0.2",
+            "--network",
+            "10.0.2.1/32",
+        ],
+    );
+    let ours = ["10.0.1.1/32", "10.0.7.0/24"];
+    let theirs = ["10.0.2.1/32"];
+    {
+        let dump = || format!("{}{}", da.report(), db.report());
+        wait_or_dump("routes both ways", Duration::from_secs(40), &dump, || {
+            (theirs.iter().all(|p| route_via(&a, p, lb, "eth0")) && ours.iter().all(|p| route_via(&b, p, la, "eth0")))
+                .then_some(())
+        });
+    }
+    let n = neighbor(&db, "eth0").expect("b's session");
+    assert!(n.graceful_restart, "{n:?}");
+
+    let pinger = Pinger::start(&a, &dir, "ping", "10.0.1.1", "10.0.2.1");
+    wait_for("pings answered", Duration::from_secs(5), || {
+        pinger.process.log_text().contains("bytes from 10.0.2.1").then_some(())
+    });
+    // b's kernel keeps a's routes: checked at every poll of a's.
+    let b_keeps = |keep: &[&str], dump: &dyn Fn() -> String| {
+        for p in keep {
+            assert!(
+                route_via(&b, p, la, "eth0"),
+                "{p} left b's kernel:\n{}{}",
+                kernel_table(&b),
+                dump()
+            );
+        }
+    };
+
+    let stopped = signal_and_wait(&mut da, Signal::SIGTERM);
+    let first_log = da.process.log_text();
+    assert!(first_log.contains("stopping gracefully"), "{}", tail(&first_log, 30));
+    let dump = || format!("--- a (stopped) ---\n{}{}", tail(&first_log, 40), db.report());
+    hold_routes(
+        "b to keep a's routes, stale",
+        &a,
+        &theirs,
+        lb,
+        Duration::from_secs(20),
+        &dump,
+        || {
+            b_keeps(&ours, &dump);
+            neighbor(&db, "eth0").filter(|n| n.gr_restarting && n.stale_routes == 2)
+        },
+    );
+    let stale_seen = stopped.elapsed();
+    let stale: Vec<bool> = db
+        .routes(Some("10.0.1.1/32"))
+        .iter()
+        .flat_map(|r| r.route.paths.iter().map(|p| p.stale))
+        .collect();
+    assert_eq!(stale, [true], "b's ndbgpctl routes shows a's path stale");
+    let table = db.ctl_text(&["neighbors"]);
+    assert!(table.contains("restarting (2 stale)"), "b's neighbors table:\n{table}");
+    let down_until = Instant::now() + Duration::from_secs(2);
+    hold_routes("a's downtime", &a, &theirs, lb, Duration::from_secs(5), &dump, || {
+        b_keeps(&ours, &dump);
+        (Instant::now() >= down_until).then_some(())
+    });
+
+    // a back without 10.0.7.0/24.
+    let restarted = Instant::now();
+    let downtime = restarted - stopped;
+    let da = Ndbgpd::start(&a, &dir, "a2", &a_args(&["10.0.1.1/32"]));
+    let dump = || format!("{}{}", da.report(), db.report());
+    let established = hold_routes(
+        "the session back",
+        &a,
+        &theirs,
+        lb,
+        Duration::from_secs(40),
+        &dump,
+        || {
+            b_keeps(&["10.0.1.1/32"], &dump);
+            neighbor(&da, "eth0")
+                .filter(|n| n.state == ndbgp::api::SessionState::Established)
+                .map(|_| restarted.elapsed())
+        },
+    );
+    let swept = hold_routes(
+        "b to sweep 10.0.7.0/24",
+        &a,
+        &theirs,
+        lb,
+        Duration::from_secs(40),
+        &dump,
+        || {
+            b_keeps(&["10.0.1.1/32"], &dump);
+            (!route_via(&b, "10.0.7.0/24", la, "eth0")).then(|| restarted.elapsed())
+        },
+    );
+    let helper_done = hold_routes(
+        "b's helper side done",
+        &a,
+        &theirs,
+        lb,
+        Duration::from_secs(20),
+        &dump,
+        || {
+            b_keeps(&["10.0.1.1/32"], &dump);
+            neighbor(&db, "eth0")
+                .filter(|n| n.state == ndbgp::api::SessionState::Established && !n.gr_restarting && n.stale_routes == 0)
+                .map(|_| restarted.elapsed())
+        },
+    );
+    let deferral = hold_routes(
+        "a's deferral over",
+        &a,
+        &theirs,
+        lb,
+        Duration::from_secs(40),
+        &dump,
+        || {
+            b_keeps(&["10.0.1.1/32"], &dump);
+            da.process
+                .log_text()
+                .contains("graceful restart over")
+                .then(|| restarted.elapsed())
+        },
+    );
+    let a_log = da.process.log_text();
+    assert!(
+        a_log.contains("adopted 1 IPv4 and 0 IPv6 routes through 1 neighbours"),
+        "{}",
+        tail(&a_log, 40)
+    );
+    assert!(
+        a_log.contains("graceful restart over (End-of-RIB from every peer back)"),
+        "a's deferral ends at b's End-of-RIB, not the timer:\n{}",
+        tail(&a_log, 40)
+    );
+    let b_log = db.process.log_text();
+    assert!(
+        b_log.lines().any(|l| l.contains("End-of-RIB: 1 stale routes")),
+        "b swept 10.0.7.0/24 at a's End-of-RIB:\n{}",
+        tail(&b_log, 40)
+    );
+    let stale: Vec<bool> = db
+        .routes(Some("10.0.1.1/32"))
+        .iter()
+        .flat_map(|r| r.route.paths.iter().map(|p| p.stale))
+        .collect();
+    assert_eq!(stale, [false], "a's path fresh again at b");
+    let (sent, received) = pinger.finish();
+    eprintln!(
+        "{T}: b kept 2 stale routes {stale_seen:?} after SIGTERM; down {downtime:?}; back: \
+         Established {established:?}, 10.0.7.0/24 swept at b {swept:?}, b's helper done {helper_done:?}, \
+         a's deferral over {deferral:?} after the start; pings {received}/{sent} ({} lost)",
+        sent - received
+    );
+    assert!(sent > 100, "pings sent: {sent}");
+    assert_eq!(sent, received, "pings lost while ndbgpd restarted");
+
+    // Clean stop: with N on both sides a's Cease is a Hard Reset, so b
+    // keeps nothing stale and withdraws at once.
+    let mut da = da;
+    let stopped = signal_and_wait(&mut da, Signal::SIGINT);
+    let dump = || format!("{}{}", tail(&da.process.log_text(), 30), db.report());
+    wait_or_dump("b to withdraw a's route", Duration::from_secs(3), &dump, || {
+        (!route_via(&b, "10.0.1.1/32", la, "eth0")).then_some(())
+    });
+    let withdrawn = stopped.elapsed();
+    let n = neighbor(&db, "eth0").expect("b's session");
+    assert!(
+        !n.gr_restarting && n.stale_routes == 0,
+        "a Hard Reset is no restart: {n:?}"
+    );
+    eprintln!(
+        "{T}: SIGINT: b withdrew a's route {withdrawn:?} after the signal ({:?})",
+        n.last_down
     );
 }

@@ -159,8 +159,14 @@ impl PeerGracefulRestart {
     /// expiry always; with N, a NOTIFICATION other than Cease / Hard Reset,
     /// received or sent, but not a Cease we chose to send (a stop, a
     /// de-configured neighbour, the prefix limit). A link down is not: the
-    /// next hops are gone with it.
+    /// next hops are gone with it. And only if it listed a family: a peer
+    /// whose capability lists none (a helper alone, as ndbgpd without
+    /// `--graceful-restart`) keeps no forwarding state through a restart, and
+    /// its routes are retained for no family (RFC 4724 4.2): they go at once.
     pub fn keeps_routes(&self, reason: &DownReason) -> bool {
+        if self.ipv4.is_none() && self.ipv6.is_none() {
+            return false;
+        }
         match reason {
             DownReason::ConnectionLost | DownReason::HoldTimerExpired => true,
             // BFD Down (RFC 9384): the peer saw the path to us fail, and its
@@ -338,7 +344,10 @@ mod tests {
 
     #[test]
     fn which_ways_down_keep_the_routes() {
-        let without_n = PeerGracefulRestart::default();
+        let without_n = PeerGracefulRestart {
+            ipv4: Some(true),
+            ..PeerGracefulRestart::default()
+        };
         let with_n = PeerGracefulRestart {
             notification: true,
             ..without_n
@@ -386,5 +395,23 @@ mod tests {
             assert_eq!(without_n.keeps_routes(&reason), plain, "{reason:?} without N");
             assert_eq!(with_n.keeps_routes(&reason), n, "{reason:?} with N");
         }
+    }
+
+    #[test]
+    fn a_peer_listing_no_family_keeps_nothing() {
+        // A helper alone (FRR's default, ndbgpd without --graceful-restart):
+        // its hold timer expiring or connection lost withdraws at once.
+        let helper = PeerGracefulRestart {
+            notification: true,
+            restart_time: 120,
+            ..PeerGracefulRestart::default()
+        };
+        assert!(!helper.keeps_routes(&DownReason::HoldTimerExpired));
+        assert!(!helper.keeps_routes(&DownReason::ConnectionLost));
+        let ipv6_listed = PeerGracefulRestart {
+            ipv6: Some(false),
+            ..helper
+        };
+        assert!(ipv6_listed.keeps_routes(&DownReason::HoldTimerExpired));
     }
 }

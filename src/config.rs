@@ -48,9 +48,12 @@ Privileges: root, or CAP_NET_RAW (Neighbor Discovery socket), CAP_NET_ADMIN
 (kernel routes) and CAP_NET_BIND_SERVICE (port 179).
 
 Signals: SIGHUP re-reads the config file (interfaces, policies, log level);
-SIGTERM or SIGINT stops (Cease to every peer, our routes removed).
+SIGTERM or SIGINT stops (Cease to every peer, our routes removed); with
+--graceful-restart, SIGTERM stops gracefully (routes kept for the next start)
+and only SIGINT stops cleanly.
 
-State: ndbgpctl neighbors | discovery | interfaces | routes";
+State: ndbgpctl neighbors | discovery | interfaces | routes | monitor
+Change: ndbgpctl announce | withdraw | neighbor ... | interface ... | reload";
 
 #[derive(Parser, Debug)]
 #[command(

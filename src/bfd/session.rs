@@ -241,6 +241,10 @@ impl Session {
         if packet.poll {
             self.final_due = true;
             self.next_tx = Some(now);
+        } else if self.next_tx.is_none() && self.transmit_interval().is_some() {
+            // The peer wanted no packets (Required Min RX 0) and now wants
+            // them again, maybe without a Poll (RFC 5880 6.8.3): resume.
+            self.next_tx = Some(now);
         }
         if self.state == State::AdminDown {
             return Vec::new();
@@ -746,6 +750,13 @@ mod tests {
         assert!(out[0].final_ && !out[0].poll);
         // Then nothing but the detection timer.
         assert_eq!(a.next_deadline(), a.detection_time().map(|d| t0 + 10 * MS + d));
+        // The peer wants packets again, without a Poll: they resume at once.
+        let mut again = packet(State::Down, 9, 0);
+        again.poll = false;
+        a.receive(&again, t0 + 20 * MS);
+        assert!(a.transmit_interval().is_some());
+        assert_eq!(a.next_deadline(), Some(t0 + 20 * MS));
+        assert_eq!(sent(&a.poll(t0 + 20 * MS, 1.0)).len(), 1);
     }
 
     #[test]

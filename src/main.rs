@@ -41,9 +41,12 @@ use ndbgp::{links, metrics, nd, peers, preflight, reload, router_id, systemd};
 /// The longest the sessions' stop may take: the BGP manager gives them
 /// 1.5 s to send their Cease.
 const STOP_TIMEOUT: Duration = Duration::from_millis(1800);
-/// The longest removing our routes from the kernel may take: 4.7 s for a
-/// million (scripts/bench-routes.sh); within the unit's TimeoutStopSec=30s.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(25);
+/// The longest the routes task may take to remove our routes from the
+/// kernel (4.7 s for a million, scripts/bench-routes.sh) before the FIB
+/// is asked directly, and the longest that may take: with STOP_TIMEOUT,
+/// within the unit's TimeoutStopSec=30s.
+const ROUTES_STOP_TIMEOUT: Duration = Duration::from_secs(15);
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long each stage may take to answer its liveness probe, and the
 /// BGP manager its neighbours for STATUS=.
 const PROBE_DEADLINE: Duration = Duration::from_secs(1);
@@ -691,18 +694,21 @@ async fn stop(stages: Stages) {
         Ok(Err(e)) => warn!("BGP sessions not stopped: {e}"),
         Err(_) => warn!("BGP sessions did not all stop within {STOP_TIMEOUT:?}"),
     }
-    // Our routes would blackhole traffic once we are gone.
-    let flush = async {
-        if let Err(e) = stages.routes.shutdown().await {
-            warn!("{e}: removing our routes from the kernel without it");
-            match stages.fib.flush().await {
-                Ok(report) => info!("removed our routes from the kernel ({} deleted)", report.deleted),
-                Err(e) => warn!("removing our routes from the kernel failed: {e}"),
-            }
-        }
+    // Our routes would blackhole traffic once we are gone, and a later
+    // start with --graceful-restart would take leftovers for a graceful
+    // stop's: a routes task that is gone or too slow (its queue full of a
+    // table) leaves the flush to the FIB itself.
+    let by_routes = tokio::time::timeout(ROUTES_STOP_TIMEOUT, stages.routes.shutdown()).await;
+    let why = match by_routes {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("the routes task did not stop within {ROUTES_STOP_TIMEOUT:?}"),
     };
-    if tokio::time::timeout(FLUSH_TIMEOUT, flush).await.is_err() {
-        warn!("removing our routes did not finish within {FLUSH_TIMEOUT:?}; the next start removes the rest");
+    warn!("{why}: removing our routes from the kernel without it");
+    match tokio::time::timeout(FLUSH_TIMEOUT, stages.fib.flush()).await {
+        Ok(Ok(report)) => info!("removed our routes from the kernel ({} deleted)", report.deleted),
+        Ok(Err(e)) => warn!("removing our routes from the kernel failed: {e}"),
+        Err(_) => warn!("removing our routes did not finish within {FLUSH_TIMEOUT:?}; the next start removes the rest"),
     }
 }
 

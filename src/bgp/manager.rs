@@ -509,9 +509,9 @@ impl Manager {
         }
     }
 
-    /// A session and, with `--bfd`, its BFD session (RFC 5882 4.3: BFD
-    /// first, so that BGP may rely on it; as FRR adds its BFD peer with the
-    /// BGP neighbour).
+    /// A session and, with `--bfd`, its BFD session, added with it (as FRR
+    /// adds its BFD peer with the BGP neighbour; the session dials at once,
+    /// BFD comes up beside it and only a failure after Up holds BGP).
     async fn start_with_bfd(&mut self, key: PeerKey, inbound: Option<BoxStream>) {
         self.start(key, inbound);
         let Some(link) = &self.config.bfd else { return };

@@ -6,7 +6,9 @@
 //! which requests wait, and what was adopted. See docs/ARCHITECTURE.md,
 //! "We restart gracefully".
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+
+use ipnet::IpNet;
 
 use super::reconcile::{FibTable, Op};
 use super::types::FibNextHop;
@@ -42,11 +44,29 @@ impl Adopted {
     }
 }
 
+/// The `ops` that go through a deferral now: additions, and any change to
+/// a prefix added during the deferral (`created`, which this extends: not
+/// adopted, so a better path or a withdrawal is applied at once).
+pub(crate) fn pass_deferral(mut ops: Vec<Op>, metric: u32, created: &mut HashSet<IpNet>) -> Vec<Op> {
+    ops.retain(|op| created.contains(&op.prefix()) || !waits_for_deferral(op, metric));
+    for op in &ops {
+        if let Op::Replace {
+            prefix,
+            create_only: true,
+            ..
+        } = op
+        {
+            created.insert(*prefix);
+        }
+    }
+    ops
+}
+
 /// Whether `op` waits for the end of the deferral: every change to a
 /// route of ours at our metric (an adopted route is neither replaced nor
 /// deleted). Routes to prefixes we have none for are added at once, and a
 /// route an earlier run left at another metric is deleted at once.
-pub(crate) fn waits_for_deferral(op: &Op, metric: u32) -> bool {
+fn waits_for_deferral(op: &Op, metric: u32) -> bool {
     match op {
         Op::Replace { create_only, .. } => !create_only,
         Op::Delete { metric: m, .. } => *m == metric,
@@ -73,6 +93,38 @@ mod tests {
         assert!(waits_for_deferral(&replace(false), 30));
         assert!(waits_for_deferral(&delete(30), 30));
         assert!(!waits_for_deferral(&delete(20), 30));
+    }
+
+    /// A prefix added during the deferral is not adopted: its later
+    /// changes go through; an adopted one's wait.
+    #[test]
+    fn changes_to_prefixes_added_during_the_deferral_go_through() {
+        let replace = |p: &str, create_only| Op::Replace {
+            prefix: net(p),
+            nexthops: set(&[nh(1, "fe80::1")]),
+            create_only,
+        };
+        let delete = |p: &str| Op::Delete {
+            prefix: net(p),
+            metric: 30,
+        };
+        let mut created = HashSet::new();
+        let first = pass_deferral(
+            vec![replace("10.9.0.0/24", true), replace("10.0.0.0/24", false)],
+            30,
+            &mut created,
+        );
+        assert_eq!(first, [replace("10.9.0.0/24", true)]);
+        let later = pass_deferral(
+            vec![
+                replace("10.9.0.0/24", false),
+                delete("10.9.0.0/24"),
+                delete("10.0.0.0/24"),
+            ],
+            30,
+            &mut created,
+        );
+        assert_eq!(later, [replace("10.9.0.0/24", false), delete("10.9.0.0/24")]);
     }
 
     #[test]

@@ -29,7 +29,7 @@
 //! nexthop through a down link cannot be installed (ENETDOWN): it is left
 //! out, the route stays desired, and the next resync puts it back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::mem;
 use std::sync::Arc;
@@ -53,7 +53,7 @@ mod test_util;
 pub mod types;
 
 pub use self::adopt::Adopted;
-use self::adopt::waits_for_deferral;
+use self::adopt::pass_deferral;
 use self::frame::KernelError;
 use self::mailbox::Mailbox;
 pub use self::message::RTPROT_NDBGP;
@@ -243,6 +243,7 @@ pub fn spawn(config: FibConfig) -> Result<(FibHandle, Task), FibError> {
         monitor: config.monitor,
         deferral: config.adopt_for.map(|d| Instant::now() + d),
         adopted: Adopted::default(),
+        created_in_deferral: HashSet::new(),
         deferring: deferring_tx,
     };
     let counters = Arc::clone(&fib.counters);
@@ -499,6 +500,9 @@ struct Fib {
     deferral: Option<Instant>,
     /// What the start adopted.
     adopted: Adopted,
+    /// Prefixes added during the deferral: not adopted, so their changes
+    /// (a better path, a withdrawal) go through at once.
+    created_in_deferral: HashSet<IpNet>,
     /// Whether `deferral` is set, for [`FibHandle::deferring`].
     deferring: watch::Sender<bool>,
 }
@@ -531,6 +535,7 @@ impl Fib {
         if self.deferral.take().is_none() {
             return;
         }
+        self.created_in_deferral = HashSet::new();
         self.deferring.send_replace(false);
         let before = self.table.installed_len();
         match self.resync().await {
@@ -748,8 +753,7 @@ impl Fib {
     async fn run(&mut self, mut ops: Vec<Op>) -> Result<FibReport, FibError> {
         self.inbox.answer_probes();
         if self.deferral.is_some() {
-            let metric = self.at.metric;
-            ops.retain(|op| !waits_for_deferral(op, metric));
+            ops = pass_deferral(ops, self.at.metric, &mut self.created_in_deferral);
         }
         let mut report = FibReport::default();
         for round in 0..2 {

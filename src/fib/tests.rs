@@ -22,6 +22,7 @@ fn fib() -> Fib {
         monitor: Monitor::default(),
         deferral: None,
         adopted: Adopted::default(),
+        created_in_deferral: Default::default(),
         deferring: watch::channel(false).0,
     }
 }

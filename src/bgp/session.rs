@@ -88,6 +88,8 @@ enum ToRoutes {
         EncodeContext,
         mpsc::UnboundedSender<Outgoing>,
         Option<rib::Families>,
+        /// Its OPEN had R set: it restarted too.
+        bool,
     ),
     /// With the time to keep its routes, stale, in a graceful restart, and
     /// the families its capability listed (only those are kept).
@@ -480,7 +482,9 @@ impl Session {
             ipv4: gr.ipv4 == Some(true),
             ipv6: gr.ipv6 == Some(true),
         });
-        self.to_routes.push(ToRoutes::Up(info, encode, out_tx, forwarding_kept));
+        let restarting = self.graceful_restart.is_some_and(|gr| gr.restarted);
+        self.to_routes
+            .push(ToRoutes::Up(info, encode, out_tx, forwarding_kept, restarting));
         self.outgoing = Some(out_rx);
         self.established = Some(which);
         self.decode_ctx = Some(DecodeContext {
@@ -661,7 +665,9 @@ impl Session {
         for message in std::mem::take(&mut self.to_routes) {
             let routes = &self.params.routes;
             match message {
-                ToRoutes::Up(info, encode, out, kept) => routes.peer_up_graceful(info, encode, out, kept).await,
+                ToRoutes::Up(info, encode, out, kept, restarting) => {
+                    routes.peer_up_graceful(info, encode, out, kept, restarting).await;
+                }
                 ToRoutes::Down(None) => routes.peer_down(key).await,
                 ToRoutes::Down(Some((keep, families))) => routes.peer_down_graceful(key, keep, families).await,
                 ToRoutes::Update(update) => routes.update(key, update).await,

@@ -404,6 +404,15 @@ impl FibHandle {
         (handle, FibCommands(inbox))
     }
 
+    /// [`FibHandle::observed`] deferring until the test sends `false`
+    /// (as the FIB's restart-time timer does).
+    pub(crate) fn observed_deferring() -> (FibHandle, FibCommands, watch::Sender<bool>) {
+        let (mut handle, commands) = FibHandle::observed();
+        let (deferring_tx, deferring) = watch::channel(true);
+        handle.deferring = deferring;
+        (handle, commands, deferring_tx)
+    }
+
     /// The changes submitted since the last call, the latest per prefix
     /// (no next hops: delete).
     pub(crate) fn take_submitted(&self) -> Vec<(IpNet, Option<NextHops>)> {

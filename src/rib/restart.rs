@@ -5,9 +5,14 @@
 //!
 //! Peers are discovered, not configured, so "every peer" (RFC 4724 4.1)
 //! is: the neighbours the adopted routes go through, each back, and every
-//! graceful-restart-capable peer back within the deferral having sent
-//! End-of-RIB for each family its session negotiated. A neighbour that
-//! never comes back leaves it to the timer (the FIB's, the restart time).
+//! peer back within the deferral having sent End-of-RIB for each family
+//! its session negotiated. A peer without the capability is waited for
+//! too: FRR, GoBGP, BIRD and ndbgpd send End-of-RIB regardless, and its
+//! routes must be in before the FIB's sweep. So is a peer whose OPEN set
+//! R (restarting too, or FRR 8, which sets R whenever `bgp
+//! graceful-restart` is on): the routes task sends it our End-of-RIB at
+//! once, so neither side waits for the other. A neighbour that never comes back, or never sends
+//! End-of-RIB, leaves it to the timer (the FIB's, the restart time).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -17,8 +22,7 @@ use super::{Families, PeerId};
 pub struct Deferral {
     /// Neighbours behind adopted routes that are not back yet.
     expected: BTreeSet<PeerId>,
-    /// Peers back (with the Graceful Restart capability) and the families
-    /// whose End-of-RIB they still owe.
+    /// Peers back and the families whose End-of-RIB they still owe.
     owing: HashMap<PeerId, Families>,
 }
 
@@ -31,12 +35,11 @@ impl Deferral {
         }
     }
 
-    /// A session came up with `families`; `graceful`: its OPEN had the
-    /// capability (a peer without it may send no End-of-RIB, so it is not
-    /// waited for).
-    pub fn peer_up(&mut self, peer: PeerId, families: Families, graceful: bool) {
+    /// A session came up with `families`: its End-of-RIB for each is
+    /// awaited, with the capability or without, R set or not.
+    pub fn peer_up(&mut self, peer: PeerId, families: Families) {
         self.expected.remove(&peer);
-        if graceful && (families.ipv4 || families.ipv6) {
+        if families.ipv4 || families.ipv6 {
             self.owing.insert(peer, families);
         } else {
             self.owing.remove(&peer);
@@ -94,12 +97,12 @@ mod tests {
     #[test]
     fn complete_once_every_neighbour_is_back_and_sent_end_of_rib_per_family() {
         let mut d = Deferral::new([peer(1), peer(2)]);
-        d.peer_up(peer(1), Families::ALL, true);
+        d.peer_up(peer(1), Families::ALL);
         d.end_of_rib(peer(1), Families::ALL);
         // Neighbour 2 is not back yet.
         assert!(!d.is_complete());
         assert_eq!(d.waiting_for(), (1, 0));
-        d.peer_up(peer(2), Families::ALL, true);
+        d.peer_up(peer(2), Families::ALL);
         d.end_of_rib(peer(2), V4);
         assert!(!d.is_complete(), "IPv6 End-of-RIB still owed");
         d.end_of_rib(peer(2), V6);
@@ -109,8 +112,8 @@ mod tests {
     #[test]
     fn a_new_peer_back_within_the_deferral_is_waited_for_too() {
         let mut d = Deferral::new([peer(1)]);
-        d.peer_up(peer(3), V6, true);
-        d.peer_up(peer(1), V6, true);
+        d.peer_up(peer(3), V6);
+        d.peer_up(peer(1), V6);
         d.end_of_rib(peer(1), V6);
         assert!(!d.is_complete());
         // End-of-RIB of a family it did not negotiate, or from a stranger,
@@ -123,15 +126,26 @@ mod tests {
     }
 
     #[test]
-    fn peers_without_the_capability_or_gone_again_are_not_waited_for() {
+    fn peers_gone_again_are_not_waited_for() {
         let mut d = Deferral::new([peer(1), peer(2)]);
-        d.peer_up(peer(1), Families::ALL, false);
-        d.peer_up(peer(2), Families::ALL, true);
+        d.peer_up(peer(1), Families::ALL);
+        d.end_of_rib(peer(1), Families::ALL);
+        d.peer_up(peer(2), Families::ALL);
         assert!(!d.is_complete());
         d.peer_down(peer(2));
         assert!(d.is_complete());
         // Back again: owes its End-of-RIB again.
-        d.peer_up(peer(2), V4, true);
+        d.peer_up(peer(2), V4);
         assert!(!d.is_complete());
+    }
+
+    #[test]
+    fn a_peer_without_the_capability_is_waited_for_until_its_end_of_rib() {
+        let mut d = Deferral::new([peer(1)]);
+        d.peer_up(peer(1), Families::ALL);
+        assert!(!d.is_complete(), "its UPDATEs may still be on the way");
+        assert_eq!(d.waiting_for(), (0, 1));
+        d.end_of_rib(peer(1), Families::ALL);
+        assert!(d.is_complete());
     }
 }

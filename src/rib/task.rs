@@ -91,6 +91,9 @@ enum Command {
         /// kept forwarding for (F bit) among those negotiated. Stale routes
         /// of the others are swept at once.
         forwarding_kept: Option<rib::Families>,
+        /// Its OPEN had R set: during our deferral it gets our table and
+        /// End-of-RIB at once (see `graceful`).
+        restarting: bool,
     },
     /// Its session ended; `keep`: in a graceful restart, its routes of
     /// those families are kept stale for that long (its restart time).
@@ -189,23 +192,26 @@ impl RoutesHandle {
     /// A session reached Established; `info` says which families it
     /// negotiated.
     pub async fn peer_up(&self, info: PeerInfo, encode: EncodeContext, out: mpsc::UnboundedSender<Outgoing>) {
-        self.peer_up_graceful(info, encode, out, None).await;
+        self.peer_up_graceful(info, encode, out, None, false).await;
     }
 
     /// [`RoutesHandle::peer_up`] for a peer whose OPEN had the Graceful
-    /// Restart capability (`forwarding_kept`: the families with F set).
+    /// Restart capability (`forwarding_kept`: the families with F set;
+    /// `restarting`: R set).
     pub async fn peer_up_graceful(
         &self,
         info: PeerInfo,
         encode: EncodeContext,
         out: mpsc::UnboundedSender<Outgoing>,
         forwarding_kept: Option<rib::Families>,
+        restarting: bool,
     ) {
         let command = Command::PeerUp {
             info,
             encode,
             out,
             forwarding_kept,
+            restarting,
         };
         let _ = self.commands.tell(command).await;
     }
@@ -297,7 +303,8 @@ impl RoutesHandle {
 
     /// Our start adopted routes through `neighbours` (graceful restart):
     /// the FIB's deferral ends once each is back and every peer back has
-    /// sent End-of-RIB. Told before the sessions start.
+    /// sent End-of-RIB; until then no peer is sent its table or
+    /// End-of-RIB (RFC 4724 4.1). Told before the sessions start.
     pub async fn defer_until_end_of_rib(&self, neighbours: Vec<PeerKey>) {
         let _ = self.commands.tell(Command::Defer(neighbours)).await;
     }
@@ -317,6 +324,8 @@ struct Peer {
     /// waiting on it. What it holds is bounded by the table itself.
     out: mpsc::UnboundedSender<Outgoing>,
     end_of_rib_sent: bool,
+    /// Its OPEN had R set (see `graceful`).
+    restarting: bool,
     /// Warned once that it sent a next hop of ours; debug after that.
     warned_next_hop_ours: bool,
     /// `--max-prefix` for its interface.
@@ -331,6 +340,7 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
     // request wait longer behind them. Sessions wait, TCP pushes back.
     let (commands, inbox) = actor::channel(STAGE, 64);
     let (handle_fib, handle_links) = (fib.clone(), links.clone());
+    let fib_deferring = fib.deferring();
     let router_id = *config.router_id.borrow_and_update();
     let mut rib_config = RibConfig::new(config.local_asn, router_id);
     rib_config.max_paths = config.max_paths;
@@ -352,6 +362,7 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
         stale_until: HashMap::new(),
         prefix_events,
         deferral: None,
+        fib_deferring,
     };
     let task = commands.spawn(task.run(inbox));
     let handle = RoutesHandle {
@@ -387,7 +398,10 @@ struct Routes {
     /// The prefixes peers sent, for `ndbgpctl monitor`.
     prefix_events: PrefixEvents,
     /// Graceful restart: what ends the FIB's deferral (see `graceful`).
+    /// While set, peers' tables and End-of-RIB are held.
     deferral: Option<Deferral>,
+    /// The FIB's deferral, which its timer may end first.
+    fib_deferring: watch::Receiver<bool>,
 }
 
 impl Routes {
@@ -452,6 +466,11 @@ impl Routes {
                     self.fib.resync_soon();
                 }
                 () = sleep_until_opt(self.prefix_events.due()) => self.prefix_events.flush(&self.links.borrow()),
+                Ok(()) = self.fib_deferring.changed(), if self.deferral.is_some() => {
+                    if !*self.fib_deferring.borrow_and_update() {
+                        self.fib_deferral_over().await;
+                    }
+                }
             }
             self.commit(changes).await;
             // After the changes it brought are submitted: the FIB's resync
@@ -467,6 +486,7 @@ impl Routes {
                 encode,
                 out,
                 forwarding_kept,
+                restarting,
             } => {
                 let limit = PrefixLimit::new(self.max_prefix(info.id.ifindex));
                 self.peers.insert(
@@ -476,6 +496,7 @@ impl Routes {
                         encode,
                         out,
                         end_of_rib_sent: false,
+                        restarting,
                         warned_next_hop_ours: false,
                         limit,
                         first_as_logged: false,
@@ -491,7 +512,7 @@ impl Routes {
                 }
                 self.stale_peer_up(&info, forwarding_kept, changes);
                 if let Some(d) = &mut self.deferral {
-                    d.peer_up(info.id, info.families, forwarding_kept.is_some());
+                    d.peer_up(info.id, info.families);
                 }
             }
             Command::PeerDown { key, keep } => {
@@ -527,7 +548,11 @@ impl Routes {
                 self.check_prefix_limit(key, &update, changes);
             }
             Command::Refresh(key) => {
-                // RFC 2918: answered from what we would send now.
+                // RFC 2918: answered from what we would send now; during
+                // our deferral, by the table sent when it ends.
+                if self.holds_table(&key) {
+                    return;
+                }
                 if let Ok(batch) = self.rib.full_table(&key) {
                     self.send(key, batch).await;
                 }
@@ -669,6 +694,9 @@ impl Routes {
         // while it is busy, and logs what the kernel refuses.
         self.fib.submit(fib_changes);
         for key in changes.out_ready {
+            if self.holds_table(&key) {
+                continue;
+            }
             if let Ok(batch) = self.rib.pending_out(&key) {
                 self.send(key, batch).await;
             }

@@ -5,7 +5,8 @@
 //! once, the others at its End-of-RIB for them, or after the stale-path
 //! time should it never send one.
 //!
-//! And the end of our own restart's deferral (`rib::restart`).
+//! And the end of our own restart's deferral (`rib::restart`), which holds
+//! every peer's table and End-of-RIB until then.
 
 use std::time::Duration;
 
@@ -24,10 +25,45 @@ pub const STALE_PATH_TIME: Duration = Duration::from_secs(360);
 impl Routes {
     /// Graceful restart, our side: once every neighbour we had is back and
     /// every peer back sent its table, the FIB may stop deferring.
+    /// Then every peer up is sent its table and End-of-RIB.
     pub(super) async fn end_deferral_if_complete(&mut self) {
         if self.deferral.as_ref().is_some_and(Deferral::is_complete) {
             self.deferral = None;
             self.fib.end_deferral("End-of-RIB from every peer back").await;
+            self.send_held_tables().await;
+        }
+    }
+
+    /// The FIB ended its deferral itself (its restart-time timer): what we
+    /// still waited for is not waited for any more.
+    pub(super) async fn fib_deferral_over(&mut self) {
+        if let Some(d) = self.deferral.take() {
+            let (neighbours, peers) = d.waiting_for();
+            info!(
+                "graceful restart: deferral over without {neighbours} neighbours back and End-of-RIB from {peers} peers"
+            );
+            self.send_held_tables().await;
+        }
+    }
+
+    /// RFC 4724 4.1: while our deferral is on, a peer is sent nothing (the
+    /// RIB keeps what is pending for it): a helper would sweep its stale
+    /// routes through us at our End-of-RIB, against a partial table. Except
+    /// a peer whose OPEN set R: restarting too, it waits for our End-of-RIB
+    /// before sending its own, which we wait for; it has no stale routes of
+    /// ours to sweep.
+    pub(super) fn holds_table(&self, key: &PeerKey) -> bool {
+        self.deferral.is_some() && self.peers.get(key).is_some_and(|peer| !peer.restarting)
+    }
+
+    /// Once our deferral is over, each peer up gets its table (what the
+    /// RIB holds for it) and End-of-RIB.
+    async fn send_held_tables(&mut self) {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            if let Ok(batch) = self.rib.pending_out(&key) {
+                self.send(key, batch).await;
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::bgp::testkit::{
     IFINDEX, LOCAL_ASN, LOCAL_ID, LOCAL_LL, PEER_ASN, links_up, routes_task, routes_task_with_policies,
 };
-use crate::fib::NextHops;
+use crate::fib::{FibCommands, NextHops};
 use crate::msg::update::{AsPath, AsSegment, DecodeContext, Decoded, NextHop};
 use crate::msg::{Message, decode};
 use crate::policy::{Policies, SessionPolicy};
@@ -642,7 +642,9 @@ async fn a_restarting_peer_keeps_its_routes_stale_until_end_of_rib_or_its_restar
     let (out, _sent) = mpsc::unbounded_channel();
     let families = rib::Families::ALL;
     let back = info(source, PEER_ASN, families);
-    routes.peer_up_graceful(back, FOUR_OCTET_AS, out, Some(families)).await;
+    routes
+        .peer_up_graceful(back, FOUR_OCTET_AS, out, Some(families), false)
+        .await;
     routes.update(source, announce(&[kept])).await;
     let c = routes.counters().await.expect("routes task running")[&source];
     assert_eq!((c.gr_restarting, c.stale_routes, c.prefixes_received), (false, 1, 2));
@@ -731,7 +733,9 @@ async fn a_graceful_down_keeps_only_the_families_the_capability_listed() {
     // Back, then down listing no family: nothing is kept.
     let (out, _sent) = mpsc::unbounded_channel();
     let back = info(source, PEER_ASN, rib::Families::ALL);
-    routes.peer_up_graceful(back, FOUR_OCTET_AS, out, Some(only_v6)).await;
+    routes
+        .peer_up_graceful(back, FOUR_OCTET_AS, out, Some(only_v6), false)
+        .await;
     routes.update(source, announce(&[v4, v6])).await;
     routes.end_of_rib(source, rib::Families::ALL).await;
     to.updates().await;
@@ -779,7 +783,9 @@ async fn stale_routes_of_a_family_without_the_f_bit_go_when_the_peer_is_back() {
         ipv6: true,
     };
     let back = info(source, PEER_ASN, rib::Families::ALL);
-    routes.peer_up_graceful(back, FOUR_OCTET_AS, out, Some(v6_kept)).await;
+    routes
+        .peer_up_graceful(back, FOUR_OCTET_AS, out, Some(v6_kept), false)
+        .await;
     let c = routes.counters().await.expect("routes task running")[&source];
     assert_eq!((c.stale_routes, c.prefixes_received), (0, 0));
     let removed: Vec<(String, bool)> = fib
@@ -790,39 +796,46 @@ async fn stale_routes_of_a_family_without_the_f_bit_go_when_the_peer_is_back() {
     assert_eq!(removed, [("198.51.100.0/24".to_string(), false)]);
 }
 
-/// Our own graceful restart: the FIB's deferral ends once every neighbour
-/// behind the adopted routes is back and every peer back (with the
-/// capability) sent End-of-RIB for each family it negotiated.
-#[tokio::test(start_paused = true)]
-async fn our_restart_ends_the_fib_deferral_at_the_last_end_of_rib() {
-    use futures::FutureExt;
-    let (_links, links) = watch::channel(links_up(LOCAL_LL));
+/// A routes task deferring for our own graceful restart (networks: `V4`),
+/// its FIB observed, and the FIB's deferral the test may end.
+fn deferring_routes_task() -> (RoutesHandle, FibCommands, watch::Sender<bool>, watch::Sender<Links>) {
+    let (links_tx, links) = watch::channel(links_up(LOCAL_LL));
     let config = RoutesConfig {
         local_asn: LOCAL_ASN,
         router_id: watch::channel(LOCAL_ID).1,
         addresses: watch::channel(HostAddresses::default()).1,
         max_paths: 8,
-        networks: Vec::new(),
+        networks: vec![V4.parse().expect("test prefix")],
         redistribute_connected: false,
         interfaces: watch::channel(vec!["eth0".to_string()]).1,
         policies: watch::channel(Default::default()).1,
         monitor: Default::default(),
     };
-    let (fib, mut fib_commands) = FibHandle::observed();
+    let (fib, fib_commands, deferring) = FibHandle::observed_deferring();
     let (routes, _task) = spawn(config, fib, links);
+    (routes, fib_commands, deferring, links_tx)
+}
+
+/// A graceful peer up (R clear), and what the routes task hands its session.
+async fn graceful_up(routes: &RoutesHandle, info: PeerInfo) -> Session {
+    let (out, sent) = mpsc::unbounded_channel();
+    routes
+        .peer_up_graceful(info, FOUR_OCTET_AS, out, Some(info.families), false)
+        .await;
+    Session { sent }
+}
+
+/// Our own graceful restart: the FIB's deferral ends once every neighbour
+/// behind the adopted routes is back and every peer back sent End-of-RIB
+/// for each family it negotiated; only then does each peer get its table
+/// and End-of-RIB (RFC 4724 4.1), the routes of peers back later included.
+#[tokio::test(start_paused = true)]
+async fn our_restart_ends_the_fib_deferral_at_the_last_end_of_rib() {
+    use futures::FutureExt;
+    let (routes, mut fib_commands, _deferring, _links) = deferring_routes_task();
     let (first, second) = (peer(2), peer(3));
     routes.defer_until_end_of_rib(vec![first, second]).await;
-    let up = |key, families: rib::Families| {
-        let (out, sent) = mpsc::unbounded_channel();
-        let routes = routes.clone();
-        async move {
-            routes
-                .peer_up_graceful(info(key, PEER_ASN, families), FOUR_OCTET_AS, out, Some(families))
-                .await;
-            sent
-        }
-    };
-    let _first_out = up(first, rib::Families::ALL).await;
+    let mut first_session = graceful_up(&routes, info(first, PEER_ASN + 1, rib::Families::ALL)).await;
     routes.end_of_rib(first, rib::Families::ALL).await;
     routes.counters().await.expect("routes task running");
     assert_eq!(
@@ -830,19 +843,111 @@ async fn our_restart_ends_the_fib_deferral_at_the_last_end_of_rib() {
         None,
         "the second is not back"
     );
+    assert!(
+        first_session.sent.try_recv().is_err(),
+        "no table and no End-of-RIB while deferring"
+    );
 
     let v6 = rib::Families {
         ipv4: false,
         ipv6: true,
     };
-    let _second_out = up(second, v6).await;
+    let mut second_session = graceful_up(&routes, info(second, PEER_ASN, v6)).await;
+    let learned = "2001:db8:2::/48".to_string();
+    routes
+        .update(second, announce(second, std::slice::from_ref(&learned)))
+        .await;
     routes.counters().await.expect("routes task running");
     assert_eq!(
         fib_commands.next_end_deferral().now_or_never(),
         None,
         "no End-of-RIB yet"
     );
+    assert!(first_session.sent.try_recv().is_err(), "still deferring");
+    assert!(second_session.sent.try_recv().is_err(), "still deferring");
     routes.end_of_rib(second, v6).await;
     let why = tokio::time::timeout(Duration::from_secs(1), fib_commands.next_end_deferral()).await;
     assert_eq!(why, Ok(Some("End-of-RIB from every peer back")));
+
+    let updates = first_session.updates().await;
+    let first_end = updates.iter().position(|u| u.end_of_rib.is_some()).expect("End-of-RIB");
+    let (table, ends) = updates.split_at(first_end);
+    assert_eq!(
+        announced(table),
+        set(&[V4, &learned]),
+        "the whole table, the second's route included"
+    );
+    assert_eq!(ends.len(), 2, "End-of-RIB for IPv4 and IPv6");
+    let updates = second_session.updates().await;
+    assert!(
+        announced(&updates).is_empty(),
+        "no IPv4 to an IPv6-only peer, nothing back"
+    );
+    assert_eq!(
+        updates.iter().map(|u| u.end_of_rib).collect::<Vec<_>>(),
+        [Some((AFI_IPV6, SAFI_UNICAST))]
+    );
+}
+
+/// The FIB's restart-time timer ends the deferral while a neighbour is not
+/// back and a peer without the Graceful Restart capability has sent no
+/// End-of-RIB (it is waited for): the peers up get their tables then.
+#[tokio::test(start_paused = true)]
+async fn the_fib_timer_ending_our_deferral_releases_the_held_tables() {
+    use futures::FutureExt;
+    let (routes, mut fib_commands, deferring, _links) = deferring_routes_task();
+    let (plain, gone) = (peer(2), peer(3));
+    routes.defer_until_end_of_rib(vec![plain, gone]).await;
+    let mut session = Session::up(&routes, info(plain, PEER_ASN, rib::Families::ALL)).await;
+    routes.counters().await.expect("routes task running");
+    assert!(session.sent.try_recv().is_err(), "held while deferring");
+
+    deferring.send_replace(false);
+    let updates = tokio::time::timeout(Duration::from_secs(1), session.updates())
+        .await
+        .expect("the table once the FIB's deferral is over");
+    let first_end = updates.iter().position(|u| u.end_of_rib.is_some()).expect("End-of-RIB");
+    assert_eq!(announced(&updates[..first_end]), set(&[V4]));
+    assert_eq!(updates.len() - first_end, 2, "End-of-RIB for IPv4 and IPv6");
+    routes.end_of_rib(plain, rib::Families::ALL).await;
+    routes.counters().await.expect("routes task running");
+    assert_eq!(
+        fib_commands.next_end_deferral().now_or_never(),
+        None,
+        "the FIB ended it itself: not told again"
+    );
+}
+
+/// A peer whose OPEN had R set (restarting too, or FRR 8) gets our table
+/// and End-of-RIB at once, so that it sends its own, which is waited for:
+/// routes through it stay until its table is in.
+#[tokio::test(start_paused = true)]
+async fn a_restarting_peer_gets_our_end_of_rib_at_once_and_is_waited_for() {
+    use futures::FutureExt;
+    let (routes, mut fib_commands, _deferring, _links) = deferring_routes_task();
+    let (both, plain) = (peer(2), peer(3));
+    routes.defer_until_end_of_rib(vec![both]).await;
+    let mut plain_session = graceful_up(&routes, info(plain, PEER_ASN + 1, rib::Families::ALL)).await;
+    routes.end_of_rib(plain, rib::Families::ALL).await;
+    let (out, sent) = mpsc::unbounded_channel();
+    let families = rib::Families::ALL;
+    routes
+        .peer_up_graceful(info(both, PEER_ASN, families), FOUR_OCTET_AS, out, Some(families), true)
+        .await;
+    let mut session = Session { sent };
+    let updates = session.updates().await;
+    let first_end = updates.iter().position(|u| u.end_of_rib.is_some()).expect("End-of-RIB");
+    assert_eq!(announced(&updates[..first_end]), set(&[V4]));
+    routes.counters().await.expect("routes task running");
+    assert_eq!(
+        fib_commands.next_end_deferral().now_or_never(),
+        None,
+        "its End-of-RIB is awaited"
+    );
+    assert!(plain_session.sent.try_recv().is_err(), "still deferring");
+    routes.end_of_rib(both, families).await;
+    let why = tokio::time::timeout(Duration::from_secs(1), fib_commands.next_end_deferral()).await;
+    assert_eq!(why, Ok(Some("End-of-RIB from every peer back")));
+    let updates = plain_session.updates().await;
+    assert!(updates.iter().any(|u| u.end_of_rib.is_some()), "the others' now");
 }

@@ -198,6 +198,7 @@ pub fn spawn(
         security: ListenerSecurity::default(),
         security_stale: true,
         bfd_removed: Vec::new(),
+        bfd_failed: HashSet::new(),
     };
     let routes = manager.config.routes.clone();
     let bfd = manager.config.bfd.as_ref().map(|link| link.handle.clone());
@@ -233,6 +234,9 @@ struct Manager {
     security_stale: bool,
     /// Neighbours whose session ended: their BFD sessions go next.
     bfd_removed: Vec<PeerKey>,
+    /// Neighbours whose BFD session failed after Up and is not Up again: a
+    /// session started meanwhile (found again while ending) starts held.
+    bfd_failed: HashSet<PeerKey>,
 }
 
 async fn recv_bfd(bfd: &mut Option<BfdLink>) -> Option<BfdEvent> {
@@ -530,6 +534,7 @@ impl Manager {
         let Some(link) = &self.config.bfd else { return };
         for key in std::mem::take(&mut self.bfd_removed) {
             if !self.sessions.contains_key(&key) {
+                self.bfd_failed.remove(&key);
                 let _ = link.handle.remove(bfd_key(key)).await;
             }
         }
@@ -559,6 +564,11 @@ impl Manager {
             ifindex: key.ifindex,
             addr: key.addr,
         };
+        if matches!(command, SessionCommand::BfdUp) {
+            self.bfd_failed.remove(&key);
+        } else {
+            self.bfd_failed.insert(key);
+        }
         self.send(&key, command).await;
     }
 
@@ -573,6 +583,7 @@ impl Manager {
             policies: self.config.policies.clone(),
             hold: self.holds.remove(&key),
             admin_down: self.admin_down.contains(&key),
+            bfd_held: self.bfd_failed.contains(&key),
         };
         let (handle, session) = session::new(params, self.links.clone(), inbound);
         let task = self.tasks.spawn(session).id();

@@ -77,6 +77,9 @@ pub struct SessionParams {
     /// `neighbor shutdown` holds the neighbour down: the session starts
     /// without dialing or taking connections, until `AdminEnable`.
     pub admin_down: bool,
+    /// The neighbour's BFD session failed after Up and is not Up again: the
+    /// session starts held, until `BfdUp`.
+    pub bfd_held: bool,
 }
 
 /// What the session has for the routes task, sent between events.
@@ -205,13 +208,14 @@ pub fn new(
         downs: BTreeMap::new(),
         admin_down: params.admin_down,
         graceful_restart: false,
-        bfd_held: false,
+        bfd_held: params.bfd_held,
     };
     let (status_tx, status) = watch::channel(status0.clone());
     let (conn_tx, conn_rx) = mpsc::channel(256);
     let (dial_tx, dial_rx) = mpsc::channel(4);
     let hold = params.hold.filter(|h| h.holds_at(Instant::now()));
     let admin_down = params.admin_down;
+    let bfd_held = params.bfd_held;
     let session = Session {
         primary: Slot::new(Fsm::new(params.fsm.clone()).ok()),
         params,
@@ -225,7 +229,7 @@ pub fn new(
         backoff: Backoff::default(),
         hold,
         admin_down,
-        bfd_held: false,
+        bfd_held,
         bfd_down: None,
         restart_at: None,
         neighbour_lost: false,
@@ -323,7 +327,7 @@ impl Session {
             warn!("{}: invalid BGP configuration; session not started", self.name());
             return;
         }
-        if self.hold.is_none() && !self.admin_down {
+        if self.hold.is_none() && !self.admin_down && !self.bfd_held {
             self.feed(Which::Primary, Event::ManualStart);
         }
         if let Some(stream) = inbound {

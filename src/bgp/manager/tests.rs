@@ -706,3 +706,36 @@ async fn a_removed_static_neighbour_loses_its_session() {
     assert_eq!((cease.code, cease.subcode), (code::CEASE, code::PEER_DECONFIGURED));
     rig.gone().await;
 }
+
+/// A neighbour found again while its BFD-held session ends gets a new
+/// session held too (its BFD session, kept, is still Down after Up): no
+/// dial until BFD is Up again.
+#[tokio::test(start_paused = true)]
+async fn a_neighbour_found_again_while_bfd_is_down_gets_a_held_session() {
+    let (mut rig, bfd) = Rig::start_with_bfd();
+    rig.bgp.set_teardown_on_loss(true).await.expect("manager running");
+    let mut peer = rig.established_peer(0).await;
+    bfd.send(BfdEvent::Up(BFD_PEER)).unwrap();
+    bfd.send(BfdEvent::Down {
+        peer: BFD_PEER,
+        diag: bfd::packet::Diag::ControlDetectionTimeExpired,
+        failure: true,
+    })
+    .unwrap();
+    peer.expect_notification().await;
+    rig.neighbors_until("held by BFD", |n| n.iter().any(|v| v.bfd_held))
+        .await;
+    rig.lost(LostReason::Silent {
+        elapsed: Duration::from_secs(30),
+    })
+    .await;
+    rig.discovered().await;
+    sleep(Duration::from_secs(60)).await;
+    assert!(rig.dials.try_recv().is_err(), "dialed while BFD is down");
+    let view = rig.neighbors_until("a session", |n| !n.is_empty()).await;
+    assert!(view[0].bfd_held, "{view:?}");
+
+    bfd.send(BfdEvent::Up(BFD_PEER)).unwrap();
+    let dial = timeout(Duration::from_secs(1), rig.dials.recv()).await;
+    assert!(matches!(dial, Ok(Some(_))), "no dial once BFD is up");
+}

@@ -78,6 +78,7 @@ impl Rig {
             policies,
             hold: None,
             admin_down: false,
+            bfd_held: false,
         };
         let (session, task) = new(params, links, inbound);
         let rig = Rig {

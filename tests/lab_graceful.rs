@@ -137,6 +137,28 @@ interface eth0\n!\nrouter bgp 65002\n bgp router-id 10.0.0.2\n no bgp ebgp-requi
     )
 }
 
+/// Two namespaces joined by their eth0, with 10.0.1.1/32 and 10.0.2.1/32
+/// on their loopbacks and, with `blackholes`, the second holding the
+/// blackhole routes its daemon announces (10.0.9.0/24, 2001:db8:2::/48);
+/// returned once both link-locals have left DAD, with them.
+fn loopback_pair(a_name: &str, b_name: &str, blackholes: bool) -> (Netns, Netns, Ipv6Addr, Ipv6Addr) {
+    let a = Netns::new(a_name);
+    let b = Netns::new(b_name);
+    veth(&a, "eth0", &b, "eth0");
+    a.ip(&["link", "set", "lo", "up"]);
+    b.ip(&["link", "set", "lo", "up"]);
+    a.ip(&["addr", "add", "10.0.1.1/32", "dev", "lo"]);
+    b.ip(&["addr", "add", "10.0.2.1/32", "dev", "lo"]);
+    if blackholes {
+        b.ip(&["route", "add", "blackhole", "10.0.9.0/24"]);
+        b.ip(&["-6", "route", "add", "blackhole", "2001:db8:2::/48"]);
+    }
+    a.set_link("eth0", true);
+    b.set_link("eth0", true);
+    let (_, la, lb) = wait_link_locals_ready(&a, &b, "eth0");
+    (a, b, la, lb)
+}
+
 /// FRR's bgpd killed and started again, twice: the first time it comes
 /// back (in time) without 10.0.9.0/24, which is swept at its End-of-RIB;
 /// the second time (restart time 5 s) it stays down and its routes go
@@ -148,19 +170,8 @@ fn frr_killed_and_restarted_keeps_its_routes() {
     if !lab_enabled(T) || !have_tool(T, FRR_BGPD) || !have_tool(T, VTYSH) || !have_tool(T, PING) {
         return;
     }
-    let a = Netns::new("gfa");
-    let b = Netns::new("gfb");
-    veth(&a, "eth0", &b, "eth0");
+    let (a, b, la, lb) = loopback_pair("gfa", "gfb", true);
     let dir = TempDir::new("gfrr");
-    a.ip(&["link", "set", "lo", "up"]);
-    b.ip(&["link", "set", "lo", "up"]);
-    a.ip(&["addr", "add", "10.0.1.1/32", "dev", "lo"]);
-    b.ip(&["addr", "add", "10.0.2.1/32", "dev", "lo"]);
-    b.ip(&["route", "add", "blackhole", "10.0.9.0/24"]);
-    b.ip(&["-6", "route", "add", "blackhole", "2001:db8:2::/48"]);
-    a.set_link("eth0", true);
-    b.set_link("eth0", true);
-    let (_, la, lb) = wait_link_locals_ready(&a, &b, "eth0");
     // The way back to our loopback without bgpd: FRR's side of the ping
     // does not depend on FRR's own restart (zebra's handling of it).
     b.ip(&[
@@ -468,19 +479,8 @@ fn ndbgpd_restarts_gracefully_next_to_frr() {
     if !lab_enabled(T) || !have_tool(T, FRR_BGPD) || !have_tool(T, VTYSH) || !have_tool(T, PING) {
         return;
     }
-    let a = Netns::new("gra");
-    let b = Netns::new("grb");
-    veth(&a, "eth0", &b, "eth0");
+    let (a, b, _, lb) = loopback_pair("gra", "grb", true);
     let dir = TempDir::new("grestart");
-    a.ip(&["link", "set", "lo", "up"]);
-    b.ip(&["link", "set", "lo", "up"]);
-    a.ip(&["addr", "add", "10.0.1.1/32", "dev", "lo"]);
-    b.ip(&["addr", "add", "10.0.2.1/32", "dev", "lo"]);
-    b.ip(&["route", "add", "blackhole", "10.0.9.0/24"]);
-    b.ip(&["-6", "route", "add", "blackhole", "2001:db8:2::/48"]);
-    a.set_link("eth0", true);
-    b.set_link("eth0", true);
-    let (_, _, lb) = wait_link_locals_ready(&a, &b, "eth0");
     let args = [
         "--iface",
         "eth0",
@@ -692,15 +692,8 @@ fn ndbgpd_restarts_gracefully_next_to_bird() {
     if !lab_enabled(T) || !have_tool(T, BIRD) || !have_tool(T, BIRDC) || !have_tool(T, PING) {
         return;
     }
-    let a = Netns::new("gia");
-    let b = Netns::new("gib");
-    veth(&a, "eth0", &b, "eth0");
+    let (a, b, la, lb) = loopback_pair("gia", "gib", false);
     let dir = TempDir::new("grbird");
-    a.ip(&["addr", "add", "10.0.1.1/32", "dev", "lo"]);
-    b.ip(&["addr", "add", "10.0.2.1/32", "dev", "lo"]);
-    a.set_link("eth0", true);
-    b.set_link("eth0", true);
-    let (_, la, lb) = wait_link_locals_ready(&a, &b, "eth0");
     let args = [
         "--iface",
         "eth0",
@@ -886,15 +879,8 @@ fn ndbgpd_restarts_gracefully_next_to_ndbgpd() {
     if !lab_enabled(T) || !have_tool(T, PING) {
         return;
     }
-    let a = Netns::new("gna");
-    let b = Netns::new("gnb");
-    veth(&a, "eth0", &b, "eth0");
+    let (a, b, la, lb) = loopback_pair("gna", "gnb", false);
     let dir = TempDir::new("grpair");
-    a.ip(&["addr", "add", "10.0.1.1/32", "dev", "lo"]);
-    b.ip(&["addr", "add", "10.0.2.1/32", "dev", "lo"]);
-    a.set_link("eth0", true);
-    b.set_link("eth0", true);
-    let (_, la, lb) = wait_link_locals_ready(&a, &b, "eth0");
     let a_args = |networks: &[&'static str]| {
         let mut args = vec![
             "--iface",

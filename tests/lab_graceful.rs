@@ -137,6 +137,22 @@ interface eth0\n!\nrouter bgp 65002\n bgp router-id 10.0.0.2\n no bgp ebgp-requi
     )
 }
 
+/// The ndbgpd that restarts gracefully next to a helper: AS 65001,
+/// announcing its loopback 10.0.1.1/32, restart time 30 s.
+const RESTARTING: [&str; 11] = [
+    "--iface",
+    "eth0",
+    "--asn",
+    "65001",
+    "--router-id",
+    "10.0.0.1",
+    "--network",
+    "10.0.1.1/32",
+    "--graceful-restart",
+    "--restart-time",
+    "30",
+];
+
 /// Two namespaces joined by their eth0, with 10.0.1.1/32 and 10.0.2.1/32
 /// on their loopbacks and, with `blackholes`, the second holding the
 /// blackhole routes its daemon announces (10.0.9.0/24, 2001:db8:2::/48);
@@ -481,19 +497,7 @@ fn ndbgpd_restarts_gracefully_next_to_frr() {
     }
     let (a, b, _, lb) = loopback_pair("gra", "grb", true);
     let dir = TempDir::new("grestart");
-    let args = [
-        "--iface",
-        "eth0",
-        "--asn",
-        "65001",
-        "--router-id",
-        "10.0.0.1",
-        "--network",
-        "10.0.1.1/32",
-        "--graceful-restart",
-        "--restart-time",
-        "30",
-    ];
+    let args = RESTARTING;
     let mut d = Ndbgpd::start(&a, &dir, "first", &args);
     let frr = Frr::start(&b, &dir, &frr_conf(120, &["10.0.9.0/24"]));
     let frr_dir = frr.dir.clone();
@@ -694,19 +698,7 @@ fn ndbgpd_restarts_gracefully_next_to_bird() {
     }
     let (a, b, la, lb) = loopback_pair("gia", "gib", false);
     let dir = TempDir::new("grbird");
-    let args = [
-        "--iface",
-        "eth0",
-        "--asn",
-        "65001",
-        "--router-id",
-        "10.0.0.1",
-        "--network",
-        "10.0.1.1/32",
-        "--graceful-restart",
-        "--restart-time",
-        "30",
-    ];
+    let args = RESTARTING;
     let mut d = Ndbgpd::start(&a, &dir, "first", &args);
     let bird = Bird::start(&b, &dir, "bird", &bird_helper_conf(la));
     let ours = ["10.0.2.1/32"];

@@ -154,6 +154,34 @@ fn assert_held(d: &Ndbgpd, dump: &dyn Fn() -> String) {
     assert!(text.contains("BFD") && text.contains("(BFD down)"), "{text}");
 }
 
+/// Everything dropped on `b`'s side of the link: `route` (through `b`)
+/// leaves `a`'s kernel within DETECTION_LIMIT and the session stays held;
+/// the drop lifted, BFD, BGP and the route come back. Prints both figures.
+fn silent_peer_is_detected_and_back(
+    who: &str,
+    a: &Netns,
+    b: &Netns,
+    da: &Ndbgpd,
+    route: &str,
+    dump: &dyn Fn() -> String,
+) {
+    drop_on(b, Loss::Everything);
+    let took = time_until_withdrawn(a, route, dump);
+    println!("BFD vs {who}: silent peer, route withdrawn from the kernel after {took:?}");
+    assert!(took < DETECTION_LIMIT, "{took:?}{}", dump());
+    assert_held(da, dump);
+    undrop(b);
+    let back = Instant::now();
+    wait_or_dump("BFD and BGP back", LONG, dump, || up(da));
+    wait_or_dump(&format!("{route} back"), LONG, dump, || {
+        has_route(a, route).then_some(())
+    });
+    println!(
+        "BFD vs {who}: drop removed, BFD and BGP back, route installed after {:?}",
+        back.elapsed()
+    );
+}
+
 fn frr_conf() -> String {
     "frr defaults datacenter\nhostname frr\ndebug bgp neighbor-events\n!\ninterface eth0\n!\n\
 router bgp 65002\n bgp router-id 10.0.0.2\n no bgp ebgp-requires-policy\n no bgp network import-check\n\
@@ -203,21 +231,7 @@ fn bfd_with_frr_detects_a_silent_peer_within_a_second_and_holds_the_session() {
     });
 
     // (b) Everything dropped: the route goes within a second.
-    drop_on(&b, Loss::Everything);
-    let took = time_until_withdrawn(&a, "10.0.2.0/24", &dump);
-    println!("BFD vs FRR: silent peer, route withdrawn from the kernel after {took:?}");
-    assert!(took < DETECTION_LIMIT, "{took:?}{}", dump());
-    assert_held(&da, &dump);
-    undrop(&b);
-    let back = Instant::now();
-    wait_or_dump("BFD and BGP back", LONG, &dump, || up(&da));
-    wait_or_dump("10.0.2.0/24 back", LONG, &dump, || {
-        has_route(&a, "10.0.2.0/24").then_some(())
-    });
-    println!(
-        "BFD vs FRR: drop removed, BFD and BGP back, route installed after {:?}",
-        back.elapsed()
-    );
+    silent_peer_is_detected_and_back("FRR", &a, &b, &da, "10.0.2.0/24", &dump);
 
     // BFD alone dropped: TCP goes through, FRR redials, the hold refuses it.
     drop_on(&b, Loss::BfdOnly);
@@ -294,21 +308,7 @@ fn bfd_with_bird_detects_a_silent_peer_within_a_second() {
         has_route(&a, "10.0.9.0/24").then_some(())
     });
 
-    drop_on(&b, Loss::Everything);
-    let took = time_until_withdrawn(&a, "10.0.9.0/24", &dump);
-    println!("BFD vs BIRD: silent peer, route withdrawn from the kernel after {took:?}");
-    assert!(took < DETECTION_LIMIT, "{took:?}{}", dump());
-    assert_held(&da, &dump);
-    undrop(&b);
-    let back = Instant::now();
-    wait_or_dump("BFD and BGP back", LONG, &dump, || up(&da));
-    wait_or_dump("10.0.9.0/24 back", LONG, &dump, || {
-        has_route(&a, "10.0.9.0/24").then_some(())
-    });
-    println!(
-        "BFD vs BIRD: drop removed, BFD and BGP back, route installed after {:?}",
-        back.elapsed()
-    );
+    silent_peer_is_detected_and_back("BIRD", &a, &b, &da, "10.0.9.0/24", &dump);
 }
 
 #[test]

@@ -504,6 +504,52 @@ pub struct NeighborView {
     pub bfd_held: bool,
 }
 
+impl NeighborView {
+    /// A neighbour with no session (yet): Idle, nothing counted, nothing
+    /// negotiated; its hold time is the one we offer.
+    pub fn idle(interface: String, ifindex: u32, address: Ipv6Addr, hold_time: u16) -> NeighborView {
+        NeighborView {
+            interface,
+            ifindex,
+            address,
+            state: SessionState::Idle,
+            remote_asn: None,
+            remote_id: None,
+            direction: None,
+            uptime_s: 0,
+            last_error: None,
+            last_down: None,
+            hold_time,
+            keepalive_s: None,
+            messages_received: 0,
+            messages_sent: 0,
+            established_count: 0,
+            updates_received: 0,
+            updates_sent: 0,
+            prefixes_received: 0,
+            prefixes_sent: 0,
+            prefixes_filtered: 0,
+            prefixes_first_as_rejected: 0,
+            next_hop_ours: 0,
+            as_loop: 0,
+            tcp_md5: false,
+            ttl_security: false,
+            max_prefix: None,
+            max_prefix_held: false,
+            max_prefix_retry_s: None,
+            prefixes_accepted: 0,
+            messages_by_type: MessagesByType::default(),
+            downs: BTreeMap::new(),
+            admin_down: false,
+            graceful_restart: false,
+            gr_restarting: false,
+            stale_routes: 0,
+            bfd: None,
+            bfd_held: false,
+        }
+    }
+}
+
 /// The classes of why an Established session ended: a fixed set, so that
 /// a metric labelled by it stays small. The text of each is in `last_down`.
 pub const DOWN_REASONS: [&str; 10] = [

@@ -931,45 +931,12 @@ impl Manager {
         // Held down with no session (discovery lost it meanwhile): shown, so
         // that the hold can be seen and lifted.
         for key in self.admin_down.iter().filter(|k| !self.sessions.contains_key(k)) {
+            let interface = iface::name_of(&links, key.ifindex).unwrap_or_default().to_string();
             views.push(NeighborView {
-                interface: iface::name_of(&links, key.ifindex).unwrap_or_default().to_string(),
-                ifindex: key.ifindex,
-                address: key.addr,
-                state: SessionState::Idle,
-                remote_asn: None,
-                remote_id: None,
-                direction: None,
-                uptime_s: 0,
-                last_error: None,
-                last_down: None,
-                hold_time: self.config.fsm.hold_time,
-                keepalive_s: None,
-                messages_received: 0,
-                messages_sent: 0,
-                established_count: 0,
-                updates_received: 0,
-                updates_sent: 0,
-                prefixes_received: 0,
-                prefixes_sent: 0,
-                prefixes_filtered: 0,
-                prefixes_first_as_rejected: 0,
-                next_hop_ours: 0,
-                as_loop: 0,
-                tcp_md5: false,
-                ttl_security: false,
-                max_prefix: None,
-                max_prefix_held: false,
-                max_prefix_retry_s: None,
-                prefixes_accepted: 0,
-                messages_by_type: Default::default(),
-                downs: Default::default(),
                 admin_down: true,
-                graceful_restart: false,
-                gr_restarting: false,
-                stale_routes: 0,
                 // Its BFD session went with its session.
                 bfd: bfd.get(key).map(|state| state.to_string()),
-                bfd_held: false,
+                ..NeighborView::idle(interface, key.ifindex, key.addr, self.config.fsm.hold_time)
             });
         }
         views.sort_by(|a, b| (&a.interface, a.address).cmp(&(&b.interface, b.address)));

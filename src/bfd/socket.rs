@@ -18,7 +18,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
 pub use crate::nd::socket::Received;
-use crate::nd::socket::recv_once;
+use crate::nd::socket::recv_ready;
 
 /// RFC 5881 4: single-hop Control packets go to this port.
 pub const CONTROL_PORT: u16 = 3784;
@@ -64,13 +64,7 @@ impl ReceiveSocket {
 
     /// The next datagram, with its interface and hop limit.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            match guard.try_io(|inner| recv_once(inner.get_ref(), buf)) {
-                Ok(result) => return result,
-                Err(_would_block) => continue,
-            }
-        }
+        recv_ready(&self.fd, buf).await
     }
 }
 

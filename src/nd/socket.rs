@@ -105,13 +105,7 @@ impl IcmpSocket {
     }
 
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            match guard.try_io(|inner| recv_once(inner.get_ref(), buf)) {
-                Ok(result) => return result,
-                Err(_would_block) => continue,
-            }
-        }
+        recv_ready(&self.fd, buf).await
     }
 
     /// Send an ICMPv6 message out of `ifindex` from `src` to `dst`.
@@ -126,9 +120,22 @@ impl IcmpSocket {
     }
 }
 
+/// The next datagram on `fd` ([`recv_once`] once it is readable), with
+/// its interface and hop limit; the BFD socket (`bfd/socket.rs`) reads the
+/// same way.
+pub async fn recv_ready(fd: &AsyncFd<Socket>, buf: &mut [u8]) -> io::Result<Received> {
+    loop {
+        let mut guard = fd.readable().await?;
+        match guard.try_io(|inner| recv_once(inner.get_ref(), buf)) {
+            Ok(result) => return result,
+            Err(_would_block) => continue,
+        }
+    }
+}
+
 /// One datagram from a socket with IPV6_RECVPKTINFO and IPV6_RECVHOPLIMIT
-/// set, without waiting; the BFD socket (`bfd/socket.rs`) reads the same way.
-pub fn recv_once(sock: &Socket, buf: &mut [u8]) -> io::Result<Received> {
+/// set, without waiting.
+fn recv_once(sock: &Socket, buf: &mut [u8]) -> io::Result<Received> {
     let mut iov = [IoSliceMut::new(buf)];
     let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
     let msg = recvmsg::<SockaddrIn6>(

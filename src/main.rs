@@ -18,7 +18,6 @@ use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use ndbgp::actor::{self, Supervisor};
-use ndbgp::api::Request;
 use ndbgp::bfd::service::{self as bfd_service, BfdConfig, BfdHandle};
 use ndbgp::bfd::session::Timers as BfdTimers;
 use ndbgp::bfd::socket::{CONTROL_PORT as BFD_PORT, ReceiveSocket as BfdSocket};
@@ -27,7 +26,7 @@ use ndbgp::bgp::fsm::{ConfigError, FsmConfig};
 use ndbgp::bgp::manager::{self, BfdLink, BgpConfig, BgpHandle};
 use ndbgp::bgp::transport;
 use ndbgp::config::{self, Config, Parsed};
-use ndbgp::control;
+use ndbgp::control::{self, DaemonChange};
 use ndbgp::fib::{self, FibConfig, FibHandle};
 use ndbgp::iface::{HostAddresses, Links};
 use ndbgp::monitor::Monitor;
@@ -634,18 +633,17 @@ async fn supervise(
                 let _ = reload(args, running, stages, log_level, &overlay);
             }
             Some(asked) = stages.daemon_requests.recv() => {
-                let answer = match asked.request {
-                    Request::Reload => {
+                let answer = match asked.change {
+                    DaemonChange::Reload => {
                         info!("ndbgpctl reload: reloading");
                         reload(args, running, stages, log_level, &overlay)
                     }
-                    Request::InterfaceAdd { interface } => {
+                    DaemonChange::InterfaceAdd(interface) => {
                         change_interface(running, &mut overlay, stages, &interface, true)
                     }
-                    Request::InterfaceRemove { interface } => {
+                    DaemonChange::InterfaceRemove(interface) => {
                         change_interface(running, &mut overlay, stages, &interface, false)
                     }
-                    other => Err(format!("{} is not served yet", other.name())),
                 };
                 let _ = asked.done.send(answer);
             }

@@ -10,11 +10,18 @@ use super::server::Handles;
 use crate::api::{Changed, NeighborTarget, Request, ScopedAddress};
 use crate::bgp::manager::AdminRequest;
 
-/// What `main` alone can do, because it owns the running configuration:
-/// reload it, add or remove an interface. It answers `done`.
+/// What `main` alone can do, because it owns the running configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaemonChange {
+    Reload,
+    InterfaceAdd(String),
+    InterfaceRemove(String),
+}
+
+/// A [`DaemonChange`] for `main`, which answers `done`.
 #[derive(Debug)]
 pub struct DaemonRequest {
-    pub request: Request,
+    pub change: DaemonChange,
     pub done: oneshot::Sender<Result<String, String>>,
 }
 
@@ -31,9 +38,11 @@ pub async fn apply(handles: &Handles, request: Request) -> Result<Changed, Strin
         }
         Request::NeighborAdd { neighbor } => static_neighbor(handles, neighbor, true).await,
         Request::NeighborRemove { neighbor } => static_neighbor(handles, neighbor, false).await,
-        Request::InterfaceAdd { .. } | Request::InterfaceRemove { .. } | Request::Reload => {
-            daemon(&handles.daemon, request).await
+        Request::InterfaceAdd { interface } => daemon(&handles.daemon, DaemonChange::InterfaceAdd(interface)).await,
+        Request::InterfaceRemove { interface } => {
+            daemon(&handles.daemon, DaemonChange::InterfaceRemove(interface)).await
         }
+        Request::Reload => daemon(&handles.daemon, DaemonChange::Reload).await,
         Request::Discovery
         | Request::Interfaces
         | Request::Neighbors
@@ -96,10 +105,10 @@ async fn static_neighbor(handles: &Handles, neighbor: ScopedAddress, add: bool) 
 }
 
 /// Asks `main` and waits for its answer.
-async fn daemon(daemon: &DaemonRequests, request: Request) -> Result<String, String> {
+async fn daemon(daemon: &DaemonRequests, change: DaemonChange) -> Result<String, String> {
     let (done, answer) = oneshot::channel();
     let gone = || "ndbgpd is stopping".to_string();
-    daemon.send(DaemonRequest { request, done }).await.map_err(|_| gone())?;
+    daemon.send(DaemonRequest { change, done }).await.map_err(|_| gone())?;
     answer.await.map_err(|_| gone())?
 }
 

@@ -9,7 +9,7 @@ pub mod client;
 pub mod server;
 
 pub use crate::api::{Answer, Request, Response};
-pub use change::{DaemonRequest, DaemonRequests};
+pub use change::{DaemonChange, DaemonRequest, DaemonRequests};
 pub use server::{
     ClientCounts, Handles, Limits, MAX_CLIENTS, ROUTES_PAGE, Views, WRITE_TIMEOUT, bind, serve, serve_with,
 };

@@ -204,19 +204,10 @@ fn a_static_neighbour_reaches_a_silent_passive_exabgp() {
     if !have_tool(T, exabgp) {
         return;
     }
-    let leaf = Netns::new("nbs-l");
-    let server = Netns::new("nbs-s");
     let dir = TempDir::new("nbstatic");
-    veth(&leaf, "eth0", &server, "eth0");
-    server.set_link("eth0", true);
-    leaf.set_link("eth0", true);
-    let (_, _, server_ll) = wait_link_locals_ready(&leaf, &server, "eth0");
-    let mut exa = start_exabgp(
-        &server,
-        &dir,
-        exabgp,
-        &exabgp_passive_conf(server_ll, SERVER_AS, SERVER_PREFIX),
-    );
+    // The server's link first: its RS and DAD happen with nobody listening.
+    let (leaf, _server, server_ll, mut exa) =
+        passive_exabgp_server(("nbs-l", "nbs-s"), &dir, exabgp, SERVER_AS, SERVER_PREFIX);
     let d = Ndbgpd::start(
         &leaf,
         &dir,

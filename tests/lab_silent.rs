@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ndbgp::api::{InterfaceEntry, SessionState};
 
-use common::peers::{exabgp_bin, exabgp_passive_conf, start_exabgp};
+use common::peers::{exabgp_bin, passive_exabgp_server};
 use common::*;
 
 /// How long ndbgpd gets to reach Established with the silent server, and
@@ -50,20 +50,10 @@ fn a_silent_passive_exabgp_is_found_by_the_probe_and_not_without_it() {
     if !have_tool("lab_silent", exabgp) {
         return;
     }
-    let leaf = Netns::new("sil-l");
-    let server = Netns::new("sil-s");
     let dir = TempDir::new("silent");
-    veth(&leaf, "eth0", &server, "eth0");
     // The server's link first: its RS and DAD happen with nobody listening.
-    server.set_link("eth0", true);
-    leaf.set_link("eth0", true);
-    let (_, _, server_ll) = wait_link_locals_ready(&leaf, &server, "eth0");
-    let mut exa = start_exabgp(
-        &server,
-        &dir,
-        exabgp,
-        &exabgp_passive_conf(server_ll, SERVER_AS, PREFIX),
-    );
+    let (leaf, _server, server_ll, mut exa) =
+        passive_exabgp_server(("sil-l", "sil-s"), &dir, exabgp, SERVER_AS, PREFIX);
     let in_leaf_table = || run(leaf.command("ip").args(["-6", "neigh", "show", "dev", "eth0"]));
     assert!(
         !in_leaf_table().contains(&server_ll.to_string()),

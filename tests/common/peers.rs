@@ -520,3 +520,25 @@ pub fn start_exabgp(ns: &Netns, dir: &TempDir, exabgp: &str, conf: &str) -> Proc
     });
     process
 }
+
+/// A leaf and a server namespace joined by eth0, the server's link up
+/// first (its RS and DAD happen with nobody listening), and ExaBGP on the
+/// server in passive mode (it never dials and sends no RA) as `asn`,
+/// announcing `prefix`. Returns the leaf, the server, the server's
+/// link-local and ExaBGP.
+pub fn passive_exabgp_server(
+    tags: (&str, &str),
+    dir: &TempDir,
+    exabgp: &str,
+    asn: u32,
+    prefix: &str,
+) -> (Netns, Netns, Ipv6Addr, Process) {
+    let leaf = Netns::new(tags.0);
+    let server = Netns::new(tags.1);
+    super::veth(&leaf, "eth0", &server, "eth0");
+    server.set_link("eth0", true);
+    leaf.set_link("eth0", true);
+    let (_, _, server_ll) = super::wait_link_locals_ready(&leaf, &server, "eth0");
+    let exa = start_exabgp(&server, dir, exabgp, &exabgp_passive_conf(server_ll, asn, prefix));
+    (leaf, server, server_ll, exa)
+}

@@ -18,7 +18,7 @@ use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use ndbgp::actor::{self, Supervisor};
-use ndbgp::bfd::service::{self as bfd_service, BfdConfig, BfdHandle};
+use ndbgp::bfd::service::{self as bfd_service, BfdConfig};
 use ndbgp::bfd::session::Timers as BfdTimers;
 use ndbgp::bfd::socket::{CONTROL_PORT as BFD_PORT, ReceiveSocket as BfdSocket};
 use ndbgp::bgp::fsm::graceful::{LocalGracefulRestart, Restarted};
@@ -46,8 +46,6 @@ const STOP_TIMEOUT: Duration = Duration::from_millis(1800);
 /// within the unit's TimeoutStopSec=30s.
 const ROUTES_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
-/// A graceful stop waits this long for the BFD task to send AdminDown.
-const BFD_ADMIN_DOWN_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long each stage may take to answer its liveness probe, and the
 /// BGP manager its neighbours for STATUS=.
 const PROBE_DEADLINE: Duration = Duration::from_secs(1);
@@ -161,7 +159,7 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> (anyho
     let result = supervise(&mut stages, &mut signals, &args, &mut running, &log_level).await;
     let kept = match result {
         Ok(Stop::Graceful) => {
-            stop_gracefully(&stages).await;
+            stop_gracefully();
             Some(stages)
         }
         _ => {
@@ -205,8 +203,6 @@ struct Stages {
     routes: RoutesHandle,
     /// To remove our routes from the kernel should the routes task be gone.
     fib: FibHandle,
-    /// `--bfd`: to take its sessions AdminDown in a graceful stop.
-    bfd: Option<BfdHandle>,
     /// The configured interface names: a reload changes them, the netlink
     /// watcher, the ND service and the BGP manager follow.
     interfaces: watch::Sender<Vec<String>>,
@@ -236,7 +232,6 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
     let (fib, routes) = wiring.start_routes()?;
     let fsm = restart_role(config, fsm, &fib, &routes).await;
     let bfd = sockets.bfd.map(|socket| wiring.start_bfd(socket));
-    let bfd_handle = bfd.as_ref().map(|link| link.handle.clone());
     let bgp = wiring.start_bgp(
         fsm,
         sockets.bgp,
@@ -265,7 +260,6 @@ async fn start(config: &Config) -> anyhow::Result<Stages> {
         bgp,
         routes,
         fib,
-        bfd: bfd_handle,
         interfaces,
         policies,
         synced,
@@ -720,19 +714,9 @@ async fn stop(stages: Stages) {
 /// in the kernel, and the sessions end when the process exits and the
 /// kernel closes their connections, with no NOTIFICATION: every graceful
 /// restart helper keeps our routes through that (RFC 4724 4.2), for the
-/// restart time our OPEN gave. The next start adopts the routes. BFD
-/// sessions go AdminDown first: the peers would otherwise detect our
-/// silence as a failure and end the BGP sessions, flushing our routes
-/// (RFC 5882 3.2).
-async fn stop_gracefully(stages: &Stages) {
+/// restart time our OPEN gave. The next start adopts the routes.
+fn stop_gracefully() {
     systemd::stopping();
-    if let Some(bfd) = &stages.bfd {
-        match tokio::time::timeout(BFD_ADMIN_DOWN_TIMEOUT, bfd.shutdown_admin_down()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!("BFD sessions not taken AdminDown: {e}"),
-            Err(_) => warn!("BFD sessions not taken AdminDown within {BFD_ADMIN_DOWN_TIMEOUT:?}"),
-        }
-    }
     info!("graceful stop: our routes stay in the kernel; peers keep ours while we restart");
 }
 

@@ -102,7 +102,6 @@ enum Command {
         reply: Reply<io::Result<()>>,
     },
     Remove(PeerKey),
-    ShutdownAdminDown(Reply<()>),
     View(Reply<BfdView>),
 }
 
@@ -121,14 +120,6 @@ impl BfdHandle {
     /// End the session with `peer` (AdminDown first); no event follows.
     pub async fn remove(&self, peer: PeerKey) -> Result<(), Stopped> {
         self.commands.tell(Command::Remove(peer)).await
-    }
-
-    /// Before a graceful stop: take every session AdminDown and send each
-    /// peer one AdminDown packet at once, so that our going silent is not
-    /// detected as a failure (RFC 5882 3.2); later adds are ignored.
-    /// Answers once the packets are handed to the kernel.
-    pub async fn shutdown_admin_down(&self) -> Result<(), Stopped> {
-        self.commands.ask(Command::ShutdownAdminDown).await
     }
 
     pub async fn view(&self) -> Result<BfdView, Stopped> {
@@ -150,7 +141,6 @@ pub fn spawn(config: BfdConfig, socket: ReceiveSocket, events: mpsc::UnboundedSe
         by_discr: HashMap::new(),
         dropped: BTreeMap::new(),
         send_errors: 0,
-        shut_down: false,
     };
     let task = commands.spawn(service.run());
     (BfdHandle { commands }, task)
@@ -182,8 +172,6 @@ struct Service {
     by_discr: HashMap<u32, PeerKey>,
     dropped: BTreeMap<&'static str, u64>,
     send_errors: u64,
-    /// Every session taken AdminDown for a graceful stop: none starts again.
-    shut_down: bool,
 }
 
 impl Service {
@@ -215,10 +203,6 @@ impl Service {
                 let _ = reply.send(self.add(peer, timers));
             }
             Command::Remove(peer) => self.remove(peer),
-            Command::ShutdownAdminDown(reply) => {
-                self.shutdown_admin_down();
-                let _ = reply.send(());
-            }
             Command::View(reply) => {
                 let _ = reply.send(self.view());
             }
@@ -227,9 +211,6 @@ impl Service {
     }
 
     fn add(&mut self, peer: PeerKey, timers: Timers) -> io::Result<()> {
-        if self.shut_down {
-            return Ok(());
-        }
         let now = now();
         if let Some(entry) = self.sessions.get_mut(&peer) {
             if entry.leaving_at.is_none() {
@@ -275,19 +256,6 @@ impl Service {
             entry.session.disable(now);
             entry.leaving_at = Some(now + LINGER);
         }
-    }
-
-    /// Remove every session and send its first AdminDown packet now (the
-    /// process may exit right after); they repeat while the process lives.
-    fn shutdown_admin_down(&mut self) {
-        self.shut_down = true;
-        let peers: Vec<PeerKey> = self.sessions.keys().copied().collect();
-        let now = now();
-        for peer in peers {
-            self.remove(peer);
-            self.poll(peer, now);
-        }
-        info!("BFD: every session AdminDown for the graceful stop");
     }
 
     fn forget(&mut self, peer: PeerKey) {
@@ -561,34 +529,6 @@ mod tests {
         b.handle.add(lo(), Timers::symmetric(INTERVAL, MULT)).await.unwrap();
         assert_eq!(next_event(&mut a).await, BfdEvent::Up(lo()));
         assert_eq!(next_event(&mut b).await, BfdEvent::Up(lo()));
-    }
-
-    #[tokio::test]
-    async fn a_shutdown_takes_every_session_admin_down_and_the_peer_sees_no_failure() {
-        let (mut a, mut b) = both_up().await;
-        b.handle.shutdown_admin_down().await.unwrap();
-        let view = b.handle.view().await.unwrap();
-        assert_eq!(view.sessions.len(), 1);
-        let session = &view.sessions[0];
-        assert_eq!(
-            (session.state, session.diag, session.leaving),
-            (State::AdminDown, Diag::AdministrativelyDown, true)
-        );
-        assert!(b.events.try_recv().is_err(), "no event for the stopping side");
-        // A session added after the shutdown does not start.
-        b.handle.add(lo(), Timers::symmetric(INTERVAL, MULT)).await.unwrap();
-        let view = b.handle.view().await.unwrap();
-        assert_eq!((view.sessions.len(), view.sessions[0].state), (1, State::AdminDown));
-        // B's process exits: the AdminDown sent before the answer is enough.
-        drop(b);
-        assert_eq!(
-            next_event(&mut a).await,
-            BfdEvent::Down {
-                peer: lo(),
-                diag: Diag::NeighborSignaledSessionDown,
-                failure: false
-            }
-        );
     }
 
     #[tokio::test]

@@ -217,6 +217,14 @@ struct Cli {
     #[arg(long)]
     teardown_on_loss: bool,
 
+    /// Leave RFC 4429 optimistic DAD off. By default ndbgpd sets
+    /// net.ipv6.conf.IF.optimistic_dad and use_optimistic to 1 on each
+    /// interface when it appears, so that a link-local is usable at link up
+    /// instead of after DAD (about 1 s); this sets them to 0. A change needs
+    /// a restart.
+    #[arg(long)]
+    no_optimistic_dad: bool,
+
     /// BFD (RFC 5880/5881) with every BGP neighbour, on UDP port 3784: a
     /// failure ends the session (Cease, BFD Down) and withdraws its routes
     /// at once; a neighbour that never brings BFD up peers as without it.
@@ -339,6 +347,8 @@ pub struct Config {
     /// End an Established session whose neighbour discovery lost (a reload
     /// applies it).
     pub teardown_on_loss: bool,
+    /// Optimistic DAD on the interfaces (not `--no-optimistic-dad`).
+    pub optimistic_dad: bool,
     /// The `--config` file these settings were read with, if any.
     pub config_file: Option<PathBuf>,
     /// Keys of the config file that a command-line flag overrode.
@@ -408,6 +418,7 @@ impl Config {
             bfd,
             policies: _,
             teardown_on_loss: _,
+            optimistic_dad,
             config_file: _,
             overridden: _,
         } = self;
@@ -435,6 +446,7 @@ impl Config {
         check("probe_interval", *probe_interval != new.probe_interval);
         check("metrics", *metrics != new.metrics);
         check("bfd", *bfd != new.bfd);
+        check("no_optimistic_dad", *optimistic_dad != new.optimistic_dad);
         changed
     }
 }
@@ -850,6 +862,7 @@ fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
             interfaces: BTreeMap::new(),
         },
         teardown_on_loss: cli.teardown_on_loss,
+        optimistic_dad: !cli.no_optimistic_dad,
         config_file: None,
         overridden: Vec::new(),
     })
@@ -1044,6 +1057,7 @@ max_paths = 8
 metrics = "[::1]:9179"
 teardown_on_loss = true
 graceful_restart = true
+no_optimistic_dad = true
 "#;
 
     #[test]
@@ -1070,6 +1084,7 @@ graceful_restart = true
         assert_eq!(c.metrics, Some("[::1]:9179".parse().unwrap()));
         assert!(c.teardown_on_loss);
         assert!(c.graceful_restart);
+        assert!(!c.optimistic_dad);
         assert_eq!(c.config_file.as_deref(), Some(file.0.as_path()));
         assert!(c.overridden.is_empty());
     }
@@ -1503,6 +1518,8 @@ enforce_first_as = false
         ])
         .unwrap();
         assert_eq!(a.needs_restart(&c), vec!["asn", "hold_time"]);
+        let d = run(&["--iface", "eth0", "--asn", "1", "--no-optimistic-dad"]).unwrap();
+        assert_eq!(a.needs_restart(&d), vec!["no_optimistic_dad"]);
     }
 
     #[test]
@@ -1518,6 +1535,7 @@ enforce_first_as = false
         assert_eq!(c.hold_time, 9);
         assert_eq!(c.remote_as, RemoteAs::Any);
         assert_eq!(c.port, 179);
+        assert!(c.optimistic_dad, "on by default");
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub struct LinkLocal {
     pub addr: Ipv6Addr,
     /// Still in duplicate address detection: must not be used as a source.
     pub tentative: bool,
+    /// In optimistic DAD (RFC 4429): usable (so not `tentative`), but
+    /// until DAD ends a Router Solicitation from it carries no source
+    /// link-layer address option (RFC 4429).
+    pub optimistic: bool,
 }
 
 /// What we know of one configured interface that exists in the kernel.
@@ -145,10 +149,12 @@ mod tests {
                 LinkLocal {
                     addr: "fe80::1".parse().unwrap(),
                     tentative: true,
+                    optimistic: false,
                 },
                 LinkLocal {
                     addr: "fe80::2".parse().unwrap(),
                     tentative: false,
+                    optimistic: false,
                 },
             ],
         };

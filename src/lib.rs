@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod msg;
 pub mod nd;
+pub mod optimistic_dad;
 pub mod peers;
 pub mod policy;
 pub mod prefix_map;

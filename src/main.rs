@@ -424,6 +424,7 @@ impl<'a> Wiring<'a> {
             addresses_tx,
             observations,
             Some(synced_tx),
+            Some(config.optimistic_dad),
             probes,
         )));
         let (probe, probes) = actor::probe("router ID");

@@ -50,6 +50,7 @@ pub fn links_up(link_local: Ipv6Addr) -> Links {
         link_locals: vec![LinkLocal {
             addr: link_local,
             tentative: false,
+            optimistic: false,
         }],
     };
     BTreeMap::from([(IFNAME.to_string(), link)])

@@ -35,6 +35,9 @@ pub(crate) struct KernelLink {
 pub(crate) enum Dad {
     /// Still being checked: not usable yet.
     Tentative,
+    /// Being checked, optimistically (RFC 4429, `optimistic_dad`): usable
+    /// as a source and to bind to, as the kernel allows, while DAD runs.
+    Optimistic,
     /// Checked (or exempt): usable.
     Ready,
     /// Another node has it: never usable until removed and re-added.
@@ -179,6 +182,9 @@ pub(crate) fn addr_from_msg(m: &AddressMessage) -> Option<KernelAddr> {
     let net = IpNet::new(addr, m.header.prefix_len).ok()?;
     let dad = if flags.contains(AddressFlags::Dadfailed) {
         Dad::Failed
+    } else if flags.contains(AddressFlags::Optimistic) {
+        // The kernel sets Tentative too until DAD ends.
+        Dad::Optimistic
     } else if flags.contains(AddressFlags::Tentative) {
         Dad::Tentative
     } else {
@@ -363,6 +369,22 @@ mod tests {
             "fe80::1",
             AddressHeaderFlags::empty(),
             Some(AddressFlags::Tentative | AddressFlags::Dadfailed),
+        );
+        assert_eq!(addr_from_msg(&failed).expect("addr").dad, Dad::Failed);
+        // Optimistic DAD: TENTATIVE and OPTIMISTIC together, usable.
+        let optimistic = addr(
+            3,
+            "fe80::1",
+            AddressHeaderFlags::Permanent,
+            Some(AddressFlags::Permanent | AddressFlags::Tentative | AddressFlags::Optimistic),
+        );
+        assert_eq!(addr_from_msg(&optimistic).expect("addr").dad, Dad::Optimistic);
+        // A duplicate found during optimistic DAD is a failure all the same.
+        let failed = addr(
+            3,
+            "fe80::1",
+            AddressHeaderFlags::empty(),
+            Some(AddressFlags::Tentative | AddressFlags::Optimistic | AddressFlags::Dadfailed),
         );
         assert_eq!(addr_from_msg(&failed).expect("addr").dad, Dad::Failed);
     }

@@ -213,7 +213,8 @@ impl Snapshot {
                         .iter()
                         .map(|(&addr, &dad)| LinkLocal {
                             addr,
-                            tentative: dad != Dad::Ready,
+                            tentative: !matches!(dad, Dad::Ready | Dad::Optimistic),
+                            optimistic: dad == Dad::Optimistic,
                         })
                         .collect(),
                 };
@@ -327,6 +328,7 @@ impl fmt::Display for Change {
             }
             Change::LinkLocal { name, addr, dad } => match dad {
                 Dad::Tentative => write!(f, "{name}: link-local {addr} tentative"),
+                Dad::Optimistic => write!(f, "{name}: link-local {addr} optimistic (usable during DAD)"),
                 Dad::Ready => write!(f, "{name}: link-local {addr} ready"),
                 Dad::Failed => write!(f, "{name}: link-local {addr} duplicate (DAD failed), unusable"),
             },
@@ -519,6 +521,26 @@ mod tests {
     }
 
     #[test]
+    fn optimistic_link_local_is_usable_during_dad() {
+        let mut t = table();
+        t.apply(&link(3, "eth0", true));
+        let s0 = t.snapshot();
+        t.apply(&addr(3, "fe80::1", Dad::Optimistic));
+        let s1 = t.snapshot();
+        assert_eq!(
+            lines(&s0, &s1),
+            ["eth0: link-local fe80::1 optimistic (usable during DAD)"]
+        );
+        let eth0 = &s1.links()["eth0"];
+        assert_eq!(eth0.usable_link_local(), Some(ll("fe80::1")));
+        assert!(eth0.link_locals[0].optimistic);
+        t.apply(&addr(3, "fe80::1", Dad::Ready));
+        let s2 = t.snapshot();
+        assert_eq!(lines(&s1, &s2), ["eth0: link-local fe80::1 ready"]);
+        assert!(!s2.links()["eth0"].link_locals[0].optimistic);
+    }
+
+    #[test]
     fn dad_progress_and_failure() {
         let mut t = table();
         t.apply(&link(3, "eth0", true));
@@ -541,7 +563,8 @@ mod tests {
         let lls = &s3.links()["eth0"].link_locals;
         assert!(lls.contains(&LinkLocal {
             addr: ll("fe80::2"),
-            tentative: true
+            tentative: true,
+            optimistic: false,
         }));
 
         t.apply(&Event::AddrGone(kernel_addr(3, "fe80::1/64", Dad::Ready)));

@@ -6,6 +6,7 @@
 //! ordered stream as the events: see `sync` for why.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -21,7 +22,8 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::actor::{self, Probes};
-use crate::iface::{HostAddresses, Links, fmt_mac};
+use crate::iface::{HostAddresses, LinkState, Links, fmt_mac};
+use crate::optimistic_dad;
 use crate::peers::Observation;
 
 use super::convert::classify;
@@ -69,7 +71,7 @@ pub async fn watch(
     // The sender is dropped: the names never change. Nobody probes.
     let (_, names) = watch::channel(names);
     let (_, probes) = actor::probe("links watcher");
-    watch_interfaces(names, links, addresses, neighbours, None, probes).await
+    watch_interfaces(names, links, addresses, neighbours, None, None, probes).await
 }
 
 /// [`watch`], following the configured names on `names` (a reload): when
@@ -80,12 +82,16 @@ pub async fn watch(
 /// answered when the first snapshots have been taken (and published, if
 /// they hold anything). `probes` are answered while it waits for events
 /// (not during a dump, nor while a slow `neighbours` receiver holds it).
+/// `optimistic_dad`: the kernel's optimistic DAD settings to give each
+/// configured interface when it appears (`crate::optimistic_dad`); None
+/// leaves them alone.
 pub async fn watch_interfaces(
     names: watch::Receiver<Vec<String>>,
     links: watch::Sender<Links>,
     addresses: watch::Sender<HostAddresses>,
     neighbours: mpsc::Sender<Observation>,
     mut synced: Option<oneshot::Sender<()>>,
+    optimistic_dad: Option<bool>,
     probes: Probes,
 ) -> anyhow::Result<()> {
     let initial = names.borrow().clone();
@@ -97,6 +103,8 @@ pub async fn watch_interfaces(
         neighbours,
         names,
         names_open: true,
+        optimistic_dad,
+        forwarding_warned: false,
         probes,
     };
     let mut failures = 0;
@@ -168,6 +176,10 @@ struct Watcher {
     /// The configured interface names; `names_open` until the sender is gone.
     names: watch::Receiver<Vec<String>>,
     names_open: bool,
+    /// See [`watch_interfaces`].
+    optimistic_dad: Option<bool>,
+    /// net.ipv6.conf.all.forwarding=1 was reported (once).
+    forwarding_warned: bool,
     /// Answered while waiting for events: a watcher stuck elsewhere is silent.
     probes: Probes,
 }
@@ -264,7 +276,13 @@ impl Watcher {
         if new == self.published {
             return;
         }
+        let links = new.links();
         for change in diff(&self.published, &new) {
+            if let Change::Present { name, .. } | Change::Recreated { name, .. } = &change
+                && let Some(link) = links.get(name)
+            {
+                self.set_optimistic_dad(link);
+            }
             if let Change::Deleted { name } = &change
                 && !self.table.names().contains(name)
             {
@@ -282,7 +300,6 @@ impl Watcher {
         if new.host != self.published.host {
             self.addresses.send_replace(new.host.clone());
         }
-        let links = new.links();
         self.links.send_if_modified(|current| {
             if *current == links {
                 return false;
@@ -291,6 +308,35 @@ impl Watcher {
             true
         });
         self.published = new;
+    }
+
+    /// Give a configured interface that just appeared the optimistic DAD
+    /// settings, before its link-local is made if it is still down.
+    fn set_optimistic_dad(&mut self, link: &LinkState) {
+        let Some(on) = self.optimistic_dad else {
+            return;
+        };
+        let conf = Path::new(optimistic_dad::CONF_DIR);
+        let applied = optimistic_dad::apply(conf, &link.name, on);
+        for failure in &applied.failures {
+            warn!("{}: {failure}", link.name);
+        }
+        if on && !self.forwarding_warned && optimistic_dad::forwarding_on(conf) {
+            self.forwarding_warned = true;
+            warn!(
+                "net.ipv6.conf.all.forwarding is 1: the kernel makes no link-local optimistic on a forwarding \
+                 host, so sessions wait for DAD (about 1 s after link up); see README, \"Optimistic DAD\""
+            );
+        }
+        if applied.changed && optimistic_dad::applies_from_next_link_up(link, on) {
+            let what = if on { "on" } else { "off" };
+            info!(
+                "{}: optimistic DAD {what} from the next link up (its link-local predates the setting)",
+                link.name
+            );
+        } else if applied.changed {
+            debug!("{}: optimistic DAD {}", link.name, if on { "on" } else { "off" });
+        }
     }
 
     /// Send neighbour sightings. False when the receiver is gone.
@@ -419,6 +465,7 @@ mod tests {
             addresses_tx,
             neighbours_tx,
             Some(synced_tx),
+            None,
             probes,
         )));
         synced.await.expect("the watcher synced");

@@ -310,11 +310,21 @@ impl Service {
     }
 
     async fn emit(&mut self, name: &str, emit: Emit) {
-        let Some(mac) = self.links.borrow().get(name).map(|l| l.mac) else {
+        let source = self.ifaces.get(name).and_then(|i| i.source);
+        let Some((mac, optimistic)) = self.links.borrow().get(name).map(|l| {
+            let optimistic = l.link_locals.iter().any(|ll| Some(ll.addr) == source && ll.optimistic);
+            (l.mac, optimistic)
+        }) else {
             return;
         };
         let (dst, bytes, kind) = match emit {
-            Emit::Rs => (ALL_ROUTERS, packet::build_rs(mac), "rs"),
+            // RFC 4429: no source link-layer address option in an RS from
+            // an optimistic address (it could override the true owner's
+            // entry in a router's neighbour cache). Our RAs keep theirs:
+            // a peer whose own link-local is optimistic cannot resolve us
+            // (the kernel sends no NS from an optimistic source), and
+            // learns our MAC from that option instead.
+            Emit::Rs => (ALL_ROUTERS, packet::build_rs(if optimistic { None } else { mac }), "rs"),
             Emit::Ra(dst) => {
                 let params = RaParams::new(self.config.ra_lifetime, mac);
                 (dst, packet::build_ra(&params), "ra")

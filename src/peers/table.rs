@@ -1091,7 +1091,11 @@ mod tests {
 
     fn with_link_local(mut links: Links, name: &str, addr: Ipv6Addr) -> Links {
         if let Some(link) = links.get_mut(name) {
-            link.link_locals.push(LinkLocal { addr, tentative: false });
+            link.link_locals.push(LinkLocal {
+                addr,
+                tentative: false,
+                optimistic: false,
+            });
         }
         links
     }
@@ -1347,6 +1351,7 @@ mod tests {
             link.link_locals.push(LinkLocal {
                 addr: addr("fe80::1"),
                 tentative: false,
+                optimistic: false,
             });
         }
         table.links_changed(&own);

@@ -90,6 +90,7 @@ mod tests {
             link_locals: vec![LinkLocal {
                 addr: "fe80::a".parse().expect("test address"),
                 tentative: false,
+                optimistic: false,
             }],
         };
         BTreeMap::from([("eth0".to_string(), eth0)])

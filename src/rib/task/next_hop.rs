@@ -99,6 +99,7 @@ mod tests {
                 .map(|&(addr, tentative)| LinkLocal {
                     addr: ip(addr),
                     tentative,
+                    optimistic: false,
                 })
                 .collect(),
         };

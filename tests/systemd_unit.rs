@@ -97,9 +97,15 @@ fn unit_declares_notify_watchdog_reload_and_three_capabilities() {
         "RestartPreventExitStatus=2",
         // Link-locals and ND, and loopback for a --metrics scrape.
         "IPAddressAllow=fe80::/10 multicast ::/128 localhost",
+        // /proc/sys read-only but the per-interface IPv6 settings, which
+        // ndbgpd writes for optimistic DAD.
+        "ProtectKernelTunables=yes",
+        "ReadWritePaths=/proc/sys/net/ipv6/conf",
     ] {
         assert!(has(line), "missing {line:?}");
     }
+    // ProcSubset=pid would hide /proc/sys altogether.
+    assert!(!has("ProcSubset=pid"), "ProcSubset=pid hides /proc/sys/net/ipv6/conf");
     // systemd applies RestartPreventExitStatus= to the main process only: a
     // --check-config in ExecStartPre= failing would be restarted again.
     assert!(
@@ -228,6 +234,16 @@ fn runs_unprivileged_with_only_the_units_capabilities() {
     assert!(
         status.contains("CapEff:\t0000000000003400"),
         "NET_BIND_SERVICE|NET_ADMIN|NET_RAW only: {status}"
+    );
+    // CAP_NET_ADMIN is enough to write the namespace's IPv6 settings
+    // (optimistic DAD) as nobody.
+    wait_for(
+        "optimistic_dad written by the unprivileged ndbgpd",
+        Duration::from_secs(5),
+        || {
+            let value = run(a.command("cat").arg("/proc/sys/net/ipv6/conf/eth0/optimistic_dad"));
+            (value.trim() == "1").then_some(())
+        },
     );
     wait_for(
         "the unprivileged ndbgpd's session Established",

@@ -32,8 +32,9 @@
 # `lab.sh links` starts (10-30 ms before the links change), so times are
 # slightly high. Every measurement prints `uptime`; the end prints medians
 # per spine kind side by side. The lab is taken down (`lab.sh down`: by
-# pid, namespaces deleted) after every measurement and on every exit. On a
-# failed wait the lab's logs are copied to the directory printed.
+# pid, namespaces deleted) after every measurement and on every exit. A
+# wait that times out prints what is missing, keeps the lab's logs in the
+# directory it names and makes that figure NA; the runs go on.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -280,20 +281,32 @@ poll() {
 }
 
 # finish OUT WHAT: wait for the poller; sets GOT_ROUTES, GOT_FLOOR (ns,
-# CLOCK_REALTIME; FLOOR "-" when not asked) and POLL_CPU. On a timeout,
-# keeps the lab's logs and fails.
+# CLOCK_REALTIME; FLOOR "-" when not asked) and POLL_CPU. On a timeout it
+# says what was missing, keeps the lab's logs in $OUT and fails (the run
+# goes on: that column is NA).
 finish() {
-  local out=$1 what=$2
+  local out=$1 what=$2 logs
   if ! wait "$POLL_PID"; then
     POLL_PID=""
-    mkdir -p "$OUT/logs"
-    cp -r "${NDLAB_DIR:-/run/ndbgp-lab}-$LAB_NAME/." "$OUT/logs/" 2>/dev/null || true
-    find "$OUT/logs" -name '*.sock' -delete 2>/dev/null || true
-    die "$what: not converged within ${DEADLINE}s (logs in $OUT/logs): $(cat "$out.err")"
+    logs=$OUT/logs-$RUN-$PEER-${what// /-}
+    mkdir -p "$logs"
+    cp -r "${NDLAB_DIR:-/run/ndbgp-lab}-$LAB_NAME/." "$logs/" 2>/dev/null || true
+    find "$logs" -name '*.sock' -delete 2>/dev/null || true
+    say "run $RUN, $PEER spines, $what: not converged within ${DEADLINE}s (logs in $logs): $(cat "$out.err")"
+    KEEP_OUT=1
+    return 1
   fi
   POLL_PID=""
   read -r GOT_ROUTES GOT_FLOOR <"$out"
   POLL_CPU=$(tail -n 1 "$out.err")
+}
+KEEP_OUT=""
+# elapsed T0 [FLOOR]: seconds from T0 to GOT_ROUTES (or GOT_FLOOR), 3
+# decimals; NA after a failed finish.
+elapsed() {
+  local t=$GOT_ROUTES
+  [ "${2:-}" = floor ] && t=$GOT_FLOOR
+  if [[ $t =~ ^[0-9]+$ ]]; then secs $((t - $1)); else echo NA; fi
 }
 
 # node_ticks NODE...: CPU ticks of every daemon of these nodes, summed.
@@ -333,13 +346,16 @@ measure() {
   for i in $(seq 1 "$LEAVES"); do floorspec+="ndlab-$LAB_NAME-l$i:$SPINES,"; done
   for j in $(seq 1 "$SPINES"); do floorspec+="ndlab-$LAB_NAME-s$j:$LEAVES,"; done
   poll "$OUT/bringup" "$SPINES" - "${floorspec%,}"
-  local leaf0 spine0 leaf1 spine1 leaf2 spine2
+  local leaf0 spine0 leaf1 spine1 leaf2 spine2 conv_floor=NA poll_cpu=NA
   leaf0=$(node_ticks "${leaf_nodes[@]}") spine0=$(node_ticks "${spine_nodes[@]}")
   t0=$(now)
   "$LAB_SH" links up --name "$LAB_NAME"
-  finish "$OUT/bringup" "bring-up"
-  conv=$((GOT_ROUTES - t0)) floor=$((GOT_FLOOR - t0))
-  local poll_cpu=$POLL_CPU
+  GOT_ROUTES="" GOT_FLOOR=""
+  if finish "$OUT/bringup" "bring-up"; then
+    conv_floor=$(secs $((GOT_ROUTES - GOT_FLOOR)))
+    poll_cpu=$POLL_CPU
+  fi
+  conv=$(elapsed "$t0") floor=$(elapsed "$t0" floor)
   # 2. CPU until 5 s after convergence, then an idle window; RSS at its end.
   sleep 5
   leaf1=$(node_ticks "${leaf_nodes[@]}") spine1=$(node_ticks "${spine_nodes[@]}")
@@ -352,25 +368,27 @@ measure() {
   poll "$OUT/fail" $((SPINES - 1)) swp1 -
   t0=$(now)
   "$LAB_SH" links down --name "$LAB_NAME" --spine 1
-  finish "$OUT/fail" "spine 1 failure"
-  fail=$((GOT_ROUTES - t0))
+  GOT_ROUTES=""
+  finish "$OUT/fail" "spine 1 failure" || true
+  fail=$(elapsed "$t0")
 
   # 4. It returns: floor = its own link-locals (made anew) out of DAD.
   poll "$OUT/return" "$SPINES" - "ndlab-$LAB_NAME-s1:$LEAVES"
   t0=$(now)
   "$LAB_SH" links up --name "$LAB_NAME" --spine 1
-  finish "$OUT/return" "spine 1 return"
-  ret=$((GOT_ROUTES - t0)) ret_floor=$((GOT_FLOOR - t0))
+  GOT_ROUTES="" GOT_FLOOR=""
+  finish "$OUT/return" "spine 1 return" || true
+  ret=$(elapsed "$t0") ret_floor=$(elapsed "$t0" floor)
   "$LAB_SH" down --name "$LAB_NAME" >/dev/null
   LAB_UP=""
 
   local row
-  row=("$peer" "$(secs "$floor")" "$(secs "$conv")" "$(secs $((conv - floor)))"
+  row=("$peer" "$floor" "$conv" "$conv_floor"
     "$(per_node $((leaf1 - leaf0)) "$LEAVES")" "$(per_node $((spine1 - spine0)) "$SPINES")"
     "$(per_node $((leaf2 - leaf1)) "$LEAVES")" "$(per_node $((spine2 - spine1)) "$SPINES")"
     "$(awk -v k="$leaf_rss" -v n="$LEAVES" 'BEGIN { printf "%.1f", k / n / 1024 }')"
     "$(awk -v k="$spine_rss" -v n="$SPINES" 'BEGIN { printf "%.1f", k / n / 1024 }')"
-    "$(secs "$fail")" "$(secs "$ret_floor")" "$(secs "$ret")" "$poll_cpu")
+    "$fail" "$ret_floor" "$ret" "$poll_cpu")
   echo "${row[*]}" >>"$OUT/results"
   printf "$ROW_FMT" "${row[@]}"
 }
@@ -389,10 +407,11 @@ echo "its link-locals out of DAD / $SPINES next hops everywhere; poller = the po
 : >"$OUT/results"
 header
 for r in $(seq 1 "$RUNS"); do
-  for peer in "${PEERS[@]}"; do measure "$r" "$peer"; done
+  for peer in "${PEERS[@]}"; do RUN=$r PEER=$peer measure "$r" "$peer"; done
 done
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# median: of the numbers on stdin (NA, a timeout, left out).
+median() { grep -E '^-?[0-9.]+$' | sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo
 echo "medians of $RUNS runs ($(uptime)):"
 header
@@ -411,7 +430,9 @@ if [ "${#PEERS[@]}" -gt 1 ]; then
     echo "ratio ${PEERS[0]}/${PEERS[1]} spines, $name: $(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
   done
 fi
+nas=$(awk '{ for (c = 2; c <= NF; c++) if ($c == "NA") n++ } END { print n + 0 }' "$OUT/results")
+[ "$nas" -eq 0 ] || echo "$nas figures NA (a wait that timed out: left out of the medians; see above)"
 bringup=$(awk -v p="${PEERS[0]}" '$1 == p { print $3 }' "$OUT/results" | median)
 awk -v b="$bringup" 'BEGIN { exit !(b <= 3) }' && t=met || t=MISSED
 echo "target: ${PEERS[0]} spines, every leaf with full ECMP within 3 s of link up: $t ($bringup s)"
-rm -rf "$OUT"
+if [ -n "$KEEP_OUT" ]; then say "logs of the timed-out waits kept in $OUT"; else rm -rf "$OUT"; fi

@@ -15,6 +15,7 @@ fn fib() -> Fib {
         conn: None,
         table: FibTable::default(),
         links: Links::new([link(1, true), link(2, true), link(3, false)]),
+        objects: Objects::new(Support::No),
         stale: false,
         done: Ok(FibReport::default()),
         inbox: actor::channel(STAGE, 1).1,
@@ -68,6 +69,7 @@ fn refusals_are_grouped_by_errno_with_the_first_named() {
     let install = |p: &str| Op::Replace {
         prefix: net(p),
         nexthops: Arc::clone(&a),
+        object: None,
         create_only: true,
     };
     let eexist = KernelError {
@@ -130,6 +132,7 @@ fn answers_are_recorded_in_the_table() {
     let replace = |prefix| Op::Replace {
         prefix,
         nexthops: Arc::clone(&a),
+        object: None,
         create_only: false,
     };
     let ops = [
@@ -197,6 +200,7 @@ fn plans_leave_out_down_links_and_skip_what_is_installed() {
         [Op::Replace {
             prefix: both,
             nexthops: set(&[nh(1, "fe80::1")]),
+            object: None,
             create_only: true,
         }]
     );

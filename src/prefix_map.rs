@@ -10,6 +10,7 @@
 //! needed (the kernel forwards), so no trie. The RIB, the FIB and the
 //! per-peer out state all use it.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Bound;
 
@@ -23,12 +24,14 @@ const BLOCK: usize = 64;
 const MERGE: usize = BLOCK / 2;
 
 /// A sorted map in blocks: the keys of block `b` all come before those of
-/// block `b + 1`; no block is empty.
+/// block `b + 1`; no block is empty. The block lists are deques: a table
+/// withdrawn in order (a peer down), or backwards (the FIB's flush),
+/// empties its blocks at one end and drops them without moving the rest.
 #[derive(Clone)]
 struct Blocks<K, V> {
     /// The first key of each block.
-    firsts: Vec<K>,
-    blocks: Vec<Block<K, V>>,
+    firsts: VecDeque<K>,
+    blocks: VecDeque<Block<K, V>>,
     len: usize,
 }
 
@@ -84,8 +87,8 @@ impl<K, V> IntoIterator for Block<K, V> {
 impl<K, V> Default for Blocks<K, V> {
     fn default() -> Self {
         Blocks {
-            firsts: Vec::new(),
-            blocks: Vec::new(),
+            firsts: VecDeque::new(),
+            blocks: VecDeque::new(),
             len: 0,
         }
     }
@@ -151,8 +154,8 @@ impl<K: Ord + Copy, V> Blocks<K, V> {
         if self.blocks.is_empty() {
             let mut block = Block::new();
             block.insert(0, key, value);
-            self.blocks.push(block);
-            self.firsts.push(key);
+            self.blocks.push_back(block);
+            self.firsts.push_back(key);
             return (0, 0);
         }
         let (b, i) = if self.blocks[b].len() < BLOCK {
@@ -209,7 +212,7 @@ impl<K: Ord + Copy, V> Blocks<K, V> {
 
     /// Moves block `b + 1`'s entries to the end of block `b`.
     fn merge_next(&mut self, b: usize) {
-        let next = self.blocks.remove(b + 1);
+        let Some(next) = self.blocks.remove(b + 1) else { return };
         self.firsts.remove(b + 1);
         let block = &mut self.blocks[b];
         block.keys.extend(next.keys);
@@ -295,7 +298,7 @@ impl<K: Ord + Copy, V> Blocks<K, V> {
         self.shrink_index();
     }
 
-    fn into_iter(self) -> std::iter::Flatten<std::vec::IntoIter<Block<K, V>>> {
+    fn into_iter(self) -> std::iter::Flatten<std::collections::vec_deque::IntoIter<Block<K, V>>> {
         self.blocks.into_iter().flatten()
     }
 }
@@ -472,8 +475,8 @@ fn past<K: Ord + Copy>((start, end): (Bound<K>, Bound<K>), after: K) -> Option<(
 /// Consumes a [`PrefixMap`] in prefix order (or backwards), freeing it a
 /// block at a time as it goes.
 pub struct IntoIter<V> {
-    v4: std::iter::Flatten<std::vec::IntoIter<Block<Ipv4Net, V>>>,
-    v6: std::iter::Flatten<std::vec::IntoIter<Block<Ipv6Net, V>>>,
+    v4: std::iter::Flatten<std::collections::vec_deque::IntoIter<Block<Ipv4Net, V>>>,
+    v6: std::iter::Flatten<std::collections::vec_deque::IntoIter<Block<Ipv6Net, V>>>,
 }
 
 impl<V> Iterator for IntoIter<V> {

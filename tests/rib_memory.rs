@@ -219,6 +219,7 @@ fn where_the_bytes_go_for_a_million_slash24s_from_one_peer() {
 
     // The RIB: Adj-RIB-In and Loc-RIB in one table, the peer's (empty:
     // split horizon) out state, the interned attributes.
+    let (at_start, _) = live();
     let mut rib = Rib::new(RibConfig::new(65001, Ipv4Addr::new(10, 255, 0, 1)));
     let peer = PEERS[0];
     rib.add_peer(peer);
@@ -276,4 +277,16 @@ fn where_the_bytes_go_for_a_million_slash24s_from_one_peer() {
         mailbox_bytes < 5.0 + 4.0 + 2.0,
         "FIB mailbox: {mailbox_bytes:.1} bytes per route"
     );
+    // The peer goes down: its table is withdrawn in order, and what the
+    // RIB held is given back (the attribute set and the peer table stay).
+    drop(fib);
+    let started = std::time::Instant::now();
+    let changes = rib.remove_peer(&peer.id);
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(changes.routes.len(), prefixes as usize);
+    drop(changes);
+    let left = live().0 - at_start;
+    println!("peer down: withdrawn in {took:.3} s; the RIB keeps {left} bytes");
+    assert_eq!(rib.stats().prefixes, 0);
+    assert!(left < 64 * 1024, "{left} bytes left after the peer went down");
 }

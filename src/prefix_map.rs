@@ -4,11 +4,13 @@
 //! arrays each, so a key costs its 5 bytes and a value no padding), found
 //! by a binary search over the blocks' first keys then one in the block.
 //! A B-tree (`BTreeMap`) kept its nodes 6/11 full when a table comes in
-//! ascending order, as BGP tables do: 60 bytes per 24-byte entry, against
-//! 30 here. A hash map would lose the order that paging and range queries
-//! use, and keep up to half its buckets empty. No longest-prefix match is
-//! needed (the kernel forwards), so no trie. The RIB, the FIB and the
-//! per-peer out state all use it.
+//! ascending order, as BGP tables do: for 1M /24s from one peer
+//! (tests/rib_memory.rs) the FIB's record took 29 bytes per prefix, 14
+//! here (the RIB's table, with its entry cut from 24 to 16 bytes, 58 then
+//! and 22 now). A hash map would lose the order that paging and range
+//! queries use, and keep up to half its buckets empty. No longest-prefix
+//! match is needed (the kernel forwards), so no trie. The RIB, the FIB and
+//! the per-peer out state all use it.
 
 use std::collections::VecDeque;
 use std::fmt;

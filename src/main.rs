@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 use ndbgp::actor::{self, Supervisor};
 use ndbgp::bfd::service::{self as bfd_service, BfdConfig};
@@ -106,18 +106,26 @@ fn main() -> ExitCode {
 
 /// Changes the log level of the running daemon (SIGHUP); None when
 /// NDBGPD_LOG decides the filter.
-type LogLevel = Option<tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>>;
+type LogLevel = Option<tracing_subscriber::reload::Handle<Targets, tracing_subscriber::Registry>>;
 
-fn level_filter(level: &str) -> EnvFilter {
-    EnvFilter::new(format!("ndbgp={level},ndbgpd={level},warn"))
+/// `--log-level` for our own modules, warn for the crates under us.
+/// `Targets`, not `EnvFilter`: target=level directives are all we use, and
+/// EnvFilter brings a regex engine (~0.4 MB of code, see README "Footprint").
+fn level_filter(level: &str) -> Targets {
+    let level = level.parse().unwrap_or(LevelFilter::INFO);
+    Targets::new()
+        .with_target("ndbgp", level)
+        .with_target("ndbgpd", level)
+        .with_default(LevelFilter::WARN)
 }
 
 fn init_tracing(level: &str) -> LogLevel {
     use std::io::IsTerminal;
     use tracing_subscriber::prelude::*;
-    let (filter, from_env) = match EnvFilter::try_from_env("NDBGPD_LOG") {
-        Ok(filter) => (filter, true),
-        Err(_) => (level_filter(level), false),
+    let env = std::env::var("NDBGPD_LOG").ok().map(|v| (v.parse::<Targets>(), v));
+    let (filter, from_env) = match &env {
+        Some((Ok(filter), _)) => (filter.clone(), true),
+        _ => (level_filter(level), false),
     };
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     // The journal stamps each line: a second time would only be noise.
@@ -132,6 +140,9 @@ fn init_tracing(level: &str) -> LogLevel {
         output.boxed()
     };
     tracing_subscriber::registry().with(filter).with(output).init();
+    if let Some((Err(e), value)) = env {
+        warn!("NDBGPD_LOG={value:?} ignored ({e}): it takes target=level directives; using --log-level");
+    }
     (!from_env).then_some(handle)
 }
 

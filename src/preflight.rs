@@ -177,9 +177,15 @@ mod tests {
     fn a_neighbour_table_too_small_is_named_with_both_figures() {
         // 16 x 64 fills the default 1024 exactly: no warning.
         assert_eq!(neighbour_table_warning(16, 64, 1024), None);
-        assert_eq!(neighbour_table_warning(1, 1, 0).map(|w| w.contains("= 1 neighbours")), Some(true));
+        assert_eq!(
+            neighbour_table_warning(1, 1, 0).map(|w| w.contains("= 1 neighbours")),
+            Some(true)
+        );
         let warning = neighbour_table_warning(1000, 64, 1024).expect("64000 > 1024");
-        assert!(warning.contains("1000 interfaces x --max-neighbors 64 = 64000"), "{warning}");
+        assert!(
+            warning.contains("1000 interfaces x --max-neighbors 64 = 64000"),
+            "{warning}"
+        );
         assert!(warning.contains("gc_thresh3 = 1024"), "{warning}");
         assert!(warning.contains("raise net.ipv6.neigh.default.gc_thresh3"), "{warning}");
         // Raised for 1000 interfaces as scripts/bench-sessions.sh does.

@@ -2,8 +2,10 @@
 # scripts/bench-sessions.sh: one ndbgpd with N sessions: bring-up, idle CPU, RSS.
 #
 #   scripts/bench-sessions.sh --interfaces N --peer ndbgp|frr|bird [--runs R] [--seconds S]
-#                             (defaults: 3 runs, 60 s idle window)
+#                             [--bin DIR]   (defaults: 3 runs, 60 s idle window)
 #
+# --bin DIR takes ndbgpd and ndbgpctl from DIR (another build, to compare)
+# instead of building the release binaries.
 # Each run joins two fresh namespaces by N veth pairs (eth0..eth{N-1}, all
 # down), starts ndbgpd with every interface in the first and the peer
 # daemon in the second: another ndbgpd, FRR (zebra + bgpd, `neighbor ethI
@@ -33,6 +35,7 @@ set -euo pipefail
 N=""
 PEER=""
 RUNS=3
+BIN=""
 IDLE=60
 SETTLE=10
 TIMEOUT=120
@@ -43,6 +46,7 @@ while [ $# -gt 0 ]; do
     --peer) PEER=${2:?}; shift 2 ;;
     --runs) RUNS=${2:?}; shift 2 ;;
     --seconds) IDLE=${2:?}; shift 2 ;;
+    --bin) BIN=${2:?}; shift 2 ;;
     *) sed -n '3,5p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
@@ -56,7 +60,12 @@ case $PEER in
   frr) need_pkg frr "$FRR/bgpd" ;;
   bird) need_pkg bird2 /usr/sbin/bird ;;
 esac
-build_release --bin ndbgpd --bin ndbgpctl
+if [ -n "$BIN" ]; then
+  NDBGPD=$(realpath "$BIN/ndbgpd") NDBGPCTL=$(realpath "$BIN/ndbgpctl")
+  [ -x "$NDBGPD" ] && [ -x "$NDBGPCTL" ] || die "--bin $BIN: no ndbgpd and ndbgpctl there"
+else
+  build_release --bin ndbgpd --bin ndbgpctl
+fi
 
 DIR=$(mktemp -d /tmp/ndbgp-bench-sessions.XXXXXX)
 chmod 0755 "$DIR"
@@ -251,7 +260,7 @@ pct() { awk -v c="$1" 'BEGIN { printf "%.2f", c / 60 * 100 }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "$N interfaces, ndbgpd against $PEER, $RUNS runs, ${IDLE} s idle window; $(uptime)"
+echo "$N interfaces, ndbgpd ($NDBGPD) against $PEER, $RUNS runs, ${IDLE} s idle window; $(uptime)"
 : >"$DIR/results"
 printf '%-4s %8s %12s | %-24s %8s | %-24s %8s\n' run floor "Est.-floor" "ndbgpd CPU s/min (%)" "RSS MB" "$PEER CPU s/min (%)" "RSS MB"
 for r in $(seq 1 "$RUNS"); do

@@ -88,10 +88,17 @@ raise_gc net.ipv6.neigh.default.gc_thresh3 $((N * 32))
 
 # links RUN: fresh namespaces NS_A, NS_B joined by N veth pairs, all down.
 links() {
-  local i
+  local i ns
   NS_A=ndsess-$$-$1-a
   NS_B=ndsess-$$-$1-b
   netns_add "$NS_A" "$NS_B"
+  # Routers forward (as scripts/lab.sh's nodes): the kernel then ignores
+  # the RAs it hears, where a host would keep a default router per
+  # interface and walk that list on each RA (with veth, the receiving
+  # side's work is counted to the sender).
+  for ns in "$NS_A" "$NS_B"; do
+    ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+  done
   for i in $(seq 0 $((N - 1))); do echo "link add eth$i type veth peer name eth$i netns $NS_B"; done |
     ip -n "$NS_A" -batch - || die "cannot make $N veth pairs"
 }

@@ -160,6 +160,7 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> (anyho
     };
     info!("ndbgpd {} started: {}", env!("CARGO_PKG_VERSION"), config.summary());
     warn_missing_interfaces(&config.interfaces);
+    warn_neighbour_table(&config);
     if !config.overridden.is_empty() {
         info!(
             "the command line overrides the config file's {}",
@@ -187,6 +188,14 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> (anyho
 fn warn_missing_interfaces(interfaces: &[String]) {
     for name in preflight::missing_interfaces(interfaces) {
         warn!("{}: waiting for it", preflight::missing_interface_warning(name));
+    }
+}
+
+/// Interfaces x --max-neighbors past the kernel's neighbour table limit
+/// (at start and at each reload, as the interfaces change).
+fn warn_neighbour_table(config: &Config) {
+    if let Some(warning) = preflight::neighbour_table_check(config.interfaces.len(), config.max_neighbors) {
+        warn!("{warning}");
     }
 }
 
@@ -768,6 +777,7 @@ fn reload(
                 info!("reload: the file's interface list{kept}");
             }
             warn_missing_interfaces(&new.interfaces);
+            warn_neighbour_table(&new);
             let plan = reload::Plan::new(running, &new);
             if !plan.needs_restart.is_empty() {
                 warn!("reload: needs a restart: {}", plan.needs_restart.join(", "));

@@ -30,9 +30,9 @@ const MERGE: usize = BLOCK / 2;
 /// withdrawn in order (a peer down), or backwards (the FIB's flush),
 /// empties its blocks at one end and drops them without moving the rest.
 #[derive(Clone)]
-struct Blocks<K, V> {
-    /// The first key of each block.
-    firsts: VecDeque<K>,
+struct Blocks<K: Key, V> {
+    /// The first key of each block, packed.
+    firsts: VecDeque<K::Packed>,
     blocks: VecDeque<Block<K, V>>,
     len: usize,
 }
@@ -86,7 +86,7 @@ impl<K, V> IntoIterator for Block<K, V> {
     }
 }
 
-impl<K, V> Default for Blocks<K, V> {
+impl<K: Key, V> Default for Blocks<K, V> {
     fn default() -> Self {
         Blocks {
             firsts: VecDeque::new(),
@@ -96,20 +96,50 @@ impl<K, V> Default for Blocks<K, V> {
     }
 }
 
-impl<K: Ord + Copy, V> Blocks<K, V> {
+/// A key, and the integer it sorts as: the binary searches compare
+/// integers, not addresses byte by byte.
+trait Key: Ord + Copy {
+    type Packed: Ord + Copy;
+    fn pack(&self) -> Self::Packed;
+}
+
+impl Key for Ipv4Net {
+    type Packed = u64;
+
+    fn pack(&self) -> u64 {
+        (u64::from(u32::from(self.addr())) << 8) | u64::from(self.prefix_len())
+    }
+}
+
+impl Key for Ipv6Net {
+    type Packed = (u128, u8);
+
+    fn pack(&self) -> (u128, u8) {
+        (u128::from(self.addr()), self.prefix_len())
+    }
+}
+
+impl<K: Key, V> Blocks<K, V> {
     /// The block `key` belongs in: the last whose first key is not past
     /// it, or the first. None when there is no block.
     fn block_of(&self, key: &K) -> Option<usize> {
         if self.blocks.is_empty() {
             return None;
         }
-        Some(self.firsts.partition_point(|first| first <= key).saturating_sub(1))
+        let key = key.pack();
+        Some(self.firsts.partition_point(|first| *first <= key).saturating_sub(1))
+    }
+
+    /// Where `key` is (`Ok`) or would go (`Err`) in block `b`.
+    fn search(&self, b: usize, key: &K) -> Result<usize, usize> {
+        let key = key.pack();
+        self.blocks[b].keys.binary_search_by(|k| k.pack().cmp(&key))
     }
 
     /// Where `key` is (`Ok`) or would go (`Err`): block and index.
     fn find(&self, key: &K) -> Option<(usize, Result<usize, usize>)> {
         let b = self.block_of(key)?;
-        Some((b, self.blocks[b].keys.binary_search(key)))
+        Some((b, self.search(b, key)))
     }
 
     fn get(&self, key: &K) -> Option<&V> {
@@ -157,7 +187,7 @@ impl<K: Ord + Copy, V> Blocks<K, V> {
             let mut block = Block::new();
             block.insert(0, key, value);
             self.blocks.push_back(block);
-            self.firsts.push_back(key);
+            self.firsts.push_back(key.pack());
             return (0, 0);
         }
         let (b, i) = if self.blocks[b].len() < BLOCK {
@@ -170,17 +200,17 @@ impl<K: Ord + Copy, V> Blocks<K, V> {
             // loaded in order (or in reverse) fills its blocks.
             let at = if i == 0 { b } else { b + 1 };
             self.blocks.insert(at, Block::new());
-            self.firsts.insert(at, key);
+            self.firsts.insert(at, key.pack());
             (at, 0)
         } else {
             let right = self.blocks[b].split_off(BLOCK / 2);
-            self.firsts.insert(b + 1, right.keys[0]);
+            self.firsts.insert(b + 1, right.keys[0].pack());
             self.blocks.insert(b + 1, right);
             if i <= BLOCK / 2 { (b, i) } else { (b + 1, i - BLOCK / 2) }
         };
         self.blocks[b].insert(i, key, value);
         if i == 0 {
-            self.firsts[b] = key;
+            self.firsts[b] = key.pack();
         }
         (b, i)
     }
@@ -199,7 +229,7 @@ impl<K: Ord + Copy, V> Blocks<K, V> {
             self.firsts.remove(b);
         } else {
             if i == 0 {
-                self.firsts[b] = block.keys[0];
+                self.firsts[b] = block.keys[0].pack();
             }
             // Keep blocks from thinning out as a table is withdrawn.
             if b + 1 < self.blocks.len() && self.blocks[b].len() + self.blocks[b + 1].len() <= MERGE {
@@ -241,7 +271,7 @@ impl<K: Ord + Copy, V> Blocks<K, V> {
             Bound::Excluded(key) => (key, true),
         };
         let Some(b) = self.block_of(&key) else { return (0, 0) };
-        let i = match self.blocks[b].keys.binary_search(&key) {
+        let i = match self.search(b, &key) {
             Ok(i) if past_equal => i + 1,
             Ok(i) | Err(i) => i,
         };
@@ -295,7 +325,7 @@ impl<K: Ord + Copy, V> Blocks<K, V> {
             block.vals.truncate(kept);
         }
         self.blocks.retain(|block| !block.keys.is_empty());
-        self.firsts = self.blocks.iter().map(|block| block.keys[0]).collect();
+        self.firsts = self.blocks.iter().map(|block| block.keys[0].pack()).collect();
         self.len = self.blocks.iter().map(Block::len).sum();
         self.shrink_index();
     }

@@ -72,6 +72,11 @@ fn main() -> ExitCode {
         }
     };
     let log_level = init_tracing(&config.log_level);
+    match preflight::raise_open_files_limit() {
+        Ok(Some((now, before))) => info!("open files limit raised from {before} to {now}"),
+        Ok(None) => {}
+        Err(e) => warn!("cannot raise the open files limit (RLIMIT_NOFILE): {e}; each session needs a socket"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -66,6 +66,28 @@ fn neighbour_table_warning(interfaces: usize, max_neighbors: usize, gc_thresh3: 
 /// Fails, naming each one, when our effective set lacks a capability every
 /// start needs, so that a daemon that cannot work says so before "ready".
 /// When /proc cannot tell, the sockets' own errors will.
+/// Raises the soft limit on open files to the hard one, as a server with a
+/// socket per session must: systemd and most shells start it at 1024, and
+/// 1000 interfaces need a TCP socket each (two with BFD) plus the rest.
+/// Returns the limit in force and the one before when it changed.
+pub fn raise_open_files_limit() -> io::Result<Option<(u64, u64)>> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    let Some(wanted) = open_files_target(soft, hard) else {
+        return Ok(None);
+    };
+    setrlimit(Resource::RLIMIT_NOFILE, wanted, hard)?;
+    Ok(Some((wanted, soft)))
+}
+
+/// The soft limit to ask for: the hard limit, kept below what select(2)-era
+/// code could mistake for unlimited; None when the soft one is already there.
+fn open_files_target(soft: u64, hard: u64) -> Option<u64> {
+    const CEILING: u64 = 1 << 20;
+    let wanted = hard.min(CEILING);
+    (wanted > soft).then_some(wanted)
+}
+
 pub fn require_capabilities() -> anyhow::Result<()> {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return Ok(());
@@ -140,6 +162,14 @@ pub fn bfd_listen_error(port: u16, e: &io::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_open_files_limit_rises_to_the_hard_one_and_never_falls() {
+        assert_eq!(open_files_target(1024, 524288), Some(524288));
+        assert_eq!(open_files_target(1024, u64::MAX), Some(1 << 20));
+        assert_eq!(open_files_target(524288, 524288), None);
+        assert_eq!(open_files_target(1 << 21, u64::MAX), None);
+    }
     use super::*;
 
     #[test]

@@ -2,8 +2,10 @@
 # scripts/lab.sh: a leaf/spine fabric of network namespaces running ndbgpd.
 #
 #   scripts/lab.sh up [--name NAME] [--spines N] [--leaves M] [--peer ndbgp|frr|bird]
-#                     [--spine-as distinct|shared] [--timeout SECS]
+#                     [--spine-as distinct|shared] [--timeout SECS] [--links down]
 #   scripts/lab.sh status [--name NAME]
+#   scripts/lab.sh links up|down [--name NAME] [--spine J]
+#   scripts/lab.sh pids [--name NAME] NODE          (NODE: sJ or lI)
 #   scripts/lab.sh down [--name NAME]
 #
 # `up` builds ndbgpd (cargo build --release), makes one namespace per node
@@ -11,10 +13,15 @@
 # so that labs of different names run side by side), a veth from every leaf
 # to every spine (leaf lI's swpJ is spine sJ's swpI), runs ndbgpd on every
 # leaf and ndbgpd, FRR or BIRD 2 on the spines, waits until every session
-# is Established and prints every node's neighbours. Leaf i: AS 65000+i,
-# router ID 10.0.0.i, announces 10.0.0.i/32 from lo. Spine j: AS 65100+j
-# (or 65100 for all with --spine-as shared, as FRR fabrics often do),
-# router ID 10.0.0.(100+j).
+# is Established and prints every node's neighbours. Leaf i (1-254): AS
+# 65000+i, router ID 10.0.0.i, announces 10.0.0.i/32 from lo. Spine j
+# (1-99): AS 64600+j (or 64600 for all with --spine-as shared, as FRR
+# fabrics often do), router ID 10.0.1.j, announces 10.0.1.j/32.
+#
+# With --links down, `up` leaves the spines' ends of the links down and
+# waits only until every daemon answers: `links up` then brings every link
+# up at once (one `ip -batch` per spine), `links down --spine J` fails
+# spine J (all its links). `pids NODE` prints the pids of a node's daemons.
 #
 # Everything lives in one directory per lab: configs, logs, control sockets
 # and one pid file per process. It is $NDLAB_DIR (default /run/ndbgp-lab);
@@ -151,14 +158,27 @@ established() {
   esac
 }
 
-all_established() {
-  local i j
-  for i in $(seq 1 "$LEAVES"); do
-    [ "$(established ndbgp "l$i")" -eq "$SPINES" ] || return 1
-  done
+# wait_lab SECS WHAT: until every node answers (WHAT answers) or has all
+# its sessions Established (WHAT established), polled by one process that
+# asks only the nodes not yet done (36 nodes asked one by one every 0.2 s
+# would keep a core of this 2-core machine busy).
+wait_lab() {
+  local secs=$1 what=$2 i j want specs=()
   for j in $(seq 1 "$SPINES"); do
-    [ "$(established "$PEER" "s$j")" -eq "$LEAVES" ] || return 1
+    want=0
+    [ "$what" = answers ] || want=$LEAVES
+    case $PEER in
+      ndbgp) specs+=(ndbgp "$want" "$LAB/s$j.sock") ;;
+      frr) specs+=(frr "$want" "$LAB/s$j") ;;
+      bird) specs+=(bird "$want" "$LAB/s$j/bird.sock") ;;
+    esac
   done
+  for i in $(seq 1 "$LEAVES"); do
+    want=0
+    [ "$what" = answers ] || want=$SPINES
+    specs+=(ndbgp "$want" "$LAB/l$i.sock")
+  done
+  wait_nodes "$secs" 0.2 "${specs[@]}"
 }
 
 show_node() {
@@ -185,7 +205,7 @@ cmd_status() {
 
 cmd_up() {
   SPINES=2 LEAVES=4 PEER=ndbgp SPINE_AS=distinct
-  local timeout=60
+  local timeout=60 links=up
   while [ $# -gt 0 ]; do
     case $1 in
       --name) set_name "${2:?}"; shift 2 ;;
@@ -194,13 +214,15 @@ cmd_up() {
       --peer) PEER=${2:?}; shift 2 ;;
       --spine-as) SPINE_AS=${2:?}; shift 2 ;;
       --timeout) timeout=${2:?}; shift 2 ;;
+      --links) links=${2:?}; shift 2 ;;
       *) usage ;;
     esac
   done
-  [[ $SPINES =~ ^[1-9][0-9]?$ && $SPINES -le 99 ]] || die "--spines $SPINES: 1-99"
-  [[ $LEAVES =~ ^[1-9][0-9]?$ && $LEAVES -le 99 ]] || die "--leaves $LEAVES: 1-99"
+  [[ $SPINES =~ ^[1-9][0-9]?$ ]] || die "--spines $SPINES: 1-99"
+  [[ $LEAVES =~ ^[1-9][0-9]{0,2}$ && $LEAVES -le 254 ]] || die "--leaves $LEAVES: 1-254"
   case $PEER in ndbgp | frr | bird) ;; *) die "--peer $PEER: ndbgp, frr or bird" ;; esac
   case $SPINE_AS in distinct | shared) ;; *) die "--spine-as $SPINE_AS: distinct or shared" ;; esac
+  case $links in up | down) ;; *) die "--links $links: up or down" ;; esac
   need_root
   [ ! -e "$LAB/lab.env" ] || die "a lab is already up in $LAB: scripts/lab.sh down first"
   case $PEER in
@@ -214,7 +236,7 @@ cmd_up() {
   # The ndbgpctl of this build, for `status` whatever CARGO_TARGET_DIR says then.
   printf 'SPINES=%s\nLEAVES=%s\nPEER=%s\nSPINE_AS=%s\nNDBGPCTL=%q\n' \
     "$SPINES" "$LEAVES" "$PEER" "$SPINE_AS" "$NDBGPCTL" >"$LAB/lab.env"
-  local i j ns nodes=()
+  local i j ns nodes=() start=$SECONDS
   for j in $(seq 1 "$SPINES"); do nodes+=("$(spine_ns "$j")"); done
   for i in $(seq 1 "$LEAVES"); do nodes+=("$(leaf_ns "$i")"); done
   # Each namespace is recorded as soon as it is made, so that `down` cleans
@@ -223,22 +245,25 @@ cmd_up() {
   for ns in "${nodes[@]}"; do
     netns_add "$ns"
     echo "$ns" >>"$LAB/namespaces"
-  done
-  while read -r ns; do
     ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-  done <"$LAB/namespaces"
+  done
+  # One `ip -batch` per node, not three `ip` per link (128 links: 384
+  # commands, seconds on a busy machine). A leaf's ends go up now; the
+  # spines' ends too unless --links down (then `links up` is link up).
   for i in $(seq 1 "$LEAVES"); do
-    ip -n "$(leaf_ns "$i")" addr add "10.0.0.$i/32" dev lo
-    for j in $(seq 1 "$SPINES"); do
-      ip -n "$(leaf_ns "$i")" link add "swp$j" type veth peer name "swp$i" netns "$(spine_ns "$j")"
-      ip -n "$(leaf_ns "$i")" link set "swp$j" up
-      ip -n "$(spine_ns "$j")" link set "swp$i" up
-    done
+    {
+      echo "address add 10.0.0.$i/32 dev lo"
+      for j in $(seq 1 "$SPINES"); do
+        echo "link add swp$j type veth peer name swp$i netns $(spine_ns "$j")"
+        echo "link set swp$j up"
+      done
+    } | ip -n "$(leaf_ns "$i")" -batch - || die "$(leaf_ns "$i"): making its links failed"
   done
   for j in $(seq 1 "$SPINES"); do
-    local asn=$((65100 + j)) id="10.0.0.$((100 + j))"
-    [ "$SPINE_AS" = shared ] && asn=65100
+    local asn=$((64600 + j)) id="10.0.1.$j"
+    [ "$SPINE_AS" = shared ] && asn=64600
     ip -n "$(spine_ns "$j")" addr add "$id/32" dev lo
+    [ "$links" = down ] || spine_links "$j" up
     case $PEER in
       ndbgp) node_ndbgpd "s$j" "$(spine_ns "$j")" "$asn" "$id" "$LEAVES" ;;
       frr) spine_frr "$j" "$asn" "$id" ;;
@@ -248,12 +273,74 @@ cmd_up() {
   for i in $(seq 1 "$LEAVES"); do
     node_ndbgpd "l$i" "$(leaf_ns "$i")" "$((65000 + i))" "10.0.0.$i" "$SPINES"
   done
-  local sessions=$((SPINES * LEAVES)) start=$SECONDS
+  local sessions=$((SPINES * LEAVES))
+  if [ "$links" = down ]; then
+    say "$SPINES spines ($PEER), $LEAVES leaves, links down: waiting for every daemon to answer"
+    wait_lab "$timeout" answers || die "timed out after ${timeout}s waiting for every daemon to answer"
+    say "all $((SPINES + LEAVES)) nodes answer after $((SECONDS - start)) s; scripts/lab.sh links up brings the $sessions links up"
+    return
+  fi
   say "$SPINES spines ($PEER), $LEAVES leaves: waiting for $sessions sessions (x2 ends) to be Established"
-  poll_until --every 0.2 "$timeout" all_established ||
+  wait_lab "$timeout" established ||
     die "timed out after ${timeout}s waiting for every session Established (scripts/lab.sh status shows where)"
-  say "all $sessions sessions Established after $((SECONDS - start)) s"
+  say "all $sessions sessions Established $((SECONDS - start)) s after the start of setup"
   cmd_status
+}
+
+# spine_links J up|down: every link of spine J, set at its end in one batch.
+spine_links() {
+  local j=$1 state=$2 i
+  for i in $(seq 1 "$LEAVES"); do echo "link set swp$i $state"; done |
+    ip -n "$(spine_ns "$j")" -batch - || die "$(spine_ns "$j"): link set $state failed"
+}
+
+cmd_links() {
+  local state=${1:-} spine="" j
+  shift || true
+  case $state in up | down) ;; *) usage ;; esac
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --name) set_name "${2:?}"; shift 2 ;;
+      --spine) spine=${2:?}; shift 2 ;;
+      *) usage ;;
+    esac
+  done
+  load_state
+  if [ -n "$spine" ]; then
+    [[ $spine =~ ^[0-9]+$ && $spine -ge 1 && $spine -le $SPINES ]] || die "--spine $spine: 1-$SPINES"
+    spine_links "$spine" "$state"
+  else
+    for j in $(seq 1 "$SPINES"); do spine_links "$j" "$state"; done
+  fi
+}
+
+# pids NODE: the pids of node sJ's or lI's daemons (FRR: zebra and bgpd).
+cmd_pids() {
+  local node=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --name) set_name "${2:?}"; shift 2 ;;
+      *) node=$1; shift ;;
+    esac
+  done
+  load_state
+  local files=()
+  case $node in
+    l[0-9]*) files=("$LAB/pids/$node.pid") ;;
+    s[0-9]*)
+      case $PEER in
+        ndbgp) files=("$LAB/pids/$node.pid") ;;
+        frr) files=("$LAB/$node/zebra.pid" "$LAB/$node/bgpd.pid") ;;
+        bird) files=("$LAB/$node/bird.pid") ;;
+      esac ;;
+    *) usage ;;
+  esac
+  local f pid
+  for f in "${files[@]}"; do
+    pid=""
+    read -r pid <"$f" || [ -n "$pid" ] || die "$node: no pid in $f"
+    echo "$pid"
+  done
 }
 
 # in_lab PID: PID runs in one of this lab's namespaces (a stale pid file
@@ -317,6 +404,8 @@ cmd_down() {
 case ${1:-} in
   up) shift; cmd_up "$@" ;;
   status) shift; cmd_status "$@" ;;
+  links) shift; cmd_links "$@" ;;
+  pids) shift; cmd_pids "$@" ;;
   down) shift; cmd_down "$@" ;;
   *) usage ;;
 esac

@@ -8,7 +8,7 @@
 # (poll_until), what a run made and its teardown (netns_add, netns_del,
 # start_bg, start_ndbgpd, start_frr, start_bird, stop_pids, teardown), what
 # a node shows (established_count, ndbgp_sessions, watch_established,
-# link_local, kernel_route_count, rss_kb).
+# wait_nodes, link_local, kernel_route_count, rss_kb, cpu_ticks).
 #
 # Session state comes from JSON (ndbgpctl --json, vtysh ... json) parsed by
 # python3's json module, never from formatted text. BIRD 2 has no JSON
@@ -212,11 +212,18 @@ link_local_ready() { [ -n "$(link_local "$1" "$2")" ]; }
 #   watch KIND N SECS CMD...  run CMD every 5 ms until its JSON shows N
 #                         Established; print the time (ns, CLOCK_REALTIME)
 #                         the poll that saw it returned; exit 1 after SECS.
+#   all SECS EVERY KIND WANT WHERE [KIND WANT WHERE]...  poll every node not
+#                         yet done (one query each, every EVERY seconds)
+#                         until each answers with WANT Established (0: it
+#                         answers at all); exit 1 after SECS, naming on
+#                         stderr the nodes short of it.
 # KIND ndbgp: `ndbgpctl neighbors --json`, a list of objects with "state"
 # and "prefixes_received". KIND frr: `vtysh -c 'show bgp neighbors [N] json'`,
 # an object keyed by neighbour, each with "bgpState" (RECEIVED is 0).
+# KIND bird (mode all only): birdc's protocol table, Proto BGP, Info
+# Established. WHERE: control socket (ndbgp, bird) or vty directory (frr).
 SESSIONS_PY='
-import json, subprocess, sys, time
+import json, os, subprocess, sys, time
 
 def parse(text):
     try:
@@ -232,7 +239,39 @@ def established(kind, doc):
     up = [r for r in rows if isinstance(r, dict) and r.get(state) == "Established"]
     return len(up), (sum(r.get(received) or 0 for r in up) if received else 0)
 
-mode, kind = sys.argv[1], sys.argv[2]
+def query(kind, where):
+    """(answered, established) of one node."""
+    cmd = {"ndbgp": [os.environ.get("NDBGPCTL", "ndbgpctl"), "--socket", where, "neighbors", "--json"],
+           "frr": ["vtysh", "--vty_socket", where, "-c", "show bgp neighbors json"],
+           "bird": ["birdc", "-s", where, "show", "protocols"]}[kind]
+    run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    if kind == "bird":
+        rows = [line.split() for line in run.stdout.splitlines()]
+        return run.returncode == 0, sum(1 for r in rows if len(r) > 2 and r[1] == "BGP" and r[-1] == "Established")
+    doc = parse(run.stdout)
+    return run.returncode == 0 and doc is not None, established(kind, doc)[0]
+
+mode = sys.argv[1]
+if mode == "all":
+    deadline, every = time.monotonic() + float(sys.argv[2]), float(sys.argv[3])
+    args = sys.argv[4:]
+    pending = {(args[i], args[i + 2]): int(args[i + 1]) for i in range(0, len(args), 3)}
+    seen = {}
+    while pending:
+        for (kind, where), want in list(pending.items()):
+            answered, up = query(kind, where)
+            seen[where] = up if answered else "no answer"
+            if answered and up >= want:
+                del pending[(kind, where)]
+        if not pending:
+            break
+        if time.monotonic() >= deadline:
+            for (kind, where), want in pending.items():
+                print(f"{where}: {seen[where]} of {want} Established", file=sys.stderr)
+            sys.exit(1)
+        time.sleep(every)
+    sys.exit(0)
+kind = sys.argv[2]
 if mode == "count":
     print(*established(kind, parse(sys.stdin.read())))
 else:
@@ -280,6 +319,28 @@ established_count() {
       read -r n _rest < <(sessions "$@")
       echo "$n" ;;
   esac
+}
+
+# wait_nodes SECS EVERY KIND WANT WHERE [KIND WANT WHERE]...: one python3
+# process polls each node not yet done every EVERY seconds until it answers
+# with WANT sessions Established (WANT 0: until it answers); fails after
+# SECS, naming the nodes short of it (see SESSIONS_PY's mode all).
+wait_nodes() {
+  NDBGPCTL=$NDBGPCTL "$PYTHON" -c "$SESSIONS_PY" all "$@" </dev/null
+}
+
+# cpu_ticks PID...: their user + system CPU time summed, in clock ticks
+# (getconf CLK_TCK a second), from /proc/PID/stat (fields 14 and 15, counted
+# after the command name, which may hold spaces).
+cpu_ticks() {
+  local t=0 pid rest f
+  for pid in "$@"; do
+    rest=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    rest=${rest##*) }
+    read -r -a f <<<"$rest"
+    t=$((t + f[11] + f[12]))
+  done
+  echo "$t"
 }
 
 # watch_established OUT KIND WANT SECS WHERE [NEIGHBOR]: one python3 process

@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 use ndbgp::actor::{self, Supervisor};
 use ndbgp::bfd::service::{self as bfd_service, BfdConfig};
@@ -72,6 +72,11 @@ fn main() -> ExitCode {
         }
     };
     let log_level = init_tracing(&config.log_level);
+    match preflight::raise_open_files_limit() {
+        Ok(Some((now, before))) => info!("open files limit raised from {before} to {now}"),
+        Ok(None) => {}
+        Err(e) => warn!("cannot raise the open files limit (RLIMIT_NOFILE): {e}; each session needs a socket"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -106,18 +111,26 @@ fn main() -> ExitCode {
 
 /// Changes the log level of the running daemon (SIGHUP); None when
 /// NDBGPD_LOG decides the filter.
-type LogLevel = Option<tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>>;
+type LogLevel = Option<tracing_subscriber::reload::Handle<Targets, tracing_subscriber::Registry>>;
 
-fn level_filter(level: &str) -> EnvFilter {
-    EnvFilter::new(format!("ndbgp={level},ndbgpd={level},warn"))
+/// `--log-level` for our own modules, warn for the crates under us.
+/// `Targets`, not `EnvFilter`: target=level directives are all we use, and
+/// EnvFilter brings a regex engine (~0.4 MB of code, see README "Footprint").
+fn level_filter(level: &str) -> Targets {
+    let level = level.parse().unwrap_or(LevelFilter::INFO);
+    Targets::new()
+        .with_target("ndbgp", level)
+        .with_target("ndbgpd", level)
+        .with_default(LevelFilter::WARN)
 }
 
 fn init_tracing(level: &str) -> LogLevel {
     use std::io::IsTerminal;
     use tracing_subscriber::prelude::*;
-    let (filter, from_env) = match EnvFilter::try_from_env("NDBGPD_LOG") {
-        Ok(filter) => (filter, true),
-        Err(_) => (level_filter(level), false),
+    let env = std::env::var("NDBGPD_LOG").ok().map(|v| (v.parse::<Targets>(), v));
+    let (filter, from_env) = match &env {
+        Some((Ok(filter), _)) => (filter.clone(), true),
+        _ => (level_filter(level), false),
     };
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     // The journal stamps each line: a second time would only be noise.
@@ -132,6 +145,9 @@ fn init_tracing(level: &str) -> LogLevel {
         output.boxed()
     };
     tracing_subscriber::registry().with(filter).with(output).init();
+    if let Some((Err(e), value)) = env {
+        warn!("NDBGPD_LOG={value:?} ignored ({e}): it takes target=level directives; using --log-level");
+    }
     (!from_env).then_some(handle)
 }
 
@@ -149,6 +165,7 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> (anyho
     };
     info!("ndbgpd {} started: {}", env!("CARGO_PKG_VERSION"), config.summary());
     warn_missing_interfaces(&config.interfaces);
+    warn_neighbour_table(&config);
     if !config.overridden.is_empty() {
         info!(
             "the command line overrides the config file's {}",
@@ -176,6 +193,14 @@ async fn run(config: Config, args: Vec<OsString>, log_level: LogLevel) -> (anyho
 fn warn_missing_interfaces(interfaces: &[String]) {
     for name in preflight::missing_interfaces(interfaces) {
         warn!("{}: waiting for it", preflight::missing_interface_warning(name));
+    }
+}
+
+/// Interfaces x --max-neighbors past the kernel's neighbour table limit
+/// (at start and at each reload, as the interfaces change).
+fn warn_neighbour_table(config: &Config) {
+    if let Some(warning) = preflight::neighbour_table_check(config.interfaces.len(), config.max_neighbors) {
+        warn!("{warning}");
     }
 }
 
@@ -757,6 +782,7 @@ fn reload(
                 info!("reload: the file's interface list{kept}");
             }
             warn_missing_interfaces(&new.interfaces);
+            warn_neighbour_table(&new);
             let plan = reload::Plan::new(running, &new);
             if !plan.needs_restart.is_empty() {
                 warn!("reload: needs a restart: {}", plan.needs_restart.join(", "));

@@ -1,30 +1,369 @@
 //! A map keyed by IP prefix, with IPv4 and IPv6 apart: an `Ipv4Net` key is
-//! 5 bytes where an `IpNet` is 18, and fabrics carry mostly IPv4. B-trees,
-//! not hash maps: measured with 1M /32s from two peers (tests/rib_memory.rs)
-//! the RIB's table costs 87 to 90 bytes per prefix against 101 for
-//! `HashMap`, which doubles its buckets just below 1M; iteration comes out
-//! sorted. No longest-prefix match is needed (the kernel forwards), so no
-//! trie. The RIB, the FIB and the per-peer out state all use it.
+//! 5 bytes where an `IpNet` is 18, and fabrics carry mostly IPv4. Entries
+//! sit in sorted blocks of at most [`BLOCK`] (keys and values in two
+//! arrays each, so a key costs its 5 bytes and a value no padding), found
+//! by a binary search over the blocks' first keys then one in the block.
+//! A B-tree (`BTreeMap`) kept its nodes 6/11 full when a table comes in
+//! ascending order, as BGP tables do: for 1M /24s from one peer
+//! (tests/rib_memory.rs) the FIB's record took 29 bytes per prefix, 14
+//! here (the RIB's table, with its entry cut from 24 to 16 bytes, 58 then
+//! and 22 now). A hash map would lose the order that paging and range
+//! queries use, and keep up to half its buckets empty. No longest-prefix
+//! match is needed (the kernel forwards), so no trie. The RIB, the FIB and
+//! the per-peer out state all use it.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
+use std::fmt;
 use std::ops::Bound;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Most entries in a block. Inserting or removing moves up to this many
+/// keys and values; each block costs two allocations and its first key.
+const BLOCK: usize = 64;
+
+/// Two neighbouring blocks this small together are merged.
+const MERGE: usize = BLOCK / 2;
+
+/// A sorted map in blocks: the keys of block `b` all come before those of
+/// block `b + 1`; no block is empty. The block lists are deques: a table
+/// withdrawn in order (a peer down), or backwards (the FIB's flush),
+/// empties its blocks at one end and drops them without moving the rest.
+#[derive(Clone)]
+struct Blocks<K: Key, V> {
+    /// The first key of each block, packed.
+    firsts: VecDeque<K::Packed>,
+    blocks: VecDeque<Block<K, V>>,
+    len: usize,
+}
+
+#[derive(Clone)]
+struct Block<K, V> {
+    /// Sorted; `vals[i]` is `keys[i]`'s.
+    keys: Vec<K>,
+    vals: Vec<V>,
+}
+
+impl<K, V> Block<K, V> {
+    /// An empty block with room for a full one: it never reallocates.
+    fn new() -> Self {
+        Block {
+            keys: Vec::with_capacity(BLOCK),
+            vals: Vec::with_capacity(BLOCK),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn insert(&mut self, i: usize, key: K, value: V) {
+        // A cloned block has only the room its entries take.
+        if self.keys.capacity() < BLOCK {
+            self.keys.reserve_exact(BLOCK - self.keys.len());
+            self.vals.reserve_exact(BLOCK - self.vals.len());
+        }
+        self.keys.insert(i, key);
+        self.vals.insert(i, value);
+    }
+
+    /// Its entries from `at` on, in a new block.
+    fn split_off(&mut self, at: usize) -> Self {
+        let mut right = Block::new();
+        right.keys.extend(self.keys.drain(at..));
+        right.vals.extend(self.vals.drain(at..));
+        right
+    }
+}
+
+/// Consumes a block in key order (or backwards), freeing it at the end.
+impl<K, V> IntoIterator for Block<K, V> {
+    type Item = (K, V);
+    type IntoIter = std::iter::Zip<std::vec::IntoIter<K>, std::vec::IntoIter<V>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.keys.into_iter().zip(self.vals)
+    }
+}
+
+impl<K: Key, V> Default for Blocks<K, V> {
+    fn default() -> Self {
+        Blocks {
+            firsts: VecDeque::new(),
+            blocks: VecDeque::new(),
+            len: 0,
+        }
+    }
+}
+
+/// A key, and the integer it sorts as: the binary searches compare
+/// integers, not addresses byte by byte.
+trait Key: Ord + Copy {
+    type Packed: Ord + Copy;
+    fn pack(&self) -> Self::Packed;
+}
+
+impl Key for Ipv4Net {
+    type Packed = u64;
+
+    fn pack(&self) -> u64 {
+        (u64::from(u32::from(self.addr())) << 8) | u64::from(self.prefix_len())
+    }
+}
+
+impl Key for Ipv6Net {
+    type Packed = (u128, u8);
+
+    fn pack(&self) -> (u128, u8) {
+        (u128::from(self.addr()), self.prefix_len())
+    }
+}
+
+impl<K: Key, V> Blocks<K, V> {
+    /// The block `key` belongs in: the last whose first key is not past
+    /// it, or the first. None when there is no block.
+    fn block_of(&self, key: &K) -> Option<usize> {
+        if self.blocks.is_empty() {
+            return None;
+        }
+        let key = key.pack();
+        Some(self.firsts.partition_point(|first| *first <= key).saturating_sub(1))
+    }
+
+    /// Where `key` is (`Ok`) or would go (`Err`) in block `b`.
+    fn search(&self, b: usize, key: &K) -> Result<usize, usize> {
+        let key = key.pack();
+        self.blocks[b].keys.binary_search_by(|k| k.pack().cmp(&key))
+    }
+
+    /// Where `key` is (`Ok`) or would go (`Err`): block and index.
+    fn find(&self, key: &K) -> Option<(usize, Result<usize, usize>)> {
+        let b = self.block_of(key)?;
+        Some((b, self.search(b, key)))
+    }
+
+    fn get(&self, key: &K) -> Option<&V> {
+        match self.find(key)? {
+            (b, Ok(i)) => Some(&self.blocks[b].vals[i]),
+            _ => None,
+        }
+    }
+
+    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        match self.find(key)? {
+            (b, Ok(i)) => Some(&mut self.blocks[b].vals[i]),
+            _ => None,
+        }
+    }
+
+    fn insert(&mut self, key: K, value: V) -> Option<V> {
+        match self.find(&key) {
+            Some((b, Ok(i))) => Some(std::mem::replace(&mut self.blocks[b].vals[i], value)),
+            Some((b, Err(i))) => {
+                self.insert_at(b, i, key, value);
+                None
+            }
+            None => {
+                self.insert_at(0, 0, key, value);
+                None
+            }
+        }
+    }
+
+    fn get_or_insert_with(&mut self, key: K, default: impl FnOnce() -> V) -> &mut V {
+        let (b, i) = match self.find(&key) {
+            Some((b, Ok(i))) => (b, i),
+            Some((b, Err(i))) => self.insert_at(b, i, key, default()),
+            None => self.insert_at(0, 0, key, default()),
+        };
+        &mut self.blocks[b].vals[i]
+    }
+
+    /// Puts a new entry at index `i` of block `b` (block 0 of none yet);
+    /// returns where it ended up.
+    fn insert_at(&mut self, b: usize, i: usize, key: K, value: V) -> (usize, usize) {
+        self.len += 1;
+        if self.blocks.is_empty() {
+            let mut block = Block::new();
+            block.insert(0, key, value);
+            self.blocks.push_back(block);
+            self.firsts.push_back(key.pack());
+            return (0, 0);
+        }
+        let (b, i) = if self.blocks[b].len() < BLOCK {
+            (b, i)
+        } else if i == BLOCK && self.blocks.get(b + 1).is_some_and(|next| next.len() < BLOCK) {
+            // Past the end of a full block: the front of the next one.
+            (b + 1, 0)
+        } else if i == BLOCK || i == 0 {
+            // Past either end of a full block: a new block, so a table
+            // loaded in order (or in reverse) fills its blocks.
+            let at = if i == 0 { b } else { b + 1 };
+            self.blocks.insert(at, Block::new());
+            self.firsts.insert(at, key.pack());
+            (at, 0)
+        } else {
+            let right = self.blocks[b].split_off(BLOCK / 2);
+            self.firsts.insert(b + 1, right.keys[0].pack());
+            self.blocks.insert(b + 1, right);
+            if i <= BLOCK / 2 { (b, i) } else { (b + 1, i - BLOCK / 2) }
+        };
+        self.blocks[b].insert(i, key, value);
+        if i == 0 {
+            self.firsts[b] = key.pack();
+        }
+        (b, i)
+    }
+
+    fn remove(&mut self, key: &K) -> Option<V> {
+        let (b, i) = match self.find(key)? {
+            (b, Ok(i)) => (b, i),
+            _ => return None,
+        };
+        self.len -= 1;
+        let block = &mut self.blocks[b];
+        block.keys.remove(i);
+        let value = block.vals.remove(i);
+        if block.keys.is_empty() {
+            self.blocks.remove(b);
+            self.firsts.remove(b);
+        } else {
+            if i == 0 {
+                self.firsts[b] = block.keys[0].pack();
+            }
+            // Keep blocks from thinning out as a table is withdrawn.
+            if b + 1 < self.blocks.len() && self.blocks[b].len() + self.blocks[b + 1].len() <= MERGE {
+                self.merge_next(b);
+            } else if b > 0 && self.blocks[b - 1].len() + self.blocks[b].len() <= MERGE {
+                self.merge_next(b - 1);
+            }
+        }
+        self.shrink_index();
+        Some(value)
+    }
+
+    /// Moves block `b + 1`'s entries to the end of block `b`.
+    fn merge_next(&mut self, b: usize) {
+        let Some(next) = self.blocks.remove(b + 1) else { return };
+        self.firsts.remove(b + 1);
+        let block = &mut self.blocks[b];
+        block.keys.extend(next.keys);
+        block.vals.extend(next.vals);
+    }
+
+    /// Gives back the block index's room once most blocks are gone.
+    fn shrink_index(&mut self) {
+        if self.blocks.capacity() > 64 && self.blocks.len() < self.blocks.capacity() / 4 {
+            self.blocks.shrink_to_fit();
+            self.firsts.shrink_to_fit();
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = Blocks::default();
+    }
+
+    /// The first position holding a key past `start`.
+    fn lower_bound(&self, start: Bound<K>) -> (usize, usize) {
+        let (key, past_equal) = match start {
+            Bound::Unbounded => return (0, 0),
+            Bound::Included(key) => (key, false),
+            Bound::Excluded(key) => (key, true),
+        };
+        let Some(b) = self.block_of(&key) else { return (0, 0) };
+        let i = match self.search(b, &key) {
+            Ok(i) if past_equal => i + 1,
+            Ok(i) | Err(i) => i,
+        };
+        (b, i)
+    }
+
+    fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
+        self.blocks.iter().flat_map(|block| block.keys.iter().zip(&block.vals))
+    }
+
+    /// The entries from `start` up to `end`, in order.
+    fn range(&self, start: Bound<K>, end: Bound<K>) -> impl Iterator<Item = (&K, &V)> {
+        let (b, i) = self.lower_bound(start);
+        let first = self
+            .blocks
+            .get(b)
+            .map(move |block| block.keys[i..].iter().zip(&block.vals[i..]));
+        let rest = self
+            .blocks
+            .iter()
+            .skip(b + 1)
+            .flat_map(|block| block.keys.iter().zip(&block.vals));
+        first
+            .into_iter()
+            .flatten()
+            .chain(rest)
+            .take_while(move |(key, _)| match &end {
+                Bound::Unbounded => true,
+                Bound::Included(last) => *key <= last,
+                Bound::Excluded(last) => *key < last,
+            })
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        self.blocks
+            .iter_mut()
+            .flat_map(|block| block.keys.iter().zip(block.vals.iter_mut()))
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        for block in &mut self.blocks {
+            let mut kept = 0;
+            for i in 0..block.keys.len() {
+                if keep(&block.keys[i], &mut block.vals[i]) {
+                    block.keys.swap(kept, i);
+                    block.vals.swap(kept, i);
+                    kept += 1;
+                }
+            }
+            block.keys.truncate(kept);
+            block.vals.truncate(kept);
+        }
+        self.blocks.retain(|block| !block.keys.is_empty());
+        self.firsts = self.blocks.iter().map(|block| block.keys[0].pack()).collect();
+        self.len = self.blocks.iter().map(Block::len).sum();
+        self.shrink_index();
+    }
+
+    fn into_iter(self) -> std::iter::Flatten<std::collections::vec_deque::IntoIter<Block<K, V>>> {
+        self.blocks.into_iter().flatten()
+    }
+}
+
+#[derive(Clone)]
 pub struct PrefixMap<V> {
-    v4: BTreeMap<Ipv4Net, V>,
-    v6: BTreeMap<Ipv6Net, V>,
+    v4: Blocks<Ipv4Net, V>,
+    v6: Blocks<Ipv6Net, V>,
 }
 
 impl<V> Default for PrefixMap<V> {
     fn default() -> Self {
         PrefixMap {
-            v4: BTreeMap::new(),
-            v6: BTreeMap::new(),
+            v4: Blocks::default(),
+            v6: Blocks::default(),
         }
     }
 }
+
+impl<V: fmt::Debug> fmt::Debug for PrefixMap<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Equal entries: how they happen to be split in blocks does not count.
+impl<V: PartialEq> PartialEq for PrefixMap<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl<V: Eq> Eq for PrefixMap<V> {}
 
 impl<V> PrefixMap<V> {
     pub fn new() -> Self {
@@ -32,11 +371,11 @@ impl<V> PrefixMap<V> {
     }
 
     pub fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
+        self.v4.len + self.v6.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.v4.is_empty() && self.v6.is_empty()
+        self.len() == 0
     }
 
     pub fn clear(&mut self) {
@@ -71,8 +410,8 @@ impl<V> PrefixMap<V> {
 
     pub fn get_or_insert_with(&mut self, prefix: IpNet, default: impl FnOnce() -> V) -> &mut V {
         match prefix {
-            IpNet::V4(p) => self.v4.entry(p).or_insert_with(default),
-            IpNet::V6(p) => self.v6.entry(p).or_insert_with(default),
+            IpNet::V4(p) => self.v4.get_or_insert_with(p, default),
+            IpNet::V6(p) => self.v6.get_or_insert_with(p, default),
         }
     }
 
@@ -91,7 +430,7 @@ impl<V> PrefixMap<V> {
     }
 
     /// The entries equal to or inside `within` (all without it), in
-    /// prefix order: a range of the B-tree, not a scan.
+    /// prefix order: a range of the map, not a scan.
     pub fn iter_within(&self, within: Option<IpNet>) -> impl Iterator<Item = (IpNet, &V)> {
         self.iter_within_after(within, None)
     }
@@ -125,11 +464,11 @@ impl<V> PrefixMap<V> {
         };
         let v4 = v4
             .into_iter()
-            .flat_map(|r| self.v4.range(r))
+            .flat_map(|(start, end)| self.v4.range(start, end))
             .map(|(p, v)| (IpNet::V4(*p), v));
         let v6 = v6
             .into_iter()
-            .flat_map(|r| self.v6.range(r))
+            .flat_map(|(start, end)| self.v6.range(start, end))
             .map(|(p, v)| (IpNet::V6(*p), v));
         v4.chain(v6).filter(move |(p, _)| within.is_none_or(|w| w.contains(p)))
     }
@@ -150,8 +489,7 @@ impl<V> PrefixMap<V> {
     }
 }
 
-/// The part of `range` past `after`; None when nothing is left (a
-/// B-tree range whose start is past its end panics).
+/// The part of `range` past `after`; None when nothing is left.
 fn past<K: Ord + Copy>((start, end): (Bound<K>, Bound<K>), after: K) -> Option<(Bound<K>, Bound<K>)> {
     let start = match start {
         Bound::Included(s) if s > after => Bound::Included(s),
@@ -166,18 +504,42 @@ fn past<K: Ord + Copy>((start, end): (Bound<K>, Bound<K>), after: K) -> Option<(
     }
 }
 
-/// Consumes the map in prefix order, freeing it as it goes.
+/// Consumes a [`PrefixMap`] in prefix order (or backwards), freeing it a
+/// block at a time as it goes.
+pub struct IntoIter<V> {
+    v4: std::iter::Flatten<std::collections::vec_deque::IntoIter<Block<Ipv4Net, V>>>,
+    v6: std::iter::Flatten<std::collections::vec_deque::IntoIter<Block<Ipv6Net, V>>>,
+}
+
+impl<V> Iterator for IntoIter<V> {
+    type Item = (IpNet, V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.v4.next() {
+            Some((p, v)) => Some((IpNet::V4(p), v)),
+            None => self.v6.next().map(|(p, v)| (IpNet::V6(p), v)),
+        }
+    }
+}
+
+impl<V> DoubleEndedIterator for IntoIter<V> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self.v6.next_back() {
+            Some((p, v)) => Some((IpNet::V6(p), v)),
+            None => self.v4.next_back().map(|(p, v)| (IpNet::V4(p), v)),
+        }
+    }
+}
+
 impl<V> IntoIterator for PrefixMap<V> {
     type Item = (IpNet, V);
-    type IntoIter = std::iter::Chain<
-        std::iter::Map<std::collections::btree_map::IntoIter<Ipv4Net, V>, fn((Ipv4Net, V)) -> (IpNet, V)>,
-        std::iter::Map<std::collections::btree_map::IntoIter<Ipv6Net, V>, fn((Ipv6Net, V)) -> (IpNet, V)>,
-    >;
+    type IntoIter = IntoIter<V>;
 
-    fn into_iter(self) -> Self::IntoIter {
-        let v4: fn((Ipv4Net, V)) -> (IpNet, V) = |(p, v)| (IpNet::V4(p), v);
-        let v6: fn((Ipv6Net, V)) -> (IpNet, V) = |(p, v)| (IpNet::V6(p), v);
-        self.v4.into_iter().map(v4).chain(self.v6.into_iter().map(v6))
+    fn into_iter(self) -> IntoIter<V> {
+        IntoIter {
+            v4: self.v4.into_iter(),
+            v6: self.v6.into_iter(),
+        }
     }
 }
 
@@ -309,6 +671,116 @@ mod tests {
         assert_eq!(map.keys().collect::<Vec<_>>(), [v4, v6]);
         assert_eq!(map.remove(&v4), Some(2));
         assert_eq!(map.keys().collect::<Vec<_>>(), [v6]);
+    }
+
+    /// Applies the same operations to a map and to a `BTreeMap` and
+    /// compares them after each, through every way of reading the map.
+    fn check_against_a_btree(ops: &[(u8, u32)]) {
+        use std::collections::BTreeMap;
+        let prefix = |k: u32| {
+            // Few distinct keys, so operations hit existing entries; both
+            // families, several lengths.
+            let k = k % 600;
+            if k.is_multiple_of(7) {
+                IpNet::V6(Ipv6Net::new_assert(std::net::Ipv6Addr::from(u128::from(k) << 64), 64))
+            } else {
+                IpNet::V4(Ipv4Net::new_assert(
+                    std::net::Ipv4Addr::from(k << 8),
+                    24 + (k % 3) as u8,
+                ))
+            }
+        };
+        let mut map = PrefixMap::default();
+        let mut model = BTreeMap::new();
+        for (n, &(op, k)) in ops.iter().enumerate() {
+            let p = prefix(k);
+            match op % 5 {
+                0 | 1 => assert_eq!(map.insert(p, n), model.insert(p, n)),
+                2 => assert_eq!(map.remove(&p), model.remove(&p)),
+                3 => {
+                    *map.get_or_insert_with(p, || n) += 1;
+                    *model.entry(p).or_insert(n) += 1;
+                }
+                _ => {
+                    if let Some(v) = map.get_mut(&p) {
+                        *v += 1;
+                    }
+                    if let Some(v) = model.get_mut(&p) {
+                        *v += 1;
+                    }
+                }
+            }
+            assert_eq!(map.len(), model.len());
+            assert_eq!(map.get(&p), model.get(&p));
+        }
+        let entries: Vec<(IpNet, usize)> = model.iter().map(|(p, v)| (*p, *v)).collect();
+        assert!(map.iter().map(|(p, v)| (p, *v)).eq(entries.iter().copied()));
+        for k in [0, 5, 77, 300, 599] {
+            let after = Some(prefix(k));
+            let within = Some(IpNet::V4(Ipv4Net::new_assert(std::net::Ipv4Addr::from(0x100 * k), 20)));
+            let expected: Vec<_> = entries
+                .iter()
+                .filter(|(p, _)| after.is_none_or(|a| *p > a) && within.is_none_or(|w| w.contains(p)))
+                .collect();
+            let got: Vec<_> = map.iter_within_after(within, after).collect();
+            assert_eq!(got.len(), expected.len());
+            assert!(got.iter().zip(&expected).all(|((p, v), (q, w))| p == q && *v == w));
+        }
+        let mut kept = model.clone();
+        kept.retain(|p, v| (usize::from(p.prefix_len()) + *v).is_multiple_of(2));
+        let mut retained = map.clone();
+        retained.retain(|p, v| (usize::from(p.prefix_len()) + *v).is_multiple_of(2));
+        assert!(retained.iter().map(|(p, v)| (p, *v)).eq(kept.into_iter()));
+        assert_eq!(map.clone(), map);
+        assert!(map.clone().into_iter().rev().eq(entries.iter().rev().copied()));
+        assert!(map.into_iter().eq(entries.into_iter()));
+    }
+
+    #[test]
+    fn behaves_as_a_sorted_map_in_order_and_out_of_order() {
+        // In order, in reverse, then everything withdrawn: full blocks,
+        // new blocks at either end, merges.
+        let ascending: Vec<(u8, u32)> = (0..600).map(|k| (0, k)).collect();
+        let mut ops = ascending.clone();
+        ops.extend((0..600).rev().map(|k| (3, k)));
+        ops.extend((0..600).map(|k| (2, (k * 7) % 600)));
+        check_against_a_btree(&ops);
+        let descending: Vec<(u8, u32)> = (0..600).rev().map(|k| (0, k)).collect();
+        check_against_a_btree(&descending);
+        // Scattered inserts into full blocks: splits.
+        let mut ops = ascending;
+        ops.extend((0..600).map(|k| (2, k * 2 + 1)));
+        ops.extend((0..600).map(|k| (0, (k * 389) % 600)));
+        check_against_a_btree(&ops);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_operations_match_a_sorted_map(ops in proptest::collection::vec((0u8..5, 0u32..600), 0..3000)) {
+            check_against_a_btree(&ops);
+        }
+    }
+
+    #[test]
+    fn a_table_loaded_in_order_fills_its_blocks() {
+        let mut map = PrefixMap::default();
+        for i in 0..10 * BLOCK as u32 {
+            map.insert(IpNet::V4(Ipv4Net::new_assert(std::net::Ipv4Addr::from(i << 8), 24)), i);
+        }
+        assert_eq!(map.v4.blocks.len(), 10);
+        assert!(
+            map.v4
+                .blocks
+                .iter()
+                .all(|b| b.len() == BLOCK && b.keys.capacity() == BLOCK)
+        );
+        // Withdrawn out of order: blocks merge, none is left empty.
+        for i in (0..10 * BLOCK as u32).filter(|i| i % 8 != 0) {
+            map.remove(&IpNet::V4(Ipv4Net::new_assert(std::net::Ipv4Addr::from(i << 8), 24)));
+        }
+        assert_eq!(map.len(), 10 * BLOCK / 8);
+        assert!(map.v4.blocks.len() < 10, "{} blocks", map.v4.blocks.len());
+        assert!(map.v4.blocks.iter().all(|b| !b.keys.is_empty()));
     }
 
     #[test]

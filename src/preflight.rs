@@ -1,6 +1,7 @@
 //! Checks of the host before the daemon starts, and the words for what they
 //! find: configured interfaces that do not exist (a typo like `eht0`), the
-//! capabilities ndbgpd needs, and what a socket's permission error means.
+//! capabilities ndbgpd needs, a kernel neighbour table too small for the
+//! neighbours we may keep, and what a socket's permission error means.
 //! Config parsing stays pure; these read the host (/proc, the kernel's
 //! interface names) and live here.
 
@@ -34,9 +35,59 @@ pub fn missing_interface_warning(name: &str) -> String {
     format!("interface {name} does not exist (yet)")
 }
 
+/// The kernel's hard limit on IPv6 neighbour entries. One table serves every
+/// namespace of the kernel; the file is only in the initial namespace, so
+/// in another one this is None and nothing is checked.
+const GC_THRESH3: &str = "/proc/sys/net/ipv6/neigh/default/gc_thresh3";
+
+/// The warning for `interfaces` x `--max-neighbors` neighbours that could
+/// outgrow the kernel's IPv6 neighbour table (now), if they could.
+pub fn neighbour_table_check(interfaces: usize, max_neighbors: usize) -> Option<String> {
+    let limit = std::fs::read_to_string(GC_THRESH3).ok()?.trim().parse().ok()?;
+    neighbour_table_warning(interfaces, max_neighbors, limit)
+}
+
+/// Past gc_thresh3 the kernel refuses new neighbour entries and our sends
+/// to a neighbour without one fail (EINVAL): sessions and ND break on some
+/// interfaces. Each neighbour is one entry per interface (the multicast
+/// groups and the peers' own entries, in a shared kernel, come on top).
+fn neighbour_table_warning(interfaces: usize, max_neighbors: usize, gc_thresh3: u64) -> Option<String> {
+    let most = u64::try_from(interfaces.saturating_mul(max_neighbors)).unwrap_or(u64::MAX);
+    (most > gc_thresh3).then(|| {
+        format!(
+            "{interfaces} interfaces x --max-neighbors {max_neighbors} = {most} neighbours could exceed the \
+             kernel's IPv6 neighbour table (net.ipv6.neigh.default.gc_thresh3 = {gc_thresh3}, shared by every \
+             namespace); past it sends fail with \"Invalid argument\": raise \
+             net.ipv6.neigh.default.gc_thresh3 (and gc_thresh1/2) with sysctl, or lower --max-neighbors"
+        )
+    })
+}
+
 /// Fails, naming each one, when our effective set lacks a capability every
 /// start needs, so that a daemon that cannot work says so before "ready".
 /// When /proc cannot tell, the sockets' own errors will.
+/// Raises the soft limit on open files to the hard one, as a server with a
+/// socket per session must: systemd and most shells start it at 1024, and
+/// 1000 interfaces need a TCP socket each (two with BFD) plus the rest.
+/// Returns the limit in force and the one before when it changed.
+pub fn raise_open_files_limit() -> io::Result<Option<(u64, u64)>> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    let Some(wanted) = open_files_target(soft, hard) else {
+        return Ok(None);
+    };
+    setrlimit(Resource::RLIMIT_NOFILE, wanted, hard)?;
+    Ok(Some((wanted, soft)))
+}
+
+/// The soft limit to ask for: the hard limit, kept below what select(2)-era
+/// code could mistake for unlimited; None when the soft one is already there.
+fn open_files_target(soft: u64, hard: u64) -> Option<u64> {
+    const CEILING: u64 = 1 << 20;
+    let wanted = hard.min(CEILING);
+    (wanted > soft).then_some(wanted)
+}
+
 pub fn require_capabilities() -> anyhow::Result<()> {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return Ok(());
@@ -111,6 +162,14 @@ pub fn bfd_listen_error(port: u16, e: &io::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_open_files_limit_rises_to_the_hard_one_and_never_falls() {
+        assert_eq!(open_files_target(1024, 524288), Some(524288));
+        assert_eq!(open_files_target(1024, u64::MAX), Some(1 << 20));
+        assert_eq!(open_files_target(524288, 524288), None);
+        assert_eq!(open_files_target(1 << 21, u64::MAX), None);
+    }
     use super::*;
 
     #[test]
@@ -142,6 +201,26 @@ mod tests {
         assert!(raw_socket_error(&eperm).contains("CAP_NET_RAW"));
         let other = io::Error::from_raw_os_error(libc::EMFILE);
         assert!(!raw_socket_error(&other).contains("CAP_"));
+    }
+
+    #[test]
+    fn a_neighbour_table_too_small_is_named_with_both_figures() {
+        // 16 x 64 fills the default 1024 exactly: no warning.
+        assert_eq!(neighbour_table_warning(16, 64, 1024), None);
+        assert_eq!(
+            neighbour_table_warning(1, 1, 0).map(|w| w.contains("= 1 neighbours")),
+            Some(true)
+        );
+        let warning = neighbour_table_warning(1000, 64, 1024).expect("64000 > 1024");
+        assert!(
+            warning.contains("1000 interfaces x --max-neighbors 64 = 64000"),
+            "{warning}"
+        );
+        assert!(warning.contains("gc_thresh3 = 1024"), "{warning}");
+        assert!(warning.contains("raise net.ipv6.neigh.default.gc_thresh3"), "{warning}");
+        // Raised for 1000 interfaces as scripts/bench-sessions.sh does.
+        assert_eq!(neighbour_table_warning(1000, 64, 64000), None);
+        assert!(neighbour_table_warning(usize::MAX, usize::MAX, u64::MAX - 1).is_some());
     }
 
     #[test]

@@ -46,6 +46,10 @@ struct FibInNs {
 
 impl FibInNs {
     fn start(ns: &Netns) -> FibInNs {
+        FibInNs::start_with(ns, FibConfig::default())
+    }
+
+    fn start_with(ns: &Netns, config: FibConfig) -> FibInNs {
         let path = format!("/run/netns/{}", ns.name);
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = oneshot::channel::<()>();
@@ -57,7 +61,7 @@ impl FibInNs {
                 .expect("runtime");
             rt.block_on(async {
                 // The task runs on, detached, until `stop`.
-                let _ = handle_tx.send(fib::spawn(FibConfig::default()).map(|(handle, _task)| handle));
+                let _ = handle_tx.send(fib::spawn(config).map(|(handle, _task)| handle));
                 let _ = stop_rx.await;
             });
         });
@@ -192,6 +196,41 @@ fn kernel(ns: &Netns, ipv6: bool, proto: &str) -> BTreeMap<String, Vec<(String, 
         map.insert(dst, live);
     }
     map
+}
+
+/// Our routes' nexthop objects: prefix -> nhid, for the routes that have
+/// one.
+fn nhids(ns: &Netns) -> BTreeMap<String, u64> {
+    let mut map = BTreeMap::new();
+    for family in ["-4", "-6"] {
+        let out = ns.ip(&["-j", family, "route", "show", "proto", OURS]);
+        let routes: Value = serde_json::from_str(&out).expect("ip -j route");
+        for r in routes.as_array().expect("array") {
+            if let Some(id) = r["nhid"].as_u64() {
+                map.insert(r["dst"].as_str().expect("dst").to_string(), id);
+            }
+        }
+    }
+    map
+}
+
+/// Our nexthop objects (protocol 201): id -> its group's member ids
+/// (empty for a single next hop).
+fn our_nexthops(ns: &Netns) -> BTreeMap<u64, Vec<u64>> {
+    let out = ns.ip(&["-j", "nexthop"]);
+    let objects: Value = serde_json::from_str(&out).expect("ip -j nexthop");
+    objects
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|o| o["protocol"] == OURS)
+        .map(|o| {
+            let members = o["group"]
+                .as_array()
+                .map(|g| g.iter().filter_map(|m| m["id"].as_u64()).collect());
+            (o["id"].as_u64().expect("id"), members.unwrap_or_default())
+        })
+        .collect()
 }
 
 fn hops(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -384,14 +423,36 @@ fn installs_replaces_deletes_and_leaves_other_protocols_alone() {
 }
 
 #[test]
-fn link_down_then_resync() {
-    if !lab_enabled("fib link_down_then_resync") {
+fn link_down_then_resync_inline_next_hops() {
+    if !lab_enabled("fib link_down_then_resync_inline_next_hops") {
         return;
     }
+    link_down_then_resync("fibld", false);
+}
+
+/// The same through nexthop objects: the kernel flushes a link's objects
+/// with it (shrinking the groups, deleting the routes of emptied ones), a
+/// resync brings them back, and a link made again after its deletion gets
+/// objects of its own.
+#[test]
+fn link_down_then_resync_through_nexthop_objects() {
+    if !lab_enabled("fib link_down_then_resync_through_nexthop_objects") {
+        return;
+    }
+    link_down_then_resync("fibnh", true);
+}
+
+fn link_down_then_resync(prefix: &str, objects: bool) {
     init_logs();
-    let (ns, nh0, nh1) = lab("fibld");
+    let (ns, nh0, nh1) = lab(prefix);
     ns.ip(&["route", "add", "10.9.9.0/24", "dev", "a0", "proto", "static"]);
-    let fib = FibInNs::start(&ns);
+    let fib = FibInNs::start_with(
+        &ns,
+        FibConfig {
+            nexthop_objects: objects,
+            ..FibConfig::default()
+        },
+    );
     let r = fib.apply(vec![
         replace("10.0.0.0/24", &[nh1]),
         replace("10.1.0.0/24", &[nh0, nh1]),
@@ -400,15 +461,34 @@ fn link_down_then_resync() {
         replace("2001:db8:1::/64", &[nh0, nh1]),
     ]);
     assert_eq!((r.replaced, r.failed), (5, 0), "{r:?}");
+    let ids = nhids(&ns);
+    if objects {
+        // Every route through an object: one per next hop, one group for
+        // both, shared by the IPv4 and the IPv6 multipath route.
+        assert_eq!(ids.len(), 5, "{ids:?}");
+        assert_eq!(ids["10.1.0.0/24"], ids["2001:db8:1::/64"]);
+        assert_eq!(ids["10.0.0.0/24"], ids["2001:db8::/64"]);
+        let ours = our_nexthops(&ns);
+        assert_eq!(ours.len(), 3, "{ours:?}");
+        let mut members = ours[&ids["10.1.0.0/24"]].clone();
+        members.sort();
+        let mut leaves = vec![ids["10.0.0.0/24"], ids["10.2.0.0/24"]];
+        leaves.sort();
+        assert_eq!(members, leaves);
+    } else {
+        assert!(ids.is_empty() && our_nexthops(&ns).is_empty(), "{ids:?}");
+    }
 
     // Down: the kernel drops the single-path routes through a1 (the IPv4
     // one without telling anyone) and marks a1's paths dead; the resync
     // replaces the two multipath routes without their dead paths (the
     // kernel would revive them on link up, before BGP is back there).
+    // Through objects the kernel shrinks the group itself: nothing to send.
     ns.set_link("a1", false);
     assert!(!kernel(&ns, false, OURS).contains_key("10.0.0.0/24"));
     let r = fib.resync();
-    assert_eq!((r.replaced, r.deleted, r.failed), (2, 0, 0), "{r:?}");
+    let replaced = if objects { 0 } else { 2 };
+    assert_eq!((r.replaced, r.deleted, r.failed), (replaced, 0, 0), "{r:?}");
     assert_eq!((r.partial, r.waiting), (2, 2), "{r:?}");
     let only0 = hops(&[(VIA0, "a0")]);
     assert_eq!(
@@ -436,10 +516,18 @@ fn link_down_then_resync() {
     assert!(!kernel(&ns, false, OURS).contains_key("10.3.0.0/24"));
     assert_eq!(kernel(&ns, false, OURS)["10.4.0.0/24"], only0);
 
-    // Up again: the resync puts everything back as desired.
+    // Up again: the resync puts everything back as desired (through
+    // objects: a new leaf, the group given it back, and the three routes
+    // the kernel deleted with the old leaf).
     ns.set_link("a1", true);
     let r = fib.resync();
     assert_eq!((r.partial, r.waiting, r.failed), (0, 0, 0), "{r:?}");
+    if objects {
+        assert_eq!(r.replaced, 3, "{r:?}");
+        let ids = nhids(&ns);
+        assert_eq!(ids.len(), 7, "{ids:?}");
+        assert_eq!(our_nexthops(&ns)[&ids["10.4.0.0/24"]].len(), 2);
+    }
     let both = hops(&[(VIA0, "a0"), (VIA1, "a1")]);
     let only1 = hops(&[(VIA1, "a1")]);
     assert_eq!(
@@ -488,8 +576,47 @@ fn link_down_then_resync() {
         "the record after a link was deleted"
     );
 
+    // The link made again (another ifindex): routes through it as new.
+    ns.ip(&["link", "add", "a1", "type", "veth", "peer", "name", "b1"]);
+    ns.ip(&["addr", "add", "fe80::b1/64", "dev", "b1", "nodad"]);
+    ns.set_link("a1", true);
+    ns.set_link("b1", true);
+    let nh1 = FibNextHop {
+        ifindex: ns.ifindex("a1"),
+        via: VIA1.parse().expect("address"),
+    };
+    let mut again = Vec::new();
+    for p in [
+        "10.1.0.0/24",
+        "10.4.0.0/24",
+        "10.5.0.0/24",
+        "2001:db8:1::/64",
+        "2001:db8:5::/64",
+    ] {
+        again.push(replace(p, &[nh0, nh1]));
+    }
+    for p in ["10.0.0.0/24", "10.3.0.0/24", "10.6.0.0/24", "2001:db8::/64"] {
+        again.push(replace(p, &[nh1]));
+    }
+    let r = fib.apply(again);
+    assert_eq!((r.replaced, r.partial, r.waiting, r.failed), (9, 0, 0, 0), "{r:?}");
+    let both = hops(&[(VIA0, "a0"), (VIA1, "a1")]);
+    assert_eq!(kernel(&ns, false, OURS)["10.5.0.0/24"], both);
+    assert_eq!(kernel(&ns, true, OURS)["2001:db8::/64"], hops(&[(VIA1, "a1")]));
+    assert_eq!(
+        fib.recorded(None),
+        fib.installed(),
+        "the record after the link came back"
+    );
+    if objects {
+        // The objects of the sets through the deleted link are gone.
+        assert_eq!(our_nexthops(&ns).len(), 3, "{:?}", our_nexthops(&ns));
+        assert_eq!(nhids(&ns).len(), 10);
+    }
+
     fib.flush();
     assert!(kernel(&ns, false, OURS).is_empty() && kernel(&ns, true, OURS).is_empty());
+    assert!(our_nexthops(&ns).is_empty(), "objects removed after their routes");
     assert_eq!(kernel(&ns, false, "static").keys().collect::<Vec<_>>(), ["10.9.9.0/24"]);
 }
 

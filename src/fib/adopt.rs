@@ -30,7 +30,7 @@ impl Adopted {
         let [ipv4, ipv6] = table.installed_len();
         let neighbours: BTreeSet<FibNextHop> = table
             .installed_within(None)
-            .flat_map(|(_, nexthops)| nexthops.iter().copied())
+            .flat_map(|(_, (nexthops, _))| nexthops.iter().copied())
             .collect();
         Adopted {
             ipv4,
@@ -83,6 +83,7 @@ mod tests {
         let replace = |create_only| Op::Replace {
             prefix: net("10.0.0.0/24"),
             nexthops: set(&[nh(1, "fe80::1")]),
+            object: None,
             create_only,
         };
         let delete = |metric| Op::Delete {
@@ -102,6 +103,7 @@ mod tests {
         let replace = |p: &str, create_only| Op::Replace {
             prefix: net(p),
             nexthops: set(&[nh(1, "fe80::1")]),
+            object: None,
             create_only,
         };
         let delete = |p: &str| Op::Delete {

@@ -20,7 +20,7 @@ pub(crate) const HEADER_LEN: usize = 16;
 const NLMSGERR_ATTR_MSG: u16 = 1;
 
 /// Netlink messages are padded to 4 bytes.
-fn align(len: usize) -> usize {
+pub(crate) fn align(len: usize) -> usize {
     (len + 3) & !3
 }
 
@@ -29,6 +29,20 @@ pub(crate) fn push(buf: &mut Vec<u8>, msg: RouteNetlinkMessage, flags: u16, seq:
     let mut msg = NetlinkMessage::from(msg);
     msg.header.flags = flags;
     push_message(buf, msg, seq);
+}
+
+/// Append a message of `kind` whose body (after the netlink header) the
+/// caller encoded: for the messages `netlink-packet-route` lacks.
+pub(crate) fn push_raw(buf: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, body: &[u8]) {
+    let len = HEADER_LEN + body.len();
+    let start = buf.len();
+    buf.extend_from_slice(&(len as u32).to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(&flags.to_ne_bytes());
+    buf.extend_from_slice(&seq.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    buf.extend_from_slice(body);
+    buf.resize(start + align(len), 0);
 }
 
 /// Append an acknowledged NLMSG_NOOP: its ack marks the end of a batch.
@@ -160,11 +174,11 @@ fn ack_message(frame: &Frame<'_>) -> Option<String> {
     None
 }
 
-fn read_u16(b: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn read_u16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn read_u32(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn read_u32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 

@@ -75,15 +75,25 @@ fn gateway(family: AddressFamily, via: Ipv6Addr) -> RouteAttribute {
     }
 }
 
-/// RTM_NEWROUTE for `prefix` through `nexthops` (at least one; more make
-/// one multipath route). Sent with NLM_F_CREATE | NLM_F_REPLACE.
-pub(crate) fn replace_request(prefix: IpNet, nexthops: &[FibNextHop], at: Placement) -> RouteNetlinkMessage {
+/// RTM_NEWROUTE for `prefix` through nexthop object `object` (RTA_NH_ID)
+/// or, without one, through `nexthops` inline (at least one; more make one
+/// multipath route). Sent with NLM_F_CREATE | NLM_F_REPLACE or NLM_F_EXCL.
+pub(crate) fn replace_request(
+    prefix: IpNet,
+    nexthops: &[FibNextHop],
+    object: Option<u32>,
+    at: Placement,
+) -> RouteNetlinkMessage {
     let family = family_of(&prefix);
     let mut msg = RouteMessage::default();
     msg.header = header(family, prefix.prefix_len(), at.table);
     msg.attributes.extend(destination(&prefix));
     msg.attributes.push(RouteAttribute::Table(at.table));
     msg.attributes.push(RouteAttribute::Priority(at.metric));
+    if let Some(id) = object {
+        msg.attributes.push(RouteAttribute::NhId(id));
+        return RouteNetlinkMessage::NewRoute(msg);
+    }
     match nexthops {
         [one] => {
             msg.attributes.push(gateway(family, one.via));
@@ -152,8 +162,11 @@ pub(crate) struct KernelRoute {
     /// when the route has a form we never install (another route type, a
     /// gateway that is not an IPv6 address, a source prefix...): either
     /// way it differs from any route we want, so it gets replaced or
-    /// deleted.
+    /// deleted. Empty too when the route refers to a nexthop object.
     pub nexthops: Vec<FibNextHop>,
+    /// The nexthop object it refers to (RTA_NH_ID): its next hops are the
+    /// object's (see `nexthop`).
+    pub object: Option<u32>,
 }
 
 /// Our route (our protocol, in `table`) from a dumped RTM_NEWROUTE; None
@@ -177,8 +190,10 @@ pub(crate) fn ours_from_msg(msg: &RouteMessage, table: u32) -> Option<KernelRout
     let mut metric = 0;
     let mut single = PathParts::default();
     let mut multipath = None;
+    let mut object = None;
     for attr in &msg.attributes {
         match attr {
+            RouteAttribute::NhId(id) => object = Some(*id),
             RouteAttribute::Table(t) => route_table = *t,
             RouteAttribute::Destination(RouteAddress::Inet(a)) if !ipv6 => dst = (*a).into(),
             RouteAttribute::Destination(RouteAddress::Inet6(a)) if ipv6 => dst = (*a).into(),
@@ -193,7 +208,9 @@ pub(crate) fn ours_from_msg(msg: &RouteMessage, table: u32) -> Option<KernelRout
     let prefix = IpNet::new(dst, h.destination_prefix_length).ok()?;
     let plain = h.kind == RouteType::Unicast && h.source_prefix_length == 0 && h.tos == 0;
     let nexthops = match multipath {
-        _ if !plain => Vec::new(),
+        // The kernel expands the object's next hops too (nexthop_compat_mode):
+        // the object is what counts.
+        _ if !plain || object.is_some() => Vec::new(),
         Some(paths) => multipath_paths(paths, ipv6),
         None if h.flags.contains(RouteFlags::Dead) => Vec::new(),
         None => single.nexthop(ipv6).into_iter().collect(),
@@ -202,6 +219,7 @@ pub(crate) fn ours_from_msg(msg: &RouteMessage, table: u32) -> Option<KernelRout
         prefix,
         metric,
         nexthops,
+        object: object.filter(|_| plain),
     })
 }
 
@@ -245,10 +263,7 @@ impl PathParts {
             RouteAttribute::Oif(i) => self.oif = Some(*i),
             RouteAttribute::Via(RouteVia::Inet6(a)) => self.via = Some(*a),
             RouteAttribute::Gateway(RouteAddress::Inet6(a)) => self.gateway = Some(*a),
-            RouteAttribute::Via(_)
-            | RouteAttribute::Gateway(_)
-            | RouteAttribute::Encap(_)
-            | RouteAttribute::NhId(_) => self.other_gateway = true,
+            RouteAttribute::Via(_) | RouteAttribute::Gateway(_) | RouteAttribute::Encap(_) => self.other_gateway = true,
             _ => {}
         }
     }
@@ -275,6 +290,9 @@ pub(crate) struct LinkState {
     /// IFF_UP: the kernel refuses a nexthop through a link without it
     /// (ENETDOWN) and drops IPv4 routes through a link that loses it.
     pub up: bool,
+    /// IFF_LOWER_UP: a nexthop object needs it as well (the kernel refuses
+    /// one on a link without carrier and flushes them when it goes).
+    pub carrier: bool,
 }
 
 pub(crate) fn link_from_msg(msg: &LinkMessage) -> Option<LinkState> {
@@ -289,6 +307,7 @@ pub(crate) fn link_from_msg(msg: &LinkMessage) -> Option<LinkState> {
         ifindex: msg.header.index,
         name: name.unwrap_or_default(),
         up: msg.header.flags.contains(LinkFlags::Up),
+        carrier: msg.header.flags.contains(LinkFlags::LowerUp),
     })
 }
 
@@ -324,7 +343,7 @@ mod tests {
 
     #[test]
     fn ipv4_via_inet6_bytes() {
-        let msg = replace_request(net("10.0.0.0/24"), &[nh(3, "fe80::1")], MAIN);
+        let msg = replace_request(net("10.0.0.0/24"), &[nh(3, "fe80::1")], None, MAIN);
         let mut buf = Vec::new();
         frame::push(&mut buf, msg, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE, 0x01020304);
         #[rustfmt::skip]
@@ -352,7 +371,7 @@ mod tests {
 
     #[test]
     fn ipv6_uses_rta_gateway() {
-        let m = route_msg(replace_request(net("2001:db8::/64"), &[nh(4, "fe80::2")], MAIN));
+        let m = route_msg(replace_request(net("2001:db8::/64"), &[nh(4, "fe80::2")], None, MAIN));
         assert_eq!(m.header.address_family, AddressFamily::Inet6);
         assert_eq!(m.header.destination_prefix_length, 64);
         assert_eq!(m.header.kind, RouteType::Unicast);
@@ -375,6 +394,7 @@ mod tests {
         let m = route_msg(replace_request(
             net("10.1.0.0/16"),
             &[nh(3, "fe80::1"), nh(5, "fe80::9")],
+            None,
             MAIN,
         ));
         let paths = m
@@ -409,16 +429,47 @@ mod tests {
             ("10.1.0.0/16", vec![nh(3, "fe80::1"), nh(5, "fe80::9")]),
             ("2001:db8:1::/48", vec![nh(3, "fe80::1"), nh(5, "fe80::9")]),
         ] {
-            let back = round_trip(replace_request(net(prefix), &hops, MAIN));
+            let back = round_trip(replace_request(net(prefix), &hops, None, MAIN));
             assert_eq!(
                 back,
                 KernelRoute {
                     prefix: net(prefix),
                     metric: 20,
-                    nexthops: hops
+                    nexthops: hops,
+                    object: None,
                 },
                 "{prefix}"
             );
+        }
+    }
+
+    #[test]
+    fn a_route_through_an_object_carries_only_its_id() {
+        let m = route_msg(replace_request(
+            net("10.0.0.0/24"),
+            &[nh(3, "fe80::1"), nh(4, "fe80::2")],
+            Some(0x6e64_0002),
+            MAIN,
+        ));
+        assert_eq!(
+            m.attributes,
+            [
+                RouteAttribute::Destination(RouteAddress::Inet("10.0.0.0".parse().expect("address"))),
+                RouteAttribute::Table(254),
+                RouteAttribute::Priority(20),
+                RouteAttribute::NhId(0x6e64_0002),
+            ]
+        );
+        // Dumped with the object's next hops expanded (compat mode): the
+        // object is what is read.
+        let mut dumped = m.clone();
+        dumped.attributes.push(RouteAttribute::Via(RouteVia::Inet6(
+            "fe80::1".parse().expect("address"),
+        )));
+        dumped.attributes.push(RouteAttribute::Oif(3));
+        for msg in [m, dumped] {
+            let back = ours_from_msg(&msg, 254).expect("ours");
+            assert_eq!((back.object, back.nexthops.len()), (Some(0x6e64_0002), 0));
         }
     }
 
@@ -428,7 +479,7 @@ mod tests {
             table: 1000,
             metric: 20,
         };
-        let m = route_msg(replace_request(net("10.0.0.0/24"), &[nh(3, "fe80::1")], at));
+        let m = route_msg(replace_request(net("10.0.0.0/24"), &[nh(3, "fe80::1")], None, at));
         assert_eq!(m.header.table, 0);
         assert!(m.attributes.contains(&RouteAttribute::Table(1000)));
         assert_eq!(ours_from_msg(&m, 1000).map(|r| r.prefix), Some(net("10.0.0.0/24")));
@@ -548,7 +599,7 @@ mod tests {
         );
         assert_eq!(ours_from_msg(&m, 254).map(|r| r.nexthops.len()), Some(0));
         // A dead single path.
-        let mut m = route_msg(replace_request(net("10.0.0.0/24"), &[nh(3, "fe80::1")], MAIN));
+        let mut m = route_msg(replace_request(net("10.0.0.0/24"), &[nh(3, "fe80::1")], None, MAIN));
         m.header.flags = RouteFlags::Dead;
         assert_eq!(ours_from_msg(&m, 254).map(|r| r.nexthops.len()), Some(0));
     }
@@ -564,12 +615,13 @@ mod tests {
             Some(LinkState {
                 ifindex: 4,
                 name: "swp1".into(),
-                up: true
+                up: true,
+                carrier: false,
             })
         );
-        // Carrier does not matter, IFF_UP does.
+        // IFF_UP and the carrier are apart.
         m.header.flags = LinkFlags::LowerUp;
-        assert_eq!(link_from_msg(&m).map(|l| l.up), Some(false));
+        assert_eq!(link_from_msg(&m).map(|l| (l.up, l.carrier)), Some((false, true)));
         m.header.interface_family = AddressFamily::Bridge;
         assert_eq!(link_from_msg(&m), None);
     }

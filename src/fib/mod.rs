@@ -28,8 +28,14 @@
 //! truncated datagram on our socket) and after the socket is reopened. A
 //! nexthop through a down link cannot be installed (ENETDOWN): it is left
 //! out, the route stays desired, and the next resync puts it back.
+//!
+//! Nexthop objects (Linux 5.3+, see `nexthop`): routes refer to one object
+//! per next-hop set (RTA_NH_ID) instead of carrying their next hops, which
+//! the kernel installs several times faster. Objects are made before the
+//! first route that uses them and deleted after the last; a kernel that
+//! refuses them gets inline next hops (logged once).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::mem;
 use std::sync::Arc;
@@ -46,6 +52,8 @@ mod adopt;
 mod frame;
 mod mailbox;
 mod message;
+mod nexthop;
+mod nexthop_msg;
 mod reconcile;
 mod socket;
 #[cfg(test)]
@@ -58,7 +66,8 @@ use self::frame::KernelError;
 use self::mailbox::Mailbox;
 pub use self::message::RTPROT_NDBGP;
 use self::message::{KernelRoute, Placement};
-use self::reconcile::{FibTable, Links, Op, Shortfall, shortfall};
+use self::nexthop::{KernelNexthop, NhOp, Objects, Support, means_unsupported};
+use self::reconcile::{FibTable, Links, Op, Shortfall, shortfall, sort_deletes_first};
 use self::socket::{Conn, MAX_BATCH};
 use crate::actor::{self, Commands, Inbox, Stopped, Task};
 use crate::monitor::{Event, Monitor};
@@ -85,6 +94,9 @@ pub struct FibConfig {
     /// start finds are adopted, not removed, and changes to them wait
     /// until [`FibHandle::end_deferral`] or this long, at the most.
     pub adopt_for: Option<Duration>,
+    /// Routes refer to kernel nexthop objects (if the kernel has them);
+    /// false: every route carries its next hops, as before Linux 5.3.
+    pub nexthop_objects: bool,
 }
 
 impl Default for FibConfig {
@@ -94,6 +106,7 @@ impl Default for FibConfig {
             metric: DEFAULT_METRIC,
             monitor: Monitor::default(),
             adopt_for: None,
+            nexthop_objects: true,
         }
     }
 }
@@ -236,6 +249,10 @@ pub fn spawn(config: FibConfig) -> Result<(FibHandle, Task), FibError> {
         conn: Some(conn),
         table: FibTable::default(),
         links: Links::default(),
+        objects: Objects::new(match config.nexthop_objects {
+            true => Support::Unknown,
+            false => Support::No,
+        }),
         stale: true,
         done: Ok(FibReport::default()),
         inbox,
@@ -493,6 +510,8 @@ struct Fib {
     /// metric (by live nexthops), kept current from its answers.
     table: FibTable,
     links: Links,
+    /// Our nexthop objects in the kernel, and whether it has them.
+    objects: Objects,
     /// The installed state cannot be trusted (replies lost, socket
     /// reopened, start): resync before the next change.
     stale: bool,
@@ -633,8 +652,10 @@ impl Fib {
             if names_unknown_link(&chunk, &self.links) {
                 self.refresh_links().await?;
             }
+            self.create_objects().await?;
             let ops = self.plan_for(chunk.iter().map(|(prefix, _)| *prefix));
             report.add(&self.run(ops).await?);
+            self.delete_objects(None).await?;
             if self.stale {
                 warn!("fib: kernel replies were lost (ENOBUFS); re-dumping to find out what was installed");
                 self.want(routes);
@@ -657,7 +678,7 @@ impl Fib {
     async fn resync(&mut self) -> Result<FibReport, FibError> {
         let mut total = FibReport::default();
         for attempt in 1..=MAX_RESYNC_ATTEMPTS {
-            let (links, routes) = match self.dump_kernel().await {
+            let (links, nexthops, routes) = match self.dump_kernel().await {
                 Ok(dumped) => dumped,
                 // The socket is reopened by the next attempt.
                 Err(_) if attempt < MAX_RESYNC_ATTEMPTS => continue,
@@ -665,11 +686,21 @@ impl Fib {
             };
             self.stale = false;
             self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
-            self.links = links;
-            let ops = self.table.resync(routes, self.at.metric, &self.links);
+            self.set_links(links);
+            if let Some(nexthops) = nexthops {
+                self.objects.reconcile(nexthops);
+            }
+            let referenced: HashSet<u32> = routes.iter().filter_map(|r| r.object).collect();
+            let mut ops = self.table.record_dump(routes, self.at.metric, &self.objects);
+            // Objects the kernel dropped with a link come back, groups get
+            // their leaves back, before the routes that need them.
+            self.create_objects().await?;
+            ops.extend(self.table.plan_all(self.at.metric, &self.links, &self.objects));
+            sort_deletes_first(&mut ops);
             for chunk in ops.chunks(CHUNK) {
                 total.add(&self.run(chunk.to_vec()).await?);
             }
+            self.delete_objects(Some(&referenced)).await?;
             if !self.stale {
                 break;
             }
@@ -683,28 +714,101 @@ impl Fib {
         self.note_shortfall(&mut total, short);
         if total.replaced + total.deleted + total.failed > 0 {
             info!(
-                "fib: resync: {} routes replaced, {} deleted, {} refused; {} desired ({} next-hop sets)",
+                "fib: resync: {} routes replaced, {} deleted, {} refused; {} desired ({} next-hop sets, {} nexthop objects)",
                 total.replaced,
                 total.deleted,
                 total.failed,
                 self.table.wanted_len(),
                 self.table.sets_in_use(),
+                self.objects.len(),
             );
         }
         Ok(total)
     }
 
-    /// The links and our routes as the kernel has them now.
-    async fn dump_kernel(&mut self) -> Result<(Links, Vec<KernelRoute>), FibError> {
+    /// The links, the nexthop objects (None: the kernel has none) and our
+    /// routes as the kernel has them now.
+    async fn dump_kernel(&mut self) -> Result<KernelDump, FibError> {
         let table = self.at.table;
-        let conn = self.conn()?;
-        let dumped = async {
-            let links = conn.dump_links().await?;
-            let routes = conn.dump_routes(table).await?;
-            io::Result::Ok((links, routes))
+        let links = self.conn()?.dump_links().await;
+        let links = links.map_err(|e| self.failed("dumping links", e))?;
+        let nexthops = self.dump_nexthops().await?;
+        let routes = self.conn()?.dump_routes(table).await;
+        let routes = routes.map_err(|e| self.failed("dumping routes", e))?;
+        Ok((links, nexthops, routes))
+    }
+
+    /// Every nexthop object, if the kernel has them (the first refusal
+    /// turns them off, logged).
+    async fn dump_nexthops(&mut self) -> Result<Option<Vec<KernelNexthop>>, FibError> {
+        if !self.objects.enabled() {
+            return Ok(None);
         }
-        .await;
-        dumped.map_err(|e| self.failed("dumping routes and links", e))
+        match self.conn()?.dump_nexthops().await {
+            Ok(nexthops) => Ok(Some(nexthops)),
+            Err(e) if e.raw_os_error().is_some_and(means_unsupported) => {
+                warn!(
+                    "fib: the kernel has no nexthop objects (dump refused: {e}); routes carry their next hops inline"
+                );
+                self.objects.disable();
+                self.links.need_carrier = false;
+                Ok(None)
+            }
+            Err(e) => Err(self.failed("dumping nexthop objects", e)),
+        }
+    }
+
+    /// Take a dump of the links; next hops need carrier too when they are
+    /// objects.
+    fn set_links(&mut self, mut links: Links) {
+        links.need_carrier = self.objects.enabled();
+        self.links = links;
+    }
+
+    /// Make or change the objects the routes we want or have need, before
+    /// their routes are sent.
+    async fn create_objects(&mut self) -> Result<(), FibError> {
+        let ops = self.objects.plan_creates(self.table.sets(), &self.links);
+        self.run_objects(ops).await
+    }
+
+    /// Delete the objects of ours no route wants or has any more, and the
+    /// orphans not in `referenced` (None: keep orphans).
+    async fn delete_objects(&mut self, referenced: Option<&HashSet<u32>>) -> Result<(), FibError> {
+        let ops = self.objects.plan_deletes(self.table.sets(), referenced);
+        self.run_objects(ops).await
+    }
+
+    async fn run_objects(&mut self, ops: Vec<NhOp>) -> Result<(), FibError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let at = self.at;
+        let done = self.conn()?.execute(&ops, at).await;
+        let done = done.map_err(|e| self.failed("changing nexthop objects", e))?;
+        self.stale |= done.lost;
+        let answers = self.objects.record(&ops, done.errors);
+        if let Some(e) = answers.fell_back {
+            warn!("fib: the kernel refused a nexthop object ({e}); routes carry their next hops inline");
+            self.links.need_carrier = false;
+        }
+        let mut by_errno: BTreeMap<i32, (usize, String)> = BTreeMap::new();
+        for (op, e) in answers.refused {
+            let entry = by_errno.entry(e.errno).or_insert_with(|| (0, format!("{op:?}: {e}")));
+            entry.0 += 1;
+        }
+        for (errno, (count, first)) in by_errno {
+            if (KernelError { errno, message: None }).is_link_problem() {
+                debug!(
+                    "fib: {count} nexthop object requests refused for a link (first: {first}); retried at the next resync"
+                );
+            } else {
+                warn!(
+                    "fib: the kernel refused {count} nexthop object requests (first: {first}); retried at the next resync"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Remove all our routes: a resync with nothing desired.
@@ -714,7 +818,19 @@ impl Fib {
             self.deferring.send_replace(false);
         }
         self.table.clear_wanted();
-        let report = self.resync().await?;
+        // Our objects deleted first take every route through them out of
+        // the kernel at once, instead of a request per route.
+        let mut removed = 0;
+        if !self.stale && self.objects.len() > 0 {
+            let through_objects = self.table.installed_within(None).filter(|(_, (_, via))| *via).count();
+            let ops = self.objects.plan_deletes(std::iter::empty(), Some(&HashSet::new()));
+            self.run_objects(ops).await?;
+            if self.objects.len() == 0 {
+                removed = through_objects;
+            }
+        }
+        let mut report = self.resync().await?;
+        report.deleted += removed;
         info!("fib: flushed, {} routes removed", report.deleted);
         Ok(report)
     }
@@ -726,33 +842,68 @@ impl Fib {
         Ok(self
             .table
             .installed_within(within)
-            .map(|(prefix, nexthops)| (prefix, Arc::clone(nexthops)))
+            .map(|(prefix, route)| (prefix, Arc::clone(self.live(route))))
             .collect())
+    }
+
+    /// The next hops a route of ours has in the kernel: through an object,
+    /// the object's (a group keeps only the leaves whose link is up).
+    fn live<'a>(&'a self, (nexthops, via_object): (&'a NextHops, bool)) -> &'a NextHops {
+        match via_object {
+            true => self.objects.content_of_set(nexthops).unwrap_or(nexthops),
+            false => nexthops,
+        }
     }
 
     async fn recorded_of(&mut self, prefixes: &[IpNet]) -> Result<Vec<Option<NextHops>>, FibError> {
         if self.stale {
             self.resync().await?;
         }
-        Ok(prefixes.iter().map(|p| self.table.installed(p).cloned()).collect())
+        Ok(prefixes
+            .iter()
+            .map(|p| self.table.installed_route(p).map(|route| Arc::clone(self.live(route))))
+            .collect())
     }
 
     async fn dump_installed(&mut self) -> Result<Vec<(IpNet, Vec<FibNextHop>)>, FibError> {
         let table = self.at.table;
         let routes = self.conn()?.dump_routes(table).await;
         let routes = routes.map_err(|e| self.failed("dumping routes", e))?;
-        Ok(routes.into_iter().map(|r| (r.prefix, r.nexthops)).collect())
+        let mut by_id = HashMap::new();
+        if routes.iter().any(|r| r.object.is_some()) {
+            let nexthops = self.conn()?.dump_nexthops().await;
+            by_id = nexthop::next_hops_by_id(&nexthops.map_err(|e| self.failed("dumping nexthop objects", e))?);
+        }
+        Ok(routes
+            .into_iter()
+            .map(|r| match r.object {
+                Some(id) => (r.prefix, by_id.get(&id).cloned().unwrap_or_default()),
+                None => (r.prefix, r.nexthops),
+            })
+            .collect())
     }
 
     async fn refresh_links(&mut self) -> Result<(), FibError> {
         let links = self.conn()?.dump_links().await;
-        self.links = links.map_err(|e| self.failed("dumping links", e))?;
+        let links = links.map_err(|e| self.failed("dumping links", e))?;
+        self.set_links(links);
+        Ok(())
+    }
+
+    /// A fresh look at the links and the objects (one may have gone with
+    /// its link), and the objects the routes need made again.
+    async fn look_again(&mut self) -> Result<(), FibError> {
+        self.refresh_links().await?;
+        if let Some(nexthops) = self.dump_nexthops().await? {
+            self.objects.reconcile(nexthops);
+            self.create_objects().await?;
+        }
         Ok(())
     }
 
     fn plan_for(&self, prefixes: impl Iterator<Item = IpNet>) -> Vec<Op> {
         prefixes
-            .filter_map(|p| self.table.plan(p, self.at.metric, &self.links))
+            .filter_map(|p| self.table.plan(p, self.at.metric, &self.links, &self.objects))
             .collect()
     }
 
@@ -780,7 +931,7 @@ impl Fib {
             if answers.link_trouble.is_empty() {
                 break;
             }
-            self.refresh_links().await?;
+            self.look_again().await?;
             ops = self.plan_for(answers.link_trouble.into_iter());
         }
         Ok(report)
@@ -794,8 +945,16 @@ impl Fib {
         let report = &mut answers.report;
         for (op, error) in ops.iter().zip(errors) {
             match (op, error) {
-                (Op::Replace { prefix, nexthops, .. }, None) => {
-                    self.table.set_installed(*prefix, Some(nexthops));
+                (
+                    Op::Replace {
+                        prefix,
+                        nexthops,
+                        object,
+                        ..
+                    },
+                    None,
+                ) => {
+                    self.table.set_installed_via(*prefix, Some(nexthops), object.is_some());
                     report.replaced += 1;
                 }
                 (Op::Delete { prefix, metric }, None) => {
@@ -810,7 +969,11 @@ impl Fib {
                         self.table.set_installed(*prefix, None);
                     }
                 }
-                (Op::Replace { prefix, .. }, Some(e)) if retry_links && e.is_link_problem() => {
+                // A link problem, or an object gone with its link (the
+                // kernel says EINVAL, "Nexthop id does not exist").
+                (Op::Replace { prefix, object, .. }, Some(e))
+                    if retry_links && (e.is_link_problem() || (object.is_some() && e.errno == libc::EINVAL)) =>
+                {
                     debug!("fib: {prefix}: {e}; looking at the links again");
                     answers.link_trouble.push(*prefix);
                 }
@@ -846,6 +1009,9 @@ impl Fib {
         }
     }
 }
+
+/// The links, the nexthop objects (if the kernel has them) and our routes.
+type KernelDump = (Links, Option<Vec<KernelNexthop>>, Vec<KernelRoute>);
 
 /// Whether a route of `chunk` goes through a link the last dump did not
 /// have: the links are looked at again before planning.

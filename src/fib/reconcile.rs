@@ -5,7 +5,8 @@
 //! Memory: a full table is a million routes, and most share a handful of
 //! next-hop sets (one per ECMP group). The table stores each set once, by
 //! a 4-byte id, so a route costs its key and two ids (wanted, installed)
-//! in a B-tree: about 22 bytes.
+//! in a B-tree: about 22 bytes. The installed id's top bit says whether
+//! the kernel's route refers to the set's nexthop object (see `nexthop`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::message::{KernelRoute, LinkState};
+use super::nexthop::Objects;
 use super::types::{FibNextHop, NextHops};
 use crate::prefix_map::PrefixMap;
 
@@ -22,7 +24,11 @@ use crate::prefix_map::PrefixMap;
 pub(crate) enum Op {
     Replace {
         prefix: IpNet,
+        /// The next hops: the wanted set when `object` is its nexthop
+        /// object, else those the route carries inline.
         nexthops: NextHops,
+        /// The nexthop object the route refers to (RTA_NH_ID).
+        object: Option<u32>,
         /// No route of ours to `prefix` is in the kernel (as far as we
         /// know): add it without NLM_F_REPLACE, with NLM_F_EXCL, so that
         /// another daemon's route at our metric is never replaced (the
@@ -45,12 +51,15 @@ impl Op {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Links {
     by_index: HashMap<u32, LinkState>,
+    /// Next hops are nexthop objects, which need carrier as well.
+    pub need_carrier: bool,
 }
 
 impl Links {
     pub fn new(states: impl IntoIterator<Item = LinkState>) -> Links {
         Links {
             by_index: states.into_iter().map(|s| (s.ifindex, s)).collect(),
+            need_carrier: false,
         }
     }
 
@@ -59,14 +68,19 @@ impl Links {
         self.by_index.contains_key(&ifindex)
     }
 
-    /// Admin up at the last dump; a link the dump did not have is gone.
+    /// Admin up (with carrier, if `need_carrier`) at the last dump; a
+    /// link the dump did not have is gone.
     pub fn is_up(&self, ifindex: u32) -> bool {
-        self.by_index.get(&ifindex).is_some_and(|s| s.up)
+        self.by_index
+            .get(&ifindex)
+            .is_some_and(|s| s.up && (s.carrier || !self.need_carrier))
     }
 
     /// "swp1 (ifindex 4) is down" or "ifindex 4 is gone", for logs.
     pub fn describe_down(&self, ifindex: u32) -> String {
         match self.by_index.get(&ifindex) {
+            Some(s) if s.up && !s.name.is_empty() => format!("{} (ifindex {ifindex}) has no carrier", s.name),
+            Some(s) if s.up => format!("ifindex {ifindex} has no carrier"),
             Some(s) if !s.name.is_empty() => format!("{} (ifindex {ifindex}) is down", s.name),
             Some(_) => format!("ifindex {ifindex} is down"),
             None => format!("ifindex {ifindex} is gone"),
@@ -96,30 +110,71 @@ pub(crate) fn usable(wanted: &NextHops, links: &Links) -> NextHops {
     wanted.iter().filter(|nh| links.is_up(nh.ifindex)).copied().collect()
 }
 
+/// Our route to a prefix as the kernel has it: its next hops, and whether
+/// it refers to their set's nexthop object (else it carries them inline).
+pub(crate) type InstalledRoute<'a> = (&'a NextHops, bool);
+
 /// The request, if any, that takes `prefix` from `installed` (our route at
-/// our metric, by its live nexthops) to `wanted`.
+/// our metric) to `wanted`: through the wanted set's nexthop object when
+/// `objects` has it, else with the next hops whose link is up inline.
 pub(crate) fn plan(
     prefix: IpNet,
     wanted: Option<&NextHops>,
-    installed: Option<&NextHops>,
+    installed: Option<InstalledRoute<'_>>,
     metric: u32,
     links: &Links,
+    objects: &Objects,
 ) -> Option<Op> {
-    let nexthops = wanted.map(|w| usable(w, links)).filter(|n| !n.is_empty());
-    match (nexthops, installed) {
-        (Some(n), Some(i)) if n == *i => None,
-        (Some(nexthops), installed) => Some(Op::Replace {
+    let Some(wanted) = wanted.filter(|w| w.iter().any(|nh| links.is_up(nh.ifindex))) else {
+        return installed.map(|_| Op::Delete { prefix, metric });
+    };
+    let create_only = installed.is_none();
+    if let Some(id) = objects.id_for(wanted) {
+        return match installed {
+            Some((set, true)) if set == wanted => None,
+            _ => Some(Op::Replace {
+                prefix,
+                nexthops: Arc::clone(wanted),
+                object: Some(id),
+                create_only,
+            }),
+        };
+    }
+    let nexthops = usable(wanted, links);
+    match installed {
+        Some((set, false)) if *set == nexthops => None,
+        _ => Some(Op::Replace {
             prefix,
             nexthops,
-            create_only: installed.is_none(),
+            object: None,
+            create_only,
         }),
-        (None, Some(_)) => Some(Op::Delete { prefix, metric }),
-        (None, None) => None,
     }
 }
 
-/// A next-hop set's id in [`NhSets`].
+/// A next-hop set's id in [`NhSets`]: below 2^31.
 type NhId = NonZeroU32;
+
+/// The installed side of an entry: the set's id, and in the top bit
+/// whether the route refers to the set's nexthop object.
+#[derive(Debug, Clone, Copy)]
+struct Installed(NonZeroU32);
+
+const VIA_OBJECT: u32 = 1 << 31;
+
+impl Installed {
+    fn new(id: NhId, via_object: bool) -> Installed {
+        Installed(id | if via_object { VIA_OBJECT } else { 0 })
+    }
+
+    fn id(self) -> NhId {
+        NhId::new(self.0.get() & !VIA_OBJECT).unwrap_or(self.0)
+    }
+
+    fn via_object(self) -> bool {
+        self.0.get() & VIA_OBJECT != 0
+    }
+}
 
 /// Next-hop sets by id, each counted by the routes that use it.
 #[derive(Debug, Default)]
@@ -157,8 +212,9 @@ impl NhSets {
                 self.sets.push(Some((Arc::clone(&shared), 1)));
                 u32::try_from(self.sets.len())
                     .ok()
+                    .filter(|n| *n < VIA_OBJECT)
                     .and_then(NhId::new)
-                    .expect("fewer than 2^32 next-hop sets")
+                    .expect("fewer than 2^31 next-hop sets")
             }
         };
         self.ids.insert(shared, id);
@@ -182,6 +238,10 @@ impl NhSets {
     fn in_use(&self) -> usize {
         self.ids.len()
     }
+
+    fn iter(&self) -> impl Iterator<Item = &NextHops> {
+        self.sets.iter().flatten().map(|(set, _)| set)
+    }
 }
 
 /// One prefix: the nexthops we want (none: remove it) and those our route
@@ -190,7 +250,7 @@ impl NhSets {
 #[derive(Debug, Clone, Copy, Default)]
 struct FibEntry {
     wanted: Option<NhId>,
-    installed: Option<NhId>,
+    installed: Option<Installed>,
 }
 
 /// Every prefix we want or have in the kernel.
@@ -210,16 +270,25 @@ impl FibTable {
     }
 
     pub fn installed(&self, prefix: &IpNet) -> Option<&NextHops> {
-        let id = self.routes.get(prefix)?.installed?;
-        Some(self.sets.get(id))
+        self.installed_route(prefix).map(|(set, _)| set)
+    }
+
+    pub fn installed_route(&self, prefix: &IpNet) -> Option<InstalledRoute<'_>> {
+        let installed = self.routes.get(prefix)?.installed?;
+        Some((self.sets.get(installed.id()), installed.via_object()))
     }
 
     /// Our routes equal to or inside `within` (all without it) as the
     /// kernel last acknowledged or dumped them.
-    pub fn installed_within(&self, within: Option<IpNet>) -> impl Iterator<Item = (IpNet, &NextHops)> {
+    pub fn installed_within(&self, within: Option<IpNet>) -> impl Iterator<Item = (IpNet, InstalledRoute<'_>)> {
         self.routes
             .iter_within(within)
-            .filter_map(|(p, e)| e.installed.map(|id| (p, self.sets.get(id))))
+            .filter_map(|(p, e)| e.installed.map(|i| (p, (self.sets.get(i.id()), i.via_object()))))
+    }
+
+    /// Every next-hop set a route wants or has.
+    pub fn sets(&self) -> impl Iterator<Item = &NextHops> {
+        self.sets.iter()
     }
 
     /// Prefixes we want routes to.
@@ -256,11 +325,18 @@ impl FibTable {
         });
     }
 
-    /// Record what the kernel now has for `prefix` (None: nothing of ours).
+    /// Record what the kernel now has for `prefix` (None: nothing of
+    /// ours), with its next hops inline.
     pub fn set_installed(&mut self, prefix: IpNet, nexthops: Option<&[FibNextHop]>) {
+        self.set_installed_via(prefix, nexthops, false);
+    }
+
+    /// Record what the kernel now has for `prefix`: `via_object`, through
+    /// the nexthop object of the set `nexthops`.
+    pub fn set_installed_via(&mut self, prefix: IpNet, nexthops: Option<&[FibNextHop]>, via_object: bool) {
         self.update(prefix, |sets, entry| {
-            let old = entry.installed.take();
-            entry.installed = nexthops.map(|n| sets.acquire(n));
+            let old = entry.installed.take().map(Installed::id);
+            entry.installed = nexthops.map(|n| Installed::new(sets.acquire(n), via_object));
             old
         });
     }
@@ -309,14 +385,33 @@ impl FibTable {
     }
 
     /// The request, if any, for one prefix.
-    pub fn plan(&self, prefix: IpNet, metric: u32, links: &Links) -> Option<Op> {
-        plan(prefix, self.wanted(&prefix), self.installed(&prefix), metric, links)
+    pub fn plan(&self, prefix: IpNet, metric: u32, links: &Links, objects: &Objects) -> Option<Op> {
+        plan(
+            prefix,
+            self.wanted(&prefix),
+            self.installed_route(&prefix),
+            metric,
+            links,
+            objects,
+        )
     }
 
     /// From a dump of our routes: record what is installed at our metric,
     /// and return the requests that make the kernel match what we want
     /// (deletes first).
-    pub fn resync(&mut self, dump: Vec<KernelRoute>, metric: u32, links: &Links) -> Vec<Op> {
+    #[cfg(test)]
+    pub fn resync(&mut self, dump: Vec<KernelRoute>, metric: u32, links: &Links, objects: &Objects) -> Vec<Op> {
+        let mut ops = self.record_dump(dump, metric, objects);
+        ops.extend(self.plan_all(metric, links, objects));
+        sort_deletes_first(&mut ops);
+        ops
+    }
+
+    /// Record a dump of our routes as what is installed at our metric (a
+    /// route through an object of ours as the object's set; through an
+    /// object not ours, or an orphan, as its next hops inline, so that it
+    /// is replaced), and return the deletes of the routes we never keep.
+    pub fn record_dump(&mut self, dump: Vec<KernelRoute>, metric: u32, objects: &Objects) -> Vec<Op> {
         let installed: Vec<IpNet> = self
             .routes
             .iter()
@@ -343,26 +438,42 @@ impl FibTable {
                 });
                 self.set_installed(route.prefix, Some(&[]));
             } else {
-                self.set_installed(route.prefix, Some(&route.nexthops));
+                match route.object {
+                    Some(id) => match objects.set_of(id) {
+                        Some(set) => self.set_installed_via(route.prefix, Some(set), true),
+                        None => {
+                            let content = objects.content(id).map(|c| c.to_vec()).unwrap_or_default();
+                            self.set_installed(route.prefix, Some(&content));
+                        }
+                    },
+                    None => self.set_installed(route.prefix, Some(&route.nexthops)),
+                }
             }
         }
-        let mut replaces = Vec::new();
-        for (prefix, entry) in self.routes.iter() {
-            let wanted = entry.wanted.map(|id| self.sets.get(id));
-            let installed = entry.installed.map(|id| self.sets.get(id));
-            match plan(prefix, wanted, installed, metric, links) {
-                Some(op @ Op::Delete { .. }) => deletes.push(op),
-                Some(op) => replaces.push(op),
-                None => {}
-            }
-        }
-        // Highest prefix first, as for submitted changes (see
-        // `Queued::into_routes`): a million deletes in ascending order
-        // take six times as long.
-        deletes.sort_by_key(|op| std::cmp::Reverse(op.prefix()));
-        deletes.extend(replaces);
         deletes
     }
+
+    /// The requests that make the kernel match what we want, for every
+    /// prefix.
+    pub fn plan_all(&self, metric: u32, links: &Links, objects: &Objects) -> Vec<Op> {
+        let mut ops = Vec::new();
+        for (prefix, entry) in self.routes.iter() {
+            let wanted = entry.wanted.map(|id| self.sets.get(id));
+            let installed = entry.installed.map(|i| (self.sets.get(i.id()), i.via_object()));
+            ops.extend(plan(prefix, wanted, installed, metric, links, objects));
+        }
+        ops
+    }
+}
+
+/// Deletes first, highest prefix first, as for submitted changes (see
+/// `Queued::into_routes`): a million deletes in ascending order take six
+/// times as long. Replaces keep their order.
+pub(crate) fn sort_deletes_first(ops: &mut [Op]) {
+    ops.sort_by_key(|op| match op {
+        Op::Delete { prefix, .. } => (false, std::cmp::Reverse(Some(*prefix))),
+        Op::Replace { .. } => (true, std::cmp::Reverse(None)),
+    });
 }
 
 /// Desired routes that cannot have all their nexthops because of down
@@ -430,6 +541,7 @@ pub(crate) fn shortfall<'a>(routes: impl IntoIterator<Item = (IpNet, &'a NextHop
 
 #[cfg(test)]
 mod tests {
+    use super::super::nexthop::Support;
     use super::super::test_util::{link, net, nh, set};
     use super::*;
 
@@ -443,7 +555,13 @@ mod tests {
             prefix: net(prefix),
             metric,
             nexthops,
+            object: None,
         }
+    }
+
+    /// A kernel without nexthop objects: routes carry their next hops.
+    fn inline() -> Objects {
+        Objects::new(Support::No)
     }
 
     #[test]
@@ -477,6 +595,7 @@ mod tests {
             Some(Op::Replace {
                 prefix: p,
                 nexthops: set(n),
+                object: None,
                 create_only: false,
             })
         };
@@ -484,12 +603,15 @@ mod tests {
             Some(Op::Replace {
                 prefix: p,
                 nexthops: set(n),
+                object: None,
                 create_only: true,
             })
         };
         let delete = Some(Op::Delete { prefix: p, metric: 20 });
         let plan = |wanted: Option<&[FibNextHop]>, installed: Option<&[FibNextHop]>| {
-            plan(p, wanted.map(set).as_ref(), installed.map(set).as_ref(), 20, &l)
+            let installed = installed.map(set);
+            let installed = installed.as_ref().map(|i| (i, false));
+            plan(p, wanted.map(set).as_ref(), installed, 20, &l, &inline())
         };
 
         // New, changed, unchanged.
@@ -507,6 +629,110 @@ mod tests {
         assert_eq!(plan(Some(&[nh(4, "fe80::4")]), None), None, "gone link");
         // Installed but unusable (dead or foreign form): replaced.
         assert_eq!(plan(Some(&[a]), Some(&[])), replace(&[a]));
+    }
+
+    /// Objects for `sets`, as the kernel acknowledged them.
+    fn objects_for(sets: &[NextHops]) -> Objects {
+        let mut objects = Objects::default();
+        let ops = objects.plan_creates(sets.iter(), &links());
+        let n = ops.len();
+        objects.record(&ops, vec![None; n]);
+        objects
+    }
+
+    #[test]
+    fn routes_refer_to_their_sets_object_when_it_is_there() {
+        let l = links();
+        let p = net("10.0.0.0/24");
+        let (a, b, down) = (nh(1, "fe80::1"), nh(2, "fe80::2"), nh(3, "fe80::3"));
+        let ab = set(&[a, b]);
+        let objects = objects_for(&[Arc::clone(&ab)]);
+        let group = objects.id_for(&ab).expect("group");
+        let via_group = |create_only| {
+            Some(Op::Replace {
+                prefix: p,
+                nexthops: Arc::clone(&ab),
+                object: Some(group),
+                create_only,
+            })
+        };
+        assert_eq!(plan(p, Some(&ab), None, 20, &l, &objects), via_group(true));
+        assert_eq!(plan(p, Some(&ab), Some((&ab, true)), 20, &l, &objects), None);
+        // The same next hops inline (an earlier run, a kernel that had no
+        // objects then): moved to the object.
+        assert_eq!(
+            plan(p, Some(&ab), Some((&ab, false)), 20, &l, &objects),
+            via_group(false)
+        );
+        // A set without its object yet: inline, without the down link.
+        let a_down = set(&[a, down]);
+        assert_eq!(
+            plan(p, Some(&a_down), Some((&ab, true)), 20, &l, &objects),
+            Some(Op::Replace {
+                prefix: p,
+                nexthops: set(&[a]),
+                object: None,
+                create_only: false,
+            })
+        );
+        // A group's leaves serve single next hops too.
+        let only_a = set(&[a]);
+        assert_eq!(
+            plan(p, Some(&only_a), Some((&only_a, false)), 20, &l, &objects),
+            Some(Op::Replace {
+                prefix: p,
+                nexthops: Arc::clone(&only_a),
+                object: objects.id_for(&[a]),
+                create_only: false,
+            })
+        );
+        // Every link down: deleted, the object left to the kernel.
+        assert_eq!(
+            plan(p, Some(&set(&[down])), Some((&ab, true)), 20, &l, &objects),
+            Some(Op::Delete { prefix: p, metric: 20 })
+        );
+    }
+
+    #[test]
+    fn a_carrier_loss_counts_as_down_for_objects_only() {
+        let mut lost = link(2, true);
+        lost.carrier = false;
+        let mut l = Links::new([link(1, true), lost]);
+        assert!(l.is_up(2));
+        assert_eq!(l.describe_down(2), "eth2 (ifindex 2) has no carrier");
+        l.need_carrier = true;
+        assert!(l.is_up(1) && !l.is_up(2));
+    }
+
+    #[test]
+    fn a_dump_reads_routes_through_objects_as_their_sets() {
+        let (a, b) = (nh(1, "fe80::1"), nh(2, "fe80::2"));
+        let ab = set(&[a, b]);
+        let objects = objects_for(&[Arc::clone(&ab)]);
+        let group = objects.id_for(&ab).expect("group");
+        let mut t = table(&[("10.0.0.0/24", &[a, b]), ("10.0.1.0/24", &[a, b])]);
+        let through = |prefix: &str, id| KernelRoute {
+            object: Some(id),
+            ..kr(prefix, 20, vec![])
+        };
+        let deletes = t.record_dump(
+            vec![through("10.0.0.0/24", group), through("10.0.1.0/24", 7)],
+            20,
+            &objects,
+        );
+        assert!(deletes.is_empty());
+        assert_eq!(t.installed_route(&net("10.0.0.0/24")), Some((&ab, true)));
+        // Not an object of ours: replaced.
+        assert_eq!(t.installed_route(&net("10.0.1.0/24")), Some((&set(&[]), false)));
+        assert_eq!(
+            t.plan_all(20, &links(), &objects),
+            [Op::Replace {
+                prefix: net("10.0.1.0/24"),
+                nexthops: ab,
+                object: Some(group),
+                create_only: false,
+            }]
+        );
     }
 
     #[test]
@@ -583,7 +809,7 @@ mod tests {
             kr("10.0.0.0/24", 1024, vec![a]), // stale metric
             kr("10.8.0.0/24", 20, vec![]),    // stale, unusable
         ];
-        let ops = t.resync(dump, 20, &l);
+        let ops = t.resync(dump, 20, &l, &inline());
         assert_eq!(t.installed(&net("10.8.0.0/24")).map(|n| n.len()), Some(0));
         assert_eq!(t.installed(&net("10.0.1.0/24")).map(|n| n.to_vec()), Some(vec![a]));
         assert!(t.installed(&net("10.0.2.0/24")).is_none());
@@ -606,11 +832,13 @@ mod tests {
                 Op::Replace {
                     prefix: net("10.0.1.0/24"),
                     nexthops: set(&[a, b]),
+                    object: None,
                     create_only: false
                 },
                 Op::Replace {
                     prefix: net("10.0.2.0/24"),
                     nexthops: set(&[b]),
+                    object: None,
                     create_only: true
                 },
             ]
@@ -623,13 +851,14 @@ mod tests {
         let mut t = table(&[("10.0.0.0/24", &[a])]);
         t.set_installed(net("10.0.0.0/24"), Some(&[a]));
         t.set_installed(net("10.1.0.0/24"), Some(&[a]));
-        let ops = t.resync(vec![], 20, &links());
+        let ops = t.resync(vec![], 20, &links(), &inline());
         assert!(t.installed(&net("10.1.0.0/24")).is_none());
         assert_eq!(
             ops,
             [Op::Replace {
                 prefix: net("10.0.0.0/24"),
                 nexthops: set(&[a]),
+                object: None,
                 create_only: true
             }]
         );
@@ -641,7 +870,7 @@ mod tests {
             kr("10.0.0.0/24", 20, vec![nh(1, "fe80::1")]),
             kr("2001:db8::/64", 7, vec![]),
         ];
-        let ops = FibTable::default().resync(dump, 20, &links());
+        let ops = FibTable::default().resync(dump, 20, &links(), &inline());
         assert_eq!(
             ops,
             [
@@ -662,7 +891,7 @@ mod tests {
         let a = nh(1, "fe80::1");
         let mut t = table(&[("10.0.0.0/24", &[a])]);
         let dump = vec![kr("10.0.0.0/24", 20, vec![a]), kr("10.0.0.0/24", 20, vec![a])];
-        let ops = t.resync(dump, 20, &links());
+        let ops = t.resync(dump, 20, &links(), &inline());
         assert_eq!(
             ops.iter().map(|o| matches!(o, Op::Delete { .. })).collect::<Vec<_>>(),
             [true, false]

@@ -21,6 +21,8 @@ use super::message::{
     KernelRoute, Placement, delete_request, dump_request, link_dump_request, link_from_msg, ours_from_msg,
     replace_request,
 };
+use super::nexthop::{KernelNexthop, NhOp};
+use super::nexthop_msg;
 use super::reconcile::{Links, Op};
 
 /// Requests packed into one datagram at most: their errors must fit in
@@ -45,28 +47,25 @@ fn next_seq(seq: &mut u32) -> u32 {
     *seq
 }
 
-/// Fill `out` with the requests of the first of `ops`, numbered on from
-/// `seq`, until a datagram is full: [`MAX_BATCH`] requests, or past
-/// [`MAX_BATCH_BYTES`]. Returns how many it took: at least one, unless
-/// `ops` is empty.
-fn pack_batch(out: &mut Vec<u8>, ops: &[Op], at: Placement, seq: &mut u32) -> usize {
-    out.clear();
-    let mut packed = 0;
-    for op in ops.iter().take(MAX_BATCH) {
-        if out.len() >= MAX_BATCH_BYTES {
-            break;
-        }
-        let seq = next_seq(seq);
-        match op {
+/// A request the socket sends in batches: a route or a nexthop object.
+pub(super) trait Request {
+    /// Append it as message `seq`.
+    fn push(&self, out: &mut Vec<u8>, at: Placement, seq: u32);
+}
+
+impl Request for Op {
+    fn push(&self, out: &mut Vec<u8>, at: Placement, seq: u32) {
+        match self {
             Op::Replace {
                 prefix,
                 nexthops,
+                object,
                 create_only,
             } => {
                 let how = if *create_only { NLM_F_EXCL } else { NLM_F_REPLACE };
                 frame::push(
                     out,
-                    replace_request(*prefix, nexthops, at),
+                    replace_request(*prefix, nexthops, *object, at),
                     NLM_F_REQUEST | NLM_F_CREATE | how,
                     seq,
                 )
@@ -75,6 +74,27 @@ fn pack_batch(out: &mut Vec<u8>, ops: &[Op], at: Placement, seq: &mut u32) -> us
                 frame::push(out, delete_request(*prefix, at.table, *metric), NLM_F_REQUEST, seq)
             }
         }
+    }
+}
+
+impl Request for NhOp {
+    fn push(&self, out: &mut Vec<u8>, _: Placement, seq: u32) {
+        nexthop_msg::push_request(out, self, seq);
+    }
+}
+
+/// Fill `out` with the requests of the first of `ops`, numbered on from
+/// `seq`, until a datagram is full: [`MAX_BATCH`] requests, or past
+/// [`MAX_BATCH_BYTES`]. Returns how many it took: at least one, unless
+/// `ops` is empty.
+fn pack_batch(out: &mut Vec<u8>, ops: &[impl Request], at: Placement, seq: &mut u32) -> usize {
+    out.clear();
+    let mut packed = 0;
+    for op in ops.iter().take(MAX_BATCH) {
+        if out.len() >= MAX_BATCH_BYTES {
+            break;
+        }
+        op.push(out, at, next_seq(seq));
         packed += 1;
     }
     packed
@@ -196,7 +216,7 @@ impl Conn {
     }
 
     /// Send `ops` in batches and collect the kernel's answers.
-    pub(super) async fn execute(&mut self, ops: &[Op], at: Placement) -> io::Result<Executed> {
+    pub(super) async fn execute(&mut self, ops: &[impl Request], at: Placement) -> io::Result<Executed> {
         let mut errors = vec![None; ops.len()];
         let mut lost = false;
         let mut start = 0;
@@ -266,18 +286,46 @@ impl Conn {
         Ok(Links::new(links))
     }
 
-    /// Run a dump, keeping what `read` returns, again if the kernel marks
-    /// it interrupted by a change. A lost or cut reply fails it (the socket
-    /// is then reopened: a dump still running would refuse a new one).
+    /// Every nexthop object (all protocols: the ids others hold matter
+    /// too). A kernel without them refuses: the error has its errno.
+    pub(super) async fn dump_nexthops(&mut self) -> io::Result<Vec<KernelNexthop>> {
+        self.dump_frames(nexthop_msg::push_dump, |f| Ok(nexthop_msg::nexthop_from_frame(f)))
+            .await
+    }
+
+    /// Run a dump, keeping what `read` returns.
     async fn dump<T>(
         &mut self,
         request: RouteNetlinkMessage,
         mut read: impl FnMut(RouteNetlinkMessage) -> Option<T>,
     ) -> io::Result<Vec<T>> {
+        let push = |out: &mut Vec<u8>, seq| frame::push(out, request.clone(), NLM_F_REQUEST | NLM_F_DUMP, seq);
+        self.dump_frames(push, |f| {
+            match NetlinkMessage::<RouteNetlinkMessage>::deserialize(f.bytes) {
+                Ok(NetlinkMessage {
+                    payload: NetlinkPayload::InnerMessage(m),
+                    ..
+                }) => Ok(read(m)),
+                Ok(_) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await
+    }
+
+    /// Run a dump that `push` asks for, keeping what `read` makes of each
+    /// message, again if the kernel marks it interrupted by a change. A
+    /// lost or cut reply fails it (the socket is then reopened: a dump
+    /// still running would refuse a new one).
+    async fn dump_frames<T>(
+        &mut self,
+        push: impl Fn(&mut Vec<u8>, u32),
+        mut read: impl FnMut(&Frame<'_>) -> Result<Option<T>, String>,
+    ) -> io::Result<Vec<T>> {
         for _ in 0..MAX_DUMP_ATTEMPTS {
             let seq = self.next_seq();
             self.outgoing.clear();
-            frame::push(&mut self.outgoing, request.clone(), NLM_F_REQUEST | NLM_F_DUMP, seq);
+            push(&mut self.outgoing, seq);
             self.send().await?;
             let mut items = Vec::new();
             let mut interrupted = false;
@@ -299,19 +347,17 @@ impl Conn {
                         },
                         NLMSG_ERROR => {
                             if let Some(e) = frame::error_of(f) {
-                                return Err(io::Error::other(format!("dump refused: {e}")));
+                                // The errno itself: the caller may expect it
+                                // (a kernel without nexthop objects).
+                                return Err(io::Error::from_raw_os_error(e.errno));
                             }
                         }
-                        _ => match NetlinkMessage::<RouteNetlinkMessage>::deserialize(f.bytes) {
-                            Ok(NetlinkMessage {
-                                payload: NetlinkPayload::InnerMessage(m),
-                                ..
-                            }) => items.extend(read(m)),
-                            Ok(_) => {}
+                        _ => match read(f) {
+                            Ok(item) => items.extend(item),
                             Err(e) => {
                                 undecodable.0 += 1;
                                 if undecodable.1.is_empty() {
-                                    undecodable.1 = e.to_string();
+                                    undecodable.1 = e;
                                 }
                             }
                         },
@@ -375,7 +421,7 @@ mod tests {
             1500 - MAX_BATCH
         );
         assert_eq!(seqs(&out).first(), Some(&(11 + MAX_BATCH as u32)));
-        assert_eq!(pack_batch(&mut out, &[], MAIN, &mut seq), 0);
+        assert_eq!(pack_batch(&mut out, &[] as &[Op], MAIN, &mut seq), 0);
         assert!(out.is_empty());
     }
 
@@ -387,6 +433,7 @@ mod tests {
         let op = |create_only| Op::Replace {
             prefix: net("10.0.0.0/24"),
             nexthops: Arc::clone(&a),
+            object: None,
             create_only,
         };
         let mut out = Vec::new();
@@ -406,6 +453,7 @@ mod tests {
             .map(|i| Op::Replace {
                 prefix: net(&format!("2001:db8:{i:x}::/48")),
                 nexthops: Arc::clone(&wide),
+                object: None,
                 create_only: i % 2 == 0,
             })
             .collect();

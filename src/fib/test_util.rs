@@ -29,6 +29,7 @@ pub fn link(ifindex: u32, up: bool) -> LinkState {
         ifindex,
         name: format!("eth{ifindex}"),
         up,
+        carrier: up,
     }
 }
 

@@ -15,6 +15,7 @@ fn fib() -> Fib {
         conn: None,
         table: FibTable::default(),
         links: Links::new([link(1, true), link(2, true), link(3, false)]),
+        objects: Objects::new(Support::No),
         stale: false,
         done: Ok(FibReport::default()),
         inbox: actor::channel(STAGE, 1).1,
@@ -68,6 +69,7 @@ fn refusals_are_grouped_by_errno_with_the_first_named() {
     let install = |p: &str| Op::Replace {
         prefix: net(p),
         nexthops: Arc::clone(&a),
+        object: None,
         create_only: true,
     };
     let eexist = KernelError {
@@ -130,6 +132,7 @@ fn answers_are_recorded_in_the_table() {
     let replace = |prefix| Op::Replace {
         prefix,
         nexthops: Arc::clone(&a),
+        object: None,
         create_only: false,
     };
     let ops = [
@@ -197,6 +200,7 @@ fn plans_leave_out_down_links_and_skip_what_is_installed() {
         [Op::Replace {
             prefix: both,
             nexthops: set(&[nh(1, "fe80::1")]),
+            object: None,
             create_only: true,
         }]
     );
@@ -333,4 +337,29 @@ fn a_deferral_sends_no_change_to_our_routes() {
     assert_eq!(report, Ok(FibReport::default()));
     assert_eq!(f.table.installed(&net("10.0.0.0/24")), Some(&set(&[a])));
     assert_eq!(f.table.installed(&net("10.0.1.0/24")), Some(&set(&[a])));
+}
+
+/// A route naming an object the kernel flushed (with its link) since the
+/// last look is refused with EINVAL: planned again after a fresh look, not
+/// a failure. Acknowledged, it is recorded as going through the object.
+#[test]
+fn a_route_through_a_vanished_object_is_planned_again() {
+    let mut f = fib();
+    let a = set(&[nh(1, "fe80::1")]);
+    let [through, inline] = ["10.0.1.0/24", "10.0.2.0/24"].map(net);
+    let replace = |prefix, object| Op::Replace {
+        prefix,
+        nexthops: Arc::clone(&a),
+        object,
+        create_only: true,
+    };
+    let ops = [replace(through, Some(7)), replace(inline, None)];
+    let answers = f.record(&ops, vec![refused(libc::EINVAL), refused(libc::EINVAL)], true);
+    assert_eq!(answers.link_trouble, [through]);
+    assert_eq!(answers.report.failed, 1, "inline, EINVAL is a refusal");
+
+    let answers = f.record(&ops, vec![None, None], true);
+    assert_eq!(answers.report.replaced, 2);
+    assert_eq!(f.table.installed_route(&through), Some((&a, true)));
+    assert_eq!(f.table.installed_route(&inline), Some((&a, false)));
 }

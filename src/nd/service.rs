@@ -3,7 +3,7 @@
 //! observations for the peer table; the speakers' schedules become RSs and
 //! RAs on the wire, the probers' echo requests to all-nodes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
@@ -61,6 +61,8 @@ struct Iface {
     joined: Option<u32>,
     source: Option<Ipv6Addr>,
     counters: Counters,
+    /// Its entry in the service's `schedule`, if any.
+    scheduled: Option<std::time::Instant>,
 }
 
 impl Iface {
@@ -71,6 +73,7 @@ impl Iface {
             joined: None,
             source: None,
             counters: Counters::default(),
+            scheduled: None,
         }
     }
 
@@ -120,6 +123,7 @@ pub fn spawn(
         links,
         observations,
         ifaces,
+        schedule: BTreeSet::new(),
         names: HashMap::new(),
         own: HashSet::new(),
         commands: inbox,
@@ -138,6 +142,11 @@ struct Service {
     links: watch::Receiver<Links>,
     observations: mpsc::Sender<Observation>,
     ifaces: BTreeMap<String, Iface>,
+    /// Each interface's next deadline (speaker or prober), earliest first:
+    /// a packet or a timer costs O(log N) with a thousand interfaces, not a
+    /// walk over all of them. An entry may be early (a deadline that moved
+    /// later), never late: polling an interface before its time does nothing.
+    schedule: BTreeSet<(std::time::Instant, String)>,
     /// From `links`, kept when it changes so that a received packet costs
     /// lookups, not a copy of the snapshot: configured ifindex -> name, and
     /// every link-local of ours.
@@ -159,7 +168,7 @@ impl Service {
         let mut buf = vec![0u8; 65536];
         self.links_changed().await;
         loop {
-            let deadline = self.ifaces.values().filter_map(Iface::next_deadline).min();
+            let deadline = self.schedule.first().map(|(at, _)| *at);
             tokio::select! {
                 received = self.socket.recv(&mut buf) => match received {
                     Ok(rx) => {
@@ -204,6 +213,9 @@ impl Service {
             let Some(iface) = self.ifaces.remove(&name) else {
                 continue;
             };
+            if let Some(at) = iface.scheduled {
+                self.schedule.remove(&(at, name.clone()));
+            }
             self.farewell(&name, &iface).await;
             if let Some(ifindex) = iface.joined {
                 self.socket.leave(ifindex);
@@ -272,22 +284,62 @@ impl Service {
                 prober.set_ready(source.is_some(), now);
             }
         }
+        let names: Vec<String> = self.ifaces.keys().cloned().collect();
+        for name in names {
+            self.reschedule(&name);
+        }
         self.poll_speakers().await;
     }
 
+    /// Put the interface's next deadline in `schedule` (after anything that
+    /// may have moved it).
+    fn reschedule(&mut self, name: &str) {
+        let Some(iface) = self.ifaces.get_mut(name) else {
+            return;
+        };
+        let next = iface.next_deadline();
+        if next == iface.scheduled {
+            return;
+        }
+        if let Some(at) = iface.scheduled.take() {
+            self.schedule.remove(&(at, name.to_string()));
+        }
+        if let Some(at) = next {
+            self.schedule.insert((at, name.to_string()));
+        }
+        iface.scheduled = next;
+    }
+
+    /// Send what the interfaces due by now have to send; only those are
+    /// looked at.
     async fn poll_speakers(&mut self) {
         let now = now();
         let mut due = Vec::new();
         let mut probes = Vec::new();
-        for (name, iface) in &mut self.ifaces {
+        let mut polled = Vec::new();
+        while let Some((at, _)) = self.schedule.first()
+            && *at <= now
+        {
+            let Some((_, name)) = self.schedule.pop_first() else {
+                break;
+            };
+            let Some(iface) = self.ifaces.get_mut(&name) else {
+                continue;
+            };
+            iface.scheduled = None;
             for emit in iface.speaker.poll(now) {
                 due.push((name.clone(), emit));
             }
             if let Some(prober) = &mut iface.prober
+                && prober.next_deadline().is_some_and(|t| t <= now)
                 && prober.poll(now, rand::random_range(PROBE_JITTER))
             {
                 probes.push(name.clone());
             }
+            polled.push(name);
+        }
+        for name in &polled {
+            self.reschedule(name);
         }
         for (name, emit) in due {
             self.emit(&name, emit).await;
@@ -412,6 +464,8 @@ impl Service {
                 debug!("peer table gone");
             }
         }
+        // An RA heard ends the solicitations: the next deadline may move.
+        self.reschedule(&name);
         if let Some(emit) = answer {
             self.emit(&name, emit).await;
         }

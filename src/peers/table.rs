@@ -108,6 +108,15 @@ impl PeerEntry {
         Some(silent.max(advertised))
     }
 
+    /// The earlier of `expires_at` and `usable_at`: when `expire` has
+    /// something to do with this entry.
+    fn deadline(&self, config: &PeerTableConfig) -> Option<Instant> {
+        match (self.expires_at(config.hold()), self.usable_at(config.dad_time)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// When a tentative entry becomes usable by DAD time alone.
     pub fn usable_at(&self, dad_time: Duration) -> Option<Instant> {
         match self.state {
@@ -216,11 +225,51 @@ fn may_warn(last: &mut Option<Instant>, now: Instant) -> bool {
     !warned_lately
 }
 
+/// Above every key: `..=(now, KEY_MAX)` is every deadline by now.
+const KEY_MAX: PeerKey = PeerKey {
+    ifindex: u32::MAX,
+    addr: Ipv6Addr::new(0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff),
+};
+
+/// Each entry's next deadline (its expiry or the end of its DAD time),
+/// earliest first: the task asks for the next one after every observation,
+/// and a walk over a thousand entries each time made idle cost grow as the
+/// square of the sessions.
+#[derive(Debug, Default)]
+struct Deadlines {
+    by_time: BTreeSet<(Instant, PeerKey)>,
+    of: HashMap<PeerKey, Instant>,
+}
+
+impl Deadlines {
+    fn set(&mut self, key: PeerKey, at: Option<Instant>) {
+        let old = match at {
+            Some(at) => self.of.insert(key, at),
+            None => self.of.remove(&key),
+        };
+        if old == at {
+            return;
+        }
+        if let Some(old) = old {
+            self.by_time.remove(&(old, key));
+        }
+        if let Some(at) = at {
+            self.by_time.insert((at, key));
+        }
+    }
+
+    fn first(&self) -> Option<Instant> {
+        self.by_time.first().map(|(at, _)| *at)
+    }
+}
+
 /// The peer table. See the module documentation of [`super`].
 #[derive(Debug)]
 pub struct PeerTable {
     config: PeerTableConfig,
     entries: BTreeMap<PeerKey, PeerEntry>,
+    /// Kept in step with `entries` wherever an entry changes.
+    deadlines: Deadlines,
     /// The last Links snapshot by ifindex, since observations name links by
     /// ifindex. Empty until the first `links_changed`.
     links: HashMap<u32, LinkView>,
@@ -241,6 +290,7 @@ impl PeerTable {
         PeerTable {
             config,
             entries: BTreeMap::new(),
+            deadlines: Deadlines::default(),
             links: HashMap::new(),
             own: HashSet::new(),
             stats: HashMap::new(),
@@ -305,7 +355,9 @@ impl PeerTable {
             addr: obs.addr,
         };
         if let Some(entry) = self.entries.get_mut(&key) {
-            return refresh(entry, obs, now).into_iter().collect();
+            let event = refresh(entry, obs, now);
+            self.deadlines.set(key, entry.deadline(&self.config));
+            return event.into_iter().collect();
         }
         let interface = link.name.clone();
         self.insert(key, interface, obs, now)
@@ -353,6 +405,7 @@ impl PeerTable {
                 Vec::new()
             }
         };
+        self.deadlines.set(key, entry.deadline(&self.config));
         self.entries.insert(key, entry);
         events
     }
@@ -379,6 +432,7 @@ impl PeerTable {
         let by_ifindex = &self.links;
         let own = &self.own;
         let statics = &mut self.statics;
+        let deadlines = &mut self.deadlines;
         let mut events = Vec::new();
         self.entries.retain(|key, entry| {
             let reason = match by_ifindex.get(&key.ifindex) {
@@ -397,6 +451,7 @@ impl PeerTable {
                 None if links.contains_key(&entry.interface) => LostReason::IfindexChanged,
                 None => LostReason::LinkDeleted,
             };
+            deadlines.set(*key, None);
             events.extend(lost(entry, reason));
             false
         });
@@ -433,10 +488,12 @@ impl PeerTable {
         let key = PeerKey { ifindex, addr };
         if let Some(entry) = self.entries.get_mut(&key) {
             entry.sources.insert(Source::Static);
-            return match entry.state {
+            let events = match entry.state {
                 PeerState::Tentative { .. } => vec![discovered(entry)],
                 PeerState::Usable => Vec::new(),
             };
+            self.deadlines.set(key, entry.deadline(&self.config));
+            return events;
         }
         let seen = Observation {
             ifindex,
@@ -513,12 +570,18 @@ impl PeerTable {
             return Ok((format!("removed static neighbour {scoped}"), Vec::new()));
         };
         entry.sources.remove(&Source::Static);
+        if let Some(key) = key {
+            self.deadlines.set(key, entry.deadline(&self.config));
+        }
         if !entry.sources.is_empty() {
             let seen_as = entry.seen_as();
             return Ok((
                 format!("removed static neighbour {scoped}; discovery still sees it ({seen_as}), so its session stays"),
                 Vec::new(),
             ));
+        }
+        if let Some(key) = key {
+            self.deadlines.set(key, None);
         }
         let events = key
             .and_then(|key| self.entries.remove(&key))
@@ -535,31 +598,39 @@ impl PeerTable {
         let hold = self.config.hold();
         let dad_time = self.config.dad_time;
         let mut events = Vec::new();
-        self.entries.retain(|_, entry| {
+        // Only the entries with a deadline by now, in key order as before.
+        let mut due: Vec<PeerKey> = self
+            .deadlines
+            .by_time
+            .range(..=(now, KEY_MAX))
+            .map(|(_, key)| *key)
+            .collect();
+        due.sort_unstable();
+        for key in due {
+            let Some(entry) = self.entries.get_mut(&key) else {
+                self.deadlines.set(key, None);
+                continue;
+            };
             if entry.expires_at(hold).is_some_and(|at| at <= now) {
                 let reason = LostReason::Silent {
                     elapsed: now.saturating_duration_since(entry.last_seen),
                 };
                 events.extend(lost(entry, reason));
-                return false;
+                self.entries.remove(&key);
+                self.deadlines.set(key, None);
+                continue;
             }
             if entry.usable_at(dad_time).is_some_and(|at| at <= now) {
                 events.push(discovered(entry));
             }
-            true
-        });
+            self.deadlines.set(key, entry.deadline(&self.config));
+        }
         events
     }
 
     /// The earliest time `expire` has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let hold = self.config.hold();
-        let dad_time = self.config.dad_time;
-        self.entries
-            .values()
-            .flat_map(|entry| [entry.expires_at(hold), entry.usable_at(dad_time)])
-            .flatten()
-            .min()
+        self.deadlines.first()
     }
 
     /// All entries, ordered by (ifindex, address).
@@ -1146,6 +1217,27 @@ mod tests {
             assert!(table.observe(&seen(ETH0, a, Source::Na), t0).is_empty());
         }
         assert_eq!(table.entries().count(), 0);
+    }
+
+    #[test]
+    fn the_deadline_index_agrees_with_every_entry() {
+        let (mut table, t0) = table();
+        for i in 0..60u64 {
+            let now = t0 + ms(i * 700);
+            let addr = format!("fe80::{}", i % 7 + 1);
+            let source = if i % 3 == 0 { Source::Ns } else { Source::Ra };
+            let mut obs = seen(ETH0, &addr, source);
+            obs.tentative = i % 5 == 0;
+            table.observe(&obs, now);
+            table.expire(now);
+            let walked = table.entries().filter_map(|e| e.deadline(&table.config)).min();
+            assert_eq!(table.next_deadline(), walked, "step {i}");
+        }
+        // Past every hold: all gone, no deadline left.
+        let later = t0 + secs(3600);
+        table.expire(later);
+        assert_eq!(table.entries().count(), 0);
+        assert_eq!(table.next_deadline(), None);
     }
 
     #[test]

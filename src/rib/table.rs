@@ -3,7 +3,7 @@
 //! RFC 4271 3.2 lets an implementation keep Adj-RIBs-In, Loc-RIB and
 //! Adj-RIBs-Out as one structure. A path records its peer as a small slot
 //! number; its attributes are interned, so a prefix with one path costs a
-//! 24-byte [`Entry`] plus its key's share of the map.
+//! 16-byte [`Entry`] plus its key's share of the map.
 
 use std::mem;
 use std::sync::Arc;
@@ -75,36 +75,41 @@ pub(super) enum Stored {
 
 /// All paths to one prefix. The selected ones (the Loc-RIB multipath
 /// set) come first, best first; the rest follow in no particular order.
-/// Most prefixes have one path: it is kept inline (no allocation), several
-/// go in a boxed slice (8 bytes less than a Vec; paths change rarely).
-#[derive(Debug)]
+/// Most prefixes have one path: it is kept inline (no allocation, 16 bytes
+/// in all), selected exactly when it is eligible (the decision process has
+/// nothing else to weigh). Several go behind one pointer, so that the
+/// common case is not the size of the rare one.
+#[derive(Debug, Default)]
 pub(super) enum Entry {
-    One { path: Path, selected: bool },
-    Many { paths: Box<[Path]>, selected: u16 },
+    /// Only between creation and the first stored path.
+    #[default]
+    Empty,
+    One(Path),
+    Many(Box<Many>),
 }
 
-impl Default for Entry {
-    fn default() -> Self {
-        Entry::Many {
-            paths: Box::default(),
-            selected: 0,
-        }
-    }
+#[derive(Debug)]
+pub(super) struct Many {
+    /// A boxed slice: 8 bytes less than a Vec; paths change rarely.
+    paths: Box<[Path]>,
+    selected: u16,
 }
 
 impl Entry {
     pub fn paths(&self) -> &[Path] {
         match self {
-            Entry::One { path, .. } => std::slice::from_ref(path),
-            Entry::Many { paths, .. } => paths,
+            Entry::Empty => &[],
+            Entry::One(path) => std::slice::from_ref(path),
+            Entry::Many(many) => &many.paths,
         }
     }
 
     pub fn selected(&self) -> &[Path] {
         match self {
-            Entry::One { path, selected: true } => std::slice::from_ref(path),
-            Entry::One { selected: false, .. } => &[],
-            Entry::Many { paths, selected } => &paths[..usize::from(*selected).min(paths.len())],
+            Entry::Empty => &[],
+            Entry::One(path) if path.eligible() => std::slice::from_ref(path),
+            Entry::One(_) => &[],
+            Entry::Many(many) => &many.paths[..usize::from(many.selected).min(many.paths.len())],
         }
     }
 
@@ -120,27 +125,31 @@ impl Entry {
         self.paths().iter().find(|p| p.slot == slot)
     }
 
-    /// `slot`'s path, to change a mark that leaves the selection as it is.
+    /// `slot`'s path, to change its stale mark, which leaves the selection
+    /// as it is (not its rejection: a one-path entry's selection follows
+    /// that).
     pub fn get_mut(&mut self, slot: Slot) -> Option<&mut Path> {
         match self {
-            Entry::One { path, .. } => (path.slot == slot).then_some(path),
-            Entry::Many { paths, .. } => paths.iter_mut().find(|p| p.slot == slot),
+            Entry::Empty => None,
+            Entry::One(path) => (path.slot == slot).then_some(path),
+            Entry::Many(many) => many.paths.iter_mut().find(|p| p.slot == slot),
         }
     }
 
     fn set(&mut self, paths: Vec<Path>) {
         *self = match <[Path; 1]>::try_from(paths) {
-            Ok([path]) => Entry::One { path, selected: false },
-            Err(paths) => Entry::Many {
+            Ok([path]) => Entry::One(path),
+            Err(paths) if paths.is_empty() => Entry::Empty,
+            Err(paths) => Entry::Many(Box::new(Many {
                 paths: paths.into_boxed_slice(),
                 selected: 0,
-            },
+            })),
         };
     }
 
     /// Stores `path` as its slot's (a peer has at most one per prefix: a
     /// new announcement replaces the old, RFC 4271 9.1.4). Clears the
-    /// selection.
+    /// selection of several paths (that of one follows its eligibility).
     pub fn store(&mut self, path: Path) -> Stored {
         if let Some(i) = self.paths().iter().position(|p| p.slot == path.slot) {
             let old = &self.paths()[i];
@@ -148,13 +157,11 @@ impl Entry {
                 return Stored::Unchanged;
             }
             let old = match self {
-                Entry::One { path: old, selected } => {
-                    *selected = false;
-                    mem::replace(old, path)
-                }
-                Entry::Many { paths, selected } => {
-                    *selected = 0;
-                    mem::replace(&mut paths[i], path)
+                Entry::Empty => return Stored::Unchanged,
+                Entry::One(old) => mem::replace(old, path),
+                Entry::Many(many) => {
+                    many.selected = 0;
+                    mem::replace(&mut many.paths[i], path)
                 }
             };
             return Stored::Replaced(old);
@@ -177,32 +184,34 @@ impl Entry {
 
     fn into_paths(self) -> Vec<Path> {
         match self {
-            Entry::One { path, .. } => vec![path],
-            Entry::Many { paths, .. } => paths.into_vec(),
+            Entry::Empty => Vec::new(),
+            Entry::One(path) => vec![path],
+            Entry::Many(many) => many.paths.into_vec(),
         }
     }
 
     /// Puts the paths at `order` (indices into `paths()`, best first) in
     /// front as the selected set; the others keep their relative order.
+    /// One path is selected when it is eligible, which is what `order`
+    /// says for it.
     pub fn set_selection(&mut self, order: &[usize]) {
-        match self {
-            Entry::One { selected, .. } => *selected = order == [0],
-            Entry::Many { paths, selected } => {
-                let in_place = order.iter().enumerate().all(|(i, &j)| i == j);
-                if !in_place {
-                    let mut old: Vec<Option<Path>> = mem::take(paths).into_vec().into_iter().map(Some).collect();
-                    let mut sorted = Vec::with_capacity(old.len());
-                    for &i in order {
-                        if let Some(path) = old.get_mut(i).and_then(Option::take) {
-                            sorted.push(path);
-                        }
-                    }
-                    sorted.extend(old.into_iter().flatten());
-                    *paths = sorted.into_boxed_slice();
+        let Entry::Many(many) = self else {
+            debug_assert!(self.paths().len() != 1 || (order == [0]) == self.paths()[0].eligible());
+            return;
+        };
+        let in_place = order.iter().enumerate().all(|(i, &j)| i == j);
+        if !in_place {
+            let mut old: Vec<Option<Path>> = mem::take(&mut many.paths).into_vec().into_iter().map(Some).collect();
+            let mut sorted = Vec::with_capacity(old.len());
+            for &i in order {
+                if let Some(path) = old.get_mut(i).and_then(Option::take) {
+                    sorted.push(path);
                 }
-                *selected = u16::try_from(order.len()).unwrap_or(u16::MAX);
             }
+            sorted.extend(old.into_iter().flatten());
+            many.paths = sorted.into_boxed_slice();
         }
+        many.selected = u16::try_from(order.len()).unwrap_or(u16::MAX);
     }
 }
 
@@ -277,7 +286,7 @@ mod tests {
     #[test]
     fn sizes_stay_compact() {
         assert_eq!(mem::size_of::<Path>(), 16);
-        assert_eq!(mem::size_of::<Entry>(), 24);
-        assert_eq!(mem::size_of::<Option<Entry>>(), 24);
+        assert_eq!(mem::size_of::<Entry>(), 16);
+        assert_eq!(mem::size_of::<Option<Entry>>(), 16);
     }
 }

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # scripts/bench-bringup.sh: link up to BGP Established, ndbgpd against FRR.
 #
-#   scripts/bench-bringup.sh [--rounds N] [--no-optimistic-dad]
+#   scripts/bench-bringup.sh [--rounds N] [--no-optimistic-dad] [--forwarding] [--no-dad]
 #
 # --rounds (or --runs): rounds, at least 3 for a median (default 10).
 # --no-optimistic-dad: run the ndbgpd ends with it (the old DAD-bound times).
+# --forwarding: net.ipv6.conf.all.forwarding=1 in both namespaces, as on a
+#   router (the kernel then makes no link-local optimistic).
+# --no-dad: run the ndbgpd ends with it (accept_dad 0: no DAD at all).
 #
 # Each round runs, on a fresh veth between two fresh namespaces, three pairs
 # one after the other: two ndbgpd (optimistic DAD on by default, so their
@@ -33,12 +36,15 @@ NS_B=ndbench-$$-b
 ROUNDS=10
 TIMEOUT=30
 NDBGP_ARGS=()
+FORWARDING=0
 
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds | --runs) ROUNDS=${2:?}; shift 2 ;;
     --no-optimistic-dad) NDBGP_ARGS+=(--no-optimistic-dad); shift ;;
-    *) sed -n '3,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    --no-dad) NDBGP_ARGS+=(--no-dad); shift ;;
+    --forwarding) FORWARDING=1; shift ;;
+    *) sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 [[ $ROUNDS =~ ^[0-9]+$ ]] && [ "$ROUNDS" -ge 3 ] || die "--rounds $ROUNDS: at least 3 (medians)"
@@ -51,9 +57,14 @@ chmod 0755 "$DIR"
 trap 'teardown 2; rm -rf "$DIR"' EXIT
 trap 'exit 130' INT TERM
 
-# A fresh pair of namespaces joined by a veth, both ends down.
+# A fresh pair of namespaces joined by a veth, both ends down (forwarding
+# on in both with --forwarding, before the link-locals are made).
 fresh_link() {
   netns_add "$NS_A" "$NS_B"
+  if [ "$FORWARDING" = 1 ]; then
+    local ns
+    for ns in "$NS_A" "$NS_B"; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.forwarding=1; done
+  fi
   ip -n "$NS_A" link add eth0 type veth peer name eth0 netns "$NS_B"
 }
 
@@ -149,7 +160,7 @@ ne=$(col 3) me=$(col 6) fe=$(col 9)
 ratio=$(awk -v a="$ne" -v b="$fe" 'BEGIN { printf "%.2f", a / b }')
 mixed_ratio=$(awk -v a="$me" -v b="$fe" 'BEGIN { printf "%.2f", a / b }')
 echo
-echo "medians over $ROUNDS rounds (link up on both ends -> Established on A)${NDBGP_ARGS[*]:+, ndbgpd ${NDBGP_ARGS[*]}}:"
+echo "medians over $ROUNDS rounds (link up on both ends -> Established on A)${NDBGP_ARGS[*]:+, ndbgpd ${NDBGP_ARGS[*]}}$([ "$FORWARDING" = 1 ] && echo ", all.forwarding=1"):"
 echo "  ndbgpd pair:      $(secs "$ne") s (link-locals at $(secs "$(col 1)") s; $(secs "$(after 3 1)") s after them; DAD floor $(secs "$(col 2)") s, Established $(secs "$(after 3 2)") s after it)"
 echo "  ndbgpd A - FRR B: $(secs "$me") s (DAD floor $(secs "$(col 5)") s, Established $(secs "$(after 6 5)") s after it)"
 echo "  FRR pair:         $(secs "$fe") s (DAD floor $(secs "$(col 8)") s, Established $(secs "$(after 9 8)") s after it)"

@@ -225,6 +225,16 @@ struct Cli {
     #[arg(long)]
     no_optimistic_dad: bool,
 
+    /// Skip duplicate address detection: set net.ipv6.conf.IF.accept_dad
+    /// to 0 on each interface when it appears, so its link-local is usable
+    /// at link up even on a forwarding router (where the kernel makes no
+    /// link-local optimistic). Opt-in: it gives up duplicate detection, so
+    /// use it only on point-to-point fabric links whose link-locals come
+    /// from unique MACs (EUI-64). Without it accept_dad is left alone. A
+    /// change needs a restart.
+    #[arg(long)]
+    no_dad: bool,
+
     /// BFD (RFC 5880/5881) with every BGP neighbour, on UDP port 3784: a
     /// failure ends the session (Cease, BFD Down) and withdraws its routes
     /// at once; a neighbour that never brings BFD up peers as without it.
@@ -349,6 +359,8 @@ pub struct Config {
     pub teardown_on_loss: bool,
     /// Optimistic DAD on the interfaces (not `--no-optimistic-dad`).
     pub optimistic_dad: bool,
+    /// `--no-dad`: accept_dad 0 on the interfaces (else left alone).
+    pub no_dad: bool,
     /// The `--config` file these settings were read with, if any.
     pub config_file: Option<PathBuf>,
     /// Keys of the config file that a command-line flag overrode.
@@ -419,6 +431,7 @@ impl Config {
             policies: _,
             teardown_on_loss: _,
             optimistic_dad,
+            no_dad,
             config_file: _,
             overridden: _,
         } = self;
@@ -447,6 +460,7 @@ impl Config {
         check("metrics", *metrics != new.metrics);
         check("bfd", *bfd != new.bfd);
         check("no_optimistic_dad", *optimistic_dad != new.optimistic_dad);
+        check("no_dad", *no_dad != new.no_dad);
         changed
     }
 }
@@ -863,6 +877,7 @@ fn validate(mut cli: Cli, origins: &Origins) -> Result<Config, ConfigError> {
         },
         teardown_on_loss: cli.teardown_on_loss,
         optimistic_dad: !cli.no_optimistic_dad,
+        no_dad: cli.no_dad,
         config_file: None,
         overridden: Vec::new(),
     })
@@ -1058,6 +1073,7 @@ metrics = "[::1]:9179"
 teardown_on_loss = true
 graceful_restart = true
 no_optimistic_dad = true
+no_dad = true
 "#;
 
     #[test]
@@ -1085,6 +1101,7 @@ no_optimistic_dad = true
         assert!(c.teardown_on_loss);
         assert!(c.graceful_restart);
         assert!(!c.optimistic_dad);
+        assert!(c.no_dad);
         assert_eq!(c.config_file.as_deref(), Some(file.0.as_path()));
         assert!(c.overridden.is_empty());
     }
@@ -1520,6 +1537,8 @@ enforce_first_as = false
         assert_eq!(a.needs_restart(&c), vec!["asn", "hold_time"]);
         let d = run(&["--iface", "eth0", "--asn", "1", "--no-optimistic-dad"]).unwrap();
         assert_eq!(a.needs_restart(&d), vec!["no_optimistic_dad"]);
+        let e = run(&["--iface", "eth0", "--asn", "1", "--no-dad"]).unwrap();
+        assert_eq!(a.needs_restart(&e), vec!["no_dad"]);
     }
 
     #[test]
@@ -1536,6 +1555,7 @@ enforce_first_as = false
         assert_eq!(c.remote_as, RemoteAs::Any);
         assert_eq!(c.port, 179);
         assert!(c.optimistic_dad, "on by default");
+        assert!(!c.no_dad, "DAD stays on by default");
     }
 
     #[test]

@@ -32,6 +32,7 @@ use ndbgp::iface::{HostAddresses, Links};
 use ndbgp::monitor::Monitor;
 use ndbgp::nd::service::{NdConfig, NdHandle};
 use ndbgp::nd::socket::IcmpSocket;
+use ndbgp::optimistic_dad::DadSettings;
 use ndbgp::peers::{Observation, PeerEvent, PeerKey, PeerTableHandle};
 use ndbgp::policy::SharedPolicies;
 use ndbgp::rib::task::{self as routes, RoutesConfig, RoutesHandle};
@@ -449,7 +450,10 @@ impl<'a> Wiring<'a> {
             addresses_tx,
             observations,
             Some(synced_tx),
-            Some(config.optimistic_dad),
+            Some(DadSettings {
+                optimistic: config.optimistic_dad,
+                no_dad: config.no_dad,
+            }),
             probes,
         )));
         let (probe, probes) = actor::probe("router ID");

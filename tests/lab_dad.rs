@@ -1,7 +1,9 @@
 //! Lab tests of optimistic DAD (RFC 4429): ndbgpd gives the interfaces it
 //! manages net.ipv6.conf.IF.optimistic_dad and use_optimistic before their
 //! link-local is made, so a pair peers while DAD still runs; with
-//! --no-optimistic-dad the link-local waits for DAD. Needs root.
+//! --no-optimistic-dad the link-local waits for DAD. On a forwarding host
+//! the kernel makes no link-local optimistic: there --no-dad (accept_dad 0)
+//! makes it usable at once. Needs root.
 
 mod common;
 
@@ -150,6 +152,100 @@ fn no_optimistic_dad_leaves_link_locals_tentative() {
     wait_or_dump("Established after DAD", Duration::from_secs(10), &dump, || {
         established(&da).then_some(())
     });
+}
+
+/// On a router (net.ipv6.conf.all.forwarding=1) optimistic DAD does
+/// nothing: by default the link-local is tentative after link up, and
+/// ndbgpd warns naming --no-dad. With --no-dad the link-local is usable at
+/// once and the pair is Established while the default pair's link-locals,
+/// brought up at the same moment, are still tentative (10 s of DAD).
+#[test]
+fn no_dad_makes_link_locals_usable_at_once_on_a_forwarding_host() {
+    if !lab_enabled("no_dad_makes_link_locals_usable_at_once_on_a_forwarding_host") {
+        return;
+    }
+    let (da_ns, db_ns) = pair("nddf");
+    let (na_ns, nb_ns) = pair("nddg");
+    for ns in [&da_ns, &db_ns, &na_ns, &nb_ns] {
+        set_conf(ns, "all", "forwarding", "1");
+        // Twice lab_dad's usual DAD: the margin the --no-dad pair has.
+        set_conf(ns, "eth0", "dad_transmits", "10");
+    }
+    let kernel_accept_dad = conf(&da_ns, "eth0", "accept_dad");
+    assert_ne!(kernel_accept_dad, "0", "the kernel's default runs DAD");
+    let dir = TempDir::new("dadf");
+    let da = Ndbgpd::start(&da_ns, &dir, "da", &["--iface", "eth0", "--asn", "65001"]);
+    let db = Ndbgpd::start(&db_ns, &dir, "db", &["--iface", "eth0", "--asn", "65002"]);
+    let na = Ndbgpd::start(&na_ns, &dir, "na", &["--iface", "eth0", "--asn", "65001", "--no-dad"]);
+    let nb = Ndbgpd::start(&nb_ns, &dir, "nb", &["--iface", "eth0", "--asn", "65002", "--no-dad"]);
+    let dump = || format!("{}{}{}{}", da.report(), db.report(), na.report(), nb.report());
+    for ns in [&na_ns, &nb_ns] {
+        wait_or_dump("accept_dad 0 with --no-dad", Duration::from_secs(5), &dump, || {
+            (conf(ns, "eth0", "accept_dad") == "0").then_some(())
+        });
+    }
+    for ns in [&da_ns, &db_ns] {
+        wait_or_dump("optimistic_dad set by default", Duration::from_secs(5), &dump, || {
+            (conf(ns, "eth0", "optimistic_dad") == "1").then_some(())
+        });
+    }
+    wait_or_dump(
+        "the forwarding warning naming --no-dad",
+        Duration::from_secs(5),
+        &dump,
+        || {
+            let log = da.process.log_text();
+            (log.contains("all.forwarding is 1") && log.contains("--no-dad")).then_some(())
+        },
+    );
+    // Without the flag accept_dad is the kernel's.
+    assert_eq!(conf(&da_ns, "eth0", "accept_dad"), kernel_accept_dad);
+
+    for ns in [&da_ns, &db_ns, &na_ns, &nb_ns] {
+        ns.set_link("eth0", true);
+    }
+    let up = Instant::now();
+    for ns in [&da_ns, &db_ns] {
+        let (addr, optimistic, tentative) =
+            wait_or_dump("the default link-local", Duration::from_secs(5), &dump, || {
+                link_local_flags(ns, "eth0")
+            });
+        assert!(
+            tentative && !optimistic,
+            "{addr} on {}: tentative {tentative}, optimistic {optimistic} (forwarding: expected tentative only)",
+            ns.name
+        );
+    }
+    for ns in [&na_ns, &nb_ns] {
+        // The kernel clears the flag from its DAD work, right after making it.
+        wait_or_dump("the --no-dad link-local usable", Duration::from_secs(5), &dump, || {
+            link_local_flags(ns, "eth0").filter(|&(_, optimistic, tentative)| !optimistic && !tentative)
+        });
+    }
+    wait_or_dump(
+        "Established on the --no-dad pair",
+        Duration::from_secs(5),
+        &dump,
+        || (established(&na) && established(&nb)).then_some(()),
+    );
+    let took = up.elapsed();
+    // Still in DAD next to it: the default pair cannot have peered.
+    for ns in [&da_ns, &db_ns] {
+        let (addr, _, tentative) = link_local_flags(ns, "eth0").expect("link-local");
+        assert!(
+            tentative,
+            "{addr} on {} left DAD before the --no-dad pair came up ({took:?} after link up){}",
+            ns.name,
+            dump()
+        );
+    }
+    assert!(!established(&da), "Established from a tentative link-local{}", dump());
+    let log = na.process.log_text();
+    assert!(
+        !log.contains("all.forwarding is 1"),
+        "--no-dad still warns about forwarding:\n{log}"
+    );
+    eprintln!("--no-dad pair Established {took:?} after link up, the default pair still in DAD");
 }
 
 /// An interface that is already up when ndbgpd starts keeps its link-local

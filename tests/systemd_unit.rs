@@ -98,7 +98,7 @@ fn unit_declares_notify_watchdog_reload_and_three_capabilities() {
         // Link-locals and ND, and loopback for a --metrics scrape.
         "IPAddressAllow=fe80::/10 multicast ::/128 localhost",
         // /proc/sys read-only but the per-interface IPv6 settings, which
-        // ndbgpd writes for optimistic DAD.
+        // ndbgpd writes for optimistic DAD and --no-dad.
         "ProtectKernelTunables=yes",
         "ReadWritePaths=/proc/sys/net/ipv6/conf",
     ] {
@@ -227,7 +227,13 @@ fn runs_unprivileged_with_only_the_units_capabilities() {
         bnd.as_str(),
         "--no-new-privs",
     ];
-    let da = Ndbgpd::start_wrapped(&a, &dir, "a", &setpriv, &["--iface", "eth0", "--asn", "65001"]);
+    let da = Ndbgpd::start_wrapped(
+        &a,
+        &dir,
+        "a",
+        &setpriv,
+        &["--iface", "eth0", "--asn", "65001", "--no-dad"],
+    );
     let db = Ndbgpd::start(&b, &dir, "b", &["--iface", "eth0", "--asn", "65002"]);
     let status = std::fs::read_to_string(format!("/proc/{}/status", da.process.pid())).expect("status");
     assert!(status.contains("Uid:\t65534"), "runs as nobody: {status}");
@@ -236,13 +242,13 @@ fn runs_unprivileged_with_only_the_units_capabilities() {
         "NET_BIND_SERVICE|NET_ADMIN|NET_RAW only: {status}"
     );
     // CAP_NET_ADMIN is enough to write the namespace's IPv6 settings
-    // (optimistic DAD) as nobody.
+    // (optimistic DAD, and accept_dad for --no-dad) as nobody.
     wait_for(
-        "optimistic_dad written by the unprivileged ndbgpd",
+        "optimistic_dad and accept_dad written by the unprivileged ndbgpd",
         Duration::from_secs(5),
         || {
-            let value = run(a.command("cat").arg("/proc/sys/net/ipv6/conf/eth0/optimistic_dad"));
-            (value.trim() == "1").then_some(())
+            let read = |key: &str| run(a.command("cat").arg(format!("/proc/sys/net/ipv6/conf/eth0/{key}")));
+            (read("optimistic_dad").trim() == "1" && read("accept_dad").trim() == "0").then_some(())
         },
     );
     wait_for(

@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 
 use crate::actor::{self, Probes};
 use crate::iface::{HostAddresses, LinkState, Links, fmt_mac};
-use crate::optimistic_dad;
+use crate::optimistic_dad::{self, DadSettings};
 use crate::peers::Observation;
 
 use super::convert::classify;
@@ -82,16 +82,16 @@ pub async fn watch(
 /// answered when the first snapshots have been taken (and published, if
 /// they hold anything). `probes` are answered while it waits for events
 /// (not during a dump, nor while a slow `neighbours` receiver holds it).
-/// `optimistic_dad`: the kernel's optimistic DAD settings to give each
-/// configured interface when it appears (`crate::optimistic_dad`); None
-/// leaves them alone.
+/// `optimistic_dad`: the kernel's DAD settings (optimistic DAD, and
+/// `accept_dad` with `--no-dad`) to give each configured interface when it
+/// appears (`crate::optimistic_dad`); None leaves them alone.
 pub async fn watch_interfaces(
     names: watch::Receiver<Vec<String>>,
     links: watch::Sender<Links>,
     addresses: watch::Sender<HostAddresses>,
     neighbours: mpsc::Sender<Observation>,
     mut synced: Option<oneshot::Sender<()>>,
-    optimistic_dad: Option<bool>,
+    optimistic_dad: Option<DadSettings>,
     probes: Probes,
 ) -> anyhow::Result<()> {
     let initial = names.borrow().clone();
@@ -104,7 +104,7 @@ pub async fn watch_interfaces(
         names,
         names_open: true,
         optimistic_dad,
-        forwarding_warned: false,
+        host_warned: false,
         probes,
     };
     let mut failures = 0;
@@ -177,9 +177,9 @@ struct Watcher {
     names: watch::Receiver<Vec<String>>,
     names_open: bool,
     /// See [`watch_interfaces`].
-    optimistic_dad: Option<bool>,
-    /// net.ipv6.conf.all.forwarding=1 was reported (once).
-    forwarding_warned: bool,
+    optimistic_dad: Option<DadSettings>,
+    /// A host-wide setting defeating ours was reported (once).
+    host_warned: bool,
     /// Answered while waiting for events: a watcher stuck elsewhere is silent.
     probes: Probes,
 }
@@ -313,29 +313,41 @@ impl Watcher {
     /// Give a configured interface that just appeared the optimistic DAD
     /// settings, before its link-local is made if it is still down.
     fn set_optimistic_dad(&mut self, link: &LinkState) {
-        let Some(on) = self.optimistic_dad else {
+        let Some(settings) = self.optimistic_dad else {
             return;
         };
         let conf = Path::new(optimistic_dad::CONF_DIR);
-        let applied = optimistic_dad::apply(conf, &link.name, on);
+        let applied = optimistic_dad::apply(conf, &link.name, settings);
         for failure in &applied.failures {
             warn!("{}: {failure}", link.name);
         }
-        if on && !self.forwarding_warned && optimistic_dad::forwarding_on(conf) {
-            self.forwarding_warned = true;
-            warn!(
-                "net.ipv6.conf.all.forwarding is 1: the kernel makes no link-local optimistic on a forwarding \
-                 host, so sessions wait for DAD (about 1 s after link up); see README, \"Optimistic DAD\""
-            );
+        if !self.host_warned
+            && let Some(warning) = optimistic_dad::check_host(conf, settings)
+        {
+            self.host_warned = true;
+            warn!("{warning}");
         }
-        if applied.changed && optimistic_dad::applies_from_next_link_up(link, on) {
-            let what = if on { "on" } else { "off" };
-            info!(
-                "{}: optimistic DAD {what} from the next link up (its link-local predates the setting)",
-                link.name
-            );
-        } else if applied.changed {
-            debug!("{}: optimistic DAD {}", link.name, if on { "on" } else { "off" });
+        let on = settings.optimistic;
+        let what = if on { "on" } else { "off" };
+        if applied.changed_any(&optimistic_dad::KEYS) {
+            if optimistic_dad::applies_from_next_link_up(link, on) {
+                info!(
+                    "{}: optimistic DAD {what} from the next link up (its link-local predates the setting)",
+                    link.name
+                );
+            } else {
+                debug!("{}: optimistic DAD {what}", link.name);
+            }
+        }
+        if applied.changed_any(&[optimistic_dad::ACCEPT_DAD]) {
+            if optimistic_dad::no_dad_applies_from_next_link_up(link) {
+                info!(
+                    "{}: DAD off (--no-dad) from the next link up (its link-local is in DAD already)",
+                    link.name
+                );
+            } else {
+                debug!("{}: DAD off (--no-dad)", link.name);
+            }
         }
     }
 

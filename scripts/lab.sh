@@ -23,6 +23,9 @@
 # up at once (one `ip -batch` per spine), `links down --spine J` fails
 # spine J (all its links). `pids NODE` prints the pids of a node's daemons.
 #
+# NDLAB_NDBGPD_ARGS adds flags to every ndbgpd of the lab (the nodes forward,
+# so `NDLAB_NDBGPD_ARGS=--no-dad` is what skips DAD there; see README).
+#
 # Everything lives in one directory per lab: configs, logs, control sockets
 # and one pid file per process. It is $NDLAB_DIR (default /run/ndbgp-lab);
 # with --name NAME it is $NDLAB_DIR-NAME (default /run/ndbgp-lab-NAME), so
@@ -79,7 +82,10 @@ node_ndbgpd() {
   local args=(--asn "$asn" --router-id "$id" --network "$id/32"
               --control-socket "$LAB/$name.sock")
   for k in $(seq 1 "$n"); do args+=(--iface "swp$k"); done
-  start_node "$name" "$ns" "$NDBGPD" "${args[@]}"
+  # Extra flags for every ndbgpd of the lab, e.g. NDLAB_NDBGPD_ARGS=--no-dad.
+  local extra=()
+  read -ra extra <<<"${NDLAB_NDBGPD_ARGS:-}"
+  start_node "$name" "$ns" "$NDBGPD" "${args[@]}" "${extra[@]}"
 }
 
 spine_frr() {

@@ -363,6 +363,7 @@ pub fn spawn(mut config: RoutesConfig, fib: FibHandle, links: watch::Receiver<Li
         prefix_events,
         deferral: None,
         fib_deferring,
+        awaiting_next_hop: BTreeSet::new(),
     };
     let task = commands.spawn(task.run(inbox));
     let handle = RoutesHandle {
@@ -402,6 +403,11 @@ struct Routes {
     deferral: Option<Deferral>,
     /// The FIB's deferral, which its timer may end first.
     fib_deferring: watch::Receiver<bool>,
+    /// Peers a batch could not go to for want of a usable link-local of
+    /// ours on their link (a session can come up before the watcher's
+    /// snapshot shows the address): each gets its whole table when one
+    /// appears.
+    awaiting_next_hop: BTreeSet<PeerKey>,
 }
 
 impl Routes {
@@ -448,6 +454,7 @@ impl Routes {
                     self.config.addresses.borrow_and_update();
                     self.redistribute_connected(&mut changes);
                     self.follow_own_addresses(&mut changes);
+                    self.resend_awaiting_next_hop().await;
                 }
                 Ok(()) = self.config.router_id.changed() => {
                     let router_id = *self.config.router_id.borrow_and_update();
@@ -459,6 +466,7 @@ impl Routes {
                 Ok(()) = self.links.changed() => {
                     self.links.borrow_and_update();
                     self.follow_own_addresses(&mut changes);
+                    self.resend_awaiting_next_hop().await;
                     // A renamed link may fall under another interface's policy.
                     self.apply_policies(&mut changes);
                     // The kernel drops IPv4 routes through a downed link
@@ -703,12 +711,35 @@ impl Routes {
         }
     }
 
+    /// The whole table to each peer that waited for a link-local of ours
+    /// and now has one. It holds every announcement the dropped batches
+    /// held; a withdrawal among them is not re-sent, which matters only
+    /// when the link-local went away mid-session.
+    async fn resend_awaiting_next_hop(&mut self) {
+        let waiting: Vec<PeerKey> = self.awaiting_next_hop.iter().copied().collect();
+        for key in waiting {
+            if !self.peers.contains_key(&key) {
+                self.awaiting_next_hop.remove(&key);
+                continue;
+            }
+            if self.next_hop_self.get(key.ifindex).is_none() || self.holds_table(&key) {
+                continue;
+            }
+            self.awaiting_next_hop.remove(&key);
+            if let Ok(batch) = self.rib.full_table(&key) {
+                self.send(key, batch).await;
+            }
+        }
+    }
+
     /// Encode a peer's batch with next hop self and hand it to its session.
     async fn send(&mut self, key: PeerKey, batch: rib::OutBatch) {
         let next_hop = self.next_hop_self.get(key.ifindex);
         let Some(peer) = self.peers.get_mut(&key) else { return };
         let Some(next_hop) = next_hop else {
-            warn!("{key}: no usable link-local to announce routes from");
+            if self.awaiting_next_hop.insert(key) {
+                info!("{key}: no usable link-local of ours on its link yet: its routes go when one is");
+            }
             return;
         };
         let announce: Vec<(PathAttributes, Vec<IpNet>)> = batch

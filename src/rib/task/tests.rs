@@ -951,3 +951,38 @@ async fn a_restarting_peer_gets_our_end_of_rib_at_once_and_is_waited_for() {
     let updates = plain_session.updates().await;
     assert!(updates.iter().any(|u| u.end_of_rib.is_some()), "the others' now");
 }
+
+/// A session can come up before the watcher shows our link-local on its
+/// link: its table then waits for it instead of being dropped.
+#[tokio::test(start_paused = true)]
+async fn a_peer_up_before_our_link_local_gets_its_table_when_the_link_local_appears() {
+    let mut tentative = links_up(LOCAL_LL);
+    for link in tentative.values_mut() {
+        for link_local in &mut link.link_locals {
+            link_local.tentative = true;
+        }
+    }
+    let (links_tx, links) = watch::channel(tentative);
+    let (routes, _fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[V4, V6], links);
+    let mut session = Session::up(&routes, info(peer(10), PEER_ASN, rib::Families::ALL)).await;
+    let early = tokio::time::timeout(Duration::from_secs(5), session.sent.recv()).await;
+    assert!(early.is_err(), "nothing can be announced without a next hop: {early:?}");
+    links_tx.send_replace(links_up(LOCAL_LL));
+    let updates = tokio::time::timeout(Duration::from_secs(5), session.updates())
+        .await
+        .expect("the table once the link-local is usable");
+    assert_eq!(
+        announced(&updates),
+        set(&[V4, V6]),
+        "the whole table once the link-local is usable"
+    );
+    assert_eq!(
+        updates.iter().filter(|u| u.end_of_rib.is_some()).count(),
+        2,
+        "and End-of-RIB"
+    );
+    for u in updates.iter().filter(|u| !u.update.announced.is_empty()) {
+        let attrs = u.update.attributes.as_ref().expect("attributes");
+        assert_eq!(attrs.next_hop.link_local, Some(LOCAL_LL), "next hop self");
+    }
+}

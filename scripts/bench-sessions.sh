@@ -165,18 +165,7 @@ peer_start() {
         echo "  ipv6 { export none; };"
         echo "  interface \"eth*\" { max ra interval 10; default lifetime 30; };"
         echo "}"
-        for i in $(seq 0 $((N - 1))); do
-          cat <<EOF
-protocol bgp eth$i {
-  local as 65002;
-  neighbor range fe80::/10 external;
-  interface "eth$i";
-  hold time 9; keepalive time 3;
-  ipv4 { extended next hop on; import all; export none; };
-  ipv6 { import all; export none; };
-}
-EOF
-        done
+        for i in $(seq 0 $((N - 1))); do bird_bgp_unnumbered "eth$i" 65002 none; done
       } >"$d/bird.conf"
       start_bird "$NS_B" "$d/bird.conf" "$d/bird.sock" "$d/start.log"
       PEER_PIDS=("$STARTED_PID")

@@ -136,6 +136,24 @@ start_bird() {
   poll_until 10 birdc -s "$sock" show status || die "$ns: bird did not start (see $log)"
 }
 
+# bird_bgp_unnumbered IFACE ASN EXPORT: BIRD 2's config block for BGP
+# unnumbered on IFACE: one dynamic, passive protocol taking sessions from
+# any link-local there (BIRD 2.0.12 has no `neighbor IFACE interface`),
+# keepalive 3 s and hold 9 s as FRR's datacenter defaults, IPv4 over
+# extended next hop; EXPORT (all, none) for both families.
+bird_bgp_unnumbered() {
+  cat <<EOF
+protocol bgp $1 {
+  local as $2;
+  neighbor range fe80::/10 external;
+  interface "$1";
+  hold time 9; keepalive time 3;
+  ipv4 { extended next hop on; import all; export $3; };
+  ipv6 { import all; export $3; };
+}
+EOF
+}
+
 # exited PID: gone, or a zombie not yet reaped.
 exited() { [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 all_exited() {

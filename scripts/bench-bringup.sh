@@ -10,9 +10,10 @@
 #   router (the kernel then makes no link-local optimistic).
 # --no-dad: run the ndbgpd ends with it (accept_dad 0: no DAD at all).
 # --same-ifindex: both veth ends are ifindex 2 in their namespaces. By
-#   default B gets a dummy link first, so its eth0 is ifindex 3. A veth
-#   end whose ifindex equals its peer's (iflink == ifindex) is one the
-#   kernel's link watch deems non-urgent (linkwatch_urgent_event): it
+#   default B gets a veth pair of its own first (pad0, pad1; this kernel
+#   has no dummy links), so its eth0 is ifindex 4. A veth end whose
+#   ifindex equals its peer's (iflink == ifindex) is one the kernel's
+#   link watch deems non-urgent (linkwatch_urgent_event): it
 #   handles its carrier change at its next run, up to 1 s after the last
 #   link event anywhere on the host (here the previous round's teardown),
 #   before any link-local exists and whatever the daemons do. Either way
@@ -70,10 +71,10 @@ trap 'exit 130' INT TERM
 
 # A fresh pair of namespaces joined by a veth, both ends down (forwarding
 # on in both with --forwarding, before the link-locals are made; B's eth0
-# ifindex 3 unless --same-ifindex).
+# ifindex 4 unless --same-ifindex).
 fresh_link() {
   netns_add "$NS_A" "$NS_B"
-  [ "$SAME_IFINDEX" = 1 ] || ip -n "$NS_B" link add pad0 type dummy
+  [ "$SAME_IFINDEX" = 1 ] || ip -n "$NS_B" link add pad0 type veth peer name pad1
   if [ "$FORWARDING" = 1 ]; then
     local ns
     for ns in "$NS_A" "$NS_B"; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.forwarding=1; done

@@ -15,7 +15,7 @@ use super::log_limit::{LogLimit, NEIGHBOUR_TABLE_FULL_INTERVAL};
 use super::packet::{self, ALL_NODES, ALL_ROUTERS, NdMessage, RaParams};
 use super::probe::{PROBE_JITTER, Prober};
 use super::socket::{IcmpSocket, Received};
-use super::speaker::{Emit, Speaker};
+use super::speaker::{Emit, FIRST_RA_AFTER_LINK_UP, Speaker};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::InterfaceView;
 use crate::api::{InterfaceState, ProbeCounters};
@@ -52,6 +52,28 @@ impl NdHandle {
     }
 }
 
+/// When a link came up, for `FIRST_RA_AFTER_LINK_UP`: only a change from
+/// down seen by us counts, so a link already up when ndbgpd starts (or
+/// when it is configured) holds nothing back.
+#[derive(Debug, Default)]
+struct UpSince {
+    was_up: Option<bool>,
+    since: Option<std::time::Instant>,
+}
+
+impl UpSince {
+    /// The link's state now; returns when it came up, if it is up.
+    fn update(&mut self, up: bool, now: std::time::Instant) -> Option<std::time::Instant> {
+        match (self.was_up, up) {
+            (Some(false), true) => self.since = Some(now),
+            (_, false) => self.since = None,
+            _ => {}
+        }
+        self.was_up = Some(up);
+        self.since
+    }
+}
+
 /// One configured interface as the ND task tracks it.
 struct Iface {
     speaker: Speaker,
@@ -60,6 +82,8 @@ struct Iface {
     /// The ifindex we joined all-routers on, and the source we send from.
     joined: Option<u32>,
     source: Option<Ipv6Addr>,
+    /// When we saw its link come up (not when first seen up), while up.
+    up_since: UpSince,
     counters: Counters,
     /// Its entry in the service's `schedule`, if any.
     scheduled: Option<std::time::Instant>,
@@ -72,6 +96,7 @@ impl Iface {
             prober: config.probe_interval.map(Prober::new),
             joined: None,
             source: None,
+            up_since: UpSince::default(),
             counters: Counters::default(),
             scheduled: None,
         }
@@ -280,6 +305,9 @@ impl Service {
                 }
             }
             iface.speaker.set_ready(source.is_some(), now);
+            if let Some(up_at) = iface.up_since.update(link.is_some_and(|l| l.up), now) {
+                iface.speaker.hold_first_ra_until(up_at + FIRST_RA_AFTER_LINK_UP);
+            }
             if let Some(prober) = &mut iface.prober {
                 prober.set_ready(source.is_some(), now);
             }
@@ -597,6 +625,22 @@ pub fn observations(ifindex: u32, src: Ipv6Addr, msg: &NdMessage) -> Vec<Observa
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_link_counts_as_come_up_only_from_down() {
+        use super::UpSince;
+        let t0 = std::time::Instant::now();
+        let later = |ms| t0 + std::time::Duration::from_millis(ms);
+        let mut up = UpSince::default();
+        assert_eq!(up.update(true, t0), None, "up when first seen: not coming up");
+        assert_eq!(up.update(true, later(5)), None);
+        assert_eq!(up.update(false, later(10)), None);
+        assert_eq!(up.update(true, later(20)), Some(later(20)));
+        assert_eq!(up.update(true, later(30)), Some(later(20)), "kept while up");
+        let mut absent = UpSince::default();
+        assert_eq!(absent.update(false, t0), None, "absent or down at first");
+        assert_eq!(absent.update(true, later(40)), Some(later(40)));
+    }
+
     use super::*;
 
     fn ll(s: &str) -> Ipv6Addr {

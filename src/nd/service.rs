@@ -13,7 +13,7 @@ use tracing::{debug, info, trace, warn};
 use super::echo;
 use super::log_limit::{LogLimit, NEIGHBOUR_TABLE_FULL_INTERVAL};
 use super::packet::{self, ALL_NODES, ALL_ROUTERS, NdMessage, RaParams};
-use super::probe::{PROBE_JITTER, Prober};
+use super::probe::{PROBE_JITTER, Probe, Prober};
 use super::socket::{IcmpSocket, Received};
 use super::speaker::{Emit, Speaker};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
@@ -332,9 +332,12 @@ impl Service {
             }
             if let Some(prober) = &mut iface.prober
                 && prober.next_deadline().is_some_and(|t| t <= now)
-                && prober.poll(now, rand::random_range(PROBE_JITTER))
             {
-                probes.push(name.clone());
+                match prober.poll(now, rand::random_range(PROBE_JITTER)) {
+                    Probe::Send => probes.push(name.clone()),
+                    Probe::Skip => iface.counters.probes.skipped += 1,
+                    Probe::No => {}
+                }
             }
             polled.push(name);
         }
@@ -450,6 +453,10 @@ impl Service {
         let kind = message_kind(&msg);
         bump(&mut iface.counters.rx, kind);
         trace!("{name}: {kind} from {}", rx.src);
+        // It speaks ND on its own: our probes need not keep it known.
+        if let Some(prober) = &mut iface.prober {
+            prober.heard(rx.src, now());
+        }
         let mut answer = None;
         match &msg {
             NdMessage::RouterAdvertisement { .. } => answer = iface.speaker.heard_ra_from(rx.src, now()),
@@ -487,6 +494,9 @@ impl Service {
             return;
         };
         iface.counters.probes.answers += 1;
+        if let Some(prober) = &mut iface.prober {
+            prober.answered(rx.src);
+        }
         trace!("{name}: probe answered by {}", rx.src);
         let seen = Observation {
             ifindex: rx.ifindex,

@@ -8,9 +8,10 @@
 # --bin DIR takes ndbgpd and ndbgpctl from DIR (another build, to compare)
 # instead of building the release binaries. --ndbgpd-args adds FLAGS (split
 # on spaces) to every ndbgpd of the run, e.g. "--ra-interval 30" to see what
-# a setting costs. --perf FILE records ndbgpd's idle window with
-# `perf record -g` into FILE (each run overwrites it; perf's own overhead
-# then counts in the CPU figures: profile, do not compare).
+# a setting costs. --perf FILE records ndbgpd with `perf record -g`:
+# from link up to all Established into FILE.bringup, the idle window into
+# FILE (each run overwrites them; perf's own overhead counts in that run's
+# figures: profile with it, do not compare).
 # Each run joins two fresh namespaces by N veth pairs (eth0..eth{N-1}, all
 # down), starts ndbgpd with every interface in the first and the peer
 # daemon in the second: another ndbgpd, FRR (zebra + bgpd, `neighbor ethI
@@ -253,10 +254,20 @@ measure() {
     "$NDBGPCTL" --socket "$DIR/a.sock" neighbors --json >"$DIR/watch" </dev/null &
   WATCH_PID=$!
   RUN_PIDS+=("$WATCH_PID")
+  local perf_pid=""
+  if [ -n "$PERF" ]; then
+    perf record -q -g -o "$PERF.bringup" -p "$PID_a" >/dev/null 2>&1 &
+    perf_pid=$!
+    RUN_PIDS+=("$perf_pid")
+  fi
   t0=$(now)
   all_links_up
   wait "$WATCH_PID" ||
     die "run $run: not all of $N link-locals out of DAD and sessions Established within ${TIMEOUT}s: $(established_count ndbgp "$DIR/a.sock") Established (logs in $DIR)"
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+  fi
   read -r floor_at est_at <"$DIR/watch"
   FLOOR=$((floor_at - t0))
   AFTER=$((est_at - floor_at))

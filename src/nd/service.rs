@@ -244,49 +244,59 @@ impl Service {
     }
 
     /// Follow the links snapshot: join groups on new ifindexes, start or stop
-    /// each speaker as the interface becomes able to send.
+    /// each speaker as the interface becomes able to send. Called on every
+    /// change of any link (a thousand at bring-up, each link-local leaving
+    /// DAD one): it reads the snapshot in place and walks it with the
+    /// interfaces in step (both are ordered by name), with no copy of the
+    /// snapshot, no lookup by name and no allocation unless a name changed.
     async fn links_changed(&mut self) {
-        let links = self.links.borrow_and_update().clone();
-        self.names = links.values().map(|l| (l.ifindex, l.name.clone())).collect();
-        self.own = links
-            .values()
-            .flat_map(|l| l.link_locals.iter().map(|a| a.addr))
-            .collect();
         let now = now();
-        for (name, iface) in &mut self.ifaces {
-            let link = links.get(name);
-            let ifindex = link.map(|l| l.ifindex);
-            if iface.joined != ifindex {
-                if let Some(old) = iface.joined.take() {
-                    self.socket.leave(old);
-                }
-                if let Some(new) = ifindex {
-                    match self.socket.join(new) {
-                        Ok(()) => iface.joined = Some(new),
-                        Err(e) => warn!("{name}: cannot join ff02::2: {e}"),
+        {
+            let links = self.links.borrow_and_update();
+            let same_names = self.names.len() == links.len()
+                && links
+                    .values()
+                    .all(|l| self.names.get(&l.ifindex).is_some_and(|n| *n == l.name));
+            if !same_names {
+                self.names = links.values().map(|l| (l.ifindex, l.name.clone())).collect();
+            }
+            self.own.clear();
+            self.own
+                .extend(links.values().flat_map(|l| l.link_locals.iter().map(|a| a.addr)));
+            let mut links_in_order = links.iter().peekable();
+            for (name, iface) in &mut self.ifaces {
+                while links_in_order.next_if(|(n, _)| n.as_str() < name.as_str()).is_some() {}
+                let link = links_in_order.peek().filter(|(n, _)| *n == name).map(|(_, l)| *l);
+                let ifindex = link.map(|l| l.ifindex);
+                if iface.joined != ifindex {
+                    if let Some(old) = iface.joined.take() {
+                        self.socket.leave(old);
+                    }
+                    if let Some(new) = ifindex {
+                        match self.socket.join(new) {
+                            Ok(()) => iface.joined = Some(new),
+                            Err(e) => warn!("{name}: cannot join ff02::2: {e}"),
+                        }
                     }
                 }
-            }
-            let source = link.filter(|l| l.up).and_then(|l| l.usable_link_local());
-            if source != iface.source {
-                // A new source address restarts the bursts: peers must learn it.
-                iface.speaker.set_ready(false, now);
+                let source = link.filter(|l| l.up).and_then(|l| l.usable_link_local());
+                if source != iface.source {
+                    // A new source address restarts the bursts: peers must learn it.
+                    iface.speaker.set_ready(false, now);
+                    if let Some(prober) = &mut iface.prober {
+                        prober.set_ready(false, now);
+                    }
+                    iface.source = source;
+                    if let Some(src) = source {
+                        info!("{name}: announcing from {src}");
+                    }
+                }
+                iface.speaker.set_ready(source.is_some(), now);
                 if let Some(prober) = &mut iface.prober {
-                    prober.set_ready(false, now);
+                    prober.set_ready(source.is_some(), now);
                 }
-                iface.source = source;
-                if let Some(src) = source {
-                    info!("{name}: announcing from {src}");
-                }
+                reschedule_in(&mut self.schedule, name, iface);
             }
-            iface.speaker.set_ready(source.is_some(), now);
-            if let Some(prober) = &mut iface.prober {
-                prober.set_ready(source.is_some(), now);
-            }
-        }
-        let names: Vec<String> = self.ifaces.keys().cloned().collect();
-        for name in names {
-            self.reschedule(&name);
         }
         self.poll_speakers().await;
     }
@@ -294,20 +304,9 @@ impl Service {
     /// Put the interface's next deadline in `schedule` (after anything that
     /// may have moved it).
     fn reschedule(&mut self, name: &str) {
-        let Some(iface) = self.ifaces.get_mut(name) else {
-            return;
-        };
-        let next = iface.next_deadline();
-        if next == iface.scheduled {
-            return;
+        if let Some(iface) = self.ifaces.get_mut(name) {
+            reschedule_in(&mut self.schedule, name, iface);
         }
-        if let Some(at) = iface.scheduled.take() {
-            self.schedule.remove(&(at, name.to_string()));
-        }
-        if let Some(at) = next {
-            self.schedule.insert((at, name.to_string()));
-        }
-        iface.scheduled = next;
     }
 
     /// Send what the interfaces due by now have to send; only those are
@@ -538,6 +537,21 @@ impl Service {
             })
             .collect()
     }
+}
+
+/// Put `iface`'s next deadline in `schedule`, in place of the one it had.
+fn reschedule_in(schedule: &mut BTreeSet<(std::time::Instant, String)>, name: &str, iface: &mut Iface) {
+    let next = iface.next_deadline();
+    if next == iface.scheduled {
+        return;
+    }
+    if let Some(at) = iface.scheduled.take() {
+        schedule.remove(&(at, name.to_string()));
+    }
+    if let Some(at) = next {
+        schedule.insert((at, name.to_string()));
+    }
+    iface.scheduled = next;
 }
 
 fn message_kind(msg: &NdMessage) -> &'static str {

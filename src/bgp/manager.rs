@@ -895,6 +895,8 @@ impl Manager {
         bfd: &HashMap<PeerKey, &'static str>,
     ) -> Vec<NeighborView> {
         let links = self.links.borrow();
+        // Once per answer, not a walk of the links per session.
+        let names: HashMap<u32, &str> = links.values().map(|l| (l.ifindex, l.name.as_str())).collect();
         let policies = self.config.policies.borrow();
         let now = tokio::time::Instant::now();
         let mut views: Vec<NeighborView> = self
@@ -902,7 +904,7 @@ impl Manager {
             .iter()
             .map(|(key, entry)| {
                 let s = entry.handle.status.borrow();
-                let interface = iface::name_of(&links, key.ifindex).unwrap_or_default();
+                let interface = names.get(&key.ifindex).copied().unwrap_or_default();
                 NeighborView {
                     interface: interface.to_string(),
                     ifindex: key.ifindex,

@@ -85,7 +85,7 @@ node_ndbgpd() {
   # Extra flags for every ndbgpd of the lab, e.g. NDLAB_NDBGPD_ARGS=--no-dad.
   local extra=()
   read -ra extra <<<"${NDLAB_NDBGPD_ARGS:-}"
-  start_node "$name" "$ns" "$NDBGPD" "${args[@]}" "${extra[@]}"
+  start_node "$name" "$ns" "${NDBGPD_ENV[@]}" "$NDBGPD" "${args[@]}" "${extra[@]}"
 }
 
 spine_frr() {

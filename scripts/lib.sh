@@ -100,12 +100,16 @@ start_bg() {
   RUN_PIDS+=("$STARTED_PID")
 }
 
-# start_ndbgpd NS LOG ARGS...: ndbgpd ARGS in NS (see start_bg). It is not
-# waited for: poll_until 10 ndbgpd_answers SOCKET.
+# The environment systemd/ndbgpd.service gives ndbgpd: one malloc arena
+# (see the unit). Only ndbgpd gets it: FRR and BIRD run as they ship.
+NDBGPD_ENV=(env GLIBC_TUNABLES=glibc.malloc.arena_max=1)
+
+# start_ndbgpd NS LOG ARGS...: ndbgpd ARGS in NS (see start_bg), in the
+# unit's environment. It is not waited for: poll_until 10 ndbgpd_answers SOCKET.
 start_ndbgpd() {
   local ns=$1 log=$2
   shift 2
-  start_bg "$ns" "$log" "$NDBGPD" "$@"
+  start_bg "$ns" "$log" "${NDBGPD_ENV[@]}" "$NDBGPD" "$@"
 }
 ndbgpd_answers() { "$NDBGPCTL" --socket "$1" interfaces --json >/dev/null 2>&1; }
 

@@ -51,23 +51,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// BGP manager its neighbours for STATUS=.
 const PROBE_DEADLINE: Duration = Duration::from_secs(1);
 
-/// One malloc arena for all threads. glibc gives a thread that finds the
-/// arena locked one of its own (up to 8 per core), and memory freed by
-/// another thread goes back to the arena it came from: with tasks moving
-/// between the two workers, at 1000 sessions the 3 arenas held 33 MB for
-/// 22 MB in use, and RSS was 37 MB; with one arena 29 MB, at the same CPU
-/// (docs/ARCHITECTURE.md, "Threads and memory").
-fn one_malloc_arena() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: mallopt only sets an allocator parameter, here before any
-    // other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-}
-
 fn main() -> ExitCode {
-    one_malloc_arena();
     metrics::process::note_start();
     let args: Vec<OsString> = std::env::args_os().collect();
     let config = match config::parse(&args) {

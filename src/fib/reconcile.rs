@@ -453,6 +453,36 @@ impl FibTable {
         deletes
     }
 
+    /// The requests that make the kernel match what we want for the
+    /// prefixes of `sweep` (see [`sweep_of`]) past `after`, in prefix
+    /// order, up to `limit` of them; and the last prefix they cover if
+    /// the sweep goes on past it (None: the sweep is done). Sending a
+    /// large change sweep by sweep spreads it over the kernel's table:
+    /// see docs/ARCHITECTURE.md section 4 for what that saves.
+    pub fn plan_sweep(
+        &self,
+        sweep: u32,
+        after: Option<IpNet>,
+        limit: usize,
+        metric: u32,
+        links: &Links,
+        objects: &Objects,
+    ) -> (Vec<Op>, Option<IpNet>) {
+        let mut ops = Vec::new();
+        for (prefix, entry) in self.routes.iter_within_after(None, after) {
+            if sweep_of(&prefix) != sweep {
+                continue;
+            }
+            let wanted = entry.wanted.map(|id| self.sets.get(id));
+            let installed = entry.installed.map(|i| (self.sets.get(i.id()), i.via_object()));
+            ops.extend(plan(prefix, wanted, installed, metric, links, objects));
+            if ops.len() == limit {
+                return (ops, Some(prefix));
+            }
+        }
+        (ops, None)
+    }
+
     /// The requests that make the kernel match what we want, for every
     /// prefix.
     pub fn plan_all(&self, metric: u32, links: &Links, objects: &Objects) -> Vec<Op> {
@@ -466,13 +496,31 @@ impl FibTable {
     }
 }
 
+/// Sweeps over the table a large change is sent in (see
+/// [`FibTable::plan_sweep`]).
+pub(crate) const SWEEPS: u32 = 16;
+
+/// The sweep of `prefix`: the lowest bits of its network part, so that
+/// prefixes next to each other (11.0.0.0/24, 11.0.1.0/24, ...) fall in
+/// different sweeps.
+pub(crate) fn sweep_of(prefix: &IpNet) -> u32 {
+    let low = match prefix {
+        IpNet::V4(p) => u32::from(p.network()).checked_shr(32 - u32::from(p.prefix_len())),
+        IpNet::V6(p) => u128::from(p.network())
+            .checked_shr(128 - u32::from(p.prefix_len()))
+            .map(|low| low as u32),
+    };
+    low.unwrap_or(0) % SWEEPS
+}
+
 /// Deletes first, highest prefix first, as for submitted changes (see
 /// `Queued::into_routes`): a million deletes in ascending order take six
-/// times as long. Replaces keep their order.
+/// times as long. Then the replaces sweep by sweep (see `sweep_of`), each
+/// sweep in the order they had.
 pub(crate) fn sort_deletes_first(ops: &mut [Op]) {
     ops.sort_by_key(|op| match op {
-        Op::Delete { prefix, .. } => (false, std::cmp::Reverse(Some(*prefix))),
-        Op::Replace { .. } => (true, std::cmp::Reverse(None)),
+        Op::Delete { prefix, .. } => (false, 0, std::cmp::Reverse(Some(*prefix))),
+        Op::Replace { prefix, .. } => (true, sweep_of(prefix), std::cmp::Reverse(None)),
     });
 }
 
@@ -786,6 +834,102 @@ mod tests {
             t.set_wanted(net(p), Some(n));
         }
         t
+    }
+
+    #[test]
+    fn sweeps_split_neighbouring_prefixes() {
+        assert_eq!(sweep_of(&net("11.0.0.0/24")), 0);
+        assert_eq!(sweep_of(&net("11.0.1.0/24")), 1);
+        assert_eq!(sweep_of(&net("11.0.15.0/24")), 15);
+        assert_eq!(sweep_of(&net("11.0.16.0/24")), 0);
+        assert_eq!(sweep_of(&net("11.0.2.0/23")), 1);
+        assert_eq!(sweep_of(&net("2001:db8:0:3::/64")), 3);
+        assert_eq!(sweep_of(&net("255.255.255.255/32")), SWEEPS - 1);
+        assert_eq!(sweep_of(&net("0.0.0.0/0")), 0);
+        assert_eq!(sweep_of(&net("::/0")), 0);
+    }
+
+    /// Sweep by sweep, in prefix order, `limit` at a time: every request
+    /// of the table once, the routes already right left out.
+    #[test]
+    fn a_table_is_planned_sweep_by_sweep() {
+        let l = links();
+        let a = nh(1, "fe80::1");
+        let mut t = FibTable::default();
+        let n = 100u32;
+        for i in 0..n {
+            let p = net(&format!("11.0.{i}.0/24"));
+            t.set_wanted(p, Some(&[a]));
+        }
+        // Right already: no request. Installed, not wanted: a delete.
+        t.set_installed(net("11.0.5.0/24"), Some(&[a]));
+        t.set_installed(net("11.1.0.0/24"), Some(&[a]));
+        t.set_wanted(net("2001:db8::/64"), Some(&[a]));
+        let mut planned = Vec::new();
+        let mut walks = 0;
+        for sweep in 0..SWEEPS {
+            let mut after = None;
+            loop {
+                let (ops, last) = t.plan_sweep(sweep, after, 3, 20, &l, &inline());
+                walks += 1;
+                assert!(ops.len() <= 3);
+                assert!(ops.iter().all(|op| sweep_of(&op.prefix()) == sweep));
+                planned.extend(ops);
+                match last {
+                    Some(p) => after = Some(p),
+                    None => break,
+                }
+            }
+        }
+        let prefixes: Vec<IpNet> = planned.iter().map(Op::prefix).collect();
+        let mut want: Vec<IpNet> = (0..n)
+            .filter(|i| *i != 5)
+            .map(|i| net(&format!("11.0.{i}.0/24")))
+            .chain([net("11.1.0.0/24"), net("2001:db8::/64")])
+            .collect();
+        want.sort_by_key(|p| (sweep_of(p), *p));
+        assert_eq!(prefixes, want);
+        assert_eq!(
+            prefixes[..3],
+            [net("11.0.0.0/24"), net("11.0.16.0/24"), net("11.0.32.0/24")]
+        );
+        assert!(walks > SWEEPS as usize, "a sweep stops at the limit and goes on");
+        assert!(planned.contains(&Op::Delete {
+            prefix: net("11.1.0.0/24"),
+            metric: 20
+        }));
+    }
+
+    #[test]
+    fn deletes_go_first_then_replaces_sweep_by_sweep() {
+        let a = set(&[nh(1, "fe80::1")]);
+        let replace = |p: &str| Op::Replace {
+            prefix: net(p),
+            nexthops: Arc::clone(&a),
+            object: None,
+            create_only: true,
+        };
+        let delete = |p: &str| Op::Delete {
+            prefix: net(p),
+            metric: 20,
+        };
+        let mut ops = vec![
+            replace("11.0.1.0/24"),
+            delete("10.0.0.0/24"),
+            replace("11.0.0.0/24"),
+            replace("11.0.16.0/24"),
+            delete("10.0.1.0/24"),
+        ];
+        sort_deletes_first(&mut ops);
+        let order: Vec<IpNet> = ops.iter().map(Op::prefix).collect();
+        let want = [
+            "10.0.1.0/24",
+            "10.0.0.0/24",
+            "11.0.0.0/24",
+            "11.0.16.0/24",
+            "11.0.1.0/24",
+        ];
+        assert_eq!(order, want.map(net));
     }
 
     #[test]

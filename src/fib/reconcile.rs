@@ -183,6 +183,11 @@ struct NhSets {
     sets: Vec<Option<(NextHops, u32)>>,
     ids: HashMap<NextHops, NhId>,
     free: Vec<NhId>,
+    /// The last set acquired, by the address of the slice it came as: a
+    /// full table names one set a million times in a row, and this spares
+    /// hashing it each time. Checked by content, so an address reused for
+    /// another set only misses.
+    last: Option<(usize, NhId)>,
 }
 
 impl NhSets {
@@ -196,12 +201,27 @@ impl NhSets {
 
     /// The id of `set`, with one more user.
     fn acquire(&mut self, set: &[FibNextHop]) -> NhId {
-        if let Some(&id) = self.ids.get(set) {
-            if let Some(Some((_, users))) = self.sets.get_mut(id.get() as usize - 1) {
-                *users += 1;
-            }
-            return id;
+        let address = set.as_ptr() as usize;
+        let id = self
+            .acquire_known(address, set)
+            .unwrap_or_else(|| self.acquire_new(set));
+        self.last = Some((address, id));
+        id
+    }
+
+    /// The id of `set` with one more user, if it is in use.
+    fn acquire_known(&mut self, address: usize, set: &[FibNextHop]) -> Option<NhId> {
+        let last = self.last.filter(|&(at, _)| at == address).map(|(_, id)| id);
+        let same = |id: &NhId| matches!(self.sets.get(id.get() as usize - 1), Some(Some((s, _))) if **s == *set);
+        let id = last.filter(same).or_else(|| self.ids.get(set).copied())?;
+        if let Some(Some((_, users))) = self.sets.get_mut(id.get() as usize - 1) {
+            *users += 1;
         }
+        Some(id)
+    }
+
+    /// A new id for `set`, with one user.
+    fn acquire_new(&mut self, set: &[FibNextHop]) -> NhId {
         let shared: NextHops = Arc::from(set);
         let id = match self.free.pop() {
             Some(id) => {
@@ -350,29 +370,43 @@ impl FibTable {
             wanted,
             installed,
         } = self;
-        let mut entry = routes.get(&prefix).copied().unwrap_or_default();
-        let was_wanted = entry.wanted.is_some();
-        let was_installed = entry.installed.is_some();
-        // Acquire the new set before releasing the old: the same set is
-        // then never forgotten in between.
-        if let Some(old) = f(sets, &mut entry) {
-            sets.release(old);
-        }
-        match (was_wanted, entry.wanted.is_some()) {
+        // Changed in place when it exists: one lookup, not two (a full
+        // table records a million).
+        let (before, after) = match routes.get_mut(&prefix) {
+            Some(slot) => {
+                let before = *slot;
+                // Acquire the new set before releasing the old: the same
+                // set is then never forgotten in between.
+                if let Some(old) = f(sets, slot) {
+                    sets.release(old);
+                }
+                let after = *slot;
+                if after.wanted.is_none() && after.installed.is_none() {
+                    routes.remove(&prefix);
+                }
+                (before, after)
+            }
+            None => {
+                let mut entry = FibEntry::default();
+                if let Some(old) = f(sets, &mut entry) {
+                    sets.release(old);
+                }
+                if entry.wanted.is_some() || entry.installed.is_some() {
+                    routes.insert(prefix, entry);
+                }
+                (FibEntry::default(), entry)
+            }
+        };
+        match (before.wanted.is_some(), after.wanted.is_some()) {
             (false, true) => *wanted += 1,
             (true, false) => *wanted -= 1,
             _ => {}
         }
         let family = usize::from(matches!(prefix, IpNet::V6(_)));
-        match (was_installed, entry.installed.is_some()) {
+        match (before.installed.is_some(), after.installed.is_some()) {
             (false, true) => installed[family] += 1,
             (true, false) => installed[family] -= 1,
             _ => {}
-        }
-        if entry.wanted.is_none() && entry.installed.is_none() {
-            routes.remove(&prefix);
-        } else {
-            routes.insert(prefix, entry);
         }
     }
 
@@ -386,14 +420,11 @@ impl FibTable {
 
     /// The request, if any, for one prefix.
     pub fn plan(&self, prefix: IpNet, metric: u32, links: &Links, objects: &Objects) -> Option<Op> {
-        plan(
-            prefix,
-            self.wanted(&prefix),
-            self.installed_route(&prefix),
-            metric,
-            links,
-            objects,
-        )
+        // One lookup for both sides: a full table plans a million.
+        let entry = self.routes.get(&prefix).copied().unwrap_or_default();
+        let wanted = entry.wanted.map(|id| self.sets.get(id));
+        let installed = entry.installed.map(|i| (self.sets.get(i.id()), i.via_object()));
+        plan(prefix, wanted, installed, metric, links, objects)
     }
 
     /// From a dump of our routes: record what is installed at our metric,
@@ -453,36 +484,6 @@ impl FibTable {
         deletes
     }
 
-    /// The requests that make the kernel match what we want for the
-    /// prefixes of `sweep` (see [`sweep_of`]) past `after`, in prefix
-    /// order, up to `limit` of them; and the last prefix they cover if
-    /// the sweep goes on past it (None: the sweep is done). Sending a
-    /// large change sweep by sweep spreads it over the kernel's table:
-    /// see docs/ARCHITECTURE.md section 4 for what that saves.
-    pub fn plan_sweep(
-        &self,
-        sweep: u32,
-        after: Option<IpNet>,
-        limit: usize,
-        metric: u32,
-        links: &Links,
-        objects: &Objects,
-    ) -> (Vec<Op>, Option<IpNet>) {
-        let mut ops = Vec::new();
-        for (prefix, entry) in self.routes.iter_within_after(None, after) {
-            if sweep_of(&prefix) != sweep {
-                continue;
-            }
-            let wanted = entry.wanted.map(|id| self.sets.get(id));
-            let installed = entry.installed.map(|i| (self.sets.get(i.id()), i.via_object()));
-            ops.extend(plan(prefix, wanted, installed, metric, links, objects));
-            if ops.len() == limit {
-                return (ops, Some(prefix));
-            }
-        }
-        (ops, None)
-    }
-
     /// The requests that make the kernel match what we want, for every
     /// prefix.
     pub fn plan_all(&self, metric: u32, links: &Links, objects: &Objects) -> Vec<Op> {
@@ -496,8 +497,7 @@ impl FibTable {
     }
 }
 
-/// Sweeps over the table a large change is sent in (see
-/// [`FibTable::plan_sweep`]).
+/// Sweeps a large change is sent in (see `Fib::apply_swept`).
 pub(crate) const SWEEPS: u32 = 16;
 
 /// The sweep of `prefix`: the lowest bits of its network part, so that
@@ -792,6 +792,34 @@ mod tests {
         assert_eq!(&*usable(&one_down, &l), [nh(1, "fe80::1")]);
     }
 
+    /// The last set is found again by its address without hashing, but
+    /// never by the address alone: a buffer reused for another set gets
+    /// that set.
+    #[test]
+    fn the_last_set_is_checked_by_content() {
+        let a = nh(1, "fe80::1");
+        let b = nh(2, "fe80::2");
+        let mut sets = NhSets::default();
+        let mut buffer = vec![a];
+        let first = sets.acquire(&buffer);
+        assert_eq!(sets.acquire(&buffer), first, "the same set again");
+        buffer[0] = b;
+        let second = sets.acquire(&buffer);
+        assert_ne!(second, first);
+        assert_eq!(**sets.get(second), [b]);
+        assert_eq!(**sets.get(first), [a]);
+        assert_eq!(sets.acquire(&[a]), first, "found by content from another slice");
+        for _ in 0..3 {
+            sets.release(first);
+        }
+        sets.release(second);
+        assert_eq!(sets.in_use(), 0);
+        buffer[0] = a;
+        let again = sets.acquire(&buffer);
+        assert_eq!(**sets.get(again), [a]);
+        assert_eq!(sets.in_use(), 1);
+    }
+
     #[test]
     fn table_shares_sets_and_forgets_unused_ones() {
         let a = nh(1, "fe80::1");
@@ -847,57 +875,6 @@ mod tests {
         assert_eq!(sweep_of(&net("255.255.255.255/32")), SWEEPS - 1);
         assert_eq!(sweep_of(&net("0.0.0.0/0")), 0);
         assert_eq!(sweep_of(&net("::/0")), 0);
-    }
-
-    /// Sweep by sweep, in prefix order, `limit` at a time: every request
-    /// of the table once, the routes already right left out.
-    #[test]
-    fn a_table_is_planned_sweep_by_sweep() {
-        let l = links();
-        let a = nh(1, "fe80::1");
-        let mut t = FibTable::default();
-        let n = 100u32;
-        for i in 0..n {
-            let p = net(&format!("11.0.{i}.0/24"));
-            t.set_wanted(p, Some(&[a]));
-        }
-        // Right already: no request. Installed, not wanted: a delete.
-        t.set_installed(net("11.0.5.0/24"), Some(&[a]));
-        t.set_installed(net("11.1.0.0/24"), Some(&[a]));
-        t.set_wanted(net("2001:db8::/64"), Some(&[a]));
-        let mut planned = Vec::new();
-        let mut walks = 0;
-        for sweep in 0..SWEEPS {
-            let mut after = None;
-            loop {
-                let (ops, last) = t.plan_sweep(sweep, after, 3, 20, &l, &inline());
-                walks += 1;
-                assert!(ops.len() <= 3);
-                assert!(ops.iter().all(|op| sweep_of(&op.prefix()) == sweep));
-                planned.extend(ops);
-                match last {
-                    Some(p) => after = Some(p),
-                    None => break,
-                }
-            }
-        }
-        let prefixes: Vec<IpNet> = planned.iter().map(Op::prefix).collect();
-        let mut want: Vec<IpNet> = (0..n)
-            .filter(|i| *i != 5)
-            .map(|i| net(&format!("11.0.{i}.0/24")))
-            .chain([net("11.1.0.0/24"), net("2001:db8::/64")])
-            .collect();
-        want.sort_by_key(|p| (sweep_of(p), *p));
-        assert_eq!(prefixes, want);
-        assert_eq!(
-            prefixes[..3],
-            [net("11.0.0.0/24"), net("11.0.16.0/24"), net("11.0.32.0/24")]
-        );
-        assert!(walks > SWEEPS as usize, "a sweep stops at the limit and goes on");
-        assert!(planned.contains(&Op::Delete {
-            prefix: net("11.1.0.0/24"),
-            metric: 20
-        }));
     }
 
     #[test]

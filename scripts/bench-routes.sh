@@ -2,8 +2,14 @@
 # scripts/bench-routes.sh: a full table in, ndbgpd against FRR and BIRD.
 #
 #   scripts/bench-routes.sh [--prefixes N]... [--daemons ndbgp,frr,bird]
-#                           [--feeder replay|gobgp] [--timeout S]
+#                           [--feeder replay|gobgp] [--timeout S] [--runs R]
+#                           [--bin DIR]
 #                           (default N: 100000 and 1000000; all three daemons)
+#
+# --runs R measures every daemon R times, interleaved (ndbgp, bird, ndbgp,
+# bird, ...), and prints each run's ratios and their medians. --bin DIR
+# takes ndbgpd, ndbgpctl and examples/bgp_feeder from DIR (a copy of a
+# release directory, to compare builds) instead of building.
 #
 # For each N and each daemon (ndbgpd, FRR 8 bgpd+zebra, BIRD 2) the script
 # makes two fresh namespaces joined by a veth: a feeder and the daemon under
@@ -32,7 +38,10 @@
 #   (b) time to kernel: all N in the namespace's main table, counted from
 #       /proc/net/fib_triestat (Main: Prefixes, minus the count before the
 #       feed; a dump of 1M routes with `ip route | wc -l` takes seconds,
-#       the trie statistics a few ms). The final count is checked with
+#       the trie statistics a few ms), counted only once the last prefix
+#       has a route (`ip route get`, a lookup): the count walks the whole
+#       trie, and counting every 20 ms took CPU from the daemon under test
+#       on this 2-core machine. The final count is checked with
 #       `ip -4 route show table main proto P`: bgp for FRR, 201 for ndbgpd,
 #       bird for BIRD.
 #   (c) memory: VmRSS after convergence (+1 s) minus VmRSS before the feed,
@@ -40,6 +49,8 @@
 #   (d) stop: SIGTERM to the daemon (FRR: bgpd and zebra) until it has
 #       exited, and how many of its routes it left in the kernel (all three
 #       remove their routes when they stop; up to 60 s is given).
+# The daemon is no longer asked for (a) once it has all N: its query
+# (python3, birdc, vtysh) costs CPU too.
 # Times are from T0 and taken when the poll that saw the count returned, so
 # they carry up to one poll interval plus the query's own time (vtysh on a
 # busy bgpd can take long: that shows up in FRR's figures).
@@ -65,6 +76,8 @@ TIMEOUT=300
 SIZES=()
 KINDS=(ndbgp frr bird)
 FEEDER=replay
+RUNS=1
+BIN=""
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -72,7 +85,9 @@ while [ $# -gt 0 ]; do
     --timeout) TIMEOUT=${2:?}; shift 2 ;;
     --daemons) read -ra KINDS <<<"${2//,/ }"; shift 2 ;;
     --feeder) FEEDER=${2:?}; shift 2 ;;
-    *) sed -n '3,6p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    --runs) RUNS=${2:?}; shift 2 ;;
+    --bin) BIN=${2:?}; shift 2 ;;
+    *) sed -n '3,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000)
@@ -80,13 +95,20 @@ for n in "${SIZES[@]}"; do
   [[ $n =~ ^[1-9][0-9]*$ ]] && [ "$n" -le 4000000 ] || die "--prefixes $n: 1 to 4000000"
 done
 case $FEEDER in replay | gobgp) ;; *) die "--feeder $FEEDER: replay or gobgp" ;; esac
+[[ $RUNS =~ ^[1-9][0-9]?$ ]] || die "--runs $RUNS: 1 to 99"
 need_root
 TOOLS=("$FRR/bgpd" /usr/sbin/bird "$PYTHON")
 [ "$FEEDER" = replay ] || TOOLS+=(/usr/bin/gobgpd /usr/bin/gobgp)
 for t in "${TOOLS[@]}"; do
   [ -x "$t" ] || die "$t missing (apt-get install gobgpd frr bird2 python3)"
 done
-build_release --bin ndbgpd --bin ndbgpctl --example bgp_feeder
+if [ -n "$BIN" ]; then
+  NDBGPD=$(realpath "$BIN/ndbgpd") NDBGPCTL=$(realpath "$BIN/ndbgpctl") BGP_FEEDER=$(realpath "$BIN/examples/bgp_feeder")
+  [ -x "$NDBGPD" ] && [ -x "$NDBGPCTL" ] && [ -x "$BGP_FEEDER" ] ||
+    die "--bin $BIN: no ndbgpd, ndbgpctl and examples/bgp_feeder there"
+else
+  build_release --bin ndbgpd --bin ndbgpctl --example bgp_feeder
+fi
 
 DIR=$(mktemp -d /tmp/ndbgp-bench-routes.XXXXXX)
 chmod 0755 "$DIR"
@@ -253,6 +275,12 @@ state_bird() {
 kproto_bird() { echo bird; }
 
 kernel_count() { kernel_route_count "$NS_D"; }
+# last_in_kernel N: the last of the N prefixes (11.0.0.0/24 upwards) has a
+# route in the daemon's namespace: a lookup, where a count walks the trie.
+last_in_kernel() {
+  local a=$(((11 << 24) + (($1 - 1) << 8) + 1))
+  ip -n "$NS_D" -4 route get "$((a >> 24)).$(((a >> 16) & 255)).$(((a >> 8) & 255)).$((a & 255))" >/dev/null 2>&1
+}
 
 # neighbour_known ADDR: the feeder's kernel has a usable entry for ADDR on eth0.
 neighbour_known() {
@@ -297,17 +325,35 @@ fail() {
   die "$kind N=$n: $* (logs in $DIR)"
 }
 
+# cpu_split PID...: their user and system CPU time summed, "USER SYS" in
+# clock ticks (fields 14 and 15 of /proc/PID/stat, after the command name).
+cpu_split() {
+  local u=0 k=0 pid rest f
+  for pid in "$@"; do
+    rest=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    rest=${rest##*) }
+    read -r -a f <<<"$rest"
+    u=$((u + f[11])) k=$((k + f[12]))
+  done
+  echo "$u $k"
+}
+TICK=$(getconf CLK_TCK)
+
 # One measurement; appends "kind N start_to_est_ns rib_ns kernel_ns
-# bytes_per_route est_to_sent_ns stop_ns left" to $DIR/results (est_to_sent "-"
-# for GoBGP).
+# bytes_per_route est_to_sent_ns stop_ns left run user_ticks sys_ticks" to
+# $DIR/results (est_to_sent "-" for GoBGP; user and system CPU time of the
+# daemon from the feed's start to all in the kernel).
 measure() {
-  local kind=$1 n=$2
+  local kind=$1 n=$2 run=$3
   fresh_link
   "up_$kind"
   [ "$FEEDER" = gobgp ] && load_gobgp "$kind" "$n"
-  local base rss0 t_start t t0="" t_rib="" t_kern="" st cnt k deadline
+  local base rss0 t_start t t0="" t_rib="" t_kern="" st cnt k deadline last_in=""
   base=$(kernel_count)
   rss0=$(rss_kb "${DUT_PIDS[@]}")
+  local cpu0 cpu1
+  cpu0=$(cpu_split "${DUT_PIDS[@]}")
+  say "$kind N=$n run $run: load $(cut -d' ' -f1-3 /proc/loadavg)"
   t_start=$(now)
   if [ "$FEEDER" = gobgp ]; then
     gobgp neighbor "$NEIGH" enable >/dev/null || die "gobgp neighbor $NEIGH enable failed"
@@ -321,13 +367,16 @@ measure() {
       [ -n "$t0" ] || kill -0 "$FEEDER_PID" 2>/dev/null ||
         fail "feeder exited before Established: $(tail -3 "$DIR/feeder.log")"
     fi
-    read -r st cnt < <("state_$kind" || echo "- 0")
+    # Once all are in the RIB the daemon is asked no more: the query
+    # (python3 for ndbgpd's JSON, birdc, vtysh) takes CPU from it.
+    [ -n "$t_rib" ] || read -r st cnt < <("state_$kind" || echo "- 0")
     t=$(now)
     # The replay feeder's T0 is its own event (the daemon may say
     # Established a little earlier, before its KEEPALIVE reached the feeder).
     if [ -z "$t0" ] && [ "$FEEDER" = gobgp ] && [ "$st" = Established ]; then t0=$t; fi
     if [ -n "$t0" ] && [ -z "$t_rib" ] && [ "${cnt:-0}" -ge "$n" ]; then t_rib=$t; fi
-    if [ -n "$t0" ] && [ -z "$t_kern" ]; then
+    if [ -n "$t0" ] && [ -z "$t_kern" ] && { [ -n "$last_in" ] || last_in_kernel "$n"; }; then
+      last_in=1
       k=$(kernel_count)
       if [ $((k - base)) -ge "$n" ]; then t_kern=$(now); fi
     fi
@@ -340,6 +389,9 @@ measure() {
     fi
     if [ -z "$t0" ]; then sleep 0.01; else sleep 0.02; fi
   done
+  cpu1=$(cpu_split "${DUT_PIDS[@]}")
+  local cu ck
+  read -r cu ck < <(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { split(a, x, " "); split(b, y, " "); print y[1] - x[1], y[2] - x[2] }')
   sleep 1
   local rss1 inkernel sent="-" t_sent
   rss1=$(rss_kb "${DUT_PIDS[@]}")
@@ -351,7 +403,7 @@ measure() {
     [ -n "$t_sent" ] && sent=$((t_sent - t0))
     say "$kind N=$n: feeder: $(grep -c retrying "$DIR/feeder.log" || true) retries; encoded in $(event encoded) us; Established -> all sent $( [ "$sent" = - ] && echo "not yet" || echo "$(secs "$sent") s")"
   fi
-  say "$kind N=$n: Established $(secs $((t0 - t_start))) s after start; RIB $(secs $((t_rib - t0))) s, kernel $(secs $((t_kern - t0))) s; ip route proto $("kproto_$kind"): $inkernel; RSS ${rss0} -> ${rss1} kB"
+  say "$kind N=$n: Established $(secs $((t0 - t_start))) s after start; RIB $(secs $((t_rib - t0))) s, kernel $(secs $((t_kern - t0))) s; ip route proto $("kproto_$kind"): $inkernel; RSS ${rss0} -> ${rss1} kB; CPU until all in the kernel: user $(awk -v t="$cu" -v h="$TICK" 'BEGIN { printf "%.2f", t / h }') s, system $(awk -v t="$ck" -v h="$TICK" 'BEGIN { printf "%.2f", t / h }') s"
   [ "$inkernel" -ge "$n" ] || say "$kind N=$n: WARNING only $inkernel routes with proto $("kproto_$kind")"
   local t_stop pid left
   t=$(now)
@@ -363,7 +415,7 @@ measure() {
   cp "$DIR/$kind.log" "$DIR/$kind-$n.log" 2>/dev/null || true
   [ "$FEEDER" = gobgp ] || cp "$DIR/feeder.log" "$DIR/feeder-$kind-$n.log"
   teardown 15
-  echo "$kind $n $((t0 - t_start)) $((t_rib - t0)) $((t_kern - t0)) $(awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }') $sent $t_stop $left" >>"$DIR/results"
+  echo "$kind $n $((t0 - t_start)) $((t_rib - t0)) $((t_kern - t0)) $(awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }') $sent $t_stop $left $run $cu $ck" >>"$DIR/results"
 }
 
 : >"$DIR/results"
@@ -372,8 +424,10 @@ for n in "${SIZES[@]}"; do
     say "N=$n: generating the MRT feed"
     gen_mrt "$n" "$DIR/feed.mrt"
   fi
-  for kind in "${KINDS[@]}"; do
-    measure "$kind" "$n"
+  for run in $(seq "$RUNS"); do
+    for kind in "${KINDS[@]}"; do
+      measure "$kind" "$n" "$run"
+    done
   done
   rm -f "$DIR/feed.mrt"
 done
@@ -385,20 +439,34 @@ else
   echo "feeder replay; est: feeder start -> Established; times from Established; sent: feeder's Established -> all written"
 fi
 echo "ndbgpd unnumbered, FRR and BIRD numbered IPv4"
-printf '%-6s %8s %10s %10s %12s %12s %10s %9s %8s\n' daemon N est "to RIB" "to kernel" "bytes/route" sent stop left
-while read -r kind n est rib kern bpr sent stop left; do
+printf '%-6s %8s %4s %10s %10s %12s %12s %10s %9s %8s %7s %7s\n' daemon N run est "to RIB" "to kernel" "bytes/route" sent stop left user system
+while read -r kind n est rib kern bpr sent stop left run cu ck; do
   [ "$sent" = - ] || sent=$(secs "$sent")s
-  printf '%-6s %8s %9ss %9ss %11ss %12s %10s %8ss %8s\n' "$kind" "$n" "$(secs "$est")" "$(secs "$rib")" "$(secs "$kern")" "$bpr" "$sent" "$(secs "$stop")" "$left"
+  printf '%-6s %8s %4s %9ss %9ss %11ss %12s %10s %8ss %8s %6ss %6ss\n' "$kind" "$n" "$run" "$(secs "$est")" "$(secs "$rib")" "$(secs "$kern")" "$bpr" "$sent" "$(secs "$stop")" "$left" \
+    "$(awk -v t="$cu" -v h="$TICK" 'BEGIN { printf "%.2f", t / h }')" "$(awk -v t="$ck" -v h="$TICK" 'BEGIN { printf "%.2f", t / h }')"
 done <"$DIR/results"
 echo
-printf '%-8s %8s %14s %14s %14s\n' ratio N "RIB time" "kernel time" "bytes/route"
+# Ratios run by run (from the same run), then the median of each.
+printf '%-8s %8s %6s %14s %14s %14s\n' ratio N run "RIB time" "kernel time" "bytes/route"
 for n in "${SIZES[@]}"; do
   for other in frr bird; do
     awk -v n="$n" -v o="$other" '
-      $2 == n && $1 == "ndbgp" { r = $4; k = $5; b = $6 }
-      $2 == n && $1 == o { or = $4; ok = $5; ob = $6 }
-      function q(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "n/a" }
-      END { printf "%-8s %8s %14s %14s %14s\n", "ndbgp/" o, n, q(r, or), q(k, ok), q(b, ob) }' "$DIR/results"
+      $2 == n && $1 == "ndbgp" { r[$10] = $4; k[$10] = $5; b[$10] = $6 }
+      $2 == n && $1 == o { or[$10] = $4; ok[$10] = $5; ob[$10] = $6 }
+      function q(a, b) { return b > 0 ? a / b : -1 }
+      function show(x) { return x < 0 ? "n/a" : sprintf("%.2f", x) }
+      function median(a, m,   i, j, t) {
+        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+      }
+      END {
+        m = 0
+        for (run = 1; run <= 99; run++) if ((run in r) && (run in or)) {
+          m++; qr[m] = q(r[run], or[run]); qk[m] = q(k[run], ok[run]); qb[m] = q(b[run], ob[run])
+          printf "%-8s %8s %6s %14s %14s %14s\n", "ndbgp/" o, n, run, show(qr[m]), show(qk[m]), show(qb[m])
+        }
+        if (m > 1) printf "%-8s %8s %6s %14s %14s %14s\n", "ndbgp/" o, n, "median", show(median(qr, m)), show(median(qk, m)), show(median(qb, m))
+      }' "$DIR/results"
   done
 done
 echo

@@ -2,10 +2,16 @@
 # scripts/bench-sessions.sh: one ndbgpd with N sessions: bring-up, idle CPU, RSS.
 #
 #   scripts/bench-sessions.sh --interfaces N --peer ndbgp|frr|bird [--runs R] [--seconds S]
-#                             [--bin DIR]   (defaults: 3 runs, 60 s idle window)
+#                             [--bin DIR] [--ndbgpd-args "FLAGS"] [--perf FILE]
+#                             (defaults: 3 runs, 60 s idle window)
 #
 # --bin DIR takes ndbgpd and ndbgpctl from DIR (another build, to compare)
-# instead of building the release binaries.
+# instead of building the release binaries. --ndbgpd-args adds FLAGS (split
+# on spaces) to every ndbgpd of the run, e.g. "--ra-interval 30" to see what
+# a setting costs. --perf FILE records ndbgpd with `perf record -g`:
+# from link up to all Established into FILE.bringup, the idle window into
+# FILE (each run overwrites them; perf's own overhead counts in that run's
+# figures: profile with it, do not compare).
 # Each run joins two fresh namespaces by N veth pairs (eth0..eth{N-1}, all
 # down), starts ndbgpd with every interface in the first and the peer
 # daemon in the second: another ndbgpd, FRR (zebra + bgpd, `neighbor ethI
@@ -36,6 +42,8 @@ N=""
 PEER=""
 RUNS=3
 BIN=""
+EXTRA=()
+PERF=""
 IDLE=60
 SETTLE=10
 TIMEOUT=120
@@ -47,14 +55,17 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=${2:?}; shift 2 ;;
     --seconds) IDLE=${2:?}; shift 2 ;;
     --bin) BIN=${2:?}; shift 2 ;;
-    *) sed -n '3,5p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    --ndbgpd-args) read -r -a EXTRA <<<"${2:?}"; shift 2 ;;
+    --perf) PERF=${2:?}; shift 2 ;;
+    *) sed -n '3,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
-[ -n "$N" ] && [ -n "$PEER" ] || { sed -n '3,5p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$N" ] && [ -n "$PEER" ] || { sed -n '3,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 for v in "$N" "$RUNS" "$IDLE"; do
   [[ $v =~ ^[1-9][0-9]*$ ]] || die "$v: a positive number"
 done
 case $PEER in ndbgp | frr | bird) ;; *) die "--peer $PEER: ndbgp, frr or bird" ;; esac
+[ -z "$PERF" ] || command -v perf >/dev/null || die "--perf: no perf here"
 need_root
 case $PEER in
   frr) need_pkg frr "$FRR/bgpd" ;;
@@ -123,7 +134,7 @@ ndbgpd_start() {
   local -a ifaces
   mapfile -t ifaces < <(iface_args)
   start_ndbgpd "$ns" "$DIR/$side.log" "${ifaces[@]}" --asn "$asn" --router-id "10.0.0.$((asn - 65000))" \
-    --control-socket "$DIR/$side.sock"
+    --control-socket "$DIR/$side.sock" ${EXTRA[@]+"${EXTRA[@]}"}
   printf -v "PID_$side" %s "$STARTED_PID"
   poll_until 30 ndbgpd_answers "$DIR/$side.sock" || die "ndbgpd $side did not start (see $DIR/$side.log)"
 }
@@ -165,18 +176,7 @@ peer_start() {
         echo "  ipv6 { export none; };"
         echo "  interface \"eth*\" { max ra interval 10; default lifetime 30; };"
         echo "}"
-        for i in $(seq 0 $((N - 1))); do
-          cat <<EOF
-protocol bgp eth$i {
-  local as 65002;
-  neighbor range fe80::/10 external;
-  interface "eth$i";
-  hold time 9; keepalive time 3;
-  ipv4 { extended next hop on; import all; export none; };
-  ipv6 { import all; export none; };
-}
-EOF
-        done
+        for i in $(seq 0 $((N - 1))); do bird_bgp_unnumbered "eth$i" 65002 none; done
       } >"$d/bird.conf"
       start_bird "$NS_B" "$d/bird.conf" "$d/bird.sock" "$d/start.log"
       PEER_PIDS=("$STARTED_PID")
@@ -243,17 +243,31 @@ measure() {
     "$NDBGPCTL" --socket "$DIR/a.sock" neighbors --json >"$DIR/watch" </dev/null &
   WATCH_PID=$!
   RUN_PIDS+=("$WATCH_PID")
+  local perf_pid=""
+  if [ -n "$PERF" ]; then
+    perf record -q -g -o "$PERF.bringup" -p "$PID_a" >/dev/null 2>&1 &
+    perf_pid=$!
+    RUN_PIDS+=("$perf_pid")
+  fi
   t0=$(now)
   all_links_up
   wait "$WATCH_PID" ||
     die "run $run: not all of $N link-locals out of DAD and sessions Established within ${TIMEOUT}s: $(established_count ndbgp "$DIR/a.sock") Established (logs in $DIR)"
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+  fi
   read -r floor_at est_at <"$DIR/watch"
   FLOOR=$((floor_at - t0))
   AFTER=$((est_at - floor_at))
   sleep "$SETTLE"
   hz=$(getconf CLK_TCK)
   a0=$(cpu_ticks "$PID_a") p0=$(sum_ticks "${PEER_PIDS[@]}")
-  sleep "$IDLE"
+  if [ -n "$PERF" ]; then
+    perf record -q -g -o "$PERF" -p "$PID_a" -- sleep "$IDLE" >/dev/null 2>&1 || say "perf record failed"
+  else
+    sleep "$IDLE"
+  fi
   a1=$(cpu_ticks "$PID_a") p1=$(sum_ticks "${PEER_PIDS[@]}")
   RSS_A=$(rss_kb "$PID_a") RSS_P=$(rss_kb "${PEER_PIDS[@]}")
   all_established ||
@@ -267,7 +281,7 @@ pct() { awk -v c="$1" 'BEGIN { printf "%.2f", c / 60 * 100 }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "$N interfaces, ndbgpd ($NDBGPD) against $PEER, $RUNS runs, ${IDLE} s idle window; $(uptime)"
+echo "$N interfaces, ndbgpd ($NDBGPD${EXTRA[*]+ ${EXTRA[*]}}) against $PEER, $RUNS runs, ${IDLE} s idle window; $(uptime)"
 : >"$DIR/results"
 printf '%-4s %8s %12s | %-24s %8s | %-24s %8s\n' run floor "Est.-floor" "ndbgpd CPU s/min (%)" "RSS MB" "$PEER CPU s/min (%)" "RSS MB"
 for r in $(seq 1 "$RUNS"); do

@@ -85,7 +85,7 @@ node_ndbgpd() {
   # Extra flags for every ndbgpd of the lab, e.g. NDLAB_NDBGPD_ARGS=--no-dad.
   local extra=()
   read -ra extra <<<"${NDLAB_NDBGPD_ARGS:-}"
-  start_node "$name" "$ns" "$NDBGPD" "${args[@]}" "${extra[@]}"
+  start_node "$name" "$ns" "${NDBGPD_ENV[@]}" "$NDBGPD" "${args[@]}" "${extra[@]}"
 }
 
 spine_frr() {
@@ -137,18 +137,7 @@ spine_bird() {
       echo "  interface \"swp$i\" { max ra interval 10; default lifetime 30; };"
     done
     echo "}"
-    for i in $(seq 1 "$LEAVES"); do
-      cat <<EOF
-protocol bgp swp$i {
-  local as $asn;
-  neighbor range fe80::/10 external;
-  interface "swp$i";
-  hold time 9; keepalive time 3;
-  ipv4 { extended next hop on; import all; export all; };
-  ipv6 { import all; export all; };
-}
-EOF
-    done
+    for i in $(seq 1 "$LEAVES"); do bird_bgp_unnumbered "swp$i" "$asn" all; done
   } >"$d/bird.conf"
   start_bird "$ns" "$d/bird.conf" "$d/bird.sock" "$d/start.log"
   echo "$STARTED_PID" >"$d/bird.pid"

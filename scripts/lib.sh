@@ -100,12 +100,16 @@ start_bg() {
   RUN_PIDS+=("$STARTED_PID")
 }
 
-# start_ndbgpd NS LOG ARGS...: ndbgpd ARGS in NS (see start_bg). It is not
-# waited for: poll_until 10 ndbgpd_answers SOCKET.
+# The environment systemd/ndbgpd.service gives ndbgpd: one malloc arena
+# (see the unit). Only ndbgpd gets it: FRR and BIRD run as they ship.
+NDBGPD_ENV=(env GLIBC_TUNABLES=glibc.malloc.arena_max=1)
+
+# start_ndbgpd NS LOG ARGS...: ndbgpd ARGS in NS (see start_bg), in the
+# unit's environment. It is not waited for: poll_until 10 ndbgpd_answers SOCKET.
 start_ndbgpd() {
   local ns=$1 log=$2
   shift 2
-  start_bg "$ns" "$log" "$NDBGPD" "$@"
+  start_bg "$ns" "$log" "${NDBGPD_ENV[@]}" "$NDBGPD" "$@"
 }
 ndbgpd_answers() { "$NDBGPCTL" --socket "$1" interfaces --json >/dev/null 2>&1; }
 
@@ -134,6 +138,24 @@ start_bird() {
   local ns=$1 conf=$2 sock=$3 log=$4
   start_bg "$ns" "$log" /usr/sbin/bird -f -c "$conf" -s "$sock"
   poll_until 10 birdc -s "$sock" show status || die "$ns: bird did not start (see $log)"
+}
+
+# bird_bgp_unnumbered IFACE ASN EXPORT: BIRD 2's config block for BGP
+# unnumbered on IFACE: one dynamic, passive protocol taking sessions from
+# any link-local there (BIRD 2.0.12 has no `neighbor IFACE interface`),
+# keepalive 3 s and hold 9 s as FRR's datacenter defaults, IPv4 over
+# extended next hop; EXPORT (all, none) for both families.
+bird_bgp_unnumbered() {
+  cat <<EOF
+protocol bgp $1 {
+  local as $2;
+  neighbor range fe80::/10 external;
+  interface "$1";
+  hold time 9; keepalive time 3;
+  ipv4 { extended next hop on; import all; export $3; };
+  ipv6 { import all; export $3; };
+}
+EOF
 }
 
 # exited PID: gone, or a zombie not yet reaped.

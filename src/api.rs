@@ -365,12 +365,15 @@ pub struct InterfaceView {
     pub probes: Option<ProbeCounters>,
 }
 
-/// The probes an interface sent (echo requests to ff02::1) and the answers
-/// to them (echo replies from a link-local).
+/// The probes an interface sent (echo requests to ff02::1), the answers
+/// to them (echo replies from a link-local), and the steady probes skipped
+/// because every neighbour answering them also speaks ND on its own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeCounters {
     pub sent: u64,
     pub answers: u64,
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 /// One line of `interfaces`: the ND view and the peer table's part.
@@ -833,7 +836,11 @@ mod tests {
                 tx: BTreeMap::from([("ra".into(), 4)]),
                 tx_errors: 0,
                 dropped: BTreeMap::from([("hop_limit".into(), 1)]),
-                probes: Some(ProbeCounters { sent: 6, answers: 2 }),
+                probes: Some(ProbeCounters {
+                    sent: 6,
+                    answers: 2,
+                    skipped: 1,
+                }),
             },
             neighbors: InterfaceNeighbors {
                 count: 2,
@@ -903,7 +910,7 @@ mod tests {
             ),
             (
                 Answer::Interfaces(vec![interface()]),
-                r#"[{"interface":"eth0","ifindex":2,"state":"up","mac":"02:00:00:00:00:01","link_local":"fe80::1","tentative":false,"rx":{"ns":1,"ra":3},"tx":{"ra":4},"tx_errors":0,"dropped":{"hop_limit":1},"probes":{"sent":6,"answers":2},"neighbors":{"count":2,"refused":1,"ignored_down":0,"ignored_own":0}}]"#,
+                r#"[{"interface":"eth0","ifindex":2,"state":"up","mac":"02:00:00:00:00:01","link_local":"fe80::1","tentative":false,"rx":{"ns":1,"ra":3},"tx":{"ra":4},"tx_errors":0,"dropped":{"hop_limit":1},"probes":{"sent":6,"answers":2,"skipped":1},"neighbors":{"count":2,"refused":1,"ignored_down":0,"ignored_own":0}}]"#,
             ),
             (
                 Answer::Neighbors(vec![neighbor()]),

@@ -324,7 +324,20 @@ impl<K: Key, V> Blocks<K, V> {
             block.keys.truncate(kept);
             block.vals.truncate(kept);
         }
-        self.blocks.retain(|block| !block.keys.is_empty());
+        // Thin neighbours merge, as in `remove`: a heavy retain (a peer's
+        // table gone) would otherwise leave many nearly empty blocks.
+        let mut merged: VecDeque<Block<K, V>> = VecDeque::with_capacity(self.blocks.len());
+        for block in std::mem::take(&mut self.blocks) {
+            match merged.back_mut() {
+                _ if block.keys.is_empty() => {}
+                Some(last) if last.len() + block.len() <= MERGE => {
+                    last.keys.extend(block.keys);
+                    last.vals.extend(block.vals);
+                }
+                _ => merged.push_back(block),
+            }
+        }
+        self.blocks = merged;
         self.firsts = self.blocks.iter().map(|block| block.keys[0].pack()).collect();
         self.len = self.blocks.iter().map(Block::len).sum();
         self.shrink_index();
@@ -781,6 +794,32 @@ mod tests {
         assert_eq!(map.len(), 10 * BLOCK / 8);
         assert!(map.v4.blocks.len() < 10, "{} blocks", map.v4.blocks.len());
         assert!(map.v4.blocks.iter().all(|b| !b.keys.is_empty()));
+    }
+
+    #[test]
+    fn a_heavy_retain_merges_the_thin_blocks() {
+        let mut map = PrefixMap::new();
+        for i in 0..(40 * BLOCK) as u32 {
+            map.insert(
+                IpNet::V4(Ipv4Net::new(std::net::Ipv4Addr::from(i << 8), 24).expect("/24")),
+                i,
+            );
+        }
+        let before = map.v4.blocks.len();
+        map.retain(|_, v| *v % 16 == 0);
+        assert_eq!(map.len(), 40 * BLOCK / 16);
+        assert!(
+            map.v4.blocks.len() <= before / 8,
+            "{} blocks of {before} left",
+            map.v4.blocks.len()
+        );
+        assert!(map.v4.blocks.iter().all(|b| !b.keys.is_empty() && b.len() <= BLOCK));
+        let kept: Vec<u32> = map.iter().map(|(_, v)| *v).collect();
+        assert_eq!(kept, (0..(40 * BLOCK) as u32).step_by(16).collect::<Vec<_>>());
+        for (b, block) in map.v4.blocks.iter().enumerate() {
+            assert_eq!(map.v4.firsts[b], block.keys[0].pack(), "index of block {b}");
+        }
+        assert_eq!(map.get(&net("0.0.16.0/24")), Some(&16));
     }
 
     #[test]

@@ -698,3 +698,58 @@ fn batch_install_rate_against_ip_batch() {
         rate(n - half, ours_flush),
     );
 }
+
+/// A change this large goes out sweep by sweep (`Fib::apply_swept`): with
+/// removals, replaces of routes we hold, new routes and routes that stay,
+/// the kernel ends up with exactly what we want, and the record with what
+/// the kernel has.
+#[test]
+fn a_large_change_goes_out_sweep_by_sweep() {
+    if !lab_enabled("fib a_large_change_goes_out_sweep_by_sweep") {
+        return;
+    }
+    let (ns, nh0, nh1) = lab("fibsweep");
+    let fib = FibInNs::start(&ns);
+    // More than one apply's worth of a sweep (8 x 8192 changes and up).
+    let n = 80_000u32;
+    let r = fib.apply((0..n).map(|i| replace(&subnet(i), &[nh0])).collect());
+    assert_eq!((r.replaced, r.failed), (n as usize, 0), "{r:?}");
+    let via0 = vec![(VIA0.to_string(), "a0".to_string())];
+    let both = vec![
+        (VIA0.to_string(), "a0".to_string()),
+        (VIA1.to_string(), "a1".to_string()),
+    ];
+    let installed = kernel(&ns, false, OURS);
+    assert_eq!(installed.len(), n as usize);
+    assert!(installed.values().all(|hops| *hops == via0));
+
+    // One change of 80k: a quarter removed, a quarter to two paths, a
+    // quarter left alone (sent again, the same), and 20k new ones.
+    let quarter = n / 4;
+    let changes: Vec<FibChange> = (0..n + 20_000)
+        .map(|i| match i / quarter {
+            0 => delete(&subnet(i)),
+            1 => replace(&subnet(i), &[nh0, nh1]),
+            _ => replace(&subnet(i), &[nh0]),
+        })
+        .collect();
+    let r = fib.apply(changes);
+    assert_eq!(
+        (r.deleted, r.replaced, r.failed),
+        (quarter as usize, (quarter + 20_000) as usize, 0),
+        "{r:?}"
+    );
+    let installed = kernel(&ns, false, OURS);
+    assert_eq!(installed.len(), (n - quarter + 20_000) as usize);
+    for i in 0..n + 20_000 {
+        let want = match i / quarter {
+            0 => None,
+            1 => Some(&both),
+            _ => Some(&via0),
+        };
+        assert_eq!(installed.get(&subnet(i)), want, "{}", subnet(i));
+    }
+    assert_eq!(fib.recorded(None), fib.installed(), "the record is the kernel's");
+    fib.flush();
+    assert!(kernel(&ns, false, OURS).is_empty());
+}

@@ -115,3 +115,79 @@ fn a_silent_passive_exabgp_is_found_by_the_probe_and_not_without_it() {
     assert!(entry.sources.iter().any(|s| s == "echo"), "{:?}", entry.sources);
     exa.assert_running();
 }
+
+/// The other way round: a neighbour that sends RAs of its own needs no
+/// steady probes. A probes every 2 s, B sends an RA every second: past the
+/// burst A puts its probes off, and B stays in A's discovery from its RAs.
+/// A silent neighbour keeps them going (the unit tests of `nd/probe.rs`).
+#[test]
+fn probes_are_put_off_for_a_neighbour_that_sends_ras() {
+    if !lab_enabled("lab_silent_put_off") {
+        return;
+    }
+    let a = Netns::new("pofa");
+    let b = Netns::new("pofb");
+    veth(&a, "eth0", &b, "eth0");
+    let dir = TempDir::new("putoff");
+    let da = Ndbgpd::start(
+        &a,
+        &dir,
+        "a",
+        &["--iface", "eth0", "--asn", "65001", "--probe-interval", "2"],
+    );
+    let db = Ndbgpd::start(
+        &b,
+        &dir,
+        "b",
+        &[
+            "--iface",
+            "eth0",
+            "--asn",
+            "65002",
+            "--ra-interval",
+            "1",
+            "--probe-interval",
+            "0",
+        ],
+    );
+    a.set_link("eth0", true);
+    b.set_link("eth0", true);
+    let (_, _, lb) = wait_link_locals_ready(&a, &b, "eth0");
+    let report = || {
+        format!(
+            "\n--- a interfaces: {}\n--- a discovery: {}\n--- a log ---\n{}\n--- b log ---\n{}\n",
+            da.try_ctl_json(&["interfaces"]).unwrap_or_default(),
+            da.try_ctl_json(&["discovery"]).unwrap_or_default(),
+            tail(&da.process.log_text(), 40),
+            tail(&db.process.log_text(), 20)
+        )
+    };
+    let probes = || da.interfaces()[0].nd.probes.expect("probing on");
+    wait_or_dump("B's answer to a probe", Duration::from_secs(10), &report, || {
+        (probes().answers >= 1).then_some(())
+    });
+    // Steady from 3 s on: within a few intervals the first is put off.
+    let skipped = wait_or_dump("a probe put off", Duration::from_secs(15), &report, || {
+        let p = probes();
+        (p.skipped >= 1).then_some(p)
+    });
+    // Watched for 8 s (4 intervals): no probe leaves while B keeps sending
+    // RAs (but the one every PROBE_PUT_OFF_MAX = 6 intervals, 12 s), and B
+    // stays in discovery.
+    let until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < until {
+        let now = probes();
+        assert!(now.sent <= skipped.sent + 1, "{skipped:?} then {now:?}{}", report());
+        let entry = da
+            .find_neighbour("eth0", lb)
+            .unwrap_or_else(|| panic!("B in discovery{}", report()));
+        assert!(entry.sources.iter().any(|s| s == "ra"), "{entry:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let later = probes();
+    assert!(
+        later.skipped > skipped.skipped,
+        "{skipped:?} then {later:?}{}",
+        report()
+    );
+}

@@ -148,7 +148,11 @@ fn interfaces_show_the_neighbour_count_and_json_keeps_every_field() {
             tx: BTreeMap::from([("ra".into(), 4), ("rs".into(), 1)]),
             tx_errors: 0,
             dropped: BTreeMap::new(),
-            probes: Some(ProbeCounters { sent: 9, answers: 4 }),
+            probes: Some(ProbeCounters {
+                sent: 9,
+                answers: 4,
+                skipped: 0,
+            }),
         },
         neighbors: InterfaceNeighbors {
             count: 3,

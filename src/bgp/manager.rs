@@ -460,10 +460,6 @@ impl Manager {
         }
     }
 
-    fn link_up(&self, ifindex: u32) -> bool {
-        iface::by_ifindex(&self.links.borrow(), ifindex).is_some_and(|l| l.up)
-    }
-
     /// The link's current name is still configured. The links watcher
     /// drops a removed interface from `links` only after re-dumping; the
     /// names change first. A link renamed to a name not configured, or
@@ -481,7 +477,20 @@ impl Manager {
     /// configured): Cease / Peer De-configured, whether the link is up or
     /// not.
     async fn end_deconfigured(&mut self) {
-        for key in self.sessions_on(|ifindex| !self.configured_link(ifindex)) {
+        // Once per call, not per session: with a thousand sessions a walk
+        // of the links and of the configured names for each made every
+        // link change cost a million string compares at bring-up.
+        let still: HashSet<u32> = {
+            let names = self.config.interfaces.borrow();
+            let configured: HashSet<&str> = names.iter().map(String::as_str).collect();
+            let links = self.links.borrow();
+            links
+                .values()
+                .filter(|l| configured.contains(l.name.as_str()))
+                .map(|l| l.ifindex)
+                .collect()
+        };
+        for key in self.sessions_on(|ifindex| !still.contains(&ifindex)) {
             let why = match iface::name_of(&self.links.borrow(), key.ifindex) {
                 Some(name) => format!("{name}: no longer configured"),
                 None => format!("ifindex {}: renamed to a name not configured, or deleted", key.ifindex),
@@ -744,7 +753,14 @@ impl Manager {
         self.end_deconfigured().await;
         self.links.borrow_and_update();
         self.forget_admin_down();
-        for key in self.sessions_on(|ifindex| !self.link_up(ifindex)) {
+        let up: HashSet<u32> = self
+            .links
+            .borrow()
+            .values()
+            .filter(|l| l.up)
+            .map(|l| l.ifindex)
+            .collect();
+        for key in self.sessions_on(|ifindex| !up.contains(&ifindex)) {
             debug!(
                 "{}: link down: ending the session with {}",
                 self.name_of(key.ifindex),
@@ -879,6 +895,8 @@ impl Manager {
         bfd: &HashMap<PeerKey, &'static str>,
     ) -> Vec<NeighborView> {
         let links = self.links.borrow();
+        // Once per answer, not a walk of the links per session.
+        let names: HashMap<u32, &str> = links.values().map(|l| (l.ifindex, l.name.as_str())).collect();
         let policies = self.config.policies.borrow();
         let now = tokio::time::Instant::now();
         let mut views: Vec<NeighborView> = self
@@ -886,7 +904,7 @@ impl Manager {
             .iter()
             .map(|(key, entry)| {
                 let s = entry.handle.status.borrow();
-                let interface = iface::name_of(&links, key.ifindex).unwrap_or_default();
+                let interface = names.get(&key.ifindex).copied().unwrap_or_default();
                 NeighborView {
                     interface: interface.to_string(),
                     ifindex: key.ifindex,

@@ -48,7 +48,7 @@ mod hold;
 mod slot;
 
 use backoff::Backoff;
-use dial::{Dial, Dialed};
+use dial::Dial;
 pub use hold::{Cleared, MaxPrefixHold};
 use slot::{Slot, Which, progress};
 
@@ -212,7 +212,6 @@ pub fn new(
     };
     let (status_tx, status) = watch::channel(status0.clone());
     let (conn_tx, conn_rx) = mpsc::channel(256);
-    let (dial_tx, dial_rx) = mpsc::channel(4);
     let hold = params.hold.filter(|h| h.holds_at(Instant::now()));
     let admin_down = params.admin_down;
     let bfd_held = params.bfd_held;
@@ -222,7 +221,6 @@ pub fn new(
         links,
         secondary: None,
         conn_tx,
-        dial_tx,
         next_conn_id: 1,
         dial: None,
         waiting: None,
@@ -248,7 +246,7 @@ pub fn new(
         commands: commands_tx,
         status,
     };
-    (handle, session.run(commands, conn_rx, dial_rx, inbound))
+    (handle, session.run(commands, conn_rx, inbound))
 }
 
 struct Session {
@@ -257,7 +255,6 @@ struct Session {
     primary: Slot,
     secondary: Option<Slot>,
     conn_tx: mpsc::Sender<(u64, ConnEvent)>,
-    dial_tx: mpsc::Sender<Dialed>,
     next_conn_id: u64,
     /// The primary's dial, if any; results of other dials are stale.
     dial: Option<Dial>,
@@ -320,7 +317,6 @@ impl Session {
         mut self,
         mut commands: mpsc::Receiver<SessionCommand>,
         mut conn_rx: mpsc::Receiver<(u64, ConnEvent)>,
-        mut dial_rx: mpsc::Receiver<Dialed>,
         inbound: Option<BoxStream>,
     ) {
         if self.primary.fsm.is_none() {
@@ -342,7 +338,7 @@ impl Session {
                     None => self.stop(None),
                 },
                 Some((id, event)) = conn_rx.recv() => self.conn_event(id, event),
-                Some((id, result)) = dial_rx.recv() => self.dialed(id, result),
+                result = dial::outcome(&mut self.dial) => self.dialed(result),
                 outgoing = recv_opt(&mut self.outgoing) => match outgoing {
                     Some(Outgoing::Updates(messages)) => self.send_updates(messages),
                     Some(Outgoing::MaxPrefixExceeded(exceeded)) => self.max_prefix_exceeded(exceeded),

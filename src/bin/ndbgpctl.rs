@@ -744,7 +744,11 @@ mod tests {
                 tx: BTreeMap::new(),
                 tx_errors: 0,
                 dropped: BTreeMap::new(),
-                probes: Some(ProbeCounters { sent: 5, answers: 2 }),
+                probes: Some(ProbeCounters {
+                    sent: 5,
+                    answers: 2,
+                    skipped: 0,
+                }),
             },
             neighbors: InterfaceNeighbors {
                 count: 2,

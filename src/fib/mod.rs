@@ -67,7 +67,7 @@ use self::mailbox::Mailbox;
 pub use self::message::RTPROT_NDBGP;
 use self::message::{KernelRoute, Placement};
 use self::nexthop::{KernelNexthop, NhOp, Objects, Support, means_unsupported};
-use self::reconcile::{FibTable, Links, Op, Shortfall, shortfall, sort_deletes_first};
+use self::reconcile::{FibTable, Links, Op, SWEEPS, Shortfall, shortfall, sort_deletes_first, sweep_of};
 use self::socket::{Conn, MAX_BATCH};
 use crate::actor::{self, Commands, Inbox, Stopped, Task};
 use crate::monitor::{Event, Monitor};
@@ -224,6 +224,8 @@ pub enum FibError {
 /// Prefixes planned and sent at a time: the requests of a full table are
 /// never all in memory at once.
 const CHUNK: usize = 8 * MAX_BATCH;
+/// Changes from this many on are sent sweep by sweep (`apply_swept`).
+const SWEEP_MIN: usize = 8 * CHUNK;
 /// Resyncs in a row that lost replies before leaving it to the next one.
 const MAX_RESYNC_ATTEMPTS: usize = 3;
 
@@ -615,7 +617,8 @@ impl Fib {
             return;
         }
         let resync = queued.resync;
-        let result = self.apply(queued.into_routes(), resync).await;
+        let swept = queued.routes.len() >= SWEEP_MIN;
+        let result = self.apply(queued.into_routes(), resync, swept).await;
         if let Err(e) = &result {
             warn!("{e}; retried at the next resync");
             self.monitor.emit(|| Event::FibError {
@@ -633,11 +636,15 @@ impl Fib {
         &mut self,
         mut routes: impl Iterator<Item = (IpNet, Option<NextHops>)>,
         resync: bool,
+        swept: bool,
     ) -> Result<FibReport, FibError> {
         if resync || self.stale || self.conn.is_none() {
             // A full resync covers these changes too.
             self.want(routes);
             return self.resync().await;
+        }
+        if swept {
+            return self.apply_swept(routes).await;
         }
         let mut report = FibReport::default();
         let mut short = Shortfall::default();
@@ -657,16 +664,83 @@ impl Fib {
             report.add(&self.run(ops).await?);
             self.delete_objects(None).await?;
             if self.stale {
-                warn!("fib: kernel replies were lost (ENOBUFS); re-dumping to find out what was installed");
-                self.want(routes);
-                let mut total = self.resync().await?;
-                total.add(&report);
-                return Ok(total);
+                return self.resync_after_loss(routes, report).await;
             }
             short.merge(self.shortfall_of(chunk.iter().map(|(prefix, _)| *prefix)));
         }
         self.note_shortfall(&mut report, short);
         Ok(report)
+    }
+
+    /// [`Fib::apply`] for a large change: every route is wanted first and
+    /// the removals go out as they come (highest prefix first, see
+    /// `Queued::into_routes`); then the other requests go out in
+    /// [`SWEEPS`] sweeps (`sweep_of`), each in prefix order, so that
+    /// consecutive requests are spread over the kernel's table. The
+    /// kernel's IPv4 trie (an LC-trie) takes a table about twice as fast
+    /// that way: in prefix order every new leaf lands next to the last one
+    /// and their node is inflated again and again (`resize`, `put_child`,
+    /// `replace`: 45 % of the install in perf). Our own record is still
+    /// filled in prefix order, which keeps its blocks full; the sweeps
+    /// hold the prefixes only (5 bytes an IPv4 one) until sent.
+    async fn apply_swept(
+        &mut self,
+        mut routes: impl Iterator<Item = (IpNet, Option<NextHops>)>,
+    ) -> Result<FibReport, FibError> {
+        let mut report = FibReport::default();
+        let mut unknown_link = false;
+        let mut sweeps: Vec<Sweep> = (0..SWEEPS).map(|_| Sweep::default()).collect();
+        loop {
+            let chunk: Vec<(IpNet, Option<NextHops>)> = routes.by_ref().take(CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            for (prefix, nexthops) in &chunk {
+                self.table.set_wanted(*prefix, nexthops.as_deref());
+                if nexthops.is_some() {
+                    sweeps[sweep_of(prefix) as usize].push(*prefix);
+                }
+            }
+            unknown_link |= names_unknown_link(&chunk, &self.links);
+            let ops = self.plan_for(chunk.iter().filter(|(_, n)| n.is_none()).map(|(prefix, _)| *prefix));
+            report.add(&self.run(ops).await?);
+            if self.stale {
+                return self.resync_after_loss(routes, report).await;
+            }
+        }
+        if unknown_link {
+            self.refresh_links().await?;
+        }
+        self.create_objects().await?;
+        for sweep in sweeps {
+            let prefixes = sweep.into_prefixes();
+            for chunk in prefixes.chunks(CHUNK) {
+                let ops = self.plan_for(chunk.iter().copied());
+                report.add(&self.run(ops).await?);
+                if self.stale {
+                    // What is left is wanted already: the resync sends it.
+                    return self.resync_after_loss(std::iter::empty(), report).await;
+                }
+            }
+        }
+        self.delete_objects(None).await?;
+        let short = shortfall(self.table.wanted_routes(), &self.links);
+        self.note_shortfall(&mut report, short);
+        Ok(report)
+    }
+
+    /// Replies were lost while applying changes: want the `rest` of them,
+    /// and re-dump to find out what was installed.
+    async fn resync_after_loss(
+        &mut self,
+        rest: impl Iterator<Item = (IpNet, Option<NextHops>)>,
+        done: FibReport,
+    ) -> Result<FibReport, FibError> {
+        warn!("fib: kernel replies were lost (ENOBUFS); re-dumping to find out what was installed");
+        self.want(rest);
+        let mut total = self.resync().await?;
+        total.add(&done);
+        Ok(total)
     }
 
     fn want(&mut self, routes: impl Iterator<Item = (IpNet, Option<NextHops>)>) {
@@ -1012,6 +1086,34 @@ impl Fib {
 
 /// The links, the nexthop objects (if the kernel has them) and our routes.
 type KernelDump = (Links, Option<Vec<KernelNexthop>>, Vec<KernelRoute>);
+
+/// The prefixes of one sweep of [`Fib::apply_swept`], as they come
+/// (highest first), IPv4 ones in 5 bytes.
+#[derive(Default)]
+struct Sweep {
+    ipv4: Vec<ipnet::Ipv4Net>,
+    ipv6: Vec<ipnet::Ipv6Net>,
+}
+
+impl Sweep {
+    fn push(&mut self, prefix: IpNet) {
+        match prefix {
+            IpNet::V4(p) => self.ipv4.push(p),
+            IpNet::V6(p) => self.ipv6.push(p),
+        }
+    }
+
+    /// In prefix order, IPv4 first.
+    fn into_prefixes(self) -> Vec<IpNet> {
+        let ipv4 = self.ipv4.into_iter().rev().map(IpNet::V4);
+        let ipv6 = self.ipv6.into_iter().rev().map(IpNet::V6);
+        let mut prefixes: Vec<IpNet> = ipv4.chain(ipv6).collect();
+        if !prefixes.is_sorted() {
+            prefixes.sort_unstable();
+        }
+        prefixes
+    }
+}
 
 /// Whether a route of `chunk` goes through a link the last dump did not
 /// have: the links are looked at again before planning.

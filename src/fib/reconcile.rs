@@ -183,6 +183,11 @@ struct NhSets {
     sets: Vec<Option<(NextHops, u32)>>,
     ids: HashMap<NextHops, NhId>,
     free: Vec<NhId>,
+    /// The last set acquired, by the address of the slice it came as: a
+    /// full table names one set a million times in a row, and this spares
+    /// hashing it each time. Checked by content, so an address reused for
+    /// another set only misses.
+    last: Option<(usize, NhId)>,
 }
 
 impl NhSets {
@@ -196,12 +201,27 @@ impl NhSets {
 
     /// The id of `set`, with one more user.
     fn acquire(&mut self, set: &[FibNextHop]) -> NhId {
-        if let Some(&id) = self.ids.get(set) {
-            if let Some(Some((_, users))) = self.sets.get_mut(id.get() as usize - 1) {
-                *users += 1;
-            }
-            return id;
+        let address = set.as_ptr() as usize;
+        let id = self
+            .acquire_known(address, set)
+            .unwrap_or_else(|| self.acquire_new(set));
+        self.last = Some((address, id));
+        id
+    }
+
+    /// The id of `set` with one more user, if it is in use.
+    fn acquire_known(&mut self, address: usize, set: &[FibNextHop]) -> Option<NhId> {
+        let last = self.last.filter(|&(at, _)| at == address).map(|(_, id)| id);
+        let same = |id: &NhId| matches!(self.sets.get(id.get() as usize - 1), Some(Some((s, _))) if **s == *set);
+        let id = last.filter(same).or_else(|| self.ids.get(set).copied())?;
+        if let Some(Some((_, users))) = self.sets.get_mut(id.get() as usize - 1) {
+            *users += 1;
         }
+        Some(id)
+    }
+
+    /// A new id for `set`, with one user.
+    fn acquire_new(&mut self, set: &[FibNextHop]) -> NhId {
         let shared: NextHops = Arc::from(set);
         let id = match self.free.pop() {
             Some(id) => {
@@ -350,29 +370,43 @@ impl FibTable {
             wanted,
             installed,
         } = self;
-        let mut entry = routes.get(&prefix).copied().unwrap_or_default();
-        let was_wanted = entry.wanted.is_some();
-        let was_installed = entry.installed.is_some();
-        // Acquire the new set before releasing the old: the same set is
-        // then never forgotten in between.
-        if let Some(old) = f(sets, &mut entry) {
-            sets.release(old);
-        }
-        match (was_wanted, entry.wanted.is_some()) {
+        // Changed in place when it exists: one lookup, not two (a full
+        // table records a million).
+        let (before, after) = match routes.get_mut(&prefix) {
+            Some(slot) => {
+                let before = *slot;
+                // Acquire the new set before releasing the old: the same
+                // set is then never forgotten in between.
+                if let Some(old) = f(sets, slot) {
+                    sets.release(old);
+                }
+                let after = *slot;
+                if after.wanted.is_none() && after.installed.is_none() {
+                    routes.remove(&prefix);
+                }
+                (before, after)
+            }
+            None => {
+                let mut entry = FibEntry::default();
+                if let Some(old) = f(sets, &mut entry) {
+                    sets.release(old);
+                }
+                if entry.wanted.is_some() || entry.installed.is_some() {
+                    routes.insert(prefix, entry);
+                }
+                (FibEntry::default(), entry)
+            }
+        };
+        match (before.wanted.is_some(), after.wanted.is_some()) {
             (false, true) => *wanted += 1,
             (true, false) => *wanted -= 1,
             _ => {}
         }
         let family = usize::from(matches!(prefix, IpNet::V6(_)));
-        match (was_installed, entry.installed.is_some()) {
+        match (before.installed.is_some(), after.installed.is_some()) {
             (false, true) => installed[family] += 1,
             (true, false) => installed[family] -= 1,
             _ => {}
-        }
-        if entry.wanted.is_none() && entry.installed.is_none() {
-            routes.remove(&prefix);
-        } else {
-            routes.insert(prefix, entry);
         }
     }
 
@@ -386,14 +420,11 @@ impl FibTable {
 
     /// The request, if any, for one prefix.
     pub fn plan(&self, prefix: IpNet, metric: u32, links: &Links, objects: &Objects) -> Option<Op> {
-        plan(
-            prefix,
-            self.wanted(&prefix),
-            self.installed_route(&prefix),
-            metric,
-            links,
-            objects,
-        )
+        // One lookup for both sides: a full table plans a million.
+        let entry = self.routes.get(&prefix).copied().unwrap_or_default();
+        let wanted = entry.wanted.map(|id| self.sets.get(id));
+        let installed = entry.installed.map(|i| (self.sets.get(i.id()), i.via_object()));
+        plan(prefix, wanted, installed, metric, links, objects)
     }
 
     /// From a dump of our routes: record what is installed at our metric,
@@ -466,13 +497,30 @@ impl FibTable {
     }
 }
 
+/// Sweeps a large change is sent in (see `Fib::apply_swept`).
+pub(crate) const SWEEPS: u32 = 16;
+
+/// The sweep of `prefix`: the lowest bits of its network part, so that
+/// prefixes next to each other (11.0.0.0/24, 11.0.1.0/24, ...) fall in
+/// different sweeps.
+pub(crate) fn sweep_of(prefix: &IpNet) -> u32 {
+    let low = match prefix {
+        IpNet::V4(p) => u32::from(p.network()).checked_shr(32 - u32::from(p.prefix_len())),
+        IpNet::V6(p) => u128::from(p.network())
+            .checked_shr(128 - u32::from(p.prefix_len()))
+            .map(|low| low as u32),
+    };
+    low.unwrap_or(0) % SWEEPS
+}
+
 /// Deletes first, highest prefix first, as for submitted changes (see
 /// `Queued::into_routes`): a million deletes in ascending order take six
-/// times as long. Replaces keep their order.
+/// times as long. Then the replaces sweep by sweep (see `sweep_of`), each
+/// sweep in the order they had.
 pub(crate) fn sort_deletes_first(ops: &mut [Op]) {
     ops.sort_by_key(|op| match op {
-        Op::Delete { prefix, .. } => (false, std::cmp::Reverse(Some(*prefix))),
-        Op::Replace { .. } => (true, std::cmp::Reverse(None)),
+        Op::Delete { prefix, .. } => (false, 0, std::cmp::Reverse(Some(*prefix))),
+        Op::Replace { prefix, .. } => (true, sweep_of(prefix), std::cmp::Reverse(None)),
     });
 }
 
@@ -744,6 +792,34 @@ mod tests {
         assert_eq!(&*usable(&one_down, &l), [nh(1, "fe80::1")]);
     }
 
+    /// The last set is found again by its address without hashing, but
+    /// never by the address alone: a buffer reused for another set gets
+    /// that set.
+    #[test]
+    fn the_last_set_is_checked_by_content() {
+        let a = nh(1, "fe80::1");
+        let b = nh(2, "fe80::2");
+        let mut sets = NhSets::default();
+        let mut buffer = vec![a];
+        let first = sets.acquire(&buffer);
+        assert_eq!(sets.acquire(&buffer), first, "the same set again");
+        buffer[0] = b;
+        let second = sets.acquire(&buffer);
+        assert_ne!(second, first);
+        assert_eq!(**sets.get(second), [b]);
+        assert_eq!(**sets.get(first), [a]);
+        assert_eq!(sets.acquire(&[a]), first, "found by content from another slice");
+        for _ in 0..3 {
+            sets.release(first);
+        }
+        sets.release(second);
+        assert_eq!(sets.in_use(), 0);
+        buffer[0] = a;
+        let again = sets.acquire(&buffer);
+        assert_eq!(**sets.get(again), [a]);
+        assert_eq!(sets.in_use(), 1);
+    }
+
     #[test]
     fn table_shares_sets_and_forgets_unused_ones() {
         let a = nh(1, "fe80::1");
@@ -786,6 +862,51 @@ mod tests {
             t.set_wanted(net(p), Some(n));
         }
         t
+    }
+
+    #[test]
+    fn sweeps_split_neighbouring_prefixes() {
+        assert_eq!(sweep_of(&net("11.0.0.0/24")), 0);
+        assert_eq!(sweep_of(&net("11.0.1.0/24")), 1);
+        assert_eq!(sweep_of(&net("11.0.15.0/24")), 15);
+        assert_eq!(sweep_of(&net("11.0.16.0/24")), 0);
+        assert_eq!(sweep_of(&net("11.0.2.0/23")), 1);
+        assert_eq!(sweep_of(&net("2001:db8:0:3::/64")), 3);
+        assert_eq!(sweep_of(&net("255.255.255.255/32")), SWEEPS - 1);
+        assert_eq!(sweep_of(&net("0.0.0.0/0")), 0);
+        assert_eq!(sweep_of(&net("::/0")), 0);
+    }
+
+    #[test]
+    fn deletes_go_first_then_replaces_sweep_by_sweep() {
+        let a = set(&[nh(1, "fe80::1")]);
+        let replace = |p: &str| Op::Replace {
+            prefix: net(p),
+            nexthops: Arc::clone(&a),
+            object: None,
+            create_only: true,
+        };
+        let delete = |p: &str| Op::Delete {
+            prefix: net(p),
+            metric: 20,
+        };
+        let mut ops = vec![
+            replace("11.0.1.0/24"),
+            delete("10.0.0.0/24"),
+            replace("11.0.0.0/24"),
+            replace("11.0.16.0/24"),
+            delete("10.0.1.0/24"),
+        ];
+        sort_deletes_first(&mut ops);
+        let order: Vec<IpNet> = ops.iter().map(Op::prefix).collect();
+        let want = [
+            "10.0.1.0/24",
+            "10.0.0.0/24",
+            "11.0.0.0/24",
+            "11.0.16.0/24",
+            "11.0.1.0/24",
+        ];
+        assert_eq!(order, want.map(net));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 
 use super::frame::{self, Frame, KernelError};
 use super::message::{
-    KernelRoute, Placement, delete_request, dump_request, link_dump_request, link_from_msg, ours_from_msg,
+    KernelRoute, Placement, Short, dump_request, link_dump_request, link_from_msg, ours_from_msg, push_short,
     replace_request,
 };
 use super::nexthop::{KernelNexthop, NhOp};
@@ -63,15 +63,18 @@ impl Request for Op {
                 create_only,
             } => {
                 let how = if *create_only { NLM_F_EXCL } else { NLM_F_REPLACE };
-                frame::push(
-                    out,
-                    replace_request(*prefix, nexthops, *object, at),
-                    NLM_F_REQUEST | NLM_F_CREATE | how,
-                    seq,
-                )
+                let flags = NLM_F_REQUEST | NLM_F_CREATE | how;
+                match object {
+                    Some(id) => push_short(out, Short::NewVia(*id), *prefix, at, flags, seq),
+                    None => frame::push(out, replace_request(*prefix, nexthops, None, at), flags, seq),
+                }
             }
             Op::Delete { prefix, metric } => {
-                frame::push(out, delete_request(*prefix, at.table, *metric), NLM_F_REQUEST, seq)
+                let at = Placement {
+                    table: at.table,
+                    metric: *metric,
+                };
+                push_short(out, Short::Delete, *prefix, at, NLM_F_REQUEST, seq)
             }
         }
     }

@@ -363,3 +363,35 @@ fn a_route_through_a_vanished_object_is_planned_again() {
     assert_eq!(f.table.installed_route(&through), Some((&a, true)));
     assert_eq!(f.table.installed_route(&inline), Some((&a, false)));
 }
+
+/// A sweep gives its prefixes back in prefix order, IPv4 first, whatever
+/// order they came in.
+#[test]
+fn a_sweep_sends_in_prefix_order() {
+    let mut sweep = Sweep::default();
+    for p in [
+        "11.0.32.0/24",
+        "2001:db8:0:10::/64",
+        "11.0.16.0/24",
+        "2001:db8::/64",
+        "11.0.0.0/24",
+    ] {
+        sweep.push(net(p));
+    }
+    let want = [
+        "11.0.0.0/24",
+        "11.0.16.0/24",
+        "11.0.32.0/24",
+        "2001:db8::/64",
+        "2001:db8:0:10::/64",
+    ];
+    assert_eq!(sweep.into_prefixes(), want.map(net));
+    let mut unordered = Sweep::default();
+    for p in ["11.0.16.0/24", "11.0.48.0/24", "11.0.0.0/24"] {
+        unordered.push(net(p));
+    }
+    assert_eq!(
+        unordered.into_prefixes(),
+        ["11.0.0.0/24", "11.0.16.0/24", "11.0.48.0/24"].map(net)
+    );
+}

@@ -547,7 +547,11 @@ mod tests {
                 tx: BTreeMap::from([("ra".into(), 4)]),
                 tx_errors: 1,
                 dropped: BTreeMap::from([("hop_limit".into(), 2)]),
-                probes: Some(ProbeCounters { sent: 6, answers: 2 }),
+                probes: Some(ProbeCounters {
+                    sent: 6,
+                    answers: 2,
+                    skipped: 0,
+                }),
                 ..InterfaceView::default()
             },
             neighbors: InterfaceNeighbors {

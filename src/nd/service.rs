@@ -13,9 +13,9 @@ use tracing::{debug, info, trace, warn};
 use super::echo;
 use super::log_limit::{LogLimit, NEIGHBOUR_TABLE_FULL_INTERVAL};
 use super::packet::{self, ALL_NODES, ALL_ROUTERS, NdMessage, RaParams};
-use super::probe::{PROBE_JITTER, Prober};
+use super::probe::{PROBE_JITTER, Probe, Prober};
 use super::socket::{IcmpSocket, Received};
-use super::speaker::{Emit, Speaker};
+use super::speaker::{Emit, FIRST_RA_AFTER_LINK_UP, Speaker};
 use crate::actor::{self, Commands, Inbox, Reply, Stopped, Task};
 pub use crate::api::InterfaceView;
 use crate::api::{InterfaceState, ProbeCounters};
@@ -52,6 +52,28 @@ impl NdHandle {
     }
 }
 
+/// When a link came up, for `FIRST_RA_AFTER_LINK_UP`: only a change from
+/// down seen by us counts, so a link already up when ndbgpd starts (or
+/// when it is configured) holds nothing back.
+#[derive(Debug, Default)]
+struct UpSince {
+    was_up: Option<bool>,
+    since: Option<std::time::Instant>,
+}
+
+impl UpSince {
+    /// The link's state now; returns when it came up, if it is up.
+    fn update(&mut self, up: bool, now: std::time::Instant) -> Option<std::time::Instant> {
+        match (self.was_up, up) {
+            (Some(false), true) => self.since = Some(now),
+            (_, false) => self.since = None,
+            _ => {}
+        }
+        self.was_up = Some(up);
+        self.since
+    }
+}
+
 /// One configured interface as the ND task tracks it.
 struct Iface {
     speaker: Speaker,
@@ -60,6 +82,8 @@ struct Iface {
     /// The ifindex we joined all-routers on, and the source we send from.
     joined: Option<u32>,
     source: Option<Ipv6Addr>,
+    /// When we saw its link come up (not when first seen up), while up.
+    up_since: UpSince,
     counters: Counters,
     /// Its entry in the service's `schedule`, if any.
     scheduled: Option<std::time::Instant>,
@@ -72,6 +96,7 @@ impl Iface {
             prober: config.probe_interval.map(Prober::new),
             joined: None,
             source: None,
+            up_since: UpSince::default(),
             counters: Counters::default(),
             scheduled: None,
         }
@@ -244,49 +269,62 @@ impl Service {
     }
 
     /// Follow the links snapshot: join groups on new ifindexes, start or stop
-    /// each speaker as the interface becomes able to send.
+    /// each speaker as the interface becomes able to send. Called on every
+    /// change of any link (a thousand at bring-up, each link-local leaving
+    /// DAD one): it reads the snapshot in place and walks it with the
+    /// interfaces in step (both are ordered by name), with no copy of the
+    /// snapshot, no lookup by name and no allocation unless a name changed.
     async fn links_changed(&mut self) {
-        let links = self.links.borrow_and_update().clone();
-        self.names = links.values().map(|l| (l.ifindex, l.name.clone())).collect();
-        self.own = links
-            .values()
-            .flat_map(|l| l.link_locals.iter().map(|a| a.addr))
-            .collect();
         let now = now();
-        for (name, iface) in &mut self.ifaces {
-            let link = links.get(name);
-            let ifindex = link.map(|l| l.ifindex);
-            if iface.joined != ifindex {
-                if let Some(old) = iface.joined.take() {
-                    self.socket.leave(old);
-                }
-                if let Some(new) = ifindex {
-                    match self.socket.join(new) {
-                        Ok(()) => iface.joined = Some(new),
-                        Err(e) => warn!("{name}: cannot join ff02::2: {e}"),
+        {
+            let links = self.links.borrow_and_update();
+            let same_names = self.names.len() == links.len()
+                && links
+                    .values()
+                    .all(|l| self.names.get(&l.ifindex).is_some_and(|n| *n == l.name));
+            if !same_names {
+                self.names = links.values().map(|l| (l.ifindex, l.name.clone())).collect();
+            }
+            self.own.clear();
+            self.own
+                .extend(links.values().flat_map(|l| l.link_locals.iter().map(|a| a.addr)));
+            let mut links_in_order = links.iter().peekable();
+            for (name, iface) in &mut self.ifaces {
+                while links_in_order.next_if(|(n, _)| n.as_str() < name.as_str()).is_some() {}
+                let link = links_in_order.peek().filter(|(n, _)| *n == name).map(|(_, l)| *l);
+                let ifindex = link.map(|l| l.ifindex);
+                if iface.joined != ifindex {
+                    if let Some(old) = iface.joined.take() {
+                        self.socket.leave(old);
+                    }
+                    if let Some(new) = ifindex {
+                        match self.socket.join(new) {
+                            Ok(()) => iface.joined = Some(new),
+                            Err(e) => warn!("{name}: cannot join ff02::2: {e}"),
+                        }
                     }
                 }
-            }
-            let source = link.filter(|l| l.up).and_then(|l| l.usable_link_local());
-            if source != iface.source {
-                // A new source address restarts the bursts: peers must learn it.
-                iface.speaker.set_ready(false, now);
+                let source = link.filter(|l| l.up).and_then(|l| l.usable_link_local());
+                if source != iface.source {
+                    // A new source address restarts the bursts: peers must learn it.
+                    iface.speaker.set_ready(false, now);
+                    if let Some(prober) = &mut iface.prober {
+                        prober.set_ready(false, now);
+                    }
+                    iface.source = source;
+                    if let Some(src) = source {
+                        info!("{name}: announcing from {src}");
+                    }
+                }
+                iface.speaker.set_ready(source.is_some(), now);
+                if let Some(up_at) = iface.up_since.update(link.is_some_and(|l| l.up), now) {
+                    iface.speaker.hold_first_ra_until(up_at + FIRST_RA_AFTER_LINK_UP);
+                }
                 if let Some(prober) = &mut iface.prober {
-                    prober.set_ready(false, now);
+                    prober.set_ready(source.is_some(), now);
                 }
-                iface.source = source;
-                if let Some(src) = source {
-                    info!("{name}: announcing from {src}");
-                }
+                reschedule_in(&mut self.schedule, name, iface);
             }
-            iface.speaker.set_ready(source.is_some(), now);
-            if let Some(prober) = &mut iface.prober {
-                prober.set_ready(source.is_some(), now);
-            }
-        }
-        let names: Vec<String> = self.ifaces.keys().cloned().collect();
-        for name in names {
-            self.reschedule(&name);
         }
         self.poll_speakers().await;
     }
@@ -294,20 +332,9 @@ impl Service {
     /// Put the interface's next deadline in `schedule` (after anything that
     /// may have moved it).
     fn reschedule(&mut self, name: &str) {
-        let Some(iface) = self.ifaces.get_mut(name) else {
-            return;
-        };
-        let next = iface.next_deadline();
-        if next == iface.scheduled {
-            return;
+        if let Some(iface) = self.ifaces.get_mut(name) {
+            reschedule_in(&mut self.schedule, name, iface);
         }
-        if let Some(at) = iface.scheduled.take() {
-            self.schedule.remove(&(at, name.to_string()));
-        }
-        if let Some(at) = next {
-            self.schedule.insert((at, name.to_string()));
-        }
-        iface.scheduled = next;
     }
 
     /// Send what the interfaces due by now have to send; only those are
@@ -332,9 +359,12 @@ impl Service {
             }
             if let Some(prober) = &mut iface.prober
                 && prober.next_deadline().is_some_and(|t| t <= now)
-                && prober.poll(now, rand::random_range(PROBE_JITTER))
             {
-                probes.push(name.clone());
+                match prober.poll(now, rand::random_range(PROBE_JITTER)) {
+                    Probe::Send => probes.push(name.clone()),
+                    Probe::Skip => iface.counters.probes.skipped += 1,
+                    Probe::No => {}
+                }
             }
             polled.push(name);
         }
@@ -450,6 +480,10 @@ impl Service {
         let kind = message_kind(&msg);
         bump(&mut iface.counters.rx, kind);
         trace!("{name}: {kind} from {}", rx.src);
+        // It speaks ND on its own: our probes need not keep it known.
+        if let Some(prober) = &mut iface.prober {
+            prober.heard(rx.src, now());
+        }
         let mut answer = None;
         match &msg {
             NdMessage::RouterAdvertisement { .. } => answer = iface.speaker.heard_ra_from(rx.src, now()),
@@ -487,6 +521,9 @@ impl Service {
             return;
         };
         iface.counters.probes.answers += 1;
+        if let Some(prober) = &mut iface.prober {
+            prober.answered(rx.src);
+        }
         trace!("{name}: probe answered by {}", rx.src);
         let seen = Observation {
             ifindex: rx.ifindex,
@@ -528,6 +565,21 @@ impl Service {
             })
             .collect()
     }
+}
+
+/// Put `iface`'s next deadline in `schedule`, in place of the one it had.
+fn reschedule_in(schedule: &mut BTreeSet<(std::time::Instant, String)>, name: &str, iface: &mut Iface) {
+    let next = iface.next_deadline();
+    if next == iface.scheduled {
+        return;
+    }
+    if let Some(at) = iface.scheduled.take() {
+        schedule.remove(&(at, name.to_string()));
+    }
+    if let Some(at) = next {
+        schedule.insert((at, name.to_string()));
+    }
+    iface.scheduled = next;
 }
 
 fn message_kind(msg: &NdMessage) -> &'static str {
@@ -597,6 +649,22 @@ pub fn observations(ifindex: u32, src: Ipv6Addr, msg: &NdMessage) -> Vec<Observa
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_link_counts_as_come_up_only_from_down() {
+        use super::UpSince;
+        let t0 = std::time::Instant::now();
+        let later = |ms| t0 + std::time::Duration::from_millis(ms);
+        let mut up = UpSince::default();
+        assert_eq!(up.update(true, t0), None, "up when first seen: not coming up");
+        assert_eq!(up.update(true, later(5)), None);
+        assert_eq!(up.update(false, later(10)), None);
+        assert_eq!(up.update(true, later(20)), Some(later(20)));
+        assert_eq!(up.update(true, later(30)), Some(later(20)), "kept while up");
+        let mut absent = UpSince::default();
+        assert_eq!(absent.update(false, t0), None, "absent or down at first");
+        assert_eq!(absent.update(true, later(40)), Some(later(40)));
+    }
+
     use super::*;
 
     fn ll(s: &str) -> Ipv6Addr {

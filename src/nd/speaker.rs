@@ -18,6 +18,16 @@ const RS_GAP: Duration = Duration::from_secs(1);
 /// Fast RAs, 1 s apart, when the interface becomes ready (FRR does 4 fast RAs).
 const FAST_RA_COUNT: u8 = 3;
 const FAST_RA_GAP: Duration = Duration::from_secs(1);
+/// How long after its link came up an interface sends its first
+/// unsolicited RA: about when DAD would have let it. A link-local that
+/// skips DAD (optimistic, `--no-dad`) is ready within milliseconds of link
+/// up, and an RA then can reach FRR while its bgpd still handles the
+/// link's own up/down events: zebra passes the neighbour on between them,
+/// bgpd drops it with the next "down", and zebra never passes it again
+/// (its RA path reports only neighbours it does not know), so FRR refuses
+/// our connections until the link flaps (seen with FRR 8.4 in about 1 of
+/// 20 bring-ups). RSs and the answers to RSs and RAs are not held.
+pub const FIRST_RA_AFTER_LINK_UP: Duration = Duration::from_secs(1);
 /// RS answers: a burst of this many, refilled at one per `RS_ANSWER_REFILL`,
 /// so a flood of RSs cannot make us flood RAs (RFC 4861 6.2.6 rate limits).
 const RS_ANSWER_BURST: u32 = 8;
@@ -85,6 +95,14 @@ impl Speaker {
             self.next_rs = None;
             self.fast_ra_left = 0;
             self.next_ra = None;
+        }
+    }
+
+    /// Hold the first RA of the burst until `at`, if it has not gone yet
+    /// (see `FIRST_RA_AFTER_LINK_UP`).
+    pub fn hold_first_ra_until(&mut self, at: Instant) {
+        if self.fast_ra_left == FAST_RA_COUNT && self.next_ra.is_some_and(|t| t < at) {
+            self.next_ra = Some(at);
         }
     }
 
@@ -220,6 +238,32 @@ mod tests {
             .collect();
         assert_eq!(rs, vec![s(0), s(1), s(2)]);
         assert_eq!(ra, vec![s(0), s(1), s(2), s(12), s(22)]);
+    }
+
+    #[test]
+    fn a_held_first_ra_waits_but_solicitations_and_answers_do_not() {
+        let t0 = Instant::now();
+        let mut sp = Speaker::new(INTERVAL);
+        sp.set_ready(true, t0);
+        sp.hold_first_ra_until(t0 + FIRST_RA_AFTER_LINK_UP);
+        assert_eq!(sp.poll(t0), vec![Emit::Rs], "the RS at once, the RA held");
+        let peer: Ipv6Addr = "fe80::2".parse().unwrap();
+        assert_eq!(sp.heard_rs(peer, t0), Some(Emit::Ra(peer)), "an RS answered at once");
+        assert_eq!(
+            sp.heard_ra_from(peer, t0),
+            Some(Emit::Ra(ALL_NODES)),
+            "a new router too"
+        );
+        let sent = run(&mut sp, t0, s(13));
+        let ra: Vec<_> = sent
+            .iter()
+            .filter(|(_, e)| *e == Emit::Ra(ALL_NODES))
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(ra, vec![s(1), s(2), s(3), s(13)], "then the burst, shifted");
+        // Once the burst has begun a hold changes nothing.
+        sp.hold_first_ra_until(t0 + s(100));
+        assert_eq!(sp.next_deadline(), Some(t0 + s(23)));
     }
 
     #[test]

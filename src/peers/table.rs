@@ -414,20 +414,32 @@ impl PeerTable {
     /// deleted or changed ifindex leave at once, and so do entries whose
     /// address is now one of ours.
     pub fn links_changed(&mut self, links: &Links) -> Vec<PeerEvent> {
-        self.own = links
-            .values()
-            .flat_map(|link| link.link_locals.iter().map(|ll| ll.addr))
-            .collect();
-        self.links = links
-            .iter()
-            .map(|(name, link)| {
-                let view = LinkView {
-                    name: name.clone(),
-                    up: link.up,
-                };
-                (link.ifindex, view)
-            })
-            .collect();
+        self.own.clear();
+        self.own.extend(
+            links
+                .values()
+                .flat_map(|link| link.link_locals.iter().map(|ll| ll.addr)),
+        );
+        // Most changes (a link-local leaving DAD) change no name and no
+        // state: the map is kept, not rebuilt with a copy of every name.
+        let same = self.links.len() == links.len()
+            && links.iter().all(|(name, link)| {
+                self.links
+                    .get(&link.ifindex)
+                    .is_some_and(|v| v.up == link.up && v.name == *name)
+            });
+        if !same {
+            self.links = links
+                .iter()
+                .map(|(name, link)| {
+                    let view = LinkView {
+                        name: name.clone(),
+                        up: link.up,
+                    };
+                    (link.ifindex, view)
+                })
+                .collect();
+        }
 
         let by_ifindex = &self.links;
         let own = &self.own;

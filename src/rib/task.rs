@@ -712,9 +712,8 @@ impl Routes {
     }
 
     /// The whole table to each peer that waited for a link-local of ours
-    /// and now has one. It holds every announcement the dropped batches
-    /// held; a withdrawal among them is not re-sent, which matters only
-    /// when the link-local went away mid-session.
+    /// and now has one: it holds every announcement the held-back batches
+    /// held (their withdrawals went at once, see `send`).
     async fn resend_awaiting_next_hop(&mut self) {
         let waiting: Vec<PeerKey> = self.awaiting_next_hop.iter().copied().collect();
         for key in waiting {
@@ -739,6 +738,19 @@ impl Routes {
         let Some(next_hop) = next_hop else {
             if self.awaiting_next_hop.insert(key) {
                 info!("{key}: no usable link-local of ours on its link yet: its routes go when one is");
+            }
+            // A withdrawal needs no next hop: it goes now (the peer may
+            // hold the route from before our link-local went away); the
+            // announcements go with the whole table when one is back.
+            if !batch.withdrawn.is_empty() {
+                match update::encode::<PathAttributes, Vec<IpNet>>(&[], &batch.withdrawn, &peer.encode) {
+                    Ok(messages) => {
+                        if peer.out.send(Outgoing::Updates(messages)).is_err() {
+                            debug!("{key}: session gone before its UPDATEs were sent");
+                        }
+                    }
+                    Err(e) => warn!("{key}: cannot encode UPDATE: {e:?}"),
+                }
             }
             return;
         };

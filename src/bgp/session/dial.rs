@@ -18,17 +18,17 @@ use crate::peers::PeerKey;
 /// link away: a live one answers in milliseconds).
 const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A dial's outcome, as its task reports it: (dial id, stream or why not).
-pub(super) type Dialed = (u64, Result<BoxStream, String>);
-
 /// The primary's dial, from `Action::Connect` until its connection is
 /// attached or the dial is given up.
 pub(super) struct Dial {
-    id: u64,
-    /// Aborted with the dial, so that a dial given up on (ConnectRetry, an
-    /// inbound connection taken) never connects later behind our back and
-    /// leaves the neighbour a connection we dropped.
-    task: JoinHandle<()>,
+    /// Its outcome, awaited by the session's loop (`outcome`); None once
+    /// taken. Aborted with the dial, so that a dial given up on
+    /// (ConnectRetry, an inbound connection taken) never connects later
+    /// behind our back and leaves the neighbour a connection we dropped.
+    /// Awaiting the task itself rather than a channel per session saves a
+    /// channel (its first block and shared state, about 1.5 kB) on each
+    /// of a thousand sessions.
+    task: Option<JoinHandle<Result<BoxStream, String>>>,
     /// Connected while another connection was in OpenConfirm: waits for
     /// that one's outcome, as an inbound one does (see `offer`).
     pub(super) connected: Option<BoxStream>,
@@ -61,34 +61,39 @@ async fn connect(
     }
 }
 
+/// The outcome of the dial under way; pending while there is none (or
+/// it was taken). A task that panicked is a failed dial.
+pub(super) async fn outcome(dial: &mut Option<Dial>) -> Result<BoxStream, String> {
+    let Some(task) = dial.as_mut().and_then(|d| d.task.as_mut()) else {
+        return std::future::pending().await;
+    };
+    let result = task.await.unwrap_or_else(|e| Err(format!("dial task: {e}")));
+    if let Some(d) = dial.as_mut() {
+        d.task = None;
+    }
+    result
+}
+
 impl Session {
     /// Give up the dial, and the connection it may have made.
     pub(super) fn abort_dial(&mut self) {
-        if let Some(dial) = self.dial.take() {
-            dial.task.abort();
+        if let Some(task) = self.dial.take().and_then(|d| d.task) {
+            task.abort();
         }
     }
 
     pub(super) fn dial(&mut self) {
         self.abort_dial();
-        let id = self.next_conn_id;
-        self.next_conn_id += 1;
         let dialing = connect(self.params.key, Arc::clone(&self.params.dialer), self.links.clone());
-        let tx = self.dial_tx.clone();
-        let task = tokio::spawn(async move {
-            let _ = tx.send((id, dialing.await)).await;
-        });
         self.dial = Some(Dial {
-            id,
-            task,
+            task: Some(tokio::spawn(dialing)),
             connected: None,
         });
     }
 
-    pub(super) fn dialed(&mut self, id: u64, result: Result<BoxStream, String>) {
-        if self.dial.as_ref().is_none_or(|d| d.id != id) {
-            return; // aborted: a stale dial's stream is dropped here
-        }
+    /// What the dial under way did; the dial given up with the session's
+    /// `dial` never answers.
+    pub(super) fn dialed(&mut self, result: Result<BoxStream, String>) {
         let confirming = self.confirming();
         match result {
             Ok(stream) if confirming => {

@@ -952,17 +952,22 @@ async fn a_restarting_peer_gets_our_end_of_rib_at_once_and_is_waited_for() {
     assert!(updates.iter().any(|u| u.end_of_rib.is_some()), "the others' now");
 }
 
-/// A session can come up before the watcher shows our link-local on its
-/// link: its table then waits for it instead of being dropped.
-#[tokio::test(start_paused = true)]
-async fn a_peer_up_before_our_link_local_gets_its_table_when_the_link_local_appears() {
-    let mut tentative = links_up(LOCAL_LL);
-    for link in tentative.values_mut() {
+/// `links_up` with every link-local still in DAD (not usable as a next hop).
+fn links_tentative(link_local: std::net::Ipv6Addr) -> Links {
+    let mut links = links_up(link_local);
+    for link in links.values_mut() {
         for link_local in &mut link.link_locals {
             link_local.tentative = true;
         }
     }
-    let (links_tx, links) = watch::channel(tentative);
+    links
+}
+
+/// A session can come up before the watcher shows our link-local on its
+/// link: its table then waits for it instead of being dropped.
+#[tokio::test(start_paused = true)]
+async fn a_peer_up_before_our_link_local_gets_its_table_when_the_link_local_appears() {
+    let (links_tx, links) = watch::channel(links_tentative(LOCAL_LL));
     let (routes, _fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[V4, V6], links);
     let mut session = Session::up(&routes, info(peer(10), PEER_ASN, rib::Families::ALL)).await;
     let early = tokio::time::timeout(Duration::from_secs(5), session.sent.recv()).await;
@@ -985,4 +990,41 @@ async fn a_peer_up_before_our_link_local_gets_its_table_when_the_link_local_appe
         let attrs = u.update.attributes.as_ref().expect("attributes");
         assert_eq!(attrs.next_hop.link_local, Some(LOCAL_LL), "next hop self");
     }
+}
+
+/// Our link-local going away mid-session holds announcements back until
+/// one is usable again, but not withdrawals: the peer holds the route
+/// from before, and nothing else would ever withdraw it.
+#[tokio::test(start_paused = true)]
+async fn withdrawals_go_at_once_while_our_link_local_is_away() {
+    let (links_tx, links) = watch::channel(links_up(LOCAL_LL));
+    let (routes, _fib) = routes_task(LOCAL_ASN, LOCAL_ID, &[V4], links);
+    let mut session = Session::up(&routes, info(peer(10), PEER_ASN, rib::Families::ALL)).await;
+    assert_eq!(announced(&session.updates().await), set(&[V4]));
+    let ask = |prefix: &str, add: bool| {
+        let routes = routes.clone();
+        let prefix: IpNet = prefix.parse().expect("test prefix");
+        async move { routes.runtime_route(prefix, add).await.expect("routes task running") }
+    };
+    let (gone, later) = ("192.0.2.10/32", "192.0.2.11/32");
+    ask(gone, true).await.expect("announced");
+    assert_eq!(announced(&session.updates().await), set(&[gone]));
+
+    links_tx.send_replace(links_tentative(LOCAL_LL));
+    routes.counters().await.expect("routes task running");
+    ask(gone, false).await.expect("withdrawn");
+    let updates = tokio::time::timeout(Duration::from_secs(5), session.updates())
+        .await
+        .expect("the withdrawal without waiting for a next hop");
+    assert_eq!((announced(&updates), withdrawn(&updates)), (set(&[]), set(&[gone])));
+    ask(later, true).await.expect("announced");
+    let early = tokio::time::timeout(Duration::from_secs(5), session.sent.recv()).await;
+    assert!(early.is_err(), "an announcement without a next hop: {early:?}");
+
+    links_tx.send_replace(links_up(LOCAL_LL));
+    let updates = tokio::time::timeout(Duration::from_secs(5), session.updates())
+        .await
+        .expect("the table once the link-local is back");
+    assert_eq!(announced(&updates), set(&[V4, later]));
+    assert!(withdrawn(&updates).is_empty());
 }

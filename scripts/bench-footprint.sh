@@ -3,7 +3,8 @@
 # to its peer's.
 #
 #   scripts/bench-footprint.sh [--runs N] [--idle S] [--peers ndbgp,frr,bird]
-#                              [--ndbgpd PATH]   (default 3 runs, 5 s, all three)
+#                              [--ndbgpd PATH] [--smaps]
+#                              (default 3 runs, 5 s, all three)
 #
 # Each run, for each peer kind, makes two fresh namespaces joined by a veth:
 # ndbgpd under test (--iface eth0) in one, the peer in the other: a second
@@ -19,6 +20,10 @@
 # --ndbgpd PATH measures that binary (with its ndbgpctl next to it) instead
 # of building: to compare two builds in one run.
 #
+# --smaps also prints, after each run, where ndbgpd's RSS is
+# (/proc/PID/smaps summed per mapping: file and permissions, or [heap],
+# [stack], anonymous): Rss, and of it Anonymous (private pages).
+#
 # RssFile counts every page of the executable the process has mapped, and
 # the kernel maps file pages in 64 kB windows around each page touched
 # (fault-around): the size of the touched code, not only what is touched,
@@ -32,6 +37,7 @@ RUNS=3
 IDLE=5
 KINDS=(ndbgp frr bird)
 BINARY=""
+SMAPS=""
 TIMEOUT=30
 
 while [ $# -gt 0 ]; do
@@ -40,7 +46,8 @@ while [ $# -gt 0 ]; do
     --idle) IDLE=${2:?}; shift 2 ;;
     --peers) read -ra KINDS <<<"${2//,/ }"; shift 2 ;;
     --ndbgpd) BINARY=${2:?}; shift 2 ;;
-    *) sed -n '5,6p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    --smaps) SMAPS=1; shift ;;
+    *) sed -n '5,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs $RUNS: a positive number"
@@ -118,6 +125,15 @@ threads() {
 }
 established() { [ "$(established_count ndbgp "$DIR/a.sock")" -ge 1 ]; }
 
+# smaps_summary PID: kB of RSS and of it anonymous per mapping (file and
+# permissions, [heap], [stack], "anon" for unnamed), largest first.
+smaps_summary() {
+  awk '/^[0-9a-f]+-[0-9a-f]+ / { k = (NF >= 6 ? $6 : "anon") " " $2; n = split(k, p, "/"); k = p[n]; next }
+       $1 == "Rss:" { rss[k] += $2 } $1 == "Anonymous:" { anon[k] += $2 }
+       END { for (k in rss) if (rss[k]) printf "  %6d kB rss %6d kB anon  %s\n", rss[k], anon[k], k }' \
+    "/proc/$1/smaps" | sort -rn
+}
+
 # One measurement against peer KIND: a line "KIND RSS ANON FILE THREADS
 # PEER_RSS PEER_THREADS" (kB) in $DIR/results.
 measure() {
@@ -135,6 +151,7 @@ measure() {
   established || die "$kind: the session went down while idle (logs in $DIR)"
   echo "$kind $(status_kb "$dut" VmRSS) $(status_kb "$dut" RssAnon) $(status_kb "$dut" RssFile)" \
     "$(threads "$dut") $(rss_kb "${PEER_PIDS[@]}") $(threads "${PEER_PIDS[@]}")" >>"$DIR/results"
+  [ -z "$SMAPS" ] || smaps_summary "$dut" >"$DIR/smaps"
   teardown 5
 }
 
@@ -149,6 +166,7 @@ for r in $(seq 1 "$RUNS"); do
     read -r _ rss anon file thr prss pthr < <(tail -n 1 "$DIR/results")
     say "run $r, peer $kind (load $(cut -d' ' -f1-3 /proc/loadavg)): ndbgpd $(mb "$rss") MB" \
       "(anon $(mb "$anon"), file $(mb "$file")), $thr threads; $kind $(mb "$prss") MB, $pthr threads"
+    [ -z "$SMAPS" ] || cat "$DIR/smaps" >&2
   done
 done
 

@@ -53,8 +53,10 @@ impl NdHandle {
 }
 
 /// When a link came up, for `FIRST_RA_AFTER_LINK_UP`: only a change from
-/// down seen by us counts, so a link already up when ndbgpd starts (or
-/// when it is configured) holds nothing back.
+/// down to up seen by us counts. A link absent from the snapshot tells
+/// nothing (the task's first snapshot is empty until the watcher's first
+/// dump), so a link already up when ndbgpd starts, or when it is
+/// configured or created, holds nothing back.
 #[derive(Debug, Default)]
 struct UpSince {
     was_up: Option<bool>,
@@ -62,14 +64,17 @@ struct UpSince {
 }
 
 impl UpSince {
-    /// The link's state now; returns when it came up, if it is up.
-    fn update(&mut self, up: bool, now: std::time::Instant) -> Option<std::time::Instant> {
+    /// The link's state now (None: absent); returns when it came up, if it
+    /// is up.
+    fn update(&mut self, up: Option<bool>, now: std::time::Instant) -> Option<std::time::Instant> {
         match (self.was_up, up) {
-            (Some(false), true) => self.since = Some(now),
-            (_, false) => self.since = None,
-            _ => {}
+            (Some(false), Some(true)) => self.since = Some(now),
+            (_, Some(true)) => {}
+            (_, Some(false) | None) => self.since = None,
         }
-        self.was_up = Some(up);
+        if up.is_some() {
+            self.was_up = up;
+        }
         self.since
     }
 }
@@ -317,7 +322,7 @@ impl Service {
                     }
                 }
                 iface.speaker.set_ready(source.is_some(), now);
-                if let Some(up_at) = iface.up_since.update(link.is_some_and(|l| l.up), now) {
+                if let Some(up_at) = iface.up_since.update(link.map(|l| l.up), now) {
                     iface.speaker.hold_first_ra_until(up_at + FIRST_RA_AFTER_LINK_UP);
                 }
                 if let Some(prober) = &mut iface.prober {
@@ -655,14 +660,20 @@ mod tests {
         let t0 = std::time::Instant::now();
         let later = |ms| t0 + std::time::Duration::from_millis(ms);
         let mut up = UpSince::default();
-        assert_eq!(up.update(true, t0), None, "up when first seen: not coming up");
-        assert_eq!(up.update(true, later(5)), None);
-        assert_eq!(up.update(false, later(10)), None);
-        assert_eq!(up.update(true, later(20)), Some(later(20)));
-        assert_eq!(up.update(true, later(30)), Some(later(20)), "kept while up");
-        let mut absent = UpSince::default();
-        assert_eq!(absent.update(false, t0), None, "absent or down at first");
-        assert_eq!(absent.update(true, later(40)), Some(later(40)));
+        assert_eq!(up.update(None, t0), None, "the first, empty snapshot");
+        assert_eq!(
+            up.update(Some(true), later(1)),
+            None,
+            "up when first seen: not coming up"
+        );
+        assert_eq!(up.update(Some(true), later(5)), None);
+        assert_eq!(up.update(Some(false), later(10)), None);
+        assert_eq!(up.update(Some(true), later(20)), Some(later(20)));
+        assert_eq!(up.update(Some(true), later(30)), Some(later(20)), "kept while up");
+        let mut created = UpSince::default();
+        assert_eq!(created.update(None, t0), None);
+        assert_eq!(created.update(Some(false), later(40)), None, "created down");
+        assert_eq!(created.update(Some(true), later(50)), Some(later(50)), "then set up");
     }
 
     use super::*;

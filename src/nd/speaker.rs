@@ -26,7 +26,9 @@ const FAST_RA_GAP: Duration = Duration::from_secs(1);
 /// bgpd drops it with the next "down", and zebra never passes it again
 /// (its RA path reports only neighbours it does not know), so FRR refuses
 /// our connections until the link flaps (seen with FRR 8.4 in about 1 of
-/// 20 bring-ups). RSs and the answers to RSs and RAs are not held.
+/// 20 bring-ups). RSs and the answers to RSs and RAs are not held: FRR
+/// sends no RS, and its first RA leaves only once its own DAD is over
+/// (zebra cannot send from a tentative address), past those events.
 pub const FIRST_RA_AFTER_LINK_UP: Duration = Duration::from_secs(1);
 /// RS answers: a burst of this many, refilled at one per `RS_ANSWER_REFILL`,
 /// so a flood of RSs cannot make us flood RAs (RFC 4861 6.2.6 rate limits).

@@ -618,8 +618,12 @@ impl Fib {
         }
         let resync = queued.resync;
         let swept = queued.routes.len() >= SWEEP_MIN;
-        let result = self.apply(queued.into_routes(), resync, swept).await;
+        let mut routes = queued.into_routes();
+        let result = self.apply(&mut routes, resync, swept).await;
         if let Err(e) = &result {
+            // What the error left unread is still wanted: the resync that
+            // follows a socket error must bring it in too.
+            self.want(routes);
             warn!("{e}; retried at the next resync");
             self.monitor.emit(|| Event::FibError {
                 count: 1,

@@ -492,7 +492,7 @@ impl Service {
         let mut answer = None;
         match &msg {
             NdMessage::RouterAdvertisement { .. } => answer = iface.speaker.heard_ra_from(rx.src, now()),
-            NdMessage::RouterSolicitation { .. } => answer = iface.speaker.heard_rs(rx.src, now()),
+            NdMessage::RouterSolicitation { .. } => answer = iface.speaker.heard_rs(now()),
             _ => {}
         }
         for obs in observations(rx.ifindex, rx.src, &msg) {

@@ -139,14 +139,19 @@ impl Speaker {
         true
     }
 
-    /// An RS arrived: answer at once, unicast to a known source (RFC 4861
-    /// 6.2.6 allows it) or to all-nodes, unless the rate limit is spent.
-    pub fn heard_rs(&mut self, from: Ipv6Addr, now: Instant) -> Option<Emit> {
+    /// An RS arrived: answer at once to all-nodes (RFC 4861 6.2.6: "the
+    /// usual case"), unless the rate limit is spent. Not unicast: an RS
+    /// from an optimistic address carries no link-layer address, and our
+    /// NS to resolve it could not leave from an optimistic address of ours
+    /// either, so a unicast answer would wait for DAD; the multicast one
+    /// carries our link-layer address, and the soliciting ndbgpd answers a
+    /// new router's RA with its own, so both ends learn each other at once
+    /// while the first unsolicited RA is held.
+    pub fn heard_rs(&mut self, now: Instant) -> Option<Emit> {
         if !self.ready || !self.take_token(now) {
             return None;
         }
-        let to = if from.is_unspecified() { ALL_NODES } else { from };
-        Some(Emit::Ra(to))
+        Some(Emit::Ra(ALL_NODES))
     }
 
     fn refill(&mut self, now: Instant) {
@@ -223,7 +228,7 @@ mod tests {
         let mut sp = Speaker::new(INTERVAL);
         assert_eq!(sp.next_deadline(), None);
         assert!(sp.poll(Instant::now()).is_empty());
-        assert_eq!(sp.heard_rs("fe80::1".parse().unwrap(), Instant::now()), None);
+        assert_eq!(sp.heard_rs(Instant::now()), None);
     }
 
     #[test]
@@ -250,7 +255,7 @@ mod tests {
         sp.hold_first_ra_until(t0 + FIRST_RA_AFTER_LINK_UP);
         assert_eq!(sp.poll(t0), vec![Emit::Rs], "the RS at once, the RA held");
         let peer: Ipv6Addr = "fe80::2".parse().unwrap();
-        assert_eq!(sp.heard_rs(peer, t0), Some(Emit::Ra(peer)), "an RS answered at once");
+        assert_eq!(sp.heard_rs(t0), Some(Emit::Ra(ALL_NODES)), "an RS answered at once");
         assert_eq!(
             sp.heard_ra_from(peer, t0),
             Some(Emit::Ra(ALL_NODES)),
@@ -322,21 +327,20 @@ mod tests {
     }
 
     #[test]
-    fn rs_answered_unicast_or_multicast_and_rate_limited() {
+    fn rs_answered_to_all_nodes_and_rate_limited() {
         let t0 = Instant::now();
         let mut sp = Speaker::new(INTERVAL);
         sp.set_ready(true, t0);
-        let peer: Ipv6Addr = "fe80::2".parse().unwrap();
-        assert_eq!(sp.heard_rs(peer, t0), Some(Emit::Ra(peer)));
-        assert_eq!(sp.heard_rs(Ipv6Addr::UNSPECIFIED, t0), Some(Emit::Ra(ALL_NODES)));
-        let answered = (0..100).filter(|_| sp.heard_rs(peer, t0).is_some()).count();
+        assert_eq!(sp.heard_rs(t0), Some(Emit::Ra(ALL_NODES)), "multicast: see heard_rs");
+        assert_eq!(sp.heard_rs(t0), Some(Emit::Ra(ALL_NODES)));
+        let answered = (0..100).filter(|_| sp.heard_rs(t0).is_some()).count();
         assert_eq!(answered as u32, RS_ANSWER_BURST - 2);
         // One token back per refill period.
-        assert!(sp.heard_rs(peer, t0 + RS_ANSWER_REFILL).is_some());
-        assert!(sp.heard_rs(peer, t0 + RS_ANSWER_REFILL).is_none());
+        assert!(sp.heard_rs(t0 + RS_ANSWER_REFILL).is_some());
+        assert!(sp.heard_rs(t0 + RS_ANSWER_REFILL).is_none());
         // A long quiet period refills the whole burst, no more.
         let later = t0 + s(60);
-        let answered = (0..100).filter(|_| sp.heard_rs(peer, later).is_some()).count();
+        let answered = (0..100).filter(|_| sp.heard_rs(later).is_some()).count();
         assert_eq!(answered as u32, RS_ANSWER_BURST);
     }
 }

@@ -653,12 +653,9 @@ impl Fib {
         let mut report = FibReport::default();
         let mut short = Shortfall::default();
         loop {
-            let chunk: Vec<(IpNet, Option<NextHops>)> = routes.by_ref().take(CHUNK).collect();
+            let chunk = self.take_wanted(&mut routes);
             if chunk.is_empty() {
                 break;
-            }
-            for (prefix, nexthops) in &chunk {
-                self.table.set_wanted(*prefix, nexthops.as_deref());
             }
             if names_unknown_link(&chunk, &self.links) {
                 self.refresh_links().await?;
@@ -695,15 +692,12 @@ impl Fib {
         let mut unknown_link = false;
         let mut sweeps: Vec<Sweep> = (0..SWEEPS).map(|_| Sweep::default()).collect();
         loop {
-            let chunk: Vec<(IpNet, Option<NextHops>)> = routes.by_ref().take(CHUNK).collect();
+            let chunk = self.take_wanted(&mut routes);
             if chunk.is_empty() {
                 break;
             }
-            for (prefix, nexthops) in &chunk {
-                self.table.set_wanted(*prefix, nexthops.as_deref());
-                if nexthops.is_some() {
-                    sweeps[sweep_of(prefix) as usize].push(*prefix);
-                }
+            for (prefix, _) in chunk.iter().filter(|(_, nexthops)| nexthops.is_some()) {
+                sweeps[sweep_of(prefix) as usize].push(*prefix);
             }
             unknown_link |= names_unknown_link(&chunk, &self.links);
             let ops = self.plan_for(chunk.iter().filter(|(_, n)| n.is_none()).map(|(prefix, _)| *prefix));
@@ -745,6 +739,18 @@ impl Fib {
         let mut total = self.resync().await?;
         total.add(&done);
         Ok(total)
+    }
+
+    /// The next chunk of `routes` (empty at their end), taken as wanted.
+    fn take_wanted(
+        &mut self,
+        routes: &mut impl Iterator<Item = (IpNet, Option<NextHops>)>,
+    ) -> Vec<(IpNet, Option<NextHops>)> {
+        let chunk: Vec<(IpNet, Option<NextHops>)> = routes.take(CHUNK).collect();
+        for (prefix, nexthops) in &chunk {
+            self.table.set_wanted(*prefix, nexthops.as_deref());
+        }
+        chunk
     }
 
     fn want(&mut self, routes: impl Iterator<Item = (IpNet, Option<NextHops>)>) {
